@@ -1,0 +1,56 @@
+# The index of what a developer can do. `make help` lists it.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+ROLE   ?= trader
+ACCOUNT ?= dev-$(ROLE)
+
+.DEFAULT_GOAL := help
+.PHONY: help run test lint typecheck unit bench token deps-local deps-dev emulators clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.local-installed: requirements.txt requirements-local.txt
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or: make PYTHON=python3 ...)"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -r requirements-local.txt
+	@touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.local-installed requirements-dev.txt
+	$(PIP) install -q -r requirements-dev.txt
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+deps-local: $(VENV)/.local-installed ## virtualenv with what the local host needs
+deps-dev: $(VENV)/.dev-installed node_modules/.installed ## + test tools and the npm emulators
+
+run: deps-local ## start the local host on embedded storage at http://127.0.0.1:7071
+	$(PY) -m devhost
+
+test: deps-dev lint typecheck ## lint, types and the whole test suite (emulators included)
+	$(PY) -m pytest
+
+unit: deps-dev ## tests only, no lint
+	$(PY) -m pytest
+
+lint: deps-dev ## ruff check and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: deps-dev ## mypy
+	$(VENV)/bin/mypy .
+
+bench: deps-dev ## every benchmark in bench/, printing figures and ratios
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+token: deps-local ## print a dev-issuer bearer token: make token ROLE=trader ACCOUNT=alice
+	@$(PY) -m devhost.token --role $(ROLE) --account $(ACCOUNT)
+
+clean: ## remove local data (lake, documents, durable state)
+	rm -rf .data

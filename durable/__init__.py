@@ -1,0 +1,1 @@
+"""Durable Functions orchestrators, activities and the durable HTTP starter."""

@@ -1,0 +1,1 @@
+"""Thin trigger adapters: parse the trigger, call `shared/`, shape the response."""

@@ -1,0 +1,1 @@
+"""tradingJournal's domain core: models, providers, storage, backtests, feed. No Azure Functions imports."""

@@ -1,0 +1,1 @@
+"""Who is calling: bearer-token validation, roles and account scoping."""

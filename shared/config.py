@@ -1,0 +1,231 @@
+"""Typed settings for the whole suite, read from app settings / the environment.
+
+Every setting is an environment variable of the same name (upper case). Locally the
+embedded defaults need none of them; in Azure `bicep/` provisions each one. A missing or
+malformed value raises `SettingsError` whose message is one line naming the setting and
+where to set it.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+WHERE = "set it in the environment, local.settings.json 'Values', or the Function App's app settings"
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or malformed; the message is one line naming it."""
+
+
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """All settings of the suite. Field names are the environment variable names."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    # --- identity of the deployment -------------------------------------------------------
+    app_version: str = Field("0.1.0", description="Version reported by /api/health.")
+    environment: Literal["local", "ci", "dev", "prod"] = Field(
+        "local", description="Deployment stage; 'local' enables the dev auth issuer."
+    )
+
+    # --- storage: blobs -------------------------------------------------------------------
+    blob_backend: Literal["local", "azure"] = Field(
+        "local", description="'local' keeps blobs under LOCAL_DATA_DIR; 'azure' uses Blob Storage."
+    )
+    local_data_dir: Path = Field(
+        Path(".data"), description="Root folder of the embedded blob store and SQLite file."
+    )
+    azure_storage_connection_string: str | None = Field(
+        None, description="Blob connection string (Azurite or a key); prefer the account URL."
+    )
+    azure_storage_account_url: str | None = Field(
+        None, description="https://<account>.blob.core.windows.net, used with managed identity."
+    )
+    lake_container: str = Field("lake", description="Container holding the Parquet lake.")
+    raw_container: str = Field("raw", description="Container holding raw provider responses.")
+    results_container: str = Field("results", description="Container holding backtest results.")
+    audit_container: str = Field("audit", description="Container holding the append-only audit log.")
+    local_signing_key: str = Field(
+        "local-dev-signing-key-change-me",
+        description="HMAC key for signed read URLs of the local blob store.",
+    )
+    public_base_url: str = Field(
+        "http://127.0.0.1:7071",
+        description="Base URL of this app, used in signed local blob URLs and status links.",
+    )
+
+    # --- storage: documents ---------------------------------------------------------------
+    document_backend: Literal["sqlite", "cosmos"] = Field(
+        "sqlite", description="'sqlite' is the embedded store; 'cosmos' uses Azure Cosmos DB."
+    )
+    sqlite_path: Path | None = Field(
+        None, description="SQLite file; defaults to LOCAL_DATA_DIR/documents.sqlite3."
+    )
+    cosmos_endpoint: str | None = Field(None, description="Cosmos DB account endpoint URL.")
+    cosmos_key: str | None = Field(
+        None, description="Cosmos key (emulator only); without it managed identity is used."
+    )
+    cosmos_database: str = Field("tradingjournal", description="Cosmos DB database name.")
+    cosmos_endpoint_discovery: bool = Field(
+        True, description="Set false for emulators that advertise unreachable endpoints."
+    )
+
+    # --- market data ----------------------------------------------------------------------
+    default_symbols: CommaList = Field(
+        default_factory=lambda: ["AAPL", "MSFT", "SPY", "BTC-USD"],
+        description="Symbols always ingested and relayed, besides every watchlist's.",
+    )
+    alphavantage_api_keys: CommaList = Field(
+        default_factory=list, description="Alpha Vantage keys, comma-separated; rotated."
+    )
+    alphavantage_base_url: str = Field(
+        "https://www.alphavantage.co", description="Alpha Vantage API origin."
+    )
+    alphavantage_calls_per_minute: int = Field(5, ge=1, description="Per-key minute quota.")
+    alphavantage_calls_per_day: int = Field(25, ge=1, description="Per-key daily quota.")
+    alphavantage_premium: bool = Field(
+        False, description="True if the keys allow TIME_SERIES_DAILY_ADJUSTED."
+    )
+    yahoo_enabled: bool = Field(True, description="Pull Yahoo Finance through yfinance.")
+    yahoo_calls_per_minute: int = Field(30, ge=1, description="Self-imposed Yahoo request rate.")
+    coingecko_api_key: str | None = Field(None, description="CoinGecko key (demo or pro).")
+    coingecko_key_kind: Literal["demo", "pro"] = Field(
+        "demo", description="Which CoinGecko header and origin the key belongs to."
+    )
+    coingecko_base_url: str | None = Field(
+        None, description="CoinGecko origin; defaults from COINGECKO_KEY_KIND."
+    )
+    coingecko_calls_per_minute: int = Field(30, ge=1, description="CoinGecko minute quota.")
+    sample_data_enabled: bool = Field(
+        True, description="Ingest the bundled real daily prices when no provider key is set."
+    )
+    http_timeout_seconds: float = Field(20.0, gt=0, description="Provider HTTP timeout.")
+
+    # --- schedules (six-field NCRONTAB) -----------------------------------------------------
+    schedule_alphavantage: str = Field("0 */5 * * * *", description="Alpha Vantage sync.")
+    schedule_yahoo: str = Field("0 7 * * * *", description="Yahoo Finance sync.")
+    schedule_coingecko: str = Field("0 */3 * * * *", description="CoinGecko sync.")
+    schedule_coingecko_ping: str = Field("30 */5 * * * *", description="CoinGecko heartbeat.")
+    schedule_sample: str = Field("0 0 */6 * * *", description="Offline sample-data sync.")
+    schedule_paper_matching: str = Field("*/15 * * * * *", description="Paper order matching.")
+
+    # --- live feed ------------------------------------------------------------------------
+    webpubsub_connection_string: str | None = Field(
+        None, description="Web PubSub connection string (local stand-in or a key)."
+    )
+    webpubsub_endpoint: str | None = Field(
+        None, description="https://<name>.webpubsub.azure.com, used with managed identity."
+    )
+    webpubsub_hub: str = Field("ticks", description="Web PubSub hub of the live feed.")
+    feed_token_minutes: int = Field(10, ge=1, le=1440, description="Client URL lifetime.")
+
+    # --- auth -----------------------------------------------------------------------------
+    auth_issuers: CommaList = Field(
+        default_factory=list,
+        description="Trusted OIDC issuer URLs (comma-separated); JWKS from their discovery.",
+    )
+    auth_audience: str = Field("api://tradingjournal", description="Expected 'aud' claim.")
+    auth_role_claim: str = Field("roles", description="Claim holding viewer/trader/admin.")
+    auth_account_claim: str = Field("sub", description="Claim naming the account.")
+    auth_clock_skew_seconds: int = Field(60, ge=0, le=600, description="Allowed clock skew.")
+    dev_auth_enabled: bool | None = Field(
+        None, description="Trust the local dev issuer; defaults to true only when ENVIRONMENT=local."
+    )
+
+    # --- backtests ------------------------------------------------------------------------
+    backtest_max_combinations: int = Field(50_000, ge=1, description="Largest grid accepted.")
+    backtest_chunk_target_seconds: float = Field(3.0, gt=0, description="Target chunk duration.")
+    backtest_max_chunks_per_orchestration: int = Field(
+        64, ge=1, description="Above this a sweep fans out through sub-orchestrations."
+    )
+    backtest_workers: int | None = Field(
+        None, description="Local host activity processes; defaults to one per core."
+    )
+
+    # --- observability --------------------------------------------------------------------
+    applicationinsights_connection_string: str | None = Field(
+        None, description="Turns on OpenTelemetry export to Application Insights."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+
+    _split = field_validator(
+        "default_symbols", "alphavantage_api_keys", "auth_issuers", mode="before"
+    )(_split_commas)
+
+    @model_validator(mode="after")
+    def _check_backends(self) -> Settings:
+        if self.blob_backend == "azure" and not (
+            self.azure_storage_connection_string or self.azure_storage_account_url
+        ):
+            raise ValueError(
+                "BLOB_BACKEND=azure needs AZURE_STORAGE_CONNECTION_STRING or "
+                "AZURE_STORAGE_ACCOUNT_URL"
+            )
+        if self.document_backend == "cosmos" and not self.cosmos_endpoint:
+            raise ValueError("DOCUMENT_BACKEND=cosmos needs COSMOS_ENDPOINT")
+        return self
+
+    @property
+    def documents_path(self) -> Path:
+        return self.sqlite_path or self.local_data_dir / "documents.sqlite3"
+
+    @property
+    def dev_auth(self) -> bool:
+        if self.dev_auth_enabled is None:
+            return self.environment in ("local", "ci")
+        return self.dev_auth_enabled
+
+    @property
+    def coingecko_origin(self) -> str:
+        if self.coingecko_base_url:
+            return self.coingecko_base_url
+        if self.coingecko_key_kind == "pro":
+            return "https://pro-api.coingecko.com/api/v3"
+        return "https://api.coingecko.com/api/v3"
+
+
+def _one_line(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        name = ".".join(str(p) for p in item["loc"]).upper() or "settings"
+        message = item["msg"].removeprefix("Value error, ")
+        value = item.get("input")
+        shown = f" (got {value!r})" if isinstance(value, str | int | float) and name else ""
+        problems.append(f"{name}: {message}{shown}" if item["loc"] else message)
+    return "invalid setting " + "; ".join(problems) + f" — {WHERE}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment, raising `SettingsError` with a one-line message."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        raise SettingsError(_one_line(error)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests call `get_settings.cache_clear()`)."""
+    return load_settings()
+
+
+def setting_names() -> list[str]:
+    """Every environment variable name the suite reads (for the Bicep coverage test)."""
+    return sorted(name.upper() for name in Settings.model_fields)

@@ -1,0 +1,58 @@
+"""One error type per failure kind; the HTTP layer maps each to a problem+json status."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error the core raises on purpose. `status` is the HTTP mapping."""
+
+    status: int = 400
+    title: str = "Bad request"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class InvalidInput(DomainError):
+    status = 422
+    title = "Invalid input"
+
+
+class NotFound(DomainError):
+    status = 404
+    title = "Not found"
+
+
+class Conflict(DomainError):
+    status = 409
+    title = "Conflict"
+
+
+class PreconditionFailed(DomainError):
+    """A write carried an etag that is no longer current (optimistic concurrency lost)."""
+
+    status = 412
+    title = "Precondition failed"
+
+
+class Unauthorized(DomainError):
+    status = 401
+    title = "Unauthorized"
+
+
+class Forbidden(DomainError):
+    status = 403
+    title = "Forbidden"
+
+
+class TooManyRequests(DomainError):
+    status = 429
+    title = "Too many requests"
+
+
+class Unavailable(DomainError):
+    """A dependency (storage, provider) cannot be reached right now."""
+
+    status = 503
+    title = "Service unavailable"

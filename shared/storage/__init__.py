@@ -1,0 +1,23 @@
+"""Storage ports (`BlobStore`, `DocumentStore`), their adapters, and the Parquet lake."""
+
+from shared.storage.blob import BlobInfo, BlobNotFound, BlobStore
+from shared.storage.documents import (
+    DocumentNotFound,
+    DocumentStore,
+    Filter,
+    Page,
+    PatchOp,
+    StaleEtag,
+)
+
+__all__ = [
+    "BlobInfo",
+    "BlobNotFound",
+    "BlobStore",
+    "DocumentNotFound",
+    "DocumentStore",
+    "Filter",
+    "Page",
+    "PatchOp",
+    "StaleEtag",
+]
