@@ -13,6 +13,7 @@ import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
 from shared.auth.caller import ANONYMOUS, Caller, Role
+from shared.auth.tokens import authenticate_header
 from shared.errors import DomainError
 
 log = logging.getLogger("functions.http")
@@ -86,7 +87,8 @@ async def authenticate(req: func.HttpRequest, role: Role | None) -> Caller:
 
     Raises `Unauthorized` (no or bad token) or `Forbidden` (role too low).
     """
-    return ANONYMOUS
+    caller = await authenticate_header(req.headers.get("Authorization"), role)
+    return caller or ANONYMOUS
 
 
 def endpoint(*, role: Role | None) -> Callable[[Handler], Route]:
@@ -103,6 +105,9 @@ def endpoint(*, role: Role | None) -> Callable[[Handler], Route]:
                 response = await handler(req, caller)
             except DomainError as error:
                 response = problem(error.status, error.title, error.detail)
+                challenge = getattr(error, "www_authenticate", None)
+                if challenge:
+                    response.headers["WWW-Authenticate"] = challenge
             except ValidationError as error:
                 response = validation_problem(error)
             except Exception:

@@ -117,6 +117,23 @@ class Settings(BaseSettings):
         True, description="Ingest the bundled real daily prices when no provider key is set."
     )
     http_timeout_seconds: float = Field(20.0, gt=0, description="Provider HTTP timeout.")
+    yahoo_base_url: str | None = Field(
+        None, description="Redirect yfinance's Yahoo origins here (tests, proxies); unset = Yahoo."
+    )
+    provider_retry_attempts: int = Field(4, ge=1, description="Tries per provider request.")
+    provider_retry_wait_initial: float = Field(
+        0.5, ge=0, description="First backoff (s) on 5xx/timeouts; doubles, with jitter."
+    )
+    provider_retry_wait_max: float = Field(8.0, ge=0, description="Largest backoff (s).")
+    provider_retry_after_max: float = Field(
+        30.0, ge=0, description="Longest Retry-After (s) honoured in-call; longer = give up."
+    )
+    ingest_daily_refresh_hours: float = Field(
+        12.0, gt=0, description="A symbol's daily bars synced this recently are not re-fetched."
+    )
+    ingest_history_days: int = Field(
+        120, ge=1, description="Days of daily bars fetched for a symbol with no sync state yet."
+    )
 
     # --- schedules (six-field NCRONTAB) -----------------------------------------------------
     schedule_alphavantage: str = Field("0 */5 * * * *", description="Alpha Vantage sync.")
@@ -147,6 +164,15 @@ class Settings(BaseSettings):
     auth_clock_skew_seconds: int = Field(60, ge=0, le=600, description="Allowed clock skew.")
     dev_auth_enabled: bool | None = Field(
         None, description="Trust the local dev issuer; defaults to true only when ENVIRONMENT=local."
+    )
+    dev_issuer_key_file: Path | None = Field(
+        None, description="Dev issuer RSA key (PEM); defaults to LOCAL_DATA_DIR/dev-issuer-key.pem."
+    )
+    auth_jwks_ttl_seconds: int = Field(
+        3600, ge=1, description="How long an issuer's fetched JWKS is trusted before refetching."
+    )
+    auth_jwks_refetch_seconds: int = Field(
+        30, ge=0, description="Minimum gap between JWKS refetches triggered by an unknown kid."
     )
 
     # --- backtests ------------------------------------------------------------------------
@@ -185,6 +211,14 @@ class Settings(BaseSettings):
     @property
     def documents_path(self) -> Path:
         return self.sqlite_path or self.local_data_dir / "documents.sqlite3"
+
+    @property
+    def dev_issuer_key_path(self) -> Path:
+        return self.dev_issuer_key_file or self.local_data_dir / "dev-issuer-key.pem"
+
+    @property
+    def dev_issuer_url(self) -> str:
+        return self.public_base_url.rstrip("/") + "/dev-issuer"
 
     @property
     def dev_auth(self) -> bool:

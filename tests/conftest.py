@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from shared.config import get_settings
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dev_issuer_key_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One dev-issuer key for the whole session (set in os.environ, so every host started
+    by any fixture, at any scope, trusts the tokens `auth_headers` mints)."""
+    path = tmp_path_factory.mktemp("dev-issuer") / "dev-issuer-key.pem"
+    previous = os.environ.get("DEV_ISSUER_KEY_FILE")
+    os.environ["DEV_ISSUER_KEY_FILE"] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop("DEV_ISSUER_KEY_FILE", None)
+    else:
+        os.environ["DEV_ISSUER_KEY_FILE"] = previous
 
 
 @pytest.fixture(autouse=True)

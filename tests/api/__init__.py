@@ -1,0 +1,1 @@
+"""Tests of the HTTP API: auth, conventions, watchlists, strategies, paper trading, audit."""
