@@ -8,7 +8,7 @@ A document with an integer `ttl` (seconds) disappears `ttl` seconds after its la
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from shared.errors import NotFound, PreconditionFailed
@@ -145,8 +145,13 @@ class DocumentStore(ABC):
         token: str | None = None
         while True:
             page = self.query(
-                container, pk, filters, order_by=order_by, descending=descending,
-                continuation=token, limit=500,
+                container,
+                pk,
+                filters,
+                order_by=order_by,
+                descending=descending,
+                continuation=token,
+                limit=500,
             )
             items.extend(page.items)
             token = page.continuation

@@ -1,0 +1,317 @@
+"""`ParquetLake`: hive-partitioned Parquet datasets in a `BlobStore`, merged idempotently.
+
+A dataset is a set of partitions; each partition is one blob
+
+    <dataset>/<col>=<value>/<col>=<value>/.../part.parquet
+
+The caller chooses the partition columns and their order. Ingestion writes bars as
+
+    lake.merge("bars", table, partition_by=["interval", "symbol", "year"], key=["ts"])
+
+where `table` holds the columns `interval`, `symbol`, `year` (add `year` from `ts` before
+calling) and the bar columns. Partition columns stay inside the file too, so every file is
+self-contained. A merge reads the stored partition, appends the new rows, keeps the LAST row
+per key (new data wins), sorts by the key and writes deterministic Parquet bytes; when those
+bytes equal the stored ones nothing is written (`MergeResult.bytes_written == 0`). Each
+partition is replaced by one atomic blob write, so a failure never leaves a torn partition.
+Two writers merging into the same partition at the same moment can lose one side's rows
+(last writer wins); run one writer per partition (ingestion does: one timer per provider).
+
+Read back with filters in the pyarrow style, e.g.
+
+    lake.read("bars", [("symbol", "=", "AAPL"), ("interval", "=", "1d"),
+                       ("ts", ">=", start), ("ts", "<", end)])
+
+Filters on partition columns prune partitions before any download.
+"""
+
+from __future__ import annotations
+
+import io
+import operator
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from shared.errors import InvalidInput
+from shared.storage.blob import BlobNotFound, BlobStore
+
+FILE_NAME = "part.parquet"
+PARQUET = "application/vnd.apache.parquet"
+ROW = "__lake_row"
+FilterTuple = tuple[str, str, Any]
+
+_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+    "=": operator.eq,
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    """What a partition merge did: rows now stored, bytes written (0 = unchanged)."""
+
+    path: str
+    partition: dict[str, str]
+    rows: int
+    bytes_written: int
+
+    @property
+    def changed(self) -> bool:
+        return self.bytes_written > 0
+
+
+@dataclass(frozen=True)
+class Partition:
+    path: str
+    values: dict[str, str]
+    size: int
+
+
+def _check_part(text: str, what: str) -> str:
+    if not text or "/" in text or "=" in text or text in (".", "..") or "\\" in text:
+        raise InvalidInput(f"lake {what} {text!r} must be non-empty without '/', '=' or '\\'")
+    return text
+
+
+def partition_value(value: Any) -> str:
+    """The path text of a partition value (dates as ISO, everything else as `str`)."""
+    if hasattr(value, "isoformat"):
+        value = value.isoformat()
+    return _check_part(str(value), "partition value")
+
+
+def _parse_path(dataset: str, path: str) -> dict[str, str] | None:
+    parts = path.split("/")
+    if len(parts) < 2 or parts[0] != dataset or parts[-1] != FILE_NAME:
+        return None
+    values: dict[str, str] = {}
+    for part in parts[1:-1]:
+        column, sep, value = part.partition("=")
+        if not sep:
+            return None
+        values[column] = value
+    return values
+
+
+def _as_number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _partition_matches(values: Mapping[str, str], filters: Sequence[FilterTuple]) -> bool:
+    for column, op, wanted in filters:
+        if column not in values:
+            continue
+        have = values[column]
+        if op == "in":
+            if have not in {partition_value(item) for item in wanted}:
+                return False
+            continue
+        if op == "not in":
+            continue
+        want = partition_value(wanted)
+        left: Any = have
+        right: Any = want
+        numbers = (_as_number(have), _as_number(want))
+        if op not in ("=", "==", "!=") and None not in numbers:
+            left, right = numbers
+        if not _COMPARE[op](left, right):
+            return False
+    return True
+
+
+def _check_filters(filters: Sequence[FilterTuple]) -> list[FilterTuple]:
+    checked = []
+    for item in filters:
+        if len(item) != 3:
+            raise InvalidInput(f"lake filter {item!r} must be (column, op, value)")
+        column, op, value = item
+        if op not in _COMPARE and op not in ("in", "not in"):
+            raise InvalidInput(f"lake filter op {op!r} is not one of =, !=, <, <=, >, >=, in")
+        if op in ("in", "not in") and not isinstance(value, list | tuple | set | frozenset):
+            raise InvalidInput(f"lake filter {op!r} on {column!r} needs a list")
+        checked.append((column, op, value))
+    return checked
+
+
+def _expression(filters: Sequence[FilterTuple], schema: pa.Schema) -> pc.Expression | None:
+    expression: pc.Expression | None = None
+    for column, op, value in filters:
+        if column not in schema.names:
+            raise InvalidInput(f"lake filter column {column!r} is not in the data")
+        field = pc.field(column)
+        if op == "in":
+            part = field.isin(pa.array(list(value), type=schema.field(column).type))
+        elif op == "not in":
+            part = ~field.isin(pa.array(list(value), type=schema.field(column).type))
+        else:
+            scalar = pa.scalar(value).cast(schema.field(column).type)
+            part = _COMPARE[op](field, scalar)
+        expression = part if expression is None else expression & part
+    return expression
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    """Deterministic Parquet bytes: same table, same pyarrow → byte-identical output."""
+    sink = io.BytesIO()
+    pq.write_table(
+        table,
+        sink,
+        compression="zstd",
+        compression_level=3,
+        use_dictionary=True,
+        write_statistics=True,
+        data_page_version="2.0",
+        row_group_size=1 << 20,
+    )
+    return sink.getvalue()
+
+
+def dedupe_sorted(table: pa.Table, key: Sequence[str]) -> pa.Table:
+    """The last row per key (in table order), sorted by the key."""
+    for column in key:
+        if column not in table.schema.names:
+            raise InvalidInput(f"key column {column!r} is not in the data")
+        if table[column].null_count:
+            raise InvalidInput(f"key column {column!r} has nulls; drop or fill those rows")
+    numbered = table.append_column(ROW, pa.array(range(table.num_rows), type=pa.int64()))
+    last = numbered.group_by(list(key), use_threads=False).aggregate([(ROW, "max")])
+    kept = numbered.take(last[f"{ROW}_max"].combine_chunks())
+    result = kept.drop_columns([ROW]).sort_by([(column, "ascending") for column in key])
+    return result.combine_chunks()
+
+
+class ParquetLake:
+    """Parquet datasets in one blob container; see the module docstring."""
+
+    def __init__(self, blobs: BlobStore) -> None:
+        self.blobs = blobs
+
+    def __repr__(self) -> str:
+        return f"ParquetLake({self.blobs!r})"
+
+    def partition_path(self, dataset: str, partition: Mapping[str, Any]) -> str:
+        parts = [_check_part(dataset, "dataset")]
+        for column, value in partition.items():
+            parts.append(f"{_check_part(column, 'partition column')}={partition_value(value)}")
+        return "/".join([*parts, FILE_NAME])
+
+    def read_partition(self, dataset: str, partition: Mapping[str, Any]) -> pa.Table | None:
+        """The stored table of one partition, or None if it does not exist."""
+        try:
+            data = self.blobs.get(self.partition_path(dataset, partition))
+        except BlobNotFound:
+            return None
+        return pq.read_table(io.BytesIO(data))
+
+    def merge_partition(
+        self,
+        dataset: str,
+        partition: Mapping[str, Any],
+        table: pa.Table,
+        *,
+        key: Sequence[str],
+    ) -> MergeResult:
+        """Merge `table` into one partition (de-duplicated by `key`, later rows win)."""
+        if not key:
+            raise InvalidInput("merge needs at least one key column")
+        path = self.partition_path(dataset, partition)
+        values = {column: partition_value(value) for column, value in partition.items()}
+        incoming = table.replace_schema_metadata(None)
+        try:
+            stored_bytes: bytes | None = self.blobs.get(path)
+        except BlobNotFound:
+            stored_bytes = None
+        if stored_bytes is not None:
+            stored = pq.read_table(io.BytesIO(stored_bytes)).replace_schema_metadata(None)
+            try:
+                incoming = pa.concat_tables([stored, incoming], promote_options="permissive")
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+                raise InvalidInput(f"new rows do not fit the schema of {path}: {error}") from None
+        merged = dedupe_sorted(incoming, key)
+        data = parquet_bytes(merged)
+        if data == stored_bytes:
+            return MergeResult(path, values, merged.num_rows, 0)
+        self.blobs.put(path, data, content_type=PARQUET)
+        return MergeResult(path, values, merged.num_rows, len(data))
+
+    def merge(
+        self,
+        dataset: str,
+        table: pa.Table,
+        *,
+        partition_by: Sequence[str],
+        key: Sequence[str],
+    ) -> list[MergeResult]:
+        """Split `table` by the values of `partition_by` columns and merge each partition."""
+        for column in partition_by:
+            if column not in table.schema.names:
+                raise InvalidInput(f"partition column {column!r} is not in the data")
+            if table[column].null_count:
+                raise InvalidInput(f"partition column {column!r} has nulls")
+        if table.num_rows == 0:
+            return []
+        if not partition_by:
+            return [self.merge_partition(dataset, {}, table, key=key)]
+        groups = table.select(list(partition_by)).group_by(list(partition_by)).aggregate([])
+        results = []
+        for combo in sorted(groups.to_pylist(), key=lambda row: [str(v) for v in row.values()]):
+            mask: pc.Expression | None = None
+            for column in partition_by:
+                part = pc.field(column) == pa.scalar(combo[column], table.schema.field(column).type)
+                mask = part if mask is None else mask & part
+            rows = table.filter(mask)
+            partition = {column: combo[column] for column in partition_by}
+            results.append(self.merge_partition(dataset, partition, rows, key=key))
+        return results
+
+    def partitions(self, dataset: str, filters: Sequence[FilterTuple] = ()) -> list[Partition]:
+        """Partitions of `dataset` (in path order) that `filters` on partition columns allow."""
+        checked = _check_filters(filters)
+        found = []
+        for info in self.blobs.list(f"{_check_part(dataset, 'dataset')}/"):
+            values = _parse_path(dataset, info.name)
+            if values is not None and _partition_matches(values, checked):
+                found.append(Partition(info.name, values, info.size))
+        return found
+
+    def read(
+        self,
+        dataset: str,
+        filters: Sequence[FilterTuple] = (),
+        *,
+        columns: Sequence[str] | None = None,
+    ) -> pa.Table:
+        """Rows of `dataset` matching every filter, partition by partition in path order."""
+        checked = _check_filters(filters)
+        tables = []
+        for partition in self.partitions(dataset, checked):
+            try:
+                table = pq.read_table(io.BytesIO(self.blobs.get(partition.path)))
+            except BlobNotFound:
+                continue
+            for column, value in partition.values.items():
+                if column not in table.schema.names:
+                    table = table.append_column(column, pa.array([value] * table.num_rows))
+            expression = _expression(checked, table.schema)
+            if expression is not None:
+                table = table.filter(expression)
+            tables.append(table)
+        if not tables:
+            return pa.table({})
+        result = pa.concat_tables(tables, promote_options="permissive")
+        if columns is not None:
+            result = result.select(list(columns))
+        return result
