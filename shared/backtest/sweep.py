@@ -1,0 +1,248 @@
+"""Sweeps: plan a grid into chunks, run a chunk in the kernel, aggregate chunk results."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from shared.backtest.bars import BarsFrame
+from shared.backtest.execution import ExecutionSettings
+from shared.backtest.metrics import METRICS
+from shared.backtest.spec import ParamValue, StrategySpec
+from shared.errors import InvalidInput
+
+DEFAULT_THROUGHPUT = 5.0e7
+"""Conservative bars x combinations per second of one worker, used to size chunks."""
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Combinations [start, stop) of a spec's grid; `index` orders chunks of one sweep."""
+
+    index: int
+    start: int
+    stop: int
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def to_dict(self) -> dict[str, int]:
+        return {"index": self.index, "start": self.start, "stop": self.stop}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Chunk:
+        return cls(int(data["index"]), int(data["start"]), int(data["stop"]))
+
+
+def _encode_float(value: float) -> float | str | None:
+    if math.isnan(value):
+        return None
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return value
+
+
+def _decode_float(value: float | str | None) -> float:
+    if value is None:
+        return math.nan
+    return float(value)
+
+
+@dataclass(eq=False)
+class ChunkResult:
+    """The metrics of each combination of one chunk: `metrics[name][k]` is combination
+    `chunk.start + k`. Round-trips bit-exactly through `to_dict`/`from_dict` (JSON-safe:
+    NaN as null, infinities as "inf"/"-inf") and through `to_parquet`/`from_parquet`."""
+
+    chunk: Chunk
+    metrics: dict[str, np.ndarray]
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "chunk": self.chunk.to_dict(),
+            "seconds": self.seconds,
+            "metrics": {k: [_encode_float(float(x)) for x in v] for k, v in self.metrics.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ChunkResult:
+        return cls(
+            chunk=Chunk.from_dict(data["chunk"]),
+            metrics={
+                k: np.array([_decode_float(x) for x in v], dtype=np.float64)
+                for k, v in data["metrics"].items()
+            },
+            seconds=float(data.get("seconds", 0.0)),
+        )
+
+    def to_parquet(self) -> bytes:
+        table = pa.table({k: pa.array(v, type=pa.float64()) for k, v in self.metrics.items()})
+        table = table.replace_schema_metadata(
+            {
+                "chunk": f"{self.chunk.index},{self.chunk.start},{self.chunk.stop}",
+                "seconds": repr(self.seconds),
+            }
+        )
+        sink = io.BytesIO()
+        pq.write_table(table, sink)
+        return sink.getvalue()
+
+    @classmethod
+    def from_parquet(cls, data: bytes) -> ChunkResult:
+        table = pq.read_table(io.BytesIO(data))
+        meta = table.schema.metadata or {}
+        index, start, stop = (int(x) for x in meta[b"chunk"].decode().split(","))
+        return cls(
+            chunk=Chunk(index, start, stop),
+            metrics={n: table.column(n).to_numpy() for n in table.column_names},
+            seconds=float(meta.get(b"seconds", b"0")),
+        )
+
+    def best(self, metric: str = "sharpe_ratio") -> tuple[int, float] | None:
+        """(combination index, value) of the best finite value of `metric`, or None."""
+        values = self.metrics[metric]
+        finite = np.isfinite(values)
+        if not finite.any():
+            return None
+        k = int(np.argmax(np.where(finite, values, -np.inf)))
+        return self.chunk.start + k, float(values[k])
+
+
+@dataclass(eq=False)
+class SweepResult:
+    """Every combination's parameters and metrics, in combination-index order."""
+
+    spec: StrategySpec
+    execution: ExecutionSettings
+    n_bars: int
+    params: list[dict[str, ParamValue]]
+    metrics: dict[str, np.ndarray]
+    symbol: str = ""
+    chunk_seconds: list[float] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.params)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per combination: `combo`, parameter columns, then metric columns."""
+        frame = pd.DataFrame(self.params)
+        frame.insert(0, "combo", np.arange(len(self.params), dtype=np.int64))
+        for name in METRICS:
+            frame[name] = self.metrics[name]
+        return frame
+
+    def leaderboard(self, metric: str = "sharpe_ratio", top_n: int = 10) -> pd.DataFrame:
+        """Top `top_n` rows by `metric`, descending (NaN last; ties by combination index).
+        `max_drawdown_pct` is negative, so larger is better there too."""
+        if metric not in self.metrics:
+            raise InvalidInput(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+        return self.to_frame().iloc[self.ranking(metric)[:top_n]].reset_index(drop=True)
+
+    def ranking(self, metric: str = "sharpe_ratio") -> np.ndarray:
+        """Combination indices best first, deterministic (stable on ties)."""
+        values = self.metrics[metric]
+        key = np.where(np.isnan(values), np.inf, -values)
+        return np.argsort(key, kind="stable")
+
+    def digest(self) -> str:
+        """SHA-256 over the metric arrays' bytes: equal digests mean bit-identical results."""
+        h = hashlib.sha256()
+        for name in METRICS:
+            h.update(name.encode())
+            h.update(np.ascontiguousarray(self.metrics[name], dtype=np.float64).tobytes())
+        return h.hexdigest()
+
+
+def plan_chunks(
+    spec: StrategySpec,
+    n_bars: int,
+    target_seconds: float = 3.0,
+    *,
+    throughput: float = DEFAULT_THROUGHPUT,
+    max_chunks: int | None = None,
+) -> list[Chunk]:
+    """Split the grid into contiguous chunks of about `target_seconds` of kernel work each."""
+    total = spec.n_combinations()
+    if total == 0:
+        raise InvalidInput(f"the grid of {spec.strategy!r} has no valid combination")
+    per_chunk = max(1, int(target_seconds * throughput / max(n_bars, 1)))
+    count = math.ceil(total / per_chunk)
+    if max_chunks is not None:
+        count = max(1, min(count, max_chunks))
+    return split_even(total, count)
+
+
+def split_even(total: int, count: int) -> list[Chunk]:
+    """`count` contiguous chunks covering [0, total) whose sizes differ by at most one."""
+    count = max(1, min(count, total))
+    bounds = [total * i // count for i in range(count + 1)]
+    return [Chunk(i, bounds[i], bounds[i + 1]) for i in range(count)]
+
+
+def run_chunk(
+    bars: BarsFrame, spec: StrategySpec, execution: ExecutionSettings, chunk: Chunk
+) -> ChunkResult:
+    """Run combinations [chunk.start, chunk.stop) through the compiled kernel."""
+    import time
+
+    from shared.backtest.strategies import get_strategy
+
+    started = time.perf_counter()
+    combos = spec.combinations()[chunk.start : chunk.stop]
+    metrics = get_strategy(spec.strategy).run_metrics(bars, combos, execution)
+    return ChunkResult(chunk, metrics, time.perf_counter() - started)
+
+
+def aggregate(
+    spec: StrategySpec,
+    execution: ExecutionSettings,
+    n_bars: int,
+    chunk_results: Iterable[ChunkResult],
+    *,
+    symbol: str = "",
+) -> SweepResult:
+    """Merge chunk results into one `SweepResult`; bit-identical however the grid was cut.
+    Chunks may arrive in any order; a gap or overlap raises `InvalidInput`."""
+    results = sorted(chunk_results, key=lambda r: r.chunk.start)
+    combos = spec.combinations()
+    position = 0
+    for r in results:
+        if r.chunk.start != position:
+            raise InvalidInput(f"chunk results leave a gap or overlap at combination {position}")
+        position = r.chunk.stop
+    if position != len(combos):
+        raise InvalidInput(f"chunk results cover {position} of {len(combos)} combinations")
+    metrics = {
+        name: np.concatenate([np.asarray(r.metrics[name], dtype=np.float64) for r in results])
+        for name in METRICS
+    }
+    return SweepResult(
+        spec, execution, n_bars, combos, metrics, symbol, [r.seconds for r in results]
+    )
+
+
+def run_sweep(
+    bars: BarsFrame,
+    spec: StrategySpec,
+    execution: ExecutionSettings,
+    chunks: Sequence[Chunk] | None = None,
+) -> SweepResult:
+    """The whole grid in this process (one chunk unless `chunks` is given)."""
+    chunks = chunks or split_even(spec.n_combinations(), 1)
+    return aggregate(
+        spec,
+        execution,
+        len(bars),
+        (run_chunk(bars, spec, execution, c) for c in chunks),
+        symbol=bars.symbol,
+    )
