@@ -1,0 +1,244 @@
+"""Publishes trades to Web PubSub groups: per-symbol batching, a bounded queue, conflation.
+
+Trades offered within one window (about 100 ms) become one message per symbol group
+(`ticks.<SYMBOL>`) plus one message to the all-ticks group. Windows wait in a bounded
+queue and are sent one after another, so each symbol's messages keep their order. When the
+queue is full (Web PubSub is slow) the pending trades of each symbol conflate to the latest
+one; the message then says how many trades it skipped. The archive is fed separately and
+never sees this.
+
+Message shape (JSON, the same for symbol groups and the all-ticks group)::
+
+    {"type": "trades", "sentAt": 1732406400123,
+     "batches": [{"symbol": "AAPL", "conflated": 0,
+                  "trades": [{"p": 189.5, "v": 100.0, "t": 1732406400050, "c": ["1"]}]}]}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from shared.feed.groups import ALL_TICKS_GROUP, group_for
+from shared.feed.trades import Trade
+
+log = logging.getLogger("shared.feed.publisher")
+
+
+class GroupSender(Protocol):
+    """Sends one JSON text message to one Web PubSub group."""
+
+    async def send_to_group(self, group: str, payload: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass
+class PublisherStats:
+    trades_in: int = 0
+    trades_out: int = 0
+    messages_out: int = 0
+    conflated: int = 0
+    send_errors: int = 0
+    windows_queued: int = 0
+    last_success: float = 0.0
+    last_lag_ms: float = 0.0
+    max_lag_ms: float = 0.0
+
+
+def encode_batch(symbol: str, trades: list[Trade], conflated: int) -> str:
+    """One symbol's batch as JSON text (see the module docstring)."""
+    return json.dumps(
+        {
+            "symbol": symbol,
+            "conflated": conflated,
+            "trades": [
+                {"p": t.price, "v": t.volume, "t": t.ts_ms, "c": list(t.conditions)}
+                if t.conditions
+                else {"p": t.price, "v": t.volume, "t": t.ts_ms}
+                for t in trades
+            ],
+        },
+        separators=(",", ":"),
+    )
+
+
+def wrap_batches(batches: list[str], sent_at_ms: int) -> str:
+    joined = ",".join(batches)
+    return f'{{"type":"trades","sentAt":{sent_at_ms},"batches":[{joined}]}}'
+
+
+class TickPublisher:
+    """Batches offered trades per symbol and sends them to Web PubSub groups."""
+
+    def __init__(
+        self,
+        sender: GroupSender,
+        *,
+        window_seconds: float = 0.1,
+        queue_windows: int = 50,
+        all_ticks_group: bool = True,
+        send_timeout_seconds: float = 10.0,
+    ) -> None:
+        self.sender = sender
+        self.window_seconds = window_seconds
+        self.all_ticks_group = all_ticks_group
+        self.send_timeout_seconds = send_timeout_seconds
+        self.stats = PublisherStats()
+        self._pending: dict[str, list[Trade]] = {}
+        self._pending_conflated: dict[str, int] = {}
+        self._queue: asyncio.Queue[dict[str, tuple[list[Trade], int]]] = asyncio.Queue(
+            maxsize=queue_windows
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def queue_depth(self) -> int:
+        return self._queue.qsize()
+
+    def offer(self, trades: Iterable[Trade]) -> None:
+        """Add trades to the current window (never blocks, never raises)."""
+        pending = self._pending
+        count = 0
+        for trade in trades:
+            bucket = pending.get(trade.symbol)
+            if bucket is None:
+                pending[trade.symbol] = [trade]
+            else:
+                bucket.append(trade)
+            count += 1
+        self.stats.trades_in += count
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._window_loop(), name="publisher-window"),
+            asyncio.create_task(self._send_loop(), name="publisher-send"),
+        ]
+
+    async def stop(self, drain_seconds: float = 5.0) -> None:
+        """Queue what is pending, send what the queue holds (up to `drain_seconds`), stop."""
+        if not self._tasks:
+            return
+        window_task, send_task = self._tasks
+        window_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await window_task
+        self._close_window(force=True)
+        try:
+            await asyncio.wait_for(self._queue.join(), drain_seconds)
+        except TimeoutError:
+            log.warning("publisher stopped with %d windows unsent", self._queue.qsize())
+        send_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await send_task
+        self._tasks = []
+
+    def _close_window(self, force: bool = False) -> None:
+        if not self._pending:
+            return
+        if self._queue.full() and not force:
+            for symbol, trades in self._pending.items():
+                if len(trades) > 1:
+                    skipped = len(trades) - 1
+                    self._pending[symbol] = trades[-1:]
+                    self._pending_conflated[symbol] = (
+                        self._pending_conflated.get(symbol, 0) + skipped
+                    )
+                    self.stats.conflated += skipped
+            return
+        window = {
+            symbol: (trades, self._pending_conflated.pop(symbol, 0))
+            for symbol, trades in self._pending.items()
+        }
+        self._pending = {}
+        if self._queue.full():
+            with contextlib.suppress(asyncio.QueueEmpty):
+                dropped = self._queue.get_nowait()
+                self._queue.task_done()
+                self.stats.conflated += sum(len(t) for t, _ in dropped.values())
+        self._queue.put_nowait(window)
+        self.stats.windows_queued += 1
+
+    async def _window_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.window_seconds)
+            self._close_window()
+
+    async def _send_loop(self) -> None:
+        while True:
+            window = await self._queue.get()
+            try:
+                await self._send_window(window)
+            except Exception:
+                log.exception("publishing a window failed")
+            finally:
+                self._queue.task_done()
+
+    async def _send_one(self, group: str, payload: str, trades: int) -> bool:
+        try:
+            await asyncio.wait_for(
+                self.sender.send_to_group(group, payload), self.send_timeout_seconds
+            )
+        except Exception as error:
+            self.stats.send_errors += 1
+            log.warning("send to group %s failed: %s", group, error)
+            return False
+        self.stats.messages_out += 1
+        self.stats.trades_out += trades
+        return True
+
+    async def _send_window(self, window: dict[str, tuple[list[Trade], int]]) -> None:
+        now_ms = int(time.time() * 1000)
+        batches: list[str] = []
+        sends = []
+        oldest = now_ms
+        for symbol, (trades, conflated) in window.items():
+            batch = encode_batch(symbol, trades, conflated)
+            batches.append(batch)
+            oldest = min(oldest, trades[0].ts_ms)
+            message = wrap_batches([batch], now_ms)
+            sends.append(self._send_one(group_for(symbol), message, len(trades)))
+        if self.all_ticks_group and batches:
+            sends.append(self._send_one(ALL_TICKS_GROUP, wrap_batches(batches, now_ms), 0))
+        results = await asyncio.gather(*sends)
+        if any(results):
+            self.stats.last_success = time.time()
+        lag = max(0.0, now_ms - oldest)
+        self.stats.last_lag_ms = lag
+        self.stats.max_lag_ms = max(self.stats.max_lag_ms, lag)
+
+
+class WebPubSubSender:
+    """`GroupSender` over azure-messaging-webpubsubservice's async client."""
+
+    def __init__(self, client: object) -> None:
+        self.client = client
+
+    @classmethod
+    def from_connection_string(cls, connection_string: str, hub: str) -> WebPubSubSender:
+        from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient
+
+        return cls(WebPubSubServiceClient.from_connection_string(connection_string, hub=hub))
+
+    @classmethod
+    def from_endpoint(cls, endpoint: str, hub: str) -> WebPubSubSender:
+        """Managed identity (DefaultAzureCredential) against a Web PubSub endpoint."""
+        from azure.identity.aio import DefaultAzureCredential
+        from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient
+
+        return cls(WebPubSubServiceClient(endpoint, hub, DefaultAzureCredential()))
+
+    async def send_to_group(self, group: str, payload: str) -> None:
+        await self.client.send_to_group(  # type: ignore[attr-defined]
+            group, io.BytesIO(payload.encode()), content_type="application/json"
+        )
+
+    async def close(self) -> None:
+        await self.client.close()  # type: ignore[attr-defined]

@@ -1,0 +1,132 @@
+"""Trades from Finnhub's websocket: the model, message parsing and the de-duplication key."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger("shared.feed.trades")
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """One trade as Finnhub reports it (`s`, `p`, `v`, `t` ms, `c` conditions).
+
+    `seq` numbers identical trades (same symbol, ms, price, volume, conditions) in the
+    order they arrived, so two genuine identical prints keep distinct keys while a
+    replayed copy of the same print gets the same key.
+    """
+
+    symbol: str
+    price: float
+    volume: float
+    ts_ms: int
+    conditions: tuple[str, ...] = ()
+    seq: int = 0
+
+    @property
+    def key(self) -> int:
+        """A stable 63-bit de-duplication key of this trade."""
+        text = (
+            f"{self.symbol}|{self.ts_ms}|{self.price!r}|{self.volume!r}|"
+            f"{','.join(self.conditions)}|{self.seq}"
+        )
+        digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big") >> 1
+
+    def wire(self) -> dict[str, Any]:
+        """The compact JSON form sent to browsers."""
+        return {"p": self.price, "v": self.volume, "t": self.ts_ms, "c": list(self.conditions)}
+
+
+class TradeSequencer:
+    """Assigns `seq` to identical trades within one symbol's millisecond, per connection."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[int, dict[tuple[float, float, tuple[str, ...]], int]]] = {}
+
+    def number(
+        self, symbol: str, price: float, volume: float, ts_ms: int, conditions: tuple[str, ...]
+    ) -> int:
+        last = self._last.get(symbol)
+        if last is None or last[0] != ts_ms:
+            seen: dict[tuple[float, float, tuple[str, ...]], int] = {}
+            self._last[symbol] = (ts_ms, seen)
+        else:
+            seen = last[1]
+        identity = (price, volume, conditions)
+        seq = seen.get(identity, 0)
+        seen[identity] = seq + 1
+        return seq
+
+
+@dataclass(frozen=True, slots=True)
+class FinnhubMessage:
+    """A parsed Finnhub websocket message: `kind` is trade, ping, error or unknown."""
+
+    kind: str
+    trades: tuple[Trade, ...] = ()
+    error: str = ""
+
+
+class MalformedMessageError(ValueError):
+    """A websocket frame that is not a Finnhub message (bad JSON, wrong shape)."""
+
+
+def parse_finnhub(raw: str | bytes, sequencer: TradeSequencer) -> FinnhubMessage:
+    """Parse one frame; raises `MalformedMessageError` for bad JSON or a malformed trade list.
+
+    A trade entry missing a field or with a non-numeric value is skipped and logged; the
+    rest of the frame is kept.
+    """
+    try:
+        message = json.loads(raw)
+    except ValueError as error:
+        raise MalformedMessageError(f"not JSON: {error}") from None
+    if not isinstance(message, dict):
+        raise MalformedMessageError(f"not a JSON object: {type(message).__name__}")
+    kind = message.get("type")
+    if kind == "ping":
+        return FinnhubMessage("ping")
+    if kind == "error":
+        return FinnhubMessage("error", error=str(message.get("msg", "")))
+    if kind != "trade":
+        return FinnhubMessage("unknown", error=str(kind))
+    data = message.get("data")
+    if not isinstance(data, list):
+        raise MalformedMessageError("trade message without a 'data' list")
+    trades: list[Trade] = []
+    for entry in data:
+        try:
+            symbol = entry["s"]
+            price = float(entry["p"])
+            volume = float(entry.get("v") or 0.0)
+            ts_ms = int(entry["t"])
+            raw_conditions = entry.get("c") or ()
+            conditions = tuple(str(c) for c in raw_conditions)
+        except (KeyError, TypeError, ValueError) as error:
+            log.warning("skipped a malformed trade entry %r: %s", entry, error)
+            continue
+        if not isinstance(symbol, str) or not symbol:
+            log.warning("skipped a trade entry without a symbol: %r", entry)
+            continue
+        seq = sequencer.number(symbol, price, volume, ts_ms, conditions)
+        trades.append(Trade(symbol, price, volume, ts_ms, conditions, seq))
+    return FinnhubMessage("trade", trades=tuple(trades))
+
+
+def finnhub_trade_frame(trades: list[Trade]) -> str:
+    """The Finnhub wire form of a list of trades (what the local servers send)."""
+    return json.dumps(
+        {
+            "type": "trade",
+            "data": [
+                {"s": t.symbol, "p": t.price, "v": t.volume, "t": t.ts_ms, "c": list(t.conditions)}
+                for t in trades
+            ],
+        },
+        separators=(",", ":"),
+    )
