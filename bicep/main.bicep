@@ -1,0 +1,397 @@
+// tradingJournal Functions: every Azure resource the suite needs, for `azd up`.
+// Identity-based connections only: one user-assigned managed identity, data-plane roles,
+// shared-key / local auth off on Storage, Cosmos DB, Web PubSub and Application Insights.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(40)
+@description('azd environment name; names the resource group and seeds resource names.')
+param environmentName string
+
+@minLength(1)
+@description('Azure region for every resource.')
+param location string
+
+@description('Deployment stage reported by the app (ENVIRONMENT); never "local" in Azure.')
+@allowed([ 'dev', 'prod' ])
+param stage string = 'dev'
+
+@description('Version string the API reports on /api/health.')
+param appVersion string = '0.1.0'
+
+@description('Principal (user or CI service principal) given blob and Cosmos data access; azd sets AZURE_PRINCIPAL_ID.')
+param principalId string = ''
+
+@allowed([ 'User', 'ServicePrincipal', 'Group' ])
+param principalType string = 'User'
+
+@description('Flex Consumption instance memory in MB.')
+@allowed([ 512, 2048, 4096 ])
+param instanceMemoryMB int = 2048
+
+@description('Flex Consumption maximum instance count (caps cost and provider fan-out).')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('Comma-separated symbols always ingested and relayed.')
+param defaultSymbols string = 'AAPL,MSFT,SPY,BTC-USD'
+
+@description('Trusted OIDC issuer URLs, comma-separated (e.g. https://login.microsoftonline.com/<tenant>/v2.0).')
+param authIssuers string = ''
+
+@description('Expected audience ("aud") of API tokens.')
+param authAudience string = 'api://tradingjournal'
+
+@description('Claim that carries viewer/trader/admin.')
+param authRoleClaim string = 'roles'
+
+@description('Browser origins allowed to call the API (CORS).')
+param allowedOrigins array = []
+
+@secure()
+@description('Alpha Vantage API keys, comma-separated; stored in Key Vault. Empty: provider off.')
+param alphaVantageApiKeys string = ''
+
+@description('True when the Alpha Vantage keys allow TIME_SERIES_DAILY_ADJUSTED.')
+param alphaVantagePremium bool = false
+
+@secure()
+@description('CoinGecko API key; stored in Key Vault. Empty: keyless demo limits.')
+param coinGeckoApiKey string = ''
+
+@allowed([ 'demo', 'pro' ])
+param coinGeckoKeyKind string = 'demo'
+
+@secure()
+@description('Finnhub API key for the relay; stored in Key Vault.')
+param finnhubApiKey string = ''
+
+@description('Ingest the bundled sample prices when no provider key is set.')
+param sampleDataEnabled bool = false
+
+@description('Largest backtest parameter grid accepted.')
+@minValue(1)
+param backtestMaxCombinations int = 50000
+
+@allowed([ 'DEBUG', 'INFO', 'WARNING', 'ERROR' ])
+param logLevel string = 'INFO'
+
+@description('Web PubSub tier; Free_F1 allows 20 connections and 20k messages a day, too few for the live feed.')
+@allowed([ 'Free_F1', 'Standard_S1', 'Premium_P1' ])
+param webPubSubSku string = 'Standard_S1'
+
+@description('Relay image; azd sets it on deploy (SERVICE_RELAY_IMAGE_NAME). Empty: a placeholder runs until then.')
+param relayImage string = ''
+
+@description('Port the relay serves /healthz and /readyz on.')
+param relayPort int = 8080
+
+@description('Storage redundancy; zone-redundant by default, Standard_GZRS adds a paired region.')
+@allowed([ 'Standard_LRS', 'Standard_ZRS', 'Standard_GRS', 'Standard_RAGRS', 'Standard_GZRS' ])
+param storageSku string = 'Standard_ZRS'
+
+@secure()
+@description('Key for signed URLs of the local blob store; unused in Azure (blobs use Storage), random per deployment.')
+param localSigningKey string = newGuid()
+
+var abbrs = {
+  resourceGroup: 'rg-'
+  identity: 'id-'
+  storage: 'st'
+  cosmos: 'cosmos-'
+  webPubSub: 'wps-'
+  keyVault: 'kv-'
+  logAnalytics: 'log-'
+  appInsights: 'appi-'
+  plan: 'plan-'
+  functionApp: 'func-'
+  containerEnv: 'cae-'
+  containerApp: 'ca-'
+  registry: 'cr'
+}
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = { 'azd-env-name': environmentName, application: 'tradingjournal-functions' }
+
+var functionAppName = '${abbrs.functionApp}${resourceToken}'
+var keyVaultName = '${abbrs.keyVault}${resourceToken}'
+var keyVaultUri = 'https://${keyVaultName}${environment().suffixes.keyvaultDns}'
+var storageAccountName = '${abbrs.storage}${resourceToken}'
+var cosmosAccountName = '${abbrs.cosmos}${resourceToken}'
+var webPubSubName = '${abbrs.webPubSub}${resourceToken}'
+
+// host.json extensions.durableTask.hubName
+var taskHubName = 'TradingJournalHub'
+var deploymentContainerName = 'app-package'
+var lakeContainer = 'lake'
+var rawContainer = 'raw'
+var resultsContainer = 'results'
+var auditContainer = 'audit'
+var cosmosDatabaseName = 'tradingjournal'
+var webPubSubHub = 'ticks'
+var localDataDir = '/tmp/tradingjournal'
+
+// Every setting shared/config.py reads, as the Function App and the relay see it in Azure.
+// Settings that only matter to the local host get an explicit value or '' (= unset).
+var appSettings = [
+  { name: 'APP_VERSION', value: appVersion }
+  { name: 'ENVIRONMENT', value: stage }
+  { name: 'LOG_LEVEL', value: logLevel }
+  { name: 'PUBLIC_BASE_URL', value: 'https://${functionAppName}.azurewebsites.net' }
+
+  { name: 'BLOB_BACKEND', value: 'azure' }
+  { name: 'AZURE_STORAGE_ACCOUNT_URL', value: 'https://${storageAccountName}.blob.${environment().suffixes.storage}' }
+  { name: 'AZURE_STORAGE_CONNECTION_STRING', value: '' }
+  { name: 'LAKE_CONTAINER', value: lakeContainer }
+  { name: 'RAW_CONTAINER', value: rawContainer }
+  { name: 'RESULTS_CONTAINER', value: resultsContainer }
+  { name: 'AUDIT_CONTAINER', value: auditContainer }
+  { name: 'LOCAL_DATA_DIR', value: localDataDir }
+  { name: 'LOCAL_SIGNING_KEY', value: localSigningKey }
+
+  { name: 'DOCUMENT_BACKEND', value: 'cosmos' }
+  { name: 'COSMOS_ENDPOINT', value: 'https://${cosmosAccountName}.documents.azure.com:443/' }
+  { name: 'COSMOS_KEY', value: '' }
+  { name: 'COSMOS_DATABASE', value: cosmosDatabaseName }
+  { name: 'COSMOS_ENDPOINT_DISCOVERY', value: 'true' }
+  { name: 'SQLITE_PATH', value: '${localDataDir}/documents.sqlite3' }
+
+  { name: 'DEFAULT_SYMBOLS', value: defaultSymbols }
+  { name: 'ALPHAVANTAGE_BASE_URL', value: 'https://www.alphavantage.co' }
+  { name: 'ALPHAVANTAGE_CALLS_PER_MINUTE', value: '5' }
+  { name: 'ALPHAVANTAGE_CALLS_PER_DAY', value: '25' }
+  { name: 'ALPHAVANTAGE_PREMIUM', value: string(alphaVantagePremium) }
+  { name: 'YAHOO_ENABLED', value: 'true' }
+  { name: 'YAHOO_CALLS_PER_MINUTE', value: '30' }
+  { name: 'YAHOO_BASE_URL', value: '' }
+  { name: 'COINGECKO_KEY_KIND', value: coinGeckoKeyKind }
+  { name: 'COINGECKO_BASE_URL', value: '' }
+  { name: 'COINGECKO_CALLS_PER_MINUTE', value: '30' }
+  { name: 'SAMPLE_DATA_ENABLED', value: string(sampleDataEnabled) }
+  { name: 'HTTP_TIMEOUT_SECONDS', value: '20' }
+  { name: 'PROVIDER_RETRY_ATTEMPTS', value: '4' }
+  { name: 'PROVIDER_RETRY_WAIT_INITIAL', value: '0.5' }
+  { name: 'PROVIDER_RETRY_WAIT_MAX', value: '8' }
+  { name: 'PROVIDER_RETRY_AFTER_MAX', value: '30' }
+  { name: 'INGEST_DAILY_REFRESH_HOURS', value: '12' }
+  { name: 'INGEST_HISTORY_DAYS', value: '120' }
+
+  { name: 'SCHEDULE_ALPHAVANTAGE', value: '0 */5 * * * *' }
+  { name: 'SCHEDULE_YAHOO', value: '0 7 * * * *' }
+  { name: 'SCHEDULE_COINGECKO', value: '0 */3 * * * *' }
+  { name: 'SCHEDULE_COINGECKO_PING', value: '30 */5 * * * *' }
+  { name: 'SCHEDULE_SAMPLE', value: '0 0 */6 * * *' }
+  { name: 'SCHEDULE_PAPER_MATCHING', value: '*/15 * * * * *' }
+
+  { name: 'WEBPUBSUB_ENDPOINT', value: 'https://${webPubSubName}.webpubsub.azure.com' }
+  { name: 'WEBPUBSUB_CONNECTION_STRING', value: '' }
+  { name: 'WEBPUBSUB_HUB', value: webPubSubHub }
+  { name: 'FEED_TOKEN_MINUTES', value: '10' }
+
+  { name: 'AUTH_ISSUERS', value: authIssuers }
+  { name: 'AUTH_AUDIENCE', value: authAudience }
+  { name: 'AUTH_ROLE_CLAIM', value: authRoleClaim }
+  { name: 'AUTH_ACCOUNT_CLAIM', value: 'sub' }
+  { name: 'AUTH_CLOCK_SKEW_SECONDS', value: '60' }
+  { name: 'AUTH_JWKS_TTL_SECONDS', value: '3600' }
+  { name: 'AUTH_JWKS_REFETCH_SECONDS', value: '30' }
+  { name: 'DEV_AUTH_ENABLED', value: 'false' }
+  { name: 'DEV_ISSUER_KEY_FILE', value: '${localDataDir}/dev-issuer-key.pem' }
+
+  { name: 'BACKTEST_MAX_COMBINATIONS', value: string(backtestMaxCombinations) }
+  { name: 'BACKTEST_CHUNK_TARGET_SECONDS', value: '3' }
+  { name: 'BACKTEST_MAX_CHUNKS_PER_ORCHESTRATION', value: '64' }
+  { name: 'BACKTEST_WORKERS', value: '1' }
+]
+
+// Provider keys: Key Vault references when given, '' (provider off / keyless) otherwise.
+var secretSettings = [
+  { name: 'ALPHAVANTAGE_API_KEYS', secretName: 'alphavantage-api-keys', provided: !empty(alphaVantageApiKeys) }
+  { name: 'COINGECKO_API_KEY', secretName: 'coingecko-api-key', provided: !empty(coinGeckoApiKey) }
+  { name: 'FINNHUB_API_KEY', secretName: 'finnhub-api-key', provided: !empty(finnhubApiKey) }
+]
+var functionSecretSettings = [for s in secretSettings: {
+  name: s.name
+  value: s.provided ? '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${s.secretName})' : ''
+}]
+
+// Settings only the relay reads (containerapps/relay/settings.py).
+var relaySettings = [
+  { name: 'RELAY_PORT', value: string(relayPort) }
+]
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: '${abbrs.resourceGroup}${environmentName}'
+  location: location
+  tags: tags
+}
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    name: '${abbrs.identity}${resourceToken}'
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    logAnalyticsName: '${abbrs.logAnalytics}${resourceToken}'
+    applicationInsightsName: '${abbrs.appInsights}${resourceToken}'
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    name: storageAccountName
+    dataContainers: [ lakeContainer, rawContainer, resultsContainer, auditContainer ]
+    taskHubName: taskHubName
+    deploymentContainerName: deploymentContainerName
+    logAnalyticsId: monitoring.outputs.logAnalyticsId
+    skuName: storageSku
+  }
+}
+
+module cosmos 'modules/cosmos.bicep' = {
+  name: 'cosmos'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    accountName: cosmosAccountName
+    databaseName: cosmosDatabaseName
+  }
+}
+
+module webPubSub 'modules/webpubsub.bicep' = {
+  name: 'webpubsub'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    name: webPubSubName
+    hubName: webPubSubHub
+    identityId: identity.outputs.id
+    skuName: webPubSubSku
+  }
+}
+
+module keyVault 'modules/keyvault.bicep' = {
+  name: 'keyvault'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    name: keyVaultName
+    alphaVantageApiKeys: alphaVantageApiKeys
+    coinGeckoApiKey: coinGeckoApiKey
+    finnhubApiKey: finnhubApiKey
+  }
+}
+
+module registry 'modules/registry.bicep' = {
+  name: 'registry'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    name: '${abbrs.registry}${resourceToken}'
+  }
+}
+
+module roles 'modules/roles.bicep' = {
+  name: 'roles'
+  scope: rg
+  params: {
+    identityPrincipalId: identity.outputs.principalId
+    userPrincipalId: principalId
+    userPrincipalType: principalType
+    storageAccountName: storage.outputs.name
+    cosmosAccountName: cosmos.outputs.name
+    webPubSubName: webPubSub.outputs.name
+    keyVaultName: keyVault.outputs.name
+    registryName: registry.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+  }
+}
+
+module functionApp 'modules/functionapp.bicep' = {
+  name: 'functionapp'
+  scope: rg
+  dependsOn: [ roles ]
+  params: {
+    location: location
+    tags: tags
+    planName: '${abbrs.plan}${resourceToken}'
+    appName: functionAppName
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    deploymentContainerUrl: storage.outputs.deploymentContainerUrl
+    applicationInsightsConnectionString: monitoring.outputs.connectionString
+    appSettings: concat(appSettings, functionSecretSettings)
+    instanceMemoryMB: instanceMemoryMB
+    maximumInstanceCount: maximumInstanceCount
+    allowedOrigins: allowedOrigins
+  }
+}
+
+module containerApps 'modules/containerapps.bicep' = {
+  name: 'containerapps'
+  scope: rg
+  dependsOn: [ roles ]
+  params: {
+    location: location
+    tags: tags
+    environmentName: '${abbrs.containerEnv}${resourceToken}'
+    relayAppName: '${abbrs.containerApp}relay-${resourceToken}'
+    logAnalyticsId: monitoring.outputs.logAnalyticsId
+    identityId: identity.outputs.id
+    registryLoginServer: registry.outputs.loginServer
+    relayImage: relayImage
+    relayPort: relayPort
+    env: concat(appSettings, relaySettings, [
+      { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: monitoring.outputs.connectionString }
+      { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${identity.outputs.clientId};Authorization=AAD' }
+      { name: 'AZURE_CLIENT_ID', value: identity.outputs.clientId }
+    ])
+    keyVaultSecrets: [for s in secretSettings: {
+      name: s.name
+      secretName: s.secretName
+      keyVaultUrl: '${keyVaultUri}/secrets/${s.secretName}'
+      provided: s.provided
+    }]
+  }
+}
+
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_CONTAINER_REGISTRY_ENDPOINT string = registry.outputs.loginServer
+output AZURE_CONTAINER_REGISTRY_NAME string = registry.outputs.name
+output AZURE_CONTAINER_APPS_ENVIRONMENT_NAME string = containerApps.outputs.environmentName
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output API_URL string = functionApp.outputs.apiUrl
+output FEED_HUB string = webPubSub.outputs.hubName
+output WEBPUBSUB_ENDPOINT string = webPubSub.outputs.endpoint
+output WEBPUBSUB_NAME string = webPubSub.outputs.name
+output RELAY_APP_NAME string = containerApps.outputs.relayName
+output STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output COSMOS_ACCOUNT_NAME string = cosmos.outputs.name
+output COSMOS_ENDPOINT string = cosmos.outputs.endpoint
+output COSMOS_DATABASE string = cosmos.outputs.databaseName
+output KEY_VAULT_NAME string = keyVault.outputs.name
+output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
+output LOG_ANALYTICS_NAME string = monitoring.outputs.logAnalyticsName
+output MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+output MANAGED_IDENTITY_NAME string = identity.outputs.name
