@@ -47,6 +47,7 @@ except ImportError:  # pragma: no cover - Windows
 CONTAINER_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$")
 METADATA_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_NAME = 1024
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
 
 
 def validate_container(container: str) -> str:
@@ -244,7 +245,7 @@ class LocalBlobStore(BlobStore):
                         os.link(temp, target)
                     except FileExistsError:
                         raise Conflict(f"blob {name!r} already exists") from None
-                self._write_sidecar(name, content_type, meta)
+                self._write_sidecar(name, content_type or DEFAULT_CONTENT_TYPE, meta)
                 return self._info_unlocked(name)
         finally:
             temp.unlink(missing_ok=True)
@@ -282,7 +283,7 @@ class LocalBlobStore(BlobStore):
             size=stat.st_size,
             etag=f'"{stat.st_ino:x}-{stat.st_mtime_ns:x}-{stat.st_size:x}"',
             last_modified=datetime.fromtimestamp(stat.st_mtime, UTC),
-            content_type=content_type if isinstance(content_type, str) else None,
+            content_type=content_type if isinstance(content_type, str) else DEFAULT_CONTENT_TYPE,
             metadata=dict(metadata) if isinstance(metadata, dict) else {},
         )
 

@@ -1,0 +1,1 @@
+"""Contract tests of the storage ports, run against every adapter."""
