@@ -1,0 +1,219 @@
+"""Bars in the Parquet lake: partitioned by interval/symbol/period, merged with provenance.
+
+Layout: `bars/interval=1d/symbol=AAPL/period=2024/part.parquet` (daily bars: one partition per
+year) and `bars/interval=5m/symbol=AAPL/period=2024-05/part.parquet` (intraday: per month), so
+a day's sync rewrites one small partition per symbol.
+
+One row per (symbol, interval, ts). A stored row is replaced only when an incoming row for the
+same ts carries different values AND comes from the same source (a correction) or from a
+source of higher precedence; otherwise the stored row, with its `ingested_at`, stays. A run
+that brings nothing new therefore writes nothing, and the same run twice leaves
+byte-identical partitions.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import pyarrow as pa
+
+from shared.market.models import Bar
+from shared.storage.lake import ParquetLake
+
+DATASET = "bars"
+PARTITION_BY = ("interval", "symbol", "period")
+VALUE_COLUMNS = ("open", "high", "low", "close", "volume", "adj_close", "source", "adjustment")
+SOURCE_RANK: dict[str, int] = {"alphavantage": 3, "yahoo": 2, "coingecko": 2, "sample": 1}
+TS = pa.timestamp("us", tz="UTC")
+SCHEMA = pa.schema(
+    [
+        ("symbol", pa.string()),
+        ("interval", pa.string()),
+        ("period", pa.string()),
+        ("ts", TS),
+        ("open", pa.float64()),
+        ("high", pa.float64()),
+        ("low", pa.float64()),
+        ("close", pa.float64()),
+        ("volume", pa.float64()),
+        ("adj_close", pa.float64()),
+        ("source", pa.string()),
+        ("adjustment", pa.string()),
+        ("ingested_at", TS),
+    ]
+)
+BAR_COLUMNS = [name for name in SCHEMA.names if name != "period"]
+
+
+def period_of(interval: str, ts: datetime) -> str:
+    return f"{ts.year:04d}" if interval == "1d" else f"{ts.year:04d}-{ts.month:02d}"
+
+
+@dataclass
+class MergeSummary:
+    """What merging a batch of bars did to the lake."""
+
+    rows_in: int = 0
+    rows_written: int = 0
+    partitions_changed: int = 0
+    partitions_touched: int = 0
+    bytes_written: int = 0
+    last_ts: dict[tuple[str, str], datetime] = field(default_factory=dict)
+
+    def add(self, other: MergeSummary) -> None:
+        self.rows_in += other.rows_in
+        self.rows_written += other.rows_written
+        self.partitions_changed += other.partitions_changed
+        self.partitions_touched += other.partitions_touched
+        self.bytes_written += other.bytes_written
+        for key, ts in other.last_ts.items():
+            if key not in self.last_ts or ts > self.last_ts[key]:
+                self.last_ts[key] = ts
+
+
+def _wins(new: tuple[object, ...], old: tuple[object, ...]) -> bool:
+    if new == old:
+        return False
+    new_source, old_source = str(new[6]), str(old[6])
+    return new_source == old_source or SOURCE_RANK.get(new_source, 0) > SOURCE_RANK.get(
+        old_source, 0
+    )
+
+
+def _values(bar: Bar) -> tuple[object, ...]:
+    return (
+        bar.open,
+        bar.high,
+        bar.low,
+        bar.close,
+        bar.volume,
+        bar.adj_close,
+        bar.source,
+        bar.adjustment,
+    )
+
+
+def bars_table(bars: Sequence[Bar], ingested_at: datetime) -> pa.Table:
+    """Bars as an Arrow table with the lake schema."""
+    return pa.table(
+        {
+            "symbol": [b.symbol for b in bars],
+            "interval": [b.interval for b in bars],
+            "period": [period_of(b.interval, b.ts) for b in bars],
+            "ts": [b.ts for b in bars],
+            "open": [b.open for b in bars],
+            "high": [b.high for b in bars],
+            "low": [b.low for b in bars],
+            "close": [b.close for b in bars],
+            "volume": [b.volume for b in bars],
+            "adj_close": [b.adj_close for b in bars],
+            "source": [b.source for b in bars],
+            "adjustment": [b.adjustment for b in bars],
+            "ingested_at": [ingested_at] * len(bars),
+        },
+        schema=SCHEMA,
+    )
+
+
+class BarLake:
+    """Reads and merges bars in a `ParquetLake`."""
+
+    def __init__(self, lake: ParquetLake) -> None:
+        self.lake = lake
+
+    def merge(self, bars: Iterable[Bar], *, ingested_at: datetime) -> MergeSummary:
+        """Merge bars (any symbols/intervals); see the module docstring for who wins."""
+        groups: dict[tuple[str, str, str], dict[datetime, Bar]] = defaultdict(dict)
+        summary = MergeSummary()
+        for bar in bars:
+            summary.rows_in += 1
+            groups[(bar.interval, bar.symbol, period_of(bar.interval, bar.ts))][bar.ts] = bar
+        for (interval, symbol, period), by_ts in sorted(groups.items()):
+            summary.add(self._merge_partition(interval, symbol, period, by_ts, ingested_at))
+        return summary
+
+    def _merge_partition(
+        self,
+        interval: str,
+        symbol: str,
+        period: str,
+        by_ts: dict[datetime, Bar],
+        ingested_at: datetime,
+    ) -> MergeSummary:
+        partition = {"interval": interval, "symbol": symbol, "period": period}
+        stored = self.lake.read_partition(DATASET, partition)
+        existing: dict[datetime, tuple[object, ...]] = {}
+        if stored is not None and stored.num_rows:
+            columns = [stored[name].to_pylist() for name in ("ts", *VALUE_COLUMNS)]
+            for row in zip(*columns, strict=True):
+                existing[row[0]] = tuple(row[1:])
+        winners = [
+            bar
+            for ts, bar in sorted(by_ts.items())
+            if ts not in existing or _wins(_values(bar), existing[ts])
+        ]
+        summary = MergeSummary(partitions_touched=1)
+        last = max(by_ts)
+        if existing:
+            last = max(last, max(existing))
+        summary.last_ts[(symbol, interval)] = last
+        if not winners:
+            return summary
+        result = self.lake.merge_partition(
+            DATASET, partition, bars_table(winners, ingested_at), key=["ts"]
+        )
+        summary.rows_written = len(winners)
+        summary.partitions_changed = 1 if result.changed else 0
+        summary.bytes_written = result.bytes_written
+        return summary
+
+    def read(
+        self,
+        symbol: str,
+        interval: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> pa.Table:
+        """Bars of one series with start <= ts < end, sorted by ts, without `period`."""
+        filters: list[tuple[str, str, object]] = [
+            ("interval", "=", interval),
+            ("symbol", "=", symbol),
+        ]
+        if start is not None:
+            filters.append(("period", ">=", period_of(interval, start)))
+            filters.append(("ts", ">=", start.astimezone(UTC)))
+        if end is not None:
+            filters.append(("period", "<=", period_of(interval, end)))
+            filters.append(("ts", "<", end.astimezone(UTC)))
+        table = self.lake.read(DATASET, filters)
+        if table.num_rows == 0:
+            return SCHEMA.empty_table().select(BAR_COLUMNS)
+        return (
+            table.select(BAR_COLUMNS)
+            .cast(SCHEMA.remove(SCHEMA.get_field_index("period")))
+            .sort_by("ts")
+        )
+
+    def last_ts(self, symbol: str, interval: str) -> datetime | None:
+        """The newest bar's time of a series (reads only its newest partition)."""
+        parts = self.lake.partitions(
+            DATASET, [("interval", "=", interval), ("symbol", "=", symbol)]
+        )
+        if not parts:
+            return None
+        newest = max(parts, key=lambda p: p.values.get("period", ""))
+        table = self.lake.read_partition(DATASET, newest.values)
+        if table is None or table.num_rows == 0:
+            return None
+        value = max(table["ts"].to_pylist())
+        return value if isinstance(value, datetime) else None
+
+
+def day_range(start: date, end: date) -> tuple[datetime, datetime]:
+    """[start 00:00 UTC, end+1 00:00 UTC): an inclusive date range as datetimes."""
+    begin = datetime(start.year, start.month, start.day, tzinfo=UTC)
+    stop = datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1)
+    return begin, stop

@@ -1,0 +1,157 @@
+"""Sync state per (provider, symbol, interval) and the latest quotes, in the DocumentStore.
+
+Both are written idempotently: a run is identified by its `as_of` (the timer occurrence), so
+the same occurrence run twice leaves equal documents, and a document whose content would not
+change is not rewritten at all.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from shared.market.models import Quote
+from shared.storage.documents import Document, DocumentNotFound, DocumentStore, Filter
+
+SYNC = "sync_state"
+QUOTES = "quotes"
+PING = "_ping"
+_SYSTEM = ("_etag", "_ts", "_rid", "_self", "_attachments")
+
+
+def content(doc: Document) -> dict[str, Any]:
+    """A document without the store's system fields."""
+    return {k: v for k, v in doc.items() if k not in _SYSTEM}
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+class SyncStates:
+    """`sync_state` documents: id = "{symbol}|{interval}", pk = provider."""
+
+    def __init__(self, store: DocumentStore) -> None:
+        self.store = store
+
+    def get(self, provider: str, symbol: str, interval: str) -> Document | None:
+        try:
+            return self.store.read(SYNC, f"{symbol}|{interval}", provider)
+        except DocumentNotFound:
+            return None
+
+    def all(self, provider: str | None = None) -> list[Document]:
+        return self.store.query_all(SYNC, provider)
+
+    def _write(self, old: Document | None, new: Document) -> Document:
+        if old is not None and content(old) == new:
+            return old
+        return self.store.upsert(SYNC, new)
+
+    def _base(self, provider: str, symbol: str, interval: str, old: Document | None) -> Document:
+        doc: Document = {
+            "id": f"{symbol}|{interval}",
+            "pk": provider,
+            "provider": provider,
+            "symbol": symbol,
+            "interval": interval,
+            "lastBar": None,
+            "lastSuccess": None,
+            "lastAttempt": None,
+            "lastError": None,
+            "lastErrorAt": None,
+            "lastErrorKind": None,
+            "consecutiveFailures": 0,
+            "rows": 0,
+        }
+        if old is not None:
+            doc.update({k: v for k, v in content(old).items() if k in doc})
+        return doc
+
+    def success(
+        self,
+        provider: str,
+        symbol: str,
+        interval: str,
+        *,
+        as_of: datetime,
+        last_bar: datetime | None,
+        rows: int,
+    ) -> Document:
+        old = self.get(provider, symbol, interval)
+        doc = self._base(provider, symbol, interval, old)
+        stored_last = doc["lastBar"]
+        newest = iso(last_bar)
+        if stored_last and (newest is None or stored_last > newest):
+            newest = stored_last
+        doc.update(
+            lastBar=newest,
+            lastSuccess=iso(as_of),
+            lastAttempt=iso(as_of),
+            consecutiveFailures=0,
+            rows=rows,
+        )
+        return self._write(old, doc)
+
+    def failure(
+        self,
+        provider: str,
+        symbol: str,
+        interval: str,
+        *,
+        as_of: datetime,
+        error: str,
+        kind: str,
+    ) -> Document:
+        """Record a failed attempt; a second record for the same `as_of` does not count again."""
+        old = self.get(provider, symbol, interval)
+        doc = self._base(provider, symbol, interval, old)
+        repeat = doc["lastAttempt"] == iso(as_of) and doc["lastErrorAt"] == iso(as_of)
+        doc.update(
+            lastAttempt=iso(as_of),
+            lastError=error[:500],
+            lastErrorAt=iso(as_of),
+            lastErrorKind=kind,
+            consecutiveFailures=doc["consecutiveFailures"] + (0 if repeat else 1),
+        )
+        return self._write(old, doc)
+
+
+class QuoteBook:
+    """`quotes` documents: id = pk = symbol; a quote never replaces a newer one."""
+
+    def __init__(self, store: DocumentStore) -> None:
+        self.store = store
+
+    def get(self, symbol: str) -> Document | None:
+        try:
+            return self.store.read(QUOTES, symbol, symbol)
+        except DocumentNotFound:
+            return None
+
+    def many(self, symbols: list[str]) -> list[Document]:
+        if not symbols:
+            return []
+        return self.store.query_all(QUOTES, None, [Filter("symbol", "in", symbols)])
+
+    def upsert(self, quote: Quote) -> bool:
+        """Store `quote` unless the stored one is newer or equal; True if written."""
+        old = self.get(quote.symbol)
+        new: Document = {
+            "id": quote.symbol,
+            "pk": quote.symbol,
+            "symbol": quote.symbol,
+            "price": quote.price,
+            "change": quote.change,
+            "changePercent": quote.change_percent,
+            "volume": quote.volume,
+            "ts": quote.ts.isoformat(),
+            "source": quote.source,
+        }
+        if old is not None:
+            if content(old) == new or str(old.get("ts", "")) > new["ts"]:
+                return False
+            if old.get("ts") == new["ts"] and old.get("source") != new["source"]:
+                return False
+        self.store.upsert(QUOTES, new)
+        return True

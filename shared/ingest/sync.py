@@ -1,0 +1,498 @@
+"""Ingestion runs: one per provider (timers), the CoinGecko heartbeat, the sample, backfill.
+
+Every run follows one path per symbol: fetch (quota-guarded, retried, raw bodies archived) →
+merge bars into the lake → upsert the quote → record the sync state. A provider failure is
+recorded and never deletes anything; quota exhaustion stops the run and leaves the rest for
+the next one. `as_of` is the timer occurrence: rows get it as `ingested_at`, states as their
+attempt time, so the same occurrence run twice leaves byte-identical partitions and equal
+documents.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
+from typing import Any, Literal
+
+from croniter import croniter
+
+from shared.config import Settings
+from shared.ingest.bars import BarLake, MergeSummary, day_range
+from shared.ingest.planner import run_allowance, runs_left_today, stalest_first
+from shared.ingest.raw import RawArchive
+from shared.ingest.state import PING, QuoteBook, SyncStates
+from shared.market.models import Bar, Quote
+from shared.market.symbols import Symbol, parse_symbol
+from shared.providers.alphavantage import AlphaVantageClient
+from shared.providers.base import ClientHooks
+from shared.providers.coingecko import CoinGeckoClient
+from shared.providers.errors import InvalidSymbol, ProviderError, RateLimited
+from shared.providers.http import RetryPolicy
+from shared.providers.sample import DATASETS, SampleClient
+from shared.providers.yahoo import YahooClient
+from shared.quota import QuotaBook, QuotaExhausted, limits_from_settings
+from shared.storage.documents import DocumentStore, Filter
+
+log = logging.getLogger("shared.ingest")
+
+Provider = Literal["alphavantage", "yahoo", "coingecko", "sample"]
+PROVIDERS: tuple[str, ...] = ("alphavantage", "yahoo", "coingecko", "sample")
+Status = Literal["ok", "no_data", "failed", "deferred"]
+ERROR_KINDS: dict[type[ProviderError], str] = {
+    QuotaExhausted: "quota",
+    RateLimited: "rate_limited",
+    InvalidSymbol: "invalid_symbol",
+}
+
+
+def error_kind(error: ProviderError) -> str:
+    for kind, name in ERROR_KINDS.items():
+        if isinstance(error, kind):
+            return name
+    return type(error).__name__.lower()
+
+
+def timer_as_of(schedule: str, now: datetime | None = None) -> datetime:
+    """The occurrence of `schedule` (six-field NCRONTAB) a run at `now` belongs to."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    prev: datetime = croniter(
+        schedule, now + timedelta(microseconds=1), second_at_beginning=True
+    ).get_prev(datetime)
+    return prev.astimezone(UTC)
+
+
+@dataclass
+class Outcome:
+    symbol: str
+    interval: str
+    status: Status
+    rows_in: int = 0
+    rows_written: int = 0
+    error: str | None = None
+
+
+@dataclass
+class RunReport:
+    """What one run did; `as_dict` is what timers log and the backfill endpoint returns."""
+
+    provider: str
+    as_of: datetime
+    outcomes: list[Outcome] = field(default_factory=list)
+    merge: MergeSummary = field(default_factory=MergeSummary)
+    quotes_written: int = 0
+    note: str | None = None
+
+    def count(self, status: Status) -> int:
+        return sum(1 for outcome in self.outcomes if outcome.status == status)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "asOf": self.as_of.isoformat(),
+            "ok": self.count("ok"),
+            "noData": self.count("no_data"),
+            "failed": self.count("failed"),
+            "deferred": self.count("deferred"),
+            "rowsIn": self.merge.rows_in,
+            "rowsWritten": self.merge.rows_written,
+            "partitionsChanged": self.merge.partitions_changed,
+            "bytesWritten": self.merge.bytes_written,
+            "quotesWritten": self.quotes_written,
+            "note": self.note,
+            "outcomes": [
+                {
+                    "symbol": o.symbol,
+                    "interval": o.interval,
+                    "status": o.status,
+                    "rowsIn": o.rows_in,
+                    "rowsWritten": o.rows_written,
+                    "error": o.error,
+                }
+                for o in self.outcomes
+            ],
+        }
+
+
+class _StopRun(Exception):
+    """The provider (or our quota) refuses further calls in this run."""
+
+
+ProgressCallback = Callable[[Outcome], None]
+
+
+class Ingestor:
+    """Runs ingestion against the configured stores and providers."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        bars: BarLake,
+        raw: RawArchive,
+        documents: DocumentStore,
+        quota: QuotaBook | None = None,
+    ) -> None:
+        self.settings = settings
+        self.bars = bars
+        self.raw = raw
+        self.documents = documents
+        self.states = SyncStates(documents)
+        self.quotes = QuoteBook(documents)
+        self.quota = quota or QuotaBook(documents, limits_from_settings(settings))
+        self.policy = RetryPolicy.from_settings(settings)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Ingestor:
+        from shared.storage.factory import blob_store, document_store, lake
+
+        return cls(
+            settings,
+            bars=BarLake(lake(settings)),
+            raw=RawArchive(blob_store(settings.raw_container, settings)),
+            documents=document_store(settings),
+        )
+
+    # --- clients ------------------------------------------------------------------------------
+    def hooks(self, provider: str, *, max_wait: float = 0.0) -> ClientHooks:
+        return ClientHooks(
+            policy=self.policy,
+            limiter_for=self.quota.limiter_for(provider, max_wait=max_wait),
+            raw_sink=self.raw,
+        )
+
+    def alphavantage_client(self, *, max_wait: float = 0.0) -> AlphaVantageClient:
+        return AlphaVantageClient(
+            keys=self.settings.alphavantage_api_keys,
+            base_url=self.settings.alphavantage_base_url,
+            timeout=self.settings.http_timeout_seconds,
+            hooks=self.hooks("alphavantage", max_wait=max_wait),
+            premium=self.settings.alphavantage_premium,
+        )
+
+    def yahoo_client(self, *, max_wait: float = 0.0) -> YahooClient:
+        return YahooClient(
+            hooks=self.hooks("yahoo", max_wait=max_wait),
+            timeout=self.settings.http_timeout_seconds,
+            base_url=self.settings.yahoo_base_url,
+        )
+
+    def coingecko_client(self, *, max_wait: float = 0.0) -> CoinGeckoClient:
+        return CoinGeckoClient(
+            base_url=self.settings.coingecko_origin,
+            timeout=self.settings.http_timeout_seconds,
+            hooks=self.hooks("coingecko", max_wait=max_wait),
+            api_key=self.settings.coingecko_api_key,
+            key_kind=self.settings.coingecko_key_kind,
+        )
+
+    # --- symbols --------------------------------------------------------------------------------
+    def tracked_symbols(self) -> list[Symbol]:
+        """Every watchlist's symbols (all accounts) plus DEFAULT_SYMBOLS; invalid ones skipped."""
+        texts: list[str] = list(self.settings.default_symbols)
+        for doc in self.documents.query_all("watchlists", None):
+            symbols = doc.get("symbols")
+            if isinstance(symbols, list):
+                texts.extend(str(item) for item in symbols)
+        found: dict[str, Symbol] = {}
+        for text in texts:
+            try:
+                symbol = parse_symbol(text)
+            except ValueError:
+                continue
+            found.setdefault(symbol.text, symbol)
+        return [found[key] for key in sorted(found)]
+
+    def _states(self, provider: str, interval: str) -> dict[str, dict[str, Any]]:
+        docs = self.documents.query_all("sync_state", provider, [Filter("interval", "=", interval)])
+        return {str(doc["symbol"]): doc for doc in docs}
+
+    # --- the per-symbol path ------------------------------------------------------------------
+    def _sync_one(
+        self,
+        report: RunReport,
+        provider: str,
+        symbol: Symbol,
+        interval: str,
+        fetch: Callable[[], list[Bar]],
+        *,
+        quote: Callable[[list[Bar]], Quote | None] | None = None,
+        window: tuple[datetime, datetime] | None = None,
+    ) -> Outcome:
+        as_of = report.as_of
+        try:
+            bars = fetch()
+            fresh_quote = quote(bars) if quote is not None else None
+        except QuotaExhausted as error:
+            outcome = Outcome(symbol.text, interval, "deferred", error=error.detail)
+            report.outcomes.append(outcome)
+            raise _StopRun(error.detail) from None
+        except ProviderError as error:
+            kind = error_kind(error)
+            self.states.failure(
+                provider, symbol.text, interval, as_of=as_of, error=error.detail, kind=kind
+            )
+            outcome = Outcome(symbol.text, interval, "failed", error=error.detail)
+            report.outcomes.append(outcome)
+            log.warning("%s %s %s failed: %s", provider, symbol, interval, error.detail)
+            if isinstance(error, RateLimited):
+                raise _StopRun(error.detail) from None
+            return outcome
+        if window is not None:
+            bars = [bar for bar in bars if window[0] <= bar.ts < window[1]]
+        summary = self.bars.merge(bars, ingested_at=as_of)
+        report.merge.add(summary)
+        if fresh_quote is not None and self.quotes.upsert(fresh_quote):
+            report.quotes_written += 1
+        self.states.success(
+            provider,
+            symbol.text,
+            interval,
+            as_of=as_of,
+            last_bar=summary.last_ts.get((symbol.text, interval)),
+            rows=len(bars),
+        )
+        outcome = Outcome(
+            symbol.text, interval, "ok" if bars else "no_data", len(bars), summary.rows_written
+        )
+        report.outcomes.append(outcome)
+        return outcome
+
+    # --- timers -------------------------------------------------------------------------------
+    def sync_alphavantage(self, as_of: datetime, symbols: list[Symbol] | None = None) -> RunReport:
+        """Daily bars for the stalest symbols, as many as today's budget allows this run."""
+        report = RunReport("alphavantage", as_of)
+        keys = self.settings.alphavantage_api_keys
+        if not keys:
+            report.note = "no ALPHAVANTAGE_API_KEYS set"
+            return report
+        candidates = [s for s in (symbols or self.tracked_symbols()) if s.alphavantage]
+        buckets = [self.quota.state("alphavantage", key) for key in keys]
+        runs_left = runs_left_today(self.settings.schedule_alphavantage, as_of)
+        allowance = sum(run_allowance(b.day_left or 0, b.minute_left, runs_left) for b in buckets)
+        states = self._states("alphavantage", "1d")
+        plan = stalest_first(
+            candidates,
+            states,
+            as_of,
+            refresh=timedelta(hours=self.settings.ingest_daily_refresh_hours),
+            limit=allowance,
+        )
+        report.note = f"planned {len(plan)} of {len(candidates)} (allowance {allowance})"
+        client = self.alphavantage_client()
+        try:
+            for symbol in plan:
+                last_bar = states.get(symbol.text, {}).get("lastBar")
+                full = not last_bar or as_of - datetime.fromisoformat(last_bar) > timedelta(
+                    days=100
+                )
+                self._sync_one(
+                    report,
+                    "alphavantage",
+                    symbol,
+                    "1d",
+                    partial(client.daily, symbol, full=full),
+                )
+        except _StopRun as stop:
+            report.note = f"{report.note}; stopped: {stop}"
+        finally:
+            client.close()
+        return report
+
+    def sync_yahoo(self, as_of: datetime, symbols: list[Symbol] | None = None) -> RunReport:
+        """Recent daily bars and the latest quote of every tracked symbol."""
+        report = RunReport("yahoo", as_of)
+        if not self.settings.yahoo_enabled:
+            report.note = "YAHOO_ENABLED is false"
+            return report
+        client = self.yahoo_client()
+        states = self._states("yahoo", "1d")
+        default_start = as_of.date() - timedelta(days=self.settings.ingest_history_days)
+        try:
+            for symbol in symbols or self.tracked_symbols():
+                last_bar = states.get(symbol.text, {}).get("lastBar")
+                start = (
+                    datetime.fromisoformat(last_bar).date() - timedelta(days=5)
+                    if last_bar
+                    else default_start
+                )
+                end = as_of.date() + timedelta(days=1)
+                self._sync_one(
+                    report,
+                    "yahoo",
+                    symbol,
+                    "1d",
+                    partial(client.history, symbol, "1d", start=start, end=end),
+                    quote=partial(client.quote, symbol),
+                )
+        except _StopRun as stop:
+            report.note = f"stopped: {stop}"
+        return report
+
+    def sync_coingecko(self, as_of: datetime, symbols: list[Symbol] | None = None) -> RunReport:
+        """Quotes of every tracked coin in one call, then each coin's complete recent days."""
+        report = RunReport("coingecko", as_of)
+        coins = [s for s in (symbols or self.tracked_symbols()) if s.coingecko]
+        if not coins:
+            report.note = "no tracked crypto symbols with a CoinGecko id"
+            return report
+        client = self.coingecko_client()
+        try:
+            try:
+                quotes = client.simple_price(coins)
+            except QuotaExhausted as error:
+                report.note = f"stopped: {error.detail}"
+                return report
+            except ProviderError as error:
+                report.note = f"simple/price failed: {error.detail}"
+                quotes = []
+            for quote in quotes:
+                if self.quotes.upsert(quote):
+                    report.quotes_written += 1
+            for symbol in coins:
+                self._sync_one(
+                    report, "coingecko", symbol, "1d", partial(client.daily_ohlc, symbol, 30)
+                )
+        except _StopRun as stop:
+            report.note = f"stopped: {stop}"
+        finally:
+            client.close()
+        return report
+
+    def ping_coingecko(self, as_of: datetime) -> RunReport:
+        """The CoinGecko heartbeat, recorded as the sync state of the pseudo-symbol `_ping`."""
+        report = RunReport("coingecko", as_of)
+        client = self.coingecko_client()
+        try:
+            answer = client.ping()
+        except ProviderError as error:
+            self.states.failure(
+                "coingecko", PING, "-", as_of=as_of, error=error.detail, kind=error_kind(error)
+            )
+            report.outcomes.append(Outcome(PING, "-", "failed", error=error.detail))
+            return report
+        finally:
+            client.close()
+        self.states.success("coingecko", PING, "-", as_of=as_of, last_bar=None, rows=0)
+        report.outcomes.append(Outcome(PING, "-", "ok"))
+        report.note = answer
+        return report
+
+    def sample_enabled(self) -> bool:
+        return self.settings.sample_data_enabled and not self.settings.alphavantage_api_keys
+
+    def sync_sample(self, as_of: datetime, *, force: bool = False) -> RunReport:
+        """The bundled real datasets through the same merge path (see shared.providers.sample)."""
+        report = RunReport("sample", as_of)
+        if not (force or self.sample_enabled()):
+            report.note = "sample data is off (SAMPLE_DATA_ENABLED=false or provider keys set)"
+            return report
+        client = SampleClient()
+        for dataset in DATASETS:
+            symbol = parse_symbol(dataset.symbol)
+            try:
+                client.daily(symbol, end=date(1900, 1, 1))
+            except (ImportError, OSError) as error:
+                report.outcomes.append(Outcome(symbol.text, "1d", "failed", error=str(error)))
+                continue
+            self._sync_one(
+                report,
+                "sample",
+                symbol,
+                "1d",
+                partial(client.daily, symbol),
+                quote=partial(client.quote, symbol),
+            )
+        return report
+
+    # --- backfill -----------------------------------------------------------------------------
+    def default_provider(self, symbol: Symbol) -> str:
+        if symbol.text in {d.symbol for d in DATASETS} and self.sample_enabled():
+            return "sample"
+        if self.settings.alphavantage_api_keys and symbol.alphavantage:
+            return "alphavantage"
+        if self.settings.yahoo_enabled:
+            return "yahoo"
+        if symbol.coingecko:
+            return "coingecko"
+        return "alphavantage"
+
+    def backfill(
+        self,
+        symbols: list[Symbol],
+        start: date,
+        end: date,
+        *,
+        provider: str | None = None,
+        as_of: datetime | None = None,
+        max_wait: float = 0.0,
+        progress: ProgressCallback | None = None,
+    ) -> RunReport:
+        """Daily history for [start, end] (inclusive) through the same merge path as the timers.
+
+        `max_wait` is how long a call may wait for a quota token (the CLI waits; the HTTP
+        endpoint does not, and reports the rest as deferred)."""
+        as_of = as_of or datetime.now(UTC).replace(microsecond=0)
+        report = RunReport(provider or "auto", as_of)
+        window = day_range(start, end)
+        clients: dict[str, Any] = {}
+
+        def client(name: str) -> Any:
+            if name not in clients:
+                clients[name] = {
+                    "alphavantage": lambda: self.alphavantage_client(max_wait=max_wait),
+                    "yahoo": lambda: self.yahoo_client(max_wait=max_wait),
+                    "coingecko": lambda: self.coingecko_client(max_wait=max_wait),
+                    "sample": SampleClient,
+                }[name]()
+            return clients[name]
+
+        def fetcher(name: str, symbol: Symbol) -> Callable[[], list[Bar]]:
+            if name == "alphavantage":
+                return lambda: client(name).daily(symbol, full=True)
+            if name == "yahoo":
+                return lambda: client(name).history(
+                    symbol, "1d", start=start, end=end + timedelta(days=1)
+                )
+            if name == "coingecko":
+                days = min(max((date.today() - start).days + 1, 1), 30)
+                return lambda: client(name).daily_ohlc(symbol, days)
+            return lambda: client(name).daily(symbol, start=start, end=end + timedelta(days=1))
+
+        stopped: set[str] = set()
+        try:
+            for symbol in symbols:
+                name = provider or self.default_provider(symbol)
+                if name in stopped:
+                    outcome = Outcome(symbol.text, "1d", "deferred", error=f"{name} quota")
+                    report.outcomes.append(outcome)
+                else:
+                    try:
+                        outcome = self._sync_one(
+                            report, name, symbol, "1d", fetcher(name, symbol), window=window
+                        )
+                    except _StopRun:
+                        stopped.add(name)
+                        outcome = report.outcomes[-1]
+                if progress is not None:
+                    progress(outcome)
+        finally:
+            for value in clients.values():
+                if hasattr(value, "close"):
+                    value.close()
+        return report
+
+
+def backfill_request_symbols(texts: str | list[str], limit: int = 100) -> list[Symbol]:
+    """Parse the symbols of a backfill request (at most `limit`)."""
+    from shared.errors import InvalidInput
+    from shared.market.symbols import parse_symbols
+
+    symbols = parse_symbols(texts)
+    if not symbols:
+        raise InvalidInput("give at least one symbol, e.g. AAPL,MSFT")
+    if len(symbols) > limit:
+        raise InvalidInput(f"at most {limit} symbols per backfill; got {len(symbols)}")
+    return symbols

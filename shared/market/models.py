@@ -1,0 +1,76 @@
+"""The common market-data models every provider returns: Bar, Quote and the intervals."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Literal, get_args
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+Interval = Literal["1m", "5m", "15m", "30m", "60m", "1d"]
+INTERVALS: tuple[str, ...] = get_args(Interval)
+INTRADAY: frozenset[str] = frozenset(INTERVALS) - {"1d"}
+
+Adjustment = Literal["none", "split", "split_dividend"]
+"""How a bar's OHLC were adjusted by its source: 'none' = as traded; 'split' = split-adjusted
+(Yahoo's raw OHLC); 'split_dividend' = split- and dividend-adjusted. `adj_close`, when present,
+is always split- and dividend-adjusted."""
+
+Source = Literal["alphavantage", "yahoo", "coingecko", "sample", "test"]
+
+
+def interval_length(interval: str) -> timedelta:
+    """The duration of one bar of `interval`."""
+    if interval == "1d":
+        return timedelta(days=1)
+    return timedelta(minutes=int(interval.removesuffix("m")))
+
+
+def as_utc(value: datetime) -> datetime:
+    """`value` in UTC; naive datetimes are taken to be UTC already."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+class Bar(BaseModel):
+    """One OHLCV bar. `ts` is the bar's start in UTC (daily bars: 00:00 UTC of the session's
+    date). NaN and infinities are rejected: a row without a real price is not a bar."""
+
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
+
+    symbol: str
+    interval: Interval
+    ts: AwareDatetime
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float | None = Field(None, description="None where the source has no volume.")
+    adj_close: float | None = None
+    source: Source
+    adjustment: Adjustment = "none"
+
+    @field_validator("ts")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+
+class Quote(BaseModel):
+    """The latest price of a symbol as one provider saw it."""
+
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
+
+    symbol: str
+    price: float
+    change: float | None = None
+    change_percent: float | None = None
+    volume: float | None = None
+    ts: AwareDatetime
+    source: Source
+
+    @field_validator("ts")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)

@@ -1,0 +1,251 @@
+"""Alpha Vantage: daily (adjusted where the key allows), intraday, global quote, crypto daily."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from shared.market.models import Bar, Quote
+from shared.market.symbols import Symbol
+from shared.providers.base import ClientHooks, after_first, day_start, first_granted
+from shared.providers.errors import BadResponse, InvalidSymbol, ProviderError, RateLimited
+from shared.providers.http import get_json, make_client
+
+PROVIDER = "alphavantage"
+INTRADAY_INTERVALS = {"1m": "1min", "5m": "5min", "15m": "15min", "30m": "30min", "60m": "60min"}
+_FIELD = re.compile(r"^\d+[a-z]?\. ([a-z ]+?)(?: \(([A-Z]{3})\))?$")
+
+
+class PremiumRequired(ProviderError):
+    """The endpoint needs a premium key (Alpha Vantage answers 200 + `Information`)."""
+
+    status = 402
+    title = "Premium endpoint"
+
+
+def check_payload(payload: Any, what: str) -> dict[str, Any]:
+    """Alpha Vantage signals quota and errors with HTTP 200: classify them, never as data."""
+    if not isinstance(payload, dict):
+        raise BadResponse(PROVIDER, f"{what}: expected a JSON object, got {type(payload).__name__}")
+    if "Error Message" in payload:
+        raise InvalidSymbol(PROVIDER, f"{what}: {payload['Error Message']}")
+    if "Note" in payload:
+        raise RateLimited(PROVIDER, f"{what}: {payload['Note']}")
+    if "Information" in payload:
+        text = str(payload["Information"])
+        if "premium" in text.lower() and "rate limit" not in text.lower():
+            raise PremiumRequired(PROVIDER, f"{what}: {text}")
+        raise RateLimited(PROVIDER, f"{what}: {text}")
+    return payload
+
+
+def _fields(row: dict[str, str], market: str | None) -> dict[str, float]:
+    """Map '1. open' / '1a. open (USD)' style keys to plain names, preferring `market`."""
+    out: dict[str, float] = {}
+    for key, value in row.items():
+        match = _FIELD.match(key)
+        if not match:
+            continue
+        name, currency = match.group(1), match.group(2)
+        if currency is not None and currency != market:
+            continue
+        try:
+            out[name] = float(value)
+        except (TypeError, ValueError):
+            raise BadResponse(PROVIDER, f"non-numeric {key!r}: {value!r}") from None
+    return out
+
+
+def _series(payload: dict[str, Any], what: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    if not payload:
+        return {}, {}
+    meta = payload.get("Meta Data") or payload.get("MetaData") or {}
+    series_keys = [key for key in payload if key.startswith("Time Series")]
+    if not series_keys or not isinstance(payload[series_keys[0]], dict):
+        raise BadResponse(PROVIDER, f"{what}: no 'Time Series' in keys {sorted(payload)}")
+    return meta, payload[series_keys[0]]
+
+
+def parse_daily(payload: Any, symbol: Symbol, *, adjusted: bool) -> list[Bar]:
+    """Bars from TIME_SERIES_DAILY(_ADJUSTED) or DIGITAL_CURRENCY_DAILY."""
+    what = f"daily {symbol}"
+    _, series = _series(check_payload(payload, what), what)
+    market = symbol.quote if symbol.kind == "crypto" else None
+    bars = []
+    for day_text, row in series.items():
+        values = _fields(row, market)
+        try:
+            day = date.fromisoformat(day_text[:10])
+            bars.append(
+                Bar(
+                    symbol=symbol.text,
+                    interval="1d",
+                    ts=day_start(day),
+                    open=values["open"],
+                    high=values["high"],
+                    low=values["low"],
+                    close=values["close"],
+                    volume=values.get("volume"),
+                    adj_close=values.get("adjusted close") if adjusted else None,
+                    source=PROVIDER,
+                    adjustment="none",
+                )
+            )
+        except (KeyError, ValueError) as error:
+            raise BadResponse(PROVIDER, f"{what}: bad row {day_text!r}: {error}") from None
+    return sorted(bars, key=lambda bar: bar.ts)
+
+
+def parse_intraday(payload: Any, symbol: Symbol, interval: str) -> list[Bar]:
+    what = f"intraday {interval} {symbol}"
+    meta, series = _series(check_payload(payload, what), what)
+    zone_name = next((v for k, v in meta.items() if "Time Zone" in k), "US/Eastern")
+    zone = ZoneInfo(zone_name)
+    bars = []
+    for stamp, row in series.items():
+        values = _fields(row, None)
+        try:
+            local = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S").replace(tzinfo=zone)
+            bars.append(
+                Bar(
+                    symbol=symbol.text,
+                    interval=interval,
+                    ts=local.astimezone(UTC),
+                    open=values["open"],
+                    high=values["high"],
+                    low=values["low"],
+                    close=values["close"],
+                    volume=values.get("volume"),
+                    source=PROVIDER,
+                    adjustment="none",
+                )
+            )
+        except (KeyError, ValueError) as error:
+            raise BadResponse(PROVIDER, f"{what}: bad row {stamp!r}: {error}") from None
+    return sorted(bars, key=lambda bar: bar.ts)
+
+
+def parse_global_quote(payload: Any, symbol: Symbol) -> Quote | None:
+    what = f"quote {symbol}"
+    body = check_payload(payload, what)
+    quote = body.get("Global Quote")
+    if quote is None:
+        raise BadResponse(PROVIDER, f"{what}: no 'Global Quote' in keys {sorted(body)}")
+    if not quote:
+        return None
+    try:
+        day = date.fromisoformat(quote["07. latest trading day"])
+        percent = quote.get("10. change percent", "").rstrip("%")
+        return Quote(
+            symbol=symbol.text,
+            price=float(quote["05. price"]),
+            change=float(quote["09. change"]) if quote.get("09. change") else None,
+            change_percent=float(percent) if percent else None,
+            volume=float(quote["06. volume"]) if quote.get("06. volume") else None,
+            ts=day_start(day),
+            source=PROVIDER,
+        )
+    except (KeyError, ValueError) as error:
+        raise BadResponse(PROVIDER, f"{what}: bad quote: {error}") from None
+
+
+class AlphaVantageClient:
+    """Alpha Vantage over httpx; keys rotate, each guarded by its own quota bucket."""
+
+    provider = PROVIDER
+
+    def __init__(
+        self,
+        *,
+        keys: list[str],
+        base_url: str,
+        timeout: float,
+        hooks: ClientHooks,
+        premium: bool = False,
+        http: httpx.Client | None = None,
+    ) -> None:
+        if not keys:
+            raise ValueError("AlphaVantageClient needs at least one key (ALPHAVANTAGE_API_KEYS)")
+        self.keys = list(keys)
+        self.hooks = hooks
+        self.premium = premium
+        self._next = 0
+        self._http = http or make_client(base_url=base_url, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _query(self, params: dict[str, str], what: str) -> Any:
+        index = first_granted(PROVIDER, self.keys, self.hooks.limiter_for, self._next)
+        self._next = index + 1
+        key = self.keys[index]
+        return get_json(
+            self._http,
+            PROVIDER,
+            "/query",
+            {**params, "apikey": key},
+            what=what,
+            policy=self.hooks.policy,
+            limiter=after_first(self.hooks.limiter_for(key)),
+            raw_sink=self.hooks.raw_sink,
+            redact=("apikey",),
+        )
+
+    def daily(self, symbol: Symbol, *, full: bool = False) -> list[Bar]:
+        """Daily bars; the adjusted series when the key is premium, else the raw one."""
+        if symbol.kind == "crypto":
+            return self.digital_daily(symbol)
+        if symbol.alphavantage is None:
+            raise InvalidSymbol(PROVIDER, f"{symbol} is not served by Alpha Vantage")
+        size = "full" if full else "compact"
+        if self.premium:
+            try:
+                payload = self._query(
+                    {
+                        "function": "TIME_SERIES_DAILY_ADJUSTED",
+                        "symbol": symbol.alphavantage,
+                        "outputsize": size,
+                    },
+                    "daily_adjusted",
+                )
+                return parse_daily(payload, symbol, adjusted=True)
+            except PremiumRequired:
+                self.premium = False
+        payload = self._query(
+            {"function": "TIME_SERIES_DAILY", "symbol": symbol.alphavantage, "outputsize": size},
+            "daily",
+        )
+        return parse_daily(payload, symbol, adjusted=False)
+
+    def digital_daily(self, symbol: Symbol) -> list[Bar]:
+        payload = self._query(
+            {"function": "DIGITAL_CURRENCY_DAILY", "symbol": symbol.base, "market": symbol.quote},
+            "digital_daily",
+        )
+        return parse_daily(payload, symbol, adjusted=False)
+
+    def intraday(self, symbol: Symbol, interval: str, *, full: bool = False) -> list[Bar]:
+        if interval not in INTRADAY_INTERVALS or symbol.alphavantage is None:
+            raise InvalidSymbol(PROVIDER, f"no intraday {interval} for {symbol}")
+        payload = self._query(
+            {
+                "function": "TIME_SERIES_INTRADAY",
+                "symbol": symbol.alphavantage,
+                "interval": INTRADAY_INTERVALS[interval],
+                "outputsize": "full" if full else "compact",
+            },
+            "intraday",
+        )
+        return parse_intraday(payload, symbol, interval)
+
+    def global_quote(self, symbol: Symbol) -> Quote | None:
+        if symbol.alphavantage is None or symbol.kind == "crypto":
+            raise InvalidSymbol(PROVIDER, f"no global quote for {symbol}")
+        payload = self._query(
+            {"function": "GLOBAL_QUOTE", "symbol": symbol.alphavantage}, "global_quote"
+        )
+        return parse_global_quote(payload, symbol)
