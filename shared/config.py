@@ -143,6 +143,17 @@ class Settings(BaseSettings):
     schedule_sample: str = Field("0 0 */6 * * *", description="Offline sample-data sync.")
     schedule_paper_matching: str = Field("*/15 * * * * *", description="Paper order matching.")
 
+    # --- paper trading ----------------------------------------------------------------------
+    paper_slippage_bps: float = Field(
+        5.0, ge=0, le=1000, description="Market/stop fills: last price worse by this (bps)."
+    )
+    paper_default_starting_cash: float = Field(
+        100_000.0, gt=0, description="Starting cash of a paper account created without one."
+    )
+    idempotency_ttl_seconds: int = Field(
+        86_400, ge=60, description="How long an Idempotency-Key's first result is replayed."
+    )
+
     # --- live feed ------------------------------------------------------------------------
     webpubsub_connection_string: str | None = Field(
         None, description="Web PubSub connection string (local stand-in or a key)."
@@ -183,6 +194,11 @@ class Settings(BaseSettings):
     )
     backtest_workers: int | None = Field(
         None, description="Local host activity processes; defaults to one per core."
+    )
+    backtest_fault_injection: str | None = Field(
+        None,
+        description="Test only, honoured when ENVIRONMENT is local/ci: 'once:N' / 'always:N' "
+        "make chunk N fail its first / every attempt, 'delay:S' slows every chunk by S s.",
     )
 
     # --- observability --------------------------------------------------------------------
