@@ -1,0 +1,533 @@
+"""The local host: serves a FunctionApp's HTTP triggers, runs its timers, hosts plugins."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import json
+import logging
+import os
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+from aiohttp import web
+from azure.functions.timer import TimerRequest
+
+from devhost.index import wants_context
+from devhost.plugins import FunctionInfo, InvocationContext, Plugin
+from devhost.routes import RouteTemplate, parse_route
+from devhost.timers import Schedule, parse_schedule
+
+log = logging.getLogger("devhost")
+invocation_log = logging.getLogger("devhost.invocation")
+
+CORE_TRIGGERS = frozenset({"httpTrigger", "timerTrigger"})
+PAST_DUE_TOLERANCE = timedelta(seconds=1)
+CLOCK_MARGIN = 0.002
+ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE")
+
+
+class FunctionNotFound(LookupError):
+    """No function of that name is indexed."""
+
+
+@dataclass(frozen=True)
+class HttpRoute:
+    function: FunctionInfo
+    template: RouteTemplate
+    methods: frozenset[str]
+
+
+@dataclass(frozen=True)
+class TimerJob:
+    function: FunctionInfo
+    schedule: Schedule
+    run_on_startup: bool
+
+
+class _Context(func.Context):
+    """The `context` argument the worker passes to functions that declare one."""
+
+    def __init__(self, invocation_id: str, function_name: str, directory: str) -> None:
+        self._invocation_id = invocation_id
+        self._function_name = function_name
+        self._directory = directory
+        self._local = threading.local
+
+    @property
+    def invocation_id(self) -> str:
+        return self._invocation_id
+
+    @property
+    def thread_local_storage(self) -> type[threading.local]:
+        return self._local
+
+    @property
+    def function_name(self) -> str:
+        return self._function_name
+
+    @property
+    def function_directory(self) -> str:
+        return self._directory
+
+    @property
+    def trace_context(self) -> Any:
+        return None
+
+    @property
+    def retry_context(self) -> Any:
+        return None
+
+
+class _Out(func.Out[Any]):
+    """An output binding the local host does not deliver: it keeps the value and logs it."""
+
+    def __init__(self, name: str, binding_type: str) -> None:
+        self._name, self._type, self._value = name, binding_type, None
+
+    def set(self, val: Any) -> None:
+        log.info(
+            "output binding %s (%s) set; the local host does not deliver it", self._name, self._type
+        )
+        self._value = val
+
+    def get(self) -> Any:
+        return self._value
+
+
+def route_prefix(app_directory: Path) -> str:
+    """`extensions.http.routePrefix` from host.json beside the app ("api" by default)."""
+    host_json = app_directory / "host.json"
+    if host_json.is_file():
+        config = json.loads(host_json.read_text())
+        prefix = config.get("extensions", {}).get("http", {}).get("routePrefix")
+        if isinstance(prefix, str):
+            return prefix.strip("/")
+    return "api"
+
+
+def _http_routes(functions: Sequence[FunctionInfo]) -> list[HttpRoute]:
+    routes = []
+    for function in functions:
+        if function.trigger_type != "httpTrigger":
+            continue
+        template = parse_route(function.trigger.get("route") or function.name)
+        methods = function.trigger.get("methods") or ALL_METHODS
+        routes.append(HttpRoute(function, template, frozenset(m.upper() for m in methods)))
+    routes.sort(key=lambda r: r.template.precedence)
+    return routes
+
+
+def _multi(items: Any, separator: str) -> dict[str, str]:
+    values: dict[str, list[str]] = {}
+    for key, value in items:
+        values.setdefault(key, []).append(value)
+    return {key: separator.join(parts) for key, parts in values.items()}
+
+
+def http_response(result: Any) -> web.Response:
+    """An aiohttp response for what an HTTP function returned (as the worker encodes it)."""
+    if result is None:
+        return web.Response(status=204)
+    if isinstance(result, str | bytes):
+        return web.Response(
+            body=result.encode() if isinstance(result, str) else result,
+            headers={"Content-Type": "text/plain; charset=utf-8"},
+        )
+    if not isinstance(result, func.HttpResponse):
+        raise TypeError(f"HTTP function returned {type(result).__name__}, not HttpResponse")
+    response = web.Response(status=result.status_code, body=result.get_body() or b"")
+    for key, value in result.headers.items():
+        response.headers.add(key, value)
+    if "Content-Type" not in response.headers:
+        mimetype = result.mimetype
+        response.headers["Content-Type"] = (
+            f"{mimetype}; charset={result.charset}" if mimetype.startswith("text/") else mimetype
+        )
+    return response
+
+
+class DevHost:
+    """One running FunctionApp: HTTP triggers, timers, admin endpoints and plugins."""
+
+    def __init__(
+        self,
+        functions: Sequence[FunctionInfo],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 7071,
+        prefix: str = "api",
+        timers: bool = True,
+        plugins: Sequence[Plugin] = (),
+        app_directory: Path | None = None,
+        settings: Mapping[str, str] | None = None,
+    ) -> None:
+        self._functions = {f.name: f for f in functions}
+        self._host = host
+        self._port = port
+        self.prefix = prefix.strip("/")
+        self.timers_enabled = timers
+        self.plugins = list(plugins)
+        self._app_directory = str(app_directory or Path.cwd())
+        self._settings = settings
+        self.http_routes = _http_routes(functions)
+        self.timer_jobs = [
+            TimerJob(
+                f,
+                parse_schedule(str(f.trigger["schedule"]), settings),
+                bool(f.trigger.get("runOnStartup", False)),
+            )
+            for f in functions
+            if f.trigger_type == "timerTrigger"
+        ]
+        self._claims: dict[str, Plugin] = {}
+        self._inputs: dict[str, Plugin] = {}
+        for plugin in self.plugins:
+            for trigger_type in plugin.trigger_types:
+                self._claims.setdefault(trigger_type, plugin)
+            for input_type in plugin.input_types:
+                self._inputs.setdefault(input_type, plugin)
+        self._runner: web.AppRunner | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._last_fired: dict[str, datetime] = {}
+
+    # --- what plugins see ----------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        return f"http://{self._host if ':' not in self._host else f'[{self._host}]'}:{self._port}"
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def functions(self) -> Mapping[str, FunctionInfo]:
+        return self._functions
+
+    def functions_with_trigger(self, trigger_type: str) -> list[FunctionInfo]:
+        return [f for f in self._functions.values() if f.trigger_type == trigger_type]
+
+    def plugin_for_trigger(self, trigger_type: str) -> Plugin | None:
+        return self._claims.get(trigger_type)
+
+    async def invoke(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
+        function = self._functions.get(name)
+        if function is None:
+            raise FunctionNotFound(f"no function named {name!r}")
+        context = InvocationContext(function, str(uuid.uuid4()))
+        await self._fill_inputs(function, kwargs, context)
+        return await self._call(function, args, kwargs)
+
+    def log_invocation(
+        self, name: str, trigger_type: str, duration_ms: float, outcome: str
+    ) -> None:
+        invocation_log.info(
+            "invocation function=%s trigger=%s duration_ms=%.1f outcome=%s",
+            name,
+            trigger_type,
+            duration_ms,
+            outcome,
+        )
+
+    # --- invocation ----------------------------------------------------------------------
+    async def _fill_inputs(
+        self, function: FunctionInfo, kwargs: dict[str, Any], context: InvocationContext
+    ) -> None:
+        for binding in function.input_bindings():
+            name = binding["name"]
+            if name in kwargs:
+                continue
+            plugin = self._inputs.get(str(binding["type"]))
+            if plugin is None:
+                raise LookupError(
+                    f"function {function.name}: no local provider for input binding "
+                    f"{name!r} of type {binding['type']}"
+                )
+            kwargs[name] = await plugin.input_value(binding, function, context)
+        for binding in function.bindings:
+            direction = str(binding.get("direction", "")).lower()
+            if (
+                direction == "out"
+                and binding["name"] != "$return"
+                and binding["name"] not in kwargs
+            ):
+                kwargs[binding["name"]] = _Out(binding["name"], str(binding["type"]))
+        if wants_context(function) and "context" not in kwargs:
+            kwargs["context"] = _Context(context.invocation_id, function.name, self._app_directory)
+
+    async def _call(
+        self,
+        function: FunctionInfo,
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
+        outcome_of: Callable[[Any], str] | None = None,
+    ) -> Any:
+        started = time.perf_counter()
+        target = function.user_function
+        try:
+            if inspect.iscoroutinefunction(target):
+                result = await target(*args, **kwargs)
+            else:
+                result = await asyncio.to_thread(target, *args, **kwargs)
+                if inspect.isawaitable(result):
+                    result = await result
+        except Exception as error:
+            self.log_invocation(
+                function.name,
+                function.trigger_type,
+                (time.perf_counter() - started) * 1000,
+                type(error).__name__,
+            )
+            raise
+        if outcome_of is not None:
+            outcome = outcome_of(result)
+        elif isinstance(result, func.HttpResponse):
+            outcome = str(result.status_code)
+        else:
+            outcome = "ok"
+        self.log_invocation(
+            function.name, function.trigger_type, (time.perf_counter() - started) * 1000, outcome
+        )
+        return result
+
+    # --- HTTP ----------------------------------------------------------------------------
+    async def _serve_http(self, request: web.Request) -> web.StreamResponse:
+        path = request.match_info.get("tail", "")
+        matches = [
+            (r, values) for r in self.http_routes if (values := r.template.match(path)) is not None
+        ]
+        if not matches:
+            return web.json_response(
+                {"error": f"no function serves /{self.prefix}/{path}"}, status=404
+            )
+        for route, values in matches:
+            if request.method in route.methods or (
+                request.method == "HEAD" and "GET" in route.methods
+            ):
+                return await self._invoke_http(route, values, request)
+        allowed = sorted({m for r, _ in matches for m in r.methods})
+        return web.json_response(
+            {"error": f"method {request.method} not allowed; use {', '.join(allowed)}"},
+            status=405,
+            headers={"Allow": ", ".join(allowed)},
+        )
+
+    async def _invoke_http(
+        self, route: HttpRoute, values: dict[str, str], request: web.Request
+    ) -> web.StreamResponse:
+        function = route.function
+        body = await request.read()
+        http_request = func.HttpRequest(
+            method=request.method,
+            url=str(request.url),
+            headers=_multi(request.headers.items(), ", "),
+            params=_multi(request.query.items(), ","),
+            route_params=values,
+            body=body,
+        )
+        context = InvocationContext(function, str(uuid.uuid4()), request=request)
+        kwargs: dict[str, Any] = {str(function.trigger["name"]): http_request}
+        try:
+            await self._fill_inputs(function, kwargs, context)
+        except Exception as error:
+            log.error("%s", error)
+            self.log_invocation(function.name, "httpTrigger", 0.0, type(error).__name__)
+            return web.Response(status=500)
+
+        def status_of(result: Any) -> str:
+            if isinstance(result, func.HttpResponse):
+                return str(result.status_code)
+            return "204" if result is None else "200"
+
+        try:
+            result = await self._call(function, (), kwargs, status_of)
+            return http_response(result)
+        except Exception:
+            log.error("function %s failed:\n%s", function.name, traceback.format_exc().rstrip())
+            return web.Response(status=500)
+
+    # --- timers and admin ----------------------------------------------------------------
+    def _timer_request(self, job: TimerJob, past_due: bool, next_fire: datetime | None) -> Any:
+        now = datetime.now(UTC)
+        last = self._last_fired.get(job.function.name)
+        self._last_fired[job.function.name] = now
+        status = {
+            "Last": (last or datetime.min.replace(tzinfo=UTC)).isoformat(),
+            "Next": (next_fire or job.schedule.next_after(now)).isoformat(),
+            "LastUpdated": now.isoformat(),
+        }
+        return TimerRequest(
+            past_due=past_due, schedule_status=status, schedule={"AdjustForDST": True}
+        )
+
+    async def _fire_timer(
+        self, job: TimerJob, past_due: bool, next_fire: datetime | None = None
+    ) -> None:
+        kwargs: dict[str, Any] = {
+            str(job.function.trigger["name"]): self._timer_request(job, past_due, next_fire)
+        }
+        try:
+            context = InvocationContext(job.function, str(uuid.uuid4()))
+            await self._fill_inputs(job.function, kwargs, context)
+            await self._call(job.function, (), kwargs)
+        except Exception:
+            log.error("timer %s failed:\n%s", job.function.name, traceback.format_exc().rstrip())
+
+    async def _run_timer(self, job: TimerJob) -> None:
+        if job.run_on_startup:
+            await self._fire_timer(job, past_due=False)
+        scheduled = job.schedule.next_after(datetime.now(UTC))
+        while True:
+            delay = (scheduled - datetime.now(UTC)).total_seconds()
+            if delay > 0:
+                await asyncio.sleep(delay + CLOCK_MARGIN)
+            following = job.schedule.next_after(scheduled)
+            past_due = datetime.now(UTC) - scheduled > PAST_DUE_TOLERANCE
+            await self._fire_timer(job, past_due, following)
+            now = datetime.now(UTC)
+            if following < now - PAST_DUE_TOLERANCE:
+                following = job.schedule.previous_before(now)
+            scheduled = following
+
+    def _background(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _admin_invoke(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        function = self._functions.get(name) or next(
+            (f for n, f in self._functions.items() if n.lower() == name.lower()), None
+        )
+        if function is None:
+            return web.json_response({"error": f"no function named {name!r}"}, status=404)
+        text = await request.text()
+        try:
+            payload = json.loads(text) if text.strip() else {}
+        except json.JSONDecodeError:
+            return web.json_response({"error": 'body must be JSON: {"input": "..."}'}, status=400)
+        value = payload.get("input") if isinstance(payload, dict) else None
+        if function.trigger_type == "httpTrigger":
+            return web.json_response(
+                {"error": f"{function.name} is an HTTP function; call its route"}, status=400
+            )
+        if function.trigger_type == "timerTrigger":
+            job = next(j for j in self.timer_jobs if j.function is function)
+            self._background(self._fire_timer(job, past_due=False))
+        else:
+            self._background(self._invoke_quietly(function, value))
+        return web.Response(status=202)
+
+    async def _invoke_quietly(self, function: FunctionInfo, value: Any) -> None:
+        try:
+            await self.invoke(function.name, **{str(function.trigger["name"]): value})
+        except Exception:
+            log.error("function %s failed:\n%s", function.name, traceback.format_exc().rstrip())
+
+    async def _admin_status(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response({"state": "Running", "processId": os.getpid()})
+
+    async def _admin_functions(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(
+            [
+                {"name": f.name, "trigger": f.trigger_type, "bindings": list(f.bindings)}
+                for f in self._functions.values()
+            ]
+        )
+
+    async def _devstorage(self, request: web.Request) -> web.StreamResponse:
+        from devhost.devstorage import serve_signed_blob
+
+        return await serve_signed_blob(request)
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def web_app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024**2)
+        for plugin in self.plugins:
+            plugin.setup(self, app)
+        app.router.add_get("/admin/host/status", self._admin_status)
+        app.router.add_get("/admin/functions", self._admin_functions)
+        app.router.add_post("/admin/functions/{name}", self._admin_invoke)
+        app.router.add_get("/devstorage/{container}/{name:.+}", self._devstorage)
+        prefix = f"/{self.prefix}" if self.prefix else ""
+        app.router.add_route("*", prefix + "/{tail:.*}", self._serve_http)
+        if prefix:
+            app.router.add_route("*", prefix, self._serve_http)
+        return app
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.web_app(), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port, reuse_address=True)
+        await site.start()
+        server = site._server
+        if self._port == 0 and server is not None:
+            sockets = getattr(server, "sockets", None) or []
+            if sockets:
+                self._port = sockets[0].getsockname()[1]
+        for plugin in self.plugins:
+            await plugin.start()
+        if self.timers_enabled:
+            for job in self.timer_jobs:
+                self._background(self._run_timer(job))
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for plugin in reversed(self.plugins):
+            try:
+                await plugin.stop()
+            except Exception:
+                log.exception("plugin %s failed to stop", plugin.name)
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        """Rows of the start-up table: function, trigger, where/when."""
+        rows = []
+        for function in self._functions.values():
+            trigger = function.trigger_type
+            if trigger == "httpTrigger":
+                route = next(r for r in self.http_routes if r.function is function)
+                methods = (
+                    "ANY"
+                    if route.methods == frozenset(ALL_METHODS)
+                    else ",".join(sorted(route.methods))
+                )
+                where = f"{methods} {self.base_url}/{self.prefix}/{route.template.template}"
+            elif trigger == "timerTrigger":
+                job = next(j for j in self.timer_jobs if j.function is function)
+                state = "" if self.timers_enabled else " (timers off; POST /admin/functions/"
+                state += f"{function.name})" if not self.timers_enabled else ""
+                startup = " run-on-startup" if job.run_on_startup else ""
+                where = f"{job.schedule.expression}{startup}{state}"
+            elif plugin := self._claims.get(trigger):
+                where = plugin.describe(function)
+            else:
+                where = "not served by the local host"
+            rows.append((function.name, trigger, where))
+        return rows
+
+    def unserved_inputs(self) -> list[str]:
+        problems = []
+        for function in self._functions.values():
+            for binding in function.input_bindings():
+                if str(binding["type"]) not in self._inputs:
+                    problems.append(
+                        f"{function.name}: input binding {binding['name']} ({binding['type']}) "
+                        "has no local provider"
+                    )
+        return problems
