@@ -49,6 +49,7 @@ class PublisherStats:
     send_errors: int = 0
     windows_queued: int = 0
     last_success: float = 0.0
+    last_error_at: float = 0.0
     last_lag_ms: float = 0.0
     max_lag_ms: float = 0.0
 
@@ -98,6 +99,11 @@ class TickPublisher:
             maxsize=queue_windows
         )
         self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def failing(self) -> bool:
+        """True when the most recent send failed."""
+        return self.stats.last_error_at > self.stats.last_success
 
     @property
     def queue_depth(self) -> int:
@@ -188,6 +194,7 @@ class TickPublisher:
             )
         except Exception as error:
             self.stats.send_errors += 1
+            self.stats.last_error_at = time.time()
             log.warning("send to group %s failed: %s", group, error)
             return False
         self.stats.messages_out += 1

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 log = logging.getLogger("shared.feed.trades")
 
@@ -16,8 +15,8 @@ class Trade:
     """One trade as Finnhub reports it (`s`, `p`, `v`, `t` ms, `c` conditions).
 
     `seq` numbers identical trades (same symbol, ms, price, volume, conditions) in the
-    order they arrived, so two genuine identical prints keep distinct keys while a
-    replayed copy of the same print gets the same key.
+    order they arrived on one connection, so two genuine identical prints keep distinct
+    archive keys while a second copy of the same stream gets the same keys.
     """
 
     symbol: str
@@ -26,20 +25,6 @@ class Trade:
     ts_ms: int
     conditions: tuple[str, ...] = ()
     seq: int = 0
-
-    @property
-    def key(self) -> int:
-        """A stable 63-bit de-duplication key of this trade."""
-        text = (
-            f"{self.symbol}|{self.ts_ms}|{self.price!r}|{self.volume!r}|"
-            f"{','.join(self.conditions)}|{self.seq}"
-        )
-        digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
-        return int.from_bytes(digest, "big") >> 1
-
-    def wire(self) -> dict[str, Any]:
-        """The compact JSON form sent to browsers."""
-        return {"p": self.price, "v": self.volume, "t": self.ts_ms, "c": list(self.conditions)}
 
 
 class TradeSequencer:
@@ -76,8 +61,12 @@ class MalformedMessageError(ValueError):
     """A websocket frame that is not a Finnhub message (bad JSON, wrong shape)."""
 
 
-def parse_finnhub(raw: str | bytes, sequencer: TradeSequencer) -> FinnhubMessage:
+def parse_finnhub(
+    raw: str | bytes, sequencer: TradeSequencer, rename: Mapping[str, str] | None = None
+) -> FinnhubMessage:
     """Parse one frame; raises `MalformedMessageError` for bad JSON or a malformed trade list.
+
+    `rename` maps Finnhub stream ids to suite symbols (e.g. BINANCE:BTCUSDT → BTC-USD).
 
     A trade entry missing a field or with a non-numeric value is skipped and logged; the
     rest of the frame is kept.
@@ -113,6 +102,8 @@ def parse_finnhub(raw: str | bytes, sequencer: TradeSequencer) -> FinnhubMessage
         if not isinstance(symbol, str) or not symbol:
             log.warning("skipped a trade entry without a symbol: %r", entry)
             continue
+        if rename is not None:
+            symbol = rename.get(symbol, symbol)
         seq = sequencer.number(symbol, price, volume, ts_ms, conditions)
         trades.append(Trade(symbol, price, volume, ts_ms, conditions, seq))
     return FinnhubMessage("trade", trades=tuple(trades))

@@ -1,0 +1,1 @@
+"""Always-on containers (Azure Container Apps) that reuse `shared/`."""

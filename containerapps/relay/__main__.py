@@ -1,0 +1,44 @@
+"""Entry point of the relay container: `python -m containerapps.relay` (SIGTERM/SIGINT stop it)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+from containerapps.relay.service import Relay
+from containerapps.relay.settings import load_relay_settings
+from shared.config import SettingsError, load_settings
+
+
+async def run(relay: Relay) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await relay.start()
+    await stop.wait()
+    logging.getLogger("relay").info("signal received; flushing and stopping")
+    await relay.stop()
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+        relay_settings = load_relay_settings()
+        logging.basicConfig(
+            level=settings.log_level,
+            format="%(asctime)s %(levelname)s %(name)s %(message)s",
+            stream=sys.stdout,
+        )
+        relay = Relay(relay_settings, settings)
+    except SettingsError as error:
+        print(f"relay: {error}", file=sys.stderr)
+        return 2
+    asyncio.run(run(relay))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,259 @@
+"""The relay: Finnhub connections in, Web PubSub groups, the tick archive and quotes out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from containerapps.relay.archive import TickArchive
+from containerapps.relay.quotes import QuoteWriter
+from containerapps.relay.settings import RelaySettings
+from containerapps.relay.symbols import wanted_symbols
+from containerapps.relay.upstream import FinnhubConnection, SymbolAllocator
+from shared.config import Settings, SettingsError
+from shared.feed.connection import webpubsub_connection_string
+from shared.feed.publisher import GroupSender, TickPublisher, WebPubSubSender
+from shared.feed.trades import Trade
+from shared.storage.documents import DocumentStore
+from shared.storage.lake import ParquetLake
+
+log = logging.getLogger("relay")
+
+
+def build_sender(settings: Settings) -> GroupSender:
+    """The Web PubSub sender from WEBPUBSUB_CONNECTION_STRING or WEBPUBSUB_ENDPOINT."""
+    connection_string = webpubsub_connection_string(settings)
+    if connection_string:
+        return WebPubSubSender.from_connection_string(connection_string, settings.webpubsub_hub)
+    if settings.webpubsub_endpoint:
+        return WebPubSubSender.from_endpoint(settings.webpubsub_endpoint, settings.webpubsub_hub)
+    raise SettingsError(
+        "the relay needs WEBPUBSUB_CONNECTION_STRING or WEBPUBSUB_ENDPOINT — set it in the "
+        "container's environment"
+    )
+
+
+class Relay:
+    """Everything the relay runs; `start()` then `stop()` (flushes all it holds)."""
+
+    def __init__(
+        self,
+        relay_settings: RelaySettings,
+        settings: Settings,
+        *,
+        sender: GroupSender | None = None,
+        documents: DocumentStore | None = None,
+        lake: ParquetLake | None = None,
+    ) -> None:
+        if not relay_settings.finnhub_api_keys:
+            raise SettingsError(
+                "FINNHUB_API_KEYS is empty: set one or more Finnhub keys (comma-separated)"
+            )
+        if documents is None or lake is None:
+            from shared.storage import factory
+
+            documents = documents or factory.document_store(settings)
+            lake = lake or factory.lake(settings)
+        self.rs = relay_settings
+        self.settings = settings
+        self.documents = documents
+        self.sender = sender or build_sender(settings)
+        self.publisher = TickPublisher(
+            self.sender,
+            window_seconds=relay_settings.relay_batch_ms / 1000,
+            queue_windows=relay_settings.relay_queue_windows,
+            all_ticks_group=relay_settings.relay_all_ticks_group,
+        )
+        spool = relay_settings.relay_spool_dir or Path(settings.local_data_dir) / "relay-spool"
+        self.archive = TickArchive(lake, spool, relay_settings.relay_id)
+        self.quotes = QuoteWriter(documents, relay_settings.relay_quote_seconds)
+        self.connections = [
+            FinnhubConnection(
+                index,
+                relay_settings.finnhub_ws_url,
+                key,
+                self._on_trades,
+                heartbeat_seconds=relay_settings.relay_heartbeat_seconds,
+                backoff_initial=relay_settings.relay_backoff_initial_seconds,
+                backoff_max=relay_settings.relay_backoff_max_seconds,
+                connect_timeout=relay_settings.relay_connect_timeout_seconds,
+            )
+            for index, key in enumerate(relay_settings.finnhub_api_keys)
+        ]
+        self.allocator = SymbolAllocator(
+            len(self.connections), relay_settings.relay_symbols_per_connection
+        )
+        self.symbols: set[str] = set()
+        self.over_cap: list[str] = []
+        self.started_at = 0.0
+        self.lag_ms = 0.0
+        self.http_port: int | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._runner: web.AppRunner | None = None
+        self._last_metrics: dict[str, float] = {}
+
+    # --- data path ------------------------------------------------------------------------
+    def _on_trades(self, trades: tuple[Trade, ...]) -> None:
+        self.archive.append(trades)
+        self.publisher.offer(trades)
+        if self.rs.relay_write_quotes:
+            self.quotes.observe(trades)
+        self.lag_ms = max(0.0, time.time() * 1000 - trades[-1].ts_ms)
+
+    # --- lifecycle ------------------------------------------------------------------------
+    async def start(self, *, http: bool = True) -> None:
+        self.started_at = time.time()
+        await asyncio.to_thread(self.archive.open)
+        self.archive.start(self.rs.relay_archive_flush_seconds)
+        await self.publisher.start()
+        self.quotes.start()
+        await self.refresh_symbols()
+        for connection in self.connections:
+            connection.start()
+        self._tasks = [
+            asyncio.create_task(self._refresh_loop(), name="relay-symbols"),
+            asyncio.create_task(self._metrics_loop(), name="relay-metrics"),
+        ]
+        if http:
+            await self._start_http()
+        log.info(
+            "relay %s started: %d connection(s) to %s, %d symbols, archive spool %s",
+            self.rs.relay_id,
+            len(self.connections),
+            self.rs.finnhub_ws_url,
+            len(self.symbols),
+            self.archive.spool_dir,
+        )
+
+    async def stop(self) -> None:
+        """Close upstream, publish what is pending, merge the spool into the lake, write quotes."""
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await asyncio.gather(*(c.stop() for c in self.connections))
+        await self.publisher.stop()
+        merged = await self.archive.close()
+        await self.quotes.stop()
+        with contextlib.suppress(Exception):
+            await self.sender.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        log.info("relay stopped: %d trades merged into the lake at shutdown", merged)
+        log.info(self.metrics_line())
+
+    # --- symbols --------------------------------------------------------------------------
+    async def refresh_symbols(self) -> None:
+        defaults = [*self.settings.default_symbols, *self.rs.relay_extra_symbols]
+        try:
+            wanted = await asyncio.to_thread(wanted_symbols, self.documents, defaults)
+        except Exception as error:
+            log.warning("reading watchlists failed (%s); keeping the current symbols", error)
+            return
+        allocation = self.allocator.allocate(wanted)
+        if allocation.over_cap != self.over_cap and allocation.over_cap:
+            log.warning(
+                "%d symbols over the cap of %d per connection x %d connection(s), not relayed: %s",
+                len(allocation.over_cap),
+                self.rs.relay_symbols_per_connection,
+                len(self.connections),
+                ",".join(allocation.over_cap),
+            )
+        self.over_cap = allocation.over_cap
+        self.symbols = wanted
+        for connection, symbols in zip(self.connections, allocation.per_connection, strict=True):
+            await connection.set_symbols(symbols)
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.rs.relay_watchlist_refresh_seconds)
+            await self.refresh_symbols()
+
+    # --- health and metrics ---------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        connections = [
+            {
+                "index": c.index,
+                "connected": c.connected,
+                "symbols": sorted(c.symbols),
+                "reconnects": c.stats.reconnects,
+                "lastError": c.stats.last_error,
+            }
+            for c in self.connections
+        ]
+        return {
+            "relayId": self.rs.relay_id,
+            "ready": self.ready(),
+            "connections": connections,
+            "symbols": len(self.symbols),
+            "overCap": self.over_cap,
+            "publisher": {
+                "failing": self.publisher.failing,
+                "queueDepth": self.publisher.queue_depth,
+                "messagesOut": self.publisher.stats.messages_out,
+                "conflated": self.publisher.stats.conflated,
+                "sendErrors": self.publisher.stats.send_errors,
+            },
+            "archive": {
+                "received": self.archive.stats.received,
+                "archived": self.archive.stats.archived,
+                "pendingSegments": self.archive.pending,
+                "flushErrors": self.archive.stats.flush_errors,
+            },
+        }
+
+    def ready(self) -> bool:
+        """Connected (every connection that has symbols) and publishing (last send not failed)."""
+        upstream = all(c.connected for c in self.connections if c.symbols)
+        return upstream and not self.publisher.failing
+
+    def metrics_line(self) -> str:
+        totals = {
+            "trades_in": float(sum(c.stats.trades for c in self.connections)),
+            "messages_out": float(self.publisher.stats.messages_out),
+            "reconnects": float(sum(c.stats.reconnects for c in self.connections)),
+        }
+        deltas = {k: v - self._last_metrics.get(k, 0.0) for k, v in totals.items()}
+        self._last_metrics = totals
+        return (
+            f"relay metrics trades_in={deltas['trades_in']:.0f} "
+            f"messages_out={deltas['messages_out']:.0f} reconnects={deltas['reconnects']:.0f} "
+            f"queue_depth={self.publisher.queue_depth} lag_ms={self.lag_ms:.0f} "
+            f"publish_lag_ms={self.publisher.stats.last_lag_ms:.0f} "
+            f"conflated={self.publisher.stats.conflated} "
+            f"send_errors={self.publisher.stats.send_errors} "
+            f"archived={self.archive.stats.archived} spooled={self.archive.stats.received} "
+            f"symbols={len(self.symbols)} over_cap={len(self.over_cap)}"
+        )
+
+    async def _metrics_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.rs.relay_metrics_seconds)
+            log.info(self.metrics_line())
+
+    async def _start_http(self) -> None:
+        async def healthz(request: web.Request) -> web.Response:
+            return web.json_response({"status": "alive", "relayId": self.rs.relay_id})
+
+        async def readyz(request: web.Request) -> web.Response:
+            body = self.health()
+            return web.json_response(body, status=200 if body["ready"] else 503)
+
+        app = web.Application()
+        app.router.add_get("/healthz", healthz)
+        app.router.add_get("/readyz", readyz)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.rs.relay_http_host, self.rs.relay_http_port)
+        await site.start()
+        server = site._server
+        if server is not None:
+            self.http_port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        log.info("relay probes on http://%s:%s/healthz", self.rs.relay_http_host, self.http_port)

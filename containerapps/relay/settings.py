@@ -1,0 +1,127 @@
+"""Settings of the Finnhub relay container (environment variables, pydantic-settings).
+
+Storage, Web PubSub and DEFAULT_SYMBOLS come from the suite's `shared.config.Settings`;
+these are the relay's own. Each field's environment variable is its name in upper case.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from shared.config import WHERE, SettingsError
+
+FINNHUB_WS_URL = "wss://ws.finnhub.io"
+
+
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+class RelaySettings(BaseSettings):
+    """What the relay reads besides the suite's settings."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    finnhub_api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Finnhub keys, comma-separated; one websocket per key, symbols partitioned "
+        "across them. Empty: the relay does not start (the local host then runs it against "
+        "its replay server).",
+    )
+    finnhub_ws_url: str = Field(
+        FINNHUB_WS_URL, description="Finnhub trade stream URL; the key goes in `?token=`."
+    )
+    relay_id: str = Field(
+        default_factory=socket.gethostname,
+        description="Name of this relay in logs and archive segment names (default: hostname).",
+    )
+    relay_symbols_per_connection: int = Field(
+        50, ge=1, le=10_000, description="Most symbols one connection subscribes (Finnhub: 50)."
+    )
+    relay_extra_symbols: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Symbols relayed besides DEFAULT_SYMBOLS and every watchlist's.",
+    )
+    relay_watchlist_refresh_seconds: float = Field(
+        60.0, gt=0, description="How often the union of all watchlists is re-read."
+    )
+    relay_heartbeat_seconds: float = Field(
+        30.0, gt=0, description="Reconnect when nothing (not even a ping) arrives this long."
+    )
+    relay_backoff_initial_seconds: float = Field(
+        1.0, gt=0, description="First reconnect delay cap; doubles per failed attempt."
+    )
+    relay_backoff_max_seconds: float = Field(
+        60.0, gt=0, description="Largest reconnect delay (full jitter: uniform in [0, cap])."
+    )
+    relay_connect_timeout_seconds: float = Field(
+        10.0, gt=0, description="Websocket handshake timeout."
+    )
+    relay_batch_ms: int = Field(
+        100, ge=1, le=5000, description="Window in which a symbol's trades become one message."
+    )
+    relay_queue_windows: int = Field(
+        50, ge=1, description="Windows waiting for Web PubSub before the feed conflates."
+    )
+    relay_all_ticks_group: bool = Field(
+        True, description="Also publish every window to the all-ticks group `ticks._all`."
+    )
+    relay_archive_flush_seconds: float = Field(
+        10.0, gt=0, description="Interval at which spooled trades are merged into the lake."
+    )
+    relay_spool_dir: Path | None = Field(
+        None,
+        description="Write-ahead spool of received trades (default LOCAL_DATA_DIR/relay-spool); "
+        "mount a volume here so a crash loses nothing.",
+    )
+    relay_quote_seconds: float = Field(
+        5.0, gt=0, description="Least interval between two `quotes` upserts of one symbol."
+    )
+    relay_metrics_seconds: float = Field(
+        60.0, gt=0, description="Interval of the one-line metrics log."
+    )
+    relay_http_host: str = Field("0.0.0.0", description="Bind address of /healthz and /readyz.")
+    relay_http_port: int = Field(8080, ge=0, le=65535, description="Port of /healthz, /readyz.")
+    relay_write_quotes: bool = Field(
+        True, description="Upsert each symbol's latest trade into the `quotes` container."
+    )
+    relay_in_devhost: bool = Field(
+        True,
+        description="Local host only: run the relay inside `make run` (against the local "
+        "replay server when FINNHUB_API_KEYS is empty).",
+    )
+    relay_replay_rate: float = Field(
+        4.0, gt=0, description="Local replay server: trades per second per subscribed symbol."
+    )
+
+    _split = field_validator("finnhub_api_keys", "relay_extra_symbols", mode="before")(
+        _split_commas
+    )
+
+
+def load_relay_settings(**overrides: Any) -> RelaySettings:
+    """Read the relay settings, raising `SettingsError` with a one-line message."""
+    try:
+        return RelaySettings(**overrides)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in item['loc']).upper()}: {item['msg']}"
+            for item in error.errors()
+        )
+        raise SettingsError(f"invalid relay setting {problems} — {WHERE}") from None
+
+
+def relay_setting_names() -> list[str]:
+    """Every environment variable the relay reads itself (README, Bicep)."""
+    return sorted(name.upper() for name in RelaySettings.model_fields)

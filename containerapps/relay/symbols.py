@@ -1,0 +1,38 @@
+"""The symbols to relay: the union of every watchlist's `symbols` plus the defaults."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from shared.errors import InvalidInput
+from shared.market.symbols import parse_symbol
+from shared.storage.documents import DocumentStore
+
+log = logging.getLogger("relay.symbols")
+
+
+def normalize(symbols: Iterable[object]) -> tuple[set[str], list[str]]:
+    """Canonical symbols and the entries that are not symbols."""
+    good: set[str] = set()
+    bad: list[str] = []
+    for item in symbols:
+        try:
+            good.add(parse_symbol(str(item)).text)
+        except InvalidInput:
+            bad.append(str(item))
+    return good, bad
+
+
+def wanted_symbols(documents: DocumentStore | None, defaults: Iterable[str]) -> set[str]:
+    """Union of all watchlists (cross-partition) and `defaults`; bad entries are logged."""
+    raw: list[object] = list(defaults)
+    if documents is not None:
+        for watchlist in documents.query_all("watchlists", None):
+            entries = watchlist.get("symbols")
+            if isinstance(entries, list):
+                raw.extend(e.get("symbol", "") if isinstance(e, dict) else e for e in entries)
+    good, bad = normalize(raw)
+    if bad:
+        log.warning("ignored %d entries that are not symbols: %s", len(bad), sorted(set(bad))[:10])
+    return good
