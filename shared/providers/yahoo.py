@@ -44,6 +44,7 @@ from shared.providers.http import RawResponse, retry_after_seconds
 
 PROVIDER = "yahoo"
 YAHOO_INTERVALS = {"1m": "1m", "5m": "5m", "15m": "15m", "30m": "30m", "60m": "60m", "1d": "1d"}
+QUOTE_KEYS = ("regularMarketPrice", "regularMarketTime", "regularMarketVolume", "previousClose")
 _LOCK = threading.Lock()
 _CONFIGURED = False
 
@@ -172,7 +173,7 @@ def quote_from_meta(meta: dict[str, Any], symbol: Symbol, bars: list[Bar]) -> Qu
     if isinstance(when, int | float):
         ts = datetime.fromtimestamp(when, tz=UTC)
     elif isinstance(when, datetime):
-        ts = when.astimezone(UTC)
+        ts = pd.Timestamp(when).tz_convert("UTC").to_pydatetime()
     else:
         return None
     session_day: date = pd.Timestamp(when).date() if isinstance(when, datetime) else ts.date()
@@ -264,7 +265,8 @@ class YahooClient:
                 else:
                     kwargs["period"] = period or ("5d" if interval in INTRADAY else "1mo")
                 frame = ticker.history(**kwargs)
-                meta = dict(ticker.get_history_metadata() or {})
+                lazy = ticker.get_history_metadata() or {}
+                meta = {key: lazy.get(key) for key in QUOTE_KEYS}
             except ProviderError:
                 raise
             except YFRateLimitError:

@@ -1,0 +1,59 @@
+"""Timer functions: one per provider, the CoinGecko heartbeat and the offline sample."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+import azure.functions as func
+
+from shared.config import get_settings
+from shared.ingest.sync import Ingestor, RunReport, timer_as_of
+
+bp = func.Blueprint()
+log = logging.getLogger("functions.ingest")
+
+
+async def _run(schedule: str, job: Callable[[Ingestor, datetime], RunReport]) -> None:
+    settings = get_settings()
+    as_of = timer_as_of(schedule)
+    ingestor = Ingestor.from_settings(settings)
+    report = await asyncio.to_thread(job, ingestor, as_of)
+    summary = report.as_dict()
+    summary.pop("outcomes")
+    log.info("ingest %s", json.dumps(summary, sort_keys=True))
+
+
+@bp.function_name("ingest_alphavantage")
+@bp.timer_trigger(arg_name="timer", schedule="%SCHEDULE_ALPHAVANTAGE%", use_monitor=True)
+async def ingest_alphavantage(timer: func.TimerRequest) -> None:
+    await _run(get_settings().schedule_alphavantage, lambda i, a: i.sync_alphavantage(a))
+
+
+@bp.function_name("ingest_yahoo")
+@bp.timer_trigger(arg_name="timer", schedule="%SCHEDULE_YAHOO%", use_monitor=True)
+async def ingest_yahoo(timer: func.TimerRequest) -> None:
+    await _run(get_settings().schedule_yahoo, lambda i, a: i.sync_yahoo(a))
+
+
+@bp.function_name("ingest_coingecko")
+@bp.timer_trigger(arg_name="timer", schedule="%SCHEDULE_COINGECKO%", use_monitor=True)
+async def ingest_coingecko(timer: func.TimerRequest) -> None:
+    await _run(get_settings().schedule_coingecko, lambda i, a: i.sync_coingecko(a))
+
+
+@bp.function_name("coingecko_ping")
+@bp.timer_trigger(arg_name="timer", schedule="%SCHEDULE_COINGECKO_PING%", use_monitor=False)
+async def coingecko_ping(timer: func.TimerRequest) -> None:
+    await _run(get_settings().schedule_coingecko_ping, lambda i, a: i.ping_coingecko(a))
+
+
+@bp.function_name("ingest_sample")
+@bp.timer_trigger(
+    arg_name="timer", schedule="%SCHEDULE_SAMPLE%", run_on_startup=True, use_monitor=False
+)
+async def ingest_sample(timer: func.TimerRequest) -> None:
+    await _run(get_settings().schedule_sample, lambda i, a: i.sync_sample(a))

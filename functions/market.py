@@ -1,0 +1,128 @@
+"""Market data API: bars from the lake, latest quotes, provider health, admin backfill."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime
+
+import azure.functions as func
+from pydantic import Field
+
+from functions.http import endpoint, json_response, parse_body
+from shared.api_model import ApiModel
+from shared.auth.caller import Caller
+from shared.config import get_settings
+from shared.errors import InvalidInput, NotFound
+from shared.ingest.bars import BarLake
+from shared.ingest.health import provider_health
+from shared.ingest.query import bars_csv, bars_json, bars_parquet, parse_bar_query
+from shared.ingest.state import QuoteBook, SyncStates, content
+from shared.ingest.sync import PROVIDERS, Ingestor, backfill_request_symbols
+from shared.market.symbols import parse_symbol, parse_symbols
+from shared.storage.factory import document_store, lake
+
+bp = func.Blueprint()
+MAX_QUOTES = 100
+MAX_BACKFILL_SYMBOLS = 25
+
+
+@bp.function_name("market_bars")
+@bp.route(route="bars/{symbol}", methods=["GET"])
+@endpoint(role="viewer")
+async def bars(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+    symbol = parse_symbol(req.route_params.get("symbol", ""))
+    interval, start, end, fmt = parse_bar_query(
+        req.params.get("interval"),
+        req.params.get("start"),
+        req.params.get("end"),
+        req.params.get("format"),
+    )
+    store = BarLake(lake(get_settings()))
+    table = await asyncio.to_thread(store.read, symbol.text, interval, start, end)
+    if (
+        table.num_rows == 0
+        and await asyncio.to_thread(store.last_ts, symbol.text, interval) is None
+    ):
+        raise NotFound(
+            f"no {interval} bars stored for {symbol}; backfill them with "
+            f"`python -m tools.backfill --symbols {symbol}` or POST /api/admin/backfill"
+        )
+    name = f"{symbol.text}_{interval}"
+    if fmt == "csv":
+        return func.HttpResponse(
+            bars_csv(table),
+            mimetype="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
+    if fmt == "parquet":
+        return func.HttpResponse(
+            bars_parquet(table),
+            mimetype="application/vnd.apache.parquet",
+            headers={"Content-Disposition": f'attachment; filename="{name}.parquet"'},
+        )
+    return json_response(
+        {
+            "symbol": symbol.text,
+            "interval": interval,
+            "count": table.num_rows,
+            "bars": bars_json(table),
+        }
+    )
+
+
+@bp.function_name("market_quotes")
+@bp.route(route="quotes", methods=["GET"])
+@endpoint(role="viewer")
+async def quotes(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+    text = req.params.get("symbols", "")
+    symbols = parse_symbols(text)
+    if not symbols:
+        raise InvalidInput("give symbols, e.g. ?symbols=AAPL,BTC-USD")
+    if len(symbols) > MAX_QUOTES:
+        raise InvalidInput(f"at most {MAX_QUOTES} symbols per request; got {len(symbols)}")
+    book = QuoteBook(document_store(get_settings()))
+    docs = await asyncio.to_thread(book.many, [s.text for s in symbols])
+    found = {str(doc["symbol"]): content(doc) for doc in docs}
+    for doc in found.values():
+        doc.pop("id", None)
+        doc.pop("pk", None)
+    return json_response(
+        {
+            "quotes": [found[s.text] for s in symbols if s.text in found],
+            "missing": [s.text for s in symbols if s.text not in found],
+        }
+    )
+
+
+@bp.function_name("market_provider_health")
+@bp.route(route="health/providers", methods=["GET"])
+@endpoint(role="viewer")
+async def providers(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+    settings = get_settings()
+    states = await asyncio.to_thread(SyncStates(document_store(settings)).all)
+    body = provider_health(settings, states, datetime.now(UTC))
+    return json_response(body, headers={"Cache-Control": "no-store"})
+
+
+class BackfillRequest(ApiModel):
+    symbols: list[str] | str
+    start: date
+    end: date
+    provider: str | None = Field(None, description="alphavantage | yahoo | coingecko | sample")
+
+
+@bp.function_name("market_backfill")
+@bp.route(route="admin/backfill", methods=["POST"])
+@endpoint(role="admin")
+async def backfill(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+    body = parse_body(req, BackfillRequest)
+    symbols = backfill_request_symbols(body.symbols, MAX_BACKFILL_SYMBOLS)
+    if body.start > body.end:
+        raise InvalidInput("start must not be after end")
+    if body.provider is not None and body.provider not in PROVIDERS:
+        raise InvalidInput(f"provider {body.provider!r} is not one of {', '.join(PROVIDERS)}")
+    ingestor = Ingestor.from_settings(get_settings())
+    report = await asyncio.to_thread(
+        ingestor.backfill, symbols, body.start, body.end, provider=body.provider
+    )
+    return json_response(report.as_dict())

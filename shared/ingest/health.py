@@ -1,0 +1,97 @@
+"""Provider health from the sync state: ok / degraded / down per provider, freshness per symbol."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from shared.config import Settings
+from shared.ingest.state import PING
+from shared.storage.documents import Document
+
+PROVIDER_NAMES = ("alphavantage", "yahoo", "coingecko", "sample")
+
+
+def _enabled(settings: Settings, provider: str) -> bool:
+    if provider == "alphavantage":
+        return bool(settings.alphavantage_api_keys)
+    if provider == "yahoo":
+        return settings.yahoo_enabled
+    if provider == "sample":
+        return settings.sample_data_enabled and not settings.alphavantage_api_keys
+    return True
+
+
+def _age(now: datetime, stamp: object) -> float | None:
+    if not isinstance(stamp, str):
+        return None
+    return round((now - datetime.fromisoformat(stamp)).total_seconds(), 3)
+
+
+def provider_health(settings: Settings, states: list[Document], now: datetime) -> dict[str, Any]:
+    """The body of GET /api/health/providers."""
+    providers = []
+    for name in PROVIDER_NAMES:
+        docs = [d for d in states if d.get("provider") == name and d.get("symbol") != PING]
+        ping = next(
+            (d for d in states if d.get("provider") == name and d.get("symbol") == PING), None
+        )
+        failing = [d for d in docs if int(d.get("consecutiveFailures") or 0) > 0]
+        ping_down = ping is not None and int(ping.get("consecutiveFailures") or 0) > 0
+        if not _enabled(settings, name):
+            status = "disabled"
+        elif not docs and ping is None:
+            status = "unknown"
+        elif ping_down or (docs and len(failing) == len(docs)):
+            status = "down"
+        elif failing:
+            status = "degraded"
+        else:
+            status = "ok"
+        successes = [
+            str(d["lastSuccess"])
+            for d in [*docs, *([ping] if ping else [])]
+            if d.get("lastSuccess")
+        ]
+        errors = sorted(
+            (d for d in [*docs, *([ping] if ping else [])] if d.get("lastErrorAt")),
+            key=lambda d: str(d["lastErrorAt"]),
+        )
+        last_error = errors[-1] if errors else None
+        providers.append(
+            {
+                "provider": name,
+                "status": status,
+                "lastSuccess": max(successes) if successes else None,
+                "lastError": last_error.get("lastError") if last_error else None,
+                "lastErrorAt": last_error.get("lastErrorAt") if last_error else None,
+                "ping": None
+                if ping is None
+                else {
+                    "lastSuccess": ping.get("lastSuccess"),
+                    "consecutiveFailures": ping.get("consecutiveFailures", 0),
+                },
+                "symbols": [
+                    {
+                        "symbol": d.get("symbol"),
+                        "interval": d.get("interval"),
+                        "lastBar": d.get("lastBar"),
+                        "lastSuccess": d.get("lastSuccess"),
+                        "consecutiveFailures": d.get("consecutiveFailures", 0),
+                        "lastError": d.get("lastError"),
+                        "secondsSinceSuccess": _age(now, d.get("lastSuccess")),
+                        "secondsSinceLastBar": _age(now, d.get("lastBar")),
+                    }
+                    for d in sorted(
+                        docs, key=lambda d: (str(d.get("symbol")), str(d.get("interval")))
+                    )
+                ],
+            }
+        )
+    overall = "ok"
+    active = [p for p in providers if p["status"] not in ("disabled", "unknown")]
+    if any(p["status"] != "ok" for p in active):
+        overall = "degraded"
+    if active and all(p["status"] == "down" for p in active):
+        overall = "down"
+    return {"status": overall, "checkedAt": now.isoformat(), "providers": providers}

@@ -1,0 +1,74 @@
+"""Reading bars for the API: query parsing and json/csv/parquet encodings."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from shared.errors import InvalidInput
+from shared.market.models import INTERVALS
+
+FORMATS = ("json", "csv", "parquet")
+
+
+def parse_when(text: str | None, name: str, *, end: bool = False) -> datetime | None:
+    """An ISO date or datetime; a bare date as `end` means the end of that day (exclusive)."""
+    if not text:
+        return None
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            return moment + timedelta(days=1) if end else moment
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(
+            f"{name} {text!r} is not a date: use YYYY-MM-DD or an ISO 8601 datetime"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def parse_bar_query(
+    interval: str | None, start: str | None, end: str | None, fmt: str | None
+) -> tuple[str, datetime | None, datetime | None, str]:
+    interval = interval or "1d"
+    if interval not in INTERVALS:
+        raise InvalidInput(f"interval {interval!r} is not one of {', '.join(INTERVALS)}")
+    fmt = (fmt or "json").lower()
+    if fmt not in FORMATS:
+        raise InvalidInput(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
+    begin = parse_when(start, "start")
+    stop = parse_when(end, "end", end=True)
+    if begin and stop and begin >= stop:
+        raise InvalidInput("start must be before end")
+    return interval, begin, stop, fmt
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def bars_json(table: pa.Table) -> list[dict[str, Any]]:
+    names = {"adj_close": "adjClose", "ingested_at": "ingestedAt"}
+    rows = table.to_pylist()
+    return [{names.get(k, k): _iso(v) for k, v in row.items()} for row in rows]
+
+
+def bars_csv(table: pa.Table) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(table.schema.names)
+    for row in table.to_pylist():
+        writer.writerow(["" if v is None else _iso(v) for v in row.values()])
+    return out.getvalue()
+
+
+def bars_parquet(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue()
