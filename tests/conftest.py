@@ -10,6 +10,8 @@ import pytest
 
 from shared.config import get_settings
 
+pytest_plugins = ["tests.support.emulators"]  # session fixtures `azurite`, `cosmos_emulator`
+
 
 @pytest.fixture(scope="session", autouse=True)
 def dev_issuer_key_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:

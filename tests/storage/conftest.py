@@ -16,12 +16,7 @@ from shared.storage.blob import BlobStore
 from shared.storage.blob_local import LocalBlobStore
 from shared.storage.documents import DocumentStore
 from shared.storage.documents_sqlite import SqliteDocumentStore
-from tests.support.emulators import (
-    AzuriteEndpoints,
-    CosmosEndpoint,
-    azurite,  # noqa: F401 - session fixture
-    cosmos_emulator,  # noqa: F401 - session fixture
-)
+from tests.support.emulators import AzuriteEndpoints, CosmosEndpoint
 
 SIGNING_KEY = "contract-test-signing-key"
 FetchSigned = Callable[[str], tuple[int, bytes]]

@@ -4,7 +4,8 @@ Both come from node_modules (`npm ci`, pinned in package.json + package-lock.jso
 binary is missing the tests that need it skip with a loud reason locally, and FAIL when
 `CI=true` (CI must exercise every contract suite). Processes are stopped by PID afterwards.
 
-Use from a conftest: `from tests.support.emulators import azurite, cosmos_emulator`.
+The root conftest registers this module as a plugin: any test may request `azurite`
+(`AzuriteEndpoints`) or `cosmos_emulator` (`CosmosEndpoint`); mark such tests `emulator`.
 """
 
 from __future__ import annotations

@@ -1,0 +1,124 @@
+"""GET /api/health through the FunctionApp: 200 on embedded storage, 503 fast when a store
+is unreachable, and the emulator profile (Azurite + Cosmos server) reported as reachable."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from typing import Any
+
+import azure.functions as func
+import pytest
+
+from shared.storage.factory import clear_cache
+from tests.support.emulators import AzuriteEndpoints, CosmosEndpoint
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def health_function() -> Any:
+    """The registered `health` function (get_functions() rejects names it saw before, so its
+    memory is cleared first, as the Python worker's indexer does once per process)."""
+    from function_app import app
+
+    app.functions_bindings = {}
+    (function,) = [f for f in app.get_functions() if f.get_function_name() == "health"]
+    return function
+
+
+def call_health() -> tuple[int, dict[str, Any], float]:
+    function = health_function()
+    request = func.HttpRequest("GET", "http://127.0.0.1:7071/api/health", headers={}, body=b"")
+    started = time.monotonic()
+    response = asyncio.run(function.get_user_function()(request))
+    elapsed = time.monotonic() - started
+    return response.status_code, json.loads(response.get_body()), elapsed
+
+
+@pytest.fixture(autouse=True)
+def fresh_adapters() -> None:
+    clear_cache()
+
+
+def test_health_route_is_public_get() -> None:
+    trigger = health_function().get_trigger()
+    assert trigger.route == "health"
+    assert [
+        str(method.value if hasattr(method, "value") else method) for method in trigger.methods
+    ] == ["GET"]
+
+
+def test_health_ok_on_embedded_storage() -> None:
+    status, body, _ = call_health()
+    assert status == 200, body
+    assert body["status"] == "ok"
+    assert body["version"]
+    assert body["storage"]["blob"]["adapter"] == "local"
+    assert body["storage"]["blob"]["reachable"] is True
+    assert body["storage"]["documents"]["adapter"] == "sqlite"
+    assert body["storage"]["documents"]["reachable"] is True
+
+
+def test_unreachable_blob_storage_is_503_fast(monkeypatch: pytest.MonkeyPatch) -> None:
+    port = closed_port()
+    monkeypatch.setenv("BLOB_BACKEND", "azure")
+    monkeypatch.setenv(
+        "AZURE_STORAGE_CONNECTION_STRING",
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
+        f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;",
+    )
+    status, body, elapsed = call_health()
+    assert status == 503, body
+    assert body["status"] == "unavailable"
+    blob = body["storage"]["blob"]
+    assert blob["adapter"] == "azure"
+    assert blob["reachable"] is False
+    assert "Traceback" not in blob["detail"]
+    assert body["storage"]["documents"]["reachable"] is True
+    assert elapsed < 6
+
+
+def test_unreachable_cosmos_is_503_fast(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCUMENT_BACKEND", "cosmos")
+    monkeypatch.setenv("COSMOS_ENDPOINT", f"http://127.0.0.1:{closed_port()}/")
+    monkeypatch.setenv("COSMOS_KEY", "a2V5a2V5a2V5")
+    monkeypatch.setenv("COSMOS_ENDPOINT_DISCOVERY", "false")
+    status, body, elapsed = call_health()
+    assert status == 503, body
+    documents = body["storage"]["documents"]
+    assert documents["adapter"] == "cosmos"
+    assert documents["reachable"] is False
+    assert body["storage"]["blob"]["reachable"] is True
+    assert elapsed < 6
+
+
+def test_misconfigured_settings_are_503_not_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BLOB_BACKEND", "azure")
+    monkeypatch.delenv("AZURE_STORAGE_CONNECTION_STRING", raising=False)
+    monkeypatch.delenv("AZURE_STORAGE_ACCOUNT_URL", raising=False)
+    status, body, _ = call_health()
+    assert status == 503, body
+    assert "AZURE_STORAGE_CONNECTION_STRING" in json.dumps(body)
+
+
+@pytest.mark.emulator
+def test_health_ok_on_emulator_profile(
+    monkeypatch: pytest.MonkeyPatch, azurite: AzuriteEndpoints, cosmos_emulator: CosmosEndpoint
+) -> None:
+    monkeypatch.setenv("BLOB_BACKEND", "azure")
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)
+    monkeypatch.setenv("DOCUMENT_BACKEND", "cosmos")
+    monkeypatch.setenv("COSMOS_ENDPOINT", cosmos_emulator.url)
+    monkeypatch.setenv("COSMOS_KEY", cosmos_emulator.key)
+    monkeypatch.setenv("COSMOS_ENDPOINT_DISCOVERY", "false")
+    status, body, _ = call_health()
+    assert status == 200, body
+    assert body["storage"]["blob"]["adapter"] == "azure"
+    assert body["storage"]["documents"]["adapter"] == "cosmos"
