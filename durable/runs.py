@@ -1,0 +1,477 @@
+"""Backtest runs: the request, planning against the lake, chunk execution and fan-in, and the
+run document. No Functions imports: orchestrator activities and the CLI call these."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import time
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import Field, field_validator
+
+from shared.api_model import ApiModel
+from shared.backtest import (
+    METRICS,
+    BarsFrame,
+    ChunkResult,
+    ExecutionSettings,
+    StrategySpec,
+    SweepResult,
+    WalkForwardWindow,
+    aggregate,
+    evaluate_window,
+    load_bars,
+    plan_chunks,
+    plan_walk_forward,
+    run_chunk,
+    write_results,
+)
+from shared.backtest.sweep import Chunk
+from shared.config import Settings, get_settings
+from shared.errors import InvalidInput, NotFound
+from shared.storage.blob import BlobStore
+from shared.storage.documents import DocumentNotFound, DocumentStore, PatchOp
+from shared.storage.factory import blob_store, document_store, lake
+
+RUNS_CONTAINER = "backtests"
+RunStatus = Literal["Pending", "Running", "Completed", "Failed", "Terminated"]
+
+
+class WalkForwardRequest(ApiModel):
+    """Rolling windows: optimise on `trainBars`, evaluate the winner on the next `testBars`."""
+
+    train_bars: int = Field(ge=20, description="In-sample bars per window.")
+    test_bars: int = Field(ge=5, description="Out-of-sample bars per window.")
+    step_bars: int | None = Field(None, ge=1, description="Window step; defaults to testBars.")
+    anchored: bool = Field(False, description="Every training window starts at the first bar.")
+
+
+class BacktestRequest(ApiModel):
+    """POST /api/backtests: what to sweep, on which bars, with which execution model."""
+
+    symbols: list[str] = Field(min_length=1, max_length=20, description="Symbols to test.")
+    interval: str = Field("1d", max_length=8, description="Bar interval in the lake.")
+    start: date | None = Field(None, description="First day (inclusive); default all bars.")
+    end: date | None = Field(None, description="Last day (inclusive); default all bars.")
+    strategy: StrategySpec = Field(description="Strategy name, grid and fixed parameters.")
+    execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
+    metric: str = Field("sharpe_ratio", description="Leaderboard metric.")
+    top_n: int = Field(10, ge=1, le=100, description="Leaderboard size.")
+    walk_forward: WalkForwardRequest | None = None
+    strategy_version: str | None = Field(None, max_length=64, description="Stored spec version.")
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols(cls, value: list[str]) -> list[str]:
+        cleaned = [s.strip().upper() for s in value if s.strip()]
+        if not cleaned:
+            raise ValueError("name at least one symbol")
+        return list(dict.fromkeys(cleaned))
+
+    @field_validator("metric")
+    @classmethod
+    def _metric(cls, value: str) -> str:
+        if value not in METRICS:
+            raise ValueError(f"unknown metric {value!r}; choose one of {', '.join(METRICS)}")
+        return value
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# ------------------------------------------------------------------------------ validation
+def validate_request(request: BacktestRequest, settings: Settings | None = None) -> int:
+    """Check what a 4xx should catch before a run starts; returns the combination count.
+
+    Raises `InvalidInput` (unknown strategy, empty grid, grid above the cap, range without
+    data) with a message that names the fix."""
+    settings = settings or get_settings()
+    from shared.backtest import strategy_names
+
+    if request.strategy.strategy not in strategy_names():
+        raise InvalidInput(
+            f"unknown strategy {request.strategy.strategy!r}; choose one of "
+            f"{', '.join(strategy_names())}"
+        )
+    if any(len(values) == 0 for values in request.strategy.grid.values()):
+        raise InvalidInput("the grid has an axis without values; give each parameter a value")
+    combinations = request.strategy.n_combinations()
+    if combinations == 0:
+        raise InvalidInput(
+            f"the grid of {request.strategy.strategy!r} has no valid combination "
+            "(check constraints such as fast < slow)"
+        )
+    total = combinations * len(request.symbols)
+    if total > settings.backtest_max_combinations:
+        raise InvalidInput(
+            f"the grid has {total} combinations, more than BACKTEST_MAX_COMBINATIONS="
+            f"{settings.backtest_max_combinations}; narrow the ranges or raise the setting"
+        )
+    for symbol in request.symbols:
+        if bar_count(symbol, request.interval, request.start, request.end) == 0:
+            raise InvalidInput(
+                f"no {request.interval} bars for {symbol} in "
+                f"{request.start or 'the beginning'}..{request.end or 'now'}; ingest them "
+                "first or choose a range with data"
+            )
+    return combinations
+
+
+# ------------------------------------------------------------------------------ data
+def _filters(symbol: str, interval: str, start: date | None, end: date | None) -> list[Any]:
+    filters: list[Any] = [("interval", "=", interval), ("symbol", "=", symbol)]
+    if start is not None:
+        filters.append(("year", ">=", start.year))
+    if end is not None:
+        filters.append(("year", "<=", end.year))
+    return filters
+
+
+def read_bars(symbol: str, interval: str, start: date | None, end: date | None) -> BarsFrame:
+    """The lake's bars (dataset "bars") of one symbol and interval within [start, end]."""
+    table = lake().read("bars", _filters(symbol, interval, start, end))
+    if table.num_rows == 0:
+        return load_bars(_empty_bars(), symbol=symbol)
+    frame = table.to_pandas()
+    end_text = f"{end.isoformat()}T23:59:59.999999" if end is not None else None
+    return load_bars(frame, symbol=symbol, start=start.isoformat() if start else None, end=end_text)
+
+
+def _empty_bars() -> Any:
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "ts": pd.to_datetime([], utc=True),
+            **{c: [] for c in ("open", "high", "low", "close", "volume")},
+        }
+    )
+
+
+def bar_count(symbol: str, interval: str, start: date | None, end: date | None) -> int:
+    return len(read_bars(symbol, interval, start, end))
+
+
+def results_store() -> BlobStore:
+    return blob_store(get_settings().results_container)
+
+
+@lru_cache(maxsize=8)
+def _cached_bars(name: str, etag: str) -> BarsFrame:
+    return load_bars(results_store().get(name))
+
+
+def load_snapshot(ref: dict[str, Any]) -> BarsFrame:
+    """The bars a data reference names (cached per worker process)."""
+    store = results_store()
+    bars = _cached_bars(ref["blob"], store.info(ref["blob"]).etag)
+    return BarsFrame(
+        bars.ts, bars.open, bars.high, bars.low, bars.close, bars.volume, ref["symbol"]
+    )
+
+
+# ------------------------------------------------------------------------------ run documents
+def run_document(
+    run_id: str, account_id: str, request: BacktestRequest, combinations: int
+) -> dict[str, Any]:
+    return {
+        "id": run_id,
+        "pk": account_id,
+        "runId": run_id,
+        "accountId": account_id,
+        "status": "Pending",
+        "request": request.model_dump(mode="json", by_alias=True),
+        "strategy": request.strategy.strategy,
+        "strategyVersion": request.strategy_version,
+        "symbols": request.symbols,
+        "combinations": combinations * len(request.symbols),
+        "createdAt": now_iso(),
+        "startedAt": None,
+        "completedAt": None,
+        "timings": {},
+        "chunkStats": {},
+        "results": None,
+        "error": None,
+    }
+
+
+def update_run(account_id: str, run_id: str, **fields: Any) -> None:
+    """Set top-level fields of a run document (a no-op if the document is gone)."""
+    store: DocumentStore = document_store()
+    with contextlib.suppress(DocumentNotFound):
+        store.patch(
+            RUNS_CONTAINER,
+            run_id,
+            account_id,
+            [PatchOp("set", f"/{k}", v) for k, v in fields.items()],
+        )
+
+
+def read_run(account_id: str, run_id: str) -> dict[str, Any]:
+    try:
+        return document_store().read(RUNS_CONTAINER, run_id, account_id)
+    except DocumentNotFound:
+        raise NotFound(f"no backtest run {run_id!r} in this account") from None
+
+
+# ------------------------------------------------------------------------------ activities' work
+def plan_run(job: dict[str, Any]) -> dict[str, Any]:
+    """Snapshot each symbol's bars to Blob and split the work into chunks of about
+    BACKTEST_CHUNK_TARGET_SECONDS; returns compact chunk descriptors (references only)."""
+    settings = get_settings()
+    started = time.perf_counter()
+    request = BacktestRequest.model_validate(job["request"])
+    run_id = job["runId"]
+    store = results_store()
+    items: list[dict[str, Any]] = []
+    evaluations: list[dict[str, Any]] = []
+    data: dict[str, dict[str, Any]] = {}
+    for symbol in request.symbols:
+        bars = read_bars(symbol, request.interval, request.start, request.end)
+        if len(bars) == 0:
+            raise InvalidInput(f"no {request.interval} bars for {symbol} in the requested range")
+        name = f"runs/{run_id}/data/{symbol}.parquet"
+        store.put(name, bars.to_parquet(), content_type="application/vnd.apache.parquet")
+        ref = {"symbol": symbol, "blob": name, "bars": len(bars)}
+        data[symbol] = ref
+        if request.walk_forward is None:
+            for chunk in plan_chunks(
+                request.strategy, len(bars), settings.backtest_chunk_target_seconds
+            ):
+                items.append({"symbol": symbol, "chunk": chunk.to_dict(), "window": None})
+            continue
+        wf = request.walk_forward
+        windows = plan_walk_forward(
+            len(bars),
+            train_bars=wf.train_bars,
+            test_bars=wf.test_bars,
+            step_bars=wf.step_bars,
+            anchored=wf.anchored,
+        )
+        if not windows:
+            raise InvalidInput(
+                f"{symbol} has {len(bars)} bars, too few for one walk-forward window"
+            )
+        for window in windows:
+            train = window.train_stop - window.train_start
+            for chunk in plan_chunks(
+                request.strategy, train, settings.backtest_chunk_target_seconds
+            ):
+                items.append(
+                    {"symbol": symbol, "chunk": chunk.to_dict(), "window": window.to_dict()}
+                )
+            evaluations.append({"symbol": symbol, "window": window.to_dict()})
+    for index, item in enumerate(items):
+        item["id"] = index
+    update_run(
+        job["accountId"],
+        run_id,
+        status="Running",
+        startedAt=now_iso(),
+        chunkStats={"total": len(items), "done": 0},
+    )
+    return {
+        "data": data,
+        "items": items,
+        "evaluations": evaluations,
+        "maxChunksPerOrchestration": settings.backtest_max_chunks_per_orchestration,
+        "planSeconds": time.perf_counter() - started,
+    }
+
+
+def chunk_blob(run_id: str, item: dict[str, Any]) -> str:
+    window = item.get("window")
+    part = f"w{window['index']:03d}/" if window else ""
+    return f"runs/{run_id}/chunks/{item['symbol']}/{part}{item['chunk']['index']:05d}.parquet"
+
+
+def run_chunk_item(job: dict[str, Any]) -> dict[str, Any]:
+    """Run one chunk, store its metrics as Parquet, return a compact summary."""
+    _inject_fault(job)
+    request = BacktestRequest.model_validate(job["request"])
+    item = job["item"]
+    bars = load_snapshot(job["data"])
+    window = item.get("window")
+    if window:
+        bars = bars.slice(window["train_start"], window["train_stop"])
+    chunk = Chunk.from_dict(item["chunk"])
+    result = run_chunk(bars, request.strategy, request.execution, chunk)
+    name = chunk_blob(job["runId"], item)
+    results_store().put(name, result.to_parquet(), content_type="application/vnd.apache.parquet")
+    best = result.best(request.metric)
+    summary: dict[str, Any] = {
+        "id": item["id"],
+        "symbol": item["symbol"],
+        "window": window["index"] if window else None,
+        "ref": name,
+        "combinations": len(chunk),
+        "seconds": result.seconds,
+        "best": None,
+    }
+    if best is not None:
+        combo, value = best
+        summary["best"] = {
+            "symbol": item["symbol"],
+            "combo": combo,
+            "params": request.strategy.combinations()[combo],
+            "value": value,
+        }
+    return summary
+
+
+def _inject_fault(job: dict[str, Any]) -> None:
+    """BACKTEST_FAULT_INJECTION (local/ci only): `once:N`, `always:N` (chunk id N fails its
+    first / every attempt) and `delay:S` (every chunk sleeps S seconds)."""
+    settings = get_settings()
+    spec = settings.backtest_fault_injection
+    if not spec or settings.environment not in ("local", "ci"):
+        return
+    item_id = job["item"]["id"]
+    for rule in (part.strip() for part in spec.split(",") if part.strip()):
+        kind, _, value = rule.partition(":")
+        if kind == "delay":
+            time.sleep(float(value))
+        elif kind == "always" and int(value) == item_id:
+            raise RuntimeError(f"injected fault: chunk {item_id} always fails")
+        elif kind == "once" and int(value) == item_id:
+            marker = Path(settings.local_data_dir) / "faults" / f"{job['runId']}-{item_id}"
+            if not marker.exists():
+                marker.parent.mkdir(parents=True, exist_ok=True)
+                marker.write_text(str(os.getpid()))
+                raise RuntimeError(f"injected fault: chunk {item_id} fails once")
+
+
+def _chunk_results(refs: list[str]) -> list[ChunkResult]:
+    store = results_store()
+    return [ChunkResult.from_parquet(store.get(ref)) for ref in refs]
+
+
+def _sweep(job: dict[str, Any], symbol: str, refs: list[str], n_bars: int) -> SweepResult:
+    request = BacktestRequest.model_validate(job["request"])
+    return aggregate(
+        request.strategy, request.execution, n_bars, _chunk_results(refs), symbol=symbol
+    )
+
+
+def evaluate_item(job: dict[str, Any]) -> dict[str, Any]:
+    """Walk-forward: pick the window's in-sample winner from its chunks, run it out of sample."""
+    request = BacktestRequest.model_validate(job["request"])
+    window = WalkForwardWindow.from_dict(job["window"])
+    bars = load_snapshot(job["data"])
+    in_sample = _sweep(
+        job, job["data"]["symbol"], job["refs"], window.train_stop - window.train_start
+    )
+    result = evaluate_window(
+        bars, request.strategy, request.execution, window, in_sample, request.metric
+    )
+    return {
+        "symbol": job["data"]["symbol"],
+        **json.loads(json.dumps(result.to_dict(), default=float)),
+    }
+
+
+def aggregate_run(job: dict[str, Any]) -> dict[str, Any]:
+    """Fan-in: merge each symbol's chunk results, write leaderboard/tables/chart, finish the
+    run document. Returns the compact summary the orchestration outputs."""
+    started = time.perf_counter()
+    request = BacktestRequest.model_validate(job["request"])
+    run_id = job["runId"]
+    store = results_store()
+    chunks: list[dict[str, Any]] = job["chunks"]
+    symbols: dict[str, Any] = {}
+    for symbol, ref in job["data"].items():
+        bars = load_snapshot(ref)
+        if request.walk_forward is not None:
+            windows = [e for e in job.get("evaluations", []) if e["symbol"] == symbol]
+            symbols[symbol] = {"walkForward": windows, "outOfSample": _mean_metrics(windows)}
+            continue
+        refs = [c["ref"] for c in chunks if c["symbol"] == symbol]
+        sweep = _sweep(job, symbol, refs, len(bars))
+        refs_out = write_results(
+            sweep,
+            bars,
+            store,
+            run_id,
+            top_n=request.top_n,
+            metric=request.metric,
+            prefix=f"runs/{run_id}/{symbol}",
+        )
+        leaderboard = sweep.leaderboard(request.metric, request.top_n)
+        symbols[symbol] = {
+            "digest": sweep.digest(),
+            "combinations": len(sweep),
+            "leaderboard": json.loads(leaderboard.to_json(orient="records")),
+            "files": refs_out.to_dict(),
+        }
+    seconds = [float(c["seconds"]) for c in chunks]
+    stats = {
+        "total": len(chunks),
+        "done": len(chunks),
+        "meanSeconds": sum(seconds) / len(seconds) if seconds else 0.0,
+        "maxSeconds": max(seconds, default=0.0),
+        "sumSeconds": sum(seconds),
+    }
+    timings = {
+        "planSeconds": job.get("planSeconds", 0.0),
+        "chunkSeconds": sum(seconds),
+        "aggregateSeconds": time.perf_counter() - started,
+    }
+    summary = {"runId": run_id, "metric": request.metric, "symbols": symbols, "chunkStats": stats}
+    summary_name = f"runs/{run_id}/summary.json"
+    store.put(
+        summary_name, json.dumps(summary, default=float).encode(), content_type="application/json"
+    )
+    update_run(
+        job["accountId"],
+        run_id,
+        status="Completed",
+        completedAt=now_iso(),
+        chunkStats=stats,
+        timings=timings,
+        results={"summary": summary_name, "symbols": _compact(symbols)},
+    )
+    return {"summary": summary_name, "symbols": _compact(symbols), "chunkStats": stats}
+
+
+def _compact(symbols: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for symbol, item in symbols.items():
+        if "leaderboard" in item:
+            out[symbol] = {
+                "digest": item["digest"],
+                "best": item["leaderboard"][0] if item["leaderboard"] else None,
+                "files": item["files"],
+            }
+        else:
+            out[symbol] = {"windows": len(item["walkForward"]), "outOfSample": item["outOfSample"]}
+    return out
+
+
+def _mean_metrics(windows: list[dict[str, Any]]) -> dict[str, float]:
+    values: dict[str, list[float]] = {}
+    for window in windows:
+        for name, value in (window.get("out_of_sample") or {}).items():
+            if isinstance(value, int | float):
+                values.setdefault(name, []).append(float(value))
+    return {name: sum(v) / len(v) for name, v in values.items() if v}
+
+
+def finish_failed(job: dict[str, Any]) -> None:
+    update_run(
+        job["accountId"], job["runId"], status="Failed", completedAt=now_iso(), error=job["error"]
+    )
+
+
+def table_bytes(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    return sink.getvalue()

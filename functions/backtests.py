@@ -1,0 +1,295 @@
+"""Backtest routes: start a sweep (Durable orchestration), status and progress, results with
+signed URLs, cancel, and the caller's runs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from contextvars import ContextVar
+from datetime import timedelta
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from durable import runs
+from durable.backtest import RUN_ORCHESTRATOR
+from functions.http import (
+    SPEC_ATTRIBUTE,
+    ListQuery,
+    endpoint,
+    endpoint_spec,
+    json_response,
+    page_response,
+    parse_body,
+    parse_query,
+)
+from shared.auth.caller import Caller
+from shared.errors import Conflict, NotFound
+from shared.storage.documents import Filter
+from shared.storage.factory import document_store
+
+bp = df.Blueprint()
+
+TERMINAL = frozenset({"Completed", "Failed", "Terminated", "Canceled"})
+RESULT_URL_LIFETIME = timedelta(hours=1)
+
+_client: ContextVar[df.DurableOrchestrationClient] = ContextVar("durable_client")
+
+
+def _links(run_id: str) -> dict[str, str]:
+    base = f"/api/backtests/{run_id}"
+    return {"statusUrl": base, "resultsUrl": f"{base}/results", "cancelUrl": base}
+
+
+def _run_for(caller: Caller, run_id: str) -> dict[str, Any]:
+    """The caller's run document; admins see every account's."""
+    if caller.is_admin:
+        found = document_store().query_all(runs.RUNS_CONTAINER, None, [Filter("id", "=", run_id)])
+        if not found:
+            raise NotFound(f"no backtest run {run_id!r}")
+        return found[0]
+    return runs.read_run(caller.account_id, run_id)
+
+
+async def _durable_status(run_id: str) -> Any:
+    status = await _client.get().get_status(run_id)
+    return status if status and status.runtime_status is not None else None
+
+
+def _view(doc: dict[str, Any], status: Any) -> dict[str, Any]:
+    runtime = status.runtime_status.value if status is not None else doc["status"]
+    custom = (status.custom_status if status is not None else None) or {}
+    total = custom.get("chunksTotal") or doc.get("chunkStats", {}).get("total")
+    done = custom.get("chunksDone", doc.get("chunkStats", {}).get("done", 0))
+    if runtime == "Completed":
+        done = total
+    error = doc.get("error")
+    if runtime == "Failed" and not error and status is not None:
+        error = str(status.output)
+    return {
+        "runId": doc["id"],
+        "accountId": doc["accountId"],
+        "status": runtime,
+        "strategy": doc.get("strategy"),
+        "strategyVersion": doc.get("strategyVersion"),
+        "symbols": doc.get("symbols"),
+        "combinations": doc.get("combinations"),
+        "progress": {
+            "stage": custom.get("stage"),
+            "chunksDone": done,
+            "chunksTotal": total,
+            "percent": round(100.0 * (done or 0) / total, 1) if total else None,
+            "best": custom.get("best"),
+        },
+        "createdAt": doc.get("createdAt"),
+        "startedAt": doc.get("startedAt"),
+        "completedAt": doc.get("completedAt"),
+        "timings": doc.get("timings"),
+        "chunkStats": doc.get("chunkStats"),
+        "error": error,
+        "request": doc.get("request"),
+        **_links(doc["id"]),
+    }
+
+
+@endpoint(
+    role="trader",
+    summary="Start a backtest sweep",
+    body=runs.BacktestRequest,
+    status=202,
+    errors=(401, 403, 422),
+    tags=("backtests",),
+)
+async def start_backtest(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+    request = parse_body(req, runs.BacktestRequest)
+    combinations = await asyncio.to_thread(runs.validate_request, request)
+    run_id = uuid.uuid4().hex
+    doc = runs.run_document(run_id, caller.account_id, request, combinations)
+    await asyncio.to_thread(document_store().create, runs.RUNS_CONTAINER, doc)
+    job = {"runId": run_id, "accountId": caller.account_id, "request": doc["request"]}
+    await _client.get().start_new(RUN_ORCHESTRATOR, run_id, job)
+    body = {
+        "runId": run_id,
+        "status": "Pending",
+        "combinations": doc["combinations"],
+        **_links(run_id),
+    }
+    return json_response(
+        body, status=202, headers={"Location": body["statusUrl"], "Retry-After": "2"}
+    )
+
+
+@endpoint(
+    role="viewer",
+    summary="A backtest's status and progress",
+    errors=(401, 403, 404),
+    tags=("backtests",),
+)
+async def get_backtest(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+    doc = await asyncio.to_thread(_run_for, caller, req.route_params["run_id"])
+    return json_response(_view(doc, await _durable_status(doc["id"])))
+
+
+@endpoint(
+    role="viewer",
+    summary="A finished backtest's summary and signed result URLs",
+    errors=(401, 403, 404, 409),
+    tags=("backtests",),
+)
+async def get_backtest_results(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+    doc = await asyncio.to_thread(_run_for, caller, req.route_params["run_id"])
+    view = _view(doc, await _durable_status(doc["id"]))
+    if view["status"] != "Completed" or not doc.get("results"):
+        raise Conflict(f"run {doc['id']} is {view['status']}; results exist once it is Completed")
+    return json_response(await asyncio.to_thread(_results, doc))
+
+
+def _results(doc: dict[str, Any]) -> dict[str, Any]:
+    store = runs.results_store()
+    summary = json.loads(store.get(doc["results"]["summary"]))
+    urls: dict[str, dict[str, str]] = {}
+    for symbol, item in summary["symbols"].items():
+        files = item.get("files") or {}
+        urls[symbol] = {
+            kind: store.signed_url(name, RESULT_URL_LIFETIME)
+            for kind, name in files.items()
+            if isinstance(name, str)
+        }
+    return {
+        "runId": doc["id"],
+        "status": "Completed",
+        "metric": summary["metric"],
+        "chunkStats": summary["chunkStats"],
+        "timings": doc.get("timings"),
+        "symbols": {
+            symbol: {k: v for k, v in item.items() if k != "files"}
+            for symbol, item in summary["symbols"].items()
+        },
+        "urls": urls,
+        "summaryUrl": store.signed_url(doc["results"]["summary"], RESULT_URL_LIFETIME),
+    }
+
+
+@endpoint(
+    role="trader",
+    summary="Cancel a running backtest",
+    status=202,
+    errors=(401, 403, 404, 409),
+    tags=("backtests",),
+)
+async def cancel_backtest(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+    doc = await asyncio.to_thread(_run_for, caller, req.route_params["run_id"])
+    status = await _durable_status(doc["id"])
+    runtime = status.runtime_status.value if status is not None else doc["status"]
+    if runtime in TERMINAL:
+        raise Conflict(f"run {doc['id']} already ended ({runtime})")
+    await _client.get().terminate(doc["id"], f"cancelled by {caller.account_id}")
+    await asyncio.to_thread(
+        runs.update_run,
+        doc["pk"],
+        doc["id"],
+        status="Terminated",
+        completedAt=runs.now_iso(),
+        error=f"cancelled by {caller.account_id}",
+    )
+    return json_response(
+        {"runId": doc["id"], "status": "Terminated", **_links(doc["id"])}, status=202
+    )
+
+
+@endpoint(
+    role="viewer",
+    summary="The caller's backtest runs, newest first",
+    query=ListQuery,
+    errors=(401, 403, 422),
+    tags=("backtests",),
+)
+async def list_backtests(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+    query = parse_query(req, ListQuery)
+    page = await asyncio.to_thread(
+        document_store().query,
+        runs.RUNS_CONTAINER,
+        caller.account_id,
+        order_by="createdAt",
+        descending=True,
+        limit=query.limit,
+        continuation=query.continuation_token,
+    )
+    items = [
+        {
+            "runId": d["id"],
+            "status": d["status"],
+            "strategy": d.get("strategy"),
+            "symbols": d.get("symbols"),
+            "combinations": d.get("combinations"),
+            "createdAt": d.get("createdAt"),
+            "completedAt": d.get("completedAt"),
+            **_links(d["id"]),
+        }
+        for d in page.items
+    ]
+    return page_response(items, page.continuation)
+
+
+def _documented(route: Any) -> Any:
+    """Carry the route's OpenAPI contract onto the registered function."""
+
+    def mark(function: Any) -> Any:
+        setattr(function, SPEC_ATTRIBUTE, endpoint_spec(route))
+        return function
+
+    return mark
+
+
+async def _with_client(
+    route: Any, req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    token = _client.set(client)
+    try:
+        return await route(req)
+    finally:
+        _client.reset(token)
+
+
+@bp.route(route="backtests", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.durable_client_input(client_name="client")
+@_documented(start_backtest)
+async def backtests_start(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    return await _with_client(start_backtest, req, client)
+
+
+@bp.route(route="backtests", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@_documented(list_backtests)
+async def backtests_list(req: func.HttpRequest) -> func.HttpResponse:
+    return await list_backtests(req)
+
+
+@bp.route(route="backtests/{run_id}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.durable_client_input(client_name="client")
+@_documented(get_backtest)
+async def backtests_status(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    return await _with_client(get_backtest, req, client)
+
+
+@bp.route(route="backtests/{run_id}/results", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.durable_client_input(client_name="client")
+@_documented(get_backtest_results)
+async def backtests_results(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    return await _with_client(get_backtest_results, req, client)
+
+
+@bp.route(route="backtests/{run_id}", methods=["DELETE"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.durable_client_input(client_name="client")
+@_documented(cancel_backtest)
+async def backtests_cancel(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    return await _with_client(cancel_backtest, req, client)
