@@ -82,7 +82,7 @@ class BarsFrame:
             return 12.0
         if step_days >= 360:
             return 1.0
-        days = (self.ts // 86_400_000_000_000 + 4) % 7  # 0 = Monday
+        days = (self.ts // 86_400_000_000_000 + 3) % 7  # 0 = Monday (1970-01-01 a Thursday)
         weekend_share = float(np.mean(days >= 5))
         return 365.0 if weekend_share > 2 / 7 * 0.6 else 252.0
 

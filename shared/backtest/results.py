@@ -14,6 +14,7 @@ from shared.backtest.spec import ParamValue
 from shared.storage.blob import BlobStore
 
 if TYPE_CHECKING:
+    from shared.backtest.strategies.base import KernelPlan
     from shared.backtest.sweep import SweepResult
 
 
@@ -53,12 +54,59 @@ class ResultRefs:
 
 def simulate_detailed(
     bars: BarsFrame,
-    signals: np.ndarray,
+    plan: KernelPlan,
     execution: ExecutionSettings,
-    warmup: int,
     params: dict[str, ParamValue],
+    *,
+    trade_start: int = 0,
 ) -> BacktestResult:
-    raise NotImplementedError
+    """Run the first combination of `plan` through the same kernel code as sweeps, recording
+    per-bar equity and every closed trade."""
+    from shared.backtest.kernel import N_TRADE_FIELDS, _run_one
+    from shared.backtest.metrics import METRICS, N_METRICS
+    from shared.backtest.strategies.base import period_ends
+
+    n = len(bars)
+    out = np.empty(N_METRICS, dtype=np.float64)
+    equity = np.empty(n, dtype=np.float64)
+    trades = np.empty((n + 1, N_TRADE_FIELDS), dtype=np.float64)
+    count = _run_one(
+        plan.code, bars.open, bars.high, bars.low, bars.close, period_ends(bars.ts), bars.ts,
+        plan.lines, plan.ia[0], plan.fa[0], int(plan.first_bar[0]), int(plan.warm_bar[0]),
+        trade_start, execution.vector(bars.annual_periods()), out, True, equity, trades,
+    )  # fmt: skip
+    index = bars.index()
+    peak = np.maximum.accumulate(equity)
+    equity_frame = pd.DataFrame(
+        {"equity": equity, "drawdown_pct": (equity / peak - 1.0) * 100.0}, index=index
+    )
+    equity_frame.index.name = "ts"
+    t = trades[:count]
+    entry_bar = t[:, 0].astype(np.int64)
+    exit_bar = t[:, 1].astype(np.int64)
+    trade_frame = pd.DataFrame(
+        {
+            "entry_time": index[entry_bar],
+            "exit_time": index[exit_bar],
+            "entry_bar": entry_bar,
+            "exit_bar": exit_bar,
+            "size": t[:, 2],
+            "entry_price": t[:, 3],
+            "exit_price": t[:, 4],
+            "pnl": t[:, 5],
+            "return_pct": t[:, 6] * 100.0,
+            "commission": t[:, 7],
+            "exit_reason": pd.Categorical.from_codes(
+                t[:, 8].astype(np.int64), ["signal", "stop_loss", "take_profit"]
+            ),
+        }
+    )
+    return BacktestResult(
+        params=dict(params),
+        equity=equity_frame,
+        trades=trade_frame,
+        metrics={name: float(out[k]) for k, name in enumerate(METRICS)},
+    )
 
 
 def write_results(

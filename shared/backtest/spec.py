@@ -81,6 +81,10 @@ class StrategySpec(BaseModel):
     strategy: str = Field(description="Registry name, e.g. 'sma_cross'.")
     grid: dict[str, GridAxis] = Field(default_factory=dict, description="Swept parameters.")
     params: dict[str, ParamValue] = Field(default_factory=dict, description="Fixed parameters.")
+    options: dict[str, str] = Field(
+        default_factory=dict,
+        description="Non-numeric choices of the strategy, e.g. sma_cross {'ma': 'prefix'}.",
+    )
 
     @field_validator("grid", mode="before")
     @classmethod

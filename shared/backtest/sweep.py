@@ -199,7 +199,7 @@ def run_chunk(
 
     started = time.perf_counter()
     combos = spec.combinations()[chunk.start : chunk.stop]
-    metrics = get_strategy(spec.strategy).run_metrics(bars, combos, execution)
+    metrics = get_strategy(spec.strategy).run_metrics(bars, combos, execution, spec.options)
     return ChunkResult(chunk, metrics, time.perf_counter() - started)
 
 

@@ -1,0 +1,554 @@
+"""The compiled simulation: one pass over the bars per combination, metrics accumulated on the way.
+
+Every combination is simulated by `_run_one` alone (no state shared between combinations),
+so results do not depend on which combinations run together, in which chunk or on which
+thread: a chunked sweep is bit-identical to an unchunked one. `sweep_kernel` runs many
+combinations over precomputed indicator lines (each window computed once per call) with
+memory O(bars x lines + combinations): never a bars x combinations matrix.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from shared.backtest.execution import (
+    FILL_CLOSE,
+    SIZING_ALL_CASH_UNITS,
+    SIZING_FIXED_FRACTION,
+    X_ANNUAL_PERIODS,
+    X_CASH,
+    X_COMM_FIXED,
+    X_COMM_RATE,
+    X_FILL,
+    X_FRACTION,
+    X_LONG_SHORT,
+    X_RISK_FREE,
+    X_SIZING,
+    X_SLIPPAGE,
+    X_STOP_LOSS,
+    X_TAKE_PROFIT,
+)
+from shared.backtest.metrics import METRIC_INDEX as M
+from shared.backtest.metrics import N_METRICS
+
+_AVG_TRADE_PCT = M["avg_trade_pct"]
+_BEST_TRADE_PCT = M["best_trade_pct"]
+_BUY_HOLD_RETURN_PCT = M["buy_hold_return_pct"]
+_CAGR_PCT = M["cagr_pct"]
+_CALMAR_RATIO = M["calmar_ratio"]
+_COMMISSIONS = M["commissions"]
+_EQUITY_PEAK = M["equity_peak"]
+_EXPECTANCY_PCT = M["expectancy_pct"]
+_EXPOSURE_PCT = M["exposure_pct"]
+_FINAL_EQUITY = M["final_equity"]
+_MAX_DRAWDOWN_DURATION_BARS = M["max_drawdown_duration_bars"]
+_MAX_DRAWDOWN_DURATION_DAYS = M["max_drawdown_duration_days"]
+_MAX_DRAWDOWN_PCT = M["max_drawdown_pct"]
+_PROBABILISTIC_SHARPE = M["probabilistic_sharpe"]
+_PROFIT_FACTOR = M["profit_factor"]
+_RETURN_ANN_PCT = M["return_ann_pct"]
+_SHARPE_RATIO = M["sharpe_ratio"]
+_SORTINO_RATIO = M["sortino_ratio"]
+_SQN = M["sqn"]
+_TOTAL_RETURN_PCT = M["total_return_pct"]
+_TRADES = M["trades"]
+_VOLATILITY_ANN_PCT = M["volatility_ann_pct"]
+_WIN_RATE_PCT = M["win_rate_pct"]
+_WORST_TRADE_PCT = M["worst_trade_pct"]
+
+# Signal rules (`code`). Lines are rows of `lines`; `ia`/`fa` are a combination's int/float args.
+RULE_CROSS = 0  # ia0 crosses ia1, backtesting.py's `crossover`: a[i-1] < b[i-1] and a[i] > b[i]
+RULE_CROSS_STICKY = 1  # vectorbt's crossed_above/below: a <= b (after any a < b), then a > b
+RULE_MACD = 2  # (ia0 - ia1) crosses its own EMA (alpha fa0), strict like RULE_CROSS
+RULE_THRESHOLD = 3  # line ia0 crosses below fa0 -> long; crosses above fa1 -> short/flat
+RULE_BANDS = 4  # close crosses below ia0 - fa0*ia1 -> long; above ia0 + fa0*ia1 -> short/flat
+RULE_BREAKOUT = 5  # close above line ia0 -> long; close below line ia1 -> short/flat
+RULE_SIGNALS = 6  # line ia0 holds the signal itself (+1/-1/0)
+
+# Trade log columns of the detailed run.
+T_ENTRY_BAR, T_EXIT_BAR, T_SIZE, T_ENTRY_PRICE, T_EXIT_PRICE, T_PNL, T_RETURN, T_COMM = range(8)
+T_EXIT_REASON = 8  # 0 signal, 1 stop-loss, 2 take-profit
+N_TRADE_FIELDS = 9
+
+FULL_SIZE = 1.0 - np.finfo(np.float64).eps  # backtesting.py's default order size (_FULL_EQUITY)
+NS_PER_DAY = 86_400e9
+
+
+@njit(cache=True, inline="always")
+def _entry_size(sizing: int, cash: float, price: float, xv: np.ndarray) -> float:
+    rate = xv[X_COMM_RATE]
+    fixed = xv[X_COMM_FIXED]
+    if cash <= 0.0:
+        return 0.0
+    if sizing == SIZING_ALL_CASH_UNITS:
+        adjusted = price + (fixed + FULL_SIZE * price * rate) / FULL_SIZE
+        return float(int((cash * 1.0 * FULL_SIZE) // adjusted))
+    if sizing == SIZING_FIXED_FRACTION:
+        return math.floor((cash * xv[X_FRACTION] - fixed) / (price * (1.0 + rate)))
+    size = (cash - fixed) / (price * (1.0 + rate))
+    return size if size > 0.0 else 0.0
+
+
+@njit(cache=True)
+def _run_one(
+    code: int,
+    opn: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    period_end: np.ndarray,
+    ts: np.ndarray,
+    lines: np.ndarray,
+    ia: np.ndarray,
+    fa: np.ndarray,
+    first_bar: int,
+    warm_bar: int,
+    trade_start: int,
+    xv: np.ndarray,
+    out: np.ndarray,
+    record: bool,
+    equity_out: np.ndarray,
+    trades_out: np.ndarray,
+) -> int:
+    """Simulate one combination; write its metrics into `out`. Signals may act from
+    `max(first_bar, trade_start)`; metrics cover bars [trade_start, n) (indicator state warms
+    up on the bars before, as walk-forward test windows need).
+
+    With `record`, also write the equity of every bar into `equity_out` and the closed
+    trades into `trades_out`; return the number of trades written.
+    """
+    n = close.shape[0]
+    cash0 = xv[X_CASH]
+    on_close = int(xv[X_FILL]) == FILL_CLOSE
+    long_short = xv[X_LONG_SHORT] != 0.0
+    rate = xv[X_COMM_RATE]
+    fixed = xv[X_COMM_FIXED]
+    slip = xv[X_SLIPPAGE]
+    sizing = int(xv[X_SIZING])
+    sl = xv[X_STOP_LOSS]
+    tp = xv[X_TAKE_PROFIT]
+    use_exits = sl > 0.0 or tp > 0.0
+
+    cash = cash0
+    pos = 0.0  # signed units
+    entry = 0.0
+    entry_comm = 0.0
+    entry_bar = 0
+    pending = 0
+
+    # signal-rule state
+    ever_below = False
+    ever_above = False
+    sig_ema = np.nan
+    a_prev = np.nan
+    b_prev = np.nan
+    u_prev = np.nan
+    if code == RULE_MACD:
+        first_bar = max(first_bar, 1)
+
+    # equity / drawdown
+    equity = cash0
+    peak = cash0
+    max_dd = 0.0
+    last_zero = trade_start
+    max_dur_bars = 0
+    max_dur_ns = 0
+    # period returns
+    have_prev = False
+    prev_eq = 0.0
+    first_eq = 0.0
+    n_ret = 0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    s4 = 0.0
+    sneg2 = 0.0
+    nonpositive = False
+    # trades
+    n_tr = 0
+    n_win = 0
+    best = -np.inf
+    worst = np.inf
+    sum_r = 0.0
+    sum_pos_r = 0.0
+    sum_neg_r = 0.0
+    sum_log_r = 0.0
+    bad_log = False
+    pl_mean = 0.0
+    pl_m2 = 0.0
+    comm_total = 0.0
+    exposed = 0
+    last_exposed = -1
+    n_rec = 0
+
+    first_bar = max(first_bar, trade_start)
+    for i in range(n):
+        # ---- 1. fill the order decided at the previous close (next-open mode)
+        fill_ev = 0
+        fill_price = 0.0
+        if not on_close and pending != 0:
+            fill_ev = pending
+            fill_price = opn[i]
+        pending = 0
+
+        # ---- 2. signal at this bar's close
+        ev = 0
+        if code == RULE_CROSS:
+            a = lines[ia[0], i]
+            b = lines[ia[1], i]
+            if i >= first_bar:
+                if a_prev < b_prev and a > b:
+                    ev = 2
+                elif a_prev > b_prev and a < b:
+                    ev = -2
+            a_prev = a
+            b_prev = b
+        elif code == RULE_CROSS_STICKY:
+            a = lines[ia[0], i]
+            b = lines[ia[1], i]
+            if np.isnan(a) or np.isnan(b):
+                ever_below = False
+                ever_above = False
+            else:
+                if a > b:
+                    if ever_below and not (a_prev > b_prev) and i >= first_bar:
+                        ev = 1
+                    ever_above = True
+                elif a < b:
+                    if ever_above and not (a_prev < b_prev) and i >= first_bar:
+                        ev = -1
+                    ever_below = True
+            a_prev = a
+            b_prev = b
+        elif code == RULE_MACD:
+            a = lines[ia[0], i] - lines[ia[1], i]
+            if not np.isnan(a):
+                sig_ema = a if np.isnan(sig_ema) else fa[0] * a + (1.0 - fa[0]) * sig_ema
+            b = sig_ema
+            if i >= first_bar:
+                if a_prev < b_prev and a > b:
+                    ev = 2
+                elif a_prev > b_prev and a < b:
+                    ev = -2
+            a_prev = a
+            b_prev = b
+        elif code == RULE_THRESHOLD:
+            a = lines[ia[0], i]
+            if i >= first_bar:
+                if a < fa[0] and a_prev >= fa[0]:
+                    ev = 1
+                elif a > fa[1] and a_prev <= fa[1]:
+                    ev = -1
+            a_prev = a
+        elif code == RULE_BANDS:
+            mid = lines[ia[0], i]
+            width = fa[0] * lines[ia[1], i]
+            c = close[i]
+            lo_band = mid - width
+            hi_band = mid + width
+            if i >= first_bar:
+                if c < lo_band and a_prev >= b_prev:
+                    ev = 1
+                elif c > hi_band and a_prev <= u_prev:
+                    ev = -1
+            a_prev = c
+            b_prev = lo_band
+            u_prev = hi_band
+        elif code == RULE_BREAKOUT:
+            if i >= first_bar:
+                if close[i] > lines[ia[0], i]:
+                    ev = 1
+                elif close[i] < lines[ia[1], i]:
+                    ev = -1
+        else:
+            if i >= first_bar:
+                ev = int(lines[ia[0], i])
+
+        if on_close and ev != 0:
+            fill_ev = ev
+            fill_price = close[i]
+        elif ev != 0:
+            pending = ev
+
+        # ---- 3. fill (open or close price of bar i), reversal = close then open
+        if fill_ev != 0:
+            want = 1.0 if fill_ev > 0 else -1.0
+            reenter = fill_ev == 2 or fill_ev == -2
+            act = True
+            if pos != 0.0:
+                if pos * want < 0.0 or reenter:
+                    q = fill_price * (1.0 - slip) if pos > 0.0 else fill_price * (1.0 + slip)
+                    pl = pos * (q - entry)
+                    exit_comm = fixed + abs(pos) * q * rate
+                    cash += pl - exit_comm
+                    tcomm = exit_comm + entry_comm
+                    tpl = pl - tcomm
+                    r = (q / entry - 1.0) * (1.0 if pos > 0.0 else -1.0) - tcomm / (
+                        abs(pos) * entry
+                    )
+                    n_tr += 1
+                    if tpl > 0.0:
+                        n_win += 1
+                    best = max(best, r)
+                    worst = min(worst, r)
+                    sum_r += r
+                    if r > 0.0:
+                        sum_pos_r += r
+                    elif r < 0.0:
+                        sum_neg_r += r
+                    if 1.0 + r <= 0.0:
+                        bad_log = True
+                    else:
+                        sum_log_r += math.log1p(r)
+                    d = tpl - pl_mean
+                    pl_mean += d / n_tr
+                    pl_m2 += d * (tpl - pl_mean)
+                    comm_total += tcomm
+                    start = max(entry_bar, last_exposed + 1)
+                    if i >= start:
+                        exposed += i - start + 1
+                    last_exposed = i
+                    if record:
+                        t = trades_out[n_rec]
+                        t[T_ENTRY_BAR] = entry_bar
+                        t[T_EXIT_BAR] = i
+                        t[T_SIZE] = pos
+                        t[T_ENTRY_PRICE] = entry
+                        t[T_EXIT_PRICE] = q
+                        t[T_PNL] = tpl
+                        t[T_RETURN] = r
+                        t[T_COMM] = tcomm
+                        t[T_EXIT_REASON] = 0
+                        n_rec += 1
+                    pos = 0.0
+                else:
+                    act = False
+            if act and (want > 0.0 or long_short):
+                q = fill_price * (1.0 + slip) if want > 0.0 else fill_price * (1.0 - slip)
+                size = _entry_size(sizing, cash, q, xv)
+                if size > 0.0:
+                    pos = size * want
+                    entry = q
+                    entry_comm = fixed + size * q * rate
+                    cash -= entry_comm
+                    entry_bar = i
+
+        # ---- 4. stop-loss / take-profit on this bar's range (pessimistic: stop first)
+        if use_exits and pos != 0.0 and (entry_bar < i or not on_close):
+            exit_price = 0.0
+            reason = 0
+            if pos > 0.0:
+                sl_level = entry * (1.0 - sl)
+                tp_level = entry * (1.0 + tp)
+                if sl > 0.0 and low[i] <= sl_level:
+                    exit_price = min(opn[i], sl_level) if entry_bar < i else sl_level
+                    reason = 1
+                elif tp > 0.0 and high[i] >= tp_level:
+                    exit_price = max(opn[i], tp_level) if entry_bar < i else tp_level
+                    reason = 2
+            else:
+                sl_level = entry * (1.0 + sl)
+                tp_level = entry * (1.0 - tp)
+                if sl > 0.0 and high[i] >= sl_level:
+                    exit_price = max(opn[i], sl_level) if entry_bar < i else sl_level
+                    reason = 1
+                elif tp > 0.0 and low[i] <= tp_level:
+                    exit_price = min(opn[i], tp_level) if entry_bar < i else tp_level
+                    reason = 2
+            if reason != 0:
+                q = exit_price * (1.0 - slip) if pos > 0.0 else exit_price * (1.0 + slip)
+                pl = pos * (q - entry)
+                exit_comm = fixed + abs(pos) * q * rate
+                cash += pl - exit_comm
+                tcomm = exit_comm + entry_comm
+                tpl = pl - tcomm
+                r = (q / entry - 1.0) * (1.0 if pos > 0.0 else -1.0) - tcomm / (abs(pos) * entry)
+                n_tr += 1
+                if tpl > 0.0:
+                    n_win += 1
+                best = max(best, r)
+                worst = min(worst, r)
+                sum_r += r
+                if r > 0.0:
+                    sum_pos_r += r
+                elif r < 0.0:
+                    sum_neg_r += r
+                if 1.0 + r <= 0.0:
+                    bad_log = True
+                else:
+                    sum_log_r += math.log1p(r)
+                d = tpl - pl_mean
+                pl_mean += d / n_tr
+                pl_m2 += d * (tpl - pl_mean)
+                comm_total += tcomm
+                start = max(entry_bar, last_exposed + 1)
+                if i >= start:
+                    exposed += i - start + 1
+                last_exposed = i
+                if record:
+                    t = trades_out[n_rec]
+                    t[T_ENTRY_BAR] = entry_bar
+                    t[T_EXIT_BAR] = i
+                    t[T_SIZE] = pos
+                    t[T_ENTRY_PRICE] = entry
+                    t[T_EXIT_PRICE] = q
+                    t[T_PNL] = tpl
+                    t[T_RETURN] = r
+                    t[T_COMM] = tcomm
+                    t[T_EXIT_REASON] = reason
+                    n_rec += 1
+                pos = 0.0
+
+        # ---- 5. equity at the close, drawdown, period returns
+        equity = cash + (close[i] * pos - pos * entry) if pos != 0.0 else cash
+        if record:
+            equity_out[i] = equity
+        if i < trade_start:
+            continue
+        if equity >= peak:
+            peak = equity
+            if i - last_zero > 1:
+                if i - last_zero > max_dur_bars:
+                    max_dur_bars = i - last_zero
+                if ts[i] - ts[last_zero] > max_dur_ns:
+                    max_dur_ns = ts[i] - ts[last_zero]
+            last_zero = i
+        elif equity < peak * (1.0 - max_dd):
+            max_dd = 1.0 - equity / peak
+        if period_end[i]:
+            if have_prev:
+                r = equity / prev_eq - 1.0
+                n_ret += 1
+                r2 = r * r
+                s1 += r
+                s2 += r2
+                s3 += r2 * r
+                s4 += r2 * r2
+                if r < 0.0:
+                    sneg2 += r2
+                if equity <= 0.0:
+                    nonpositive = True
+            else:
+                have_prev = True
+                first_eq = equity
+            prev_eq = equity
+
+    # ---- finish: metrics with backtesting.py's definitions
+    last = n - 1
+    if last - last_zero > 1:
+        if last - last_zero > max_dur_bars:
+            max_dur_bars = last - last_zero
+        if ts[last] - ts[last_zero] > max_dur_ns:
+            max_dur_ns = ts[last] - ts[last_zero]
+    annual = xv[X_ANNUAL_PERIODS]
+    rf = xv[X_RISK_FREE]
+    if n_ret > 0 and not nonpositive and first_eq > 0.0:
+        gmean = (equity / first_eq) ** (1.0 / n_ret) - 1.0
+    else:
+        gmean = 0.0
+    ann_ret = (1.0 + gmean) ** annual - 1.0
+    if n_ret > 1:
+        mean_r = s1 / n_ret
+        var = max((s2 - s1 * mean_r) / (n_ret - 1), 0.0)
+        vol = math.sqrt(
+            max((var + (1.0 + gmean) ** 2) ** annual - (1.0 + gmean) ** (2.0 * annual), 0.0)
+        )
+    else:
+        mean_r = 0.0
+        var = np.nan
+        vol = np.nan
+    years = (ts[last] - ts[trade_start]) / NS_PER_DAY / 365.25
+    out[_FINAL_EQUITY] = equity
+    out[_EQUITY_PEAK] = peak
+    out[_TOTAL_RETURN_PCT] = (equity - cash0) / cash0 * 100.0
+    wb = max(warm_bar, trade_start)
+    out[_BUY_HOLD_RETURN_PCT] = (close[last] - close[wb]) / close[wb] * 100.0
+    out[_RETURN_ANN_PCT] = ann_ret * 100.0
+    out[_CAGR_PCT] = ((equity / cash0) ** (1.0 / years) - 1.0) * 100.0 if years > 0 else np.nan
+    out[_VOLATILITY_ANN_PCT] = vol * 100.0
+    out[_SHARPE_RATIO] = (ann_ret - rf) / vol if vol > 0 else np.nan
+    downside = math.sqrt(sneg2 / n_ret) * math.sqrt(annual) if n_ret > 0 else np.nan
+    if downside > 0:
+        out[_SORTINO_RATIO] = (ann_ret - rf) / downside
+    elif downside == 0 and ann_ret - rf != 0:
+        out[_SORTINO_RATIO] = np.inf if ann_ret - rf > 0 else -np.inf
+    else:
+        out[_SORTINO_RATIO] = np.nan
+    out[_CALMAR_RATIO] = ann_ret / max_dd if max_dd > 0 else np.nan
+    out[_MAX_DRAWDOWN_PCT] = -max_dd * 100.0
+    out[_MAX_DRAWDOWN_DURATION_BARS] = max_dur_bars
+    out[_MAX_DRAWDOWN_DURATION_DAYS] = max_dur_ns / NS_PER_DAY
+    out[_TRADES] = n_tr
+    if n_tr > 0:
+        out[_WIN_RATE_PCT] = n_win / n_tr * 100.0
+        out[_BEST_TRADE_PCT] = best * 100.0
+        out[_WORST_TRADE_PCT] = worst * 100.0
+        out[_AVG_TRADE_PCT] = 0.0 if bad_log else (math.exp(sum_log_r / n_tr) - 1.0) * 100.0
+        out[_PROFIT_FACTOR] = sum_pos_r / -sum_neg_r if sum_neg_r < 0 else np.nan
+        out[_EXPECTANCY_PCT] = sum_r / n_tr * 100.0
+        sd_pl = math.sqrt(pl_m2 / (n_tr - 1)) if n_tr > 1 else np.nan
+        out[_SQN] = math.sqrt(n_tr) * pl_mean / sd_pl if sd_pl > 0 else np.nan
+    else:
+        for name_i in (
+            _WIN_RATE_PCT,
+            _BEST_TRADE_PCT,
+            _WORST_TRADE_PCT,
+            _AVG_TRADE_PCT,
+            _PROFIT_FACTOR,
+            _EXPECTANCY_PCT,
+            _SQN,
+        ):
+            out[name_i] = np.nan
+    out[_EXPOSURE_PCT] = exposed / (n - trade_start) * 100.0
+    out[_COMMISSIONS] = comm_total
+    # probabilistic Sharpe ratio (Bailey & Lopez de Prado 2012) against a zero benchmark,
+    # on the per-period returns with their skewness and kurtosis
+    psr = np.nan
+    if n_ret > 2:
+        m1 = s1 / n_ret
+        m2 = s2 / n_ret - m1 * m1
+        if m2 > 0:
+            m3 = s3 / n_ret - 3.0 * m1 * s2 / n_ret + 2.0 * m1**3
+            m4 = s4 / n_ret - 4.0 * m1 * s3 / n_ret + 6.0 * m1 * m1 * s2 / n_ret - 3.0 * m1**4
+            sr = m1 / math.sqrt(m2)
+            skew = m3 / m2**1.5
+            kurt = m4 / (m2 * m2)
+            denom = 1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr * sr
+            if denom > 0:
+                z = sr * math.sqrt(n_ret - 1.0) / math.sqrt(denom)
+                psr = 0.5 * math.erfc(-z / math.sqrt(2.0))
+    out[_PROBABILISTIC_SHARPE] = psr
+    return n_rec
+
+
+@njit(cache=True, parallel=True)
+def sweep_kernel(
+    code: int,
+    opn: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    period_end: np.ndarray,
+    ts: np.ndarray,
+    lines: np.ndarray,
+    ia: np.ndarray,
+    fa: np.ndarray,
+    first_bar: np.ndarray,
+    warm_bar: np.ndarray,
+    trade_start: int,
+    xv: np.ndarray,
+) -> np.ndarray:
+    """Metrics of every combination (rows of `ia`/`fa`): a (combinations x metrics) array."""
+    n_combos = ia.shape[0]
+    out = np.empty((n_combos, N_METRICS), dtype=np.float64)
+    no_equity = np.empty(0, dtype=np.float64)
+    no_trades = np.empty((0, N_TRADE_FIELDS), dtype=np.float64)
+    for c in prange(n_combos):
+        _run_one(
+            code, opn, high, low, close, period_end, ts, lines, ia[c], fa[c],
+            first_bar[c], warm_bar[c], trade_start, xv, out[c], False, no_equity, no_trades,
+        )  # fmt: skip
+    return out
