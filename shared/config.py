@@ -37,7 +37,10 @@ def _split_commas(value: Any) -> Any:
 class Settings(BaseSettings):
     """All settings of the suite. Field names are the environment variable names."""
 
-    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+    # env_ignore_empty: an empty app setting means "use the default" (Bicep cannot unset one).
+    model_config = SettingsConfigDict(
+        case_sensitive=False, extra="ignore", frozen=True, env_ignore_empty=True
+    )
 
     # --- identity of the deployment -------------------------------------------------------
     app_version: str = Field("0.1.0", description="Version reported by /api/health.")
