@@ -64,8 +64,8 @@ param coinGeckoApiKey string = ''
 param coinGeckoKeyKind string = 'demo'
 
 @secure()
-@description('Finnhub API key for the relay; stored in Key Vault.')
-param finnhubApiKey string = ''
+@description('Finnhub API keys for the relay, comma-separated (one websocket each); stored in Key Vault.')
+param finnhubApiKeys string = ''
 
 @description('Ingest the bundled sample prices when no provider key is set.')
 param sampleDataEnabled bool = false
@@ -202,22 +202,47 @@ var appSettings = [
   { name: 'BACKTEST_CHUNK_TARGET_SECONDS', value: '3' }
   { name: 'BACKTEST_MAX_CHUNKS_PER_ORCHESTRATION', value: '64' }
   { name: 'BACKTEST_WORKERS', value: '1' }
+
+  { name: 'PAPER_SLIPPAGE_BPS', value: '5' }
+  { name: 'PAPER_DEFAULT_STARTING_CASH', value: '100000' }
+  { name: 'IDEMPOTENCY_TTL_SECONDS', value: '86400' }
 ]
 
 // Provider keys: Key Vault references when given, '' (provider off / keyless) otherwise.
 var secretSettings = [
   { name: 'ALPHAVANTAGE_API_KEYS', secretName: 'alphavantage-api-keys', provided: !empty(alphaVantageApiKeys) }
   { name: 'COINGECKO_API_KEY', secretName: 'coingecko-api-key', provided: !empty(coinGeckoApiKey) }
-  { name: 'FINNHUB_API_KEY', secretName: 'finnhub-api-key', provided: !empty(finnhubApiKey) }
+  { name: 'FINNHUB_API_KEYS', secretName: 'finnhub-api-keys', provided: !empty(finnhubApiKeys) }
 ]
 var functionSecretSettings = [for s in secretSettings: {
   name: s.name
   value: s.provided ? '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${s.secretName})' : ''
 }]
 
+var relayAppName = '${abbrs.containerApp}relay-${resourceToken}'
+var relaySpoolDir = '/spool'
+
 // Settings only the relay reads (containerapps/relay/settings.py).
 var relaySettings = [
-  { name: 'RELAY_PORT', value: string(relayPort) }
+  { name: 'FINNHUB_WS_URL', value: 'wss://ws.finnhub.io' }
+  { name: 'RELAY_ID', value: relayAppName }
+  { name: 'RELAY_SYMBOLS_PER_CONNECTION', value: '50' }
+  { name: 'RELAY_EXTRA_SYMBOLS', value: '' }
+  { name: 'RELAY_WATCHLIST_REFRESH_SECONDS', value: '60' }
+  { name: 'RELAY_HEARTBEAT_SECONDS', value: '30' }
+  { name: 'RELAY_BACKOFF_INITIAL_SECONDS', value: '1' }
+  { name: 'RELAY_BACKOFF_MAX_SECONDS', value: '60' }
+  { name: 'RELAY_CONNECT_TIMEOUT_SECONDS', value: '10' }
+  { name: 'RELAY_BATCH_MS', value: '100' }
+  { name: 'RELAY_QUEUE_WINDOWS', value: '50' }
+  { name: 'RELAY_ALL_TICKS_GROUP', value: 'true' }
+  { name: 'RELAY_ARCHIVE_FLUSH_SECONDS', value: '10' }
+  { name: 'RELAY_SPOOL_DIR', value: relaySpoolDir }
+  { name: 'RELAY_QUOTE_SECONDS', value: '5' }
+  { name: 'RELAY_METRICS_SECONDS', value: '60' }
+  { name: 'RELAY_HTTP_HOST', value: '0.0.0.0' }
+  { name: 'RELAY_HTTP_PORT', value: string(relayPort) }
+  { name: 'RELAY_READY_STALE_SECONDS', value: '120' }
 ]
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
@@ -295,7 +320,7 @@ module keyVault 'modules/keyvault.bicep' = {
     name: keyVaultName
     alphaVantageApiKeys: alphaVantageApiKeys
     coinGeckoApiKey: coinGeckoApiKey
-    finnhubApiKey: finnhubApiKey
+    finnhubApiKeys: finnhubApiKeys
   }
 }
 
@@ -354,7 +379,8 @@ module containerApps 'modules/containerapps.bicep' = {
     location: location
     tags: tags
     environmentName: '${abbrs.containerEnv}${resourceToken}'
-    relayAppName: '${abbrs.containerApp}relay-${resourceToken}'
+    relayAppName: relayAppName
+    spoolDir: relaySpoolDir
     logAnalyticsId: monitoring.outputs.logAnalyticsId
     identityId: identity.outputs.id
     registryLoginServer: registry.outputs.loginServer

@@ -16,6 +16,8 @@ param relayPort int = 8080
 param env array
 @description('Key Vault secrets: [{ name: ENV_NAME, secretName, keyVaultUrl, provided }]; unprovided ones are set to \'\'.')
 param keyVaultSecrets array = []
+@description('Where the relay spools received trades before archiving (an EmptyDir volume: survives container restarts within the replica).')
+param spoolDir string = '/spool'
 param cpu string = '0.5'
 param memory string = '1Gi'
 
@@ -114,7 +116,13 @@ resource relay 'Microsoft.App/containerApps@2024-03-01' = {
             memory: memory
           }
           probes: usePlaceholder ? [] : probes
+          volumeMounts: [
+            { volumeName: 'spool', mountPath: spoolDir }
+          ]
         }
+      ]
+      volumes: [
+        { name: 'spool', storageType: 'EmptyDir' }
       ]
       scale: {
         minReplicas: 1

@@ -7,7 +7,7 @@ param alphaVantageApiKeys string = ''
 @secure()
 param coinGeckoApiKey string = ''
 @secure()
-param finnhubApiKey string = ''
+param finnhubApiKeys string = ''
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
@@ -46,12 +46,12 @@ resource coinGeckoSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!e
   }
 }
 
-resource finnhubSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(finnhubApiKey)) {
+resource finnhubSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(finnhubApiKeys)) {
   parent: vault
-  name: 'finnhub-api-key'
+  name: 'finnhub-api-keys'
   properties: {
-    value: finnhubApiKey
-    contentType: 'text/plain'
+    value: finnhubApiKeys
+    contentType: 'text/plain; comma-separated'
   }
 }
 
@@ -60,4 +60,4 @@ output name string = vault.name
 output uri string = vault.properties.vaultUri
 output alphaVantageSecretUri string = empty(alphaVantageApiKeys) ? '' : '${vault.properties.vaultUri}secrets/alphavantage-api-keys'
 output coinGeckoSecretUri string = empty(coinGeckoApiKey) ? '' : '${vault.properties.vaultUri}secrets/coingecko-api-key'
-output finnhubSecretUri string = empty(finnhubApiKey) ? '' : '${vault.properties.vaultUri}secrets/finnhub-api-key'
+output finnhubSecretUri string = empty(finnhubApiKeys) ? '' : '${vault.properties.vaultUri}secrets/finnhub-api-keys'

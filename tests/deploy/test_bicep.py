@@ -1,0 +1,258 @@
+"""The Bicep in bicep/ parses, and provisions what the code reads: every setting, every
+Cosmos container (partition key /pk, TTL on), the task hub, identity-only connections."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.config import SettingsError, load_settings
+from shared.config import setting_names as shared_setting_names
+from shared.storage.documents import CONTAINERS
+from tests.deploy import bicep_model as bm
+
+RELAY_SETTINGS_MODULE = "containerapps.relay.settings"
+
+
+def _relay_setting_names() -> set[str]:
+    classes = bm.settings_classes(RELAY_SETTINGS_MODULE)
+    assert classes, f"{RELAY_SETTINGS_MODULE} defines no BaseSettings class"
+    names: set[str] = set()
+    for cls in classes:
+        names |= bm.env_names(cls)
+    return names
+
+
+@pytest.mark.parametrize("path", bm.bicep_files(), ids=lambda p: str(p.relative_to(bm.BICEP)))
+def test_every_bicep_file_parses(path: Path) -> None:
+    parsed = bm.parse(path)
+    assert parsed.get("resources") or parsed.get("modules"), f"{path.name} declares nothing"
+
+
+def test_every_module_main_uses_exists_and_every_module_is_used() -> None:
+    main = bm.parse(bm.MAIN)
+    used = {module["detail"]["path"] for module in main["modules"].values()}
+    for path in used:
+        assert (bm.BICEP / path).is_file(), f"main.bicep uses missing {path}"
+    on_disk = {str(p.relative_to(bm.BICEP)) for p in (bm.BICEP / "modules").glob("*.bicep")}
+    assert on_disk == used, f"modules not used by main.bicep: {sorted(on_disk - used)}"
+
+
+def test_every_shared_setting_is_provisioned_on_the_function_app() -> None:
+    missing = set(shared_setting_names()) - bm.function_app_settings()
+    assert not missing, (
+        f"settings in shared/config.py with no app setting in bicep/: {sorted(missing)} — "
+        "add them to `appSettings` in bicep/main.bicep"
+    )
+
+
+def test_every_relay_setting_is_provisioned_on_the_container_app() -> None:
+    missing = _relay_setting_names() - bm.container_app_settings()
+    assert not missing, (
+        f"settings in {RELAY_SETTINGS_MODULE} with no env var on the relay: {sorted(missing)} "
+        "— add them to `relaySettings` in bicep/main.bicep"
+    )
+
+
+def test_the_relay_also_gets_every_shared_setting() -> None:
+    missing = set(shared_setting_names()) - bm.container_app_settings()
+    assert not missing, f"the relay reads shared settings it is not given: {sorted(missing)}"
+
+
+def test_provisioned_settings_load_as_the_apps_would_read_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    main = bm.parse(bm.MAIN)
+    params = bm.module_params(main, "modules/functionapp.bicep")
+    values = bm.literal_values(params["appSettings"], main)
+    assert len(values) > len(shared_setting_names()) // 2, "too few values read statically"
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        pytest.fail(f"the Function App's app settings do not load: {error}")
+    assert settings.environment in ("dev", "prod")
+    assert settings.blob_backend == "azure"
+    assert settings.document_backend == "cosmos"
+    assert settings.dev_auth is False, "the dev token issuer must be off in Azure"
+    assert not settings.azure_storage_connection_string, "Storage must use the identity"
+    assert not settings.cosmos_key, "Cosmos DB must use the identity"
+    assert not settings.webpubsub_connection_string, "Web PubSub must use the identity"
+
+
+def test_every_declared_cosmos_container_is_provisioned_with_pk_and_ttl() -> None:
+    parsed = bm.parse(bm.module_file("cosmos"))
+    resources = [
+        r
+        for r in parsed["resources"].values()
+        if r["type"] == "Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers"
+    ]
+    assert len(resources) == 1, "expected one looped container resource in cosmos.bicep"
+    loop = resources[0]["config"]
+    source = loop["loop_type"]["detail"]["array_name"]
+    declared = {item["name"]: item for item in parsed["variables"][source]["value"]}
+    resource = loop["config"]["properties"]["resource"]
+    assert resource["partitionKey"]["paths"] == ["/pk"]
+    assert resource["partitionKey"]["kind"] == "Hash"
+
+    missing = set(CONTAINERS) - set(declared)
+    extra = set(declared) - set(CONTAINERS)
+    assert not missing, f"containers in shared/storage/documents.py not in cosmos.bicep: {missing}"
+    assert not extra, f"containers in cosmos.bicep the code no longer declares: {extra}"
+    for name, spec in CONTAINERS.items():
+        ttl = bm.literal(declared[name].get("defaultTtl"))
+        assert ttl == spec.default_ttl, f"{name}: defaultTtl {ttl} != code's {spec.default_ttl}"
+
+
+def test_cosmos_indexing_policy_indexes_partition_key_and_order_fields() -> None:
+    parsed = bm.parse(bm.module_file("cosmos"))
+    policy = parsed["variables"]["indexingPolicy"]["value"]
+    assert policy["indexingMode"] == "consistent"
+    assert {"path": "/*"} in policy["includedPaths"], "filters need a range index on every path"
+    for composite in policy["compositeIndexes"]:
+        assert len(composite) >= 2, "a composite index needs two or more paths"
+
+
+def test_blob_containers_and_task_hub_match_the_code_and_host_json() -> None:
+    main = bm.parse(bm.MAIN)
+    variables = main["variables"]
+    defaults = load_settings()
+    for setting in ("lake_container", "raw_container", "results_container", "audit_container"):
+        var = re.sub(r"_(\w)", lambda m: m.group(1).upper(), setting)
+        assert variables[var]["value"] == getattr(defaults, setting), setting
+    host = json.loads((bm.ROOT / "host.json").read_text())
+    assert variables["taskHubName"]["value"] == host["extensions"]["durableTask"]["hubName"]
+    storage = bm.module_params(main, "modules/storage.bicep")
+    assert storage["taskHubName"] == "taskHubName"
+    assert set(storage["dataContainers"]) == {
+        "lakeContainer",
+        "rawContainer",
+        "resultsContainer",
+        "auditContainer",
+    }
+
+
+def test_function_app_is_flex_consumption_python_311_with_identity_storage() -> None:
+    parsed = bm.parse(bm.module_file("functionapp"))
+    plan = next(r for r in parsed["resources"].values() if r["type"] == "Microsoft.Web/serverfarms")
+    assert plan["config"]["sku"] == {"name": "FC1", "tier": "FlexConsumption"}
+    site = next(r for r in parsed["resources"].values() if r["type"] == "Microsoft.Web/sites")
+    config = site["config"]["properties"]["functionAppConfig"]
+    assert config["runtime"] == {"name": "python", "version": "3.11"}
+    assert config["scaleAndConcurrency"] == {
+        "instanceMemoryMB": "instanceMemoryMB",
+        "maximumInstanceCount": "maximumInstanceCount",
+    }
+    assert config["deployment"]["storage"]["authentication"]["type"] == "UserAssignedIdentity"
+    host = {e["name"]: e["value"] for e in parsed["variables"]["hostSettings"]["value"]}
+    assert host["AzureWebJobsStorage__credential"] == "managedidentity"
+    assert "AzureWebJobsStorage__accountName" in host
+    assert "AzureWebJobs" + "Storage" not in host, "no connection-string storage"
+    names = bm.function_app_settings()
+    assert not names & {"FUNCTIONS_WORKER_RUNTIME", "FUNCTIONS_EXTENSION_VERSION"}, (
+        "Flex Consumption takes the runtime from functionAppConfig, not app settings"
+    )
+
+
+def test_relay_runs_one_always_on_replica_probed_on_healthz_and_readyz() -> None:
+    parsed = bm.parse(bm.module_file("containerapps"))
+    app = next(r for r in parsed["resources"].values() if r["type"] == "Microsoft.App/containerApps")
+    template = app["config"]["properties"]["template"]
+    assert template["scale"] == {"minReplicas": 1, "maxReplicas": 1}
+    probes = {p["type"]: p["httpGet"]["path"] for p in parsed["variables"]["probes"]["value"]}
+    assert probes["Liveness"] == "/healthz"
+    assert probes["Readiness"] == "/readyz"
+    secrets = parsed["variables"]["secrets"]["value"]["config"]
+    assert set(secrets) == {"name", "keyVaultUrl", "identity"}, "relay secrets come from Key Vault"
+
+
+def _walk(node: Any) -> list[Any]:
+    found = [node]
+    if isinstance(node, dict):
+        for value in node.values():
+            found += _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _walk(value)
+    return found
+
+
+def test_no_keys_or_key_bearing_connection_strings() -> None:
+    for path in bm.bicep_files():
+        text = path.read_text()
+        assert "listKeys(" not in text and ".listKeys" not in text, f"{path.name} reads keys"
+        assert "AccountKey=" not in text and "AccessKey=" not in text, f"{path.name} embeds a key"
+    flags = {
+        "Microsoft.Storage/storageAccounts": ("allowSharedKeyAccess", False),
+        "Microsoft.DocumentDB/databaseAccounts": ("disableLocalAuth", True),
+        "Microsoft.SignalRService/webPubSub": ("disableLocalAuth", True),
+        "Microsoft.Insights/components": ("DisableLocalAuth", True),
+        "Microsoft.ContainerRegistry/registries": ("adminUserEnabled", False),
+    }
+    seen: set[str] = set()
+    for path in bm.bicep_files():
+        for resource in bm.parse(path).get("resources", {}).values():
+            if resource["type"] in flags and not resource["existing"]:
+                key, expected = flags[resource["type"]]
+                assert resource["config"]["properties"][key] is expected, (
+                    f"{resource['type']} in {path.name}: {key} must be {expected}"
+                )
+                seen.add(resource["type"])
+    assert seen == set(flags), f"resources not found: {set(flags) - seen}"
+
+
+def test_every_key_vault_secret_sets_a_content_type() -> None:
+    parsed = bm.parse(bm.module_file("keyvault"))
+    secrets = [
+        r for r in parsed["resources"].values() if r["type"] == "Microsoft.KeyVault/vaults/secrets"
+    ]
+    assert secrets
+    for secret in secrets:
+        config = secret["config"].get("config", secret["config"])
+        assert config["properties"].get("contentType"), "secret without contentType"
+
+
+def test_role_assignments_cover_every_data_plane_the_identity_uses() -> None:
+    parsed = bm.parse(bm.module_file("roles"))
+    role_ids = set(parsed["variables"]["roles"]["value"].values())
+    expected = {
+        "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",  # Storage Blob Data Owner
+        "974c5e8b-45b9-4653-ba55-5f855dd0fb88",  # Storage Queue Data Contributor
+        "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",  # Storage Table Data Contributor
+        "12cf5a90-567b-43ae-8102-96cf46c7d9b4",  # Web PubSub Service Owner
+        "4633458b-17de-408a-b874-0445c86b69e6",  # Key Vault Secrets User
+        "7f951dac-7ed6-4cc6-a74f-fb0ff0def1f2",  # AcrPull
+    }
+    assert expected <= role_ids
+    types = [r["type"] for r in parsed["resources"].values()]
+    assert "Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments" in types
+    text = bm.module_file("roles").read_text()
+    assert "00000000-0000-0000-0000-000000000002" in text, "Cosmos DB Built-in Data Contributor"
+
+
+def test_outputs_name_the_api_the_feed_hub_and_the_resources() -> None:
+    outputs = bm.parse(bm.MAIN)["outputs"]
+    for name in (
+        "API_URL",
+        "FEED_HUB",
+        "AZURE_FUNCTION_APP_NAME",
+        "RELAY_APP_NAME",
+        "STORAGE_ACCOUNT_NAME",
+        "COSMOS_ACCOUNT_NAME",
+        "KEY_VAULT_NAME",
+        "AZURE_CONTAINER_REGISTRY_ENDPOINT",
+    ):
+        assert name in outputs, f"main.bicep output {name} missing"
+
+
+def test_parameters_all_have_defaults_except_what_azd_supplies() -> None:
+    params = bm.parse(bm.MAIN)["parameters"]
+    without_default = {name for name, p in params.items() if p.get("default") is None}
+    assert without_default == {"environmentName", "location"}
+    main_parameters = json.loads((bm.BICEP / "main.parameters.json").read_text())
+    assert set(main_parameters["parameters"]) <= set(params)
