@@ -36,7 +36,7 @@ def _checkov(*args: str, cwd: Path = ROOT) -> dict[str, Any]:
         timeout=240,
         check=False,
     )
-    assert run.stdout.strip(), f"checkov printed nothing (rc {run.returncode}): {run.stderr[-2000:]}"
+    assert run.stdout.strip(), f"checkov printed nothing ({run.returncode}): {run.stderr[-2000:]}"
     report = json.loads(run.stdout)
     report = report[0] if isinstance(report, list) else report
     report["returncode"] = run.returncode
