@@ -27,7 +27,7 @@ def bicep_files() -> list[Path]:
 @cache
 def parse(path: Path) -> dict[str, Any]:
     """The pycep JSON of one .bicep file (raises on a syntax error)."""
-    return BicepParser().parse(file_path=path)
+    return dict(BicepParser().parse(file_path=path))
 
 
 def module_file(name: str) -> Path:
