@@ -7,7 +7,7 @@ ROLE   ?= trader
 ACCOUNT ?= dev-$(ROLE)
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint typecheck unit bench token deps-local deps-dev emulators clean
+.PHONY: help run test lint typecheck unit bench token deps-local deps-dev emulators clean checkov-deps smoke
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -23,20 +23,27 @@ $(VENV)/.dev-installed: $(VENV)/.local-installed requirements-dev.txt
 	$(PIP) install -q -r requirements-dev.txt
 	@touch $@
 
+CHECKOV_VENV := .venv-checkov
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q -r requirements-checkov.txt
+	@touch $@
+
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
 deps-local: $(VENV)/.local-installed ## virtualenv with what the local host needs
 deps-dev: $(VENV)/.dev-installed node_modules/.installed ## + test tools and the npm emulators
+checkov-deps: $(CHECKOV_VENV)/.installed ## checkov in its own virtualenv (for the Bicep checks)
 
 run: deps-local ## start the local host on embedded storage at http://127.0.0.1:7071
 	$(PY) -m devhost
 
-test: deps-dev lint typecheck ## lint, types and the whole test suite (emulators included)
+test: deps-dev checkov-deps lint typecheck ## lint, types and the whole test suite (emulators included)
 	$(PY) -m pytest
 
-unit: deps-dev ## tests only, no lint
+unit: deps-dev checkov-deps ## tests only, no lint
 	$(PY) -m pytest
 
 lint: deps-dev ## ruff check and format check
@@ -51,6 +58,9 @@ bench: deps-dev ## every benchmark in bench/, printing figures and ratios
 
 token: deps-local ## print a dev-issuer bearer token: make token ROLE=trader ACCOUNT=alice
 	@$(PY) -m devhost.token --role $(ROLE) --account $(ACCOUNT)
+
+smoke: deps-local ## smoke-test a running app: make smoke URL=https://<app>.azurewebsites.net [TOKEN=...]
+	$(PY) -m tools.smoke --base-url $(URL) $(if $(TOKEN),--token $(TOKEN),)
 
 clean: ## remove local data (lake, documents, durable state)
 	rm -rf .data
