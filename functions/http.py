@@ -1,27 +1,43 @@
-"""HTTP conventions shared by every route: JSON bodies, problem+json errors, request ids."""
+"""HTTP conventions shared by every route: auth, JSON bodies, problem+json errors, request
+ids, continuation-token pagination, and the route's OpenAPI contract."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import inspect
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
+from typing import Any, Generic, TypeVar
 
 import azure.functions as func
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from shared.api_model import ApiModel
 from shared.auth.caller import ANONYMOUS, Caller, Role
-from shared.auth.tokens import authenticate_header
-from shared.errors import DomainError
+from shared.auth.tokens import (
+    InsufficientRole,
+    InvalidToken,
+    MissingToken,
+    authenticate_header,
+)
+from shared.errors import DomainError, Forbidden, Unauthorized
+from shared.openapi import EndpointSpec, HeaderParam
 
 log = logging.getLogger("functions.http")
 
 REQUEST_ID_HEADER = "X-Request-Id"
 PROBLEM_JSON = "application/problem+json"
+SPEC_ATTRIBUTE = "api_spec"
+MAX_BODY_BYTES = 256 * 1024
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+
+_request_id: ContextVar[str] = ContextVar("request_id", default="")
 
 Handler = Callable[[func.HttpRequest, Caller], Awaitable[func.HttpResponse]]
 Route = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]
@@ -32,6 +48,11 @@ def request_id(req: func.HttpRequest) -> str:
     if incoming and len(incoming) <= 128 and incoming.isprintable():
         return incoming
     return uuid.uuid4().hex
+
+
+def current_request_id() -> str:
+    """The request id of the request being handled (inside an `endpoint` handler)."""
+    return _request_id.get()
 
 
 def _dump(body: Any) -> str:
@@ -48,6 +69,10 @@ def json_response(
     return func.HttpResponse(
         _dump(body), status_code=status, mimetype="application/json", headers=headers or {}
     )
+
+
+def no_content(headers: dict[str, str] | None = None) -> func.HttpResponse:
+    return func.HttpResponse(status_code=204, headers=headers or {})
 
 
 def problem(
@@ -74,12 +99,58 @@ def parse_body(req: func.HttpRequest, model: type[M]) -> M:
     raw = req.get_body()
     if not raw:
         raise DomainError("request body is empty; send a JSON object")
+    if len(raw) > MAX_BODY_BYTES:
+        raise DomainError(f"request body is larger than {MAX_BODY_BYTES} bytes")
     try:
         return model.model_validate_json(raw)
     except ValidationError:
         raise
     except ValueError as error:
         raise DomainError(f"request body is not valid JSON: {error}") from None
+
+
+class QueryModel(ApiModel):
+    """Base of query-string models: camelCase names, unknown parameters ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class ListQuery(QueryModel):
+    """`?limit=&continuationToken=` of every list route."""
+
+    limit: int = Field(50, ge=1, le=200, description="Items per page (1-200).")
+    continuation_token: str | None = Field(
+        None, max_length=512, description="The continuationToken of the previous page."
+    )
+
+
+class AccountListQuery(ListQuery):
+    """A list query; admins may narrow it to one `account` (others always see their own)."""
+
+    account: str | None = Field(None, max_length=255, description="Admins only: one account.")
+
+
+class Page(ApiModel, Generic[T]):
+    """One page of a list; pass `continuationToken` back to get the next (null = last)."""
+
+    items: list[T]
+    continuation_token: str | None = None
+
+
+def parse_query(req: func.HttpRequest, model: type[M]) -> M:
+    """The query string as `model` (camelCase names); ValidationError → 422."""
+    return model.model_validate(dict(req.params))
+
+
+def page_response(items: Sequence[Any], continuation: str | None) -> func.HttpResponse:
+    body = {
+        "items": [
+            item.model_dump(mode="json", by_alias=True) if isinstance(item, BaseModel) else item
+            for item in items
+        ],
+        "continuationToken": continuation,
+    }
+    return json_response(body)
 
 
 async def authenticate(req: func.HttpRequest, role: Role | None) -> Caller:
@@ -91,31 +162,109 @@ async def authenticate(req: func.HttpRequest, role: Role | None) -> Caller:
     return caller or ANONYMOUS
 
 
-def endpoint(*, role: Role | None) -> Callable[[Handler], Route]:
+def _denial_reason(error: DomainError) -> tuple[str, str]:
+    if isinstance(error, InvalidToken):
+        return error.reason, ""
+    if isinstance(error, InsufficientRole):
+        return "insufficient_role", error.caller.account_id
+    return "missing_token", ""
+
+
+def _audit_denial(req: func.HttpRequest, error: DomainError, rid: str) -> None:
+    from shared.audit import AuditLog
+    from shared.storage.factory import document_store
+
+    reason, actor = _denial_reason(error)
+    AuditLog(document_store()).try_append(
+        "auth",
+        "auth.denied",
+        actor=actor,
+        outcome=str(error.status),
+        reason=reason,
+        request_id=rid,
+        method=req.method,
+        path=req.url.split("?", 1)[0][-500:],
+        detail={"detail": error.detail[:500]},
+    )
+
+
+def endpoint(
+    *,
+    role: Role | None,
+    summary: str = "",
+    description: str = "",
+    body: type[BaseModel] | None = None,
+    response: type[BaseModel] | None = None,
+    status: int = 200,
+    query: type[BaseModel] | None = None,
+    headers: tuple[HeaderParam, ...] = (),
+    errors: tuple[int, ...] = (),
+    tags: tuple[str, ...] = (),
+) -> Callable[[Handler], Route]:
     """Wrap a route handler `(req, caller)`: authenticate and authorize for `role`
     (None = public), echo/assign the request id, map errors to problem+json, and never
-    leak a traceback."""
+    leak a traceback. The other arguments declare the route's contract for OpenAPI."""
+    spec = EndpointSpec(
+        role=role,
+        summary=summary,
+        description=description,
+        body=body,
+        response=response,
+        status=status,
+        query=query,
+        headers=headers,
+        errors=errors,
+        tags=tags,
+    )
 
     def decorate(handler: Handler) -> Route:
         @functools.wraps(handler)
         async def wrapper(req: func.HttpRequest) -> func.HttpResponse:
             rid = request_id(req)
+            token = _request_id.set(rid)
             try:
                 caller = await authenticate(req, role)
                 response = await handler(req, caller)
+            except (Unauthorized, Forbidden) as error:
+                if isinstance(error, MissingToken | InvalidToken | InsufficientRole):
+                    await asyncio.to_thread(_audit_denial, req, error, rid)
+                response = _error_response(error)
             except DomainError as error:
-                response = problem(error.status, error.title, error.detail)
-                challenge = getattr(error, "www_authenticate", None)
-                if challenge:
-                    response.headers["WWW-Authenticate"] = challenge
+                response = _error_response(error)
             except ValidationError as error:
                 response = validation_problem(error)
             except Exception:
                 log.exception("unhandled error in %s (request %s)", handler.__name__, rid)
                 response = problem(500, "Internal error", f"unexpected error; request id {rid}")
+            finally:
+                _request_id.reset(token)
             response.headers[REQUEST_ID_HEADER] = rid
             return response
 
+        setattr(wrapper, SPEC_ATTRIBUTE, spec)
+        # The worker reads inspect.signature, which would follow __wrapped__ to (req, caller).
+        wrapper.__signature__ = inspect.signature(wrapper, follow_wrapped=False)  # type: ignore[attr-defined]
         return wrapper
 
     return decorate
+
+
+def _error_response(error: DomainError) -> func.HttpResponse:
+    response = problem(error.status, error.title, error.detail)
+    challenge = getattr(error, "www_authenticate", None)
+    if challenge:
+        response.headers["WWW-Authenticate"] = challenge
+    return response
+
+
+def endpoint_spec(route: Callable[..., Any]) -> EndpointSpec | None:
+    """The contract `endpoint` attached to a route function (through any wrappers)."""
+    current: Any = route
+    for _ in range(10):
+        found = getattr(current, SPEC_ATTRIBUTE, None)
+        if isinstance(found, EndpointSpec):
+            return found
+        current = getattr(current, "__wrapped__", None)
+        if current is None:
+            return None
+    return None

@@ -1,0 +1,298 @@
+"""Paper-trading routes (/api/paper/...) and the matching timer (SCHEDULE_PAPER_MATCHING)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from typing import Any, Literal
+
+import azure.functions as func
+from pydantic import Field
+
+from functions.http import (
+    PROBLEM_JSON,
+    AccountListQuery,
+    ListQuery,
+    Page,
+    current_request_id,
+    endpoint,
+    json_response,
+    page_response,
+    parse_body,
+    parse_query,
+)
+from shared.audit import audit_log
+from shared.auth.caller import Caller
+from shared.config import get_settings
+from shared.errors import DomainError
+from shared.openapi import IDEMPOTENCY_KEY
+from shared.paper import (
+    Claim,
+    IdempotencyStore,
+    MatchReport,
+    Order,
+    OrderIn,
+    PaperAccount,
+    PaperAccountIn,
+    PaperBroker,
+    StoredResponse,
+)
+from shared.storage.factory import document_store
+
+log = logging.getLogger("functions.paper")
+
+bp = func.Blueprint()
+TAGS = ("paper trading",)
+
+
+class OrderListQuery(ListQuery):
+    status: (
+        Literal["open", "filled", "partially_filled", "cancelled", "rejected", "expired"] | None
+    ) = Field(None, description="Only orders in this status.")
+
+
+def _broker() -> PaperBroker:
+    return PaperBroker(document_store(), get_settings())
+
+
+def _audit(caller: Caller, action: str, order: Order, **detail: Any) -> None:
+    audit_log().try_append(
+        "order",
+        action,
+        actor=caller.account_id,
+        account=order.account,
+        target=f"paper/{order.paper_account_id}/{order.id}",
+        outcome=order.status,
+        reason=order.reason,
+        request_id=current_request_id(),
+        detail={
+            "symbol": order.symbol,
+            "side": order.side,
+            "type": order.type,
+            "qty": order.qty,
+            "filledQty": order.filled_qty,
+            "fillPrice": order.fill_price,
+            **detail,
+        },
+    )
+
+
+@bp.function_name("paper_accounts_list")
+@bp.route(route="paper/accounts", methods=["GET"])
+@endpoint(
+    role="viewer",
+    summary="List my paper accounts",
+    query=AccountListQuery,
+    response=Page[PaperAccount],
+    tags=TAGS,
+)
+async def paper_accounts_list(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+    query = parse_query(req, AccountListQuery)
+    items, token = await asyncio.to_thread(
+        _broker().list_accounts,
+        caller,
+        account=query.account,
+        limit=query.limit,
+        continuation=query.continuation_token,
+    )
+    return page_response(items, token)
+
+
+@bp.function_name("paper_accounts_create")
+@bp.route(route="paper/accounts", methods=["POST"])
+@endpoint(
+    role="trader",
+    summary="Open a paper account with starting cash",
+    body=PaperAccountIn,
+    response=PaperAccount,
+    status=201,
+    tags=TAGS,
+)
+async def paper_accounts_create(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+    data = parse_body(req, PaperAccountIn)
+    created = await asyncio.to_thread(_broker().create_account, caller, data)
+    await asyncio.to_thread(
+        audit_log().try_append,
+        "config",
+        "paper_account.created",
+        actor=caller.account_id,
+        account=created.account,
+        target=f"paper/{created.id}",
+        request_id=current_request_id(),
+        detail={"startingCash": created.starting_cash},
+    )
+    return json_response(
+        created, status=201, headers={"Location": f"/api/paper/accounts/{created.id}"}
+    )
+
+
+@bp.function_name("paper_accounts_get")
+@bp.route(route="paper/accounts/{accountId}", methods=["GET"])
+@endpoint(
+    role="viewer",
+    summary="A paper account: cash, positions, realized and unrealized P&L",
+    response=PaperAccount,
+    errors=(404,),
+    tags=TAGS,
+)
+async def paper_accounts_get(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+    found = await asyncio.to_thread(_broker().get_account, caller, req.route_params["accountId"])
+    return json_response(found)
+
+
+@bp.function_name("paper_orders_list")
+@bp.route(route="paper/accounts/{accountId}/orders", methods=["GET"])
+@endpoint(
+    role="viewer",
+    summary="List a paper account's orders, newest first",
+    query=OrderListQuery,
+    response=Page[Order],
+    errors=(404,),
+    tags=TAGS,
+)
+async def paper_orders_list(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+    query = parse_query(req, OrderListQuery)
+    items, token = await asyncio.to_thread(
+        _broker().list_orders,
+        caller,
+        req.route_params["accountId"],
+        status=query.status,
+        limit=query.limit,
+        continuation=query.continuation_token,
+    )
+    return page_response(items, token)
+
+
+def _replay(stored: StoredResponse) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(stored.body),
+        status_code=stored.status,
+        mimetype=stored.media_type or "application/json",
+        headers={"Idempotent-Replayed": "true"},
+    )
+
+
+@bp.function_name("paper_orders_create")
+@bp.route(route="paper/accounts/{accountId}/orders", methods=["POST"])
+@endpoint(
+    role="trader",
+    summary="Place an order (filled at once when the latest quote allows)",
+    description=(
+        "Market orders fill at the last price plus slippage; limit and stop orders stay "
+        "open until the price crosses. A buy holds back its cost while open; an order "
+        "the account cannot cover is refused with 422. With an Idempotency-Key, a retry "
+        "returns the first response (header Idempotent-Replayed: true) and places nothing."
+    ),
+    body=OrderIn,
+    response=Order,
+    status=201,
+    headers=(IDEMPOTENCY_KEY,),
+    errors=(404, 409),
+    tags=TAGS,
+)
+async def paper_orders_create(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+    data = parse_body(req, OrderIn)
+    account_id = req.route_params["accountId"]
+    broker = _broker()
+    key = req.headers.get("Idempotency-Key")
+    if key is None:
+        order = await asyncio.to_thread(broker.place_order, caller, account_id, data)
+        await asyncio.to_thread(_audit, caller, "order.placed", order)
+        return _created(order)
+    settings = get_settings()
+    keys = IdempotencyStore(document_store(), settings.idempotency_ttl_seconds)
+    request_hash = hashlib.sha256(f"{account_id}\n{data.model_dump_json()}".encode()).hexdigest()
+    scope = f"paper-order:{account_id}"
+    claim = await asyncio.to_thread(keys.begin, caller.account_id, scope, key, request_hash)
+    if isinstance(claim, StoredResponse):
+        return _replay(claim)
+    return await _place_claimed(broker, keys, claim, caller, account_id, data)
+
+
+async def _place_claimed(
+    broker: PaperBroker,
+    keys: IdempotencyStore,
+    claim: Claim,
+    caller: Caller,
+    account_id: str,
+    data: OrderIn,
+) -> func.HttpResponse:
+    try:
+        order = None
+        if claim.recovered:
+            order = await asyncio.to_thread(
+                broker.find_by_idempotency_ref, caller.account_id, claim.ref
+            )
+        if order is None:
+            order = await asyncio.to_thread(
+                broker.place_order, caller, account_id, data, idempotency_ref=claim.ref
+            )
+            await asyncio.to_thread(_audit, caller, "order.placed", order)
+    except DomainError as error:
+        body = {"type": "about:blank", "title": error.title, "status": error.status}
+        body["detail"] = error.detail
+        await asyncio.to_thread(
+            keys.complete, caller.account_id, claim, error.status, body, PROBLEM_JSON
+        )
+        raise
+    except Exception:
+        await asyncio.to_thread(keys.abandon, caller.account_id, claim)
+        raise
+    body = order.model_dump(mode="json", by_alias=True)
+    await asyncio.to_thread(keys.complete, caller.account_id, claim, 201, body, "application/json")
+    return _created(order)
+
+
+def _created(order: Order) -> func.HttpResponse:
+    location = f"/api/paper/accounts/{order.paper_account_id}/orders/{order.id}"
+    return json_response(order, status=201, headers={"Location": location})
+
+
+@bp.function_name("paper_orders_get")
+@bp.route(route="paper/accounts/{accountId}/orders/{orderId}", methods=["GET"])
+@endpoint(role="viewer", summary="Read an order", response=Order, errors=(404,), tags=TAGS)
+async def paper_orders_get(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+    found = await asyncio.to_thread(
+        _broker().get_order, caller, req.route_params["accountId"], req.route_params["orderId"]
+    )
+    return json_response(found)
+
+
+@bp.function_name("paper_orders_cancel")
+@bp.route(route="paper/accounts/{accountId}/orders/{orderId}/cancel", methods=["POST"])
+@endpoint(
+    role="trader",
+    summary="Cancel an open order (409 if it already settled)",
+    response=Order,
+    errors=(404, 409),
+    tags=TAGS,
+)
+async def paper_orders_cancel(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+    cancelled = await asyncio.to_thread(
+        _broker().cancel_order, caller, req.route_params["accountId"], req.route_params["orderId"]
+    )
+    await asyncio.to_thread(_audit, caller, "order.cancelled", cancelled)
+    return json_response(cancelled)
+
+
+@bp.function_name("paper_match")
+@bp.route(route="paper/match", methods=["POST"])
+@endpoint(
+    role="admin",
+    summary="Run one matching pass now (the timer runs it on SCHEDULE_PAPER_MATCHING)",
+    response=MatchReport,
+    tags=TAGS,
+)
+async def paper_match(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+    report = await asyncio.to_thread(_broker().match)
+    return json_response(report)
+
+
+@bp.function_name("paper_matching_timer")
+@bp.timer_trigger(schedule="%SCHEDULE_PAPER_MATCHING%", arg_name="timer", run_on_startup=False)
+async def paper_matching_timer(timer: func.TimerRequest) -> None:
+    report = await asyncio.to_thread(_broker().match)
+    if report.filled or report.expired or report.rejected:
+        log.info("paper matching: %s", report.model_dump_json())

@@ -1,0 +1,182 @@
+"""Strategy routes: /api/strategies[/{strategyId}[/versions[/{version}]]] — versioned specs."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import azure.functions as func
+
+from functions.http import (
+    AccountListQuery,
+    ListQuery,
+    Page,
+    current_request_id,
+    endpoint,
+    json_response,
+    no_content,
+    page_response,
+    parse_body,
+    parse_query,
+)
+from shared.audit import audit_log
+from shared.auth.caller import Caller
+from shared.errors import NotFound
+from shared.openapi import IF_MATCH
+from shared.storage.factory import document_store
+from shared.strategies_store import Strategy, StrategyIn, StrategyStore, StrategyVersion
+
+bp = func.Blueprint()
+TAGS = ("strategies",)
+
+
+def _store() -> StrategyStore:
+    return StrategyStore(document_store())
+
+
+def _audit(caller: Caller, action: str, strategy: Strategy, detail: dict[str, Any]) -> None:
+    audit_log().try_append(
+        "config",
+        action,
+        actor=caller.account_id,
+        account=strategy.account,
+        target=f"strategies/{strategy.id}",
+        request_id=current_request_id(),
+        detail={"version": strategy.version, **detail},
+    )
+
+
+@bp.function_name("strategies_list")
+@bp.route(route="strategies", methods=["GET"])
+@endpoint(
+    role="viewer",
+    summary="List my strategies at their latest version",
+    query=AccountListQuery,
+    response=Page[Strategy],
+    tags=TAGS,
+)
+async def strategies_list(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+    query = parse_query(req, AccountListQuery)
+    items, token = await asyncio.to_thread(
+        _store().list_page,
+        caller,
+        account=query.account,
+        limit=query.limit,
+        continuation=query.continuation_token,
+    )
+    return page_response(items, token)
+
+
+@bp.function_name("strategies_create")
+@bp.route(route="strategies", methods=["POST"])
+@endpoint(
+    role="trader",
+    summary="Save a strategy (version 1)",
+    body=StrategyIn,
+    response=Strategy,
+    status=201,
+    tags=TAGS,
+)
+async def strategies_create(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+    data = parse_body(req, StrategyIn)
+    created = await asyncio.to_thread(_store().create, caller, data)
+    await asyncio.to_thread(_audit, caller, "strategy.created", created, {"name": created.name})
+    headers = {"Location": f"/api/strategies/{created.id}", "ETag": created.etag}
+    return json_response(created, status=201, headers=headers)
+
+
+@bp.function_name("strategies_get")
+@bp.route(route="strategies/{strategyId}", methods=["GET"])
+@endpoint(
+    role="viewer",
+    summary="Read a strategy at its latest version",
+    response=Strategy,
+    errors=(404,),
+    tags=TAGS,
+)
+async def strategies_get(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+    found = await asyncio.to_thread(_store().get, caller, req.route_params["strategyId"])
+    return json_response(found, headers={"ETag": found.etag})
+
+
+@bp.function_name("strategies_update")
+@bp.route(route="strategies/{strategyId}", methods=["PUT"])
+@endpoint(
+    role="trader",
+    summary="Save a new version of a strategy",
+    body=StrategyIn,
+    response=Strategy,
+    headers=(IF_MATCH,),
+    errors=(404, 412),
+    tags=TAGS,
+)
+async def strategies_update(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+    data = parse_body(req, StrategyIn)
+    updated = await asyncio.to_thread(
+        _store().update,
+        caller,
+        req.route_params["strategyId"],
+        data,
+        req.headers.get("If-Match"),
+    )
+    await asyncio.to_thread(_audit, caller, "strategy.updated", updated, {"name": updated.name})
+    return json_response(updated, headers={"ETag": updated.etag})
+
+
+@bp.function_name("strategies_delete")
+@bp.route(route="strategies/{strategyId}", methods=["DELETE"])
+@endpoint(
+    role="trader",
+    summary="Delete a strategy (its versions stay readable to backtests that ran them)",
+    status=204,
+    headers=(IF_MATCH,),
+    errors=(404, 412),
+    tags=TAGS,
+)
+async def strategies_delete(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+    gone = await asyncio.to_thread(
+        _store().delete, caller, req.route_params["strategyId"], req.headers.get("If-Match")
+    )
+    await asyncio.to_thread(_audit, caller, "strategy.deleted", gone, {})
+    return no_content()
+
+
+@bp.function_name("strategies_versions")
+@bp.route(route="strategies/{strategyId}/versions", methods=["GET"])
+@endpoint(
+    role="viewer",
+    summary="List every version of a strategy, oldest first",
+    query=ListQuery,
+    response=Page[StrategyVersion],
+    errors=(404,),
+    tags=TAGS,
+)
+async def strategies_versions(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+    query = parse_query(req, ListQuery)
+    items, token = await asyncio.to_thread(
+        _store().versions,
+        caller,
+        req.route_params["strategyId"],
+        limit=query.limit,
+        continuation=query.continuation_token,
+    )
+    return page_response(items, token)
+
+
+@bp.function_name("strategies_version")
+@bp.route(route="strategies/{strategyId}/versions/{version}", methods=["GET"])
+@endpoint(
+    role="viewer",
+    summary="Read one version of a strategy",
+    response=StrategyVersion,
+    errors=(404,),
+    tags=TAGS,
+)
+async def strategies_version(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+    text = req.route_params["version"]
+    if not text.isdigit() or len(text) > 9:
+        raise NotFound(f"version {text!r} not found; versions are 1, 2, 3, ...")
+    found = await asyncio.to_thread(
+        _store().version, caller, req.route_params["strategyId"], int(text)
+    )
+    return json_response(found)

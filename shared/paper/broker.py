@@ -1,0 +1,467 @@
+"""The paper broker: accounts, order placement with cash/share reservations, fills, cancels
+and the matching pass, on the `paper` container (pk = owner account id).
+
+The account document is the ledger: cash, positions, open reservations (one per open
+order) and the recent outcomes of settled orders. Every change to it is a read-modify-write
+guarded by its etag and retried on conflict, so racing orders can never spend the same cash
+twice. An order settles (fill, cancel, expiry) exactly once: settling removes its
+reservation in the same etag-guarded write, and a second settler finds it gone.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import stamina
+
+from shared.auth.caller import Caller
+from shared.auth.scope import list_scope, read_owned
+from shared.config import Settings
+from shared.errors import Conflict, DomainError, InvalidInput, NotFound
+from shared.paper.matching import (
+    affordable_qty,
+    apply_fill,
+    expired,
+    fill_price,
+    reservation_price,
+    round_money,
+)
+from shared.paper.models import (
+    MatchReport,
+    Order,
+    OrderIn,
+    PaperAccount,
+    PaperAccountIn,
+    Position,
+)
+from shared.storage.documents import Document, DocumentNotFound, DocumentStore, Filter, StaleEtag
+
+log = logging.getLogger("shared.paper")
+
+CONTAINER = "paper"
+QUOTES = "quotes"
+SETTLED_KEPT = 500
+EPSILON = 1e-9
+
+R = TypeVar("R")
+
+
+class InsufficientFunds(DomainError):
+    """The order needs more cash (or shares) than the account has free."""
+
+    status = 422
+    title = "Insufficient funds"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _content(doc: Document) -> Document:
+    return {k: v for k, v in doc.items() if not k.startswith("_")}
+
+
+class PaperBroker:
+    """Paper accounts and orders for callers; `match` fills what the quotes allow."""
+
+    def __init__(
+        self,
+        store: DocumentStore,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+
+    # --- quotes ----------------------------------------------------------------------
+    def last_price(self, symbol: str) -> float | None:
+        try:
+            doc = self.store.read(QUOTES, symbol, symbol)
+        except DocumentNotFound:
+            return None
+        price = doc.get("price")
+        return float(price) if isinstance(price, int | float) and price > 0 else None
+
+    def last_prices(self, symbols: list[str]) -> dict[str, float]:
+        prices = {}
+        for symbol in dict.fromkeys(symbols):
+            price = self.last_price(symbol)
+            if price is not None:
+                prices[symbol] = price
+        return prices
+
+    # --- the ledger ------------------------------------------------------------------
+    def _mutate(self, pk: str, account_id: str, change: Callable[[Document], R]) -> R:
+        """Apply `change` to the account document under its etag, retrying on conflict."""
+        for attempt in stamina.retry_context(
+            on=StaleEtag,
+            attempts=400,
+            timeout=30.0,
+            wait_initial=0.002,
+            wait_max=0.05,
+            wait_jitter=0.02,
+        ):
+            with attempt:
+                doc = self.store.read(CONTAINER, account_id, pk)
+                body = _content(doc)
+                result = change(body)
+                body["updated_at"] = self.clock().isoformat()
+                self.store.upsert(CONTAINER, body, if_match=doc["_etag"])
+                return result
+        raise Conflict(f"paper account {account_id} is busy; retry")  # pragma: no cover
+
+    def _account_doc(self, caller: Caller, account_id: str) -> Document:
+        if not account_id.startswith("pa-"):
+            raise NotFound(f"paper account {account_id!r} not found")
+        doc = read_owned(self.store, CONTAINER, account_id, caller, "paper account")
+        if doc.get("kind") != "account":
+            raise NotFound(f"paper account {account_id!r} not found")
+        return doc
+
+    def _view(self, doc: Document) -> PaperAccount:
+        positions_doc: dict[str, Any] = doc.get("positions", {})
+        prices = self.last_prices(list(positions_doc))
+        positions: list[Position] = []
+        market_value = 0.0
+        unrealized = 0.0
+        for symbol, held in sorted(positions_doc.items()):
+            price = prices.get(symbol)
+            value = held["qty"] * price if price is not None else None
+            pnl = held["qty"] * (price - held["avg_price"]) if price is not None else None
+            market_value += value if value is not None else held["qty"] * held["avg_price"]
+            unrealized += pnl or 0.0
+            positions.append(
+                Position(
+                    symbol=symbol,
+                    qty=held["qty"],
+                    avg_price=round_money(held["avg_price"]),
+                    reserved_qty=held.get("reserved_qty", 0.0),
+                    market_price=price,
+                    market_value=None if value is None else round_money(value),
+                    unrealized_pnl=None if pnl is None else round_money(pnl),
+                )
+            )
+        return PaperAccount(
+            id=doc["id"],
+            account=doc["pk"],
+            name=doc["name"],
+            starting_cash=doc["starting_cash"],
+            cash=doc["cash"],
+            reserved_cash=doc["reserved_cash"],
+            available_cash=round_money(doc["cash"] - doc["reserved_cash"]),
+            realized_pnl=round_money(doc.get("realized_pnl", 0.0)),
+            unrealized_pnl=round_money(unrealized),
+            equity=round_money(doc["cash"] + market_value),
+            positions=positions,
+            created_at=doc["created_at"],
+            updated_at=doc["updated_at"],
+        )
+
+    # --- accounts --------------------------------------------------------------------
+    def create_account(self, caller: Caller, data: PaperAccountIn) -> PaperAccount:
+        now = self.clock().isoformat()
+        cash = data.starting_cash or self.settings.paper_default_starting_cash
+        doc: Document = {
+            "id": f"pa-{uuid.uuid4().hex[:16]}",
+            "pk": caller.account_id,
+            "kind": "account",
+            "name": data.name,
+            "starting_cash": cash,
+            "cash": cash,
+            "reserved_cash": 0.0,
+            "realized_pnl": 0.0,
+            "positions": {},
+            "reservations": {},
+            "settled": {},
+            "created_at": now,
+            "updated_at": now,
+        }
+        return self._view(self.store.create(CONTAINER, doc))
+
+    def get_account(self, caller: Caller, account_id: str) -> PaperAccount:
+        return self._view(self._account_doc(caller, account_id))
+
+    def list_accounts(
+        self, caller: Caller, *, account: str | None, limit: int, continuation: str | None
+    ) -> tuple[list[PaperAccount], str | None]:
+        page = self.store.query(
+            CONTAINER,
+            list_scope(caller, account),
+            [Filter("kind", "=", "account")],
+            order_by="created_at",
+            limit=limit,
+            continuation=continuation,
+        )
+        return [self._view(doc) for doc in page.items], page.continuation
+
+    # --- orders ----------------------------------------------------------------------
+    @staticmethod
+    def _order(doc: Document) -> Order:
+        return Order(
+            id=doc["id"],
+            paper_account_id=doc["paper_account_id"],
+            account=doc["pk"],
+            symbol=doc["symbol"],
+            side=doc["side"],
+            type=doc["type"],
+            qty=doc["qty"],
+            limit_price=doc.get("limit_price"),
+            stop_price=doc.get("stop_price"),
+            time_in_force=doc["time_in_force"],
+            status=doc["status"],
+            filled_qty=doc.get("filled_qty", 0.0),
+            fill_price=doc.get("fill_price"),
+            reason=doc.get("reason", ""),
+            created_at=doc["created_at"],
+            updated_at=doc["updated_at"],
+            filled_at=doc.get("filled_at"),
+        )
+
+    def find_by_idempotency_ref(self, pk: str, ref: str) -> Order | None:
+        page = self.store.query(
+            CONTAINER, pk, [Filter("kind", "=", "order"), Filter("idempotency_ref", "=", ref)]
+        )
+        return self._order(page.items[0]) if page.items else None
+
+    def place_order(
+        self, caller: Caller, account_id: str, data: OrderIn, *, idempotency_ref: str = ""
+    ) -> Order:
+        """Reserve cash (buy) or shares (sell), record the order, and fill it at once if
+        the latest quote allows. `InsufficientFunds` (422) if the account cannot cover it."""
+        account = self._account_doc(caller, account_id)
+        pk = account["pk"]
+        price = self.last_price(data.symbol)
+        slippage = self.settings.paper_slippage_bps
+        if data.type == "market" and price is None:
+            raise InvalidInput(f"no quote for {data.symbol} yet; a market order needs a price")
+        per_unit = reservation_price(
+            data.type,
+            data.side,
+            price,
+            limit_price=data.limit_price,
+            stop_price=data.stop_price,
+            slippage_bps=slippage,
+        )
+        order_id = f"po-{uuid.uuid4().hex[:20]}"
+
+        def reserve(doc: Document) -> None:
+            reservations = doc.setdefault("reservations", {})
+            if data.side == "buy":
+                need = round_money(data.qty * (per_unit or 0.0))
+                free = doc["cash"] - doc["reserved_cash"]
+                if need > free + EPSILON:
+                    raise InsufficientFunds(
+                        f"the order needs {need:.2f} but only {free:.2f} cash is free"
+                    )
+                doc["reserved_cash"] = round_money(doc["reserved_cash"] + need)
+                reservations[order_id] = {"cash": need, "qty": 0.0, "symbol": data.symbol}
+            else:
+                held = doc.setdefault("positions", {}).get(data.symbol)
+                free = held["qty"] - held.get("reserved_qty", 0.0) if held else 0.0
+                if data.qty > free + EPSILON:
+                    raise InsufficientFunds(
+                        f"the order sells {data.qty:g} {data.symbol} but only {free:g} are free"
+                    )
+                held["reserved_qty"] = round_money(held.get("reserved_qty", 0.0) + data.qty)
+                reservations[order_id] = {"cash": 0.0, "qty": data.qty, "symbol": data.symbol}
+
+        self._mutate(pk, account["id"], reserve)
+        now = self.clock().isoformat()
+        order: Document = {
+            "id": order_id,
+            "pk": pk,
+            "kind": "order",
+            "paper_account_id": account["id"],
+            "symbol": data.symbol,
+            "side": data.side,
+            "type": data.type,
+            "qty": data.qty,
+            "limit_price": data.limit_price,
+            "stop_price": data.stop_price,
+            "time_in_force": data.time_in_force,
+            "status": "open",
+            "filled_qty": 0.0,
+            "fill_price": None,
+            "reason": "",
+            "created_at": now,
+            "updated_at": now,
+            "filled_at": None,
+            "idempotency_ref": idempotency_ref,
+        }
+        try:
+            stored = self.store.create(CONTAINER, order)
+        except Exception:
+            self._settle(order, "cancelled", reason="could not record the order")
+            raise
+        if price is not None:
+            stored = self._try_fill(stored, price)
+        return self._order(stored)
+
+    def _order_doc(self, caller: Caller, account_id: str, order_id: str) -> Document:
+        account = self._account_doc(caller, account_id)
+        try:
+            doc = self.store.read(CONTAINER, order_id, account["pk"])
+        except DocumentNotFound:
+            raise NotFound(f"order {order_id!r} not found") from None
+        if doc.get("kind") != "order" or doc.get("paper_account_id") != account["id"]:
+            raise NotFound(f"order {order_id!r} not found")
+        return doc
+
+    def get_order(self, caller: Caller, account_id: str, order_id: str) -> Order:
+        return self._order(self._order_doc(caller, account_id, order_id))
+
+    def list_orders(
+        self,
+        caller: Caller,
+        account_id: str,
+        *,
+        status: str | None,
+        limit: int,
+        continuation: str | None,
+    ) -> tuple[list[Order], str | None]:
+        account = self._account_doc(caller, account_id)
+        filters = [Filter("kind", "=", "order"), Filter("paper_account_id", "=", account["id"])]
+        if status:
+            filters.append(Filter("status", "=", status))
+        page = self.store.query(
+            CONTAINER,
+            account["pk"],
+            filters,
+            order_by="created_at",
+            descending=True,
+            limit=limit,
+            continuation=continuation,
+        )
+        return [self._order(doc) for doc in page.items], page.continuation
+
+    def cancel_order(self, caller: Caller, account_id: str, order_id: str) -> Order:
+        """Cancel an open order, releasing what it held; `Conflict` if it already settled."""
+        doc = self._order_doc(caller, account_id, order_id)
+        if doc["status"] != "open":
+            raise Conflict(f"order {order_id} is already {doc['status']}")
+        settled = self._settle(doc, "cancelled", reason=f"cancelled by {caller.account_id}")
+        if settled["status"] != "cancelled":
+            raise Conflict(f"order {order_id} is already {settled['status']}")
+        return self._order(settled)
+
+    # --- settlement ------------------------------------------------------------------
+    def _settle(
+        self, order: Document, status: str, *, reason: str = "", price: float | None = None
+    ) -> Document:
+        """Settle `order` once: fill at `price`, or cancel/expire; returns the order as
+        settled (by this call or an earlier one)."""
+        order_id = order["id"]
+        now = self.clock().isoformat()
+
+        def settle(doc: Document) -> dict[str, Any] | None:
+            settled: dict[str, Any] = doc.setdefault("settled", {})
+            held = doc.setdefault("reservations", {}).pop(order_id, None)
+            if held is None:
+                return settled.get(order_id)
+            if held["cash"]:
+                doc["reserved_cash"] = round_money(max(0.0, doc["reserved_cash"] - held["cash"]))
+            if held["qty"]:
+                position = doc.setdefault("positions", {}).get(order["symbol"])
+                if position is not None:
+                    position["reserved_qty"] = round_money(
+                        max(0.0, position.get("reserved_qty", 0.0) - held["qty"])
+                    )
+            if not doc["reservations"]:
+                doc["reserved_cash"] = 0.0
+            outcome: dict[str, Any] = {
+                "status": status,
+                "filled_qty": 0.0,
+                "fill_price": None,
+                "reason": reason,
+                "at": now,
+            }
+            if status == "filled" and price is not None:
+                qty = order["qty"]
+                if order["side"] == "buy":
+                    free = doc["cash"] - doc["reserved_cash"]
+                    if qty * price > free + EPSILON:
+                        qty = affordable_qty(free, price)
+                        outcome["reason"] = (
+                            "cut short: free cash covered only part of the order at the fill price"
+                        )
+                else:
+                    position = doc.get("positions", {}).get(order["symbol"])
+                    qty = min(qty, position["qty"]) if position else 0.0
+                if qty <= 0:
+                    outcome.update(status="rejected", reason="not enough free cash at the fill")
+                else:
+                    apply_fill(doc, order["side"], order["symbol"], qty, price)
+                    outcome.update(
+                        status="filled" if qty >= order["qty"] - EPSILON else "partially_filled",
+                        filled_qty=qty,
+                        fill_price=round_money(price),
+                    )
+            settled[order_id] = outcome
+            if len(settled) > SETTLED_KEPT:
+                for old in sorted(settled, key=lambda k: settled[k]["at"])[:-SETTLED_KEPT]:
+                    del settled[old]
+            return outcome
+
+        outcome = self._mutate(order["pk"], order["paper_account_id"], settle)
+        if outcome is None:
+            log.warning("order %s has no reservation and no settlement record", order_id)
+            return order
+        updated = {
+            **_content(order),
+            "status": outcome["status"],
+            "filled_qty": outcome["filled_qty"],
+            "fill_price": outcome["fill_price"],
+            "reason": outcome["reason"],
+            "updated_at": outcome["at"],
+            "filled_at": outcome["at"] if outcome["filled_qty"] else None,
+        }
+        return self.store.upsert(CONTAINER, updated)
+
+    def _try_fill(self, order: Document, price: float) -> Document:
+        at = fill_price(
+            order["type"],
+            order["side"],
+            price,
+            limit_price=order.get("limit_price"),
+            stop_price=order.get("stop_price"),
+            slippage_bps=self.settings.paper_slippage_bps,
+        )
+        if at is None:
+            return order
+        return self._settle(order, "filled", price=at)
+
+    def match(self, symbols: list[str] | None = None) -> MatchReport:
+        """One matching pass over every open order (of `symbols`, if given): expire day
+        orders past their date, fill those the latest quote crosses."""
+        filters = [Filter("kind", "=", "order"), Filter("status", "=", "open")]
+        if symbols:
+            filters.append(Filter("symbol", "in", list(symbols)))
+        orders = self.store.query_all(CONTAINER, None, filters, order_by="created_at")
+        by_symbol: dict[str, list[Document]] = defaultdict(list)
+        for order in orders:
+            by_symbol[order["symbol"]].append(order)
+        prices = self.last_prices(list(by_symbol))
+        now = self.clock()
+        filled = expired_count = rejected = 0
+        for symbol, group in by_symbol.items():
+            for order in group:
+                try:
+                    if expired(order["time_in_force"], order["created_at"], now):
+                        self._settle(order, "expired", reason="day order expired unfilled")
+                        expired_count += 1
+                    elif symbol in prices:
+                        result = self._try_fill(order, prices[symbol])
+                        filled += result["status"] in ("filled", "partially_filled")
+                        rejected += result["status"] == "rejected"
+                except DocumentNotFound:
+                    log.warning("order %s: its paper account is gone", order["id"])
+        return MatchReport(
+            checked=len(orders), filled=filled, expired=expired_count, rejected=rejected
+        )

@@ -1,0 +1,108 @@
+"""Idempotency-Key records (container `idempotency`, pk = caller account): the first result
+of a keyed request, replayed to every retry so the action happens once."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shared.errors import Conflict, InvalidInput
+from shared.storage.documents import DocumentNotFound, DocumentStore, StaleEtag
+
+CONTAINER = "idempotency"
+PENDING_TAKEOVER = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status: int
+    body: Any
+    media_type: str
+
+
+@dataclass(frozen=True)
+class Claim:
+    """This request owns the key. `ref` is stamped on what it creates; `recovered` means an
+    earlier attempt died mid-way, so look for something already stamped with `ref`."""
+
+    ref: str
+    recovered: bool = False
+
+
+def check_key(key: str) -> str:
+    key = key.strip()
+    if not key or len(key) > 255 or not key.isprintable():
+        raise InvalidInput("Idempotency-Key must be 1-255 printable characters")
+    return key
+
+
+class IdempotencyStore:
+    def __init__(self, store: DocumentStore, ttl_seconds: int) -> None:
+        self.store = store
+        self.ttl_seconds = ttl_seconds
+
+    @staticmethod
+    def _id(scope: str, key: str) -> str:
+        return hashlib.sha256(f"{scope}\n{key}".encode()).hexdigest()[:40]
+
+    def begin(
+        self, account: str, scope: str, key: str, request_hash: str
+    ) -> Claim | StoredResponse:
+        """Claim `key` for this request, or return the response of the request that did.
+
+        `InvalidInput` (422) if the key was used for a different request; `Conflict` (409)
+        while the first request is still running."""
+        doc_id = self._id(scope, check_key(key))
+        now = datetime.now(UTC)
+        record = {
+            "id": doc_id,
+            "pk": account,
+            "scope": scope,
+            "request_hash": request_hash,
+            "state": "pending",
+            "created_at": now.isoformat(),
+            "ttl": self.ttl_seconds,
+        }
+        for _ in range(3):
+            try:
+                self.store.create(CONTAINER, record)
+                return Claim(ref=doc_id)
+            except Conflict:
+                pass
+            try:
+                existing = self.store.read(CONTAINER, doc_id, account)
+            except DocumentNotFound:
+                continue
+            if existing.get("request_hash") != request_hash:
+                raise InvalidInput(
+                    "this Idempotency-Key was already used for a different request; "
+                    "use a new key for a new request"
+                )
+            if existing.get("state") == "done":
+                return StoredResponse(
+                    existing["status"], existing["body"], existing.get("media_type", "")
+                )
+            started = datetime.fromisoformat(existing["created_at"])
+            if now - started < PENDING_TAKEOVER:
+                raise Conflict(
+                    "a request with this Idempotency-Key is still in progress; retry shortly"
+                )
+            taken = {**record, "created_at": now.isoformat()}
+            try:
+                self.store.upsert(CONTAINER, taken, if_match=existing["_etag"])
+            except (StaleEtag, DocumentNotFound):
+                continue
+            return Claim(ref=doc_id, recovered=True)
+        raise Conflict("could not claim the Idempotency-Key; retry")
+
+    def complete(self, account: str, claim: Claim, status: int, body: Any, media_type: str) -> None:
+        record = self.store.read(CONTAINER, claim.ref, account)
+        done = {k: v for k, v in record.items() if not k.startswith("_")}
+        done.update(state="done", status=status, body=body, media_type=media_type)
+        self.store.upsert(CONTAINER, done)
+
+    def abandon(self, account: str, claim: Claim) -> None:
+        """Forget the claim (the request failed unexpectedly; a retry may run it again)."""
+        self.store.delete(CONTAINER, claim.ref, account)

@@ -1,0 +1,249 @@
+"""Strategy documents (container `strategies`, pk = account id), one per version.
+
+A strategy is a head document (`id` = strategy id) holding the latest version, plus one
+immutable document per version (`id` = `<strategy id>@v<n>`). An update bumps the head with
+its etag first, then writes the version document, so two racing updates cannot both become
+version n. Deleting hides the head; version documents stay, because a backtest records the
+version it ran and must still find it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+
+from shared.api_model import ApiModel
+from shared.auth.caller import Caller
+from shared.auth.scope import list_scope, read_owned
+from shared.backtest.spec import StrategySpec
+from shared.errors import InvalidInput, NotFound
+from shared.storage.documents import Document, DocumentNotFound, DocumentStore, Filter
+
+CONTAINER = "strategies"
+MAX_AXIS_VALUES = 10_000
+
+
+def _guard_axis(name: str, axis: Any) -> None:
+    """Refuse ranges like `1:1e12:1` before they are expanded into a list."""
+    if isinstance(axis, list) and len(axis) > MAX_AXIS_VALUES:
+        raise ValueError(f"grid axis {name!r} has more than {MAX_AXIS_VALUES} values")
+    if not isinstance(axis, str) or ":" not in axis:
+        return
+    parts = axis.split(":")
+    try:
+        start, stop = Decimal(parts[0]), Decimal(parts[1])
+        step = Decimal(parts[2]) if len(parts) > 2 else Decimal(1)
+    except (InvalidOperation, IndexError):
+        return
+    if step > 0 and stop >= start and (stop - start) / step + 1 > MAX_AXIS_VALUES:
+        raise ValueError(f"grid axis {name!r} has more than {MAX_AXIS_VALUES} values")
+
+
+class StrategyIn(ApiModel):
+    """A strategy as a client sends it: a name and a `StrategySpec`."""
+
+    name: str = Field(min_length=1, max_length=100)
+    description: str = Field("", max_length=2000)
+    spec: StrategySpec
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("name must not be blank")
+        return value.strip()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _guard_grid(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("spec"), dict):
+            grid = data["spec"].get("grid")
+            if isinstance(grid, dict):
+                if len(grid) > 32:
+                    raise ValueError("a grid has at most 32 parameters")
+                for name, axis in grid.items():
+                    _guard_axis(str(name), axis)
+        return data
+
+    @model_validator(mode="after")
+    def _known_strategy(self) -> StrategyIn:
+        try:
+            self.spec.axes()
+        except InvalidInput as error:
+            raise ValueError(error.detail) from None
+        return self
+
+
+class Strategy(ApiModel):
+    """A saved strategy at its latest version."""
+
+    id: str
+    account: str
+    name: str
+    description: str
+    version: int = Field(description="Latest version; every update adds one.")
+    spec: StrategySpec
+    created_at: datetime
+    updated_at: datetime
+    etag: str = Field(description="Send it back in If-Match to update only this version.")
+
+
+class StrategyVersion(ApiModel):
+    """One immutable version of a strategy."""
+
+    strategy_id: str
+    account: str
+    version: int
+    name: str
+    description: str
+    spec: StrategySpec
+    created_at: datetime
+
+
+def _head(doc: Document) -> Strategy:
+    return Strategy(
+        id=doc["id"],
+        account=doc["pk"],
+        name=doc["name"],
+        description=doc.get("description", ""),
+        version=doc["version"],
+        spec=StrategySpec.model_validate(doc["spec"]),
+        created_at=doc["created_at"],
+        updated_at=doc["updated_at"],
+        etag=doc.get("_etag", ""),
+    )
+
+
+def _version(doc: Document) -> StrategyVersion:
+    return StrategyVersion(
+        strategy_id=doc["strategy_id"],
+        account=doc["pk"],
+        version=doc["version"],
+        name=doc["name"],
+        description=doc.get("description", ""),
+        spec=StrategySpec.model_validate(doc["spec"]),
+        created_at=doc["created_at"],
+    )
+
+
+def version_id(strategy_id: str, version: int) -> str:
+    return f"{strategy_id}@v{version}"
+
+
+class StrategyStore:
+    """CRUD and version history of strategies, scoped to the caller (admins see all)."""
+
+    def __init__(self, store: DocumentStore) -> None:
+        self.store = store
+
+    def _write_version(self, head: Document) -> None:
+        self.store.upsert(
+            CONTAINER,
+            {
+                "id": version_id(head["id"], head["version"]),
+                "pk": head["pk"],
+                "kind": "version",
+                "strategy_id": head["id"],
+                "version": head["version"],
+                "name": head["name"],
+                "description": head["description"],
+                "spec": head["spec"],
+                "created_at": head["updated_at"],
+            },
+        )
+
+    def _live_head(self, caller: Caller, strategy_id: str) -> Document:
+        if "@" in strategy_id:
+            raise NotFound(f"strategy {strategy_id!r} not found")
+        doc = read_owned(self.store, CONTAINER, strategy_id, caller, "strategy")
+        if doc.get("kind") != "head" or doc.get("deleted"):
+            raise NotFound(f"strategy {strategy_id!r} not found")
+        return doc
+
+    def create(self, caller: Caller, data: StrategyIn) -> Strategy:
+        now = datetime.now(UTC).isoformat()
+        head: dict[str, Any] = {
+            "id": f"st-{uuid.uuid4().hex[:16]}",
+            "pk": caller.account_id,
+            "kind": "head",
+            "name": data.name,
+            "description": data.description,
+            "version": 1,
+            "spec": data.spec.model_dump(mode="json"),
+            "created_at": now,
+            "updated_at": now,
+            "deleted": False,
+        }
+        stored = self.store.create(CONTAINER, head)
+        self._write_version(stored)
+        return _head(stored)
+
+    def get(self, caller: Caller, strategy_id: str) -> Strategy:
+        return _head(self._live_head(caller, strategy_id))
+
+    def list_page(
+        self, caller: Caller, *, account: str | None, limit: int, continuation: str | None
+    ) -> tuple[list[Strategy], str | None]:
+        page = self.store.query(
+            CONTAINER,
+            list_scope(caller, account),
+            [Filter("kind", "=", "head"), Filter("deleted", "=", False)],
+            order_by="created_at",
+            limit=limit,
+            continuation=continuation,
+        )
+        return [_head(doc) for doc in page.items], page.continuation
+
+    def update(
+        self, caller: Caller, strategy_id: str, data: StrategyIn, if_match: str | None
+    ) -> Strategy:
+        """A new version; `StaleEtag` if `if_match` (or a racing update) got there first."""
+        current = self._live_head(caller, strategy_id)
+        head = {
+            **{k: v for k, v in current.items() if not k.startswith("_")},
+            "name": data.name,
+            "description": data.description,
+            "spec": data.spec.model_dump(mode="json"),
+            "version": current["version"] + 1,
+            "updated_at": datetime.now(UTC).isoformat(),
+        }
+        stored = self.store.upsert(CONTAINER, head, if_match=if_match or current["_etag"])
+        self._write_version(stored)
+        return _head(stored)
+
+    def delete(self, caller: Caller, strategy_id: str, if_match: str | None) -> Strategy:
+        current = self._live_head(caller, strategy_id)
+        head = {k: v for k, v in current.items() if not k.startswith("_")}
+        head.update(deleted=True, updated_at=datetime.now(UTC).isoformat())
+        self.store.upsert(CONTAINER, head, if_match=if_match or current["_etag"])
+        return _head(current)
+
+    def versions(
+        self, caller: Caller, strategy_id: str, *, limit: int, continuation: str | None
+    ) -> tuple[list[StrategyVersion], str | None]:
+        head = self._live_head(caller, strategy_id)
+        page = self.store.query(
+            CONTAINER,
+            head["pk"],
+            [Filter("kind", "=", "version"), Filter("strategy_id", "=", head["id"])],
+            order_by="version",
+            limit=limit,
+            continuation=continuation,
+        )
+        return [_version(doc) for doc in page.items], page.continuation
+
+    def version(self, caller: Caller, strategy_id: str, version: int) -> StrategyVersion:
+        head = self._live_head(caller, strategy_id)
+        return self.get_version(head["pk"], head["id"], version)
+
+    def get_version(self, account: str, strategy_id: str, version: int) -> StrategyVersion:
+        """A version by owner, even of a deleted strategy (what a backtest ran)."""
+        try:
+            doc = self.store.read(CONTAINER, version_id(strategy_id, version), account)
+        except DocumentNotFound:
+            raise NotFound(f"strategy {strategy_id!r} has no version {version}") from None
+        return _version(doc)

@@ -1,0 +1,340 @@
+"""Paper trading through the routes: fills, cash checks, cancel, idempotency, concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared.auth.caller import Caller
+from shared.config import get_settings
+from shared.paper import OrderIn, PaperBroker
+from shared.paper.matching import fill_price
+from tests.api.conftest import put_quote
+
+ORDERS = "paper/accounts/{accountId}/orders"
+
+
+async def open_account(call, cash: float = 10_000.0, account: str = "alice") -> str:
+    reply = await call(
+        "POST", "paper/accounts", body={"name": "t", "startingCash": cash}, account=account
+    )
+    assert reply.status == 201, reply.body
+    return reply.json["id"]
+
+
+async def place(call, account_id: str, account: str = "alice", headers=None, **order):
+    return await call(
+        "POST",
+        ORDERS,
+        params={"accountId": account_id},
+        body=order,
+        account=account,
+        headers=headers,
+    )
+
+
+async def account_view(call, account_id: str, account: str = "alice") -> dict:
+    reply = await call(
+        "GET", "paper/accounts/{accountId}", params={"accountId": account_id}, account=account
+    )
+    assert reply.status == 200
+    return reply.json
+
+
+async def match(call) -> dict:
+    reply = await call("POST", "paper/match", role="admin", account="root")
+    assert reply.status == 200
+    return reply.json
+
+
+async def test_limit_buy_fills_when_the_quote_crosses_and_not_before(call, store):
+    put_quote(store, "AAPL", 100.0)
+    account_id = await open_account(call)
+    reply = await place(
+        call,
+        account_id,
+        symbol="aapl",
+        side="buy",
+        type="limit",
+        qty=10,
+        limitPrice=95.0,
+        timeInForce="gtc",
+    )
+    assert reply.status == 201
+    order = reply.json
+    assert (order["status"], order["symbol"]) == ("open", "AAPL")
+    view = await account_view(call, account_id)
+    assert view["reservedCash"] == 950.0
+    assert view["availableCash"] == 9050.0
+
+    put_quote(store, "AAPL", 95.01)
+    assert (await match(call))["filled"] == 0
+    still = await call(
+        "GET", ORDERS + "/{orderId}", params={"accountId": account_id, "orderId": order["id"]}
+    )
+    assert still.json["status"] == "open"
+
+    put_quote(store, "AAPL", 94.5)
+    report = await match(call)
+    assert report["filled"] == 1
+    done = await call(
+        "GET", ORDERS + "/{orderId}", params={"accountId": account_id, "orderId": order["id"]}
+    )
+    assert done.json["status"] == "filled"
+    assert done.json["fillPrice"] == 94.5
+    assert done.json["filledQty"] == 10
+    assert done.json["filledAt"].endswith("Z")
+    view = await account_view(call, account_id)
+    assert view["cash"] == pytest.approx(10_000 - 945.0)
+    assert view["reservedCash"] == 0
+    assert view["positions"][0]["qty"] == 10
+    assert view["positions"][0]["avgPrice"] == 94.5
+
+
+async def test_market_orders_fill_with_slippage_and_track_pnl(call, store):
+    put_quote(store, "MSFT", 200.0)
+    account_id = await open_account(call, 10_000)
+    bps = get_settings().paper_slippage_bps
+    buy = await place(call, account_id, symbol="MSFT", side="buy", qty=10)
+    assert buy.status == 201
+    assert buy.json["status"] == "filled"
+    assert buy.json["fillPrice"] == pytest.approx(200 * (1 + bps / 10_000))
+    put_quote(store, "MSFT", 220.0)
+    view = await account_view(call, account_id)
+    assert view["unrealizedPnl"] == pytest.approx(10 * (220 - 200 * (1 + bps / 10_000)))
+    sell = await place(call, account_id, symbol="MSFT", side="sell", qty=4)
+    assert sell.json["status"] == "filled"
+    view = await account_view(call, account_id)
+    sell_price = 220 * (1 - bps / 10_000)
+    assert view["realizedPnl"] == pytest.approx(4 * (sell_price - 200 * (1 + bps / 10_000)))
+    assert view["positions"][0]["qty"] == 6
+    assert view["equity"] == pytest.approx(view["cash"] + 6 * 220)
+
+
+async def test_an_order_larger_than_cash_is_refused_and_holds_nothing(call, store):
+    put_quote(store, "SPY", 500.0)
+    account_id = await open_account(call, 1_000)
+    reply = await place(call, account_id, symbol="SPY", side="buy", qty=3)
+    assert reply.status == 422
+    assert reply.mimetype == "application/problem+json"
+    assert "cash" in reply.json["detail"]
+    limit = await place(
+        call, account_id, symbol="SPY", side="buy", type="limit", qty=3, limitPrice=400
+    )
+    assert limit.status == 422
+    view = await account_view(call, account_id)
+    assert (view["cash"], view["reservedCash"]) == (1_000, 0)
+    orders = await call("GET", ORDERS, params={"accountId": account_id})
+    assert orders.json["items"] == []
+
+
+async def test_selling_more_than_held_is_refused(call, store):
+    put_quote(store, "AAPL", 10.0)
+    account_id = await open_account(call, 1_000)
+    assert (await place(call, account_id, symbol="AAPL", side="sell", qty=1)).status == 422
+
+
+async def test_cancel_releases_the_reservation_and_a_second_cancel_conflicts(call, store):
+    put_quote(store, "AAPL", 100.0)
+    account_id = await open_account(call, 1_000)
+    order = (
+        await place(call, account_id, symbol="AAPL", side="buy", type="limit", qty=9, limitPrice=90)
+    ).json
+    assert (await account_view(call, account_id))["availableCash"] == 190
+    params = {"accountId": account_id, "orderId": order["id"]}
+    cancelled = await call("POST", ORDERS + "/{orderId}/cancel", params=params)
+    assert cancelled.status == 200
+    assert cancelled.json["status"] == "cancelled"
+    assert (await account_view(call, account_id))["availableCash"] == 1_000
+    again = await call("POST", ORDERS + "/{orderId}/cancel", params=params)
+    assert again.status == 409
+    put_quote(store, "AAPL", 80.0)
+    await match(call)
+    final = await call("GET", ORDERS + "/{orderId}", params=params)
+    assert final.json["status"] == "cancelled"
+
+
+async def test_retried_idempotency_key_creates_one_order(call, store):
+    put_quote(store, "AAPL", 100.0)
+    account_id = await open_account(call, 10_000)
+    headers = {"Idempotency-Key": "order-123"}
+    first = await place(call, account_id, headers=headers, symbol="AAPL", side="buy", qty=1)
+    second = await place(call, account_id, headers=headers, symbol="AAPL", side="buy", qty=1)
+    assert first.status == second.status == 201
+    assert first.json["id"] == second.json["id"]
+    assert second.headers.get("Idempotent-Replayed") == "true"
+    orders = await call("GET", ORDERS, params={"accountId": account_id})
+    assert len(orders.json["items"]) == 1
+    other = await place(call, account_id, headers=headers, symbol="AAPL", side="buy", qty=2)
+    assert other.status == 422
+    assert "Idempotency-Key" in other.json["detail"]
+    view = await account_view(call, account_id)
+    assert view["positions"][0]["qty"] == 1
+
+
+async def test_concurrent_retries_of_one_key_place_one_order(call, store):
+    put_quote(store, "AAPL", 100.0)
+    account_id = await open_account(call, 10_000)
+    headers = {"Idempotency-Key": "burst"}
+    replies = await asyncio.gather(
+        *[
+            place(call, account_id, headers=headers, symbol="AAPL", side="buy", qty=1)
+            for _ in range(8)
+        ]
+    )
+    assert {r.status for r in replies} <= {201, 409}
+    assert len({r.json["id"] for r in replies if r.status == 201}) == 1
+    orders = await call("GET", ORDERS, params={"accountId": account_id})
+    assert len(orders.json["items"]) == 1
+
+
+async def test_idempotent_refusal_is_replayed_too(call, store):
+    put_quote(store, "AAPL", 100.0)
+    account_id = await open_account(call, 50)
+    headers = {"Idempotency-Key": "too-big"}
+    first = await place(call, account_id, headers=headers, symbol="AAPL", side="buy", qty=1)
+    put_quote(store, "AAPL", 10.0)
+    second = await place(call, account_id, headers=headers, symbol="AAPL", side="buy", qty=1)
+    assert first.status == second.status == 422
+    assert second.mimetype == "application/problem+json"
+
+
+async def test_stop_orders_trigger_when_the_price_reaches_the_stop(call, store):
+    put_quote(store, "BTC-USD", 30_000.0)
+    account_id = await open_account(call, 100_000)
+    buy = await place(call, account_id, symbol="BTC-USD", side="buy", qty=1)
+    assert buy.json["status"] == "filled"
+    stop = (
+        await place(
+            call,
+            account_id,
+            symbol="BTC-USD",
+            side="sell",
+            type="stop",
+            qty=1,
+            stopPrice=29_000,
+            timeInForce="gtc",
+        )
+    ).json
+    assert stop["status"] == "open"
+    put_quote(store, "BTC-USD", 29_500.0)
+    await match(call)
+    put_quote(store, "BTC-USD", 28_900.0)
+    assert (await match(call))["filled"] == 1
+    view = await account_view(call, account_id)
+    assert view["positions"] == []
+    assert view["realizedPnl"] < 0
+
+
+async def test_order_validation(call, store):
+    account_id = await open_account(call)
+    no_quote = await place(call, account_id, symbol="AAPL", side="buy", qty=1)
+    assert no_quote.status == 422
+    no_limit = await place(call, account_id, symbol="AAPL", side="buy", type="limit", qty=1)
+    assert no_limit.status == 422
+    bad_symbol = await place(call, account_id, symbol="not a symbol!", side="buy", qty=1)
+    assert bad_symbol.status == 422
+    zero = await place(call, account_id, symbol="AAPL", side="buy", qty=0)
+    assert zero.status == 422
+
+
+def test_day_orders_expire_after_their_date(store):
+    put_quote(store, "AAPL", 100.0)
+    settings = get_settings()
+    now = datetime(2026, 11, 23, 15, tzinfo=UTC)
+    broker = PaperBroker(store, settings, clock=lambda: now)
+    alice = Caller("alice", frozenset({"trader"}))
+    from shared.paper import PaperAccountIn
+
+    account = broker.create_account(alice, PaperAccountIn(starting_cash=1_000))
+    day = broker.place_order(
+        alice, account.id, OrderIn(symbol="AAPL", side="buy", type="limit", qty=1, limit_price=50)
+    )
+    gtc = broker.place_order(
+        alice,
+        account.id,
+        OrderIn(
+            symbol="AAPL", side="buy", type="limit", qty=1, limit_price=50, time_in_force="gtc"
+        ),
+    )
+    assert broker.match().expired == 0
+    broker.clock = lambda: now + timedelta(days=1)
+    report = broker.match()
+    assert report.expired == 1
+    assert broker.get_order(alice, account.id, day.id).status == "expired"
+    assert broker.get_order(alice, account.id, gtc.id).status == "open"
+    assert broker.get_account(alice, account.id).reserved_cash == 50
+
+
+def test_a_stop_that_gaps_past_free_cash_fills_only_what_cash_covers(store):
+    put_quote(store, "AAPL", 100.0)
+    settings = get_settings()
+    broker = PaperBroker(store, settings.model_copy(update={"paper_slippage_bps": 0.0}))
+    alice = Caller("alice", frozenset({"trader"}))
+    from shared.paper import PaperAccountIn
+
+    account = broker.create_account(alice, PaperAccountIn(starting_cash=1_100))
+    order = broker.place_order(
+        alice, account.id, OrderIn(symbol="AAPL", side="buy", type="stop", qty=10, stop_price=110)
+    )
+    assert broker.get_account(alice, account.id).reserved_cash == 1_100
+    put_quote(store, "AAPL", 200.0)
+    broker.match()
+    settled = broker.get_order(alice, account.id, order.id)
+    assert settled.status == "partially_filled"
+    assert settled.filled_qty == 5.5
+    view = broker.get_account(alice, account.id)
+    assert view.cash == 0
+    assert view.reserved_cash == 0
+
+
+def test_threads_racing_on_one_account_never_overdraw(store):
+    put_quote(store, "AAPL", 100.0)
+    broker = PaperBroker(store, get_settings().model_copy(update={"paper_slippage_bps": 0.0}))
+    alice = Caller("alice", frozenset({"trader"}))
+    from shared.paper import PaperAccountIn
+
+    account = broker.create_account(alice, PaperAccountIn(starting_cash=1_000))
+    results: list[str] = []
+    lock = threading.Lock()
+
+    def buy() -> None:
+        try:
+            order = broker.place_order(alice, account.id, OrderIn(symbol="AAPL", side="buy", qty=1))
+            outcome: str = order.status
+        except Exception as error:
+            outcome = type(error).__name__
+        with lock:
+            results.append(outcome)
+
+    threads = [threading.Thread(target=buy) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results.count("filled") == 10
+    assert results.count("InsufficientFunds") == 10
+    view = broker.get_account(alice, account.id)
+    assert view.cash == 0
+    assert view.positions[0].qty == 10
+
+
+@pytest.mark.parametrize(
+    ("order_type", "side", "price", "limit", "stop", "expected"),
+    [
+        ("limit", "buy", 100.0, 99.0, None, None),
+        ("limit", "buy", 99.0, 99.0, None, 99.0),
+        ("limit", "sell", 100.0, 101.0, None, None),
+        ("limit", "sell", 102.0, 101.0, None, 102.0),
+        ("stop", "buy", 100.0, None, 101.0, None),
+        ("stop", "buy", 101.0, None, 101.0, 101.0),
+        ("stop", "sell", 99.0, None, 98.0, None),
+        ("stop", "sell", 97.0, None, 98.0, 97.0),
+        ("market", "buy", 50.0, None, None, 50.0),
+    ],
+)
+def test_fill_price_rules(order_type, side, price, limit, stop, expected):
+    assert fill_price(order_type, side, price, limit_price=limit, stop_price=stop) == expected
