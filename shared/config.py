@@ -208,6 +208,11 @@ class Settings(BaseSettings):
     applicationinsights_connection_string: str | None = Field(
         None, description="Turns on OpenTelemetry export to Application Insights."
     )
+    applicationinsights_authentication_string: str | None = Field(
+        None,
+        description="'ClientId=<identity client id>;Authorization=AAD' when Application Insights "
+        "accepts Entra ID tokens only (local auth off).",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
 
     _split = field_validator(
