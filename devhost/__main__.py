@@ -9,21 +9,21 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from devhost.host import DevHost
-from devhost.index import DEFAULT_APP, IndexingError, binding_problems, index_app, load_app
 from devhost.localsettings import LocalSettingsError, apply_values, read_values
-from devhost.plugins import PLUGINS, load_plugins
-from devhost.routes import RouteTemplateError
-from devhost.timers import ScheduleError
+
+if TYPE_CHECKING:
+    from devhost.host import DevHost
+    from shared.config import Settings
 
 cli = typer.Typer(add_completion=False, help=__doc__, pretty_exceptions_enable=False)
 log = logging.getLogger("devhost")
 
 DEFAULT_SETTINGS = Path("local.settings.json")
+DEFAULT_APP = "function_app:app"
 
 
 def is_loopback(host: str) -> bool:
@@ -49,6 +49,17 @@ def _configure_logging(level: str) -> None:
     )
     logging.getLogger("azure").setLevel(logging.WARNING)
     logging.getLogger("aiohttp").setLevel(logging.WARNING)
+
+
+def setting_values(settings: Settings) -> dict[str, str]:
+    """Every setting as text (defaults included) under the environment, for %NAME% lookups."""
+    values = {
+        name.upper(): str(value)
+        for name, value in settings.model_dump().items()
+        if isinstance(value, str | int | float | Path)
+    }
+    values.update(os.environ)
+    return values
 
 
 def print_table(host: DevHost, app_reference: str) -> None:
@@ -128,6 +139,13 @@ def main(
     except SettingsError as error:
         raise fail(str(error)) from None
     _configure_logging(values.log_level)
+
+    from devhost.host import DevHost, route_prefix
+    from devhost.index import IndexingError, binding_problems, index_app, load_app
+    from devhost.plugins import PLUGINS, load_plugins
+    from devhost.routes import RouteTemplateError
+    from devhost.timers import ScheduleError
+
     for name in skipped:
         log.info("%s from %s ignored: the environment already sets it", name, settings_path)
 
@@ -142,8 +160,6 @@ def main(
     module_file = getattr(sys.modules.get(app.partition(":")[0]), "__file__", None)
     app_directory = Path(module_file).parent if module_file else Path.cwd()
 
-    from devhost.host import route_prefix
-
     try:
         dev_host = DevHost(
             functions,
@@ -153,6 +169,8 @@ def main(
             timers=timers,
             plugins=load_plugins(PLUGINS) if plugins else [],
             app_directory=app_directory,
+            app_reference=app,
+            settings=setting_values(values),
         )
     except (ScheduleError, RouteTemplateError) as error:
         raise fail(str(error)) from None

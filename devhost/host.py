@@ -170,7 +170,9 @@ class DevHost:
         plugins: Sequence[Plugin] = (),
         app_directory: Path | None = None,
         settings: Mapping[str, str] | None = None,
+        app_reference: str = "function_app:app",
     ) -> None:
+        self._app_reference = app_reference
         self._functions = {f.name: f for f in functions}
         self._host = host
         self._port = port
@@ -204,6 +206,10 @@ class DevHost:
     @property
     def base_url(self) -> str:
         return f"http://{self._host if ':' not in self._host else f'[{self._host}]'}:{self._port}"
+
+    @property
+    def app_reference(self) -> str:
+        return self._app_reference
 
     @property
     def port(self) -> int:
@@ -469,11 +475,8 @@ class DevHost:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port, reuse_address=True)
         await site.start()
-        server = site._server
-        if self._port == 0 and server is not None:
-            sockets = getattr(server, "sockets", None) or []
-            if sockets:
-                self._port = sockets[0].getsockname()[1]
+        if self._port == 0 and self._runner.addresses:
+            self._port = int(self._runner.addresses[0][1])
         for plugin in self.plugins:
             await plugin.start()
         if self.timers_enabled:

@@ -61,6 +61,7 @@ log = logging.getLogger("devhost.plugins")
 PLUGINS: tuple[str, ...] = (
     "devhost.durable:create_plugin",
     "devhost.webpubsub:create_plugin",
+    "devhost.issuer:create_plugin",
 )
 """Where plugins are found: "module:attribute", attribute a zero-argument Plugin factory."""
 
@@ -110,6 +111,11 @@ class PluginHost(Protocol):
     @property
     def base_url(self) -> str:
         """Origin of the host, e.g. http://127.0.0.1:7071 (no trailing slash)."""
+        ...
+
+    @property
+    def app_reference(self) -> str:
+        """The served FunctionApp as "module:attribute" (to import it in another process)."""
         ...
 
     @property

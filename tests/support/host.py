@@ -25,11 +25,16 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
+import azure.functions as func
 import httpx
+
+from devhost.host import DevHost
+from devhost.index import index_app, load_app
+from devhost.plugins import Plugin
 
 REPO = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 60.0
@@ -198,3 +203,29 @@ def _start_once(
     logs = host.logs
     host.stop()
     raise HostFailedToStart(f"host not ready after {ready_timeout}s; output:\n{logs}")
+
+
+@contextlib.asynccontextmanager
+async def in_process_host(
+    app: str | func.FunctionApp,
+    *,
+    plugins: Sequence[Plugin] = (),
+    timers: bool = False,
+    settings: dict[str, str] | None = None,
+) -> AsyncIterator[DevHost]:
+    """A `DevHost` serving `app` ("module:attribute" or a FunctionApp) inside this event loop
+    on a free port; faster than a subprocess, for tests of the host and of plugins."""
+    function_app = load_app(app) if isinstance(app, str) else app
+    host = DevHost(
+        index_app(function_app),
+        port=0,
+        timers=timers,
+        plugins=plugins,
+        settings=settings,
+        app_reference=app if isinstance(app, str) else "in-process",
+    )
+    await host.start()
+    try:
+        yield host
+    finally:
+        await host.stop()
