@@ -1,7 +1,8 @@
 """Offline sample provider: real historical daily prices shipped inside installed packages.
 
 Nothing here is generated. Each dataset names the package file it comes from:
-- ^GSPC  S&P 500 index, 1999-2018, OHLC + adj. close + volume: `arch.data.sp500` (arch)
+- ^GSPC  S&P 500 index, 1999-2018, OHLC + adj. close + volume: `arch.data.sp500` (arch's
+         data/sp500/sp500.csv.gz)
 - ^IXIC  NASDAQ Composite, 1999-2018, same columns: `arch.data.nasdaq` (arch)
 - GOOG   Alphabet/Google, 2004-08-19..2008-10-14, OHLCV + adj. close:
          `matplotlib/mpl-data/sample_data/goog.npz` (matplotlib)
@@ -10,6 +11,7 @@ A dataset whose package is not installed is skipped.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -26,9 +28,14 @@ from shared.providers.errors import InvalidSymbol
 PROVIDER = "sample"
 
 
-def _arch(module: str) -> pd.DataFrame:
-    loaded = __import__(f"arch.data.{module}", fromlist=["load"])
-    frame: pd.DataFrame = loaded.load()
+def _arch(name: str) -> pd.DataFrame:
+    """The file behind `arch.data.<name>.load()`, read without importing arch (slow)."""
+    spec = importlib.util.find_spec("arch")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("the arch package is not installed (pip install arch)")
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / name / f"{name}.csv.gz"
+    frame = pd.read_csv(path)
+    frame = frame.set_index(pd.DatetimeIndex(pd.to_datetime(frame.pop("Date"), format="%m/%d/%Y")))
     return frame.rename(columns={"Adj Close": "adj_close"}).rename(columns=str.lower)
 
 

@@ -424,7 +424,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(out)
         if coin is None or coin not in COIN_SYMBOLS:
             return self._json({"error": "coin not found"}, 404)
-        rows = {row[0]: row for row in market.daily(f"{COIN_SYMBOLS[coin]}-USD")}
+        by_day = {row[0]: row for row in market.daily(f"{COIN_SYMBOLS[coin]}-USD")}
         days = int(p.get("days", "30"))
         start = market.now - timedelta(days=days)
         if tail.endswith("/ohlc"):
@@ -432,7 +432,7 @@ class _Handler(BaseHTTPRequestHandler):
             stamp = start + timedelta(hours=4)
             while stamp <= market.now:
                 opened = stamp - timedelta(hours=4)
-                row = rows.get(opened.date())
+                row = by_day.get(opened.date())
                 if row is not None:
                     _, o, h, low, c, _ = row
                     k = opened.hour // 4
@@ -451,7 +451,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(candles)
         if tail.endswith("/market_chart"):
             prices, volumes = [], []
-            for day, row in sorted(rows.items()):
+            for day, row in sorted(by_day.items()):
                 when = datetime.combine(day, datetime.min.time(), UTC)
                 if when >= start:
                     ms = int(when.timestamp() * 1000)

@@ -1,0 +1,87 @@
+"""CoinGecko client against the fake server: prices, OHLC days, ping, 429 and its error JSON."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from shared.market.symbols import parse_symbol
+from shared.providers.base import ClientHooks
+from shared.providers.coingecko import CoinGeckoClient
+from shared.providers.errors import BadResponse, InvalidSymbol, RateLimited
+from tests.support.fake_providers import FakeProviders
+
+BTC = parse_symbol("BTC-USD")
+
+
+def _client(fake: FakeProviders, hooks: ClientHooks) -> CoinGeckoClient:
+    return CoinGeckoClient(
+        base_url=fake.coingecko_base_url, timeout=2, hooks=hooks, api_key="demo-key"
+    )
+
+
+def test_ping(fake: FakeProviders, hooks: ClientHooks) -> None:
+    assert "Moon" in _client(fake, hooks).ping()
+
+
+def test_simple_price(fake: FakeProviders, hooks: ClientHooks) -> None:
+    quotes = _client(fake, hooks).simple_price([BTC, parse_symbol("ETH-USD"), parse_symbol("AAPL")])
+    assert sorted(q.symbol for q in quotes) == ["BTC-USD", "ETH-USD"]
+    rows = fake.market.daily("BTC-USD")
+    btc = next(q for q in quotes if q.symbol == "BTC-USD")
+    assert btc.price == pytest.approx(rows[-1][4])
+    assert btc.change == pytest.approx(rows[-1][4] - rows[-2][4], rel=1e-6)
+    params = fake.market.requests[-1].params
+    assert params["ids"] == "bitcoin,ethereum"
+    assert params["include_24hr_change"] == "true"
+
+
+def test_ohlc_keeps_only_complete_utc_days(fake: FakeProviders, hooks: ClientHooks) -> None:
+    bars = _client(fake, hooks).daily_ohlc(BTC, 30)
+    served = {row[0]: row for row in fake.market.daily("BTC-USD")}
+    first_served = (fake.market.now - timedelta(days=30)).date()
+    assert bars, "expected complete days"
+    for bar in bars:
+        day = bar.ts.date()
+        assert day >= first_served
+        assert day in served
+        _, o, h, low, c, _ = served[day]
+        assert (bar.open, bar.high, bar.low, bar.close) == pytest.approx((o, h, low, c), abs=1e-3)
+        assert bar.volume is None
+    weekdays = [d for d in served if d >= first_served]
+    assert [b.ts.date() for b in bars] == sorted(weekdays)
+
+
+def test_market_chart(fake: FakeProviders, hooks: ClientHooks) -> None:
+    points = _client(fake, hooks).market_chart(BTC, 30)
+    assert points
+    assert points[-1][1] == pytest.approx(fake.market.daily("BTC-USD")[-1][4])
+
+
+def test_429_with_retry_after_then_success(fake: FakeProviders, hooks: ClientHooks) -> None:
+    fake.market.fail("coingecko", "429", retry_after=0.2)
+    assert _client(fake, hooks).simple_price([BTC])
+    assert [r.status for r in fake.market.requests] == [429, 200]
+
+
+def test_429_without_retry_after_is_rate_limited(fake: FakeProviders, hooks: ClientHooks) -> None:
+    fake.market.fail("coingecko", "429")
+    with pytest.raises(RateLimited):
+        _client(fake, hooks).simple_price([BTC])
+
+
+def test_unknown_coin_is_invalid(fake: FakeProviders, hooks: ClientHooks) -> None:
+    fake.market.fail("coingecko", "not_found")
+    with pytest.raises(InvalidSymbol):
+        _client(fake, hooks).daily_ohlc(BTC)
+    with pytest.raises(InvalidSymbol):
+        _client(fake, hooks).daily_ohlc(parse_symbol("FOO-USD"))
+
+
+def test_empty_and_malformed(fake: FakeProviders, hooks: ClientHooks) -> None:
+    fake.market.fail("coingecko", "empty")
+    assert _client(fake, hooks).daily_ohlc(BTC) == []
+    fake.market.fail("coingecko", "malformed")
+    with pytest.raises(BadResponse):
+        _client(fake, hooks).daily_ohlc(BTC)

@@ -1,0 +1,99 @@
+"""yfinance without network: its session is pointed at the fake chart server."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from shared.market.symbols import parse_symbol
+from shared.providers.base import ClientHooks
+from shared.providers.errors import BadResponse, InvalidSymbol, ProviderUnavailable, RateLimited
+from shared.providers.http import RawResponse
+from shared.providers.yahoo import YahooClient
+from tests.support.fake_providers import FakeProviders
+
+JUNE = (date(2024, 6, 1), date(2024, 6, 29))
+
+
+def _client(fake: FakeProviders, hooks: ClientHooks) -> YahooClient:
+    return YahooClient(hooks=hooks, timeout=0.5, base_url=fake.yahoo_base_url)
+
+
+def _history(fake: FakeProviders, hooks: ClientHooks, ticker: str = "AAPL") -> list:
+    return _client(fake, hooks).history(parse_symbol(ticker), "1d", start=JUNE[0], end=JUNE[1])
+
+
+def test_daily_history_in_utc_with_adjustment_recorded(
+    fake: FakeProviders, hooks: ClientHooks, raw: list[RawResponse]
+) -> None:
+    bars = _history(fake, hooks)
+    served = [r for r in fake.market.daily("AAPL") if JUNE[0] <= r[0] < JUNE[1]]
+    assert [b.ts for b in bars] == [
+        datetime(r[0].year, r[0].month, r[0].day, tzinfo=UTC) for r in served
+    ]
+    assert bars[-1].close == pytest.approx(served[-1][4])
+    assert bars[-1].adj_close == pytest.approx(served[-1][4] * 0.98, abs=1e-3)
+    assert {(b.source, b.adjustment) for b in bars} == {("yahoo", "split")}
+    assert raw
+    assert raw[-1].params["ticker"] == "AAPL"
+    assert raw[-1].status == 200
+
+
+def test_crypto_session_dates_are_utc_days(fake: FakeProviders, hooks: ClientHooks) -> None:
+    bars = _history(fake, hooks, "BTC-USD")
+    assert bars[-1].ts == datetime(2024, 6, 28, tzinfo=UTC)
+
+
+def test_quote_from_chart_metadata(fake: FakeProviders, hooks: ClientHooks) -> None:
+    client = _client(fake, hooks)
+    symbol = parse_symbol("MSFT")
+    bars = client.history(symbol, "1d", start=JUNE[0], end=JUNE[1])
+    quote = client.quote(symbol, bars)
+    rows = fake.market.daily("MSFT")
+    assert quote is not None
+    assert quote.price == pytest.approx(rows[-1][4])
+    assert quote.change == pytest.approx(rows[-1][4] - rows[-2][4], abs=1e-6)
+    assert quote.ts == datetime(2024, 6, 28, 20, 0, tzinfo=UTC)
+
+
+def test_429_is_rate_limited(fake: FakeProviders, hooks: ClientHooks) -> None:
+    fake.market.fail("yahoo", "429", times=3)
+    with pytest.raises(RateLimited):
+        _history(fake, hooks)
+
+
+def test_5xx_then_success(fake: FakeProviders, hooks: ClientHooks) -> None:
+    _history(fake, hooks)
+    fake.market.fail("yahoo", "500")
+    before = fake.market.count("yahoo")
+    assert _history(fake, hooks)
+    assert fake.market.count("yahoo") - before >= 2
+
+
+def test_timeout_every_attempt_is_unavailable(fake: FakeProviders, hooks: ClientHooks) -> None:
+    _history(fake, hooks)
+    fake.market.fail("yahoo", "timeout", times=3)
+    with pytest.raises(ProviderUnavailable):
+        _history(fake, hooks)
+
+
+def test_malformed_json(fake: FakeProviders, hooks: ClientHooks) -> None:
+    _history(fake, hooks)
+    fake.market.fail("yahoo", "malformed")
+    with pytest.raises(BadResponse):
+        _history(fake, hooks)
+
+
+def test_empty_result_is_no_data(fake: FakeProviders, hooks: ClientHooks) -> None:
+    client = _client(fake, hooks)
+    assert (
+        client.history(parse_symbol("AAPL"), "1d", start=date(2024, 7, 1), end=date(2024, 7, 5))
+        == []
+    )
+
+
+def test_unknown_ticker_is_invalid(fake: FakeProviders, hooks: ClientHooks) -> None:
+    fake.market.unknown.add("NOPE")
+    with pytest.raises(InvalidSymbol):
+        _history(fake, hooks, "NOPE")
