@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import importlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -11,6 +12,10 @@ from shared.config import Settings, get_settings
 from shared.errors import DomainError
 
 DEADLINE_SECONDS = 5.0
+ADAPTER_MODULES = {
+    "azure": "shared.storage.blob_azure",
+    "cosmos": "shared.storage.documents_cosmos",
+}
 
 _pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="health")
 
@@ -41,32 +46,40 @@ def _describe(error: BaseException) -> str:
     return first[:300]
 
 
-def _probe(
-    adapter: str, check: Callable[[Settings], tuple[str, str]], settings: Settings, deadline: float
-) -> dict[str, Any]:
+def _timed(check: Callable[[Settings], tuple[str, str]], settings: Settings) -> tuple[str, float]:
     started = time.monotonic()
-    future = _pool.submit(check, settings)
+    _, detail = check(settings)
+    return detail, (time.monotonic() - started) * 1000
+
+
+def _result(
+    adapter: str, future: concurrent.futures.Future[tuple[str, float]], deadline: float
+) -> dict[str, Any]:
+    latency: float | None = None
     try:
-        _, detail = future.result(timeout=max(0.0, deadline - time.monotonic()))
+        detail, latency = future.result(timeout=max(0.0, deadline - time.monotonic()))
         reachable = True
     except concurrent.futures.TimeoutError:
         reachable, detail = False, f"no answer within {DEADLINE_SECONDS:g} s"
     except Exception as error:
         reachable, detail = False, _describe(error)
-    return {
-        "adapter": adapter,
-        "reachable": reachable,
-        "detail": detail,
-        "latencyMs": round((time.monotonic() - started) * 1000, 1),
-    }
+    body: dict[str, Any] = {"adapter": adapter, "reachable": reachable, "detail": detail}
+    if latency is not None:
+        body["latencyMs"] = round(latency, 1)
+    return body
 
 
 def health_report(settings: Settings | None = None) -> tuple[int, dict[str, Any]]:
     """(HTTP status, body): 200 when every store answers, 503 otherwise; never raises."""
     settings = settings or get_settings()
+    for backend in (settings.blob_backend, settings.document_backend):
+        if backend in ADAPTER_MODULES:
+            importlib.import_module(ADAPTER_MODULES[backend])
     deadline = time.monotonic() + DEADLINE_SECONDS
-    blob = _probe(settings.blob_backend, _blob_check, settings, deadline)
-    documents = _probe(settings.document_backend, _documents_check, settings, deadline)
+    blob_future = _pool.submit(_timed, _blob_check, settings)
+    documents_future = _pool.submit(_timed, _documents_check, settings)
+    blob = _result(settings.blob_backend, blob_future, deadline)
+    documents = _result(settings.document_backend, documents_future, deadline)
     healthy = blob["reachable"] and documents["reachable"]
     body = {
         "status": "ok" if healthy else "unavailable",

@@ -122,3 +122,24 @@ def test_health_ok_on_emulator_profile(
     assert status == 200, body
     assert body["storage"]["blob"]["adapter"] == "azure"
     assert body["storage"]["documents"]["adapter"] == "cosmos"
+
+
+def test_silent_server_hits_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    import shared.health
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        monkeypatch.setattr(shared.health, "DEADLINE_SECONDS", 0.5)
+        monkeypatch.setenv("BLOB_BACKEND", "azure")
+        monkeypatch.setenv(
+            "AZURE_STORAGE_CONNECTION_STRING",
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
+            f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;",
+        )
+        status, body, elapsed = call_health()
+    assert status == 503, body
+    assert body["storage"]["blob"]["detail"] == "no answer within 0.5 s"
+    assert body["storage"]["documents"]["reachable"] is True
+    assert elapsed < 2
