@@ -1,0 +1,216 @@
+"""shared.telemetry: ids in JSON logs, W3C context across HTTP → orchestration → activity,
+metrics through an SDK reader, and real export to an Application Insights endpoint."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+from shared import telemetry
+
+ROOT = Path(__file__).resolve().parents[2]
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+PARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
+
+
+@pytest.fixture
+def json_log() -> Iterator[tuple[logging.Logger, io.StringIO]]:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(telemetry.JsonFormatter())
+    handler.addFilter(telemetry.ContextFilter())
+    logger = logging.getLogger("tests.telemetry")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    yield logger, stream
+    logger.removeHandler(handler)
+
+
+def _lines(stream: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_log_lines_carry_invocation_and_incoming_trace_id(json_log) -> None:
+    logger, stream = json_log
+    with telemetry.invocation(
+        "http.quotes", invocation_id="inv-1", carrier={"Traceparent": PARENT}
+    ):
+        logger.info("quote for %s", "AAPL", extra={"symbol": "AAPL"})
+    logger.info("outside")
+    inside, outside = _lines(stream)
+    assert inside["message"] == "quote for AAPL"
+    assert inside["invocation_id"] == "inv-1"
+    assert inside["trace_id"] == TRACE_ID
+    assert inside["symbol"] == "AAPL"
+    assert inside["level"] == "INFO"
+    assert outside["invocation_id"] is None
+    assert outside["trace_id"] is None
+
+
+def test_exceptions_are_one_json_line(json_log) -> None:
+    logger, stream = json_log
+    try:
+        raise ValueError("bad bar")
+    except ValueError:
+        logger.exception("ingest failed")
+    (line,) = _lines(stream)
+    assert "ValueError: bad bar" in line["exception"]
+
+
+def test_trace_context_flows_from_http_through_orchestration_input_to_activity(json_log) -> None:
+    logger, stream = json_log
+    with telemetry.invocation("http.backtests.start", carrier={"traceparent": PARENT}):
+        start_input = telemetry.with_trace({"symbol": "GOOG"})
+    # the orchestration input is JSON: it survives serialization, and the orchestrator
+    # passes the same carrier into each activity input (deterministic on replay)
+    orchestration_input = json.loads(json.dumps(start_input))
+    activity_input = {"chunk": 3, telemetry.TRACE_KEY: telemetry.trace_of(orchestration_input)}
+    with telemetry.invocation("backtest.chunk", carrier=telemetry.trace_of(activity_input)):
+        logger.info("chunk done")
+        relay_message = telemetry.with_trace({"symbol": "GOOG", "trades": []})
+    assert start_input[telemetry.TRACE_KEY]["traceparent"].split("-")[1] == TRACE_ID
+    assert _lines(stream)[0]["trace_id"] == TRACE_ID
+    assert telemetry.trace_of(relay_message)["traceparent"].split("-")[1] == TRACE_ID
+
+
+def test_missing_or_malformed_carrier_starts_fresh(json_log) -> None:
+    logger, stream = json_log
+    with telemetry.invocation("x", carrier={"traceparent": "garbage"}):
+        logger.info("a")
+    with telemetry.invocation("y", carrier=telemetry.trace_of({"no": "trace"})):
+        logger.info("b")
+    assert [line["message"] for line in _lines(stream)] == ["a", "b"]
+    assert telemetry.with_trace({}) == {}
+
+
+def test_metrics_reach_an_sdk_reader() -> None:
+    reader = InMemoryMetricReader()
+    telemetry.use_meter_provider(MeterProvider(metric_readers=[reader]))
+    telemetry.record_ingestion("yahoo", "ok", rows=250)
+    telemetry.record_ingestion("yahoo", "ok", rows=10)
+    telemetry.record_ingestion("alphavantage", "rate_limited")
+    telemetry.record_freshness("AAPL", time.time() - 90, provider="yahoo")
+    telemetry.record_freshness("AAPL", time.time() - 900, provider="yahoo")  # older: ignored
+    telemetry.record_relay(trades_in=1200, messages_out=40, conflated=3, lag_ms=12.5)
+
+    points: dict[str, list[Any]] = {}
+    data = reader.get_metrics_data()
+    assert data is not None
+    for resource_metrics in data.resource_metrics:
+        for scope in resource_metrics.scope_metrics:
+            for metric in scope.metrics:
+                points[metric.name] = list(metric.data.data_points)
+
+    runs = {
+        (p.attributes["provider"], p.attributes["outcome"]): p.value
+        for p in points["tradingjournal.ingestion.runs"]
+    }
+    assert runs == {("yahoo", "ok"): 2, ("alphavantage", "rate_limited"): 1}
+    assert points["tradingjournal.ingestion.rows"][0].value == 260
+    (fresh,) = [
+        p for p in points["tradingjournal.data.freshness"] if p.attributes["symbol"] == "AAPL"
+    ]
+    assert 89 <= fresh.value < 120
+    assert points["tradingjournal.relay.trades_in"][0].value == 1200
+    assert points["tradingjournal.relay.messages_out"][0].value == 40
+    assert points["tradingjournal.relay.lag"][0].count == 1
+    assert 89 <= (telemetry.freshness_seconds("AAPL", provider="yahoo") or 0) < 120
+
+
+class _Ingestion(BaseHTTPRequestHandler):
+    received: list[bytes] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        type(self).received.append(body)
+        reply = json.dumps({"itemsReceived": 1, "itemsAccepted": 1, "errors": []}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.mark.slow
+def test_configure_telemetry_exports_spans_and_logs_to_application_insights(tmp_path) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ingestion)
+    _Ingestion.received = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}/"
+    script = f"""
+import logging
+from shared import telemetry
+assert telemetry.configure_telemetry("smoke-test") is True
+assert telemetry.configure_telemetry("again") is True
+with telemetry.invocation("probe-span", invocation_id="inv-9", carrier={{"traceparent": "{PARENT}"}}):
+    logging.getLogger("probe").warning("probe-log")
+telemetry.flush()
+"""
+    env = {
+        **os.environ,
+        "APPLICATIONINSIGHTS_CONNECTION_STRING": (
+            "InstrumentationKey=00000000-0000-0000-0000-000000000000;"
+            f"IngestionEndpoint={endpoint};LiveEndpoint={endpoint}"
+        ),
+        "LOCAL_DATA_DIR": str(tmp_path),
+        "TMPDIR": str(tmp_path),
+    }
+    try:
+        run = subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        server.shutdown()
+    assert run.returncode == 0, run.stderr[-3000:]
+    sent = b"\n".join(_Ingestion.received).decode()
+    assert "probe-span" in sent, "the span was not exported"
+    assert "probe-log" in sent, "the log record was not exported"
+    assert TRACE_ID in sent, "exported telemetry lost the incoming trace id"
+
+
+def test_without_connection_string_nothing_is_exported(tmp_path) -> None:
+    script = (
+        "from shared import telemetry\n"
+        "assert telemetry.configure_telemetry('local') is False\n"
+        "from opentelemetry import trace\n"
+        "print(type(trace.get_tracer_provider()).__name__)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "APPLICATIONINSIGHTS_CONNECTION_STRING"}
+    run = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={**env, "LOCAL_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "ProxyTracerProvider" in run.stdout
