@@ -163,7 +163,8 @@ import logging
 from shared import telemetry
 assert telemetry.configure_telemetry("smoke-test") is True
 assert telemetry.configure_telemetry("again") is True
-with telemetry.invocation("probe-span", invocation_id="inv-9", carrier={{"traceparent": "{PARENT}"}}):
+carrier = {{"traceparent": "{PARENT}"}}
+with telemetry.invocation("probe-span", invocation_id="inv-9", carrier=carrier):
     logging.getLogger("probe").warning("probe-log")
 telemetry.flush()
 """
