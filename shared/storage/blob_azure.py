@@ -3,7 +3,8 @@
 Built from a connection string (Azurite or an account key) or from an account URL with
 `DefaultAzureCredential` (managed identity in Azure). The container is created on first
 use. Signed URLs are read-only SAS: account-key SAS with a key, user-delegation SAS with a
-credential. Errors map to `BlobNotFound`, `Conflict` and `Unavailable`.
+credential. Errors map to `BlobNotFound`, `Conflict` and `Unavailable`. An identity that may
+not create containers (403) relies on `bicep/` having provisioned them.
 """
 
 from __future__ import annotations
@@ -158,6 +159,9 @@ class AzureBlobStore(BlobStore):
                 self.client.create_container()
             except ResourceExistsError:
                 pass
+            except HttpResponseError as error:
+                if error.status_code != 403:
+                    raise Unavailable(f"blob storage cannot be reached: {error.reason}") from None
             except AzureError as error:
                 raise Unavailable(f"blob storage cannot be reached: {error}") from None
             self._ready = True

@@ -1,10 +1,12 @@
 """The Azure Cosmos DB `DocumentStore` (SQL API, azure-cosmos), also run against an emulator.
 
-Containers are created on first use with partition key `/pk` and the default TTL from
-`CONTAINERS`. Queries always carry `c.pk = @pk` in the SQL text (emulators ignore the
-partition-key header). Etags use `IfNotModified`, a 412 becomes `StaleEtag`.
+With a key (emulator, or an account key) the database and containers are created on first
+use with partition key `/pk` and the default TTL from `CONTAINERS`; with a credential
+(managed identity, whose data-plane role cannot create them) `bicep/` provisions them.
+Queries always carry `c.pk = @pk` in the SQL text (emulators ignore the partition-key
+header). Etags use `IfNotModified`, a 412 becomes `StaleEtag`.
 
-Emulator mode (on automatically for loopback endpoints; see FACTS.md) works around the
+Emulator mode (on automatically for loopback endpoints) works around the known
 @vercel/cosmosdb-server bugs without changing what real Cosmos does: a read of a missing id
 answers 500 there, so a 500 on read is re-checked with a query; the server never expires
 items, so expired items are hidden on the client.
@@ -67,11 +69,13 @@ class CosmosDocumentStore(DocumentStore):
         database: str,
         *,
         emulator: bool = False,
+        provision: bool = True,
         endpoint: str = "",
     ) -> None:
         self.client = client
         self.database_name = database
         self.emulator = emulator
+        self.provision = provision
         self.endpoint = endpoint
         self._database: DatabaseProxy | None = None
         self._containers: dict[str, ContainerProxy] = {}
@@ -102,7 +106,13 @@ class CosmosDocumentStore(DocumentStore):
             client = CosmosClient(endpoint, credential=credential, **options)
         except AzureError as error:
             raise Unavailable(f"Cosmos DB at {endpoint} cannot be reached: {error}") from None
-        return cls(client, settings.cosmos_database, emulator=emulator, endpoint=endpoint)
+        return cls(
+            client,
+            settings.cosmos_database,
+            emulator=emulator,
+            provision=settings.cosmos_key is not None,
+            endpoint=endpoint,
+        )
 
     # --- plumbing ----------------------------------------------------------------------------
     def _call(self, action: Callable[[], T], what: str) -> T:
@@ -122,6 +132,8 @@ class CosmosDocumentStore(DocumentStore):
             raise Unavailable(f"Cosmos DB ({what}) cannot be reached: {error}") from None
 
     def _db(self) -> DatabaseProxy:
+        if self._database is None and not self.provision:
+            self._database = self.client.get_database_client(self.database_name)
         if self._database is None:
             self._database = self._call(
                 lambda: self.client.create_database_if_not_exists(self.database_name),
@@ -132,6 +144,9 @@ class CosmosDocumentStore(DocumentStore):
     def _container(self, name: str) -> ContainerProxy:
         check_container(name)
         found = self._containers.get(name)
+        if found is None and not self.provision:
+            found = self._db().get_container_client(name)
+            self._containers[name] = found
         if found is None:
             spec = CONTAINERS.get(name)
             options: dict[str, Any] = {"partition_key": PartitionKey(path="/pk")}
