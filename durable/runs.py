@@ -8,11 +8,13 @@ import io
 import json
 import os
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import Field, field_validator
@@ -37,6 +39,7 @@ from shared.backtest import (
 from shared.backtest.sweep import Chunk
 from shared.config import Settings, get_settings
 from shared.errors import InvalidInput, NotFound
+from shared.ingest.bars import BarLake
 from shared.storage.blob import BlobStore
 from shared.storage.documents import DocumentNotFound, DocumentStore, PatchOp
 from shared.storage.factory import blob_store, document_store, lake
@@ -127,34 +130,15 @@ def validate_request(request: BacktestRequest, settings: Settings | None = None)
 
 
 # ------------------------------------------------------------------------------ data
-def _filters(symbol: str, interval: str, start: date | None, end: date | None) -> list[Any]:
-    filters: list[Any] = [("interval", "=", interval), ("symbol", "=", symbol)]
-    if start is not None:
-        filters.append(("year", ">=", start.year))
-    if end is not None:
-        filters.append(("year", "<=", end.year))
-    return filters
-
-
 def read_bars(symbol: str, interval: str, start: date | None, end: date | None) -> BarsFrame:
-    """The lake's bars (dataset "bars") of one symbol and interval within [start, end]."""
-    table = lake().read("bars", _filters(symbol, interval, start, end))
-    if table.num_rows == 0:
-        return load_bars(_empty_bars(), symbol=symbol)
-    frame = table.to_pandas()
-    end_text = f"{end.isoformat()}T23:59:59.999999" if end is not None else None
-    return load_bars(frame, symbol=symbol, start=start.isoformat() if start else None, end=end_text)
-
-
-def _empty_bars() -> Any:
-    import pandas as pd
-
-    return pd.DataFrame(
-        {
-            "ts": pd.to_datetime([], utc=True),
-            **{c: [] for c in ("open", "high", "low", "close", "volume")},
-        }
-    )
+    """The lake's bars (dataset "bars", written by ingestion) of one series in [start, end]."""
+    begin = datetime.combine(start, datetime.min.time(), UTC) if start else None
+    stop = datetime.combine(end + timedelta(days=1), datetime.min.time(), UTC) if end else None
+    table = BarLake(lake()).read(symbol, interval, begin, stop)
+    frame = table.select(["ts", "open", "high", "low", "close", "volume"]).to_pandas()
+    frame["volume"] = frame["volume"].astype(float).fillna(0.0)
+    frame.index = pd.DatetimeIndex(frame.pop("ts"))
+    return load_bars(frame, symbol=symbol)
 
 
 def bar_count(symbol: str, interval: str, start: date | None, end: date | None) -> int:
@@ -167,11 +151,17 @@ def results_store() -> BlobStore:
 
 @lru_cache(maxsize=8)
 def _cached_bars(name: str, etag: str) -> BarsFrame:
-    return load_bars(results_store().get(name))
+    table = pq.read_table(io.BytesIO(results_store().get(name)))
+    columns = {
+        c: np.ascontiguousarray(table[c].to_numpy(), dtype=np.float64)
+        for c in ("open", "high", "low", "close", "volume")
+    }
+    ts = np.ascontiguousarray(table["ts"].cast(pa.int64()).to_numpy())
+    return BarsFrame(ts=ts, **columns)
 
 
 def load_snapshot(ref: dict[str, Any]) -> BarsFrame:
-    """The bars a data reference names (cached per worker process)."""
+    """The bars a data reference names (a Parquet snapshot; cached per worker process)."""
     store = results_store()
     bars = _cached_bars(ref["blob"], store.info(ref["blob"]).etag)
     return BarsFrame(
@@ -469,9 +459,3 @@ def finish_failed(job: dict[str, Any]) -> None:
     update_run(
         job["accountId"], job["runId"], status="Failed", completedAt=now_iso(), error=job["error"]
     )
-
-
-def table_bytes(table: pa.Table) -> bytes:
-    sink = io.BytesIO()
-    pq.write_table(table, sink)
-    return sink.getvalue()

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
+import os
+import threading
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -82,7 +85,15 @@ _WORKER_FUNCTIONS: dict[str, DurableFunction] = {}
 
 
 def init_worker(app_ref: str) -> None:
-    """Process-pool initializer: index the app once per worker process."""
+    """Process-pool initializer: exit with the host (even after kill -9), index the app once."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="orphan-watchdog", daemon=True).start()
     _WORKER_FUNCTIONS.clear()
     _WORKER_FUNCTIONS.update(index_app(app_ref))
 
@@ -105,6 +116,4 @@ def run_in_worker(name: str, input_text: str | None) -> tuple[bool, str, str]:
 
 def warm_worker() -> int:
     """A no-op task that makes the pool start a worker process (and index the app)."""
-    import os
-
     return os.getpid()

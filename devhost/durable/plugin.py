@@ -75,7 +75,7 @@ class DurablePlugin(Plugin):
 
     async def start(self) -> None:
         if self.engine is not None and self.engine.functions:
-            await self.engine.start()
+            await self.engine.start(warm=False)
 
     async def stop(self) -> None:
         if self.engine is not None:
