@@ -5,8 +5,10 @@ REST (each needs `Authorization: Bearer <HS256 JWT>` signed with the AccessKey, 
 the full request URL, `exp` in the future; otherwise 401):
 
 - `POST /api/hubs/{hub}/:send`, `/groups/{group}/:send`, `/users/{user}/:send` → 202
-- `PUT|DELETE /api/hubs/{hub}/groups/{group}/connections/{id}` → 200 (404 unknown connection)
-- `PUT|DELETE /api/hubs/{hub}/users/{user}/groups/{group}` → 200
+- `POST /api/hubs/{hub}/connections/{id}/:send` → 202; `DELETE .../connections/{id}` → 204
+- `PUT /api/hubs/{hub}/groups/{group}/connections/{id}` → 200 (404 unknown connection),
+  `DELETE` → 204; `PUT /api/hubs/{hub}/users/{user}/groups/{group}` → 200, `DELETE` → 204
+- `DELETE /api/hubs/{hub}/connections/{id}/groups`, `/users/{user}/groups` → 204
 - `HEAD|GET /api/hubs/{hub}/connections/{id}`, `/groups/{group}`, `/users/{user}` → 200 / 404
 - `POST /api/hubs/{hub}/:closeConnections` (and per group / user) → 204
 
@@ -177,6 +179,10 @@ class WebPubSubStandIn:
         r.add_delete("/api/hubs/{hub}/groups/{group}/connections/{connection}", self._remove_conn)
         r.add_put("/api/hubs/{hub}/users/{user}/groups/{group}", self._add_user)
         r.add_delete("/api/hubs/{hub}/users/{user}/groups/{group}", self._remove_user)
+        r.add_post("/api/hubs/{hub}/connections/{connection}/:send", self._send_connection)
+        r.add_delete("/api/hubs/{hub}/connections/{connection}", self._close_connection)
+        r.add_delete("/api/hubs/{hub}/connections/{connection}/groups", self._leave_all)
+        r.add_delete("/api/hubs/{hub}/users/{user}/groups", self._leave_all)
         r.add_get("/api/hubs/{hub}/connections/{connection}", self._exists_connection)
         r.add_get("/api/hubs/{hub}/groups/{group}", self._exists_group)
         r.add_get("/api/hubs/{hub}/users/{user}", self._exists_user)
@@ -229,6 +235,32 @@ class WebPubSubStandIn:
         hub = self.hub(request.match_info["hub"])
         return await self._broadcast(request, hub.of_user(request.match_info["user"]), '"server"')
 
+    async def _send_connection(self, request: web.Request) -> web.Response:
+        hub = self.hub(request.match_info["hub"])
+        found = hub.connections.get(request.match_info["connection"])
+        return await self._broadcast(request, [found] if found else [], '"server"')
+
+    async def _close_connection(self, request: web.Request) -> web.Response:
+        hub = self.hub(request.match_info["hub"])
+        found = hub.connections.get(request.match_info["connection"])
+        return await self._close(request, [found] if found else [])
+
+    async def _leave_all(self, request: web.Request) -> web.Response:
+        denied = self._authorize(request)
+        if denied is not None:
+            return denied
+        hub = self.hub(request.match_info["hub"])
+        if "connection" in request.match_info:
+            found = hub.connections.get(request.match_info["connection"])
+            targets = [found] if found else []
+        else:
+            hub.user_groups.pop(request.match_info["user"], None)
+            targets = hub.of_user(request.match_info["user"])
+        for connection in targets:
+            for group in list(connection.groups):
+                hub.leave(connection, group)
+        return web.Response(status=204)
+
     async def _membership(self, request: web.Request, add: bool) -> web.Response:
         denied = self._authorize(request)
         if denied is not None:
@@ -247,7 +279,7 @@ class WebPubSubStandIn:
             targets = hub.of_user(user)
         for connection in targets:
             (hub.join if add else hub.leave)(connection, group)
-        return web.Response(status=200)
+        return web.Response(status=200 if add else 204)
 
     async def _add_conn(self, request: web.Request) -> web.Response:
         return await self._membership(request, add=True)
