@@ -174,6 +174,8 @@ def main(
         )
     except (ScheduleError, RouteTemplateError) as error:
         raise fail(str(error)) from None
+    for name, problem in dev_host.in_error.items():
+        log.error("function %s is in error (as in Azure): %s", name, problem)
     for problem in dev_host.unserved_inputs():
         log.warning("%s", problem)
     try:

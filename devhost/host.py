@@ -22,7 +22,7 @@ import azure.functions as func
 from aiohttp import web
 from azure.functions.timer import TimerRequest
 
-from devhost.index import wants_context
+from devhost.index import ANY_METHOD, http_route, route_problems, wants_context
 from devhost.plugins import FunctionInfo, InvocationContext, Plugin
 from devhost.routes import RouteTemplate, parse_route
 from devhost.timers import Schedule, parse_schedule
@@ -115,14 +115,14 @@ def route_prefix(app_directory: Path) -> str:
     return "api"
 
 
-def _http_routes(functions: Sequence[FunctionInfo]) -> list[HttpRoute]:
+def _http_routes(functions: Sequence[FunctionInfo], in_error: Mapping[str, str]) -> list[HttpRoute]:
     routes = []
     for function in functions:
-        if function.trigger_type != "httpTrigger":
+        if function.trigger_type != "httpTrigger" or function.name in in_error:
             continue
-        template = parse_route(function.trigger.get("route") or function.name)
-        methods = function.trigger.get("methods") or ALL_METHODS
-        routes.append(HttpRoute(function, template, frozenset(m.upper() for m in methods)))
+        route, methods = http_route(function)
+        allowed = frozenset(ALL_METHODS) if methods == ANY_METHOD else methods
+        routes.append(HttpRoute(function, parse_route(route), allowed))
     routes.sort(key=lambda r: r.template.precedence)
     return routes
 
@@ -181,7 +181,8 @@ class DevHost:
         self.plugins = list(plugins)
         self._app_directory = str(app_directory or Path.cwd())
         self._settings = settings
-        self.http_routes = _http_routes(functions)
+        self.in_error = route_problems(functions)
+        self.http_routes = _http_routes(functions, self.in_error)
         self.timer_jobs = [
             TimerJob(
                 f,
@@ -503,7 +504,9 @@ class DevHost:
         rows = []
         for function in self._functions.values():
             trigger = function.trigger_type
-            if trigger == "httpTrigger":
+            if function.name in self.in_error:
+                where = f"IN ERROR, not served: {self.in_error[function.name]}"
+            elif trigger == "httpTrigger":
                 route = next(r for r in self.http_routes if r.function is function)
                 methods = (
                     "ANY"

@@ -6,13 +6,15 @@ import importlib
 import inspect
 import json
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import azure.functions as func
 from azure.functions import meta
 
 from devhost.plugins import Binding, FunctionInfo
+from devhost.routes import RouteTemplateError, parse_route
+from devhost.timers import ScheduleError, parse_schedule
 
 DEFAULT_APP = "function_app:app"
 
@@ -23,13 +25,31 @@ class IndexingError(ValueError):
     """The app cannot be indexed; the message names the function and the problem."""
 
 
-def load_app(reference: str = DEFAULT_APP) -> func.FunctionApp:
+def load_app(reference: str = DEFAULT_APP) -> func.FunctionRegister:
     """Import "module:attribute" and return the FunctionApp it names."""
     module_name, _, attribute = reference.partition(":")
     module = importlib.import_module(module_name)
     app = getattr(module, attribute or "app")
-    if not isinstance(app, func.FunctionApp):
+    if not isinstance(app, func.FunctionRegister):
         raise IndexingError(f"{reference} is a {type(app).__name__}, not a FunctionApp")
+    return app
+
+
+def worker_app(module_name: str = "function_app") -> func.FunctionRegister:
+    """The one top-level FunctionApp of a module, found as the worker's indexer finds it
+    (`loader.index_function_app`): more than one, or none, is an error."""
+    module = importlib.import_module(module_name)
+    found = [
+        name
+        for name in module.__dir__()
+        if isinstance(getattr(module, name, None), func.FunctionRegister)
+    ]
+    if len(found) != 1:
+        what = "More than one" if found else "No"
+        raise IndexingError(
+            f"{what} top-level function app instance in {module_name} ({', '.join(found)})"
+        )
+    app: func.FunctionRegister = getattr(module, found[0])
     return app
 
 
@@ -48,7 +68,7 @@ def original_function(user_function: Callable[..., Any]) -> Callable[..., Any]:
     return current
 
 
-def index_app(app: func.FunctionApp) -> list[FunctionInfo]:
+def index_app(app: func.FunctionRegister) -> list[FunctionInfo]:
     """Every function of `app` as `FunctionInfo`, in registration order.
 
     `FunctionApp.get_functions()` remembers the names it saw and rejects them as duplicates
@@ -211,3 +231,73 @@ def binding_problems(function: FunctionInfo) -> list[str]:
 
 def bindings_by_name(function: FunctionInfo) -> Mapping[str, Binding]:
     return {b["name"]: b for b in function.bindings}
+
+
+RESERVED_ROUTE_PREFIXES = ("admin", "runtime")
+ANY_METHOD = frozenset({"*"})
+
+
+def http_route(function: FunctionInfo) -> tuple[str, frozenset[str]]:
+    """The route template (the function name when none is given) and methods (`{"*"}`: any)."""
+    route = str(function.trigger.get("route") or function.name).strip("/")
+    methods = function.trigger.get("methods") or []
+    return route, frozenset(str(m).upper() for m in methods) or ANY_METHOD
+
+
+def route_problems(functions: Sequence[FunctionInfo]) -> dict[str, str]:
+    """HTTP functions the Functions host puts "in error", with its reason, by function name.
+
+    The host rejects a route starting with `admin` or `runtime` (its own APIs), a template
+    it cannot parse, and a route whose template and methods overlap an earlier function's.
+    """
+    problems: dict[str, str] = {}
+    seen: list[tuple[str, str, frozenset[str]]] = []
+    for function in functions:
+        if function.trigger_type != "httpTrigger":
+            continue
+        route, methods = http_route(function)
+        if route.lower().startswith(RESERVED_ROUTE_PREFIXES):
+            problems[function.name] = (
+                f"route {route!r} conflicts with the host's built-in routes (admin/, runtime/)"
+            )
+            continue
+        try:
+            parse_route(route)
+        except RouteTemplateError as error:
+            problems[function.name] = str(error)
+            continue
+        for other, other_route, other_methods in seen:
+            overlap = methods & other_methods or ANY_METHOD in (methods, other_methods)
+            if other_route.lower() == route.lower() and overlap:
+                problems[function.name] = (
+                    f"route {route!r} ({', '.join(sorted(methods))}) conflicts with the route "
+                    f"of function {other}"
+                )
+                break
+        else:
+            seen.append((function.name, route, methods))
+    return problems
+
+
+def schedule_problems(
+    functions: Sequence[FunctionInfo], values: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Timer functions whose schedule does not resolve or parse, by function name."""
+    problems: dict[str, str] = {}
+    for function in functions:
+        if function.trigger_type == "timerTrigger":
+            try:
+                parse_schedule(str(function.trigger.get("schedule", "")), values)
+            except ScheduleError as error:
+                problems[function.name] = str(error)
+    return problems
+
+
+def indexing_problems(
+    functions: Sequence[FunctionInfo], values: Mapping[str, str] | None = None
+) -> list[str]:
+    """Every problem the worker or the host would report for these functions (empty: fine)."""
+    problems = [p for f in functions for p in binding_problems(f)]
+    problems += [f"{n}: {m}" for n, m in route_problems(functions).items()]
+    problems += [f"{n}: {m}" for n, m in schedule_problems(functions, values).items()]
+    return problems
