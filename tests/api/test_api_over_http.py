@@ -1,0 +1,106 @@
+"""The API through the real local host: dev issuer endpoints, racing orders, retries."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+
+from shared.auth import dev_issuer
+from shared.auth.jwks import JwksCache
+from shared.storage.documents_sqlite import SqliteDocumentStore
+from tests.api.conftest import put_quote
+from tests.support.auth import auth_headers
+from tests.support.host import RunningHost, start_host
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningHost, Path]]:
+    data = tmp_path_factory.mktemp("api-host")
+    with start_host(env={"LOCAL_DATA_DIR": str(data)}) as host:
+        yield host, data
+
+
+async def test_the_host_serves_the_dev_issuer_and_its_keys_verify_minted_tokens(running):
+    host, _ = running
+    issuer = f"{host.base_url}/dev-issuer"
+    async with httpx.AsyncClient() as client:
+        discovery = (await client.get(f"{issuer}/.well-known/openid-configuration")).json()
+    assert discovery["issuer"] == issuer
+    assert discovery["jwks_uri"] == f"{issuer}/jwks"
+    token = auth_headers("trader", "alice")["Authorization"].split()[1]
+    kid = jwt.get_unverified_header(token)["kid"]
+    key = await JwksCache().key(issuer, kid)
+    assert key is not None
+    claims = jwt.decode(token, key.key, algorithms=["RS256"], audience="api://tradingjournal")
+    assert claims["sub"] == "alice"
+    assert kid == dev_issuer.dev_key().kid
+
+
+async def test_twenty_concurrent_orders_never_take_cash_below_zero(running):
+    host, data = running
+    put_quote(SqliteDocumentStore(data / "documents.sqlite3"), "AAPL", 100.0)
+    headers = auth_headers("trader", "race")
+    async with httpx.AsyncClient(
+        base_url=f"{host.base_url}/api", headers=headers, timeout=60
+    ) as client:
+        created = await client.post("/paper/accounts", json={"startingCash": 1000})
+        account_id = created.json()["id"]
+        order = {"symbol": "AAPL", "side": "buy", "type": "market", "qty": 1}
+        replies = await asyncio.gather(
+            *[client.post(f"/paper/accounts/{account_id}/orders", json=order) for _ in range(20)]
+        )
+        statuses = [reply.status_code for reply in replies]
+        view = (await client.get(f"/paper/accounts/{account_id}")).json()
+        orders = (
+            await client.get(f"/paper/accounts/{account_id}/orders", params={"limit": 100})
+        ).json()["items"]
+    assert set(statuses) == {201, 422}, statuses
+    filled = [o for o in orders if o["status"] == "filled"]
+    assert len(filled) == statuses.count(201) == 9
+    assert view["cash"] >= 0
+    assert view["reservedCash"] == 0
+    assert view["positions"][0]["qty"] == 9
+    assert view["cash"] == pytest.approx(1000 - sum(o["fillPrice"] for o in filled))
+
+
+async def test_concurrent_retries_with_one_idempotency_key_place_one_order(running):
+    host, data = running
+    put_quote(SqliteDocumentStore(data / "documents.sqlite3"), "MSFT", 300.0)
+    headers = {**auth_headers("trader", "retry"), "Idempotency-Key": "k-42"}
+    async with httpx.AsyncClient(
+        base_url=f"{host.base_url}/api", headers=headers, timeout=60
+    ) as client:
+        account_id = (await client.post("/paper/accounts", json={})).json()["id"]
+        order = {"symbol": "MSFT", "side": "buy", "type": "market", "qty": 2}
+        url = f"/paper/accounts/{account_id}/orders"
+        replies = await asyncio.gather(*[client.post(url, json=order) for _ in range(6)])
+        retry = await client.post(url, json=order)
+        orders = (await client.get(url)).json()["items"]
+    ids = {reply.json()["id"] for reply in [*replies, retry] if reply.status_code == 201}
+    assert len(ids) == 1
+    assert retry.status_code == 201
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert len(orders) == 1
+
+
+async def test_errors_are_problem_json_with_the_request_id_echoed(running):
+    host, _ = running
+    async with httpx.AsyncClient(base_url=f"{host.base_url}/api") as client:
+        reply = await client.get("/watchlists", headers={"X-Request-Id": "req-123"})
+        bad = await client.post(
+            "/watchlists", headers=auth_headers("trader", "x"), content=b"{not json"
+        )
+    assert reply.status_code == 401
+    assert reply.headers["X-Request-Id"] == "req-123"
+    assert reply.headers["Content-Type"].startswith("application/problem+json")
+    assert reply.headers["WWW-Authenticate"].startswith("Bearer")
+    assert bad.status_code in (400, 422)
+    assert bad.json()["status"] == bad.status_code
+    assert len(bad.headers["X-Request-Id"]) == 32
