@@ -238,7 +238,7 @@ def test_orchestrator_context_name_must_be_context() -> None:
     good = df.DFApp()
 
     @good.orchestration_trigger(context_name="context")
-    def fine(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    def fine(context: df.DurableOrchestrationContext):
         yield context.call_activity("act", 1)
 
     @good.activity_trigger(input_name="n")
@@ -257,7 +257,7 @@ def test_orchestrator_context_name_must_be_context() -> None:
     bad = df.DFApp()
 
     @bad.orchestration_trigger(context_name="ctx")
-    def renamed(ctx: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    def renamed(ctx: df.DurableOrchestrationContext):
         yield ctx.call_activity("act", 1)
 
     found = indexing_problems(index_app(bad), {})
