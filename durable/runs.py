@@ -152,12 +152,14 @@ def results_store() -> BlobStore:
 @lru_cache(maxsize=8)
 def _cached_bars(name: str, etag: str) -> BarsFrame:
     table = pq.read_table(io.BytesIO(results_store().get(name)))
-    columns = {
-        c: np.ascontiguousarray(table[c].to_numpy(), dtype=np.float64)
-        for c in ("open", "high", "low", "close", "volume")
-    }
+
+    def column(name: str) -> np.ndarray:
+        return np.ascontiguousarray(table[name].to_numpy(), dtype=np.float64)
+
     ts = np.ascontiguousarray(table["ts"].cast(pa.int64()).to_numpy())
-    return BarsFrame(ts=ts, **columns)
+    return BarsFrame(
+        ts, column("open"), column("high"), column("low"), column("close"), column("volume")
+    )
 
 
 def load_snapshot(ref: dict[str, Any]) -> BarsFrame:

@@ -218,7 +218,7 @@ def main(
             start=date.fromisoformat(start) if start else None,
             end=date.fromisoformat(end) if end else None,
             strategy=StrategySpec(strategy=strategy, grid=extra),
-            execution=ExecutionSettings(commission=commission, direction=direction),  # type: ignore[arg-type]
+            execution=ExecutionSettings(commission=commission, direction=direction),
             metric=metric,
             top_n=top,
         )

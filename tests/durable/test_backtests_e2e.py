@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 
 from shared.backtest import ExecutionSettings, StrategySpec, run_sweep
@@ -163,8 +164,12 @@ def test_killed_host_resumes_the_run_with_the_same_result(
         ):
             assert time.monotonic() < deadline, first.logs
             time.sleep(0.1)
+        workers = psutil.Process(first.process.pid).children(recursive=True)
+        assert workers, "chunks should run in worker processes"
         os.kill(first.process.pid, signal.SIGKILL)
         first.process.wait(timeout=10)
+        _, alive = psutil.wait_procs(workers, timeout=10)
+        assert not alive, "activity workers must exit when their host dies"
     finally:
         first.stop()
 

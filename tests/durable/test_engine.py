@@ -11,6 +11,12 @@ from devhost.durable.history import EventType
 from tests.durable.conftest import SAMPLE_APP
 
 
+def _status(engine: DurableEngine, instance_id: str) -> dict:
+    instance = engine.status(instance_id)
+    assert instance is not None
+    return instance
+
+
 def _types(instance: dict) -> list[int]:
     return [item["EventType"] for item in instance["history"]]
 
@@ -80,7 +86,7 @@ async def test_retries_exhausted_fail_the_instance_after_the_last_timer(
 async def test_timers_external_events_and_cancelled_timeout(engine: DurableEngine) -> None:
     engine.start_new("timers_and_events", "ev")
     for _ in range(100):
-        if engine.status("ev")["customStatus"] == "waiting for Approval":
+        if _status(engine, "ev")["customStatus"] == "waiting for Approval":
             break
         await asyncio.sleep(0.02)
     assert engine.raise_event("ev", "Approval", json.dumps({"by": "bob"}))
@@ -94,7 +100,7 @@ async def test_sub_orchestrations_and_continue_as_new(engine: DurableEngine) -> 
     engine.start_new("parent", "par")
     done = await engine.wait("par", 10)
     assert done["output"] == [["Hello A!", "Hello B!"], ["Hello C!"]]
-    child = engine.status("par-c")
+    child = _status(engine, "par-c")
     assert child["parentInstanceId"] == "par"
     assert child["runtimeStatus"] == "Completed"
     types = _types(done)
@@ -112,7 +118,7 @@ async def test_non_deterministic_replay_fails_loudly(
 ) -> None:
     engine.start_new("fickle", "fk")
     for _ in range(100):
-        if engine.status("fk")["customStatus"] == "waiting":
+        if _status(engine, "fk")["customStatus"] == "waiting":
             break
         await asyncio.sleep(0.02)
     (isolated_settings / "fickle-flag").write_text("on")
@@ -127,7 +133,7 @@ async def test_non_deterministic_replay_fails_loudly(
 async def test_terminate_suspend_resume_and_purge(engine: DurableEngine) -> None:
     engine.start_new("timers_and_events", "t1")
     assert engine.suspend("t1", "pause")
-    assert engine.status("t1")["runtimeStatus"] == "Suspended"
+    assert _status(engine, "t1")["runtimeStatus"] == "Suspended"
     assert engine.resume("t1", "go on")
     assert engine.terminate("t1", "user asked")
     done = await engine.wait("t1", 2)
@@ -144,7 +150,7 @@ async def test_activities_run_in_worker_processes_and_a_restart_resumes(
     await first.start()
     first.start_new("renamed_orchestrator", "pool", json.dumps(0.6))
     await asyncio.sleep(0.3)
-    assert first.status("pool")["runtimeStatus"] == "Running"
+    assert _status(first, "pool")["runtimeStatus"] == "Running"
     await first.stop()
 
     second = DurableEngine(app_ref=SAMPLE_APP, data_dir=isolated_settings, workers=2)
