@@ -62,7 +62,6 @@ class SyncStates:
             "lastErrorAt": None,
             "lastErrorKind": None,
             "consecutiveFailures": 0,
-            "rows": 0,
         }
         if old is not None:
             doc.update({k: v for k, v in content(old).items() if k in doc})
@@ -76,7 +75,6 @@ class SyncStates:
         *,
         as_of: datetime,
         last_bar: datetime | None,
-        rows: int,
     ) -> Document:
         old = self.get(provider, symbol, interval)
         doc = self._base(provider, symbol, interval, old)
@@ -89,7 +87,6 @@ class SyncStates:
             lastSuccess=iso(as_of),
             lastAttempt=iso(as_of),
             consecutiveFailures=0,
-            rows=rows,
         )
         return self._write(old, doc)
 

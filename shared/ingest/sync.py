@@ -252,7 +252,6 @@ class Ingestor:
             interval,
             as_of=as_of,
             last_bar=summary.last_ts.get((symbol.text, interval)),
-            rows=len(bars),
         )
         outcome = Outcome(
             symbol.text, interval, "ok" if bars else "no_data", len(bars), summary.rows_written
@@ -375,7 +374,7 @@ class Ingestor:
             return report
         finally:
             client.close()
-        self.states.success("coingecko", PING, "-", as_of=as_of, last_bar=None, rows=0)
+        self.states.success("coingecko", PING, "-", as_of=as_of, last_bar=None)
         report.outcomes.append(Outcome(PING, "-", "ok"))
         report.note = answer
         return report

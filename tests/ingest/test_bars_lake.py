@@ -1,0 +1,107 @@
+"""The bar lake: layout, provenance, precedence and rewrite size of an incremental day."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared.ingest.bars import BarLake
+from shared.market.models import Bar
+from shared.storage.factory import lake
+
+T0 = datetime(2024, 7, 1, tzinfo=UTC)
+
+
+def bar(day: int, close: float, source: str = "yahoo", symbol: str = "AAPL", **kw: object) -> Bar:
+    ts = datetime(2023, 12, 27, tzinfo=UTC) + timedelta(days=day)
+    return Bar(
+        symbol=symbol,
+        interval="1d",
+        ts=ts,
+        open=close,
+        high=close + 1,
+        low=close - 1,
+        close=close,
+        volume=100.0,
+        source=source,
+        adjustment="split",
+        **kw,
+    )
+
+
+def test_layout_is_interval_symbol_year() -> None:
+    store = BarLake(lake())
+    store.merge([bar(i, 10 + i) for i in range(10)], ingested_at=T0)
+    names = sorted(p.path for p in store.lake.partitions("bars"))
+    assert names == [
+        "bars/interval=1d/symbol=AAPL/period=2023/part.parquet",
+        "bars/interval=1d/symbol=AAPL/period=2024/part.parquet",
+    ]
+
+
+def test_read_back_with_provenance() -> None:
+    store = BarLake(lake())
+    store.merge([bar(i, 10 + i) for i in range(10)], ingested_at=T0)
+    table = store.read(
+        "AAPL", "1d", datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 3, tzinfo=UTC)
+    )
+    rows = table.to_pylist()
+    assert [r["close"] for r in rows] == [15.0, 16.0]
+    assert rows[0]["source"] == "yahoo"
+    assert rows[0]["adjustment"] == "split"
+    assert rows[0]["ingested_at"] == T0
+
+
+def test_unchanged_rows_keep_their_ingested_at_and_bytes() -> None:
+    store = BarLake(lake())
+    store.merge([bar(i, 10 + i) for i in range(10)], ingested_at=T0)
+    files = {p.path: store.lake.blobs.get(p.path) for p in store.lake.partitions("bars")}
+    again = store.merge([bar(i, 10 + i) for i in range(10)], ingested_at=T0 + timedelta(days=1))
+    assert again.bytes_written == 0
+    assert {p.path: store.lake.blobs.get(p.path) for p in store.lake.partitions("bars")} == files
+
+
+def test_correction_from_the_same_source_replaces() -> None:
+    store = BarLake(lake())
+    store.merge([bar(6, 10.0)], ingested_at=T0)
+    later = T0 + timedelta(hours=1)
+    summary = store.merge([bar(6, 11.0)], ingested_at=later)
+    assert summary.rows_written == 1
+    (row,) = store.read("AAPL", "1d").to_pylist()
+    assert (row["close"], row["ingested_at"]) == (11.0, later)
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "kept"),
+    [
+        ("sample", "yahoo", "yahoo"),
+        ("yahoo", "sample", "yahoo"),
+        ("yahoo", "alphavantage", "alphavantage"),
+        ("yahoo", "coingecko", "yahoo"),
+    ],
+)
+def test_source_precedence(first: str, second: str, kept: str) -> None:
+    store = BarLake(lake())
+    store.merge([bar(6, 10.0, first)], ingested_at=T0)
+    store.merge([bar(6, 12.0, second)], ingested_at=T0 + timedelta(hours=1))
+    (row,) = store.read("AAPL", "1d").to_pylist()
+    assert row["source"] == kept
+
+
+def test_a_new_day_rewrites_only_its_partition() -> None:
+    store = BarLake(lake())
+    symbols = ["AAPL", "MSFT", "IBM"]
+    store.merge([bar(i, 10 + i, symbol=s) for s in symbols for i in range(400)], ingested_at=T0)
+    before = {p.path: p.size for p in store.lake.partitions("bars")}
+    assert len(before) == 3 * 3
+    summary = store.merge([bar(400, 9.0, symbol=s) for s in symbols], ingested_at=T0)
+    changed = {p.path for p in store.lake.partitions("bars") if before.get(p.path) != p.size}
+    assert summary.partitions_changed == 3
+    assert all("period=2025" in path for path in changed)
+    assert summary.bytes_written < sum(before.values()) / 2
+
+
+def test_nan_prices_are_not_bars() -> None:
+    with pytest.raises(ValueError, match="finite"):
+        bar(1, float("nan"))
