@@ -287,12 +287,12 @@ class DevHost:
                 result = await asyncio.to_thread(target, *args, **kwargs)
                 if inspect.isawaitable(result):
                     result = await result
-        except Exception as error:
+        except (Exception, asyncio.CancelledError) as error:
             self.log_invocation(
                 function.name,
                 function.trigger_type,
                 (time.perf_counter() - started) * 1000,
-                type(error).__name__,
+                "cancelled" if isinstance(error, asyncio.CancelledError) else type(error).__name__,
             )
             raise
         if outcome_of is not None:
