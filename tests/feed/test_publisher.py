@@ -1,0 +1,110 @@
+"""Finnhub frame parsing, and the publisher's batching, ordering and conflation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from shared.feed.groups import ALL_TICKS_GROUP, from_finnhub, group_for, to_finnhub
+from shared.feed.publisher import TickPublisher
+from shared.feed.trades import MalformedMessageError, Trade, TradeSequencer, parse_finnhub
+
+pytestmark = pytest.mark.timeout(30)
+
+
+class RecordingSender:
+    """A GroupSender that records what it was asked to send and can be held up."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict]] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def send_to_group(self, group: str, payload: str) -> None:
+        await self.gate.wait()
+        self.sent.append((group, json.loads(payload)))
+
+    async def close(self) -> None:
+        return None
+
+    def prices(self, group: str) -> list[float]:
+        return [
+            t["p"] for g, m in self.sent if g == group for b in m["batches"] for t in b["trades"]
+        ]
+
+
+def test_parse_finnhub_frames() -> None:
+    sequencer = TradeSequencer()
+    frame = json.dumps(
+        {
+            "type": "trade",
+            "data": [
+                {"s": "BINANCE:BTCUSDT", "p": 97000.5, "v": 0.01, "t": 1700000000000, "c": None},
+                {"s": "AAPL", "p": 190, "v": 10, "t": 1700000000001, "c": ["1", "12"]},
+                {"s": "AAPL", "p": 190, "v": 10, "t": 1700000000001, "c": ["1", "12"]},
+                {"s": "AAPL", "p": "bad", "t": 1},
+            ],
+        }
+    )
+    message = parse_finnhub(frame, sequencer, {"BINANCE:BTCUSDT": "BTC-USD"})
+    assert message.kind == "trade"
+    assert [(t.symbol, t.seq) for t in message.trades] == [("BTC-USD", 0), ("AAPL", 0), ("AAPL", 1)]
+    assert message.trades[1].conditions == ("1", "12")
+    again = parse_finnhub(frame, TradeSequencer())
+    assert [t.seq for t in again.trades] == [0, 0, 1]
+    assert parse_finnhub('{"type":"ping"}', sequencer).kind == "ping"
+    error = parse_finnhub('{"type":"error","msg":"Invalid API key"}', sequencer)
+    assert (error.kind, error.error) == ("error", "Invalid API key")
+    assert parse_finnhub('{"type":"news"}', sequencer).kind == "unknown"
+    for bad in ("{nope", "[1,2]", '{"type":"trade","data":{}}'):
+        with pytest.raises(MalformedMessageError):
+            parse_finnhub(bad, sequencer)
+
+
+def test_symbol_mapping_round_trips() -> None:
+    assert to_finnhub("btc-usd") == "BINANCE:BTCUSDT"
+    assert from_finnhub("BINANCE:ETHUSDT") == "ETH-USD"
+    assert to_finnhub("AAPL") == from_finnhub("AAPL") == "AAPL"
+    assert group_for("brk.b") == "ticks.BRK.B"
+
+
+async def test_one_message_per_symbol_per_window_plus_the_all_ticks_group() -> None:
+    sender = RecordingSender()
+    publisher = TickPublisher(sender, window_seconds=0.05)
+    await publisher.start()
+    publisher.offer([Trade("AAPL", 100.0 + i, 1.0, 1000 + i) for i in range(30)])
+    publisher.offer([Trade("MSFT", 400.0 + i, 1.0, 1000 + i) for i in range(20)])
+    await asyncio.sleep(0.2)
+    await publisher.stop()
+    groups = sorted(group for group, _ in sender.sent)
+    assert groups == sorted([ALL_TICKS_GROUP, "ticks.AAPL", "ticks.MSFT"])
+    assert sender.prices("ticks.AAPL") == [100.0 + i for i in range(30)]
+    assert len(sender.prices(ALL_TICKS_GROUP)) == 50
+    assert publisher.stats.trades_out == 50
+
+
+async def test_a_slow_service_conflates_the_live_feed_to_the_latest_trade() -> None:
+    sender = RecordingSender()
+    sender.gate.clear()
+    publisher = TickPublisher(sender, window_seconds=0.02, queue_windows=1, all_ticks_group=False)
+    await publisher.start()
+    publisher.offer([Trade("AAPL", 1.0, 1.0, 1)])
+    await asyncio.sleep(0.06)
+    publisher.offer([Trade("AAPL", 2.0, 1.0, 2)])
+    await asyncio.sleep(0.06)
+    for price in range(3, 40):
+        publisher.offer([Trade("AAPL", float(price), 1.0, price)])
+        await asyncio.sleep(0.005)
+    await asyncio.sleep(0.1)
+    assert publisher.stats.conflated > 0
+    sender.gate.set()
+    await asyncio.sleep(0.2)
+    await publisher.stop()
+    prices = sender.prices("ticks.AAPL")
+    assert prices == sorted(prices), "conflation reordered trades"
+    assert prices[-1] == 39.0
+    assert len(prices) + publisher.stats.conflated == 39
+    skipped = sum(b["conflated"] for _, m in sender.sent for b in m["batches"])
+    assert skipped == publisher.stats.conflated
