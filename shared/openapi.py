@@ -37,6 +37,10 @@ STATUS_TEXT = {
 }
 
 
+PATH_PARAMETER = {"type": "string", "pattern": r"^[A-Za-z0-9._~^-]{1,255}$"}
+"""Path segments are ids and symbols: URL-unreserved characters (and ^ for indices)."""
+
+
 @dataclass(frozen=True)
 class HeaderParam:
     """A request header the route reads."""
@@ -170,7 +174,7 @@ def build_openapi(
         spec = route.spec
         path, path_names = openapi_path(route.path)
         parameters: list[dict[str, Any]] = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            {"name": name, "in": "path", "required": True, "schema": dict(PATH_PARAMETER)}
             for name in path_names
         ]
         if spec.query is not None:
