@@ -42,7 +42,7 @@ def _prefix_mean(values: np.ndarray, n: int) -> np.ndarray:
 def ema(values: np.ndarray, n: int, *, mask_warmup: bool = True) -> np.ndarray:
     """Exponential average, alpha = 2/(n+1), seeded with the first value (pandas
     `ewm(span=n, adjust=False)`); the first n-1 bars are NaN when `mask_warmup`."""
-    out = pd.Series(values).ewm(span=n, adjust=False).mean().to_numpy(dtype=np.float64)
+    out = pd.Series(values).ewm(span=n, adjust=False).mean().to_numpy(np.float64, copy=True)
     if mask_warmup:
         out[: n - 1] = np.nan
     return out

@@ -92,7 +92,7 @@ def _entry_size(sizing: int, cash: float, price: float, xv: np.ndarray) -> float
     return size if size > 0.0 else 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _run_one(
     code: int,
     opn: np.ndarray,
@@ -185,6 +185,8 @@ def _run_one(
     n_rec = 0
 
     first_bar = max(first_bar, trade_start)
+    la = lines[ia[0]]
+    lb = lines[ia[ia.shape[0] - 1]]
     for i in range(n):
         # ---- 1. fill the order decided at the previous close (next-open mode)
         fill_ev = 0
@@ -197,8 +199,8 @@ def _run_one(
         # ---- 2. signal at this bar's close
         ev = 0
         if code == RULE_CROSS:
-            a = lines[ia[0], i]
-            b = lines[ia[1], i]
+            a = la[i]
+            b = lb[i]
             if i >= first_bar:
                 if a_prev < b_prev and a > b:
                     ev = 2
@@ -207,8 +209,8 @@ def _run_one(
             a_prev = a
             b_prev = b
         elif code == RULE_CROSS_STICKY:
-            a = lines[ia[0], i]
-            b = lines[ia[1], i]
+            a = la[i]
+            b = lb[i]
             if np.isnan(a) or np.isnan(b):
                 ever_below = False
                 ever_above = False
@@ -224,7 +226,7 @@ def _run_one(
             a_prev = a
             b_prev = b
         elif code == RULE_MACD:
-            a = lines[ia[0], i] - lines[ia[1], i]
+            a = la[i] - lb[i]
             if not np.isnan(a):
                 sig_ema = a if np.isnan(sig_ema) else fa[0] * a + (1.0 - fa[0]) * sig_ema
             b = sig_ema
@@ -236,7 +238,7 @@ def _run_one(
             a_prev = a
             b_prev = b
         elif code == RULE_THRESHOLD:
-            a = lines[ia[0], i]
+            a = la[i]
             if i >= first_bar:
                 if a < fa[0] and a_prev >= fa[0]:
                     ev = 1
@@ -244,8 +246,8 @@ def _run_one(
                     ev = -1
             a_prev = a
         elif code == RULE_BANDS:
-            mid = lines[ia[0], i]
-            width = fa[0] * lines[ia[1], i]
+            mid = la[i]
+            width = fa[0] * lb[i]
             c = close[i]
             lo_band = mid - width
             hi_band = mid + width
@@ -259,13 +261,13 @@ def _run_one(
             u_prev = hi_band
         elif code == RULE_BREAKOUT:
             if i >= first_bar:
-                if close[i] > lines[ia[0], i]:
+                if close[i] > la[i]:
                     ev = 1
-                elif close[i] < lines[ia[1], i]:
+                elif close[i] < lb[i]:
                     ev = -1
         else:
             if i >= first_bar:
-                ev = int(lines[ia[0], i])
+                ev = int(la[i])
 
         if on_close and ev != 0:
             fill_ev = ev
@@ -427,8 +429,8 @@ def _run_one(
                 s2 += r2
                 s3 += r2 * r
                 s4 += r2 * r2
-                if r < 0.0:
-                    sneg2 += r2
+                rn = min(r, 0.0)
+                sneg2 += rn * rn
                 if equity <= 0.0:
                     nonpositive = True
             else:
@@ -524,7 +526,7 @@ def _run_one(
     return n_rec
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def sweep_kernel(
     code: int,
     opn: np.ndarray,

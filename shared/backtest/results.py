@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -124,7 +126,88 @@ def write_results(
     `top_n` by `metric`), metrics.parquet (every combination), equity.parquet and
     trades.parquet (the best `curves` combinations re-run in detail), heatmap.parquet (for
     two swept parameters: metric pivoted over them) and chart.png (equity and drawdown)."""
-    raise NotImplementedError
+    from shared.backtest.chart import equity_chart
+    from shared.backtest.strategies import get_strategy
+
+    base = (prefix or f"{run_id}/{sweep.symbol or 'bars'}").rstrip("/")
+    leaderboard = sweep.leaderboard(metric, top_n)
+    table = sweep.to_frame()
+    impl = get_strategy(sweep.spec.strategy)
+    best = [int(k) for k in sweep.ranking(metric)[: max(curves, 0)]]
+    equity_parts, trade_parts, chart_curves = [], [], []
+    for rank, combo in enumerate(best, start=1):
+        detail = impl.run_single(bars, sweep.params[combo], sweep.execution, sweep.spec.options)
+        label = " ".join(f"{k}={v}" for k, v in sweep.params[combo].items())
+        eq = detail.equity.reset_index()
+        eq.insert(0, "rank", rank)
+        eq.insert(1, "combo", combo)
+        equity_parts.append(eq)
+        tr = detail.trades.copy()
+        tr.insert(0, "rank", rank)
+        tr.insert(1, "combo", combo)
+        tr["exit_reason"] = tr["exit_reason"].astype(str)
+        trade_parts.append(tr)
+        chart_curves.append((f"#{rank} {label}", detail.equity))
+    names = {
+        "leaderboard": f"{base}/leaderboard.json",
+        "metrics": f"{base}/metrics.parquet",
+        "equity": f"{base}/equity.parquet",
+        "trades": f"{base}/trades.parquet",
+        "chart": f"{base}/chart.png",
+    }
+    board = {
+        "strategy": sweep.spec.strategy,
+        "symbol": sweep.symbol,
+        "metric": metric,
+        "combinations": len(sweep),
+        "bars": sweep.n_bars,
+        "rows": json.loads(leaderboard.to_json(orient="records")),
+    }
+    blob_store.put(
+        names["leaderboard"], json.dumps(board).encode(), content_type="application/json"
+    )
+    blob_store.put(names["metrics"], _parquet(table), content_type=PARQUET)
+    blob_store.put(names["equity"], _parquet(_concat(equity_parts)), content_type=PARQUET)
+    blob_store.put(names["trades"], _parquet(_concat(trade_parts)), content_type=PARQUET)
+    title = f"{sweep.symbol or 'bars'} {sweep.spec.strategy}: best {len(best)} by {metric}"
+    blob_store.put(names["chart"], equity_chart(chart_curves, title), content_type="image/png")
+    heatmap = None
+    swept = [k for k, v in impl.axes(sweep.spec).items() if len(v) > 1]
+    if len(swept) == 2:
+        heatmap = f"{base}/heatmap.parquet"
+        grid = table.pivot_table(index=swept[0], columns=swept[1], values=metric, aggfunc="max")
+        grid.columns = [str(c) for c in grid.columns]
+        blob_store.put(heatmap, _parquet(grid.reset_index()), content_type=PARQUET)
+    top = leaderboard.iloc[0].to_dict() if len(leaderboard) else {}
+    summary = {
+        "metric": metric,
+        "combinations": len(sweep),
+        "best_params": dict(sweep.params[best[0]]) if best else {},
+        "best_value": _finite(top.get(metric)),
+        "best_final_equity": _finite(top.get("final_equity")),
+        "best_trades": _finite(top.get("trades")),
+    }
+    return ResultRefs(heatmap=heatmap, summary=summary, **names)
+
+
+PARQUET = "application/vnd.apache.parquet"
+
+
+def _finite(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return number if np.isfinite(number) else None
+
+
+def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def _parquet(frame: pd.DataFrame) -> bytes:
+    sink = io.BytesIO()
+    frame.to_parquet(sink, index=False)
+    return sink.getvalue()
 
 
 def run_backtest(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
@@ -156,7 +156,7 @@ class Strategy:
         ends = period_ends(bars.ts)
         if type(self).plan is Strategy.plan:
             # Python signals: one combination at a time, so memory stays O(bars).
-            plans = (self._plan(bars, [combo], opts) for combo in combos)
+            plans: Iterator[KernelPlan] = (self._plan(bars, [c], opts) for c in combos)
         else:
             plans = iter([self._plan(bars, combos, opts)])
         tables = [

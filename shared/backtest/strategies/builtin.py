@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 
 import numpy as np
 
@@ -69,7 +70,7 @@ class SmaCross(Strategy):
     """
 
     name = "sma_cross"
-    defaults: Mapping[str, int | float] = {"fast": 10, "slow": 20}
+    defaults = {"fast": 10, "slow": 20}
     options = {"ma": ("rolling", "prefix"), "cross": ("strict", "sticky")}
     description = "Fast/slow simple moving average crossover."
 
@@ -86,8 +87,8 @@ class SmaCross(Strategy):
         ia, warm = [], []
         for c in combos:
             fast, slow = int(c["fast"]), int(c["slow"])
-            f = lines.row(("ma", fast), lambda n=fast: self.line(bars, n, options))
-            s = lines.row(("ma", slow), lambda n=slow: self.line(bars, n, options))
+            f = lines.row(("ma", fast), partial(self.line, bars, fast, options))
+            s = lines.row(("ma", slow), partial(self.line, bars, slow, options))
             ia.append([f, s])
             warm.append(max(fast, slow) - 1)
         code = RULE_CROSS_STICKY if options.get("cross") == "sticky" else RULE_CROSS
@@ -100,7 +101,7 @@ class EmaCross(SmaCross):
     with the first close, alpha 2/(n+1), the first n-1 bars not used)."""
 
     name = "ema_cross"
-    defaults: Mapping[str, int | float] = {"fast": 12, "slow": 26}
+    defaults = {"fast": 12, "slow": 26}
     options = {"cross": ("strict", "sticky")}
     description = "Fast/slow exponential moving average crossover."
 
@@ -114,7 +115,7 @@ class Macd(Strategy):
     when it crosses below."""
 
     name = "macd"
-    defaults: Mapping[str, int | float] = {"fast": 12, "slow": 26, "signal": 9}
+    defaults = {"fast": 12, "slow": 26, "signal": 9}
     description = "MACD line crossing its signal line."
 
     def valid(self, params: Combo) -> bool:
@@ -127,8 +128,8 @@ class Macd(Strategy):
         ia, fa, warm = [], [], []
         for c in combos:
             fast, slow, signal = int(c["fast"]), int(c["slow"]), int(c["signal"])
-            f = lines.row(("ema", fast), lambda n=fast: indicators.ema(bars.close, n))
-            s = lines.row(("ema", slow), lambda n=slow: indicators.ema(bars.close, n))
+            f = lines.row(("ema", fast), partial(indicators.ema, bars.close, fast))
+            s = lines.row(("ema", slow), partial(indicators.ema, bars.close, slow))
             ia.append([f, s])
             fa.append([2.0 / (signal + 1.0)])
             warm.append(slow - 1 + signal - 1)
@@ -140,7 +141,7 @@ class RsiReversion(Strategy):
     """Long when RSI(n) crosses below `lower`, short/flat when it crosses above `upper`."""
 
     name = "rsi_reversion"
-    defaults: Mapping[str, int | float] = {"n": 14, "lower": 30, "upper": 70}
+    defaults = {"n": 14, "lower": 30, "upper": 70}
     description = "RSI mean reversion between two thresholds."
 
     def valid(self, params: Combo) -> bool:
@@ -153,7 +154,7 @@ class RsiReversion(Strategy):
         ia, fa, warm = [], [], []
         for c in combos:
             n = int(c["n"])
-            ia.append([lines.row(("rsi", n), lambda n=n: indicators.rsi(bars.close, n))])
+            ia.append([lines.row(("rsi", n), partial(indicators.rsi, bars.close, n))])
             fa.append([float(c["lower"]), float(c["upper"])])
             warm.append(n)
         return _plan(RULE_THRESHOLD, lines, ia, fa, warm)
@@ -165,7 +166,7 @@ class BollingerReversion(Strategy):
     above SMA(n) + k*std(n) (population std)."""
 
     name = "bollinger_reversion"
-    defaults: Mapping[str, int | float] = {"n": 20, "k": 2.0}
+    defaults = {"n": 20, "k": 2.0}
     description = "Bollinger band mean reversion."
 
     def valid(self, params: Combo) -> bool:
@@ -178,8 +179,8 @@ class BollingerReversion(Strategy):
         ia, fa, warm = [], [], []
         for c in combos:
             n = int(c["n"])
-            mid = lines.row(("sma", n), lambda n=n: indicators.sma(bars.close, n))
-            sd = lines.row(("std", n), lambda n=n: indicators.rolling_std(bars.close, n))
+            mid = lines.row(("sma", n), partial(indicators.sma, bars.close, n))
+            sd = lines.row(("std", n), partial(indicators.rolling_std, bars.close, n))
             ia.append([mid, sd])
             fa.append([float(c["k"])])
             warm.append(n - 1)
@@ -192,7 +193,7 @@ class DonchianBreakout(Strategy):
     short/flat when it breaks below the lowest low of the previous `exit` bars."""
 
     name = "donchian_breakout"
-    defaults: Mapping[str, int | float] = {"entry": 20, "exit": 10}
+    defaults = {"entry": 20, "exit": 10}
     description = "Donchian channel breakout."
 
     def valid(self, params: Combo) -> bool:
@@ -205,8 +206,8 @@ class DonchianBreakout(Strategy):
         ia, warm = [], []
         for c in combos:
             up, down = int(c["entry"]), int(c["exit"])
-            hi = lines.row(("hh", up), lambda n=up: indicators.highest_before(bars.high, n))
-            lo = lines.row(("ll", down), lambda n=down: indicators.lowest_before(bars.low, n))
+            hi = lines.row(("hh", up), partial(indicators.highest_before, bars.high, up))
+            lo = lines.row(("ll", down), partial(indicators.lowest_before, bars.low, down))
             ia.append([hi, lo])
             warm.append(max(up, down))
         return _plan(RULE_BREAKOUT, lines, ia, [[0.0]] * len(combos), warm)
