@@ -1,0 +1,168 @@
+"""The market routes through the FunctionApp: bars in three formats, quotes, health, backfill."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+from typing import Any
+
+import azure.functions as func
+import pyarrow.parquet as pq
+import pytest
+
+from functions import market
+from shared.ingest.sync import Ingestor
+from tests.ingest.conftest import AS_OF
+from tests.support.auth import auth_headers
+
+
+def _functions() -> dict[str, Any]:
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+    app.register_functions(market.bp)
+    return {f.get_function_name(): f.get_user_function() for f in app.get_functions()}
+
+
+def call(
+    name: str,
+    *,
+    role: str | None = "viewer",
+    params: dict[str, str] | None = None,
+    route: dict[str, str] | None = None,
+    body: Any = None,
+    method: str = "GET",
+) -> func.HttpResponse:
+    request = func.HttpRequest(
+        method,
+        "http://127.0.0.1:7071/api/x",
+        headers=auth_headers(role) if role else {},
+        params=params or {},
+        route_params=route or {},
+        body=json.dumps(body).encode() if body is not None else b"",
+    )
+    response: func.HttpResponse = asyncio.run(_functions()[name](request))
+    return response
+
+
+@pytest.fixture
+def filled(ingestor: Ingestor) -> Ingestor:
+    ingestor.sync_yahoo(AS_OF)
+    return ingestor
+
+
+def test_bars_json(filled: Ingestor) -> None:
+    response = call(
+        "market_bars",
+        route={"symbol": "aapl"},
+        params={"start": "2024-06-01", "end": "2024-06-28"},
+    )
+    assert response.status_code == 200
+    body = json.loads(response.get_body())
+    assert body["symbol"] == "AAPL"
+    assert body["count"] == 20
+    first = body["bars"][0]
+    assert first["ts"] == "2024-06-03T00:00:00+00:00"
+    assert {
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "adjClose",
+        "source",
+        "adjustment",
+        "ingestedAt",
+    } <= set(first)
+
+
+def test_bars_csv_and_parquet_agree(filled: Ingestor) -> None:
+    params = {"start": "2024-06-01", "end": "2024-06-28"}
+    text = call("market_bars", route={"symbol": "AAPL"}, params={**params, "format": "csv"})
+    assert text.mimetype == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(text.get_body().decode())))
+    parquet = call("market_bars", route={"symbol": "AAPL"}, params={**params, "format": "parquet"})
+    table = pq.read_table(io.BytesIO(parquet.get_body()))
+    assert len(rows) == table.num_rows == 20
+    assert float(rows[-1]["close"]) == table["close"].to_pylist()[-1]
+
+
+@pytest.mark.parametrize(
+    ("params", "symbol", "status"),
+    [
+        ({"interval": "2h"}, "AAPL", 422),
+        ({"format": "xml"}, "AAPL", 422),
+        ({"start": "June"}, "AAPL", 422),
+        ({"start": "2024-06-10", "end": "2024-06-01"}, "AAPL", 422),
+        ({}, "BAD!", 422),
+        ({}, "NVDA", 404),
+    ],
+)
+def test_bad_bar_requests_are_problems(
+    filled: Ingestor, params: dict[str, str], symbol: str, status: int
+) -> None:
+    response = call("market_bars", route={"symbol": symbol}, params=params)
+    assert response.status_code == status
+    assert response.mimetype == "application/problem+json"
+    assert json.loads(response.get_body())["detail"]
+
+
+def test_bars_need_a_token(filled: Ingestor) -> None:
+    assert call("market_bars", role=None, route={"symbol": "AAPL"}).status_code == 401
+
+
+def test_quotes(filled: Ingestor) -> None:
+    response = call("market_quotes", params={"symbols": "AAPL,btc-usd,NVDA"})
+    body = json.loads(response.get_body())
+    assert [q["symbol"] for q in body["quotes"]] == ["AAPL", "BTC-USD"]
+    assert body["missing"] == ["NVDA"]
+    assert body["quotes"][0]["source"] == "yahoo"
+    assert call("market_quotes", params={}).status_code == 422
+
+
+def test_provider_health(filled: Ingestor) -> None:
+    body = json.loads(call("market_provider_health").get_body())
+    providers = {p["provider"]: p for p in body["providers"]}
+    yahoo = providers["yahoo"]
+    assert yahoo["status"] == "ok"
+    assert yahoo["lastSuccess"] == AS_OF.isoformat()
+    assert {s["symbol"] for s in yahoo["symbols"]} >= {"AAPL", "MSFT"}
+    assert yahoo["symbols"][0]["secondsSinceLastBar"] > 0
+    assert providers["alphavantage"]["status"] == "unknown"
+
+
+def test_provider_health_degraded(filled: Ingestor, fake: Any) -> None:
+    fake.market.fail("yahoo", "500", symbol="MSFT", times=3)
+    filled.sync_yahoo(AS_OF.replace(hour=3))
+    body = json.loads(call("market_provider_health").get_body())
+    yahoo = next(p for p in body["providers"] if p["provider"] == "yahoo")
+    assert yahoo["status"] == "degraded"
+    assert "HTTP 500" in yahoo["lastError"]
+
+
+def test_backfill_needs_admin(ingestor: Ingestor) -> None:
+    body = {"symbols": "AAPL", "start": "2024-01-01", "end": "2024-03-31"}
+    assert call("market_backfill", method="POST", body=body).status_code == 403
+    response = call("market_backfill", role="admin", method="POST", body=body)
+    assert response.status_code == 200, response.get_body()
+    report = json.loads(response.get_body())
+    assert report["ok"] == 1
+    assert report["rowsWritten"] > 50
+    bars = json.loads(call("market_bars", route={"symbol": "AAPL"}).get_body())["bars"]
+    assert bars[0]["ts"].startswith("2024-01-0")
+    assert bars[-1]["ts"] < "2024-04-01"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"symbols": "AAPL", "start": "2024-05-01", "end": "2024-01-01"},
+        {"symbols": "", "start": "2024-01-01", "end": "2024-02-01"},
+        {"symbols": "AAPL", "start": "2024-01-01", "end": "2024-02-01", "provider": "x"},
+        {"symbols": "AAPL"},
+    ],
+)
+def test_backfill_bad_input(ingestor: Ingestor, body: dict[str, str]) -> None:
+    response = call("market_backfill", role="admin", method="POST", body=body)
+    assert response.status_code == 422
+    assert response.mimetype == "application/problem+json"
