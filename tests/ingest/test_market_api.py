@@ -21,7 +21,7 @@ from tests.support.auth import auth_headers
 def _functions() -> dict[str, Any]:
     app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
     app.register_functions(market.bp)
-    return {f.get_function_name(): f.get_user_function() for f in app.get_functions()}
+    return {str(f.get_function_name()): f.get_user_function() for f in app.get_functions()}
 
 
 def call(
