@@ -1,0 +1,84 @@
+"""Strategies: versioned StrategySpec documents, scoping, validation."""
+
+from __future__ import annotations
+
+from shared.auth.caller import Caller
+from shared.storage.factory import document_store
+from shared.strategies_store import StrategyStore
+
+ONE = "strategies/{strategyId}"
+SPEC = {"strategy": "sma_cross", "grid": {"fast": "5:15:5", "slow": [20, 40]}}
+
+
+async def create(call, **body):
+    return await call("POST", "strategies", body={"name": "cross", "spec": SPEC, **body})
+
+
+async def test_updates_add_versions_and_old_versions_stay_readable(call):
+    created = await create(call)
+    assert created.status == 201
+    first = created.json
+    assert first["version"] == 1
+    assert first["spec"]["grid"]["fast"] == [5, 10, 15]
+    params = {"strategyId": first["id"]}
+    new_spec = {**SPEC, "grid": {"fast": [3], "slow": [30]}}
+    second = await call("PUT", ONE, params=params, body={"name": "cross v2", "spec": new_spec})
+    assert second.status == 200
+    assert second.json["version"] == 2
+    versions = await call("GET", ONE + "/versions", params=params, role="viewer")
+    assert [v["version"] for v in versions.json["items"]] == [1, 2]
+    v1 = await call("GET", ONE + "/versions/{version}", params={**params, "version": "1"})
+    assert v1.json["spec"]["grid"]["fast"] == [5, 10, 15]
+    assert v1.json["name"] == "cross"
+    missing = await call("GET", ONE + "/versions/{version}", params={**params, "version": "9"})
+    assert missing.status == 404
+    not_a_number = await call(
+        "GET", ONE + "/versions/{version}", params={**params, "version": "v1"}
+    )
+    assert not_a_number.status == 404
+
+
+async def test_a_stale_if_match_cannot_create_a_second_version_2(call):
+    first = (await create(call)).json
+    params = {"strategyId": first["id"]}
+    body = {"name": "a", "spec": SPEC}
+    headers = {"If-Match": first["etag"]}
+    assert (await call("PUT", ONE, params=params, body=body, headers=headers)).status == 200
+    assert (await call("PUT", ONE, params=params, body=body, headers=headers)).status == 412
+    current = await call("GET", ONE, params=params)
+    assert current.json["version"] == 2
+
+
+async def test_unknown_strategy_and_huge_grids_are_422(call):
+    unknown = await create(call, spec={"strategy": "no_such_thing"})
+    assert unknown.status == 422
+    assert "no_such_thing" in unknown.json["detail"]
+    huge = await create(call, spec={"strategy": "sma_cross", "grid": {"fast": "1:1e12:1"}})
+    assert huge.status == 422
+    assert "more than" in huge.json["detail"]
+
+
+async def test_delete_hides_it_but_a_backtest_can_still_read_the_version_it_ran(call):
+    first = (await create(call)).json
+    params = {"strategyId": first["id"]}
+    assert (await call("GET", ONE, params=params, account="bob")).status == 404
+    assert (await call("DELETE", ONE, params=params, account="bob")).status == 404
+    assert (await call("DELETE", ONE, params=params)).status == 204
+    assert (await call("GET", ONE, params=params)).status == 404
+    listed = await call("GET", "strategies")
+    assert listed.json["items"] == []
+    kept = StrategyStore(document_store()).get_version("alice", first["id"], 1)
+    assert kept.spec.strategy == "sma_cross"
+
+
+def test_store_scoping_for_admins(store):
+    strategies = StrategyStore(store)
+    from shared.backtest.spec import StrategySpec
+    from shared.strategies_store import StrategyIn
+
+    alice = Caller("alice", frozenset({"trader"}))
+    admin = Caller("root", frozenset({"admin"}))
+    made = strategies.create(alice, StrategyIn(name="a", spec=StrategySpec(strategy="sma_cross")))
+    assert strategies.get(admin, made.id).account == "alice"
+    items, _ = strategies.list_page(admin, account=None, limit=10, continuation=None)
+    assert [s.id for s in items] == [made.id]
