@@ -6,6 +6,7 @@ import email.utils
 import gzip
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -80,7 +81,9 @@ class RetryPolicy:
 def make_client(
     *, base_url: str, timeout: float, headers: Mapping[str, str] | None = None
 ) -> httpx.Client:
-    """The one way to build a provider HTTP client."""
+    """The one way to build a provider HTTP client. httpx's own request log is kept at WARNING:
+    its INFO lines carry full URLs, and Alpha Vantage keys travel in the query string."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     return httpx.Client(
         base_url=base_url,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
