@@ -257,3 +257,21 @@ def test_parameters_all_have_defaults_except_what_azd_supplies() -> None:
     assert without_default == {"environmentName", "location"}
     main_parameters = json.loads((bm.BICEP / "main.parameters.json").read_text())
     assert set(main_parameters["parameters"]) <= set(params)
+
+
+def test_azure_yaml_deploys_the_function_app_and_the_relay_image() -> None:
+    import yaml
+
+    config = yaml.safe_load((bm.ROOT / "azure.yaml").read_text())
+    assert config["infra"] == {"provider": "bicep", "path": "bicep", "module": "main"}
+    services = config["services"]
+    assert services["api"]["host"] == "function"
+    assert services["relay"]["host"] == "containerapp"
+    dockerfile = bm.ROOT / services["relay"]["project"] / services["relay"]["docker"]["path"]
+    assert dockerfile.is_file(), f"azure.yaml builds the relay from missing {dockerfile}"
+    tags = {
+        path.name: path.read_text()
+        for path in (bm.module_file("functionapp"), bm.module_file("containerapps"))
+    }
+    assert "'azd-service-name': 'api'" in tags["functionapp.bicep"]
+    assert "'azd-service-name': 'relay'" in tags["containerapps.bicep"]
