@@ -183,8 +183,6 @@ class LocalBlobStore(BlobStore):
                     handle.write(data)
                 else:
                     shutil.copyfileobj(data, handle, 1024 * 1024)
-                handle.flush()
-                os.fsync(handle.fileno())
         except BaseException:
             path.unlink(missing_ok=True)
             raise

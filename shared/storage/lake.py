@@ -33,6 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -186,7 +187,7 @@ def dedupe_sorted(table: pa.Table, key: Sequence[str]) -> pa.Table:
             raise InvalidInput(f"key column {column!r} is not in the data")
         if table[column].null_count:
             raise InvalidInput(f"key column {column!r} has nulls; drop or fill those rows")
-    numbered = table.append_column(ROW, pa.array(range(table.num_rows), type=pa.int64()))
+    numbered = table.append_column(ROW, pa.array(np.arange(table.num_rows, dtype=np.int64)))
     last = numbered.group_by(list(key), use_threads=False).aggregate([(ROW, "max")])
     kept = numbered.take(last[f"{ROW}_max"].combine_chunks())
     result = kept.drop_columns([ROW]).sort_by([(column, "ascending") for column in key])
@@ -265,15 +266,18 @@ class ParquetLake:
             return []
         if not partition_by:
             return [self.merge_partition(dataset, {}, table, key=key)]
-        groups = table.select(list(partition_by)).group_by(list(partition_by)).aggregate([])
+        numbered = table.select(list(partition_by)).append_column(
+            ROW, pa.array(np.arange(table.num_rows, dtype=np.int64))
+        )
+        groups = numbered.group_by(list(partition_by), use_threads=False).aggregate([(ROW, "list")])
+        combos = groups.select(list(partition_by)).to_pylist()
+        indices = groups[f"{ROW}_list"]
+        order = sorted(range(len(combos)), key=lambda i: [str(v) for v in combos[i].values()])
+        contiguous = table.combine_chunks()
         results = []
-        for combo in sorted(groups.to_pylist(), key=lambda row: [str(v) for v in row.values()]):
-            mask: pc.Expression | None = None
-            for column in partition_by:
-                part = pc.field(column) == pa.scalar(combo[column], table.schema.field(column).type)
-                mask = part if mask is None else mask & part
-            rows = table.filter(mask)
-            partition = {column: combo[column] for column in partition_by}
+        for position in order:
+            rows = contiguous.take(indices[position].values)
+            partition = {column: combos[position][column] for column in partition_by}
             results.append(self.merge_partition(dataset, partition, rows, key=key))
         return results
 
