@@ -10,6 +10,7 @@ from typing import Any
 
 import azure.functions as func
 
+import functions.openapi_catalog  # noqa: F401  (describes routes declared elsewhere)
 from functions.http import endpoint, endpoint_spec, json_response
 from shared.auth.caller import Caller
 from shared.config import get_settings
@@ -36,6 +37,20 @@ def app_functions(app: func.FunctionApp) -> list[Any]:
         app.functions_bindings = seen
 
 
+def _merge(declared: EndpointSpec, described_: EndpointSpec) -> EndpointSpec:
+    """What the route's own `endpoint` declares wins; `describe` fills in the rest. The
+    role always comes from `endpoint`, which enforces it."""
+    defaults = EndpointSpec(role=None)
+    values = {}
+    for field in dataclasses.fields(EndpointSpec):
+        own = getattr(declared, field.name)
+        values[field.name] = (
+            own if own != getattr(defaults, field.name) else getattr(described_, field.name)
+        )
+    values["role"] = declared.role
+    return EndpointSpec(**values)
+
+
 def http_routes(app: func.FunctionApp | None = None) -> list[tuple[RouteInfo, bool]]:
     """Every (function, method) HTTP route of the app with its contract, and whether the
     contract came from the route's `endpoint` (False: no `endpoint` wrapper found)."""
@@ -51,7 +66,7 @@ def http_routes(app: func.FunctionApp | None = None) -> list[tuple[RouteInfo, bo
         spec = declared or EndpointSpec(role=None, summary=name)
         extra = described(name)
         if extra is not None:
-            spec = dataclasses.replace(extra, role=spec.role)
+            spec = _merge(spec, extra)
         route = str(getattr(trigger, "route", None) or name)
         methods = getattr(trigger, "methods", None) or ["GET", "POST"]
         for method in methods:

@@ -75,6 +75,8 @@ class EndpointSpec:
     response_media_type: str = "application/json"
     response_schema: dict[str, Any] | None = None
     """A raw JSON schema for non-model responses (e.g. text/html)."""
+    other_media_types: tuple[str, ...] = ()
+    """Further media types the success response may have (e.g. text/csv), any content."""
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,8 @@ def build_openapi(
             }
         elif spec.response_schema is not None:
             success["content"] = {spec.response_media_type: {"schema": spec.response_schema}}
+        for media_type in spec.other_media_types:
+            success.setdefault("content", {})[media_type] = {"schema": {}}
         responses: dict[str, Any] = {str(spec.status): success}
         errors = set(spec.errors)
         if spec.role is not None:
