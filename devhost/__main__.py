@@ -171,6 +171,7 @@ def main(
             app_directory=app_directory,
             app_reference=app,
             settings=setting_values(values),
+            timer_state=values.local_data_dir / "devhost" / "timers",
         )
     except (ScheduleError, RouteTemplateError) as error:
         raise fail(str(error)) from None

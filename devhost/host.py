@@ -25,7 +25,13 @@ from azure.functions.timer import TimerRequest
 from devhost.index import ANY_METHOD, http_route, route_problems, wants_context
 from devhost.plugins import FunctionInfo, InvocationContext, Plugin
 from devhost.routes import RouteTemplate, parse_route
-from devhost.timers import Schedule, parse_schedule
+from devhost.timers import (
+    Schedule,
+    ScheduleMonitor,
+    ScheduleStatus,
+    monitored,
+    parse_schedule,
+)
 
 log = logging.getLogger("devhost")
 invocation_log = logging.getLogger("devhost.invocation")
@@ -52,6 +58,7 @@ class TimerJob:
     function: FunctionInfo
     schedule: Schedule
     run_on_startup: bool
+    monitored: bool
 
 
 class _Context(func.Context):
@@ -171,6 +178,7 @@ class DevHost:
         app_directory: Path | None = None,
         settings: Mapping[str, str] | None = None,
         app_reference: str = "function_app:app",
+        timer_state: Path | None = None,
     ) -> None:
         self._app_reference = app_reference
         self._functions = {f.name: f for f in functions}
@@ -183,15 +191,21 @@ class DevHost:
         self._settings = settings
         self.in_error = route_problems(functions)
         self.http_routes = _http_routes(functions, self.in_error)
-        self.timer_jobs = [
-            TimerJob(
-                f,
-                parse_schedule(str(f.trigger["schedule"]), settings),
-                bool(f.trigger.get("runOnStartup", False)),
-            )
-            for f in functions
-            if f.trigger_type == "timerTrigger"
-        ]
+        self.timer_jobs = []
+        for function in functions:
+            if function.trigger_type == "timerTrigger":
+                schedule = parse_schedule(str(function.trigger["schedule"]), settings)
+                use_monitor = function.trigger.get("useMonitor")
+                self.timer_jobs.append(
+                    TimerJob(
+                        function,
+                        schedule,
+                        bool(function.trigger.get("runOnStartup", False)),
+                        monitored(schedule, datetime.now(UTC))
+                        if use_monitor is None
+                        else bool(use_monitor),
+                    )
+                )
         self._claims: dict[str, Plugin] = {}
         self._inputs: dict[str, Plugin] = {}
         for plugin in self.plugins:
@@ -201,7 +215,8 @@ class DevHost:
                 self._inputs.setdefault(input_type, plugin)
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._last_fired: dict[str, datetime] = {}
+        self._statuses: dict[str, ScheduleStatus] = {}
+        self._monitor = ScheduleMonitor(timer_state)
 
     # --- what plugins see ----------------------------------------------------------------
     @property
@@ -363,47 +378,46 @@ class DevHost:
             return web.Response(status=500)
 
     # --- timers and admin ----------------------------------------------------------------
-    def _timer_request(self, job: TimerJob, past_due: bool, next_fire: datetime | None) -> Any:
+    async def _fire_timer(self, job: TimerJob, past_due: bool) -> None:
+        name = job.function.name
         now = datetime.now(UTC)
-        last = self._last_fired.get(job.function.name)
-        self._last_fired[job.function.name] = now
-        status = {
-            "Last": (last or datetime.min.replace(tzinfo=UTC)).isoformat(),
-            "Next": (next_fire or job.schedule.next_after(now)).isoformat(),
-            "LastUpdated": now.isoformat(),
-        }
-        return TimerRequest(
-            past_due=past_due, schedule_status=status, schedule={"AdjustForDST": True}
+        previous = self._monitor.load(name) if job.monitored else self._statuses.get(name)
+        status = ScheduleStatus(
+            last=previous.next if previous else datetime.min.replace(tzinfo=UTC),
+            next=job.schedule.next_after(now),
+            last_updated=now,
         )
-
-    async def _fire_timer(
-        self, job: TimerJob, past_due: bool, next_fire: datetime | None = None
-    ) -> None:
-        kwargs: dict[str, Any] = {
-            str(job.function.trigger["name"]): self._timer_request(job, past_due, next_fire)
-        }
+        self._statuses[name] = status
+        if job.monitored:
+            self._monitor.save(name, status)
+        timer = TimerRequest(
+            past_due=past_due,
+            schedule_status=status.as_binding(),
+            schedule={"AdjustForDST": True},
+        )
+        kwargs: dict[str, Any] = {str(job.function.trigger["name"]): timer}
         try:
             context = InvocationContext(job.function, str(uuid.uuid4()))
             await self._fill_inputs(job.function, kwargs, context)
             await self._call(job.function, (), kwargs)
         except Exception:
-            log.error("timer %s failed:\n%s", job.function.name, traceback.format_exc().rstrip())
+            log.error("timer %s failed:\n%s", name, traceback.format_exc().rstrip())
 
     async def _run_timer(self, job: TimerJob) -> None:
-        if job.run_on_startup:
-            await self._fire_timer(job, past_due=False)
-        scheduled = job.schedule.next_after(datetime.now(UTC))
+        """Azure's TimerListener: run on start-up if asked or if a monitored occurrence was
+        missed while the host was down (past due); then wait for each next occurrence after
+        the previous run ended (an overrunning run skips occurrences, never overlaps)."""
+        status = self._monitor.load(job.function.name) if job.monitored else None
+        missed = status is not None and status.next < datetime.now(UTC)
+        if job.run_on_startup or missed:
+            await self._fire_timer(job, past_due=missed)
         while True:
+            scheduled = job.schedule.next_after(datetime.now(UTC))
             delay = (scheduled - datetime.now(UTC)).total_seconds()
             if delay > 0:
                 await asyncio.sleep(delay + CLOCK_MARGIN)
-            following = job.schedule.next_after(scheduled)
-            past_due = datetime.now(UTC) - scheduled > PAST_DUE_TOLERANCE
-            await self._fire_timer(job, past_due, following)
-            now = datetime.now(UTC)
-            if following < now - PAST_DUE_TOLERANCE:
-                following = job.schedule.previous_before(now)
-            scheduled = following
+            late = datetime.now(UTC) - scheduled > PAST_DUE_TOLERANCE
+            await self._fire_timer(job, past_due=late)
 
     def _background(self, coroutine: Any) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from croniter import croniter
 
@@ -84,3 +86,61 @@ def parse_schedule(text: str, values: Mapping[str, str] | None = None) -> Schedu
     if not croniter.is_valid(resolved, second_at_beginning=True):
         raise ScheduleError(f"schedule {text!r} resolves to {resolved!r}: not a valid NCRONTAB")
     return Schedule(resolved)
+
+
+MONITOR_MIN_INTERVAL = timedelta(minutes=1)
+
+
+def monitored(schedule: Schedule, moment: datetime) -> bool:
+    """Azure's default `UseMonitor`: on for schedules that recur a minute or more apart."""
+    first = schedule.next_after(moment)
+    return schedule.next_after(first) - first >= MONITOR_MIN_INTERVAL
+
+
+@dataclass(frozen=True)
+class ScheduleStatus:
+    """What Azure keeps per monitored timer (in storage; here in a JSON file)."""
+
+    last: datetime
+    next: datetime
+    last_updated: datetime
+
+    def as_binding(self) -> dict[str, str]:
+        return {
+            "Last": self.last.isoformat(),
+            "Next": self.next.isoformat(),
+            "LastUpdated": self.last_updated.isoformat(),
+        }
+
+
+class ScheduleMonitor:
+    """Schedule status per timer function, kept across restarts under `directory`."""
+
+    def __init__(self, directory: Path | None) -> None:
+        self.directory = directory
+
+    def _path(self, function: str) -> Path | None:
+        return None if self.directory is None else self.directory / f"{function}.json"
+
+    def load(self, function: str) -> ScheduleStatus | None:
+        path = self._path(function)
+        if path is None or not path.is_file():
+            return None
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            return ScheduleStatus(
+                datetime.fromisoformat(raw["Last"]),
+                datetime.fromisoformat(raw["Next"]),
+                datetime.fromisoformat(raw["LastUpdated"]),
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def save(self, function: str, status: ScheduleStatus) -> None:
+        path = self._path(function)
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(status.as_binding()), encoding="utf-8")
+        temporary.replace(path)

@@ -212,6 +212,7 @@ async def in_process_host(
     plugins: Sequence[Plugin] = (),
     timers: bool = False,
     settings: dict[str, str] | None = None,
+    timer_state: Path | None = None,
 ) -> AsyncIterator[DevHost]:
     """A `DevHost` serving `app` ("module:attribute" or a FunctionApp) inside this event loop
     on a free port; faster than a subprocess, for tests of the host and of plugins."""
@@ -223,6 +224,7 @@ async def in_process_host(
         plugins=plugins,
         settings=settings,
         app_reference=app if isinstance(app, str) else "in-process",
+        timer_state=timer_state,
     )
     await host.start()
     try:
