@@ -3,7 +3,6 @@ run document. No Functions imports: orchestrator activities and the CLI call the
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
@@ -28,7 +27,9 @@ from shared.backtest import (
     StrategySpec,
     SweepResult,
     WalkForwardWindow,
+    WindowResult,
     aggregate,
+    combine_windows,
     evaluate_window,
     load_bars,
     plan_chunks,
@@ -41,11 +42,12 @@ from shared.config import Settings, get_settings
 from shared.errors import InvalidInput, NotFound
 from shared.ingest.bars import BarLake
 from shared.storage.blob import BlobStore
-from shared.storage.documents import DocumentNotFound, DocumentStore, PatchOp
+from shared.storage.documents import DocumentNotFound, DocumentStore, PatchOp, StaleEtag
 from shared.storage.factory import blob_store, document_store, lake
 
 RUNS_CONTAINER = "backtests"
 RunStatus = Literal["Pending", "Running", "Completed", "Failed", "Terminated"]
+ENDED = frozenset({"Completed", "Failed", "Terminated"})
 
 
 class WalkForwardRequest(ApiModel):
@@ -197,15 +199,35 @@ def run_document(
 
 
 def update_run(account_id: str, run_id: str, **fields: Any) -> None:
-    """Set top-level fields of a run document (a no-op if the document is gone)."""
+    """Set top-level fields of a run document. A run that already ended keeps its status
+    (a late activity cannot turn a cancelled run back to Running); a missing document is
+    left alone."""
     store: DocumentStore = document_store()
-    with contextlib.suppress(DocumentNotFound):
-        store.patch(
-            RUNS_CONTAINER,
-            run_id,
-            account_id,
-            [PatchOp("set", f"/{k}", v) for k, v in fields.items()],
-        )
+    for _ in range(5):
+        try:
+            doc = store.read(RUNS_CONTAINER, run_id, account_id)
+        except DocumentNotFound:
+            return
+        changes = dict(fields)
+        if doc.get("status") in ENDED:
+            changes = {
+                k: v for k, v in changes.items() if k not in ("status", "completedAt", "error")
+            }
+        if not changes:
+            return
+        try:
+            store.patch(
+                RUNS_CONTAINER,
+                run_id,
+                account_id,
+                [PatchOp("set", f"/{k}", v) for k, v in changes.items()],
+                if_match=doc["_etag"],
+            )
+            return
+        except StaleEtag:
+            continue
+        except DocumentNotFound:
+            return
 
 
 def read_run(account_id: str, run_id: str) -> dict[str, Any]:
@@ -355,20 +377,38 @@ def _sweep(job: dict[str, Any], symbol: str, refs: list[str], n_bars: int) -> Sw
 
 
 def evaluate_item(job: dict[str, Any]) -> dict[str, Any]:
-    """Walk-forward: pick the window's in-sample winner from its chunks, run it out of sample."""
+    """Walk-forward: pick the window's in-sample winner from its chunks, run it out of sample,
+    store its test-period equity curve as Parquet; return the compact window result."""
     request = BacktestRequest.model_validate(job["request"])
     window = WalkForwardWindow.from_dict(job["window"])
+    symbol = job["data"]["symbol"]
     bars = load_snapshot(job["data"])
-    in_sample = _sweep(
-        job, job["data"]["symbol"], job["refs"], window.train_stop - window.train_start
-    )
+    n_train = window.train_stop - window.train_start
+    in_sample = _sweep(job, symbol, job["refs"], n_train)
     result = evaluate_window(
         bars, request.strategy, request.execution, window, in_sample, request.metric
     )
-    return {
-        "symbol": job["data"]["symbol"],
-        **json.loads(json.dumps(result.to_dict(), default=float)),
-    }
+    name = f"runs/{job['runId']}/walkforward/{symbol}/w{window.index:03d}.parquet"
+    equity = result.equity if result.equity is not None else np.array([], dtype=np.float64)
+    sink = io.BytesIO()
+    pq.write_table(pa.table({"equity": pa.array(equity, type=pa.float64())}), sink)
+    results_store().put(name, sink.getvalue(), content_type="application/vnd.apache.parquet")
+    return {"symbol": symbol, "equityRef": name, **result.to_dict()}
+
+
+def _window_result(item: dict[str, Any]) -> WindowResult:
+    table = pq.read_table(io.BytesIO(results_store().get(item["equityRef"])))
+
+    def metrics(values: dict[str, Any]) -> dict[str, float]:
+        return {k: float("nan") if v is None else float(v) for k, v in values.items()}
+
+    return WindowResult(
+        WalkForwardWindow.from_dict(item["window"]),
+        item["params"],
+        metrics(item["in_sample"]),
+        metrics(item["out_of_sample"]),
+        table["equity"].to_numpy(),
+    )
 
 
 def aggregate_run(job: dict[str, Any]) -> dict[str, Any]:
@@ -384,7 +424,11 @@ def aggregate_run(job: dict[str, Any]) -> dict[str, Any]:
         bars = load_snapshot(ref)
         if request.walk_forward is not None:
             windows = [e for e in job.get("evaluations", []) if e["symbol"] == symbol]
-            symbols[symbol] = {"walkForward": windows, "outOfSample": _mean_metrics(windows)}
+            combined = combine_windows([_window_result(w) for w in windows])
+            symbols[symbol] = {
+                "walkForward": windows,
+                "outOfSample": {k: _finite(v) for k, v in combined.out_of_sample.items()},
+            }
             continue
         refs = [c["ref"] for c in chunks if c["symbol"] == symbol]
         sweep = _sweep(job, symbol, refs, len(bars))
@@ -448,13 +492,8 @@ def _compact(symbols: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _mean_metrics(windows: list[dict[str, Any]]) -> dict[str, float]:
-    values: dict[str, list[float]] = {}
-    for window in windows:
-        for name, value in (window.get("out_of_sample") or {}).items():
-            if isinstance(value, int | float):
-                values.setdefault(name, []).append(float(value))
-    return {name: sum(v) / len(v) for name, v in values.items() if v}
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
 
 
 def finish_failed(job: dict[str, Any]) -> None:

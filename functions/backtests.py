@@ -54,8 +54,24 @@ def _run_for(caller: Caller, run_id: str) -> dict[str, Any]:
 
 
 async def _durable_status(run_id: str) -> Any:
-    status = await _client.get().get_status(run_id)
-    return status if status and status.runtime_status is not None else None
+    """The run's orchestration status; for a sweep fanned out in blocks, `chunksDone` counts
+    the chunks finished inside the block sub-orchestrations too."""
+    client = _client.get()
+    status = await client.get_status(run_id)
+    if not status or status.runtime_status is None:
+        return None
+    custom = status.custom_status
+    if isinstance(custom, dict) and custom.get("blocks") and custom.get("stage") == "running":
+        blocks = await asyncio.gather(
+            *(client.get_status(f"{run_id}:b{n:03d}") for n in range(int(custom["blocks"])))
+        )
+        done = sum(
+            int((b.custom_status or {}).get("chunksDone", 0))
+            for b in blocks
+            if b and isinstance(b.custom_status, dict)
+        )
+        custom["chunksDone"] = max(int(custom.get("chunksDone", 0)), done)
+    return status
 
 
 def _view(doc: dict[str, Any], status: Any) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from shared.config import get_settings
 from shared.errors import DomainError
 from shared.storage.factory import document_store
 
-app = func.FunctionApp()
+app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 app.register_functions(backtest_bp)
 APP_REFERENCE = "tools.backtest:app"
 CLI_ACCOUNT = "cli"

@@ -123,6 +123,7 @@ class DurableEngine:
         self._draining: set[str] = set()
         self._timers: dict[tuple[str, int], asyncio.TimerHandle] = {}
         self._inflight: set[tuple[str, int]] = set()
+        self._futures: dict[tuple[str, int], Future[tuple[bool, str, str]]] = {}
         self._changed: dict[str, asyncio.Event] = {}
         self._pool: ProcessPoolExecutor | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -569,6 +570,9 @@ class DurableEngine:
             handle = self._timers.pop((instance_id, int(key)), None)
             if handle is not None:
                 handle.cancel()
+            future = self._futures.pop((instance_id, int(key)), None)
+            if future is not None:
+                future.cancel()
         instance["outstanding"] = {}
         instance["retries"] = {}
         instance["inbox"] = []
@@ -708,9 +712,13 @@ class DurableEngine:
     ) -> None:
         started = time.perf_counter()
         try:
-            ok, payload, details = await self._execute(name, input_text)
+            ok, payload, details = await self._execute(name, input_text, (instance_id, task_id))
+        except asyncio.CancelledError:
+            self._log(name, ACTIVITY_TRIGGER, started, "cancelled")
+            return
         finally:
             self._inflight.discard((instance_id, task_id))
+            self._futures.pop((instance_id, task_id), None)
         self._log(name, ACTIVITY_TRIGGER, started, "ok" if ok else f"failed: {payload}")
         if ok:
             completion = event(EventType.TASK_COMPLETED, TaskScheduledId=task_id, Result=payload)
@@ -720,7 +728,9 @@ class DurableEngine:
             )
         self._deliver(instance_id, completion)
 
-    async def _execute(self, name: str, input_text: str | None) -> tuple[bool, str, str]:
+    async def _execute(
+        self, name: str, input_text: str | None, key: tuple[str, int]
+    ) -> tuple[bool, str, str]:
         assert self._loop is not None
         if self._pool is None:
             function = self.functions.get(name)
@@ -736,6 +746,7 @@ class DurableEngine:
                 reason, details = describe_failure(error)
                 return False, reason, details
         future: Future[tuple[bool, str, str]] = self._pool.submit(run_in_worker, name, input_text)
+        self._futures[key] = future
         try:
             return await asyncio.wrap_future(future)
         except BrokenProcessPool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
+import logging
 import os
 import threading
 import time
@@ -53,7 +54,12 @@ def index_app(app_ref: str) -> dict[str, DurableFunction]:
     app = getattr(importlib.import_module(module_name), attribute or "app")
     found: dict[str, DurableFunction] = {}
     app.functions_bindings = {}
-    for function in app.get_functions():
+    logging.disable(logging.WARNING)  # "Auth level is not applied to non http function app"
+    try:
+        functions = app.get_functions()
+    finally:
+        logging.disable(logging.NOTSET)
+    for function in functions:
         trigger = function.get_trigger().get_dict_repr()
         item = durable_function(function.get_function_name(), trigger, function.get_user_function())
         if item is not None:

@@ -1,0 +1,91 @@
+"""The backtest orchestration on the in-process durable engine: chunked fan-out (direct and
+through sub-orchestrations) and walk-forward equal the single-process engine, with small
+messages."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devhost.durable.engine import DurableEngine
+from durable import runs
+from shared.backtest import (
+    ExecutionSettings,
+    StrategySpec,
+    plan_walk_forward,
+    run_sweep,
+    walk_forward,
+)
+from shared.config import get_settings
+from shared.storage.factory import document_store
+from tests.durable.bars import write_bars
+
+APP = "tests.durable.apps.backtest_app:app"
+GRID = {"fast": "5:20:5", "slow": "30:90:20"}
+
+
+@pytest.fixture
+async def engine(
+    isolated_settings: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[DurableEngine]:
+    monkeypatch.setenv("BACKTEST_CHUNK_TARGET_SECONDS", "0.00022")
+    monkeypatch.setenv("BACKTEST_MAX_CHUNKS_PER_ORCHESTRATION", "2")
+    get_settings.cache_clear()
+    durable = DurableEngine(app_ref=APP, data_dir=isolated_settings, workers=0)
+    await durable.start()
+    yield durable
+    await durable.stop()
+
+
+async def _run(engine: DurableEngine, body: dict[str, Any], run_id: str) -> dict[str, Any]:
+    request = runs.BacktestRequest.model_validate(body)
+    doc = runs.run_document(run_id, "alice", request, runs.validate_request(request))
+    document_store().create(runs.RUNS_CONTAINER, doc)
+    job = {"runId": run_id, "accountId": "alice", "request": doc["request"]}
+    engine.start_new("backtest_run", run_id, json.dumps(job))
+    done = await engine.wait(run_id, 180)
+    assert done["runtimeStatus"] == "Completed", done["output"]
+    return done
+
+
+async def test_sweep_through_block_sub_orchestrations_equals_the_direct_run(
+    engine: DurableEngine,
+) -> None:
+    bars = write_bars()
+    body = {"symbols": ["GOOG"], "strategy": {"strategy": "sma_cross", "grid": GRID}}
+    done = await _run(engine, body, "sweep")
+    direct = run_sweep(bars, StrategySpec(strategy="sma_cross", grid=GRID), ExecutionSettings())
+    assert done["output"]["symbols"]["GOOG"]["digest"] == direct.digest()
+    assert done["customStatus"]["chunksDone"] == done["customStatus"]["chunksTotal"] == 4
+    assert done["customStatus"]["blocks"] == 2
+    children = [i for i in engine.instances() if i["parentInstanceId"] == "sweep"]
+    assert sorted(c["instanceId"] for c in children) == ["sweep:b000", "sweep:b001"]
+    every_event = [e for i in engine.instances() for e in i["history"]]
+    assert max(len(json.dumps(e)) for e in every_event) < 8_000, "messages carry references"
+    doc = runs.read_run("alice", "sweep")
+    assert doc["status"] == "Completed"
+    assert doc["chunkStats"]["total"] == 4
+    assert set(doc["timings"]) == {"planSeconds", "chunkSeconds", "aggregateSeconds"}
+
+
+async def test_walk_forward_on_the_fan_out_equals_the_direct_walk_forward(
+    engine: DurableEngine,
+) -> None:
+    bars = write_bars()
+    body = {
+        "symbols": ["GOOG"],
+        "strategy": {"strategy": "sma_cross", "grid": GRID},
+        "walkForward": {"trainBars": 500, "testBars": 250},
+    }
+    done = await _run(engine, body, "wf")
+    spec = StrategySpec(strategy="sma_cross", grid=GRID)
+    windows = plan_walk_forward(len(bars), train_bars=500, test_bars=250)
+    direct = walk_forward(bars, spec, ExecutionSettings(), windows)
+    summary = json.loads(runs.results_store().get(done["output"]["summary"]))["symbols"]["GOOG"]
+    assert len(summary["walkForward"]) == len(windows)
+    assert summary["outOfSample"] == pytest.approx(direct.out_of_sample, rel=1e-12)
+    assert [w["params"] for w in summary["walkForward"]] == [w.params for w in direct.windows]
