@@ -27,6 +27,7 @@ from shared.audit import audit_log
 from shared.auth.caller import Caller
 from shared.config import get_settings
 from shared.errors import DomainError
+from shared.events import quotes_written
 from shared.openapi import IDEMPOTENCY_KEY
 from shared.paper import (
     Claim,
@@ -296,3 +297,12 @@ async def paper_matching_timer(timer: func.TimerRequest) -> None:
     report = await asyncio.to_thread(_broker().match)
     if report.filled or report.expired or report.rejected:
         log.info("paper matching: %s", report.model_dump_json())
+
+
+def _match_symbols(symbols: list[str]) -> None:
+    report = _broker().match(symbols)
+    if report.filled or report.rejected:
+        log.info("paper matching after quotes of %s: %s", symbols[:5], report.model_dump_json())
+
+
+quotes_written.subscribe("paper-matching", _match_symbols)

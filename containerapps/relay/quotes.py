@@ -13,6 +13,7 @@ import logging
 import time
 from datetime import UTC, datetime
 
+from shared.events import quotes_written
 from shared.feed.trades import Trade
 from shared.storage.documents import DocumentNotFound, DocumentStore
 
@@ -65,7 +66,7 @@ class QuoteWriter:
     def write_pending(self) -> int:
         """Upsert every symbol that traded since the last write (runs in a thread)."""
         pending, self._latest = self._latest, {}
-        written = 0
+        written: list[str] = []
         for symbol, trade in pending.items():
             try:
                 try:
@@ -73,12 +74,13 @@ class QuoteWriter:
                 except DocumentNotFound:
                     existing = None
                 self.documents.upsert(CONTAINER, quote_document(trade, existing))
-                written += 1
+                written.append(symbol)
             except Exception as error:
                 self.errors += 1
                 log.warning("quote upsert for %s failed: %s", symbol, error)
-        self.upserts += written
-        return written
+        self.upserts += len(written)
+        quotes_written.publish(written)
+        return len(written)
 
     async def _run(self) -> None:
         while True:

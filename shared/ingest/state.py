@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from shared.events import quotes_written
 from shared.market.models import Quote
 from shared.storage.documents import Document, DocumentNotFound, DocumentStore, Filter
 
@@ -151,4 +152,5 @@ class QuoteBook:
             if old.get("ts") == new["ts"] and old.get("source") != new["source"]:
                 return False
         self.store.upsert(QUOTES, new)
+        quotes_written.publish([quote.symbol])
         return True

@@ -338,3 +338,35 @@ def test_threads_racing_on_one_account_never_overdraw(store):
 )
 def test_fill_price_rules(order_type, side, price, limit, stop, expected):
     assert fill_price(order_type, side, price, limit_price=limit, stop_price=stop) == expected
+
+
+async def test_writing_a_quote_matches_open_orders_without_waiting_for_the_timer(call, store):
+    import functions.paper  # noqa: F401  (subscribes matching to quote writes)
+    from shared.ingest.state import QuoteBook
+    from shared.market.models import Quote
+
+    book = QuoteBook(store)
+    book.upsert(Quote(symbol="AAPL", price=100.0, ts=datetime.now(UTC), source="test"))
+    account_id = await open_account(call)
+    order = (
+        await place(
+            call,
+            account_id,
+            symbol="AAPL",
+            side="buy",
+            type="limit",
+            qty=2,
+            limitPrice=90,
+            timeInForce="gtc",
+        )
+    ).json
+    params = {"accountId": account_id, "orderId": order["id"]}
+    book.upsert(
+        Quote(symbol="AAPL", price=91.0, ts=datetime.now(UTC) + timedelta(seconds=1), source="test")
+    )
+    assert (await call("GET", ORDERS + "/{orderId}", params=params)).json["status"] == "open"
+    book.upsert(
+        Quote(symbol="AAPL", price=89.0, ts=datetime.now(UTC) + timedelta(seconds=2), source="test")
+    )
+    filled = (await call("GET", ORDERS + "/{orderId}", params=params)).json
+    assert (filled["status"], filled["fillPrice"]) == ("filled", 89.0)
