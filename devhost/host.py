@@ -492,8 +492,12 @@ class DevHost:
         await site.start()
         if self._port == 0 and self._runner.addresses:
             self._port = int(self._runner.addresses[0][1])
-        for plugin in self.plugins:
-            await plugin.start()
+        try:
+            for plugin in self.plugins:
+                await plugin.start()
+        except BaseException:
+            await self.stop()
+            raise
         if self.timers_enabled:
             for job in self.timer_jobs:
                 self._background(self._run_timer(job))

@@ -14,6 +14,11 @@ A plugin is a subclass of `Plugin` that overrides only what it needs:
 The host a plugin sees (`PluginHost`) lists the indexed functions, invokes any of them by
 name with keyword arguments (async or sync; sync ones run in a thread; each call logs the
 invocation line), and logs invocations the plugin ran elsewhere (e.g. in a process pool).
+`base_url` is final from `start()` on (with `--port 0` the port is known only then), so
+read it lazily in `setup`. `app_reference` ("module:attribute") lets another process import
+the same app. Functions of claimed trigger types can be run on demand through
+`POST /admin/functions/{name}` with `{"input": ...}`: the host calls `invoke(name,
+**{trigger binding name: input})`.
 
 Plugins are found in `PLUGINS`, a fixed list of "module:attribute" entries, where the
 attribute is a zero-argument callable returning a `Plugin` (a subclass itself will do). A
