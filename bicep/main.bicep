@@ -202,6 +202,7 @@ var appSettings = [
   { name: 'BACKTEST_CHUNK_TARGET_SECONDS', value: '3' }
   { name: 'BACKTEST_MAX_CHUNKS_PER_ORCHESTRATION', value: '64' }
   { name: 'BACKTEST_WORKERS', value: '1' }
+  { name: 'BACKTEST_FAULT_INJECTION', value: '' }
 
   { name: 'PAPER_SLIPPAGE_BPS', value: '5' }
   { name: 'PAPER_DEFAULT_STARTING_CASH', value: '100000' }
@@ -234,6 +235,7 @@ var relaySettings = [
   { name: 'RELAY_BACKOFF_MAX_SECONDS', value: '60' }
   { name: 'RELAY_CONNECT_TIMEOUT_SECONDS', value: '10' }
   { name: 'RELAY_BATCH_MS', value: '100' }
+  { name: 'RELAY_BATCHING', value: 'true' }
   { name: 'RELAY_QUEUE_WINDOWS', value: '50' }
   { name: 'RELAY_ALL_TICKS_GROUP', value: 'true' }
   { name: 'RELAY_ARCHIVE_FLUSH_SECONDS', value: '10' }
@@ -243,6 +245,9 @@ var relaySettings = [
   { name: 'RELAY_HTTP_HOST', value: '0.0.0.0' }
   { name: 'RELAY_HTTP_PORT', value: string(relayPort) }
   { name: 'RELAY_READY_STALE_SECONDS', value: '120' }
+  { name: 'RELAY_WRITE_QUOTES', value: 'true' }
+  { name: 'RELAY_IN_DEVHOST', value: 'false' }
+  { name: 'RELAY_REPLAY_RATE', value: '4' }
 ]
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {

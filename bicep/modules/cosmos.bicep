@@ -10,23 +10,50 @@ param publicNetworkAccess string = 'Enabled'
 
 // Mirrors CONTAINERS in shared/storage/documents.py (tests/deploy checks they agree).
 // defaultTtl -1: TTL on, items expire only when they carry their own `ttl`.
+// compositeIndexes: one per list query that filters on equality and orders by another field
+// (the store adapters put every filter in WHERE and the sort in ORDER BY).
+var asc = 'ascending'
+var desc = 'descending'
 var containers = [
-  { name: 'quotes', defaultTtl: -1 }
-  { name: 'sync_state', defaultTtl: -1 }
-  { name: 'quota', defaultTtl: -1 }
-  { name: 'watchlists', defaultTtl: -1 }
-  { name: 'strategies', defaultTtl: -1 }
-  { name: 'backtests', defaultTtl: -1 }
-  { name: 'paper', defaultTtl: -1 }
-  { name: 'idempotency', defaultTtl: -1 }
-  { name: 'audit', defaultTtl: -1 }
-  { name: 'relay', defaultTtl: -1 }
-  { name: 'durable', defaultTtl: -1 }
+  { name: 'quotes', defaultTtl: -1, compositeIndexes: [] }
+  { name: 'sync_state', defaultTtl: -1, compositeIndexes: [] }
+  { name: 'quota', defaultTtl: -1, compositeIndexes: [] }
+  { name: 'watchlists', defaultTtl: -1, compositeIndexes: [] }
+  {
+    name: 'strategies'
+    defaultTtl: -1
+    compositeIndexes: [
+      [ { path: '/kind', order: asc }, { path: '/deleted', order: asc }, { path: '/created_at', order: asc } ]
+      [ { path: '/kind', order: asc }, { path: '/strategy_id', order: asc }, { path: '/version', order: asc } ]
+    ]
+  }
+  { name: 'backtests', defaultTtl: -1, compositeIndexes: [] }
+  {
+    name: 'paper'
+    defaultTtl: -1
+    compositeIndexes: [
+      [ { path: '/kind', order: asc }, { path: '/created_at', order: asc } ]
+      [ { path: '/kind', order: asc }, { path: '/paper_account_id', order: asc }, { path: '/created_at', order: desc } ]
+      [ { path: '/kind', order: asc }, { path: '/paper_account_id', order: asc }, { path: '/status', order: asc }, { path: '/created_at', order: desc } ]
+      [ { path: '/kind', order: asc }, { path: '/status', order: asc }, { path: '/created_at', order: asc } ]
+    ]
+  }
+  { name: 'idempotency', defaultTtl: -1, compositeIndexes: [] }
+  {
+    name: 'audit'
+    defaultTtl: -1
+    compositeIndexes: [
+      [ { path: '/kind', order: asc }, { path: '/id', order: desc } ]
+      [ { path: '/account', order: asc }, { path: '/id', order: desc } ]
+      [ { path: '/kind', order: asc }, { path: '/account', order: asc }, { path: '/id', order: desc } ]
+    ]
+  }
+  { name: 'relay', defaultTtl: -1, compositeIndexes: [] }
+  { name: 'durable', defaultTtl: -1, compositeIndexes: [] }
 ]
 
-// Range index on every path (equality, range and single-field ORDER BY within a partition),
-// composite indexes for the filtered, ordered list queries the API runs, and no index on the
-// system and bulk fields nobody filters on.
+// Range index on every path (equality, range and single-field ORDER BY), none on the system
+// etag or on the stored backtest request (a strategy spec nobody filters on).
 var indexingPolicy = {
   indexingMode: 'consistent'
   automatic: true
@@ -35,23 +62,7 @@ var indexingPolicy = {
   ]
   excludedPaths: [
     { path: '/"_etag"/?' }
-    { path: '/payload/*' }
     { path: '/request/*' }
-    { path: '/result/*' }
-  ]
-  compositeIndexes: [
-    [
-      { path: '/pk', order: 'ascending' }
-      { path: '/_ts', order: 'descending' }
-    ]
-    [
-      { path: '/pk', order: 'ascending' }
-      { path: '/createdAt', order: 'descending' }
-    ]
-    [
-      { path: '/status', order: 'ascending' }
-      { path: '/createdAt', order: 'descending' }
-    ]
   ]
 }
 
@@ -100,7 +111,7 @@ resource sqlContainers 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/conta
         version: 2
       }
       defaultTtl: container.defaultTtl
-      indexingPolicy: indexingPolicy
+      indexingPolicy: union(indexingPolicy, { compositeIndexes: container.compositeIndexes })
     }
   }
 }]

@@ -25,9 +25,14 @@ def bicep_files() -> list[Path]:
 
 
 @cache
+def _parser() -> BicepParser:
+    return BicepParser()
+
+
+@cache
 def parse(path: Path) -> dict[str, Any]:
     """The pycep JSON of one .bicep file (raises on a syntax error)."""
-    return dict(BicepParser().parse(file_path=path))
+    return dict(_parser().parse(file_path=path))
 
 
 def module_file(name: str) -> Path:

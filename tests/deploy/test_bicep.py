@@ -109,13 +109,31 @@ def test_every_declared_cosmos_container_is_provisioned_with_pk_and_ttl() -> Non
         assert ttl == spec.default_ttl, f"{name}: defaultTtl {ttl} != code's {spec.default_ttl}"
 
 
-def test_cosmos_indexing_policy_indexes_partition_key_and_order_fields() -> None:
+ORDER_BY = re.compile(r"""order_by\s*=\s*["']([A-Za-z_][\w.]*)["']""")
+CODE_DIRS = ("shared", "functions", "durable", "containerapps")
+
+
+def test_cosmos_indexing_policy_serves_every_order_by_the_code_uses() -> None:
     parsed = bm.parse(bm.module_file("cosmos"))
     policy = parsed["variables"]["indexingPolicy"]["value"]
     assert policy["indexingMode"] == "consistent"
     assert {"path": "/*"} in policy["includedPaths"], "filters need a range index on every path"
-    for composite in policy["compositeIndexes"]:
-        assert len(composite) >= 2, "a composite index needs two or more paths"
+    excluded = [p["path"].rstrip("/*?") for p in policy["excludedPaths"]]
+    fields = {
+        match.group(1)
+        for folder in CODE_DIRS
+        for path in (bm.ROOT / folder).rglob("*.py")
+        for match in ORDER_BY.finditer(path.read_text())
+    }
+    assert fields, "found no order_by in the code"
+    for field in fields:
+        path = "/" + field.replace(".", "/")
+        assert not any(path.startswith(prefix) for prefix in excluded if prefix), (
+            f"ORDER BY {field} needs an index, but {path} is excluded in cosmos.bicep"
+        )
+    for container in parsed["variables"]["containers"]["value"]:
+        for composite in container["compositeIndexes"]:
+            assert len(composite) >= 2, f"{container['name']}: a composite needs two paths"
 
 
 def test_blob_containers_and_task_hub_match_the_code_and_host_json() -> None:
