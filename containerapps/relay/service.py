@@ -68,7 +68,9 @@ class Relay:
             self.sender,
             window_seconds=relay_settings.relay_batch_ms / 1000,
             queue_windows=relay_settings.relay_queue_windows,
+            max_batch=relay_settings.relay_max_batch_trades,
             all_ticks_group=relay_settings.relay_all_ticks_group,
+            batching=relay_settings.relay_batching,
         )
         spool = relay_settings.relay_spool_dir or Path(settings.local_data_dir) / "relay-spool"
         self.archive = TickArchive(lake, spool, relay_settings.relay_id)

@@ -71,8 +71,17 @@ class RelaySettings(BaseSettings):
     relay_batch_ms: int = Field(
         100, ge=1, le=5000, description="Window in which a symbol's trades become one message."
     )
+    relay_batching: bool = Field(
+        True, description="False sends one message per trade (only for comparison benchmarks)."
+    )
     relay_queue_windows: int = Field(
-        50, ge=1, description="Windows waiting for Web PubSub before the feed conflates."
+        2, ge=1, description="Windows waiting for Web PubSub; beyond, windows merge."
+    )
+    relay_max_batch_trades: int = Field(
+        1000,
+        ge=1,
+        description="Pending trades of one symbol beyond which the live feed conflates to "
+        "the latest trade (while Web PubSub is slow).",
     )
     relay_all_ticks_group: bool = Field(
         True, description="Also publish every window to the all-ticks group `ticks._all`."

@@ -1,11 +1,12 @@
 """Publishes trades to Web PubSub groups: per-symbol batching, a bounded queue, conflation.
 
 Trades offered within one window (about 100 ms) become one message per symbol group
-(`ticks.<SYMBOL>`) plus one message to the all-ticks group. Windows wait in a bounded
-queue and are sent one after another, so each symbol's messages keep their order. When the
-queue is full (Web PubSub is slow) the pending trades of each symbol conflate to the latest
-one; the message then says how many trades it skipped. The archive is fed separately and
-never sees this.
+(`ticks.<SYMBOL>`) plus one message to the all-ticks group. Windows wait in a small bounded
+queue and are sent one after another, so each symbol's messages keep their order. While the
+queue is full (Web PubSub is slower than the feed) new trades keep accumulating in the next
+window, so messages grow instead of multiplying; once a symbol holds more than
+`max_batch` trades its pending trades conflate to the latest one, and the message says how
+many trades it skipped. The archive is fed separately and never sees this.
 
 Message shape (JSON, the same for symbol groups and the all-ticks group)::
 
@@ -77,18 +78,24 @@ def wrap_batches(batches: list[str], sent_at_ms: int) -> str:
 
 
 class TickPublisher:
-    """Batches offered trades per symbol and sends them to Web PubSub groups."""
+    """Batches offered trades per symbol and sends them to Web PubSub groups.
+
+    `batching=False` sends one message per trade (the comparison peer of the benchmark)."""
 
     def __init__(
         self,
         sender: GroupSender,
         *,
         window_seconds: float = 0.1,
-        queue_windows: int = 50,
+        queue_windows: int = 2,
+        max_batch: int = 1000,
         all_ticks_group: bool = True,
         send_timeout_seconds: float = 10.0,
+        batching: bool = True,
     ) -> None:
         self.sender = sender
+        self.batching = batching
+        self.max_batch = max_batch
         self.window_seconds = window_seconds
         self.all_ticks_group = all_ticks_group
         self.send_timeout_seconds = send_timeout_seconds
@@ -151,7 +158,7 @@ class TickPublisher:
             return
         if self._queue.full() and not force:
             for symbol, trades in self._pending.items():
-                if len(trades) > 1:
+                if len(trades) > self.max_batch:
                     skipped = len(trades) - 1
                     self._pending[symbol] = trades[-1:]
                     self._pending_conflated[symbol] = (
@@ -201,8 +208,23 @@ class TickPublisher:
         self.stats.trades_out += trades
         return True
 
+    async def _send_unbatched(self, symbol: str, trades: list[Trade], conflated: int) -> bool:
+        ok = False
+        for index, trade in enumerate(trades):
+            batch = encode_batch(symbol, [trade], conflated if index == 0 else 0)
+            now_ms = int(time.time() * 1000)
+            ok = await self._send_one(group_for(symbol), wrap_batches([batch], now_ms), 1) or ok
+        return ok
+
     async def _send_window(self, window: dict[str, tuple[list[Trade], int]]) -> None:
         now_ms = int(time.time() * 1000)
+        if not self.batching:
+            results = await asyncio.gather(
+                *(self._send_unbatched(s, trades, c) for s, (trades, c) in window.items())
+            )
+            if any(results):
+                self.stats.last_success = time.time()
+            return
         batches: list[str] = []
         sends = []
         oldest = now_ms

@@ -88,7 +88,9 @@ async def test_one_message_per_symbol_per_window_plus_the_all_ticks_group() -> N
 async def test_a_slow_service_conflates_the_live_feed_to_the_latest_trade() -> None:
     sender = RecordingSender()
     sender.gate.clear()
-    publisher = TickPublisher(sender, window_seconds=0.02, queue_windows=1, all_ticks_group=False)
+    publisher = TickPublisher(
+        sender, window_seconds=0.02, queue_windows=1, max_batch=5, all_ticks_group=False
+    )
     await publisher.start()
     publisher.offer([Trade("AAPL", 1.0, 1.0, 1)])
     await asyncio.sleep(0.06)
@@ -108,3 +110,20 @@ async def test_a_slow_service_conflates_the_live_feed_to_the_latest_trade() -> N
     assert len(prices) + publisher.stats.conflated == 39
     skipped = sum(b["conflated"] for _, m in sender.sent for b in m["batches"])
     assert skipped == publisher.stats.conflated
+
+
+async def test_a_slow_service_gets_bigger_messages_not_more_of_them() -> None:
+    sender = RecordingSender()
+    sender.gate.clear()
+    publisher = TickPublisher(sender, window_seconds=0.01, queue_windows=1, all_ticks_group=False)
+    await publisher.start()
+    for price in range(1, 101):
+        publisher.offer([Trade("AAPL", float(price), 1.0, price)])
+        await asyncio.sleep(0.002)
+    await asyncio.sleep(0.05)
+    sender.gate.set()
+    await asyncio.sleep(0.1)
+    await publisher.stop()
+    assert sender.prices("ticks.AAPL") == [float(p) for p in range(1, 101)]
+    assert publisher.stats.conflated == 0
+    assert len(sender.sent) <= 4

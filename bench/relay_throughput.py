@@ -1,0 +1,329 @@
+"""Relay throughput and latency, end to end on 127.0.0.1.
+
+A local Finnhub-protocol server pushes trades for 50 symbols to the relay
+(`python -m containerapps.relay`, a separate process); the relay publishes to the Web PubSub
+stand-in, and a websocket client joined to all 50 symbol groups receives them.
+
+1. flood: as fast as the relay reads, for --duration seconds: trades/s in (read by the relay),
+   trades/s delivered to the client, and a check that the lake archive holds every trade the
+   relay received (nothing lost, nothing duplicated).
+2. steady: 10,000 trades/s for --steady seconds: added latency p50/p99 (trade timestamp set
+   by the server when it sends, to client receipt), at the default 100 ms batch window and at
+   a short one (--short-window-ms).
+3. peer: batched vs one-message-per-trade publishing at the same offered rate, as a ratio of
+   trades/s delivered.
+
+    .venv/bin/python bench/relay_throughput.py [--duration 30] [--steady 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import signal
+import statistics
+import string
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient  # noqa: E402
+
+from devhost.webpubsub.finnhub import FinnhubServer  # noqa: E402
+from devhost.webpubsub.standin import JSON_PROTOCOL, StandInServer  # noqa: E402
+from shared.feed.groups import group_for, join_role  # noqa: E402
+
+KEY = "bench-webpubsub-access-key-0123456789abcdef"
+SYMBOLS = [f"B{a}{b}" for a in string.ascii_uppercase[:2] for b in string.ascii_uppercase][:50]
+
+
+@dataclass
+class Receiver:
+    """A json.webpubsub.azure.v1 client joined to every symbol group."""
+
+    trades: int = 0
+    conflated: int = 0
+    latencies: list[float] = field(default_factory=list)
+    measure: bool = False
+    last_message: float = 0.0
+
+    async def run(self, url: str, joined: asyncio.Event) -> None:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(url, protocols=(JSON_PROTOCOL,), max_msg_size=0) as ws,
+        ):
+            for ack_id, symbol in enumerate(SYMBOLS, 1):
+                join = {"type": "joinGroup", "group": group_for(symbol), "ackId": ack_id}
+                await ws.send_json(join)
+            acks = 0
+            async for message in ws:
+                frame = json.loads(message.data)
+                kind = frame.get("type")
+                if kind == "ack":
+                    acks += 1
+                    if acks == len(SYMBOLS):
+                        joined.set()
+                    continue
+                if kind != "message":
+                    continue
+                now_ms = time.time() * 1000
+                self.last_message = time.monotonic()
+                for batch in frame["data"]["batches"]:
+                    self.conflated += batch["conflated"]
+                    trades = batch["trades"]
+                    self.trades += len(trades)
+                    if self.measure:
+                        self.latencies.extend(now_ms - t["t"] for t in trades)
+
+
+class Source:
+    """Builds Finnhub trade frames with unique prices and the current time."""
+
+    def __init__(self) -> None:
+        self.counter = 0
+
+    def frame(self, per_symbol: int) -> tuple[str, int]:
+        now = int(time.time() * 1000)
+        parts = []
+        for symbol in SYMBOLS:
+            for _ in range(per_symbol):
+                self.counter += 1
+                price = 100 + self.counter / 10_000
+                parts.append(f'{{"s":"{symbol}","p":{price},"v":1,"t":{now}}}')
+        return '{"type":"trade","data":[' + ",".join(parts) + "]}", len(parts)
+
+
+async def flood(server: FinnhubServer, source: Source, seconds: float) -> int:
+    client = next(iter(server.clients.values()))
+    sent = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        frame, count = source.frame(4)
+        await client.connection.send(frame)
+        sent += count
+    return sent
+
+
+async def steady(server: FinnhubServer, source: Source, seconds: float, rate: int) -> int:
+    client = next(iter(server.clients.values()))
+    per_tick = max(1, rate // 100 // len(SYMBOLS))
+    sent = 0
+    start = time.monotonic()
+    tick = 0
+    while time.monotonic() - start < seconds:
+        frame, count = source.frame(per_tick)
+        await client.connection.send(frame)
+        sent += count
+        tick += 1
+        await asyncio.sleep(max(0.0, start + tick * 0.01 - time.monotonic()))
+    return sent
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class RelayRun:
+    process: asyncio.subprocess.Process
+    http_port: int
+    data_dir: Path
+
+    async def health(self) -> dict:
+        url = f"http://127.0.0.1:{self.http_port}/readyz"
+        async with aiohttp.ClientSession() as http, http.get(url) as response:
+            return await response.json()
+
+    async def received(self) -> int:
+        return int((await self.health())["archive"]["received"])
+
+    async def stop(self) -> str:
+        self.process.send_signal(signal.SIGTERM)
+        output, _ = await asyncio.wait_for(self.process.communicate(), 120)
+        return output.decode()
+
+
+async def start_relay(
+    server: FinnhubServer, standin: StandInServer, batch_ms: int, batching: bool
+) -> RelayRun:
+    data_dir = Path(tempfile.mkdtemp(prefix="relay-bench-"))
+    port = free_port()
+    env = {
+        **os.environ,
+        "FINNHUB_API_KEYS": "bench",
+        "FINNHUB_WS_URL": server.url,
+        "WEBPUBSUB_CONNECTION_STRING": standin.connection_string(),
+        "LOCAL_DATA_DIR": str(data_dir),
+        "DEFAULT_SYMBOLS": ",".join(SYMBOLS),
+        "RELAY_HTTP_HOST": "127.0.0.1",
+        "RELAY_HTTP_PORT": str(port),
+        "RELAY_BATCH_MS": str(batch_ms),
+        "RELAY_BATCHING": "true" if batching else "false",
+        "RELAY_ARCHIVE_FLUSH_SECONDS": "5",
+        "RELAY_ID": "bench",
+        "LOG_LEVEL": "INFO",
+    }
+    before = server.connections_total
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "containerapps.relay",
+        cwd=REPO,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    while not (server.connections_total > before and len(server.subscribed()) == len(SYMBOLS)):
+        if process.returncode is not None:
+            raise RuntimeError("relay exited early")
+        await asyncio.sleep(0.05)
+    return RelayRun(process, port, data_dir)
+
+
+async def drain(relay: RelayRun, receiver: Receiver, sent: int, limit: float = 120.0) -> float:
+    """Wait until the relay has read `sent` trades and the client went quiet; return seconds."""
+    start = time.monotonic()
+
+    async def done() -> bool:
+        if time.monotonic() - start > limit:
+            return True
+        return await relay.received() >= sent and time.monotonic() - receiver.last_message > 1.0
+
+    while not await done():  # noqa: ASYNC110 - polls another process
+        await asyncio.sleep(0.1)
+    return time.monotonic() - start
+
+
+def lake_rows(data_dir: Path) -> tuple[int, int]:
+    from shared.storage.blob_local import LocalBlobStore
+    from shared.storage.lake import ParquetLake
+
+    blobs = LocalBlobStore(data_dir / "blobs", "lake", signing_key="x", public_base_url="x")
+    lake = ParquetLake(blobs)
+    table = lake.read("ticks", columns=["key"])
+    return table.num_rows, len(set(table["key"].to_pylist()))
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    return statistics.quantiles(values, n=1000, method="inclusive")[int(q * 10) - 1]
+
+
+async def session(standin: StandInServer, server: FinnhubServer) -> tuple[Receiver, asyncio.Task]:
+    service = WebPubSubServiceClient.from_connection_string(standin.connection_string(), "ticks")
+    token = await service.get_client_access_token(
+        roles=[join_role(group_for(s)) for s in SYMBOLS], minutes_to_expire=30
+    )
+    await service.close()
+    receiver = Receiver()
+    joined = asyncio.Event()
+    task = asyncio.create_task(receiver.run(token["url"], joined))
+    await asyncio.wait_for(joined.wait(), 10)
+    return receiver, task
+
+
+async def measure_latency(
+    standin: StandInServer, server: FinnhubServer, batch_ms: int, seconds: float
+) -> tuple[float, float, int, int]:
+    receiver, task = await session(standin, server)
+    relay = await start_relay(server, standin, batch_ms, batching=True)
+    source = Source()
+    await steady(server, source, 1.0, 10_000)
+    await drain(relay, receiver, source.counter)
+    receiver.measure = True
+    sent = await steady(server, source, seconds, 10_000)
+    await drain(relay, receiver, source.counter)
+    await relay.stop()
+    task.cancel()
+    latencies = receiver.latencies
+    return percentile(latencies, 50), percentile(latencies, 99), sent, receiver.conflated
+
+
+async def main(args: argparse.Namespace) -> None:
+    standin = await StandInServer(KEY).start()
+    server = await FinnhubServer(api_keys=["bench"], ping_seconds=5).start()
+    cores = os.cpu_count()
+    print(f"relay_throughput: {len(SYMBOLS)} symbols, relay in its own process, {cores} cores")
+
+    receiver, task = await session(standin, server)
+    relay = await start_relay(server, standin, 100, batching=True)
+    source = Source()
+    started = time.monotonic()
+    sent = await flood(server, source, args.duration)
+    pushed = time.monotonic() - started
+    tail = await drain(relay, receiver, sent)
+    read_by_relay = await relay.received()
+    output = await relay.stop()
+    task.cancel()
+    found = re.findall(r"archived=(\d+) spooled=(\d+)", output)
+    archived, spooled = (int(x) for x in found[-1]) if found else (-1, -1)
+    rows, unique = lake_rows(relay.data_dir)
+    print(
+        f"flood {args.duration:g} s: server pushed {sent} trades in {pushed:.1f} s "
+        f"= {sent / pushed:,.0f} trades/s in (relay read them all: {read_by_relay == sent})"
+    )
+    print(
+        f"  delivered to the client: {receiver.trades} trades "
+        f"= {receiver.trades / (pushed + tail):,.0f} trades/s end to end; "
+        f"conflated (live feed only) {receiver.conflated}"
+    )
+    print(
+        f"  archive: relay spooled {spooled}, merged {archived}, lake rows {rows}, "
+        f"unique keys {unique}, lost {sent - unique}, duplicated {rows - unique}"
+    )
+
+    for window in (100, args.short_window_ms):
+        measured = await measure_latency(standin, server, window, args.steady)
+        p50, p99, steady_sent, conflated = measured
+        print(
+            f"steady 10,000 trades/s for {args.steady:g} s, batch window {window} ms: "
+            f"added latency p50 {p50:.1f} ms, p99 {p99:.1f} ms "
+            f"({steady_sent} trades, {conflated} conflated)"
+        )
+
+    delivered = {}
+    for batching in (True, False):
+        receiver, task = await session(standin, server)
+        relay = await start_relay(server, standin, 100, batching=batching)
+        peer_source = Source()
+        start = time.monotonic()
+        offered = await steady(server, peer_source, args.peer, args.peer_rate)
+        await drain(relay, receiver, offered, limit=10)
+        elapsed = time.monotonic() - start
+        await relay.stop()
+        task.cancel()
+        delivered[batching] = receiver.trades / elapsed
+        label = "batched" if batching else "one message per trade"
+        print(
+            f"peer at {args.peer_rate:,} trades/s offered, {label}: "
+            f"{delivered[batching]:,.0f} trades/s delivered, {receiver.conflated} conflated"
+        )
+    ratio = delivered[True] / max(delivered[False], 1e-9)
+    print(f"  batched / unbatched delivered ratio: {ratio:.1f}x")
+    await server.stop()
+    await standin.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=float, default=30.0, help="flood seconds (30)")
+    parser.add_argument("--steady", type=float, default=10.0, help="latency phase seconds (10)")
+    parser.add_argument("--short-window-ms", type=int, default=20, help="second batch window")
+    parser.add_argument("--peer", type=float, default=8.0, help="peer comparison seconds (8)")
+    parser.add_argument("--peer-rate", type=int, default=5_000, help="peer offered trades/s")
+    asyncio.run(main(parser.parse_args()))
