@@ -20,6 +20,7 @@ from typing import Any, Literal
 from croniter import croniter
 
 from shared.config import Settings
+from shared.errors import InvalidInput
 from shared.ingest.bars import BarLake, MergeSummary, day_range
 from shared.ingest.planner import run_allowance, runs_left_today, stalest_first
 from shared.ingest.raw import RawArchive
@@ -200,7 +201,8 @@ class Ingestor:
         for text in texts:
             try:
                 symbol = parse_symbol(text)
-            except ValueError:
+            except InvalidInput:
+                log.warning("skipping unparseable watchlist symbol %r", text)
                 continue
             found.setdefault(symbol.text, symbol)
         return [found[key] for key in sorted(found)]
@@ -486,7 +488,6 @@ class Ingestor:
 
 def backfill_request_symbols(texts: str | list[str], limit: int = 100) -> list[Symbol]:
     """Parse the symbols of a backfill request (at most `limit`)."""
-    from shared.errors import InvalidInput
     from shared.market.symbols import parse_symbols
 
     symbols = parse_symbols(texts)

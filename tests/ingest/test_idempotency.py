@@ -48,3 +48,11 @@ def test_a_later_occurrence_writes_nothing_when_nothing_is_new(ingestor: Ingesto
     later = ingestor.sync_yahoo(AS_OF.replace(hour=5))
     assert later.merge.bytes_written == 0
     assert snapshot()["lake"] == lake
+
+
+def test_symbols_come_from_every_watchlist(ingestor: Ingestor) -> None:
+    docs = ingestor.documents
+    docs.upsert("watchlists", {"id": "w1", "pk": "alice", "symbols": ["nvda", "AAPL"]})
+    docs.upsert("watchlists", {"id": "w2", "pk": "bob", "symbols": ["eth-usd", "bad!"]})
+    tracked = [s.text for s in ingestor.tracked_symbols()]
+    assert tracked == ["AAPL", "BTC-USD", "ETH-USD", "MSFT", "NVDA"]

@@ -181,6 +181,10 @@ class _Handler(BaseHTTPRequestHandler):
         params = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         market = self.server.market
         path = parts.path
+        if path == "/_control/last_day":
+            market.last_day = date.fromisoformat(params["value"])
+            self._send(200, b"{}", {})
+            return
         if path == "/query":
             route = "alphavantage"
         elif path.startswith("/api/v3/"):
