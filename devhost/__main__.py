@@ -104,7 +104,10 @@ def main(
     ] = True,
     settings: Annotated[
         Path | None,
-        typer.Option(help="local.settings.json whose Values are loaded (if it exists)."),
+        typer.Option(
+            help="Settings file whose Values are loaded (the default is skipped if absent).",
+            show_default="local.settings.json",
+        ),
     ] = None,
     app: Annotated[str, typer.Option(help="The FunctionApp as module:attribute.")] = DEFAULT_APP,
     plugins: Annotated[

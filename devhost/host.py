@@ -39,6 +39,7 @@ invocation_log = logging.getLogger("devhost.invocation")
 CORE_TRIGGERS = frozenset({"httpTrigger", "timerTrigger"})
 PAST_DUE_TOLERANCE = timedelta(seconds=1)
 CLOCK_MARGIN = 0.002
+MAX_REQUEST_BYTES = 100 * 1024**2
 ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE")
 
 
@@ -135,6 +136,7 @@ def _http_routes(functions: Sequence[FunctionInfo], in_error: Mapping[str, str])
 
 
 def _multi(items: Any, separator: str) -> dict[str, str]:
+    """Repeated keys joined as the Functions host joins them (ASP.NET StringValues)."""
     values: dict[str, list[str]] = {}
     for key, value in items:
         values.setdefault(key, []).append(value)
@@ -351,7 +353,7 @@ class DevHost:
         http_request = func.HttpRequest(
             method=request.method,
             url=str(request.url),
-            headers=_multi(request.headers.items(), ", "),
+            headers=_multi(request.headers.items(), ","),
             params=_multi(request.query.items(), ","),
             route_params=values,
             body=body,
@@ -472,7 +474,7 @@ class DevHost:
 
     # --- lifecycle -----------------------------------------------------------------------
     def web_app(self) -> web.Application:
-        app = web.Application(client_max_size=64 * 1024**2)
+        app = web.Application(client_max_size=MAX_REQUEST_BYTES)
         for plugin in self.plugins:
             plugin.setup(self, app)
         app.router.add_get("/admin/host/status", self._admin_status)
