@@ -36,7 +36,6 @@ from devhost.timers import (
 log = logging.getLogger("devhost")
 invocation_log = logging.getLogger("devhost.invocation")
 
-CORE_TRIGGERS = frozenset({"httpTrigger", "timerTrigger"})
 PAST_DUE_TOLERANCE = timedelta(seconds=1)
 CLOCK_MARGIN = 0.002
 MAX_REQUEST_BYTES = 100 * 1024**2
@@ -190,7 +189,6 @@ class DevHost:
         self.timers_enabled = timers
         self.plugins = list(plugins)
         self._app_directory = str(app_directory or Path.cwd())
-        self._settings = settings
         self.in_error = route_problems(functions)
         self.http_routes = _http_routes(functions, self.in_error)
         self.timer_jobs = []
@@ -248,7 +246,7 @@ class DevHost:
         if function is None:
             raise FunctionNotFound(f"no function named {name!r}")
         context = InvocationContext(function, str(uuid.uuid4()))
-        await self._fill_inputs(function, kwargs, context)
+        await self._fill_inputs(function, kwargs, context, positional=bool(args))
         return await self._call(function, args, kwargs)
 
     def log_invocation(
@@ -264,7 +262,11 @@ class DevHost:
 
     # --- invocation ----------------------------------------------------------------------
     async def _fill_inputs(
-        self, function: FunctionInfo, kwargs: dict[str, Any], context: InvocationContext
+        self,
+        function: FunctionInfo,
+        kwargs: dict[str, Any],
+        context: InvocationContext,
+        positional: bool = False,
     ) -> None:
         for binding in function.input_bindings():
             name = binding["name"]
@@ -285,7 +287,7 @@ class DevHost:
                 and binding["name"] not in kwargs
             ):
                 kwargs[binding["name"]] = _Out(binding["name"], str(binding["type"]))
-        if wants_context(function) and "context" not in kwargs:
+        if not positional and "context" not in kwargs and wants_context(function):
             kwargs["context"] = _Context(context.invocation_id, function.name, self._app_directory)
 
     async def _call(
