@@ -99,8 +99,8 @@ def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
 def _timestamps(frame: pd.DataFrame) -> np.ndarray:
     for candidate in ("ts", "timestamp", "time", "date", "Date"):
         if candidate in frame.columns:
-            values = pd.to_datetime(frame[candidate], utc=True)
-            return np.ascontiguousarray(values.astype("datetime64[ns, UTC]").to_numpy().view("i8"))
+            values = pd.DatetimeIndex(pd.to_datetime(frame[candidate], utc=True))
+            return np.ascontiguousarray(values.as_unit("ns").asi8.astype(np.int64))
     if isinstance(frame.index, pd.DatetimeIndex):
         index = frame.index if frame.index.tz is not None else frame.index.tz_localize("UTC")
         return np.ascontiguousarray(index.as_unit("ns").asi8.astype(np.int64))

@@ -421,7 +421,9 @@ def _run_one(
         elif equity < peak * (1.0 - max_dd):
             max_dd = 1.0 - equity / peak
         if period_end[i]:
-            if have_prev:
+            if have_prev and equity == prev_eq:
+                n_ret += 1
+            elif have_prev:
                 r = equity / prev_eq - 1.0
                 n_ret += 1
                 r2 = r * r

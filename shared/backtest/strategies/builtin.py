@@ -21,23 +21,26 @@ from shared.backtest.strategies.base import Combo, KernelPlan, Strategy, registe
 
 
 class _Lines:
-    """Distinct indicator lines keyed by what they are, each computed once."""
+    """Distinct indicator lines keyed by what they are, each computed once, straight into
+    one (lines x bars) array."""
 
     def __init__(self, n_bars: int) -> None:
         self.n_bars = n_bars
         self.keys: dict[tuple[object, ...], int] = {}
-        self.rows: list[np.ndarray] = []
+        self.makers: list[Callable[[], np.ndarray]] = []
 
     def row(self, key: tuple[object, ...], compute: Callable[[], np.ndarray]) -> int:
-        if key not in self.keys:
-            self.keys[key] = len(self.rows)
-            self.rows.append(compute())
-        return self.keys[key]
+        index = self.keys.get(key)
+        if index is None:
+            index = self.keys[key] = len(self.makers)
+            self.makers.append(compute)
+        return index
 
     def array(self) -> np.ndarray:
-        if not self.rows:
-            return np.empty((0, self.n_bars), dtype=np.float64)
-        return np.ascontiguousarray(np.vstack(self.rows), dtype=np.float64)
+        out = np.empty((len(self.makers), self.n_bars), dtype=np.float64)
+        for k, make in enumerate(self.makers):
+            out[k] = make()
+        return out
 
 
 def _plan(
