@@ -104,3 +104,43 @@ async def test_errors_are_problem_json_with_the_request_id_echoed(running):
     assert bad.status_code in (400, 422)
     assert bad.json()["status"] == bad.status_code
     assert len(bad.headers["X-Request-Id"]) == 32
+
+
+async def test_the_host_trusts_a_configured_oidc_issuer_and_caches_its_keys(tmp_path):
+    from tests.support.oidc_issuer import LocalIssuer
+
+    issuer = LocalIssuer(audience="api://tradingjournal")
+    issuer.add_key("k1", "ES256")
+    await issuer.start()
+    try:
+        env = {"LOCAL_DATA_DIR": str(tmp_path / "data"), "AUTH_ISSUERS": issuer.url}
+        host = await asyncio.to_thread(start_host, env)
+        try:
+            async with httpx.AsyncClient(base_url=f"{host.base_url}/api", timeout=30) as client:
+
+                async def get(token: str) -> httpx.Response:
+                    return await client.get(
+                        "/watchlists", headers={"Authorization": f"Bearer {token}"}
+                    )
+
+                ok = [await get(issuer.mint("k1", sub="erin", roles="viewer")) for _ in range(3)]
+                assert [r.status_code for r in ok] == [200, 200, 200]
+                assert issuer.jwks_hits == 1, "keys are fetched once and cached"
+                issuer.add_key("k2", "RS256", published=False)
+                unknown = await get(issuer.mint("k2"))
+                assert unknown.status_code == 401
+                assert "k2" in unknown.json()["detail"]
+                expired = await get(issuer.mint("k1", exp_in=-3600))
+                assert expired.status_code == 401
+                wrong_aud = await get(issuer.mint("k1", aud="api://elsewhere"))
+                assert wrong_aud.status_code == 401
+                low = await client.post(
+                    "/watchlists",
+                    json={"name": "x"},
+                    headers={"Authorization": f"Bearer {issuer.mint('k1', roles='viewer')}"},
+                )
+                assert low.status_code == 403
+        finally:
+            await asyncio.to_thread(host.stop)
+    finally:
+        await issuer.stop()
