@@ -7,12 +7,19 @@ change is not rewritten at all.
 
 from __future__ import annotations
 
+import contextlib
+import random
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+from shared.errors import Conflict, Unavailable
 from shared.events import quotes_written
 from shared.market.models import Quote
-from shared.storage.documents import Document, DocumentNotFound, DocumentStore, Filter
+from shared.storage.documents import Document, DocumentNotFound, DocumentStore, Filter, StaleEtag
 
 SYNC = "sync_state"
 QUOTES = "quotes"
@@ -154,3 +161,55 @@ class QuoteBook:
         self.store.upsert(QUOTES, new)
         quotes_written.publish([quote.symbol])
         return True
+
+
+class SeriesLocks:
+    """Leases (in `sync_state`, pk `_locks`) that serialize lake merges of one series.
+
+    Two timers (say Alpha Vantage and Yahoo) may merge into the same partition at once; the
+    lake's merge is read-modify-write, so without this one side's rows could be lost. A lease
+    expires after `ttl` seconds, so a crashed holder never blocks a series for long.
+    """
+
+    PK = "_locks"
+
+    def __init__(self, store: DocumentStore, *, ttl: float = 120.0, wait: float = 60.0) -> None:
+        self.store = store
+        self.ttl = ttl
+        self.wait = wait
+
+    @contextmanager
+    def hold(self, symbol: str, interval: str) -> Iterator[None]:
+        lock_id = f"lock|{symbol}|{interval}"
+        owner = uuid.uuid4().hex
+        deadline = time.monotonic() + self.wait
+        while True:
+            now = time.time()
+            try:
+                current: Document | None = self.store.read(SYNC, lock_id, self.PK)
+            except DocumentNotFound:
+                current = None
+            doc = {
+                "id": lock_id,
+                "pk": self.PK,
+                "owner": owner,
+                "expires": now + self.ttl,
+                "ttl": int(self.ttl) + 60,
+            }
+            try:
+                if current is None:
+                    held = self.store.create(SYNC, doc)
+                    break
+                if float(current.get("expires", 0)) < now:
+                    held = self.store.upsert(SYNC, doc, if_match=current["_etag"])
+                    break
+            except (Conflict, StaleEtag, DocumentNotFound):
+                pass
+            if time.monotonic() > deadline:
+                raise Unavailable(f"{symbol} {interval} bars are being merged by another run")
+            time.sleep(0.02 + random.uniform(0, 0.05))
+        try:
+            yield
+        finally:
+            with contextlib.suppress(StaleEtag, DocumentNotFound):
+                self.store.delete(SYNC, lock_id, self.PK, if_match=held["_etag"])

@@ -24,7 +24,7 @@ from shared.errors import InvalidInput
 from shared.ingest.bars import BarLake, MergeSummary, day_range
 from shared.ingest.planner import run_allowance, runs_left_today, stalest_first
 from shared.ingest.raw import RawArchive
-from shared.ingest.state import PING, QuoteBook, SyncStates
+from shared.ingest.state import PING, QuoteBook, SeriesLocks, SyncStates
 from shared.market.models import Bar, Quote
 from shared.market.symbols import Symbol, parse_symbol
 from shared.providers.alphavantage import AlphaVantageClient
@@ -142,6 +142,7 @@ class Ingestor:
         self.documents = documents
         self.states = SyncStates(documents)
         self.quotes = QuoteBook(documents)
+        self.locks = SeriesLocks(documents)
         self.quota = quota or QuotaBook(documents, limits_from_settings(settings))
         self.policy = RetryPolicy.from_settings(settings)
 
@@ -244,7 +245,8 @@ class Ingestor:
             return outcome
         if window is not None:
             bars = [bar for bar in bars if window[0] <= bar.ts < window[1]]
-        summary = self.bars.merge(bars, ingested_at=as_of)
+        with self.locks.hold(symbol.text, interval):
+            summary = self.bars.merge(bars, ingested_at=as_of)
         report.merge.add(summary)
         if fresh_quote is not None and self.quotes.upsert(fresh_quote):
             report.quotes_written += 1

@@ -215,11 +215,20 @@ class AlphaVantageClient:
                 return parse_daily(payload, symbol, adjusted=True)
             except PremiumRequired:
                 self.premium = False
-        payload = self._query(
-            {"function": "TIME_SERIES_DAILY", "symbol": symbol.alphavantage, "outputsize": size},
-            "daily",
-        )
-        return parse_daily(payload, symbol, adjusted=False)
+        try:
+            payload = self._query(
+                {
+                    "function": "TIME_SERIES_DAILY",
+                    "symbol": symbol.alphavantage,
+                    "outputsize": size,
+                },
+                "daily",
+            )
+            return parse_daily(payload, symbol, adjusted=False)
+        except PremiumRequired:
+            if not full:
+                raise
+            return self.daily(symbol, full=False)
 
     def digital_daily(self, symbol: Symbol) -> list[Bar]:
         payload = self._query(

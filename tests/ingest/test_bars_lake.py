@@ -105,3 +105,23 @@ def test_a_new_day_rewrites_only_its_partition() -> None:
 def test_nan_prices_are_not_bars() -> None:
     with pytest.raises(ValueError, match="finite"):
         bar(1, float("nan"))
+
+
+def test_series_lock_keeps_concurrent_merges_from_losing_rows() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from shared.ingest.state import SeriesLocks
+    from shared.storage.factory import document_store
+
+    store = BarLake(lake())
+    locks = SeriesLocks(document_store())
+
+    def writer(offset: int) -> None:
+        for i in range(offset, 60, 3):
+            with locks.hold("AAPL", "1d"):
+                store.merge([bar(10 + i, 100.0 + i)], ingested_at=T0)
+
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(writer, range(3)))
+    assert store.read("AAPL", "1d").num_rows == 60
+    assert document_store().query_all("sync_state", "_locks") == []

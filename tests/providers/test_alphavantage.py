@@ -138,3 +138,12 @@ def test_index_is_refused_without_a_call(fake: FakeProviders, hooks: ClientHooks
     with pytest.raises(InvalidSymbol):
         _client(fake, hooks).daily(parse_symbol("^GSPC"))
     assert fake.market.count() == 0
+
+
+def test_full_refused_as_premium_falls_back_to_compact(
+    fake: FakeProviders, hooks: ClientHooks
+) -> None:
+    fake.market.fail("alphavantage", "premium")
+    bars = _client(fake, hooks).daily(AAPL, full=True)
+    assert len(bars) == 100
+    assert [r.params["outputsize"] for r in fake.market.requests] == ["full", "compact"]
