@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from shared import telemetry
 from shared.api_model import ApiModel
 from shared.auth.caller import ANONYMOUS, Caller, Role
 from shared.auth.tokens import (
@@ -222,9 +223,11 @@ def endpoint(
         async def wrapper(req: func.HttpRequest) -> func.HttpResponse:
             rid = request_id(req)
             token = _request_id.set(rid)
+            telemetry.ensure_configured()
             try:
-                caller = await authenticate(req, role)
-                response = await handler(req, caller)
+                with telemetry.invocation(handler.__name__, invocation_id=rid, carrier=req.headers):
+                    caller = await authenticate(req, role)
+                    response = await handler(req, caller)
             except (Unauthorized, Forbidden) as error:
                 if isinstance(error, MissingToken | InvalidToken | InsufficientRole):
                     await asyncio.to_thread(_audit_denial, req, error, rid)

@@ -10,6 +10,7 @@ from datetime import datetime
 
 import azure.functions as func
 
+from shared import telemetry
 from shared.config import get_settings
 from shared.ingest.sync import Ingestor, RunReport, timer_as_of
 
@@ -18,10 +19,15 @@ log = logging.getLogger("functions.ingest")
 
 
 async def _run(schedule: str, job: Callable[[Ingestor, datetime], RunReport]) -> None:
+    telemetry.ensure_configured()
     settings = get_settings()
     as_of = timer_as_of(schedule)
     ingestor = Ingestor.from_settings(settings)
     report = await asyncio.to_thread(job, ingestor, as_of)
+    for outcome in report.outcomes:
+        telemetry.record_ingestion(report.provider, outcome.status, rows=outcome.rows_written)
+    for (symbol, _interval), latest in report.merge.last_ts.items():
+        telemetry.record_freshness(symbol, latest, provider=report.provider)
     summary = report.as_dict()
     summary.pop("outcomes")
     log.info("ingest %s", json.dumps(summary, sort_keys=True))

@@ -178,21 +178,37 @@ def _in_functions_worker() -> bool:
     return "azure_functions_worker" in sys.modules or "FUNCTIONS_WORKER_RUNTIME" in os.environ
 
 
+def _install_record_factory() -> None:
+    """Stamp the ids on every record when it is created (whatever handler sends it on:
+    stderr, the Functions worker, the OpenTelemetry log exporter)."""
+    current = logging.getLogRecordFactory()
+    if getattr(current, "_tradingjournal", False):
+        return
+    context_filter = ContextFilter()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = current(*args, **kwargs)
+        context_filter.filter(record)
+        return record
+
+    factory._tradingjournal = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
+
+
 def configure_logging(level: str = "INFO", *, stream: Any = None, json_lines: bool = True) -> None:
-    """Put the context filter on the root logger's handlers; outside the Functions worker
-    (local host, relay, CLIs) also write JSON lines to `stream` (stderr)."""
+    """Stamp invocation and trace ids on every log record; with `json_lines` (the relay,
+    CLIs; never inside the Functions worker) also write JSON lines to `stream` (stderr)."""
     root = logging.getLogger()
     root.setLevel(level)
-    context_filter = ContextFilter()
-    if not _in_functions_worker() and not any(
-        isinstance(h.formatter, JsonFormatter) for h in root.handlers
+    _install_record_factory()
+    if (
+        json_lines
+        and not _in_functions_worker()
+        and not any(isinstance(h.formatter, JsonFormatter) for h in root.handlers)
     ):
         handler: logging.Handler = logging.StreamHandler(stream or sys.stderr)
-        handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter())
+        handler.setFormatter(JsonFormatter())
         root.addHandler(handler)
-    for handler in root.handlers:
-        if not any(isinstance(f, ContextFilter) for f in handler.filters):
-            handler.addFilter(context_filter)
 
 
 # --- OpenTelemetry / Azure Monitor ----------------------------------------------------------
@@ -222,14 +238,17 @@ def configure_telemetry(
     json_logs: bool = True,
 ) -> bool:
     """Set up logs, traces and metrics once per process. Returns True when exporting to
-    Azure Monitor (APPLICATIONINSIGHTS_CONNECTION_STRING set), False for the no-op setup."""
+    Azure Monitor (APPLICATIONINSIGHTS_CONNECTION_STRING set), False for the no-op setup.
+
+    Inside the Functions worker the host already ships logs to Application Insights, so
+    only traces and metrics are exported from here (no duplicate log records)."""
     global _configured, _exporting
     with _lock:
         if _configured:
             return _exporting
-        from shared.config import get_settings
+        from shared.config import load_settings
 
-        settings = get_settings()
+        settings = load_settings()
         connection_string = connection_string or settings.applicationinsights_connection_string
         configure_logging(log_level or settings.log_level, json_lines=json_logs)
         if connection_string:
@@ -240,6 +259,7 @@ def configure_telemetry(
                 "connection_string": connection_string,
                 "resource": Resource.create({"service.name": service}),
                 "enable_live_metrics": False,
+                "disable_logging": _in_functions_worker(),
             }
             credential = _aad_credential(
                 os.environ.get("APPLICATIONINSIGHTS_AUTHENTICATION_STRING")
@@ -252,6 +272,17 @@ def configure_telemetry(
             log.info("telemetry exporting to Azure Monitor", extra={"service": service})
         _configured = True
         return _exporting
+
+
+def ensure_configured(service: str = "tradingjournal-functions") -> None:
+    """`configure_telemetry` for the function app (no JSON stream handler: the worker or the
+    local host prints logs); never raises, so bad settings surface where they are read."""
+    if _configured:
+        return
+    try:
+        configure_telemetry(service, json_logs=False)
+    except Exception as error:
+        log.warning("telemetry not configured: %s", error)
 
 
 def flush(timeout_millis: int = 10_000) -> None:
@@ -313,21 +344,11 @@ def use_meter_provider(provider: MeterProvider) -> None:
     _instruments.latest.update(latest)
 
 
-def record_ingestion(
-    provider: str, outcome: str, *, rows: int = 0, symbol: str | None = None
-) -> None:
-    """One ingestion attempt: outcome is ok / empty / rate_limited / error / invalid_symbol."""
-    attributes = {"provider": provider, "outcome": outcome}
-    _instruments.ingestion_runs.add(1, attributes)
+def record_ingestion(provider: str, outcome: str, *, rows: int = 0) -> None:
+    """One ingestion attempt of one symbol: outcome is ok / no_data / failed / deferred."""
+    _instruments.ingestion_runs.add(1, {"provider": provider, "outcome": outcome})
     if rows:
         _instruments.ingestion_rows.add(rows, {"provider": provider})
-    if outcome not in ("ok", "empty"):
-        log.warning(
-            "ingestion %s for %s",
-            outcome,
-            symbol or provider,
-            extra={"provider": provider, "outcome": outcome, "symbol": symbol},
-        )
 
 
 def record_freshness(symbol: str, latest: datetime | float, *, provider: str = "any") -> None:
