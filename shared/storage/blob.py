@@ -42,9 +42,12 @@ class BlobStore(ABC):
         metadata: dict[str, str] | None = None,
         content_type: str | None = None,
         overwrite: bool = True,
+        if_match: str | None = None,
     ) -> BlobInfo:
         """Write a blob from bytes or a readable binary stream. `overwrite=False` on an
-        existing name raises `shared.errors.Conflict`."""
+        existing name raises `shared.errors.Conflict`. With `if_match` the write happens only
+        while the blob's etag still equals it (`shared.errors.PreconditionFailed` otherwise,
+        also when the blob is gone)."""
 
     @abstractmethod
     def get(self, name: str) -> bytes:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO, TypeVar
 
+from azure.core import MatchConditions
 from azure.core.exceptions import (
     AzureError,
     ClientAuthenticationError,
@@ -34,7 +35,7 @@ from azure.storage.blob import (
 )
 
 from shared.config import Settings
-from shared.errors import Conflict, InvalidInput, Unavailable
+from shared.errors import Conflict, InvalidInput, PreconditionFailed, Unavailable
 from shared.storage.blob import BlobInfo, BlobNotFound, BlobStore
 from shared.storage.blob_local import validate_container, validate_metadata, validate_name
 
@@ -142,7 +143,7 @@ class AzureBlobStore(BlobStore):
             raise Unavailable(f"blob storage refused the credentials: {error.reason}") from None
         except HttpResponseError as error:
             if error.status_code == 412:
-                raise Conflict(f"blob {name!r} changed during the operation") from None
+                raise PreconditionFailed(f"blob {name!r} was changed by someone else") from None
             if error.status_code in (400, 413):
                 raise InvalidInput(f"blob {name!r}: {error.reason}") from None
             raise Unavailable(f"blob storage: {error.status_code} {error.reason}") from None
@@ -175,6 +176,7 @@ class AzureBlobStore(BlobStore):
         metadata: dict[str, str] | None = None,
         content_type: str | None = None,
         overwrite: bool = True,
+        if_match: str | None = None,
     ) -> BlobInfo:
         validate_name(name)
         meta = validate_metadata(metadata or {})
@@ -182,13 +184,18 @@ class AzureBlobStore(BlobStore):
         blob = self.client.get_blob_client(name)
         settings = ContentSettings(content_type=content_type or DEFAULT_CONTENT_TYPE)
 
+        conditions: dict[str, Any] = {}
+        if if_match is not None:
+            conditions = {"etag": if_match, "match_condition": MatchConditions.IfNotModified}
+
         def upload() -> BlobInfo:
             blob.upload_blob(
                 data,
-                overwrite=overwrite,
+                overwrite=overwrite or if_match is not None,
                 metadata=meta,
                 content_settings=settings,
                 max_concurrency=2,
+                **conditions,
             )
             return _info(blob.get_blob_properties())
 

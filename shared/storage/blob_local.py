@@ -3,7 +3,8 @@
 Layout under `root` (the factory uses `LOCAL_DATA_DIR/blobs`):
 
     <root>/<container>/<name>               the blob's bytes, exactly as written
-    <root>/.meta/<container>/<name>.json    content type and metadata (sidecar)
+    <root>/.meta/<container>/<name>.json    etag, content type, metadata (sidecar, bound to the
+                                        data file's inode and size; a stale one is ignored)
     <root>/.tmp/                            temp files, renamed into place (same filesystem)
     <root>/.locks/<container>.lock          serialises the data+sidecar swap across processes
 
@@ -36,7 +37,7 @@ from typing import IO, BinaryIO
 from urllib.parse import quote
 
 from shared.config import Settings, get_settings
-from shared.errors import Conflict, Forbidden, InvalidInput, Unavailable
+from shared.errors import Conflict, Forbidden, InvalidInput, PreconditionFailed, Unavailable
 from shared.storage.blob import BlobInfo, BlobNotFound, BlobStore
 
 try:
@@ -191,7 +192,15 @@ class LocalBlobStore(BlobStore):
     def _write_sidecar(self, name: str, content_type: str | None, metadata: dict[str, str]) -> None:
         target = self._meta_path(name)
         target.parent.mkdir(parents=True, exist_ok=True)
-        body = json.dumps({"content_type": content_type, "metadata": metadata}, sort_keys=True)
+        stat = self._path(name).stat()
+        sidecar = {
+            "etag": f'"{uuid.uuid4().hex}"',
+            "content_type": content_type,
+            "metadata": metadata,
+            "ino": stat.st_ino,
+            "size": stat.st_size,
+        }
+        body = json.dumps(sidecar, sort_keys=True)
         temp = self._write_temp(body.encode())
         os.replace(temp, target)
 
@@ -209,6 +218,14 @@ class LocalBlobStore(BlobStore):
         for parent in path.relative_to(self._data).parents:
             if str(parent) != "." and (self._data / parent).is_file():
                 raise Conflict(f"blob name {name!r} lies under the blob {parent.as_posix()!r}")
+
+    def _check_etag(self, name: str, if_match: str) -> None:
+        try:
+            current = self._info_unlocked(name).etag
+        except BlobNotFound:
+            raise PreconditionFailed(f"blob {name!r} is gone (if_match given)") from None
+        if current != if_match:
+            raise PreconditionFailed(f"blob {name!r} was changed by someone else; re-read it")
 
     def _prune_dirs(self, start: Path, stop: Path) -> None:
         current = start
@@ -228,6 +245,7 @@ class LocalBlobStore(BlobStore):
         metadata: dict[str, str] | None = None,
         content_type: str | None = None,
         overwrite: bool = True,
+        if_match: str | None = None,
     ) -> BlobInfo:
         target = self._path(name)
         meta = validate_metadata(metadata or {})
@@ -235,6 +253,8 @@ class LocalBlobStore(BlobStore):
         try:
             with self._locked():
                 self._check_namespace(name)
+                if if_match is not None:
+                    self._check_etag(name, if_match)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 if overwrite:
                     os.replace(temp, target)
@@ -274,12 +294,14 @@ class LocalBlobStore(BlobStore):
         if not os.path.isfile(self._path(name)):
             raise BlobNotFound(f"blob {name!r} not found in {self.container!r}")
         sidecar = self._read_sidecar(name)
+        if sidecar.get("ino") != stat.st_ino or sidecar.get("size") != stat.st_size:
+            sidecar = {"etag": f'"{stat.st_ino:x}-{stat.st_mtime_ns:x}-{stat.st_size:x}"'}
         content_type = sidecar.get("content_type")
         metadata = sidecar.get("metadata")
         return BlobInfo(
             name=name,
             size=stat.st_size,
-            etag=f'"{stat.st_ino:x}-{stat.st_mtime_ns:x}-{stat.st_size:x}"',
+            etag=str(sidecar["etag"]),
             last_modified=datetime.fromtimestamp(stat.st_mtime, UTC),
             content_type=content_type if isinstance(content_type, str) else DEFAULT_CONTENT_TYPE,
             metadata=dict(metadata) if isinstance(metadata, dict) else {},

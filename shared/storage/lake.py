@@ -14,8 +14,8 @@ self-contained. A merge reads the stored partition, appends the new rows, keeps 
 per key (new data wins), sorts by the key and writes deterministic Parquet bytes; when those
 bytes equal the stored ones nothing is written (`MergeResult.bytes_written == 0`). Each
 partition is replaced by one atomic blob write, so a failure never leaves a torn partition.
-Two writers merging into the same partition at the same moment can lose one side's rows
-(last writer wins); run one writer per partition (ingestion does: one timer per provider).
+Concurrent merges into one partition are safe: each write is conditional on the etag it
+read, and a writer that lost the race re-reads and merges again.
 
 Read back with filters in the pyarrow style, e.g.
 
@@ -38,12 +38,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from shared.errors import InvalidInput
+from shared.errors import Conflict, InvalidInput, PreconditionFailed
 from shared.storage.blob import BlobNotFound, BlobStore
 
 FILE_NAME = "part.parquet"
 PARQUET = "application/vnd.apache.parquet"
 ROW = "__lake_row"
+MERGE_ATTEMPTS = 8
 FilterTuple = tuple[str, str, Any]
 
 _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
@@ -231,22 +232,43 @@ class ParquetLake:
         path = self.partition_path(dataset, partition)
         values = {column: partition_value(value) for column, value in partition.items()}
         incoming = table.replace_schema_metadata(None)
-        try:
-            stored_bytes: bytes | None = self.blobs.get(path)
-        except BlobNotFound:
-            stored_bytes = None
-        if stored_bytes is not None:
-            stored = pq.read_table(io.BytesIO(stored_bytes)).replace_schema_metadata(None)
+        for _attempt in range(MERGE_ATTEMPTS):
+            etag, stored_bytes = self._load(path)
+            merged = self._merged(path, stored_bytes, incoming, key)
+            data = parquet_bytes(merged)
+            if data == stored_bytes:
+                return MergeResult(path, values, merged.num_rows, 0)
             try:
-                incoming = pa.concat_tables([stored, incoming], promote_options="permissive")
-            except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
-                raise InvalidInput(f"new rows do not fit the schema of {path}: {error}") from None
-        merged = dedupe_sorted(incoming, key)
-        data = parquet_bytes(merged)
-        if data == stored_bytes:
-            return MergeResult(path, values, merged.num_rows, 0)
-        self.blobs.put(path, data, content_type=PARQUET)
-        return MergeResult(path, values, merged.num_rows, len(data))
+                if etag is None:
+                    self.blobs.put(path, data, content_type=PARQUET, overwrite=False)
+                else:
+                    self.blobs.put(path, data, content_type=PARQUET, if_match=etag)
+            except (Conflict, PreconditionFailed):
+                continue
+            return MergeResult(path, values, merged.num_rows, len(data))
+        raise Conflict(f"{path} kept changing during {MERGE_ATTEMPTS} merge attempts; retry later")
+
+    def _load(self, path: str) -> tuple[str | None, bytes | None]:
+        """The stored partition's etag and bytes (etag read first, so a write in between
+        makes the conditional put fail rather than be lost)."""
+        try:
+            etag = self.blobs.info(path).etag
+            return etag, self.blobs.get(path)
+        except BlobNotFound:
+            return None, None
+
+    @staticmethod
+    def _merged(
+        path: str, stored_bytes: bytes | None, incoming: pa.Table, key: Sequence[str]
+    ) -> pa.Table:
+        if stored_bytes is None:
+            return dedupe_sorted(incoming, key)
+        stored = pq.read_table(io.BytesIO(stored_bytes)).replace_schema_metadata(None)
+        try:
+            combined = pa.concat_tables([stored, incoming], promote_options="permissive")
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+            raise InvalidInput(f"new rows do not fit the schema of {path}: {error}") from None
+        return dedupe_sorted(combined, key)
 
     def merge(
         self,

@@ -9,7 +9,7 @@ from urllib.parse import urlparse, urlunparse
 
 import pytest
 
-from shared.errors import Conflict, InvalidInput
+from shared.errors import Conflict, InvalidInput, PreconditionFailed
 from shared.storage.blob import BlobNotFound, BlobStore
 from tests.storage.conftest import FetchSigned
 
@@ -100,6 +100,21 @@ def test_etag_changes_on_every_write(blob_store: BlobStore) -> None:
     etags = {blob_store.put("same", b"x").etag for _ in range(4)}
     assert len(etags) == 4
     assert blob_store.info("same").etag in etags
+
+
+def test_conditional_put(blob_store: BlobStore) -> None:
+    first = blob_store.put("cond.bin", b"1")
+    second = blob_store.put("cond.bin", b"2", if_match=first.etag)
+    assert second.etag != first.etag
+    with pytest.raises(PreconditionFailed):
+        blob_store.put("cond.bin", b"3", if_match=first.etag)
+    assert blob_store.get("cond.bin") == b"2"
+    with pytest.raises(PreconditionFailed):
+        blob_store.put("gone.bin", b"x", if_match=second.etag)
+    assert not blob_store.exists("gone.bin")
+    blob_store.set_metadata("cond.bin", {"k": "v"})
+    with pytest.raises(PreconditionFailed):
+        blob_store.put("cond.bin", b"4", if_match=second.etag)
 
 
 def test_missing_blob(blob_store: BlobStore) -> None:

@@ -25,7 +25,9 @@ def test_layout_is_plain_files_with_sidecar(store: LocalBlobStore, tmp_path: Pat
     )
     assert (tmp_path / "raw" / "av" / "AAPL.json").read_bytes() == b'{"a":1}'
     sidecar = json.loads((tmp_path / ".meta" / "raw" / "av" / "AAPL.json.json").read_text())
-    assert sidecar == {"content_type": "application/json", "metadata": {"provider": "av"}}
+    assert sidecar["content_type"] == "application/json"
+    assert sidecar["metadata"] == {"provider": "av"}
+    assert sidecar["etag"] == store.info("av/AAPL.json").etag
     assert list((tmp_path / ".tmp").iterdir()) == []
 
 

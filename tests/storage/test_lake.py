@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -206,3 +207,27 @@ def test_empty_dataset_reads_empty(lake: ParquetLake) -> None:
     assert lake.read("nothing").num_rows == 0
     assert lake.partitions("nothing") == []
     assert lake.merge("bars", bars("AAPL", 0), partition_by=PARTS, key=["ts"]) == []
+
+
+def test_concurrent_merges_into_one_partition_lose_nothing(lake: ParquetLake) -> None:
+    january = datetime(2024, 1, 1, tzinfo=UTC)
+    slices = [bars("AAPL", 5, start=january + DAY * (5 * index)) for index in range(4)]
+    barrier = threading.Barrier(len(slices))
+    errors: list[BaseException] = []
+
+    def merge(rows: pa.Table) -> None:
+        barrier.wait()
+        try:
+            lake.merge("bars", rows, partition_by=PARTS, key=["ts"])
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=merge, args=(rows,)) for rows in slices]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    table = lake.read("bars", [("symbol", "=", "AAPL")])
+    assert table.num_rows == 20
+    assert table["ts"].to_pylist() == sorted(table["ts"].to_pylist())
