@@ -10,6 +10,7 @@ import azure.durable_functions as df
 from azure.durable_functions.models.Task import TaskState
 
 from durable import runs
+from shared import telemetry
 
 bp = df.Blueprint()
 
@@ -45,13 +46,14 @@ def _describe(item: dict[str, Any]) -> str:
 
 
 def _chunk_job(job: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
-    return {
+    chunk = {
         "runId": job["runId"],
         "accountId": job["accountId"],
         "request": job["request"],
         "data": job["data"][item["symbol"]],
         "item": item,
     }
+    return dict(telemetry.carry(job, chunk))
 
 
 def _fan_out(
@@ -154,13 +156,16 @@ def backtest_run(context: df.DurableOrchestrationContext) -> Orchestration:
         result = yield context.call_activity_with_retry(
             "backtest_aggregate",
             STEP_RETRY,
-            {
-                **{k: job[k] for k in ("runId", "accountId", "request", "data", "planSeconds")},
-                "chunks": [
-                    {k: s[k] for k in ("symbol", "ref", "seconds", "window")} for s in summaries
-                ],
-                "evaluations": evaluations,
-            },
+            telemetry.carry(
+                job,
+                {
+                    **{k: job[k] for k in ("runId", "accountId", "request", "data", "planSeconds")},
+                    "chunks": [
+                        {k: s[k] for k in ("symbol", "ref", "seconds", "window")} for s in summaries
+                    ],
+                    "evaluations": evaluations,
+                },
+            ),
         )
         status["stage"] = "done"
         context.set_custom_status(status)
@@ -209,22 +214,26 @@ def backtest_block(context: df.DurableOrchestrationContext) -> Orchestration:
 
 @bp.activity_trigger(input_name="job")
 def backtest_plan(job: dict[str, Any]) -> dict[str, Any]:
-    return runs.plan_run(job)
+    with telemetry.activity("backtest_plan", job, run_id=job["runId"]):
+        return runs.plan_run(job)
 
 
 @bp.activity_trigger(input_name="job")
 def backtest_chunk(job: dict[str, Any]) -> dict[str, Any]:
-    return runs.run_chunk_item(job)
+    with telemetry.activity("backtest_chunk", job, run_id=job["runId"]):
+        return runs.run_chunk_item(job)
 
 
 @bp.activity_trigger(input_name="job")
 def backtest_evaluate(job: dict[str, Any]) -> dict[str, Any]:
-    return runs.evaluate_item(job)
+    with telemetry.activity("backtest_evaluate", job, run_id=job["runId"]):
+        return runs.evaluate_item(job)
 
 
 @bp.activity_trigger(input_name="job")
 def backtest_aggregate(job: dict[str, Any]) -> dict[str, Any]:
-    return runs.aggregate_run(job)
+    with telemetry.activity("backtest_aggregate", job, run_id=job["runId"]):
+        return runs.aggregate_run(job)
 
 
 @bp.activity_trigger(input_name="job")

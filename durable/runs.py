@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from shared.api_model import ApiModel
 from shared.backtest import (
@@ -66,12 +66,19 @@ class BacktestRequest(ApiModel):
     interval: str = Field("1d", max_length=8, description="Bar interval in the lake.")
     start: date | None = Field(None, description="First day (inclusive); default all bars.")
     end: date | None = Field(None, description="Last day (inclusive); default all bars.")
-    strategy: StrategySpec = Field(description="Strategy name, grid and fixed parameters.")
+    strategy: StrategySpec | None = Field(
+        None, description="Strategy name, grid and fixed parameters (or name a saved one)."
+    )
+    strategy_id: str | None = Field(
+        None, max_length=128, description="A saved strategy (see /api/strategies) to run."
+    )
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
     metric: str = Field("sharpe_ratio", description="Leaderboard metric.")
     top_n: int = Field(10, ge=1, le=100, description="Leaderboard size.")
     walk_forward: WalkForwardRequest | None = None
-    strategy_version: str | None = Field(None, max_length=64, description="Stored spec version.")
+    strategy_version: int | None = Field(
+        None, ge=1, description="Version of the saved strategy; default its latest."
+    )
 
     @field_validator("symbols")
     @classmethod
@@ -80,6 +87,19 @@ class BacktestRequest(ApiModel):
         if not cleaned:
             raise ValueError("name at least one symbol")
         return list(dict.fromkeys(cleaned))
+
+    @model_validator(mode="after")
+    def _one_strategy(self) -> BacktestRequest:
+        if self.strategy is None and self.strategy_id is None:
+            raise ValueError("give either 'strategy' (a spec) or 'strategyId' (a saved one)")
+        return self
+
+    @property
+    def spec(self) -> StrategySpec:
+        """The strategy to run (resolved from `strategyId` before the run starts)."""
+        if self.strategy is None:
+            raise InvalidInput(f"strategy {self.strategy_id!r} was not resolved")
+        return self.strategy
 
     @field_validator("metric")
     @classmethod
@@ -102,17 +122,17 @@ def validate_request(request: BacktestRequest, settings: Settings | None = None)
     settings = settings or get_settings()
     from shared.backtest import strategy_names
 
-    if request.strategy.strategy not in strategy_names():
+    if request.spec.strategy not in strategy_names():
         raise InvalidInput(
-            f"unknown strategy {request.strategy.strategy!r}; choose one of "
+            f"unknown strategy {request.spec.strategy!r}; choose one of "
             f"{', '.join(strategy_names())}"
         )
-    if any(len(values) == 0 for values in request.strategy.grid.values()):
+    if any(len(values) == 0 for values in request.spec.grid.values()):
         raise InvalidInput("the grid has an axis without values; give each parameter a value")
-    combinations = request.strategy.n_combinations()
+    combinations = request.spec.n_combinations()
     if combinations == 0:
         raise InvalidInput(
-            f"the grid of {request.strategy.strategy!r} has no valid combination "
+            f"the grid of {request.spec.strategy!r} has no valid combination "
             "(check constraints such as fast < slow)"
         )
     total = combinations * len(request.symbols)
@@ -184,7 +204,8 @@ def run_document(
         "accountId": account_id,
         "status": "Pending",
         "request": request.model_dump(mode="json", by_alias=True),
-        "strategy": request.strategy.strategy,
+        "strategy": request.spec.strategy,
+        "strategyId": request.strategy_id,
         "strategyVersion": request.strategy_version,
         "symbols": request.symbols,
         "combinations": combinations * len(request.symbols),
@@ -259,7 +280,7 @@ def plan_run(job: dict[str, Any]) -> dict[str, Any]:
         data[symbol] = ref
         if request.walk_forward is None:
             for chunk in plan_chunks(
-                request.strategy, len(bars), settings.backtest_chunk_target_seconds
+                request.spec, len(bars), settings.backtest_chunk_target_seconds
             ):
                 items.append({"symbol": symbol, "chunk": chunk.to_dict(), "window": None})
             continue
@@ -277,9 +298,7 @@ def plan_run(job: dict[str, Any]) -> dict[str, Any]:
             )
         for window in windows:
             train = window.train_stop - window.train_start
-            for chunk in plan_chunks(
-                request.strategy, train, settings.backtest_chunk_target_seconds
-            ):
+            for chunk in plan_chunks(request.spec, train, settings.backtest_chunk_target_seconds):
                 items.append(
                     {"symbol": symbol, "chunk": chunk.to_dict(), "window": window.to_dict()}
                 )
@@ -318,7 +337,7 @@ def run_chunk_item(job: dict[str, Any]) -> dict[str, Any]:
     if window:
         bars = bars.slice(window["train_start"], window["train_stop"])
     chunk = Chunk.from_dict(item["chunk"])
-    result = run_chunk(bars, request.strategy, request.execution, chunk)
+    result = run_chunk(bars, request.spec, request.execution, chunk)
     name = chunk_blob(job["runId"], item)
     results_store().put(name, result.to_parquet(), content_type="application/vnd.apache.parquet")
     best = result.best(request.metric)
@@ -336,7 +355,7 @@ def run_chunk_item(job: dict[str, Any]) -> dict[str, Any]:
         summary["best"] = {
             "symbol": item["symbol"],
             "combo": combo,
-            "params": request.strategy.combinations()[combo],
+            "params": request.spec.combinations()[combo],
             "value": value,
         }
     return summary
@@ -371,9 +390,7 @@ def _chunk_results(refs: list[str]) -> list[ChunkResult]:
 
 def _sweep(job: dict[str, Any], symbol: str, refs: list[str], n_bars: int) -> SweepResult:
     request = BacktestRequest.model_validate(job["request"])
-    return aggregate(
-        request.strategy, request.execution, n_bars, _chunk_results(refs), symbol=symbol
-    )
+    return aggregate(request.spec, request.execution, n_bars, _chunk_results(refs), symbol=symbol)
 
 
 def evaluate_item(job: dict[str, Any]) -> dict[str, Any]:
@@ -386,7 +403,7 @@ def evaluate_item(job: dict[str, Any]) -> dict[str, Any]:
     n_train = window.train_stop - window.train_start
     in_sample = _sweep(job, symbol, job["refs"], n_train)
     result = evaluate_window(
-        bars, request.strategy, request.execution, window, in_sample, request.metric
+        bars, request.spec, request.execution, window, in_sample, request.metric
     )
     name = f"runs/{job['runId']}/walkforward/{symbol}/w{window.index:03d}.parquet"
     equity = result.equity if result.equity is not None else np.array([], dtype=np.float64)

@@ -26,9 +26,10 @@ from functions.http import (
     parse_query,
 )
 from shared.auth.caller import Caller
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict, InvalidInput, NotFound
 from shared.storage.documents import Filter
 from shared.storage.factory import document_store
+from shared.strategies_store.store import StrategyStore
 
 bp = df.Blueprint()
 
@@ -110,6 +111,24 @@ def _view(doc: dict[str, Any], status: Any) -> dict[str, Any]:
     }
 
 
+def _resolve_strategy(request: runs.BacktestRequest, caller: Caller) -> runs.BacktestRequest:
+    """Fill in the spec of a saved strategy (`strategyId`, `strategyVersion` or its latest)."""
+    if request.strategy_id is None:
+        return request
+    if request.strategy is not None:
+        raise InvalidInput(
+            "give either 'strategy' (a spec) or 'strategyId' (a saved one), not both"
+        )
+    store = StrategyStore(document_store())
+    if request.strategy_version is None:
+        head = store.get(caller, request.strategy_id)
+        spec, version = head.spec, head.version
+    else:
+        saved = store.version(caller, request.strategy_id, request.strategy_version)
+        spec, version = saved.spec, saved.version
+    return request.model_copy(update={"strategy": spec, "strategy_version": version})
+
+
 @endpoint(
     role="trader",
     summary="Start a backtest sweep",
@@ -119,7 +138,9 @@ def _view(doc: dict[str, Any], status: Any) -> dict[str, Any]:
     tags=("backtests",),
 )
 async def start_backtest(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
-    request = parse_body(req, runs.BacktestRequest)
+    request = await asyncio.to_thread(
+        _resolve_strategy, parse_body(req, runs.BacktestRequest), caller
+    )
     combinations = await asyncio.to_thread(runs.validate_request, request)
     run_id = uuid.uuid4().hex
     doc = runs.run_document(run_id, caller.account_id, request, combinations)

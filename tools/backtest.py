@@ -85,7 +85,7 @@ async def run(request: runs.BacktestRequest, *, workers: int | None) -> dict[str
         workers=settings.backtest_workers if workers is None else workers,
     )
     console.print(
-        f"run [bold]{run_id}[/]: {doc['combinations']} combinations of {request.strategy.strategy} "
+        f"run [bold]{run_id}[/]: {doc['combinations']} combinations of {request.spec.strategy} "
         f"on {', '.join(request.symbols)}; starting {engine.workers} worker process(es)"
     )
     started = time.perf_counter()
@@ -138,7 +138,7 @@ def print_results(
         table = Table(title=f"{symbol}: top {len(item['leaderboard'])} by {request.metric}")
         rows = item["leaderboard"]
         names = [c for c in rows[0] if c not in ("combo",)] if rows else []
-        shown = [n for n in names if n in request.strategy.grid or n in request.strategy.params]
+        shown = [n for n in names if n in request.spec.grid or n in request.spec.params]
         shown += [
             request.metric,
             "total_return_pct",
