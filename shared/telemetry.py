@@ -83,6 +83,15 @@ def with_trace(payload: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     return payload
 
 
+def carry(source: Any, target: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Copy the trace carrier of `source` (an orchestration input) into `target` (an
+    activity input); deterministic, so safe inside an orchestrator."""
+    carrier = trace_of(source)
+    if carrier:
+        target[TRACE_KEY] = carrier
+    return target
+
+
 def trace_of(payload: Any) -> dict[str, str]:
     """The trace carrier stored by `with_trace` in a payload ({} if none)."""
     if isinstance(payload, Mapping):
@@ -130,6 +139,14 @@ def invocation(
             yield current
     finally:
         _invocation_id.reset(token)
+
+
+@contextmanager
+def activity(name: str, payload: Any, **attributes: Any) -> Iterator[trace.Span]:
+    """`invocation` for an activity (or any step) whose input carries a `with_trace` /
+    `carry` trace context."""
+    with invocation(name, carrier=trace_of(payload), **attributes) as current:
+        yield current
 
 
 def current_invocation_id() -> str | None:
