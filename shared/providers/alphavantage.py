@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, date, datetime
 from typing import Any
@@ -43,14 +44,20 @@ def check_payload(payload: Any, what: str) -> dict[str, Any]:
     return payload
 
 
+@functools.lru_cache(maxsize=256)
+def _field(key: str) -> tuple[str, str | None] | None:
+    match = _FIELD.match(key)
+    return (match.group(1), match.group(2)) if match else None
+
+
 def _fields(row: dict[str, str], market: str | None) -> dict[str, float]:
     """Map '1. open' / '1a. open (USD)' style keys to plain names, preferring `market`."""
     out: dict[str, float] = {}
     for key, value in row.items():
-        match = _FIELD.match(key)
-        if not match:
+        parsed = _field(key)
+        if parsed is None:
             continue
-        name, currency = match.group(1), match.group(2)
+        name, currency = parsed
         if currency is not None and currency != market:
             continue
         try:

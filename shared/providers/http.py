@@ -169,4 +169,4 @@ def get_json(
 
 def gzip_bytes(data: bytes) -> bytes:
     """Deterministic gzip (no timestamp in the header): equal input, equal output."""
-    return gzip.compress(data, mtime=0)
+    return gzip.compress(data, compresslevel=6, mtime=0)
