@@ -673,7 +673,12 @@ class DurableEngine:
             )
         else:
             child = self._get(item["childId"])
-            if child is None:
+            earlier_attempt = (
+                child is not None
+                and child["parentTaskId"] != task_id
+                and child["runtimeStatus"] in TERMINAL
+            )
+            if child is None or earlier_attempt:
                 try:
                     self.start_new(
                         item["name"],

@@ -113,6 +113,18 @@ async def test_sub_orchestrations_and_continue_as_new(engine: DurableEngine) -> 
     assert done["input"] == "2"
 
 
+async def test_sub_orchestration_with_retry_restarts_the_child(engine: DurableEngine) -> None:
+    engine.start_new("retrying_parent", "rp")
+    done = await engine.wait("rp", 10)
+    assert done["runtimeStatus"] == "Completed", done["output"]
+    assert done["output"] == "ok after 2"
+    types = _types(done)
+    assert types.count(EventType.SUB_ORCHESTRATION_FAILED) == 1
+    assert types.count(EventType.SUB_ORCHESTRATION_CREATED) == 2
+    assert types.count(EventType.TIMER_FIRED) == 1
+    assert _status(engine, "rp-child")["runtimeStatus"] == "Completed"
+
+
 async def test_non_deterministic_replay_fails_loudly(
     engine: DurableEngine, isolated_settings: Path
 ) -> None:

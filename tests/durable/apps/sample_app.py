@@ -155,5 +155,21 @@ def slow_pair(context: df.DurableOrchestrationContext):
     return pids
 
 
+@bp.orchestration_trigger(context_name="context")
+def flaky_child(context: df.DurableOrchestrationContext):
+    result = yield context.call_activity("flaky", context.get_input())
+    return result
+
+
+@bp.orchestration_trigger(context_name="context")
+def retrying_parent(context: df.DurableOrchestrationContext):
+    options = df.RetryOptions(first_retry_interval_in_milliseconds=30, max_number_of_attempts=3)
+    job = {"key": context.instance_id, "fail": 1}
+    result = yield context.call_sub_orchestrator_with_retry(
+        "flaky_child", options, job, f"{context.instance_id}-child"
+    )
+    return result
+
+
 app = func.FunctionApp()
 app.register_functions(bp)
