@@ -27,7 +27,10 @@ CASES = [
         ("alphavantage", f, "MSFT", "MSFT")
         for f in ("note", "information", "error_message", "500", "timeout", "malformed", "empty")
     ],
-    *[("yahoo", f, "MSFT", "MSFT") for f in ("429", "500", "timeout", "malformed", "not_found")],
+    *[
+        ("yahoo", f, "MSFT", "MSFT")
+        for f in ("429", "500", "timeout", "malformed", "empty", "not_found")
+    ],
     *[
         ("coingecko", f, "bitcoin", "BTC-USD")
         for f in ("429", "500", "timeout", "malformed", "empty", "not_found")

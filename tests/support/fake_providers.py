@@ -256,6 +256,22 @@ class _Handler(BaseHTTPRequestHandler):
             if kind == "not_found":
                 return self._json({"error": "coin not found"}, 404)
             return self._json([] if kind == "empty" else {"status": {"error_code": 400}}, 200)
+        if kind == "empty":
+            meta = {
+                "currency": "USD",
+                "symbol": symbol,
+                "instrumentType": "EQUITY",
+                "exchangeTimezoneName": "America/New_York",
+                "validRanges": ["1d", "5d"],
+            }
+            return self._json(
+                {
+                    "chart": {
+                        "result": [{"meta": meta, "indicators": {"quote": [{}]}}],
+                        "error": None,
+                    }
+                }
+            )
         if kind == "not_found":
             return self._json(
                 {
