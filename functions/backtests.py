@@ -25,6 +25,7 @@ from functions.http import (
     parse_body,
     parse_query,
 )
+from shared import telemetry
 from shared.auth.caller import Caller
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.storage.documents import Filter
@@ -146,6 +147,7 @@ async def start_backtest(req: func.HttpRequest, caller: Caller) -> func.HttpResp
     doc = runs.run_document(run_id, caller.account_id, request, combinations)
     await asyncio.to_thread(document_store().create, runs.RUNS_CONTAINER, doc)
     job = {"runId": run_id, "accountId": caller.account_id, "request": doc["request"]}
+    telemetry.with_trace(job)
     await _client.get().start_new(RUN_ORCHESTRATOR, run_id, job)
     body = {
         "runId": run_id,
