@@ -1,1 +1,1 @@
-"""tradingJournal's domain core: models, providers, storage, backtests, feed. No Azure Functions imports."""
+"""The domain core: models, providers, storage, backtests, feed (no azure.functions imports)."""
