@@ -207,6 +207,7 @@ var appSettings = [
   { name: 'PAPER_SLIPPAGE_BPS', value: '5' }
   { name: 'PAPER_DEFAULT_STARTING_CASH', value: '100000' }
   { name: 'IDEMPOTENCY_TTL_SECONDS', value: '86400' }
+  { name: 'AUDIT_DENIALS_PER_MINUTE', value: '120' }
 ]
 
 // Provider keys: Key Vault references when given, '' (provider off / keyless) otherwise.

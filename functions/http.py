@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared import telemetry
 from shared.api_model import ApiModel
+from shared.audit import AuditLog, DenialLimiter
 from shared.auth.caller import ANONYMOUS, Caller, Role
 from shared.auth.tokens import (
     InsufficientRole,
@@ -171,12 +172,31 @@ def _denial_reason(error: DomainError) -> tuple[str, str]:
     return "missing_token", ""
 
 
+_denials: DenialLimiter | None = None
+
+
 def _audit_denial(req: func.HttpRequest, error: DomainError, rid: str) -> None:
-    from shared.audit import AuditLog
+    global _denials
+    from shared.config import get_settings
     from shared.storage.factory import document_store
 
+    if _denials is None:
+        _denials = DenialLimiter(get_settings().audit_denials_per_minute)
+    write, suppressed = _denials.admit()
+    log_ = AuditLog(document_store())
+    if suppressed:
+        log_.try_append(
+            "auth",
+            "auth.denied.suppressed",
+            actor="",
+            outcome="suppressed",
+            reason="rate",
+            detail={"count": suppressed, "perMinute": _denials.per_minute},
+        )
+    if not write:
+        return
     reason, actor = _denial_reason(error)
-    AuditLog(document_store()).try_append(
+    log_.try_append(
         "auth",
         "auth.denied",
         actor=actor,

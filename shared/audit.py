@@ -8,7 +8,10 @@ an error rather than an overwrite. Admins read it through `GET /api/audit`.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -128,6 +131,33 @@ class AuditLog:
 
 
 _FIELDS = set(AuditRecord.model_fields)
+
+
+class DenialLimiter:
+    """Caps sign-in denial records at `per_minute` per process, so a flood of bad requests
+    cannot flood the log: the excess is counted and reported in one summary record."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self.clock = clock
+        self._window = -1
+        self._count = 0
+        self._suppressed = 0
+        self._lock = threading.Lock()
+
+    def admit(self) -> tuple[bool, int]:
+        """(write this denial?, denials suppressed in an earlier minute to report now)."""
+        with self._lock:
+            window = int(self.clock() // 60)
+            report = 0
+            if window != self._window:
+                report, self._suppressed = self._suppressed, 0
+                self._window, self._count = window, 0
+            self._count += 1
+            if self._count > self.per_minute:
+                self._suppressed += 1
+                return False, report
+            return True, report
 
 
 def audit_log() -> AuditLog:

@@ -16,7 +16,9 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-WHERE = "set it in the environment, local.settings.json 'Values', or the Function App's app settings"
+WHERE = (
+    "set it in the environment, local.settings.json 'Values', or the Function App's app settings"
+)
 
 CommaList = Annotated[list[str], NoDecode]
 
@@ -64,7 +66,9 @@ class Settings(BaseSettings):
     lake_container: str = Field("lake", description="Container holding the Parquet lake.")
     raw_container: str = Field("raw", description="Container holding raw provider responses.")
     results_container: str = Field("results", description="Container holding backtest results.")
-    audit_container: str = Field("audit", description="Container holding the append-only audit log.")
+    audit_container: str = Field(
+        "audit", description="Container holding the append-only audit log."
+    )
     local_signing_key: str = Field(
         "local-dev-signing-key-change-me",
         description="HMAC key for signed read URLs of the local blob store.",
@@ -156,6 +160,9 @@ class Settings(BaseSettings):
     idempotency_ttl_seconds: int = Field(
         86_400, ge=60, description="How long an Idempotency-Key's first result is replayed."
     )
+    audit_denials_per_minute: int = Field(
+        120, ge=1, description="Sign-in denials written to the audit log per minute and process."
+    )
 
     # --- live feed ------------------------------------------------------------------------
     webpubsub_connection_string: str | None = Field(
@@ -177,7 +184,8 @@ class Settings(BaseSettings):
     auth_account_claim: str = Field("sub", description="Claim naming the account.")
     auth_clock_skew_seconds: int = Field(60, ge=0, le=600, description="Allowed clock skew.")
     dev_auth_enabled: bool | None = Field(
-        None, description="Trust the local dev issuer; defaults to true only when ENVIRONMENT=local."
+        None,
+        description="Trust the local dev issuer; defaults to true only when ENVIRONMENT=local.",
     )
     dev_issuer_key_file: Path | None = Field(
         None, description="Dev issuer RSA key (PEM); defaults to LOCAL_DATA_DIR/dev-issuer-key.pem."
@@ -213,7 +221,9 @@ class Settings(BaseSettings):
         description="'ClientId=<identity client id>;Authorization=AAD' when Application Insights "
         "accepts Entra ID tokens only (local auth off).",
     )
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Log level."
+    )
 
     _split = field_validator(
         "default_symbols", "alphavantage_api_keys", "auth_issuers", mode="before"

@@ -91,3 +91,31 @@ def test_the_log_has_no_update_path(store):
         store.create("audit", document)
     audit_routes = {(r.method, r.path) for r, _ in http_routes() if r.path.startswith("audit")}
     assert audit_routes == {("GET", "audit")}
+
+
+def test_denial_limiter_caps_a_minute_and_reports_the_excess_later():
+    from shared.audit import DenialLimiter
+
+    now = [0.0]
+    limiter = DenialLimiter(2, clock=lambda: now[0])
+    assert [limiter.admit() for _ in range(4)] == [(True, 0), (True, 0), (False, 0), (False, 0)]
+    now[0] = 61.0
+    assert limiter.admit() == (True, 2)
+    assert limiter.admit() == (True, 0)
+
+
+async def test_a_flood_of_denials_writes_a_bounded_number_of_records(call, monkeypatch):
+    import functions.http
+    from shared.audit import DenialLimiter
+
+    now = [0.0]
+    monkeypatch.setattr(functions.http, "_denials", DenialLimiter(3, clock=lambda: now[0]))
+    for _ in range(10):
+        assert (await call("GET", "watchlists", role=None)).status == 401
+    now[0] = 60.0
+    assert (await call("GET", "watchlists", role=None)).status == 401
+    records = await audit(call, kind="auth")
+    actions = [r["action"] for r in records]
+    assert actions.count("auth.denied") == 4
+    summary = next(r for r in records if r["action"] == "auth.denied.suppressed")
+    assert summary["detail"]["count"] == 7
