@@ -253,7 +253,8 @@ class SqliteDocumentStore(DocumentStore):
         checked = check_filters(filters)
         if limit is not None and limit < 1:
             raise InvalidInput("limit must be at least 1")
-        offset = decode_offset(continuation)
+        shape = [order_by or "", descending]
+        after = decode_token(continuation, shape)
         params: list[Any] = [container, time.time()]
         where = ["container = ?", LIVE]
         if pk is not None:
@@ -261,23 +262,24 @@ class SqliteDocumentStore(DocumentStore):
             params.append(pk)
         where.extend(_filter_sql(item, params) for item in checked)
         direction = "DESC" if descending else "ASC"
+        sort = f"json_extract(body, {_json_path(order_by)})" if order_by else None
+        if after is not None:
+            where.append(_after_sql(sort, descending, after, params))
         order = f"pk {direction}, id {direction}"
-        if order_by:
-            order = f"json_extract(body, {_json_path(order_by)}) {direction}, {order}"
-        sql = f"SELECT body FROM documents WHERE {' AND '.join(where)} ORDER BY {order}"
+        if sort:
+            order = f"{sort} {direction}, {order}"
+        columns = f"body, pk, id{', ' + sort if sort else ''}"
+        sql = f"SELECT {columns} FROM documents WHERE {' AND '.join(where)} ORDER BY {order}"
         if limit is not None:
-            sql += " LIMIT ? OFFSET ?"
-            params.extend([limit + 1, offset])
-        elif offset:
-            sql += " LIMIT -1 OFFSET ?"
-            params.append(offset)
+            sql += " LIMIT ?"
+            params.append(limit + 1)
         rows = self._run(lambda: self._connect().execute(sql, params).fetchall())
-        items = [json.loads(row[0]) for row in rows]
         token = None
-        if limit is not None and len(items) > limit:
-            items = items[:limit]
-            token = encode_offset(offset + limit)
-        return Page(items=items, continuation=token)
+        if limit is not None and len(rows) > limit:
+            rows = rows[:limit]
+            last = rows[-1]
+            token = encode_token(shape, last[3] if sort else None, last[1], last[2])
+        return Page(items=[json.loads(row[0]) for row in rows], continuation=token)
 
     def patch(
         self,
@@ -337,17 +339,48 @@ class SqliteDocumentStore(DocumentStore):
         self._local = threading.local()
 
 
-def encode_offset(offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).decode()
+def _after_sql(sort: str | None, descending: bool, after: dict[str, Any], params: list[Any]) -> str:
+    """Rows strictly after the last row of the previous page, in the query's order (keyset
+    paging: stable while others insert or delete). NULLs sort first ascending, last descending."""
+    beyond = "<" if descending else ">"
+    keys = f"(pk, id) {beyond} (?, ?)"
+    value = after["v"]
+    if sort is None:
+        params.extend([after["pk"], after["id"]])
+        return keys
+    if value is None:
+        params.extend([after["pk"], after["id"]])
+        if descending:
+            return f"({sort} IS NULL AND {keys})"
+        return f"({sort} IS NOT NULL OR {keys})"
+    params.extend([value, value, after["pk"], after["id"]])
+    later = f"{sort} {beyond} ?"
+    if descending:
+        later = f"({later} OR {sort} IS NULL)"
+    return f"({later} OR ({sort} = ? AND {keys}))"
 
 
-def decode_offset(token: str | None) -> int:
+def encode_token(shape: list[Any], value: Any, pk: str, id: str) -> str:
+    body = {"s": shape, "v": value, "pk": pk, "id": id}
+    return base64.urlsafe_b64encode(json.dumps(body).encode()).decode()
+
+
+def decode_token(token: str | None, shape: list[Any]) -> dict[str, Any] | None:
+    """The last row of the previous page; `InvalidInput` for a foreign or mismatched token."""
     if not token:
-        return 0
+        return None
     try:
-        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["o"]
-    except (ValueError, KeyError, TypeError, binascii.Error):
-        raise InvalidInput("continuation token is not one this store issued") from None
-    if not isinstance(offset, int) or offset < 0:
+        after = json.loads(base64.urlsafe_b64decode(token.encode()))
+        valid = (
+            isinstance(after, dict)
+            and isinstance(after.get("pk"), str)
+            and isinstance(after.get("id"), str)
+            and "v" in after
+        )
+    except (ValueError, TypeError, binascii.Error):
+        valid = False
+    if not valid:
         raise InvalidInput("continuation token is not one this store issued")
-    return offset
+    if after.get("s") != shape:
+        raise InvalidInput("continuation token belongs to a query with another order")
+    return dict(after)
