@@ -9,6 +9,7 @@ import sys
 
 from containerapps.relay.service import Relay
 from containerapps.relay.settings import load_relay_settings
+from shared import telemetry
 from shared.config import SettingsError, load_settings
 
 
@@ -27,11 +28,7 @@ def main() -> int:
     try:
         settings = load_settings()
         relay_settings = load_relay_settings()
-        logging.basicConfig(
-            level=settings.log_level,
-            format="%(asctime)s %(levelname)s %(name)s %(message)s",
-            stream=sys.stdout,
-        )
+        telemetry.configure_telemetry("tradingjournal-relay", log_level=settings.log_level)
         relay = Relay(relay_settings, settings)
     except SettingsError as error:
         print(f"relay: {error}", file=sys.stderr)

@@ -16,6 +16,7 @@ from containerapps.relay.quotes import QuoteWriter
 from containerapps.relay.settings import RelaySettings
 from containerapps.relay.symbols import wanted_symbols
 from containerapps.relay.upstream import FinnhubConnection, SymbolAllocator
+from shared import telemetry
 from shared.config import Settings, SettingsError
 from shared.feed.connection import webpubsub_connection_string
 from shared.feed.publisher import GroupSender, TickPublisher, WebPubSubSender
@@ -221,9 +222,16 @@ class Relay:
             "trades_in": float(sum(c.stats.trades for c in self.connections)),
             "messages_out": float(self.publisher.stats.messages_out),
             "reconnects": float(sum(c.stats.reconnects for c in self.connections)),
+            "conflated": float(self.publisher.stats.conflated),
         }
         deltas = {k: v - self._last_metrics.get(k, 0.0) for k, v in totals.items()}
         self._last_metrics = totals
+        telemetry.record_relay(
+            trades_in=int(deltas["trades_in"]),
+            messages_out=int(deltas["messages_out"]),
+            conflated=int(deltas["conflated"]),
+            lag_ms=self.publisher.stats.last_lag_ms,
+        )
         return (
             f"relay metrics trades_in={deltas['trades_in']:.0f} "
             f"messages_out={deltas['messages_out']:.0f} reconnects={deltas['reconnects']:.0f} "
