@@ -97,3 +97,15 @@ def test_unknown_ticker_is_invalid(fake: FakeProviders, hooks: ClientHooks) -> N
     fake.market.unknown.add("NOPE")
     with pytest.raises(InvalidSymbol):
         _history(fake, hooks, "NOPE")
+
+
+def test_intraday_bars_are_utc(fake: FakeProviders, hooks: ClientHooks) -> None:
+    client = _client(fake, hooks)
+    bars = client.history(
+        parse_symbol("AAPL"), "15m", start=date(2024, 6, 27), end=date(2024, 6, 29)
+    )
+    assert len(bars) == 2 * 26
+    assert bars[0].ts == datetime(2024, 6, 27, 13, 30, tzinfo=UTC)
+    assert bars[-1].ts == datetime(2024, 6, 28, 19, 45, tzinfo=UTC)
+    assert {b.interval for b in bars} == {"15m"}
+    assert bars[-1].close == pytest.approx(fake.market.daily("AAPL")[-1][4])

@@ -528,8 +528,24 @@ class _Handler(BaseHTTPRequestHandler):
             "validRanges": ["1d", "5d", "1mo", "3mo", "6mo", "1y", "2y", "5y", "10y", "ytd", "max"],
         }
         result: dict[str, Any] = {"meta": meta}
+        interval = p.get("interval", "1d")
+        if interval.endswith("m") and not crypto:
+            rows, stamps = self._intraday(rows, int(interval.removesuffix("m")))
+            meta["tradingPeriods"] = [
+                [
+                    {
+                        "timezone": "EDT",
+                        "start": _epoch(day, 13, 30),
+                        "end": _epoch(day, 20, 0),
+                        "gmtoffset": -14400,
+                    }
+                ]
+                for day in sorted({datetime.fromtimestamp(t, UTC).date() for t in stamps})
+            ]
+        else:
+            stamps = [_epoch(r[0], hour, minute) for r in rows]
         if rows:
-            result["timestamp"] = [_epoch(r[0], hour, minute) for r in rows]
+            result["timestamp"] = stamps
             result["indicators"] = {
                 "quote": [
                     {
@@ -545,6 +561,21 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             result["indicators"] = {"quote": [{}], "adjclose": [{}]}
         return self._json({"chart": {"result": [result], "error": None}})
+
+    @staticmethod
+    def _intraday(
+        days: list[tuple[date, float, float, float, float, float]], minutes: int
+    ) -> tuple[list[tuple[date, float, float, float, float, float]], list[int]]:
+        """Bars of `minutes` through each regular session (13:30-20:00 UTC in summer)."""
+        rows, stamps = [], []
+        count = 390 // minutes
+        for day, o, _, _, c, v in days:
+            for k in range(count):
+                a = round(o + (c - o) * k / count, 4)
+                b = round(o + (c - o) * (k + 1) / count, 4)
+                rows.append((day, a, max(a, b), min(a, b), b, float(int(v / count))))
+                stamps.append(_epoch(day, 13, 30) + k * minutes * 60)
+        return rows, stamps
 
     def _fault_not_found(self) -> tuple[int, bytes, dict[str, str]]:
         return self._json(
