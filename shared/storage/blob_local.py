@@ -328,7 +328,7 @@ class LocalBlobStore(BlobStore):
                     names.append(name)
         for name in sorted(names):
             try:
-                yield self.info(name)
+                yield self._info_unlocked(name)
             except BlobNotFound:
                 continue
 
