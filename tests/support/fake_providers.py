@@ -509,7 +509,7 @@ class _Handler(BaseHTTPRequestHandler):
             rows = rows[-1:] if p.get("range") == "1d" else rows[-22:]
         last = market.daily(ticker)[-1]
         hour, minute = (0, 0) if crypto else (14, 30)
-        meta = {
+        meta: dict[str, Any] = {
             "currency": "USD",
             "symbol": ticker,
             "exchangeName": "CCC" if crypto else "NMS",
