@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from functions.http import QueryModel
+from functions.market import BackfillRequest
 from shared.api_model import ApiModel
 from shared.market.models import Interval
 from shared.openapi import EndpointSpec, describe
@@ -92,11 +93,49 @@ describe(
     ),
 )
 describe(
+    "market_backfill",
+    EndpointSpec(
+        role="admin",
+        summary="Backfill daily bars of some symbols from a provider",
+        body=BackfillRequest,
+        tags=("market data",),
+    ),
+)
+describe(
     "market_provider_health",
     EndpointSpec(
         role="viewer",
         summary="Sync status of each market-data provider",
         response=ProviderHealth,
         tags=("market data",),
+    ),
+)
+describe(
+    "openapi_json",
+    EndpointSpec(
+        role=None,
+        summary="This API's OpenAPI 3.1 document",
+        response_schema={"type": "object"},
+        tags=("docs",),
+    ),
+)
+describe(
+    "openapi_docs",
+    EndpointSpec(
+        role=None,
+        summary="A page documenting every route",
+        response_media_type="text/html",
+        response_schema={"type": "string"},
+        tags=("docs",),
+    ),
+)
+describe(
+    "feed_page",
+    EndpointSpec(
+        role=None,
+        summary="A demo page showing live trades",
+        response_media_type="text/html",
+        response_schema={"type": "string"},
+        tags=("feed",),
     ),
 )
