@@ -24,6 +24,9 @@ log = logging.getLogger("devhost")
 
 DEFAULT_SETTINGS = Path("local.settings.json")
 DEFAULT_APP = "function_app:app"
+PARENT_ENV = "DEVHOST_PARENT_PID"
+"""If set to the parent's pid, the host stops when that process exits (tests set it)."""
+PARENT_POLL_SECONDS = 1.0
 
 
 def is_loopback(host: str) -> bool:
@@ -81,17 +84,35 @@ def print_table(host: DevHost, app_reference: str) -> None:
     print("ready; Ctrl+C stops", flush=True)
 
 
+async def _watch_parent(parent: int, stop: asyncio.Event) -> None:
+    """Stop when the process that started us (a test run) is gone."""
+    while True:
+        await asyncio.sleep(PARENT_POLL_SECONDS)
+        if os.getppid() != parent:
+            break
+    log.warning("parent process %s is gone; stopping", parent)
+    stop.set()
+
+
 async def _serve(host: DevHost, app_reference: str) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    parent = os.environ.get(PARENT_ENV, "")
+    watcher = (
+        loop.create_task(_watch_parent(int(parent), stop))
+        if parent.isdigit() and int(parent) == os.getppid()
+        else None
+    )
     await host.start()
     try:
         print_table(host, app_reference)
         await stop.wait()
         log.info("stopping")
     finally:
+        if watcher is not None:
+            watcher.cancel()
         await host.stop()
 
 

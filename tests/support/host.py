@@ -172,7 +172,12 @@ def _start_once(
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     data_dir = None
-    environment = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
+    environment = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "DEVHOST_PARENT_PID": str(os.getpid()),
+        **env,
+    }
     if "LOCAL_DATA_DIR" not in env:
         data_dir = Path(tempfile.mkdtemp(prefix="devhost-data-"))
         environment["LOCAL_DATA_DIR"] = str(data_dir)

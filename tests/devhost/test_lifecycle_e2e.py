@@ -1,0 +1,55 @@
+"""The host stops cleanly on SIGTERM, and by itself when the test run that started it dies."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from tests.support.host import REPO, start_host
+
+pytestmark = pytest.mark.e2e
+
+ENV = {"SAMPLE_SCHEDULE": "0 0 0 1 1 *"}
+SAMPLE = "tests.devhost.sample_app:app"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_sigterm_stops_with_exit_code_0() -> None:
+    host = start_host(ENV, app=SAMPLE, args=["--no-plugins"])
+    started = time.monotonic()
+    assert host.stop() == 0
+    assert time.monotonic() - started < 5
+    assert "devhost: stopping" in host.logs
+
+
+def test_host_exits_when_its_parent_dies() -> None:
+    script = textwrap.dedent(
+        f"""
+        import os, sys
+        sys.path.insert(0, {str(REPO)!r})
+        from tests.support.host import start_host
+        host = start_host({ENV!r}, app={SAMPLE!r}, args=["--no-plugins"])
+        print(host.process.pid, flush=True)
+        os._exit(0)
+        """
+    )
+    parent = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=90, check=True
+    )
+    child = int(parent.stdout.strip().splitlines()[-1])
+    deadline = time.monotonic() + 10
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(child), f"orphaned host {child} still running"
