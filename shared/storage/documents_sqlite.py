@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import os
 import sqlite3
@@ -153,7 +154,8 @@ class SqliteDocumentStore(DocumentStore):
         conn.execute("COMMIT")
         self._writes += 1
         if self._writes % SWEEP_EVERY == 0:
-            conn.execute("DELETE FROM documents WHERE expires_at <= ?", (time.time(),))
+            with contextlib.suppress(sqlite3.OperationalError):
+                conn.execute("DELETE FROM documents WHERE expires_at <= ?", (time.time(),))
 
     def _run(self, action: Callable[[], T]) -> T:
         try:
