@@ -368,8 +368,13 @@ class DurableEngine:
                 if instance["runtimeStatus"] in TERMINAL:
                     self._notify_parent(instance)
                 await asyncio.sleep(0)
-        except Exception:
+        except Exception as error:
             log.exception("durable instance %s: the engine failed", instance_id)
+            broken = self._instances.get(instance_id)
+            if broken is not None and broken["runtimeStatus"] not in TERMINAL:
+                self._finish(broken, "Failed", f"local durable host error: {error!r}", utc_now())
+                self.store.save(broken)
+                self._notify_parent(broken)
         finally:
             self._draining.discard(instance_id)
 
