@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import importlib
 import json
 import os
 import re
@@ -25,6 +26,7 @@ AZURE_SETTINGS = frozenset(
         "AZURE_FUNCTIONS_ENVIRONMENT",
         "APPINSIGHTS_INSTRUMENTATIONKEY",
         "APPLICATIONINSIGHTS_CONNECTION_STRING",
+        "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
         "PYTHON_ISOLATE_WORKER_DEPENDENCIES",
         "PYTHON_ENABLE_WORKER_EXTENSIONS",
         "PYTHON_THREADPOOL_THREAD_COUNT",
@@ -51,9 +53,24 @@ class LocalSettingsError(ValueError):
     """local.settings.json is unreadable or names an unknown setting (one-line message)."""
 
 
+SETTINGS_CLASSES = ("containerapps.relay.settings:RelaySettings",)
+"""Other pydantic-settings classes whose fields the local host's processes read."""
+
+
+def _fields(reference: str) -> list[str]:
+    module_name, _, attribute = reference.partition(":")
+    try:
+        settings_class = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError):
+        return []
+    return [name.upper() for name in getattr(settings_class, "model_fields", {})]
+
+
 def known_names() -> dict[str, str]:
     """Every accepted setting name, keyed by its upper-case form."""
     names = {name.upper(): name for name in AZURE_SETTINGS}
+    for reference in SETTINGS_CLASSES:
+        names.update({name: name for name in _fields(reference)})
     names.update({name.upper(): name for name in setting_names()})
     return names
 

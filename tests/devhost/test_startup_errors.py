@@ -84,6 +84,9 @@ def test_known_azure_names_and_disabled_flags_are_accepted() -> None:
         "AzureWebJobs.health.Disabled",
         "AzureWebJobsStorage__accountName",
         "blob_backend",
+        "RELAY_IN_DEVHOST",
+        "FINNHUB_API_KEYS",
+        "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
     ):
         check_name(name)
 
