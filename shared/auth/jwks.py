@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -43,6 +44,7 @@ class JwksCache:
         self.clock = clock
         self.fetches = 0
         self._issuers: dict[str, _IssuerKeys] = {}
+        self._locks: dict[tuple[int, str], asyncio.Lock] = {}
 
     async def key(self, issuer: str, kid: str | None) -> PyJWK | None:
         """The issuer's key named `kid` (or its only key when `kid` is None), else None."""
@@ -63,6 +65,16 @@ class JwksCache:
         return entry.keys.get(kid)
 
     async def _refresh(self, issuer: str) -> _IssuerKeys:
+        """Fetch the issuer's keys; concurrent callers share one fetch (per event loop)."""
+        asked_at = self.clock()
+        lock = self._locks.setdefault((id(asyncio.get_running_loop()), issuer), asyncio.Lock())
+        async with lock:
+            current = self._issuers.get(issuer)
+            if current is not None and current.fetched_at >= asked_at:
+                return current
+            return await self._fetch_and_store(issuer)
+
+    async def _fetch_and_store(self, issuer: str) -> _IssuerKeys:
         self.fetches += 1
         try:
             keys = await self._fetch(issuer)

@@ -288,3 +288,13 @@ async def test_endpoint_maps_auth_failures_to_problem_json_with_a_challenge():
     assert ok.status_code == 200
     assert json.loads(ok.get_body()) == {"account": "tom"}
     assert ok.headers["X-Request-Id"] == "r-1"
+
+
+async def test_concurrent_first_requests_share_one_jwks_fetch(issuer, validator):
+    import asyncio
+
+    tokens = [issuer.mint("rsa-1", sub=f"u{i}") for i in range(10)]
+    callers = await asyncio.gather(*[validator.validate(token) for token in tokens])
+    assert [c.account_id for c in callers] == [f"u{i}" for i in range(10)]
+    assert issuer.jwks_hits == 1
+    assert issuer.discovery_hits == 1
