@@ -372,7 +372,9 @@ class DevHost:
         def status_of(result: Any) -> str:
             if isinstance(result, func.HttpResponse):
                 return str(result.status_code)
-            return "204" if result is None else "200"
+            if result is None:
+                return "204"
+            return "200" if isinstance(result, str | bytes) else f"500 {type(result).__name__}"
 
         try:
             result = await self._call(function, (), kwargs, status_of)

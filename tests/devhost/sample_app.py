@@ -91,3 +91,8 @@ def yearly(timer: func.TimerRequest, context: func.Context) -> None:
             "function": context.function_name,
         },
     )
+
+
+@app.route(route="dict", methods=["GET"])
+def returns_dict(req: func.HttpRequest) -> func.HttpResponse:
+    return {"not": "a response"}  # type: ignore[return-value]

@@ -106,6 +106,11 @@ def test_exception_is_500_without_traceback_and_logged(
     host.wait_for_log(r"invocation function=boom trigger=httpTrigger .* outcome=ValueError")
 
 
+def test_returning_something_else_is_500(client: httpx.Client, host: RunningHost) -> None:
+    assert client.get("/api/dict").status_code == 500
+    host.wait_for_log(r"invocation function=returns_dict .*outcome=500 dict")
+
+
 def test_sync_functions_run_concurrently(client: httpx.Client) -> None:
     import concurrent.futures
     import time
