@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from shared.market.models import Bar
-from shared.storage.lake import ParquetLake
+from shared.storage.lake import FILE_NAME, ParquetLake
 
 DATASET = "bars"
 PARTITION_BY = ("interval", "symbol", "period")
@@ -46,6 +47,7 @@ SCHEMA = pa.schema(
     ]
 )
 BAR_COLUMNS = [name for name in SCHEMA.names if name != "period"]
+BAR_SCHEMA = SCHEMA.remove(SCHEMA.get_field_index("period"))
 
 
 def period_of(interval: str, ts: datetime) -> str:
@@ -170,6 +172,16 @@ class BarLake:
         summary.bytes_written = result.bytes_written
         return summary
 
+    def periods(self, symbol: str, interval: str) -> list[str]:
+        """The stored periods of one series, listing only that series' blob prefix."""
+        prefix = f"{DATASET}/interval={interval}/symbol={symbol}/"
+        found = []
+        for info in self.lake.blobs.list(prefix):
+            head, _, tail = info.name[len(prefix) :].partition("/")
+            if head.startswith("period=") and tail == FILE_NAME:
+                found.append(head.removeprefix("period="))
+        return sorted(found)
+
     def read(
         self,
         symbol: str,
@@ -178,37 +190,39 @@ class BarLake:
         end: datetime | None = None,
     ) -> pa.Table:
         """Bars of one series with start <= ts < end, sorted by ts, without `period`."""
-        filters: list[tuple[str, str, object]] = [
-            ("interval", "=", interval),
-            ("symbol", "=", symbol),
-        ]
+        low = period_of(interval, start) if start is not None else ""
+        high = period_of(interval, end) if end is not None else "~"
+        tables = []
+        for period in self.periods(symbol, interval):
+            if not low <= period <= high:
+                continue
+            part = {"interval": interval, "symbol": symbol, "period": period}
+            table = self.lake.read_partition(DATASET, part)
+            if table is not None:
+                tables.append(table.select(BAR_COLUMNS).cast(BAR_SCHEMA))
+        if not tables:
+            return BAR_SCHEMA.empty_table()
+        table = pa.concat_tables(tables)
+        mask = None
         if start is not None:
-            filters.append(("period", ">=", period_of(interval, start)))
-            filters.append(("ts", ">=", start.astimezone(UTC)))
+            mask = pc.greater_equal(table["ts"], pa.scalar(start.astimezone(UTC), TS))
         if end is not None:
-            filters.append(("period", "<=", period_of(interval, end)))
-            filters.append(("ts", "<", end.astimezone(UTC)))
-        table = self.lake.read(DATASET, filters)
-        if table.num_rows == 0:
-            return SCHEMA.empty_table().select(BAR_COLUMNS)
-        return (
-            table.select(BAR_COLUMNS)
-            .cast(SCHEMA.remove(SCHEMA.get_field_index("period")))
-            .sort_by("ts")
-        )
+            below = pc.less(table["ts"], pa.scalar(end.astimezone(UTC), TS))
+            mask = below if mask is None else pc.and_(mask, below)
+        if mask is not None:
+            table = table.filter(mask)
+        return table.sort_by("ts")
 
     def last_ts(self, symbol: str, interval: str) -> datetime | None:
         """The newest bar's time of a series (reads only its newest partition)."""
-        parts = self.lake.partitions(
-            DATASET, [("interval", "=", interval), ("symbol", "=", symbol)]
-        )
-        if not parts:
+        periods = self.periods(symbol, interval)
+        if not periods:
             return None
-        newest = max(parts, key=lambda p: p.values.get("period", ""))
-        table = self.lake.read_partition(DATASET, newest.values)
+        part = {"interval": interval, "symbol": symbol, "period": periods[-1]}
+        table = self.lake.read_partition(DATASET, part)
         if table is None or table.num_rows == 0:
             return None
-        value = max(table["ts"].to_pylist())
+        value = pc.max(table["ts"]).as_py()
         return value if isinstance(value, datetime) else None
 
 
