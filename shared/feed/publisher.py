@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from shared import telemetry
 from shared.feed.groups import ALL_TICKS_GROUP, group_for
 from shared.feed.trades import Trade
 
@@ -188,7 +189,8 @@ class TickPublisher:
         while True:
             window = await self._queue.get()
             try:
-                await self._send_window(window)
+                with telemetry.span("relay.publish"):
+                    await self._send_window(window)
             except Exception:
                 log.exception("publishing a window failed")
             finally:
