@@ -92,54 +92,87 @@ def _entry_size(sizing: int, cash: float, price: float, xv: np.ndarray) -> float
     return size if size > 0.0 else 0.0
 
 
+# Trade accumulators of one combination (`acc`), written only when a trade closes.
+A_N_TR, A_N_WIN, A_BEST, A_WORST, A_SUM_R, A_SUM_POS, A_SUM_NEG, A_SUM_LOG = range(8)
+A_BAD_LOG, A_PL_MEAN, A_PL_M2, A_COMM, A_EXPOSED, A_LAST_EXPOSED, A_N_REC = range(8, 15)
+N_ACC = 15
+
+
 @njit(cache=True, error_model="numpy")
-def _run_one(
+def _book_trade(
+    acc: np.ndarray,
+    trades_out: np.ndarray,
+    record: bool,
+    pos: float,
+    entry: float,
+    entry_comm: float,
+    entry_bar: int,
+    q: float,
+    i: int,
+    xv: np.ndarray,
+    reason: int,
+) -> float:
+    """Close `pos` at fill price `q` on bar i: book the trade, return the cash change.
+    Kept out of the bar loop so the loop's registers stay on the per-bar state."""
+    pl = pos * (q - entry)
+    exit_comm = xv[X_COMM_FIXED] + abs(pos) * q * xv[X_COMM_RATE]
+    tcomm = exit_comm + entry_comm
+    tpl = pl - tcomm
+    r = (q / entry - 1.0) * (1.0 if pos > 0.0 else -1.0) - tcomm / (abs(pos) * entry)
+    acc[A_N_TR] += 1.0
+    n_tr = acc[A_N_TR]
+    if tpl > 0.0:
+        acc[A_N_WIN] += 1.0
+    acc[A_BEST] = max(acc[A_BEST], r)
+    acc[A_WORST] = min(acc[A_WORST], r)
+    acc[A_SUM_R] += r
+    if r > 0.0:
+        acc[A_SUM_POS] += r
+    elif r < 0.0:
+        acc[A_SUM_NEG] += r
+    if 1.0 + r <= 0.0:
+        acc[A_BAD_LOG] = 1.0
+    else:
+        acc[A_SUM_LOG] += math.log1p(r)
+    d = tpl - acc[A_PL_MEAN]
+    acc[A_PL_MEAN] += d / n_tr
+    acc[A_PL_M2] += d * (tpl - acc[A_PL_MEAN])
+    acc[A_COMM] += tcomm
+    start = max(entry_bar, int(acc[A_LAST_EXPOSED]) + 1)
+    if i >= start:
+        acc[A_EXPOSED] += i - start + 1
+    acc[A_LAST_EXPOSED] = i
+    if record:
+        t = trades_out[int(acc[A_N_REC])]
+        t[T_ENTRY_BAR] = entry_bar
+        t[T_EXIT_BAR] = i
+        t[T_SIZE] = pos
+        t[T_ENTRY_PRICE] = entry
+        t[T_EXIT_PRICE] = q
+        t[T_PNL] = tpl
+        t[T_RETURN] = r
+        t[T_COMM] = tcomm
+        t[T_EXIT_REASON] = reason
+        acc[A_N_REC] += 1.0
+    return pl - exit_comm
+
+
+@njit(cache=True, error_model="numpy")
+def _events(
     code: int,
-    opn: np.ndarray,
-    high: np.ndarray,
-    low: np.ndarray,
     close: np.ndarray,
-    period_end: np.ndarray,
-    ts: np.ndarray,
     lines: np.ndarray,
     ia: np.ndarray,
     fa: np.ndarray,
     first_bar: int,
-    warm_bar: int,
-    trade_start: int,
-    xv: np.ndarray,
-    out: np.ndarray,
-    record: bool,
-    equity_out: np.ndarray,
-    trades_out: np.ndarray,
+    ev_bar: np.ndarray,
+    ev_code: np.ndarray,
 ) -> int:
-    """Simulate one combination; write its metrics into `out`. Signals may act from
-    `max(first_bar, trade_start)`; metrics cover bars [trade_start, n) (indicator state warms
-    up on the bars before, as walk-forward test windows need).
-
-    With `record`, also write the equity of every bar into `equity_out` and the closed
-    trades into `trades_out`; return the number of trades written.
-    """
+    """Phase one of a combination: the bars where its rule fires and what it says (+-1 go
+    long/short-or-flat, +-2 the same but close and re-open a position already that way)."""
     n = close.shape[0]
-    cash0 = xv[X_CASH]
-    on_close = int(xv[X_FILL]) == FILL_CLOSE
-    long_short = xv[X_LONG_SHORT] != 0.0
-    rate = xv[X_COMM_RATE]
-    fixed = xv[X_COMM_FIXED]
-    slip = xv[X_SLIPPAGE]
-    sizing = int(xv[X_SIZING])
-    sl = xv[X_STOP_LOSS]
-    tp = xv[X_TAKE_PROFIT]
-    use_exits = sl > 0.0 or tp > 0.0
-
-    cash = cash0
-    pos = 0.0  # signed units
-    entry = 0.0
-    entry_comm = 0.0
-    entry_bar = 0
-    pending = 0
-
-    # signal-rule state
+    la = lines[ia[0]]
+    lb = lines[ia[ia.shape[0] - 1]]
     ever_below = False
     ever_above = False
     sig_ema = np.nan
@@ -148,55 +181,8 @@ def _run_one(
     u_prev = np.nan
     if code == RULE_MACD:
         first_bar = max(first_bar, 1)
-
-    # equity / drawdown
-    equity = cash0
-    peak = cash0
-    max_dd = 0.0
-    last_zero = trade_start
-    max_dur_bars = 0
-    max_dur_ns = 0
-    # period returns
-    have_prev = False
-    prev_eq = 0.0
-    first_eq = 0.0
-    n_ret = 0
-    s1 = 0.0
-    s2 = 0.0
-    s3 = 0.0
-    s4 = 0.0
-    sneg2 = 0.0
-    nonpositive = False
-    # trades
-    n_tr = 0
-    n_win = 0
-    best = -np.inf
-    worst = np.inf
-    sum_r = 0.0
-    sum_pos_r = 0.0
-    sum_neg_r = 0.0
-    sum_log_r = 0.0
-    bad_log = False
-    pl_mean = 0.0
-    pl_m2 = 0.0
-    comm_total = 0.0
-    exposed = 0
-    last_exposed = -1
-    n_rec = 0
-
-    first_bar = max(first_bar, trade_start)
-    la = lines[ia[0]]
-    lb = lines[ia[ia.shape[0] - 1]]
+    count = 0
     for i in range(n):
-        # ---- 1. fill the order decided at the previous close (next-open mode)
-        fill_ev = 0
-        fill_price = 0.0
-        if not on_close and pending != 0:
-            fill_ev = pending
-            fill_price = opn[i]
-        pending = 0
-
-        # ---- 2. signal at this bar's close
         ev = 0
         if code == RULE_CROSS:
             a = la[i]
@@ -269,176 +255,207 @@ def _run_one(
             if i >= first_bar:
                 ev = int(la[i])
 
-        if on_close and ev != 0:
-            fill_ev = ev
-            fill_price = close[i]
-        elif ev != 0:
-            pending = ev
+        if ev != 0:
+            ev_bar[count] = i
+            ev_code[count] = ev
+            count += 1
+    return count
 
-        # ---- 3. fill (open or close price of bar i), reversal = close then open
-        if fill_ev != 0:
-            want = 1.0 if fill_ev > 0 else -1.0
-            reenter = fill_ev == 2 or fill_ev == -2
-            act = True
-            if pos != 0.0:
-                if pos * want < 0.0 or reenter:
-                    q = fill_price * (1.0 - slip) if pos > 0.0 else fill_price * (1.0 + slip)
-                    pl = pos * (q - entry)
-                    exit_comm = fixed + abs(pos) * q * rate
-                    cash += pl - exit_comm
-                    tcomm = exit_comm + entry_comm
-                    tpl = pl - tcomm
-                    r = (q / entry - 1.0) * (1.0 if pos > 0.0 else -1.0) - tcomm / (
-                        abs(pos) * entry
-                    )
-                    n_tr += 1
-                    if tpl > 0.0:
-                        n_win += 1
-                    best = max(best, r)
-                    worst = min(worst, r)
-                    sum_r += r
-                    if r > 0.0:
-                        sum_pos_r += r
-                    elif r < 0.0:
-                        sum_neg_r += r
-                    if 1.0 + r <= 0.0:
-                        bad_log = True
+
+@njit(cache=True, error_model="numpy")
+def _run_one(
+    code: int,
+    opn: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    period_end: np.ndarray,
+    ts: np.ndarray,
+    lines: np.ndarray,
+    ia: np.ndarray,
+    fa: np.ndarray,
+    first_bar: int,
+    warm_bar: int,
+    trade_start: int,
+    xv: np.ndarray,
+    out: np.ndarray,
+    record: bool,
+    equity_out: np.ndarray,
+    trades_out: np.ndarray,
+) -> int:
+    """Simulate one combination; write its metrics into `out`. Signals may act from
+    `max(first_bar, trade_start)`; metrics cover bars [trade_start, n) (indicator state warms
+    up on the bars before, as walk-forward test windows need).
+
+    With `record`, also write the equity of every bar into `equity_out` and the closed
+    trades into `trades_out`; return the number of trades written.
+    """
+    n = close.shape[0]
+    cash0 = xv[X_CASH]
+    on_close = int(xv[X_FILL]) == FILL_CLOSE
+    long_short = xv[X_LONG_SHORT] != 0.0
+    rate = xv[X_COMM_RATE]
+    fixed = xv[X_COMM_FIXED]
+    slip = xv[X_SLIPPAGE]
+    sizing = int(xv[X_SIZING])
+    sl = xv[X_STOP_LOSS]
+    tp = xv[X_TAKE_PROFIT]
+    use_exits = sl > 0.0 or tp > 0.0
+
+    cash = cash0
+    pos = 0.0  # signed units
+    entry = 0.0
+    entry_comm = 0.0
+    entry_bar = 0
+    pending = 0
+
+
+    # equity / drawdown
+    equity = cash0
+    peak = cash0
+    max_dd = 0.0
+    last_zero = trade_start
+    max_dur_bars = 0
+    max_dur_ns = 0
+    # period returns
+    have_prev = False
+    prev_eq = 0.0
+    first_eq = 0.0
+    n_ret = 0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    s4 = 0.0
+    sneg2 = 0.0
+    nonpositive = False
+    acc = np.zeros(N_ACC, dtype=np.float64)
+    acc[A_BEST] = -np.inf
+    acc[A_WORST] = np.inf
+    acc[A_LAST_EXPOSED] = -1.0
+
+    ev_bar = np.empty(n + 1, dtype=np.int64)
+    ev_code = np.empty(n + 1, dtype=np.int8)
+    n_ev = _events(code, close, lines, ia, fa, max(first_bar, trade_start), ev_bar, ev_code)
+    k_ev = 0
+    next_ev = ev_bar[0] if n_ev > 0 else n
+    i = 0
+    while i < n:
+        stop = i + 1
+        if pending == 0 and i < next_ev and not (use_exits and pos != 0.0):
+            # quiet bars up to the next signal: nothing to fill or check, only mark to market
+            stop = next_ev
+        else:
+            # ---- 1. fill the order decided at the previous close (next-open mode)
+            fill_ev = 0
+            fill_price = 0.0
+            if not on_close and pending != 0:
+                fill_ev = pending
+                fill_price = opn[i]
+            pending = 0
+
+            # ---- 2. signal at this bar's close (found in phase one)
+            ev = 0
+            if i == next_ev:
+                ev = int(ev_code[k_ev])
+                k_ev += 1
+                next_ev = ev_bar[k_ev] if k_ev < n_ev else n
+            if on_close and ev != 0:
+                fill_ev = ev
+                fill_price = close[i]
+            elif ev != 0:
+                pending = ev
+
+            # ---- 3. fill (open or close price of bar i), reversal = close then open
+            if fill_ev != 0:
+                want = 1.0 if fill_ev > 0 else -1.0
+                reenter = fill_ev == 2 or fill_ev == -2
+                act = True
+                if pos != 0.0:
+                    if pos * want < 0.0 or reenter:
+                        q = fill_price * (1.0 - slip) if pos > 0.0 else fill_price * (1.0 + slip)
+                        cash += _book_trade(
+                            acc, trades_out, record, pos, entry, entry_comm, entry_bar, q, i, xv, 0
+                        )
+                        pos = 0.0
                     else:
-                        sum_log_r += math.log1p(r)
-                    d = tpl - pl_mean
-                    pl_mean += d / n_tr
-                    pl_m2 += d * (tpl - pl_mean)
-                    comm_total += tcomm
-                    start = max(entry_bar, last_exposed + 1)
-                    if i >= start:
-                        exposed += i - start + 1
-                    last_exposed = i
-                    if record:
-                        t = trades_out[n_rec]
-                        t[T_ENTRY_BAR] = entry_bar
-                        t[T_EXIT_BAR] = i
-                        t[T_SIZE] = pos
-                        t[T_ENTRY_PRICE] = entry
-                        t[T_EXIT_PRICE] = q
-                        t[T_PNL] = tpl
-                        t[T_RETURN] = r
-                        t[T_COMM] = tcomm
-                        t[T_EXIT_REASON] = 0
-                        n_rec += 1
+                        act = False
+                if act and (want > 0.0 or long_short):
+                    q = fill_price * (1.0 + slip) if want > 0.0 else fill_price * (1.0 - slip)
+                    size = _entry_size(sizing, cash, q, xv)
+                    if size > 0.0:
+                        pos = size * want
+                        entry = q
+                        entry_comm = fixed + size * q * rate
+                        cash -= entry_comm
+                        entry_bar = i
+
+            # ---- 4. stop-loss / take-profit on this bar's range (pessimistic: stop first)
+            if use_exits and pos != 0.0 and (entry_bar < i or not on_close):
+                exit_price = 0.0
+                reason = 0
+                if pos > 0.0:
+                    sl_level = entry * (1.0 - sl)
+                    tp_level = entry * (1.0 + tp)
+                    if sl > 0.0 and low[i] <= sl_level:
+                        exit_price = min(opn[i], sl_level) if entry_bar < i else sl_level
+                        reason = 1
+                    elif tp > 0.0 and high[i] >= tp_level:
+                        exit_price = max(opn[i], tp_level) if entry_bar < i else tp_level
+                        reason = 2
+                else:
+                    sl_level = entry * (1.0 + sl)
+                    tp_level = entry * (1.0 - tp)
+                    if sl > 0.0 and high[i] >= sl_level:
+                        exit_price = max(opn[i], sl_level) if entry_bar < i else sl_level
+                        reason = 1
+                    elif tp > 0.0 and low[i] <= tp_level:
+                        exit_price = min(opn[i], tp_level) if entry_bar < i else tp_level
+                        reason = 2
+                if reason != 0:
+                    q = exit_price * (1.0 - slip) if pos > 0.0 else exit_price * (1.0 + slip)
+                    cash += _book_trade(
+                        acc, trades_out, record, pos, entry, entry_comm, entry_bar, q, i, xv, reason
+                    )
                     pos = 0.0
-                else:
-                    act = False
-            if act and (want > 0.0 or long_short):
-                q = fill_price * (1.0 + slip) if want > 0.0 else fill_price * (1.0 - slip)
-                size = _entry_size(sizing, cash, q, xv)
-                if size > 0.0:
-                    pos = size * want
-                    entry = q
-                    entry_comm = fixed + size * q * rate
-                    cash -= entry_comm
-                    entry_bar = i
 
-        # ---- 4. stop-loss / take-profit on this bar's range (pessimistic: stop first)
-        if use_exits and pos != 0.0 and (entry_bar < i or not on_close):
-            exit_price = 0.0
-            reason = 0
-            if pos > 0.0:
-                sl_level = entry * (1.0 - sl)
-                tp_level = entry * (1.0 + tp)
-                if sl > 0.0 and low[i] <= sl_level:
-                    exit_price = min(opn[i], sl_level) if entry_bar < i else sl_level
-                    reason = 1
-                elif tp > 0.0 and high[i] >= tp_level:
-                    exit_price = max(opn[i], tp_level) if entry_bar < i else tp_level
-                    reason = 2
-            else:
-                sl_level = entry * (1.0 + sl)
-                tp_level = entry * (1.0 - tp)
-                if sl > 0.0 and high[i] >= sl_level:
-                    exit_price = max(opn[i], sl_level) if entry_bar < i else sl_level
-                    reason = 1
-                elif tp > 0.0 and low[i] <= tp_level:
-                    exit_price = min(opn[i], tp_level) if entry_bar < i else tp_level
-                    reason = 2
-            if reason != 0:
-                q = exit_price * (1.0 - slip) if pos > 0.0 else exit_price * (1.0 + slip)
-                pl = pos * (q - entry)
-                exit_comm = fixed + abs(pos) * q * rate
-                cash += pl - exit_comm
-                tcomm = exit_comm + entry_comm
-                tpl = pl - tcomm
-                r = (q / entry - 1.0) * (1.0 if pos > 0.0 else -1.0) - tcomm / (abs(pos) * entry)
-                n_tr += 1
-                if tpl > 0.0:
-                    n_win += 1
-                best = max(best, r)
-                worst = min(worst, r)
-                sum_r += r
-                if r > 0.0:
-                    sum_pos_r += r
-                elif r < 0.0:
-                    sum_neg_r += r
-                if 1.0 + r <= 0.0:
-                    bad_log = True
+        for j in range(i, stop):
+            # ---- 5. equity at the close, drawdown, period returns
+            equity = cash + (close[j] * pos - pos * entry) if pos != 0.0 else cash
+            if record:
+                equity_out[j] = equity
+            if j < trade_start:
+                continue
+            if equity >= peak:
+                peak = equity
+                if j - last_zero > 1:
+                    if j - last_zero > max_dur_bars:
+                        max_dur_bars = j - last_zero
+                    if ts[j] - ts[last_zero] > max_dur_ns:
+                        max_dur_ns = ts[j] - ts[last_zero]
+                last_zero = j
+            elif equity < peak * (1.0 - max_dd):
+                max_dd = 1.0 - equity / peak
+            if period_end[j]:
+                if have_prev and equity == prev_eq:
+                    n_ret += 1
+                elif have_prev:
+                    r = equity / prev_eq - 1.0
+                    n_ret += 1
+                    r2 = r * r
+                    s1 += r
+                    s2 += r2
+                    s3 += r2 * r
+                    s4 += r2 * r2
+                    rn = min(r, 0.0)
+                    sneg2 += rn * rn
+                    if equity <= 0.0:
+                        nonpositive = True
                 else:
-                    sum_log_r += math.log1p(r)
-                d = tpl - pl_mean
-                pl_mean += d / n_tr
-                pl_m2 += d * (tpl - pl_mean)
-                comm_total += tcomm
-                start = max(entry_bar, last_exposed + 1)
-                if i >= start:
-                    exposed += i - start + 1
-                last_exposed = i
-                if record:
-                    t = trades_out[n_rec]
-                    t[T_ENTRY_BAR] = entry_bar
-                    t[T_EXIT_BAR] = i
-                    t[T_SIZE] = pos
-                    t[T_ENTRY_PRICE] = entry
-                    t[T_EXIT_PRICE] = q
-                    t[T_PNL] = tpl
-                    t[T_RETURN] = r
-                    t[T_COMM] = tcomm
-                    t[T_EXIT_REASON] = reason
-                    n_rec += 1
-                pos = 0.0
+                    have_prev = True
+                    first_eq = equity
+                prev_eq = equity
 
-        # ---- 5. equity at the close, drawdown, period returns
-        equity = cash + (close[i] * pos - pos * entry) if pos != 0.0 else cash
-        if record:
-            equity_out[i] = equity
-        if i < trade_start:
-            continue
-        if equity >= peak:
-            peak = equity
-            if i - last_zero > 1:
-                if i - last_zero > max_dur_bars:
-                    max_dur_bars = i - last_zero
-                if ts[i] - ts[last_zero] > max_dur_ns:
-                    max_dur_ns = ts[i] - ts[last_zero]
-            last_zero = i
-        elif equity < peak * (1.0 - max_dd):
-            max_dd = 1.0 - equity / peak
-        if period_end[i]:
-            if have_prev and equity == prev_eq:
-                n_ret += 1
-            elif have_prev:
-                r = equity / prev_eq - 1.0
-                n_ret += 1
-                r2 = r * r
-                s1 += r
-                s2 += r2
-                s3 += r2 * r
-                s4 += r2 * r2
-                rn = min(r, 0.0)
-                sneg2 += rn * rn
-                if equity <= 0.0:
-                    nonpositive = True
-            else:
-                have_prev = True
-                first_eq = equity
-            prev_eq = equity
+        i = stop
 
     # ---- finish: metrics with backtesting.py's definitions
     last = n - 1
@@ -485,16 +502,20 @@ def _run_one(
     out[_MAX_DRAWDOWN_PCT] = -max_dd * 100.0
     out[_MAX_DRAWDOWN_DURATION_BARS] = max_dur_bars
     out[_MAX_DRAWDOWN_DURATION_DAYS] = max_dur_ns / NS_PER_DAY
+    n_tr = int(acc[A_N_TR])
     out[_TRADES] = n_tr
     if n_tr > 0:
-        out[_WIN_RATE_PCT] = n_win / n_tr * 100.0
-        out[_BEST_TRADE_PCT] = best * 100.0
-        out[_WORST_TRADE_PCT] = worst * 100.0
-        out[_AVG_TRADE_PCT] = 0.0 if bad_log else (math.exp(sum_log_r / n_tr) - 1.0) * 100.0
-        out[_PROFIT_FACTOR] = sum_pos_r / -sum_neg_r if sum_neg_r < 0 else np.nan
-        out[_EXPECTANCY_PCT] = sum_r / n_tr * 100.0
-        sd_pl = math.sqrt(pl_m2 / (n_tr - 1)) if n_tr > 1 else np.nan
-        out[_SQN] = math.sqrt(n_tr) * pl_mean / sd_pl if sd_pl > 0 else np.nan
+        out[_WIN_RATE_PCT] = acc[A_N_WIN] / n_tr * 100.0
+        out[_BEST_TRADE_PCT] = acc[A_BEST] * 100.0
+        out[_WORST_TRADE_PCT] = acc[A_WORST] * 100.0
+        out[_AVG_TRADE_PCT] = (
+            0.0 if acc[A_BAD_LOG] != 0.0 else (math.exp(acc[A_SUM_LOG] / n_tr) - 1.0) * 100.0
+        )
+        sum_neg_r = acc[A_SUM_NEG]
+        out[_PROFIT_FACTOR] = acc[A_SUM_POS] / -sum_neg_r if sum_neg_r < 0 else np.nan
+        out[_EXPECTANCY_PCT] = acc[A_SUM_R] / n_tr * 100.0
+        sd_pl = math.sqrt(acc[A_PL_M2] / (n_tr - 1)) if n_tr > 1 else np.nan
+        out[_SQN] = math.sqrt(n_tr) * acc[A_PL_MEAN] / sd_pl if sd_pl > 0 else np.nan
     else:
         for name_i in (
             _WIN_RATE_PCT,
@@ -506,8 +527,8 @@ def _run_one(
             _SQN,
         ):
             out[name_i] = np.nan
-    out[_EXPOSURE_PCT] = exposed / (n - trade_start) * 100.0
-    out[_COMMISSIONS] = comm_total
+    out[_EXPOSURE_PCT] = acc[A_EXPOSED] / (n - trade_start) * 100.0
+    out[_COMMISSIONS] = acc[A_COMM]
     # probabilistic Sharpe ratio (Bailey & Lopez de Prado 2012) against a zero benchmark,
     # on the per-period returns with their skewness and kurtosis
     psr = np.nan
@@ -525,7 +546,7 @@ def _run_one(
                 z = sr * math.sqrt(n_ret - 1.0) / math.sqrt(denom)
                 psr = 0.5 * math.erfc(-z / math.sqrt(2.0))
     out[_PROBABILISTIC_SHARPE] = psr
-    return n_rec
+    return int(acc[A_N_REC])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
