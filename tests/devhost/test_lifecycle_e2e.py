@@ -34,6 +34,7 @@ def test_sigterm_stops_with_exit_code_0() -> None:
     assert "devhost: stopping" in host.logs
 
 
+@pytest.mark.slow
 def test_host_exits_when_its_parent_dies() -> None:
     script = textwrap.dedent(
         f"""
