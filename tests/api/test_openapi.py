@@ -64,3 +64,17 @@ async def test_document_is_valid_openapi_3_1(call):
 
     doc = (await call("GET", "openapi.json", role=None)).json
     validate(doc, cls=OpenAPIV31SpecValidator)
+
+
+async def test_every_paged_list_takes_limit_and_continuation_token(call):
+    doc = (await call("GET", "openapi.json", role=None)).json
+    paged = 0
+    for path, operations in doc["paths"].items():
+        for method, operation in operations.items():
+            success = next(iter(operation["responses"].values()))
+            ref = success.get("content", {}).get("application/json", {}).get("schema", {})
+            if ref.get("$ref", "").startswith("#/components/schemas/Page_"):
+                paged += 1
+                names = {p["name"] for p in operation.get("parameters", [])}
+                assert {"limit", "continuationToken"} <= names, f"{method} {path}"
+    assert paged >= 6
