@@ -72,13 +72,16 @@ def index_app(app: func.FunctionRegister) -> list[FunctionInfo]:
     """Every function of `app` as `FunctionInfo`, in registration order.
 
     `FunctionApp.get_functions()` remembers the names it saw and rejects them as duplicates
-    on a second call, so the memory is cleared first; duplicates within one call still fail.
+    on a second call, so that memory is cleared before and after; duplicates within one
+    call still fail.
     """
     app.functions_bindings = {}
     try:
         functions = app.get_functions()
     except ValueError as error:
         raise IndexingError(str(error)) from None
+    finally:
+        app.functions_bindings = {}
     indexed = []
     for function in functions:
         raw = json.loads(function.get_function_json())
