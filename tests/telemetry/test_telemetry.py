@@ -215,3 +215,67 @@ def test_without_connection_string_nothing_is_exported(tmp_path) -> None:
     )
     assert run.returncode == 0, run.stderr
     assert "ProxyTracerProvider" in run.stdout
+
+
+def test_carry_and_activity_continue_the_trace_into_an_activity(json_log) -> None:
+    logger, stream = json_log
+    orchestration_input = {telemetry.TRACE_KEY: {"traceparent": PARENT}, "runId": "r1"}
+    chunk_input = telemetry.carry(orchestration_input, {"item": 4})
+    assert chunk_input[telemetry.TRACE_KEY] == {"traceparent": PARENT}
+    assert telemetry.carry({"no": "trace"}, {"item": 5}) == {"item": 5}
+    with telemetry.activity("backtest_chunk", chunk_input, run_id="r1"):
+        logger.info("in activity")
+    assert _lines(stream)[0]["trace_id"] == TRACE_ID
+
+
+def _run_python(script: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k != "APPLICATIONINSIGHTS_CONNECTION_STRING"}
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={**base, "LOCAL_DATA_DIR": str(tmp_path), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_every_record_gets_the_ids_whatever_handler_sends_it(tmp_path) -> None:
+    script = (
+        "import logging, sys\n"
+        "from shared import telemetry\n"
+        "telemetry.ensure_configured()\n"
+        "handler = logging.StreamHandler(sys.stdout)\n"
+        "handler.setFormatter(logging.Formatter('%(invocation_id)s %(trace_id)s %(message)s'))\n"
+        "logging.getLogger('plain').addHandler(handler)\n"
+        f"carrier = {{'traceparent': '{PARENT}'}}\n"
+        "with telemetry.invocation('x', invocation_id='inv-7', carrier=carrier):\n"
+        "    logging.getLogger('plain').warning('hello')\n"
+    )
+    run = _run_python(script, tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert f"inv-7 {TRACE_ID} hello" in run.stdout
+
+
+def test_relay_style_setup_writes_json_lines_to_stderr(tmp_path) -> None:
+    script = (
+        "import logging\n"
+        "from shared import telemetry\n"
+        "assert telemetry.configure_telemetry('relay') is False\n"
+        "logging.getLogger('relay').info('up', extra={'symbols': 4})\n"
+    )
+    run = _run_python(script, tmp_path)
+    assert run.returncode == 0, run.stderr
+    (line,) = [json.loads(x) for x in run.stderr.splitlines() if x.startswith("{")]
+    assert line["message"] == "up"
+    assert line["symbols"] == 4
+    assert set(line) >= {"ts", "level", "logger", "invocation_id", "trace_id", "span_id"}
+
+
+def test_ensure_configured_never_raises_on_bad_settings(tmp_path) -> None:
+    script = "from shared import telemetry\ntelemetry.ensure_configured()\nprint('still running')\n"
+    run = _run_python(script, tmp_path, LOG_LEVEL="LOUD")
+    assert run.returncode == 0, run.stderr
+    assert "still running" in run.stdout
+    assert "telemetry not configured" in run.stderr
