@@ -189,7 +189,7 @@ class AzureBlobStore(BlobStore):
             conditions = {"etag": if_match, "match_condition": MatchConditions.IfNotModified}
 
         def upload() -> BlobInfo:
-            blob.upload_blob(
+            written = blob.upload_blob(
                 data,
                 overwrite=overwrite or if_match is not None,
                 metadata=meta,
@@ -197,7 +197,17 @@ class AzureBlobStore(BlobStore):
                 max_concurrency=2,
                 **conditions,
             )
-            return _info(blob.get_blob_properties())
+            props = blob.get_blob_properties()
+            if props.etag == written["etag"]:
+                return _info(props)
+            return BlobInfo(
+                name=name,
+                size=len(data) if isinstance(data, bytes | bytearray) else int(props.size or 0),
+                etag=str(written["etag"]),
+                last_modified=written["last_modified"],
+                content_type=settings.content_type,
+                metadata=meta,
+            )
 
         return self._call(upload, name)
 
