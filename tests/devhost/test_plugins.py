@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -133,3 +134,24 @@ def test_load_plugins_propagates_a_broken_plugin_import(tmp_path, monkeypatch) -
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(ModuleNotFoundError, match="no_such_dependency_xyz"):
         load_plugins(["broken_plugin_mod:create_plugin"])
+
+
+async def test_admin_runs_a_claimed_trigger_with_its_input(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("INFO", logger="devhost.invocation")
+    async with in_process_host(make_app(), plugins=[EchoPlugin()]) as host:
+        async with httpx.AsyncClient(base_url=host.base_url) as client:
+            response = await client.post("/admin/functions/echo_worker", json={"input": "abc"})
+            assert response.status_code == 202
+            unknown = await client.post("/admin/functions/nope", json={"input": "abc"})
+            assert unknown.status_code == 404
+            bad = await client.post("/admin/functions/echo_worker", content=b"not json")
+            assert bad.status_code == 400
+        for _ in range(100):
+            if any("function=echo_worker" in r.getMessage() for r in caplog.records):
+                break
+            await asyncio.sleep(0.02)
+    lines = [r.getMessage() for r in caplog.records if "function=echo_worker" in r.getMessage()]
+    assert len(lines) == 1
+    assert "outcome=ok" in lines[0]
