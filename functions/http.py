@@ -250,7 +250,10 @@ def endpoint(
                     response = await handler(req, caller)
             except (Unauthorized, Forbidden) as error:
                 if isinstance(error, MissingToken | InvalidToken | InsufficientRole):
-                    await asyncio.to_thread(_audit_denial, req, error, rid)
+                    try:
+                        await asyncio.to_thread(_audit_denial, req, error, rid)
+                    except Exception:
+                        log.exception("could not audit a denial (request %s)", rid)
                 response = _error_response(error)
             except DomainError as error:
                 response = _error_response(error)
