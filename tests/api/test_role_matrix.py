@@ -69,6 +69,16 @@ EXPECTED: dict[tuple[str, str], tuple[Any, dict[str, int]]] = {
     ("GET", "audit"): (None, ADMIN_ONLY),
     ("GET", "openapi.json"): (None, PUBLIC),
     ("GET", "docs"): (None, PUBLIC),
+    # Other areas' routes, with inputs whose answer does not depend on their data.
+    ("GET", "health"): (None, PUBLIC),
+    ("GET", "feed/page"): (None, PUBLIC),
+    ("GET", "quotes"): (None, {**LIST, "viewer": 422, "trader": 422, "admin": 422, "other": 422}),
+    ("GET", "bars/{symbol}"): (None, {k: 404 for k in LIST}),
+    ("GET", "backtests"): (None, LIST),
+    ("GET", "backtests/{run_id}"): (None, {k: 404 for k in LIST}),
+    ("GET", "backtests/{run_id}/results"): (None, {k: 404 for k in LIST}),
+    ("DELETE", "backtests/{run_id}"): (None, {**OWN_WRITE, "trader": 404, "admin": 404}),
+    ("POST", "backtests"): ({}, {**CREATE, "trader": 422, "admin": 422, "other": 422}),
 }
 
 ROUTES = sorted(
