@@ -100,15 +100,16 @@ def fan_out_seconds(history: list[dict]) -> float:
 
 async def run_with(
     workers: int, job: dict, data_dir: Path, repeat: int
-) -> tuple[float, float, str, int]:
-    """Best (minimum) whole-run and fan-out seconds over `repeat` runs on warm workers."""
+) -> tuple[float, float, str, int, float]:
+    """Best (minimum) whole-run and fan-out seconds over `repeat` runs on warm workers, and
+    the chunk seconds (time inside the kernel, summed) of the best fan-out."""
     from devhost.durable.engine import DurableEngine
 
     engine = DurableEngine(
         app_ref="tools.backtest:app", data_dir=data_dir, hub=f"Bench{workers}", workers=workers
     )
     await engine.start(warm=True)
-    walls, fans, digests, chunks = [], [], set(), 0
+    walls, fans, digests, chunks, kernel = [], [], set(), 0, []
     try:
         assert engine._pool is not None
         loop = asyncio.get_running_loop()
@@ -128,11 +129,12 @@ async def run_with(
             fans.append(fan_out_seconds(done["history"]))
             digests.add(next(iter(done["output"]["symbols"].values()))["digest"])
             chunks = done["output"]["chunkStats"]["total"]
+            kernel.append(float(done["output"]["chunkStats"]["sumSeconds"]))
     finally:
         await engine.stop()
     if len(digests) != 1:
         raise SystemExit(f"{workers} worker(s): repeated runs gave different results")
-    return min(walls), min(fans), digests.pop(), chunks
+    return min(walls), min(fans), digests.pop(), chunks, kernel[fans.index(min(fans))]
 
 
 def main() -> None:
@@ -182,18 +184,24 @@ def main() -> None:
             )
         job = {"runId": "bench", "accountId": "bench", "request": doc["request"]}
         results[workers] = asyncio.run(run_with(workers, job, data_dir, args.repeat))
-        wall, fan, digest, chunks = results[workers]
+        wall, fan, digest, chunks, kernel = results[workers]
         print(
             f"{workers} worker(s), best of {args.repeat}: fan-out {fan:.2f} s, "
-            f"whole run {wall:.2f} s, {chunks} chunks, digest {digest[:12]}"
+            f"whole run {wall:.2f} s, {chunks} chunks, digest {digest[:12]}; chunk time "
+            f"{kernel:.2f} s summed, workers busy "
+            f"{100 * kernel / (workers * fan):.0f}% of the fan-out"
         )
-    (w1, f1, d1, _), (w2, f2, d2, _) = results[1], results[2]
+    (w1, f1, d1, _, k1), (w2, f2, d2, _, k2) = results[1], results[2]
     fan_ratio, wall_ratio = f1 / f2, w1 / w2
     print(
         f"speedup 2 vs 1 workers: fan-out {fan_ratio:.2f}x, whole run {wall_ratio:.2f}x "
         f"(target >= {TARGET}x fan-out)"
     )
     print(f"results identical across worker counts: {d1 == d2}")
+    print(
+        f"load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; per-chunk time "
+        f"grew {k2 / k1:.2f}x with 2 workers (>1 means the workers competed for CPU)"
+    )
     if d1 != d2:
         raise SystemExit("digests differ between 1 and 2 workers")
 
