@@ -67,8 +67,8 @@ param coinGeckoKeyKind string = 'demo'
 @description('Finnhub API keys for the relay, comma-separated (one websocket each); stored in Key Vault.')
 param finnhubApiKeys string = ''
 
-@description('Ingest the bundled sample prices when no provider key is set.')
-param sampleDataEnabled bool = false
+@description('Ingest the bundled real sample prices (GOOG, S&P 500) while no Alpha Vantage key is set, so a keyless deployment has data.')
+param sampleDataEnabled bool = true
 
 @description('Largest backtest parameter grid accepted.')
 @minValue(1)
@@ -237,6 +237,7 @@ var relaySettings = [
   { name: 'RELAY_CONNECT_TIMEOUT_SECONDS', value: '10' }
   { name: 'RELAY_BATCH_MS', value: '100' }
   { name: 'RELAY_BATCHING', value: 'true' }
+  { name: 'RELAY_MAX_BATCH_TRADES', value: '1000' }
   { name: 'RELAY_QUEUE_WINDOWS', value: '50' }
   { name: 'RELAY_ALL_TICKS_GROUP', value: 'true' }
   { name: 'RELAY_ARCHIVE_FLUSH_SECONDS', value: '10' }

@@ -61,7 +61,7 @@ class Smoke:
         timeout: float,
         ws_duration: float,
         seed: bool,
-        seed_function: str = "ingest_sample",
+        seed_functions: tuple[str, ...] = ("ingest_sample",),
         functions_key: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -76,7 +76,7 @@ class Smoke:
         self.timeout = timeout
         self.ws_duration = ws_duration
         self.seed = seed
-        self.seed_function = seed_function
+        self.seed_functions = seed_functions
         self.functions_key = functions_key
 
     def close(self) -> None:
@@ -114,21 +114,23 @@ class Smoke:
         """Run the sample-data timer through the host admin API (Core Tools, the local host,
         or Azure with the master key) and wait until the backtest symbol's bars are served."""
         headers = {"x-functions-key": self.functions_key} if self.functions_key else {}
-        path = f"/admin/functions/{self.seed_function}"
-        response = self.client.post(path, json={"input": ""}, headers=headers)
-        if response.status_code not in (200, 202, 204):
-            raise SmokeFailure(f"POST {path} answered {response.status_code}: {_problem(response)}")
+        for function in self.seed_functions:
+            path = f"/admin/functions/{function}"
+            response = self.client.post(path, json={"input": ""}, headers=headers)
+            if response.status_code not in (200, 202, 204):
+                raise SmokeFailure(
+                    f"POST {path} answered {response.status_code}: {_problem(response)}"
+                )
         deadline = time.monotonic() + self.timeout
         bars_path = f"/api/bars/{self.backtest_symbol}"
         while True:
             bars = self.client.get(bars_path, params={"interval": "1d"})
             if bars.status_code == 200 and bars.json().get("count"):
-                return f"{self.seed_function} ran; {bars.json()['count']} daily bars of " + (
-                    self.backtest_symbol
-                )
+                ran = ", ".join(self.seed_functions)
+                return f"{ran} ran; {bars.json()['count']} daily bars of {self.backtest_symbol}"
             if bars.status_code not in (200, 404) or time.monotonic() > deadline:
                 raise SmokeFailure(
-                    f"no {self.backtest_symbol} bars after {self.seed_function}: "
+                    f"no {self.backtest_symbol} bars after {', '.join(self.seed_functions)}: "
                     f"GET {bars_path} answered {bars.status_code}: {_problem(bars)}"
                 )
             time.sleep(1.0)
@@ -277,7 +279,7 @@ app = typer.Typer(add_completion=False, help=__doc__)
 def main(
     base_url: str = typer.Option(..., "--base-url", help="Origin of the app, without /api."),
     token: str | None = typer.Option(
-        None, "--token", envvar="SMOKE_TOKEN", help="Bearer token (trader, or admin for --seed)."
+        None, "--token", envvar="SMOKE_TOKEN", help="Bearer token with the trader (or admin) role."
     ),
     ws_duration: float = typer.Option(3.0, "--ws-duration", help="Seconds to wait for a tick."),
     timeout: float = typer.Option(120.0, "--timeout", help="Seconds to wait for a quote/run."),
@@ -288,7 +290,9 @@ def main(
     seed: bool = typer.Option(
         False, "--seed", help="First run the sample-data timer via the host admin API."
     ),
-    seed_function: str = typer.Option("ingest_sample", "--seed-function"),
+    seed_functions: list[str] = typer.Option(
+        ["ingest_sample"], "--seed-function", help="Timer(s) --seed runs (repeat the option)."
+    ),
     functions_key: str | None = typer.Option(
         None, "--functions-key", envvar="FUNCTIONS_MASTER_KEY", help="For /admin in Azure."
     ),
@@ -303,7 +307,7 @@ def main(
         timeout=timeout,
         ws_duration=ws_duration,
         seed=seed,
-        seed_function=seed_function,
+        seed_functions=tuple(seed_functions),
         functions_key=functions_key,
     )
     try:
