@@ -214,6 +214,7 @@ class DevHost:
             for input_type in plugin.input_types:
                 self._inputs.setdefault(input_type, plugin)
         self._runner: web.AppRunner | None = None
+        self._ready = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._statuses: dict[str, ScheduleStatus] = {}
         self._monitor = ScheduleMonitor(timer_state)
@@ -461,7 +462,10 @@ class DevHost:
             log.error("function %s failed:\n%s", function.name, traceback.format_exc().rstrip())
 
     async def _admin_status(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response({"state": "Running", "processId": os.getpid()})
+        state = "Running" if self._ready else "Initializing"
+        return web.json_response(
+            {"state": state, "processId": os.getpid()}, status=200 if self._ready else 503
+        )
 
     async def _admin_functions(self, request: web.Request) -> web.StreamResponse:
         return web.json_response(
@@ -509,8 +513,10 @@ class DevHost:
         if self.timers_enabled:
             for job in self.timer_jobs:
                 self._background(self._run_timer(job))
+        self._ready = True
 
     async def stop(self) -> None:
+        self._ready = False
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):

@@ -72,7 +72,10 @@ class EchoPlugin(Plugin):
         )
 
     async def start(self) -> None:
-        self.events.append("start")
+        assert self.host is not None
+        async with httpx.AsyncClient(base_url=self.host.base_url) as client:
+            status = await client.get("/admin/host/status")
+        self.events.append(f"start (host status {status.status_code})")
 
     async def stop(self) -> None:
         self.events.append("stop")
@@ -89,7 +92,9 @@ async def test_plugin_routes_inputs_and_claimed_triggers(caplog: pytest.LogCaptu
     plugin = EchoPlugin()
     caplog.set_level("INFO", logger="devhost.invocation")
     async with in_process_host(make_app(), plugins=[plugin]) as host:
-        assert plugin.events == ["setup", "start"]
+        assert plugin.events == ["setup", "start (host status 503)"]
+        async with httpx.AsyncClient(base_url=host.base_url) as client:
+            assert (await client.get("/admin/host/status")).json()["state"] == "Running"
         async with httpx.AsyncClient(base_url=host.base_url) as client:
             started = await client.post("/api/start")
             assert started.status_code == 200
@@ -108,7 +113,7 @@ async def test_plugin_routes_inputs_and_claimed_triggers(caplog: pytest.LogCaptu
         with pytest.raises(RuntimeError, match="boom"):
             await host.invoke("echo_async", payload="boom")
         assert ("echo_worker", "echoTrigger", "echoed") in host.describe()
-    assert plugin.events == ["setup", "start", "stop"]
+    assert plugin.events == ["setup", "start (host status 503)", "stop"]
     lines = [r.getMessage() for r in caplog.records if r.name == "devhost.invocation"]
     assert any("function=echo_worker trigger=echoTrigger" in x and "outcome=ok" in x for x in lines)
     assert any("function=echo_async" in x and "outcome=RuntimeError" in x for x in lines)

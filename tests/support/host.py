@@ -38,6 +38,7 @@ from devhost.plugins import Plugin
 
 REPO = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 60.0
+READY_PATH = "/admin/host/status"
 STOP_TIMEOUT = 10.0
 
 
@@ -143,17 +144,19 @@ def start_host(
     app: str | None = None,
     args: Sequence[str] = (),
     ready_timeout: float = READY_TIMEOUT,
+    ready_path: str = READY_PATH,
 ) -> RunningHost:
     """Start `python -m devhost` on a free port and wait until it serves requests.
 
     `env` is added to this process's environment; `app` is a "module:attribute" FunctionApp
-    (default function_app:app); `args` are extra command-line options. Use the result as a
-    context manager, or call `stop()`.
+    (default function_app:app); `args` are extra command-line options; the host is ready
+    when `ready_path` answers (any status below 500, or 503 from a health route). Use the
+    result as a context manager, or call `stop()`.
     """
     last_error: HostFailedToStart | None = None
     for _ in range(3):
         try:
-            return _start_once(env or {}, timers, app, args, ready_timeout)
+            return _start_once(env or {}, timers, app, args, ready_timeout, ready_path)
         except HostFailedToStart as error:
             if "address already in use" not in str(error).lower():
                 raise
@@ -168,6 +171,7 @@ def _start_once(
     app: str | None,
     args: Sequence[str],
     ready_timeout: float,
+    ready_path: str,
 ) -> RunningHost:
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
@@ -202,7 +206,8 @@ def _start_once(
                     f"host exited with {process.returncode}; output:\n{host.logs}"
                 )
             with contextlib.suppress(httpx.HTTPError):
-                if client.get(f"{base_url}/admin/host/status").status_code == 200:
+                status = client.get(f"{base_url}{ready_path}").status_code
+                if status < 500 or (status == 503 and ready_path != READY_PATH):
                     return host
             time.sleep(0.1)
     logs = host.logs
