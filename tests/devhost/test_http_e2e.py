@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
+from shared.storage.blob_local import LocalBlobStore
 from tests.support.host import RunningHost, start_host
 
 pytestmark = pytest.mark.e2e
 
 SAMPLE = "tests.devhost.sample_app:app"
+SIGNING_KEY = "e2e-signing-key"
 
 
 @pytest.fixture(scope="module")
 def host() -> Iterator[RunningHost]:
-    with start_host(
-        {"SAMPLE_SCHEDULE": "0 0 0 1 1 *"}, app=SAMPLE, args=["--no-plugins"]
-    ) as running:
+    env = {"SAMPLE_SCHEDULE": "0 0 0 1 1 *", "LOCAL_SIGNING_KEY": SIGNING_KEY}
+    with start_host(env, app=SAMPLE, args=["--no-plugins"]) as running:
         yield running
 
 
@@ -137,3 +140,29 @@ def test_startup_table_lists_functions(host: RunningHost) -> None:
     assert f"GET {host.base_url}/api/health" in logs
     assert "ticker" in logs
     assert "0 0 0 1 1 *" in logs
+
+
+def test_devstorage_serves_signed_urls_and_refuses_bad_ones(host: RunningHost) -> None:
+    """Signed URLs of the embedded blob store read back through GET /devstorage/..."""
+    assert host.data_dir is not None
+    store = LocalBlobStore(
+        host.data_dir / "blobs", "results", signing_key=SIGNING_KEY, public_base_url=host.base_url
+    )
+    payload = bytes(range(256)) * 4096
+    store.put("runs/r1/equity curve.parquet", payload, content_type="application/x-parquet")
+    url = store.signed_url("runs/r1/equity curve.parquet", timedelta(minutes=5))
+    assert url.startswith(f"{host.base_url}/devstorage/results/runs/r1/equity%20curve.parquet?")
+    with httpx.Client(timeout=10) as client:
+        response = client.get(url)
+        assert response.status_code == 200
+        assert response.content == payload
+        assert response.headers["content-type"] == "application/x-parquet"
+        tampered = url.replace("sig=", "sig=00")
+        assert client.get(tampered).status_code == 403
+        parts = urlsplit(url)
+        other = f"{host.base_url}/devstorage/results/runs/r1/other.parquet?{parts.query}"
+        assert client.get(other).status_code == 403
+        missing = store.signed_url("runs/none.parquet", timedelta(minutes=5))
+        assert client.get(missing).status_code == 404
+        expired = store.signed_url("runs/r1/equity curve.parquet", timedelta(seconds=-1))
+        assert client.get(expired).status_code == 403
