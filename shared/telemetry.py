@@ -278,9 +278,7 @@ def configure_telemetry(
                 "enable_live_metrics": False,
                 "disable_logging": _in_functions_worker(),
             }
-            credential = _aad_credential(
-                os.environ.get("APPLICATIONINSIGHTS_AUTHENTICATION_STRING")
-            )
+            credential = _aad_credential(settings.applicationinsights_authentication_string)
             if credential is not None:
                 options["credential"] = credential
             configure_azure_monitor(**options)

@@ -293,3 +293,63 @@ def test_azure_yaml_deploys_the_function_app_and_the_relay_image() -> None:
     }
     assert "'azd-service-name': 'api'" in tags["functionapp.bicep"]
     assert "'azd-service-name': 'relay'" in tags["containerapps.bicep"]
+
+
+PLATFORM_VARIABLES = re.compile(r"^(FUNCTIONS_|WEBSITE_|CONTAINER_APP_|AZURE_FUNCTIONS_)")
+"""Variables the Functions host or Container Apps set themselves."""
+
+
+def _environment_reads(path: Path) -> set[str]:
+    import ast
+
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        target: ast.expr | None = None
+        if isinstance(node, ast.Call) and node.args:
+            func = node.func
+            dotted = ast.unparse(func)
+            if dotted in ("os.getenv", "os.environ.get", "environ.get", "getenv"):
+                target = node.args[0]
+        elif isinstance(node, ast.Subscript) and ast.unparse(node.value) in (
+            "os.environ",
+            "environ",
+        ):
+            target = node.slice
+        elif isinstance(node, ast.Compare) and any(
+            ast.unparse(c) in ("os.environ", "environ") for c in node.comparators
+        ):
+            target = node.left
+        if isinstance(target, ast.Constant) and isinstance(target.value, str):
+            names.add(target.value)
+    return names
+
+
+def test_deployed_code_reads_no_environment_variable_that_bicep_does_not_set() -> None:
+    provided = bm.function_app_settings() | bm.container_app_settings()
+    deployed = [bm.ROOT / "function_app.py"]
+    for folder in CODE_DIRS:
+        deployed += sorted((bm.ROOT / folder).rglob("*.py"))
+    unprovided: dict[str, set[str]] = {}
+    for path in deployed:
+        for name in _environment_reads(path):
+            if name not in provided and not PLATFORM_VARIABLES.match(name):
+                unprovided.setdefault(name, set()).add(str(path.relative_to(bm.ROOT)))
+    assert not unprovided, (
+        f"deployed code reads environment variables Bicep does not set: {unprovided} — "
+        "add a field to the settings class (and an app setting in bicep/main.bicep)"
+    )
+
+
+def test_the_environment_scan_sees_every_way_of_reading_a_variable(tmp_path: Path) -> None:
+    source = tmp_path / "reader.py"
+    source.write_text(
+        "import os\n"
+        "from os import environ, getenv\n"
+        "a = os.environ.get('A_SETTING')\n"
+        "b = os.getenv('B_SETTING', 'x')\n"
+        "c = os.environ['C_SETTING']\n"
+        "d = 'D_SETTING' in os.environ\n"
+        "e = environ.get('E_SETTING')\n"
+        "f = getenv('F_SETTING')\n"
+    )
+    assert _environment_reads(source) == {f"{x}_SETTING" for x in "ABCDEF"}

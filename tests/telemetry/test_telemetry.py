@@ -279,3 +279,13 @@ def test_ensure_configured_never_raises_on_bad_settings(tmp_path) -> None:
     assert run.returncode == 0, run.stderr
     assert "still running" in run.stdout
     assert "telemetry not configured" in run.stderr
+
+
+def test_application_insights_entra_id_authentication_string() -> None:
+    from azure.identity import ManagedIdentityCredential
+
+    credential = telemetry._aad_credential("ClientId=1b2c;Authorization=AAD")
+    assert isinstance(credential, ManagedIdentityCredential)
+    assert telemetry._aad_credential("Authorization=AAD") is not None
+    assert telemetry._aad_credential("Authorization=Other") is None
+    assert telemetry._aad_credential(None) is None
