@@ -19,6 +19,9 @@ from devhost.timers import ScheduleError, parse_schedule
 DEFAULT_APP = "function_app:app"
 
 _WRAPPED_ATTRIBUTES = ("client_function", "orchestrator_function", "entity_function")
+RESERVED_ROUTE_PREFIXES = ("admin", "runtime")
+"""Route starts the Functions host keeps for itself (`/admin/...`, `/runtime/webhooks/...`)."""
+ANY_METHOD = frozenset({"*"})
 
 
 class IndexingError(ValueError):
@@ -230,14 +233,6 @@ def binding_problems(function: FunctionInfo) -> list[str]:
                 f"type {return_type}"
             )
     return problems
-
-
-def bindings_by_name(function: FunctionInfo) -> Mapping[str, Binding]:
-    return {b["name"]: b for b in function.bindings}
-
-
-RESERVED_ROUTE_PREFIXES = ("admin", "runtime")
-ANY_METHOD = frozenset({"*"})
 
 
 def http_route(function: FunctionInfo) -> tuple[str, frozenset[str]]:
