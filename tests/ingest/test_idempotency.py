@@ -56,3 +56,22 @@ def test_symbols_come_from_every_watchlist(ingestor: Ingestor) -> None:
     docs.upsert("watchlists", {"id": "w2", "pk": "bob", "symbols": ["eth-usd", "bad!"]})
     tracked = [s.text for s in ingestor.tracked_symbols()]
     assert tracked == ["AAPL", "BTC-USD", "ETH-USD", "MSFT", "NVDA"]
+
+
+def test_raw_bodies_are_archived_by_provider_and_day(ingestor: Ingestor) -> None:
+    import gzip
+    import json
+    import re
+
+    from shared.storage.factory import blob_store
+
+    ingestor.sync_alphavantage(AS_OF)
+    names = [info.name for info in blob_store("raw").list("alphavantage/")]
+    assert names
+    pattern = (
+        r"^alphavantage/\d{4}/\d{2}/\d{2}/(daily|digital_daily)/[A-Z_]+-200-[0-9a-f]{16}\.json\.gz$"
+    )
+    assert all(re.match(pattern, name) for name in names), names
+    body = json.loads(gzip.decompress(blob_store("raw").get(names[0])))
+    assert "Time Series (Daily)" in body or "Time Series (Digital Currency Daily)" in body
+    assert all("key-1" not in str(blob_store("raw").metadata(name)) for name in names)

@@ -85,3 +85,14 @@ def test_empty_and_malformed(fake: FakeProviders, hooks: ClientHooks) -> None:
     fake.market.fail("coingecko", "malformed")
     with pytest.raises(BadResponse):
         _client(fake, hooks).daily_ohlc(BTC)
+
+
+def test_demo_and_pro_key_headers(fake: FakeProviders, hooks: ClientHooks) -> None:
+    _client(fake, hooks).ping()
+    assert fake.market.requests[-1].headers.get("x-cg-demo-api-key") == "demo-key"
+    pro = CoinGeckoClient(
+        base_url=fake.coingecko_base_url, timeout=2, hooks=hooks, api_key="k", key_kind="pro"
+    )
+    pro.ping()
+    assert fake.market.requests[-1].headers.get("x-cg-pro-api-key") == "k"
+    assert "x-cg-demo-api-key" not in fake.market.requests[-1].headers

@@ -79,6 +79,7 @@ class Request:
     params: dict[str, str]
     at: float
     status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -191,7 +192,7 @@ class _Handler(BaseHTTPRequestHandler):
             route = "coingecko"
         else:
             route = "yahoo"
-        record = Request(route, path, params, time.time())
+        record = Request(route, path, params, time.time(), headers=dict(self.headers.items()))
         if not (route == "yahoo" and "/v8/finance/chart/" not in path):
             with market.lock:
                 market.requests.append(record)
