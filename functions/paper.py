@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import time
 from typing import Any, Literal
 
 import azure.functions as func
@@ -46,6 +47,8 @@ log = logging.getLogger("functions.paper")
 
 bp = func.Blueprint()
 TAGS = ("paper trading",)
+ORPHAN_SWEEP_SECONDS = 600.0
+_last_orphan_sweep = float("-inf")
 
 
 class OrderListQuery(ListQuery):
@@ -294,9 +297,14 @@ async def paper_match(req: func.HttpRequest, caller: Caller) -> func.HttpRespons
 @bp.function_name("paper_matching_timer")
 @bp.timer_trigger(schedule="%SCHEDULE_PAPER_MATCHING%", arg_name="timer", run_on_startup=False)
 async def paper_matching_timer(timer: func.TimerRequest) -> None:
-    report = await asyncio.to_thread(_broker().match)
+    global _last_orphan_sweep
+    broker = _broker()
+    report = await asyncio.to_thread(broker.match)
     if report.filled or report.expired or report.rejected:
         log.info("paper matching: %s", report.model_dump_json())
+    if time.monotonic() - _last_orphan_sweep >= ORPHAN_SWEEP_SECONDS:
+        _last_orphan_sweep = time.monotonic()
+        await asyncio.to_thread(broker.release_orphans)
 
 
 def _match_symbols(symbols: list[str]) -> None:

@@ -14,7 +14,7 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import stamina
@@ -46,6 +46,7 @@ log = logging.getLogger("shared.paper")
 CONTAINER = "paper"
 QUOTES = "quotes"
 SETTLED_KEPT = 500
+ORPHAN_AGE = timedelta(minutes=10)
 EPSILON = 1e-9
 
 R = TypeVar("R")
@@ -64,6 +65,24 @@ def _now() -> datetime:
 
 def _content(doc: Document) -> Document:
     return {k: v for k, v in doc.items() if not k.startswith("_")}
+
+
+def _release(doc: Document, order_id: str) -> dict[str, Any] | None:
+    """Remove an order's reservation from an account document; what it held, or None."""
+    held: dict[str, Any] | None = doc.setdefault("reservations", {}).pop(order_id, None)
+    if held is None:
+        return None
+    if held["cash"]:
+        doc["reserved_cash"] = round_money(max(0.0, doc["reserved_cash"] - held["cash"]))
+    if held["qty"]:
+        position = doc.setdefault("positions", {}).get(held["symbol"])
+        if position is not None:
+            position["reserved_qty"] = round_money(
+                max(0.0, position.get("reserved_qty", 0.0) - held["qty"])
+            )
+    if not doc["reservations"]:
+        doc["reserved_cash"] = 0.0
+    return held
 
 
 class PaperBroker:
@@ -261,7 +280,12 @@ class PaperBroker:
                         f"the order needs {need:.2f} but only {free:.2f} cash is free"
                     )
                 doc["reserved_cash"] = round_money(doc["reserved_cash"] + need)
-                reservations[order_id] = {"cash": need, "qty": 0.0, "symbol": data.symbol}
+                reservations[order_id] = {
+                    "cash": need,
+                    "qty": 0.0,
+                    "symbol": data.symbol,
+                    "at": self.clock().isoformat(),
+                }
             else:
                 held = doc.setdefault("positions", {}).get(data.symbol)
                 free = held["qty"] - held.get("reserved_qty", 0.0) if held else 0.0
@@ -270,7 +294,12 @@ class PaperBroker:
                         f"the order sells {data.qty:g} {data.symbol} but only {free:g} are free"
                     )
                 held["reserved_qty"] = round_money(held.get("reserved_qty", 0.0) + data.qty)
-                reservations[order_id] = {"cash": 0.0, "qty": data.qty, "symbol": data.symbol}
+                reservations[order_id] = {
+                    "cash": 0.0,
+                    "qty": data.qty,
+                    "symbol": data.symbol,
+                    "at": self.clock().isoformat(),
+                }
 
         self._mutate(pk, account["id"], reserve)
         now = self.clock().isoformat()
@@ -362,19 +391,9 @@ class PaperBroker:
 
         def settle(doc: Document) -> dict[str, Any] | None:
             settled: dict[str, Any] = doc.setdefault("settled", {})
-            held = doc.setdefault("reservations", {}).pop(order_id, None)
+            held = _release(doc, order_id)
             if held is None:
                 return settled.get(order_id)
-            if held["cash"]:
-                doc["reserved_cash"] = round_money(max(0.0, doc["reserved_cash"] - held["cash"]))
-            if held["qty"]:
-                position = doc.setdefault("positions", {}).get(order["symbol"])
-                if position is not None:
-                    position["reserved_qty"] = round_money(
-                        max(0.0, position.get("reserved_qty", 0.0) - held["qty"])
-                    )
-            if not doc["reservations"]:
-                doc["reserved_cash"] = 0.0
             outcome: dict[str, Any] = {
                 "status": status,
                 "filled_qty": 0.0,
@@ -465,3 +484,35 @@ class PaperBroker:
         return MatchReport(
             checked=len(orders), filled=filled, expired=expired_count, rejected=rejected
         )
+
+    def release_orphans(self, older_than: timedelta = ORPHAN_AGE) -> int:
+        """Release reservations whose order was never recorded (the process died between
+        reserving and writing the order) once they are `older_than`; returns how many."""
+        cutoff = (self.clock() - older_than).isoformat()
+        released = 0
+        for account in self.store.query_all(CONTAINER, None, [Filter("kind", "=", "account")]):
+            for order_id, held in list(account.get("reservations", {}).items()):
+                if str(held.get("at", "")) > cutoff:
+                    continue
+                try:
+                    self.store.read(CONTAINER, order_id, account["pk"])
+                    continue
+                except DocumentNotFound:
+                    pass
+
+                def drop(doc: Document, order_id: str = order_id) -> bool:
+                    if _release(doc, order_id) is None:
+                        return False
+                    doc.setdefault("settled", {})[order_id] = {
+                        "status": "cancelled",
+                        "filled_qty": 0.0,
+                        "fill_price": None,
+                        "reason": "orphaned reservation released",
+                        "at": self.clock().isoformat(),
+                    }
+                    return True
+
+                if self._mutate(account["pk"], account["id"], drop):
+                    log.warning("released orphaned reservation %s of %s", order_id, account["id"])
+                    released += 1
+        return released

@@ -370,3 +370,27 @@ async def test_writing_a_quote_matches_open_orders_without_waiting_for_the_timer
     )
     filled = (await call("GET", ORDERS + "/{orderId}", params=params)).json
     assert (filled["status"], filled["fillPrice"]) == ("filled", 89.0)
+
+
+def test_a_reservation_whose_order_was_never_written_is_released_later(store):
+    put_quote(store, "AAPL", 100.0)
+    now = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    broker = PaperBroker(store, get_settings(), clock=lambda: now)
+    alice = Caller("alice", frozenset({"trader"}))
+    from shared.paper import PaperAccountIn
+
+    account = broker.create_account(alice, PaperAccountIn(starting_cash=1_000))
+    order = broker.place_order(
+        alice, account.id, OrderIn(symbol="AAPL", side="buy", type="limit", qty=5, limit_price=90)
+    )
+    kept = broker.place_order(
+        alice, account.id, OrderIn(symbol="AAPL", side="buy", type="limit", qty=1, limit_price=90)
+    )
+    store.delete("paper", order.id, "alice")
+    assert broker.release_orphans() == 0, "too young: the order may still be being written"
+    broker.clock = lambda: now + timedelta(minutes=11)
+    assert broker.release_orphans() == 1
+    view = broker.get_account(alice, account.id)
+    assert view.reserved_cash == 90
+    assert broker.get_order(alice, account.id, kept.id).status == "open"
+    assert broker.release_orphans() == 0
