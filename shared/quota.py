@@ -20,17 +20,15 @@ from typing import Any
 
 from shared.config import Settings
 from shared.errors import Conflict
-from shared.providers.errors import RateLimited
+from shared.providers.errors import QuotaExhausted
 from shared.providers.http import Limiter
 from shared.storage.documents import DocumentNotFound, DocumentStore, StaleEtag
+
+__all__ = ["Limit", "QuotaBook", "QuotaExhausted", "key_id", "limits_from_settings"]
 
 CONTAINER = "quota"
 WINDOW = 60.0
 MAX_RACES = 200
-
-
-class QuotaExhausted(RateLimited):
-    """Our own bucket is empty: the call was not made. `retry_after` says when a token returns."""
 
 
 @dataclass(frozen=True)

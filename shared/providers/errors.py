@@ -34,6 +34,11 @@ class RateLimited(ProviderError):
         self.retry_after = retry_after
 
 
+class QuotaExhausted(RateLimited):
+    """Our own quota bucket is empty: the call was not made. `retry_after` says when a token
+    returns. Never retried in-call; the limiter's own `max_wait` decides about waiting."""
+
+
 class InvalidSymbol(ProviderError):
     """The provider does not know the symbol (or the request's own parameters are wrong)."""
 

@@ -21,6 +21,7 @@ from shared.providers.errors import (
     InvalidSymbol,
     ProviderError,
     ProviderUnavailable,
+    QuotaExhausted,
     RateLimited,
 )
 
@@ -71,6 +72,8 @@ class RetryPolicy:
 
     def backoff(self, error: Exception) -> bool | float:
         """stamina's backoff hook: True = default backoff, a float = wait exactly that."""
+        if isinstance(error, QuotaExhausted):
+            return False
         if isinstance(error, RateLimited):
             if error.retry_after is None or error.retry_after > self.retry_after_max:
                 return False

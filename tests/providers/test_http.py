@@ -100,3 +100,17 @@ def test_retry_after_parsing() -> None:
     assert retry_after_seconds("soon") is None
     date_value = retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT")
     assert date_value == 0.0
+
+
+def test_own_quota_exhaustion_is_not_retried(fake: FakeProviders) -> None:
+    from shared.providers.errors import QuotaExhausted
+
+    def empty_bucket() -> None:
+        raise QuotaExhausted("coingecko", "bucket empty", retry_after=0.05)
+
+    with (
+        make_client(base_url=fake.coingecko_base_url, timeout=5) as client,
+        pytest.raises(QuotaExhausted),
+    ):
+        get_json(client, "coingecko", "/ping", {}, what="ping", policy=FAST, limiter=empty_bucket)
+    assert fake.market.count("coingecko") == 0
