@@ -21,6 +21,7 @@ param spoolDir string = '/spool'
 param cpu string = '0.5'
 param memory string = '1Gi'
 
+// Serves port 80; runs until `azd deploy` pushes the relay image.
 var placeholderImage = 'mcr.microsoft.com/k8se/quickstart:latest'
 var usePlaceholder = empty(relayImage)
 var providedSecrets = filter(keyVaultSecrets, s => s.provided)
@@ -96,7 +97,7 @@ resource relay 'Microsoft.App/containerApps@2024-03-01' = {
       activeRevisionsMode: 'Single'
       ingress: {
         external: false
-        targetPort: relayPort
+        targetPort: usePlaceholder ? 80 : relayPort
         transport: 'http'
         allowInsecure: false
       }
