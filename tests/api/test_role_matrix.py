@@ -193,6 +193,10 @@ def test_role_matrix(route, identity, host):
         assert reply.status_code not in (401, 403), detail
         assert reply.status_code < 500, detail
     media = reply.headers.get("Content-Type", "")
+    if identity == "other" and reply.status_code == 200 and media.startswith("application/json"):
+        items = reply.json().get("items", []) if isinstance(reply.json(), dict) else []
+        owners = {item.get("account", item.get("accountId")) for item in items}
+        assert "alice" not in owners, f"another account's list shows alice's items: {detail}"
     if reply.status_code == 401:
         assert reply.headers.get("WWW-Authenticate", "").startswith("Bearer"), detail
     if reply.status_code >= 400:
