@@ -3,7 +3,7 @@
 PYTHON ?= $(shell command -v python3.11 >/dev/null 2>&1 && echo python3.11 || \
   { python3 -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null && echo python3; } || \
   echo python3.11)
-PORT   ?= 7071
+PORT   ?=
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
@@ -42,7 +42,7 @@ deps-dev: $(VENV)/.dev-installed node_modules/.installed ## + test tools and the
 checkov-deps: $(CHECKOV_VENV)/.installed ## checkov in its own virtualenv (for the Bicep checks)
 
 run: deps-local ## start the local host on embedded storage at http://127.0.0.1:7071 (PORT=...)
-	$(PY) -m devhost --port $(PORT)
+	$(PY) -m devhost $(if $(PORT),--port $(PORT))
 
 test: deps-dev checkov-deps lint typecheck ## lint, types and the whole test suite (emulators included)
 	$(PY) -m pytest

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from devhost.localsettings import LocalSettingsError, apply_values, read_values
+from devhost.localsettings import LocalSettingsError, apply_values, read_port, read_values
 
 if TYPE_CHECKING:
     from devhost.host import DevHost
@@ -24,6 +24,7 @@ log = logging.getLogger("devhost")
 
 DEFAULT_SETTINGS = Path("local.settings.json")
 DEFAULT_APP = "function_app:app"
+DEFAULT_PORT = 7071
 PARENT_ENV = "DEVHOST_PARENT_PID"
 """If set to the parent's pid, the host stops when that process exits (tests set it)."""
 PARENT_POLL_SECONDS = 1.0
@@ -119,7 +120,13 @@ async def _serve(host: DevHost, app_reference: str) -> None:
 @cli.command()
 def main(
     host: Annotated[str, typer.Option(help="Interface to bind (loopback only).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on (0 picks a free one).")] = 7071,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            help="Port to listen on (0 picks a free one).",
+            show_default="Host.LocalHttpPort of the settings file, else 7071",
+        ),
+    ] = None,
     timers: Annotated[
         bool, typer.Option("--timers/--no-timers", help="Run timers on their schedules.")
     ] = True,
@@ -142,17 +149,17 @@ def main(
     if not is_loopback(host) and not allow_remote:
         raise fail(f"refusing to bind {host}: not a loopback address (add --allow-remote)")
     settings_path = settings if settings is not None else DEFAULT_SETTINGS
-    if settings is not None or settings_path.exists():
-        if settings_path.exists():
-            try:
-                skipped = apply_values(read_values(settings_path))
-            except LocalSettingsError as error:
-                raise fail(str(error)) from None
-        else:
-            raise fail(f"settings file {settings_path} does not exist")
-    else:
-        skipped = []
-    if port not in (0, 7071):
+    skipped: list[str] = []
+    if settings is not None and not settings_path.exists():
+        raise fail(f"settings file {settings_path} does not exist")
+    if settings_path.exists():
+        try:
+            skipped = apply_values(read_values(settings_path))
+            port = port if port is not None else read_port(settings_path)
+        except LocalSettingsError as error:
+            raise fail(str(error)) from None
+    port = DEFAULT_PORT if port is None else port
+    if port not in (0, DEFAULT_PORT):
         os.environ.setdefault("PUBLIC_BASE_URL", f"http://{host}:{port}")
 
     from shared.config import SettingsError, get_settings

@@ -9,6 +9,7 @@ import os
 import re
 from collections.abc import MutableMapping
 from pathlib import Path
+from typing import Any
 
 from shared.config import setting_names
 
@@ -86,14 +87,30 @@ def check_name(name: str, known: dict[str, str] | None = None) -> None:
     raise LocalSettingsError(f"unknown setting {name}{hint}")
 
 
-def read_values(path: Path) -> dict[str, str]:
-    """The `Values` of a local.settings.json file, every name checked."""
+def _document(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
         document = json.loads(text) if text.strip() else {}
     except (OSError, json.JSONDecodeError) as error:
         raise LocalSettingsError(f"{path}: cannot read it: {error}") from None
-    values = document.get("Values", {}) if isinstance(document, dict) else None
+    if not isinstance(document, dict):
+        raise LocalSettingsError(f"{path}: must hold a JSON object")
+    return document
+
+
+def read_port(path: Path) -> int | None:
+    """`Host.LocalHttpPort` of a local.settings.json file, if it sets one."""
+    port = _document(path).get("Host", {}).get("LocalHttpPort")
+    if port is None:
+        return None
+    if not isinstance(port, int) or not 0 <= port < 65536:
+        raise LocalSettingsError(f"{path}: Host.LocalHttpPort must be a port number")
+    return port
+
+
+def read_values(path: Path) -> dict[str, str]:
+    """The `Values` of a local.settings.json file, every name checked."""
+    values = _document(path).get("Values", {})
     if not isinstance(values, dict):
         raise LocalSettingsError(f"{path}: 'Values' must be an object of strings")
     known = known_names()

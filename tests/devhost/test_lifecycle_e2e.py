@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
 import time
 
+import httpx
 import pytest
 
-from tests.support.host import REPO, start_host
+from tests.support.host import REPO, free_port, start_host
 
 pytestmark = pytest.mark.e2e
 
@@ -54,3 +57,46 @@ def test_host_exits_when_its_parent_dies() -> None:
     while _alive(child) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(child), f"orphaned host {child} still running"
+
+
+def test_port_comes_from_local_settings_host_section(tmp_path) -> None:
+    port = free_port()
+    settings = tmp_path / "local.settings.json"
+    settings.write_text(
+        json.dumps(
+            {"Values": {"LOCAL_DATA_DIR": str(tmp_path / "data")}, "Host": {"LocalHttpPort": port}}
+        )
+    )
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "devhost",
+            "--settings",
+            str(settings),
+            "--no-timers",
+            "--no-plugins",
+            "--app",
+            SAMPLE,
+        ],
+        cwd=REPO,
+        env={**os.environ, **ENV},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        status = None
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                status = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2).status_code
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        assert status == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=20)
+    assert process.returncode == 0, output
+    assert f"at http://127.0.0.1:{port}" in output
