@@ -270,6 +270,7 @@ def _run_one(
     low: np.ndarray,
     close: np.ndarray,
     period_end: np.ndarray,
+    period_count: np.ndarray,
     ts: np.ndarray,
     lines: np.ndarray,
     ia: np.ndarray,
@@ -308,7 +309,6 @@ def _run_one(
     entry_comm = 0.0
     entry_bar = 0
     pending = 0
-
 
     # equity / drawdown
     equity = cash0
@@ -418,12 +418,14 @@ def _run_one(
                     )
                     pos = 0.0
 
-        for j in range(i, stop):
+        j = i
+        while j < stop:
             # ---- 5. equity at the close, drawdown, period returns
             equity = cash + (close[j] * pos - pos * entry) if pos != 0.0 else cash
             if record:
                 equity_out[j] = equity
             if j < trade_start:
+                j += 1
                 continue
             if equity >= peak:
                 peak = equity
@@ -454,6 +456,13 @@ def _run_one(
                     have_prev = True
                     first_eq = equity
                 prev_eq = equity
+            j += 1
+            if pos == 0.0 and not record and have_prev and prev_eq == equity and j > trade_start:
+                # flat with the equity already booked: the rest of the run repeats this bar
+                if last_zero == j - 1:
+                    last_zero = stop - 1
+                n_ret += period_count[stop] - period_count[j]
+                j = stop
 
         i = stop
 
@@ -557,6 +566,7 @@ def sweep_kernel(
     low: np.ndarray,
     close: np.ndarray,
     period_end: np.ndarray,
+    period_count: np.ndarray,
     ts: np.ndarray,
     lines: np.ndarray,
     ia: np.ndarray,
@@ -573,7 +583,7 @@ def sweep_kernel(
     no_trades = np.empty((0, N_TRADE_FIELDS), dtype=np.float64)
     for c in prange(n_combos):
         _run_one(
-            code, opn, high, low, close, period_end, ts, lines, ia[c], fa[c],
+            code, opn, high, low, close, period_end, period_count, ts, lines, ia[c], fa[c],
             first_bar[c], warm_bar[c], trade_start, xv, out[c], False, no_equity, no_trades,
         )  # fmt: skip
     return out

@@ -66,14 +66,15 @@ def simulate_detailed(
     per-bar equity and every closed trade."""
     from shared.backtest.kernel import N_TRADE_FIELDS, _run_one
     from shared.backtest.metrics import METRICS, N_METRICS
-    from shared.backtest.strategies.base import period_ends
+    from shared.backtest.strategies.base import period_counts, period_ends
 
     n = len(bars)
+    ends = period_ends(bars.ts)
     out = np.empty(N_METRICS, dtype=np.float64)
     equity = np.empty(n, dtype=np.float64)
     trades = np.empty((n + 1, N_TRADE_FIELDS), dtype=np.float64)
     count = _run_one(
-        plan.code, bars.open, bars.high, bars.low, bars.close, period_ends(bars.ts), bars.ts,
+        plan.code, bars.open, bars.high, bars.low, bars.close, ends, period_counts(ends), bars.ts,
         plan.lines, plan.ia[0], plan.fa[0], int(plan.first_bar[0]), int(plan.warm_bar[0]),
         trade_start, execution.vector(bars.annual_periods()), out, True, equity, trades,
     )  # fmt: skip
@@ -161,7 +162,10 @@ def write_results(
         "metric": metric,
         "combinations": len(sweep),
         "bars": sweep.n_bars,
-        "rows": json.loads(leaderboard.to_json(orient="records")),
+        "rows": [
+            {k: _json_value(v) for k, v in row.items()}
+            for row in leaderboard.to_dict(orient="records")
+        ],
     }
     blob_store.put(
         names["leaderboard"], json.dumps(board).encode(), content_type="application/json"
@@ -198,6 +202,14 @@ def _finite(value: Any) -> float | None:
         return None
     number = float(value)
     return number if np.isfinite(number) else None
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
 
 
 def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:

@@ -6,6 +6,7 @@ import itertools
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 import yaml
@@ -113,13 +114,19 @@ class StrategySpec(BaseModel):
         return get_strategy(self.strategy).axes(self)
 
     def combinations(self) -> list[dict[str, ParamValue]]:
-        """All valid combinations, in combination-index order."""
-        from shared.backtest.strategies import get_strategy
-
-        return get_strategy(self.strategy).combinations(self)
+        """All valid combinations, in combination-index order (shared dicts: do not mutate)."""
+        return list(_combinations(self.model_dump_json()))
 
     def n_combinations(self) -> int:
-        return len(self.combinations())
+        return len(_combinations(self.model_dump_json()))
+
+
+@lru_cache(maxsize=32)
+def _combinations(spec_json: str) -> tuple[dict[str, ParamValue], ...]:
+    from shared.backtest.strategies import get_strategy
+
+    spec = StrategySpec.model_validate_json(spec_json)
+    return tuple(get_strategy(spec.strategy).combinations(spec))
 
 
 def product(axes: Mapping[str, GridAxis]) -> Iterator[dict[str, ParamValue]]:

@@ -46,6 +46,13 @@ def period_ends(ts: np.ndarray) -> np.ndarray:
     return ends
 
 
+def period_counts(ends: np.ndarray) -> np.ndarray:
+    """counts[j] = number of period ends among bars [0, j)."""
+    counts = np.zeros(ends.shape[0] + 1, dtype=np.int64)
+    np.cumsum(ends, out=counts[1:])
+    return counts
+
+
 class Strategy:
     """Base of every strategy. Subclass it, set `name` and `defaults`, implement `signals`,
     and decorate with `@register`; it is then usable by name in a `StrategySpec`.
@@ -154,6 +161,7 @@ class Strategy:
         opts = self.resolve_options(options or {})
         xv = execution.vector(bars.annual_periods())
         ends = period_ends(bars.ts)
+        counts = period_counts(ends)
         if type(self).plan is Strategy.plan:
             # Python signals: one combination at a time, so memory stays O(bars).
             plans: Iterator[KernelPlan] = (self._plan(bars, [c], opts) for c in combos)
@@ -161,7 +169,7 @@ class Strategy:
             plans = iter([self._plan(bars, combos, opts)])
         tables = [
             sweep_kernel(
-                p.code, bars.open, bars.high, bars.low, bars.close, ends, bars.ts,
+                p.code, bars.open, bars.high, bars.low, bars.close, ends, counts, bars.ts,
                 p.lines, p.ia, p.fa, p.first_bar, p.warm_bar, trade_start, xv,
             )
             for p in plans
