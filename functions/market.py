@@ -45,7 +45,7 @@ async def bars(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     ):
         raise NotFound(
             f"no {interval} bars stored for {symbol}; backfill them with "
-            f"`python -m tools.backfill --symbols {symbol}` or POST /api/admin/backfill"
+            f"`python -m tools.backfill --symbols {symbol}` or POST /api/ops/backfill"
         )
     name = f"{symbol.text}_{interval}"
     if fmt == "csv":
@@ -112,7 +112,7 @@ class BackfillRequest(ApiModel):
 
 
 @bp.function_name("market_backfill")
-@bp.route(route="admin/backfill", methods=["POST"])
+@bp.route(route="ops/backfill", methods=["POST"])
 @endpoint(role="admin")
 async def backfill(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     body = parse_body(req, BackfillRequest)

@@ -2,7 +2,7 @@
 
     python -m tools.backfill --symbols AAPL,MSFT --start 2020-01-01 --end 2024-12-31
 
-The same path as `POST /api/admin/backfill` (shared.ingest.sync.Ingestor.backfill), but the CLI
+The same path as `POST /api/ops/backfill` (shared.ingest.sync.Ingestor.backfill), but the CLI
 waits for quota tokens instead of deferring, and shows a progress bar.
 """
 
