@@ -17,7 +17,7 @@ from shared.ingest.bars import BarLake
 from shared.ingest.health import provider_health
 from shared.ingest.query import bars_csv, bars_json, bars_parquet, parse_bar_query
 from shared.ingest.state import QuoteBook, SyncStates, content
-from shared.ingest.sync import PROVIDERS, Ingestor, backfill_request_symbols
+from shared.ingest.sync import PROVIDERS, Ingestor, backfill_request_symbols, backfill_window
 from shared.market.symbols import parse_symbol, parse_symbols
 from shared.storage.factory import document_store, lake
 
@@ -117,12 +117,9 @@ class BackfillRequest(ApiModel):
 async def backfill(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     body = parse_body(req, BackfillRequest)
     symbols = backfill_request_symbols(body.symbols, MAX_BACKFILL_SYMBOLS)
-    if body.start > body.end:
-        raise InvalidInput("start must not be after end")
+    start, end = backfill_window(body.start, body.end)
     if body.provider is not None and body.provider not in PROVIDERS:
         raise InvalidInput(f"provider {body.provider!r} is not one of {', '.join(PROVIDERS)}")
     ingestor = Ingestor.from_settings(get_settings())
-    report = await asyncio.to_thread(
-        ingestor.backfill, symbols, body.start, body.end, provider=body.provider
-    )
+    report = await asyncio.to_thread(ingestor.backfill, symbols, start, end, provider=body.provider)
     return json_response(report.as_dict())

@@ -18,7 +18,13 @@ from rich.table import Table
 
 from shared.config import SettingsError, get_settings
 from shared.errors import DomainError
-from shared.ingest.sync import PROVIDERS, Ingestor, Outcome, backfill_request_symbols
+from shared.ingest.sync import (
+    PROVIDERS,
+    Ingestor,
+    Outcome,
+    backfill_request_symbols,
+    backfill_window,
+)
 
 app = typer.Typer(add_completion=False, help=__doc__)
 console = Console(stderr=True)
@@ -49,8 +55,10 @@ def main(
 ) -> None:
     """Backfill daily bars for SYMBOLS over [START, END] into the lake."""
     first, last = _day(start, "--start"), _day(end, "--end")
-    if first > last:
-        raise typer.BadParameter("must not be after --end", param_hint="--start")
+    try:
+        first, last = backfill_window(first, last)
+    except DomainError as error:
+        raise typer.BadParameter(error.detail, param_hint="--start") from None
     if provider is not None and provider not in PROVIDERS:
         raise typer.BadParameter(f"use one of {', '.join(PROVIDERS)}", param_hint="--provider")
     logging.basicConfig(level=logging.ERROR)

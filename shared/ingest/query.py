@@ -26,11 +26,13 @@ def parse_when(text: str | None, name: str, *, end: bool = False) -> datetime | 
             moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
             return moment + timedelta(days=1) if end else moment
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     except ValueError:
         raise InvalidInput(
             f"{name} {text!r} is not a date: use YYYY-MM-DD or an ISO 8601 datetime"
         ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput(f"{name} {text!r} is out of range") from None
 
 
 def parse_bar_query(

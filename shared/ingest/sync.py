@@ -438,6 +438,7 @@ class Ingestor:
         `max_wait` is how long a call may wait for a quota token (the CLI waits; the HTTP
         endpoint does not, and reports the rest as deferred)."""
         as_of = as_of or datetime.now(UTC).replace(microsecond=0)
+        start, end = backfill_window(start, end)
         report = RunReport(provider or "auto", as_of)
         window = day_range(start, end)
         clients: dict[str, Any] = {}
@@ -486,6 +487,20 @@ class Ingestor:
                 if hasattr(value, "close"):
                     value.close()
         return report
+
+
+EARLIEST_BACKFILL = date(1900, 1, 1)
+
+
+def backfill_window(start: date, end: date, today: date | None = None) -> tuple[date, date]:
+    """A backfill's [start, end] with `end` clamped to today (UTC); `InvalidInput` if
+    start is after that or before 1900."""
+    end = min(end, today or datetime.now(UTC).date())
+    if start > end:
+        raise InvalidInput(f"start {start} must not be after end {end} (end is at most today)")
+    if start < EARLIEST_BACKFILL:
+        raise InvalidInput(f"start {start} is before {EARLIEST_BACKFILL}; no market has data")
+    return start, end
 
 
 def backfill_request_symbols(texts: str | list[str], limit: int = 100) -> list[Symbol]:

@@ -94,6 +94,8 @@ def test_bars_csv_and_parquet_agree(filled: Ingestor) -> None:
         ({"format": "xml"}, "AAPL", 422),
         ({"start": "June"}, "AAPL", 422),
         ({"start": "2024-06-10", "end": "2024-06-01"}, "AAPL", 422),
+        ({"end": "9999-12-31"}, "AAPL", 422),
+        ({"start": "0001-01-01T00:00:00+05:00"}, "AAPL", 422),
         ({}, "BAD!", 422),
         ({}, "NVDA", 404),
     ],
@@ -153,12 +155,21 @@ def test_backfill_needs_admin(ingestor: Ingestor) -> None:
     assert bars[-1]["ts"] < "2024-04-01"
 
 
+def test_backfill_clamps_a_future_end_to_today(ingestor: Ingestor) -> None:
+    body = {"symbols": "AAPL", "start": "2024-01-01", "end": "9999-12-31"}
+    response = call("market_backfill", role="admin", method="POST", body=body)
+    assert response.status_code == 200, response.get_body()
+    assert json.loads(response.get_body())["ok"] == 1
+
+
 @pytest.mark.parametrize(
     "body",
     [
         {"symbols": "AAPL", "start": "2024-05-01", "end": "2024-01-01"},
         {"symbols": "", "start": "2024-01-01", "end": "2024-02-01"},
         {"symbols": "AAPL", "start": "2024-01-01", "end": "2024-02-01", "provider": "x"},
+        {"symbols": "AAPL", "start": "0001-01-01", "end": "2024-02-01"},
+        {"symbols": "AAPL", "start": "9999-01-01", "end": "9999-12-31"},
         {"symbols": "AAPL"},
     ],
 )
