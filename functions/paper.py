@@ -27,7 +27,7 @@ from functions.http import (
 from shared.audit import audit_log
 from shared.auth.caller import Caller
 from shared.config import get_settings
-from shared.errors import DomainError
+from shared.errors import Conflict, DomainError
 from shared.events import quotes_written
 from shared.openapi import IDEMPOTENCY_KEY
 from shared.paper import (
@@ -227,13 +227,16 @@ async def _place_claimed(
         order = None
         if claim.recovered:
             order = await asyncio.to_thread(
-                broker.find_by_idempotency_ref, caller.account_id, claim.ref
+                broker.find_by_idempotency_ref, caller, account_id, claim.ref
             )
         if order is None:
             order = await asyncio.to_thread(
                 broker.place_order, caller, account_id, data, idempotency_ref=claim.ref
             )
             await asyncio.to_thread(_audit, caller, "order.placed", order)
+    except Conflict:
+        await asyncio.to_thread(keys.abandon, caller.account_id, claim)
+        raise
     except DomainError as error:
         body = {"type": "about:blank", "title": error.title, "status": error.status}
         body["detail"] = error.detail

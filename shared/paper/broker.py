@@ -243,10 +243,15 @@ class PaperBroker:
             filled_at=doc.get("filled_at"),
         )
 
-    def find_by_idempotency_ref(self, pk: str, ref: str) -> Order | None:
-        page = self.store.query(
-            CONTAINER, pk, [Filter("kind", "=", "order"), Filter("idempotency_ref", "=", ref)]
-        )
+    def find_by_idempotency_ref(self, caller: Caller, account_id: str, ref: str) -> Order | None:
+        """The order of `account_id` an earlier attempt of an idempotent request placed."""
+        account = self._account_doc(caller, account_id)
+        filters = [
+            Filter("kind", "=", "order"),
+            Filter("paper_account_id", "=", account["id"]),
+            Filter("idempotency_ref", "=", ref),
+        ]
+        page = self.store.query(CONTAINER, account["pk"], filters)
         return self._order(page.items[0]) if page.items else None
 
     def place_order(
@@ -330,7 +335,10 @@ class PaperBroker:
             self._settle(order, "cancelled", reason="could not record the order")
             raise
         if price is not None:
-            stored = self._try_fill(stored, price)
+            try:
+                stored = self._try_fill(stored, price)
+            except Conflict:
+                log.warning("order %s is placed; the account is busy, matching fills it", order_id)
         return self._order(stored)
 
     def _order_doc(self, caller: Caller, account_id: str, order_id: str) -> Document:

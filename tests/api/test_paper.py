@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -10,7 +11,8 @@ import pytest
 
 from shared.auth.caller import Caller
 from shared.config import get_settings
-from shared.paper import OrderIn, PaperBroker
+from shared.errors import Conflict
+from shared.paper import IdempotencyStore, OrderIn, PaperBroker
 from shared.paper.matching import fill_price
 from tests.api.conftest import put_quote
 
@@ -394,3 +396,75 @@ def test_a_reservation_whose_order_was_never_written_is_released_later(store):
     assert view.reserved_cash == 90
     assert broker.get_order(alice, account.id, kept.id).status == "open"
     assert broker.release_orphans() == 0
+
+
+async def test_a_busy_account_409_is_not_replayed_to_the_retry(call, store, monkeypatch):
+    put_quote(store, "AAPL", 100.0)
+    account_id = await open_account(call, 10_000)
+    original = PaperBroker.place_order
+    calls = []
+
+    def busy_once(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise Conflict("paper account is busy; retry")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(PaperBroker, "place_order", busy_once)
+    headers = {"Idempotency-Key": "busy"}
+    first = await place(call, account_id, headers=headers, symbol="AAPL", side="buy", qty=1)
+    second = await place(call, account_id, headers=headers, symbol="AAPL", side="buy", qty=1)
+    assert (first.status, second.status) == (409, 201)
+    assert "Idempotent-Replayed" not in second.headers
+    orders = await call("GET", ORDERS, params={"accountId": account_id})
+    assert len(orders.json["items"]) == 1
+
+
+async def test_a_fill_that_loses_every_race_leaves_the_order_placed_and_open(
+    call, store, monkeypatch
+):
+    put_quote(store, "AAPL", 100.0)
+    account_id = await open_account(call, 10_000)
+
+    def always_busy(self, order, price):
+        raise Conflict("paper account is busy; retry")
+
+    monkeypatch.setattr(PaperBroker, "_try_fill", always_busy)
+    reply = await place(call, account_id, symbol="AAPL", side="buy", qty=1)
+    assert reply.status == 201
+    assert reply.json["status"] == "open"
+    monkeypatch.undo()
+    await match(call)
+    view = await account_view(call, account_id)
+    assert view["positions"][0]["qty"] == 1
+
+
+async def test_a_takeover_of_a_dead_attempt_finds_the_order_it_placed(call, store):
+    put_quote(store, "AAPL", 10.0)
+    account_id = await open_account(call, 10_000)
+    admin = Caller("root", frozenset({"admin"}))
+    scope, key = f"paper-order:{account_id}", "died"
+    ref = IdempotencyStore._id(scope, key)
+    broker = PaperBroker(store, get_settings())
+    placed = broker.place_order(
+        admin, account_id, OrderIn(symbol="AAPL", side="buy", qty=1), idempotency_ref=ref
+    )
+    body = {"symbol": "AAPL", "side": "buy", "qty": 1}
+    data = OrderIn.model_validate(body)
+    request_hash = hashlib.sha256(f"{account_id}\n{data.model_dump_json()}".encode()).hexdigest()
+    started = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    pending = {"id": ref, "pk": "root", "scope": scope, "request_hash": request_hash}
+    store.create("idempotency", pending | {"state": "pending", "created_at": started, "ttl": 60})
+    reply = await call(
+        "POST",
+        ORDERS,
+        params={"accountId": account_id},
+        body=body,
+        role="admin",
+        account="root",
+        headers={"Idempotency-Key": key},
+    )
+    assert reply.status == 201, reply.body
+    assert reply.json["id"] == placed.id
+    orders = await call("GET", ORDERS, params={"accountId": account_id})
+    assert len(orders.json["items"]) == 1
