@@ -427,16 +427,16 @@ def _run_one(
             if j < trade_start:
                 j += 1
                 continue
-            if equity >= peak:
-                peak = equity
-                if j - last_zero > 1:
-                    if j - last_zero > max_dur_bars:
-                        max_dur_bars = j - last_zero
-                    if ts[j] - ts[last_zero] > max_dur_ns:
-                        max_dur_ns = ts[j] - ts[last_zero]
-                last_zero = j
-            elif equity < peak * (1.0 - max_dd):
+            at_peak = equity >= peak
+            if at_peak and j - last_zero > 1:
+                if j - last_zero > max_dur_bars:
+                    max_dur_bars = j - last_zero
+                if ts[j] - ts[last_zero] > max_dur_ns:
+                    max_dur_ns = ts[j] - ts[last_zero]
+            if equity < peak * (1.0 - max_dd):
                 max_dd = 1.0 - equity / peak
+            last_zero = j if at_peak else last_zero
+            peak = max(peak, equity)
             if period_end[j]:
                 if have_prev and equity == prev_eq:
                     n_ret += 1

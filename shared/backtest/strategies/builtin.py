@@ -46,9 +46,9 @@ class _Lines:
 def _plan(
     code: int,
     lines: _Lines,
-    ia: list[list[int]],
-    fa: list[list[float]],
-    warm: list[int],
+    ia: list[list[int]] | np.ndarray,
+    fa: list[list[float]] | np.ndarray,
+    warm: list[int] | np.ndarray,
 ) -> KernelPlan:
     warm_bar = np.asarray(warm, dtype=np.int64)
     return KernelPlan(
@@ -86,16 +86,16 @@ class SmaCross(Strategy):
     def plan(
         self, bars: BarsFrame, combos: Sequence[Combo], options: Mapping[str, str]
     ) -> KernelPlan:
+        fast = np.fromiter((c["fast"] for c in combos), np.int64, len(combos))
+        slow = np.fromiter((c["slow"] for c in combos), np.int64, len(combos))
+        windows = np.unique(np.concatenate([fast, slow]))
         lines = _Lines(len(bars))
-        ia, warm = [], []
-        for c in combos:
-            fast, slow = int(c["fast"]), int(c["slow"])
-            f = lines.row(("ma", fast), partial(self.line, bars, fast, options))
-            s = lines.row(("ma", slow), partial(self.line, bars, slow, options))
-            ia.append([f, s])
-            warm.append(max(fast, slow) - 1)
+        for w in windows:
+            lines.row(("ma", int(w)), partial(self.line, bars, int(w), options))
+        ia = np.stack([np.searchsorted(windows, fast), np.searchsorted(windows, slow)], axis=1)
+        warm = np.maximum(fast, slow) - 1
         code = RULE_CROSS_STICKY if options.get("cross") == "sticky" else RULE_CROSS
-        return _plan(code, lines, ia, [[0.0]] * len(combos), warm)
+        return _plan(code, lines, ia, np.zeros((len(combos), 1)), warm)
 
 
 @register
