@@ -7,6 +7,7 @@ import importlib
 import inspect
 import logging
 import os
+import sys
 import threading
 import time
 import traceback
@@ -91,8 +92,11 @@ _WORKER_FUNCTIONS: dict[str, DurableFunction] = {}
 
 
 def init_worker(app_ref: str) -> None:
-    """Process-pool initializer: exit with the host (even after kill -9), index the app once."""
+    """Process-pool initializer: exit with the host (even after kill -9), run compiled
+    kernels single-threaded (the pool, one worker per core, is the parallelism; set
+    NUMBA_NUM_THREADS to override), and index the app once."""
     parent = os.getppid()
+    threads = int(os.environ.setdefault("NUMBA_NUM_THREADS", "1"))
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -102,6 +106,9 @@ def init_worker(app_ref: str) -> None:
     threading.Thread(target=watch, name="orphan-watchdog", daemon=True).start()
     _WORKER_FUNCTIONS.clear()
     _WORKER_FUNCTIONS.update(index_app(app_ref))
+    numba = sys.modules.get("numba")
+    if numba is not None:
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
 
 
 def run_in_worker(name: str, input_text: str | None) -> tuple[bool, str, str]:
