@@ -44,6 +44,7 @@ from devhost.webpubsub.standin import JSON_PROTOCOL, StandInServer  # noqa: E402
 from shared.feed.groups import group_for, join_role  # noqa: E402
 
 KEY = "bench-webpubsub-access-key-0123456789abcdef"
+RUNNING: list[asyncio.subprocess.Process] = []
 SYMBOLS = [f"B{a}{b}" for a in string.ascii_uppercase[:2] for b in string.ascii_uppercase][:50]
 
 
@@ -153,8 +154,12 @@ class RelayRun:
 
     async def stop(self) -> str:
         self.process.send_signal(signal.SIGTERM)
-        output, _ = await asyncio.wait_for(self.process.communicate(), 120)
-        return output.decode()
+        try:
+            await asyncio.wait_for(self.process.wait(), 120)
+        finally:
+            if self.process.returncode is None:
+                self.process.kill()
+        return (self.data_dir / "relay.log").read_text()
 
 
 async def start_relay(
@@ -178,18 +183,20 @@ async def start_relay(
         "LOG_LEVEL": "INFO",
     }
     before = server.connections_total
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "containerapps.relay",
-        cwd=REPO,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
+    with (data_dir / "relay.log").open("w") as log:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "containerapps.relay",
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+    RUNNING.append(process)
     while not (server.connections_total > before and len(server.subscribed()) == len(SYMBOLS)):
         if process.returncode is not None:
-            raise RuntimeError("relay exited early")
+            raise RuntimeError("relay exited early: " + (data_dir / "relay.log").read_text())
         await asyncio.sleep(0.05)
     return RelayRun(process, port, data_dir)
 
@@ -326,4 +333,9 @@ if __name__ == "__main__":
     parser.add_argument("--short-window-ms", type=int, default=20, help="second batch window")
     parser.add_argument("--peer", type=float, default=8.0, help="peer comparison seconds (8)")
     parser.add_argument("--peer-rate", type=int, default=5_000, help="peer offered trades/s")
-    asyncio.run(main(parser.parse_args()))
+    try:
+        asyncio.run(main(parser.parse_args()))
+    finally:
+        for child in RUNNING:
+            if child.returncode is None:
+                child.kill()

@@ -208,6 +208,7 @@ class FinnhubConnection:
                 if message.trades:
                     self.stats.trades += len(message.trades)
                     self.sink(message.trades)
+                await asyncio.sleep(0)
             elif message.kind == "ping":
                 self.stats.pings += 1
             elif message.kind == "error":

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import json
 import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import quote
 
 from shared import telemetry
 from shared.feed.groups import ALL_TICKS_GROUP, group_for
@@ -247,16 +247,26 @@ class TickPublisher:
 
 
 class WebPubSubSender:
-    """`GroupSender` over azure-messaging-webpubsubservice's async client."""
+    """`GroupSender` over azure-messaging-webpubsubservice's async client.
 
-    def __init__(self, client: object) -> None:
+    It sends the pre-encoded JSON through the client's own pipeline (`send_request`: the
+    same URL, api-version, JWT or Entra ID auth, retries) as one in-memory body. The typed
+    `send_to_group` would either re-encode a dict or stream a file-like body, and a streamed
+    body costs a TCP round trip stall per call (about 3x fewer calls per second here).
+    """
+
+    API_VERSION = "2024-12-01"
+
+    def __init__(self, client: object, hub: str) -> None:
         self.client = client
+        self.hub = hub
 
     @classmethod
     def from_connection_string(cls, connection_string: str, hub: str) -> WebPubSubSender:
         from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient
 
-        return cls(WebPubSubServiceClient.from_connection_string(connection_string, hub=hub))
+        client = WebPubSubServiceClient.from_connection_string(connection_string, hub=hub)
+        return cls(client, hub)
 
     @classmethod
     def from_endpoint(cls, endpoint: str, hub: str) -> WebPubSubSender:
@@ -264,12 +274,22 @@ class WebPubSubSender:
         from azure.identity.aio import DefaultAzureCredential
         from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient
 
-        return cls(WebPubSubServiceClient(endpoint, hub, DefaultAzureCredential()))
+        return cls(WebPubSubServiceClient(endpoint, hub, DefaultAzureCredential()), hub)
 
     async def send_to_group(self, group: str, payload: str) -> None:
-        await self.client.send_to_group(  # type: ignore[attr-defined]
-            group, io.BytesIO(payload.encode()), content_type="application/json"
+        from azure.core.exceptions import HttpResponseError
+        from azure.core.rest import HttpRequest
+
+        path = f"/api/hubs/{quote(self.hub, safe='')}/groups/{quote(group, safe='')}/:send"
+        request = HttpRequest(
+            "POST",
+            f"{path}?api-version={self.API_VERSION}",
+            content=payload.encode(),
+            headers={"Content-Type": "application/json"},
         )
+        response = await self.client.send_request(request)  # type: ignore[attr-defined]
+        if response.status_code != 202:
+            raise HttpResponseError(response=response)
 
     async def close(self) -> None:
         await self.client.close()  # type: ignore[attr-defined]
