@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared import telemetry
 from shared.api_model import ApiModel
-from shared.audit import AuditLog, DenialLimiter
+from shared.audit import AuditLog, DenialLimiter, audit_log
 from shared.auth.caller import ANONYMOUS, Caller, Role
 from shared.auth.tokens import (
     InsufficientRole,
@@ -153,6 +153,37 @@ def page_response(items: Sequence[Any], continuation: str | None) -> func.HttpRe
         "continuationToken": continuation,
     }
     return json_response(body)
+
+
+async def account_list_response(
+    req: func.HttpRequest, caller: Caller, lister: Callable[..., tuple[Sequence[Any], str | None]]
+) -> func.HttpResponse:
+    """One page of an account-scoped list: `?limit=&continuationToken=&account=` passed to
+    `lister(caller, account=, limit=, continuation=)` off the event loop."""
+    query = parse_query(req, AccountListQuery)
+    items, token = await asyncio.to_thread(
+        lister,
+        caller,
+        account=query.account,
+        limit=query.limit,
+        continuation=query.continuation_token,
+    )
+    return page_response(items, token)
+
+
+def audit_change(
+    caller: Caller, action: str, *, account: str, target: str, detail: dict[str, Any]
+) -> None:
+    """Record a configuration change `caller` made (an audit failure is logged, not raised)."""
+    audit_log().try_append(
+        "config",
+        action,
+        actor=caller.account_id,
+        account=account,
+        target=target,
+        request_id=current_request_id(),
+        detail=detail,
+    )
 
 
 async def authenticate(req: func.HttpRequest, role: Role | None) -> Caller:

@@ -16,9 +16,10 @@ from shared.errors import InvalidInput, NotFound
 from shared.ingest.bars import BarLake
 from shared.ingest.health import provider_health
 from shared.ingest.query import bars_csv, bars_json, bars_parquet, parse_bar_query
-from shared.ingest.state import QuoteBook, SyncStates, content
+from shared.ingest.state import QuoteBook, SyncStates
 from shared.ingest.sync import PROVIDERS, Ingestor, backfill_request_symbols, backfill_window
 from shared.market.symbols import parse_symbol, parse_symbols
+from shared.storage.documents import content
 from shared.storage.factory import document_store, lake
 
 bp = func.Blueprint()

@@ -17,6 +17,8 @@ from functions.http import (
     AccountListQuery,
     ListQuery,
     Page,
+    account_list_response,
+    audit_change,
     current_request_id,
     endpoint,
     json_response,
@@ -93,15 +95,7 @@ def _audit(caller: Caller, action: str, order: Order, **detail: Any) -> None:
     tags=TAGS,
 )
 async def paper_accounts_list(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
-    query = parse_query(req, AccountListQuery)
-    items, token = await asyncio.to_thread(
-        _broker().list_accounts,
-        caller,
-        account=query.account,
-        limit=query.limit,
-        continuation=query.continuation_token,
-    )
-    return page_response(items, token)
+    return await account_list_response(req, caller, _broker().list_accounts)
 
 
 @bp.function_name("paper_accounts_create")
@@ -118,13 +112,11 @@ async def paper_accounts_create(req: func.HttpRequest, caller: Caller) -> func.H
     data = parse_body(req, PaperAccountIn)
     created = await asyncio.to_thread(_broker().create_account, caller, data)
     await asyncio.to_thread(
-        audit_log().try_append,
-        "config",
+        audit_change,
+        caller,
         "paper_account.created",
-        actor=caller.account_id,
         account=created.account,
         target=f"paper/{created.id}",
-        request_id=current_request_id(),
         detail={"startingCash": created.starting_cash},
     )
     return json_response(

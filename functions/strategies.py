@@ -11,7 +11,8 @@ from functions.http import (
     AccountListQuery,
     ListQuery,
     Page,
-    current_request_id,
+    account_list_response,
+    audit_change,
     endpoint,
     json_response,
     no_content,
@@ -19,7 +20,6 @@ from functions.http import (
     parse_body,
     parse_query,
 )
-from shared.audit import audit_log
 from shared.auth.caller import Caller
 from shared.errors import NotFound
 from shared.openapi import IF_MATCH
@@ -35,13 +35,11 @@ def _store() -> StrategyStore:
 
 
 def _audit(caller: Caller, action: str, strategy: Strategy, detail: dict[str, Any]) -> None:
-    audit_log().try_append(
-        "config",
+    audit_change(
+        caller,
         action,
-        actor=caller.account_id,
         account=strategy.account,
         target=f"strategies/{strategy.id}",
-        request_id=current_request_id(),
         detail={"version": strategy.version, **detail},
     )
 
@@ -56,15 +54,7 @@ def _audit(caller: Caller, action: str, strategy: Strategy, detail: dict[str, An
     tags=TAGS,
 )
 async def strategies_list(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
-    query = parse_query(req, AccountListQuery)
-    items, token = await asyncio.to_thread(
-        _store().list_page,
-        caller,
-        account=query.account,
-        limit=query.limit,
-        continuation=query.continuation_token,
-    )
-    return page_response(items, token)
+    return await account_list_response(req, caller, _store().list_page)
 
 
 @bp.function_name("strategies_create")

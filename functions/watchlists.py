@@ -10,15 +10,13 @@ import azure.functions as func
 from functions.http import (
     AccountListQuery,
     Page,
-    current_request_id,
+    account_list_response,
+    audit_change,
     endpoint,
     json_response,
     no_content,
-    page_response,
     parse_body,
-    parse_query,
 )
-from shared.audit import audit_log
 from shared.auth.caller import Caller
 from shared.openapi import IF_MATCH
 from shared.storage.factory import document_store
@@ -33,13 +31,11 @@ def _store() -> WatchlistStore:
 
 
 def _audit(caller: Caller, action: str, watchlist: Watchlist, detail: dict[str, Any]) -> None:
-    audit_log().try_append(
-        "config",
+    audit_change(
+        caller,
         action,
-        actor=caller.account_id,
         account=watchlist.account,
         target=f"watchlists/{watchlist.id}",
-        request_id=current_request_id(),
         detail=detail,
     )
 
@@ -54,15 +50,7 @@ def _audit(caller: Caller, action: str, watchlist: Watchlist, detail: dict[str, 
     tags=TAGS,
 )
 async def watchlists_list(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
-    query = parse_query(req, AccountListQuery)
-    items, token = await asyncio.to_thread(
-        _store().list_page,
-        caller,
-        account=query.account,
-        limit=query.limit,
-        continuation=query.continuation_token,
-    )
-    return page_response(items, token)
+    return await account_list_response(req, caller, _store().list_page)
 
 
 @bp.function_name("watchlists_create")

@@ -14,22 +14,22 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
 
 from shared.errors import Conflict, Unavailable
 from shared.events import quotes_written
 from shared.market.models import Quote
-from shared.storage.documents import Document, DocumentNotFound, DocumentStore, Filter, StaleEtag
+from shared.storage.documents import (
+    Document,
+    DocumentNotFound,
+    DocumentStore,
+    Filter,
+    StaleEtag,
+    content,
+)
 
 SYNC = "sync_state"
 QUOTES = "quotes"
 PING = "_ping"
-_SYSTEM = ("_etag", "_ts", "_rid", "_self", "_attachments")
-
-
-def content(doc: Document) -> dict[str, Any]:
-    """A document without the store's system fields."""
-    return {k: v for k, v in doc.items() if k not in _SYSTEM}
 
 
 def iso(value: datetime | None) -> str | None:

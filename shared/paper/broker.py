@@ -39,7 +39,14 @@ from shared.paper.models import (
     PaperAccountIn,
     Position,
 )
-from shared.storage.documents import Document, DocumentNotFound, DocumentStore, Filter, StaleEtag
+from shared.storage.documents import (
+    Document,
+    DocumentNotFound,
+    DocumentStore,
+    Filter,
+    StaleEtag,
+    content,
+)
 
 log = logging.getLogger("shared.paper")
 
@@ -61,10 +68,6 @@ class InsufficientFunds(DomainError):
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _content(doc: Document) -> Document:
-    return {k: v for k, v in doc.items() if not k.startswith("_")}
 
 
 def _release(doc: Document, order_id: str) -> dict[str, Any] | None:
@@ -129,7 +132,7 @@ class PaperBroker:
         ):
             with attempt:
                 doc = self.store.read(CONTAINER, account_id, pk)
-                body = _content(doc)
+                body = content(doc)
                 result = change(body)
                 body["updated_at"] = self.clock().isoformat()
                 self.store.upsert(CONTAINER, body, if_match=doc["_etag"])
@@ -441,7 +444,7 @@ class PaperBroker:
             log.warning("order %s has no reservation and no settlement record", order_id)
             return order
         updated = {
-            **_content(order),
+            **content(order),
             "status": outcome["status"],
             "filled_qty": outcome["filled_qty"],
             "fill_price": outcome["fill_price"],

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.errors import Conflict, InvalidInput
-from shared.storage.documents import DocumentNotFound, DocumentStore, StaleEtag
+from shared.storage.documents import DocumentNotFound, DocumentStore, StaleEtag, content
 
 CONTAINER = "idempotency"
 PENDING_TAKEOVER = timedelta(minutes=2)
@@ -99,7 +99,7 @@ class IdempotencyStore:
 
     def complete(self, account: str, claim: Claim, status: int, body: Any, media_type: str) -> None:
         record = self.store.read(CONTAINER, claim.ref, account)
-        done = {k: v for k, v in record.items() if not k.startswith("_")}
+        done = content(record)
         done.update(state="done", status=status, body=body, media_type=media_type)
         self.store.upsert(CONTAINER, done)
 

@@ -17,6 +17,11 @@ Document = dict[str, Any]
 FilterOp = Literal["=", "!=", "<", "<=", ">", ">=", "in", "contains"]
 
 
+def content(doc: Document) -> Document:
+    """A document without the store's system fields (`_etag`, `_ts`, ...): what to write back."""
+    return {key: value for key, value in doc.items() if not key.startswith("_")}
+
+
 class DocumentNotFound(NotFound):
     """No document with that id in that partition."""
 

@@ -21,7 +21,7 @@ from shared.auth.caller import Caller
 from shared.auth.scope import list_scope, read_owned
 from shared.backtest.spec import StrategySpec
 from shared.errors import InvalidInput, NotFound
-from shared.storage.documents import Document, DocumentNotFound, DocumentStore, Filter
+from shared.storage.documents import Document, DocumentNotFound, DocumentStore, Filter, content
 
 CONTAINER = "strategies"
 MAX_AXIS_VALUES = 10_000
@@ -204,7 +204,7 @@ class StrategyStore:
         """A new version; `StaleEtag` if `if_match` (or a racing update) got there first."""
         current = self._live_head(caller, strategy_id)
         head = {
-            **{k: v for k, v in current.items() if not k.startswith("_")},
+            **content(current),
             "name": data.name,
             "description": data.description,
             "spec": data.spec.model_dump(mode="json"),
@@ -217,7 +217,7 @@ class StrategyStore:
 
     def delete(self, caller: Caller, strategy_id: str, if_match: str | None) -> Strategy:
         current = self._live_head(caller, strategy_id)
-        head = {k: v for k, v in current.items() if not k.startswith("_")}
+        head = content(current)
         head.update(deleted=True, updated_at=datetime.now(UTC).isoformat())
         self.store.upsert(CONTAINER, head, if_match=if_match or current["_etag"])
         return _head(current)

@@ -14,7 +14,7 @@ from shared.auth.scope import list_scope, read_owned
 from shared.config import Settings
 from shared.errors import InvalidInput
 from shared.market.symbols import parse_symbols
-from shared.storage.documents import Document, DocumentStore
+from shared.storage.documents import Document, DocumentStore, content
 
 CONTAINER = "watchlists"
 MAX_SYMBOLS = 200
@@ -105,7 +105,7 @@ class WatchlistStore:
         """Replace name and symbols; returns (before, after). `StaleEtag` if `if_match` lost."""
         current = read_owned(self.store, CONTAINER, watchlist_id, caller, "watchlist")
         updated = {
-            **{k: v for k, v in current.items() if not k.startswith("_")},
+            **content(current),
             "name": data.name,
             "symbols": data.symbols,
             "updated_at": datetime.now(UTC).isoformat(),
