@@ -11,7 +11,7 @@ ROLE   ?= trader
 ACCOUNT ?= dev-$(ROLE)
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint typecheck unit bench token deps-local deps-dev emulators clean checkov-deps smoke
+.PHONY: help run test lint typecheck unit bench backtest token deps-local deps-dev emulators clean checkov-deps smoke
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ typecheck: deps-dev ## mypy
 
 bench: deps-dev ## every benchmark in bench/, printing figures and ratios
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+backtest: deps-local ## sweep through the Durable orchestration: make backtest ARGS="--symbol GOOG --grid fast=5:50:5 slow=20:200:10"
+	$(PY) -m tools.backtest $(ARGS)
 
 token: deps-local ## print a dev-issuer bearer token: make token ROLE=trader ACCOUNT=alice
 	@$(PY) -m devhost.token --role $(ROLE) --account $(ACCOUNT)
