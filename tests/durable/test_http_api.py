@@ -128,3 +128,28 @@ async def test_check_status_response_and_wait_for_completion(
     )
     assert done.status_code == 200
     assert json.loads(done.get_body()) == sum(i * i for i in range(5))
+
+
+async def test_restart_with_and_without_a_new_instance_id(
+    client: df.DurableOrchestrationClient,
+) -> None:
+    instance_id = await client.start_new("hello_sequence", "restart-me", ["Rome"])
+    for _ in range(200):
+        if (
+            await client.get_status(instance_id)
+        ).runtime_status == OrchestrationRuntimeStatus.Completed:
+            break
+        await asyncio.sleep(0.02)
+    fresh = await client.restart(instance_id, restart_with_new_instance_id=True)
+    assert fresh["id"] != instance_id
+    again = await client.restart(instance_id, restart_with_new_instance_id=False)
+    assert again["id"] == instance_id
+    for new_id in (fresh["id"], instance_id):
+        for _ in range(200):
+            status = await client.get_status(new_id)
+            if status.runtime_status == OrchestrationRuntimeStatus.Completed:
+                break
+            await asyncio.sleep(0.02)
+        assert status.output == ["Hello Rome!"]
+    with pytest.raises(Exception, match="No instance"):
+        await client.restart("never-existed")
