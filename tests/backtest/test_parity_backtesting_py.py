@@ -86,6 +86,7 @@ def test_sma_cross_10_20_matches_trades_equity_and_metrics(goog: BarsFrame) -> N
     assert ours.metrics["max_drawdown_duration_days"] == ref["Max. Drawdown Duration"].days
 
 
+@pytest.mark.slow
 def test_grid_of_pairs_matches_including_sma_ties(goog: BarsFrame) -> None:
     spec = StrategySpec(strategy="sma_cross", grid={"fast": "5:50:5", "slow": "10:100:10"})
     sweep = run_sweep(goog, spec, EXECUTION)
