@@ -122,7 +122,7 @@ class ListQuery(QueryModel):
 
     limit: int = Field(50, ge=1, le=200, description="Items per page (1-200).")
     continuation_token: str | None = Field(
-        None, max_length=512, description="The continuationToken of the previous page."
+        None, max_length=2048, description="The continuationToken of the previous page."
     )
 
 

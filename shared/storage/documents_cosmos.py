@@ -49,6 +49,9 @@ T = TypeVar("T")
 HIDDEN = ("_rid", "_self", "_attachments", "_lsn")
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 COMPARISONS = ("=", "!=", "<", "<=", ">", ">=")
+CONTINUATION_LIMIT_KB = 1
+"""Cosmos caps page tokens at this size (cross-partition ORDER BY tokens grow otherwise),
+so they fit the 2048-character `continuationToken` query parameter."""
 
 
 def _ref(field: str) -> str:
@@ -280,6 +283,7 @@ class CosmosDocumentStore(DocumentStore):
             options["partition_key"] = pk
         if limit is not None:
             options["max_item_count"] = limit
+            options["continuation_token_limit"] = CONTINUATION_LIMIT_KB
 
         def run() -> Page:
             pager: Any = proxy.query_items(sql, **options).by_page(continuation)
