@@ -52,6 +52,12 @@ def request_id(req: func.HttpRequest) -> str:
     return uuid.uuid4().hex
 
 
+def if_match(req: func.HttpRequest) -> str | None:
+    """The If-Match etag of a write; None when absent or `*` (any current version)."""
+    value = req.headers.get("If-Match", "").strip()
+    return None if value in ("", "*") else value
+
+
 def current_request_id() -> str:
     """The request id of the request being handled (inside an `endpoint` handler)."""
     return _request_id.get()

@@ -14,6 +14,7 @@ from functions.http import (
     account_list_response,
     audit_change,
     endpoint,
+    if_match,
     json_response,
     no_content,
     page_response,
@@ -107,7 +108,7 @@ async def strategies_update(req: func.HttpRequest, caller: Caller) -> func.HttpR
         caller,
         req.route_params["strategyId"],
         data,
-        req.headers.get("If-Match"),
+        if_match(req),
     )
     await asyncio.to_thread(_audit, caller, "strategy.updated", updated, {"name": updated.name})
     return json_response(updated, headers={"ETag": updated.etag})
@@ -125,7 +126,7 @@ async def strategies_update(req: func.HttpRequest, caller: Caller) -> func.HttpR
 )
 async def strategies_delete(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     gone = await asyncio.to_thread(
-        _store().delete, caller, req.route_params["strategyId"], req.headers.get("If-Match")
+        _store().delete, caller, req.route_params["strategyId"], if_match(req)
     )
     await asyncio.to_thread(_audit, caller, "strategy.deleted", gone, {})
     return no_content()

@@ -13,6 +13,7 @@ from functions.http import (
     account_list_response,
     audit_change,
     endpoint,
+    if_match,
     json_response,
     no_content,
     parse_body,
@@ -97,7 +98,7 @@ async def watchlists_replace(req: func.HttpRequest, caller: Caller) -> func.Http
         caller,
         req.route_params["watchlistId"],
         data,
-        req.headers.get("If-Match"),
+        if_match(req),
     )
     detail = {"before": before.symbols, "after": after.symbols, "name": after.name}
     await asyncio.to_thread(_audit, caller, "watchlist.updated", after, detail)
@@ -116,7 +117,7 @@ async def watchlists_replace(req: func.HttpRequest, caller: Caller) -> func.Http
 )
 async def watchlists_delete(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     gone = await asyncio.to_thread(
-        _store().delete, caller, req.route_params["watchlistId"], req.headers.get("If-Match")
+        _store().delete, caller, req.route_params["watchlistId"], if_match(req)
     )
     await asyncio.to_thread(_audit, caller, "watchlist.deleted", gone, {"symbols": gone.symbols})
     return no_content()

@@ -66,7 +66,17 @@ async def test_replace_honours_if_match_and_delete_removes(call):
     assert updated.json["symbols"] == ["XOM"]
     stale = await call("PUT", ONE, params=params, body=body, headers={"If-Match": item["etag"]})
     assert stale.status == 412
-    assert (await call("DELETE", ONE, params=params)).status == 204
+    weak = await call(
+        "PUT", ONE, params=params, body=body, headers={"If-Match": "W/" + item["etag"]}
+    )
+    assert weak.status == 412
+    star = {"If-Match": "*"}
+    assert (await call("PUT", ONE, params=params, body=body, headers=star)).status == 200
+    assert (
+        await call("DELETE", ONE, params=params, headers={"If-Match": item["etag"]})
+    ).status == 412
+    assert (await call("DELETE", ONE, params=params, headers=star)).status == 204
+    assert (await call("DELETE", ONE, params=params, headers=star)).status == 404
     assert (await call("GET", ONE, params=params)).status == 404
 
 
