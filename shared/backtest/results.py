@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -225,12 +226,13 @@ def _parquet(frame: pd.DataFrame) -> bytes:
 def run_backtest(
     bars: BarsFrame,
     strategy: str,
-    params: dict[str, ParamValue],
+    params: Mapping[str, ParamValue],
     execution: ExecutionSettings,
+    options: Mapping[str, str] | None = None,
 ) -> BacktestResult:
     """One combination in detail (equity curve, trades, metrics)."""
     from shared.backtest.strategies import get_strategy
 
     impl = get_strategy(strategy)
-    combo = dict(impl.defaults) | params
-    return impl.run_single(bars, combo, execution)
+    combo = dict(impl.defaults) | dict(params)
+    return impl.run_single(bars, combo, execution, options)

@@ -138,6 +138,6 @@ def test_open_trade_at_the_end_counts_in_equity_not_in_trades() -> None:
 
 def test_settings_are_validated() -> None:
     with pytest.raises(ValueError, match="fill"):
-        ExecutionSettings(fill="vwap")  # type: ignore[arg-type]
+        ExecutionSettings(fill="vwap")
     with pytest.raises(InvalidInput, match="missing price"):
         make_bars([10, np.nan, 11])

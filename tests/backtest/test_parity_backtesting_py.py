@@ -108,7 +108,7 @@ def test_grid_of_pairs_matches_including_sma_ties(goog: BarsFrame) -> None:
                 (fast, slow, trades, ref["# Trades"], equity, ref["Equity Final [$]"])
             )
     assert not mismatches
-    assert len(pairs) >= 59
+    assert len(pairs) == 84
 
 
 def _append(values: np.ndarray, other: SweepResult, name: str) -> np.ndarray:
