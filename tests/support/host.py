@@ -6,10 +6,13 @@
         with start_host() as host:
             assert httpx.get(f"{host.base_url}/api/health").status_code == 200
 
-`start_host` picks a free loopback port, gives the host its own LOCAL_DATA_DIR (a temp
-folder, unless `env` sets one), ignores any developer local.settings.json, waits until the
-host answers `GET /admin/host/status`, and on exit stops it (SIGTERM, then kill). `logs`
-holds everything the host printed so far (stdout and stderr together).
+`start_host` picks a free loopback port (and sets PUBLIC_BASE_URL to it), gives the host its
+own LOCAL_DATA_DIR (a temp folder removed afterwards, unless `env` sets one), ignores any
+developer local.settings.json, runs timers only with `timers=True`, waits until
+`GET /admin/host/status` answers 200 (every plugin started), and on exit stops it (SIGTERM,
+then kill). The host also exits by itself if the test process dies. `logs` holds everything
+the host printed so far (stdout and stderr); `wait_for_log(regex)` and `invocations(name)`
+read it. `in_process_host` serves an app inside the current event loop (no subprocess).
 """
 
 from __future__ import annotations
