@@ -18,6 +18,7 @@ from shared.ingest.health import provider_health
 from shared.ingest.query import bars_csv, bars_json, bars_parquet, parse_bar_query
 from shared.ingest.state import QuoteBook, SyncStates
 from shared.ingest.sync import PROVIDERS, Ingestor, backfill_request_symbols, backfill_window
+from shared.market.models import Interval
 from shared.market.symbols import parse_symbol, parse_symbols
 from shared.storage.documents import content
 from shared.storage.factory import document_store, lake
@@ -46,7 +47,8 @@ async def bars(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     ):
         raise NotFound(
             f"no {interval} bars stored for {symbol}; backfill them with "
-            f"`python -m tools.backfill --symbols {symbol}` or POST /api/ops/backfill"
+            f"`python -m tools.backfill --symbols {symbol} --interval {interval}` "
+            "or POST /api/ops/backfill"
         )
     name = f"{symbol.text}_{interval}"
     if fmt == "csv":
@@ -109,6 +111,7 @@ class BackfillRequest(ApiModel):
     symbols: list[str] | str
     start: date
     end: date
+    interval: Interval = Field("1d", description="1d, or an intraday interval (1m ... 60m)")
     provider: str | None = Field(None, description="alphavantage | yahoo | coingecko | sample")
 
 
@@ -122,5 +125,12 @@ async def backfill(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     if body.provider is not None and body.provider not in PROVIDERS:
         raise InvalidInput(f"provider {body.provider!r} is not one of {', '.join(PROVIDERS)}")
     ingestor = Ingestor.from_settings(get_settings())
-    report = await asyncio.to_thread(ingestor.backfill, symbols, start, end, provider=body.provider)
+    report = await asyncio.to_thread(
+        ingestor.backfill,
+        symbols,
+        start,
+        end,
+        interval=body.interval,
+        provider=body.provider,
+    )
     return json_response(report.as_dict())

@@ -46,6 +46,9 @@ def main(
     end: str = typer.Option(
         date.today().isoformat(), "--end", help="Last day (inclusive), YYYY-MM-DD"
     ),
+    interval: str = typer.Option(
+        "1d", "--interval", "-i", help="1d, or intraday 1m/5m/15m/30m/60m (recent days only)"
+    ),
     provider: str | None = typer.Option(
         None, "--provider", "-p", help=f"One of {', '.join(PROVIDERS)}; default picks per symbol"
     ),
@@ -53,7 +56,7 @@ def main(
         90.0, "--wait", help="Longest wait (s) for a provider quota token per call"
     ),
 ) -> None:
-    """Backfill daily bars for SYMBOLS over [START, END] into the lake."""
+    """Backfill bars of INTERVAL for SYMBOLS over [START, END] into the lake."""
     first, last = _day(start, "--start"), _day(end, "--end")
     try:
         first, last = backfill_window(first, last)
@@ -86,6 +89,7 @@ def main(
                 wanted,
                 first,
                 last,
+                interval=interval,
                 provider=provider,
                 max_wait=wait,
                 progress=advance,

@@ -25,7 +25,7 @@ from shared.ingest.bars import BarLake, MergeSummary, day_range
 from shared.ingest.planner import run_allowance, runs_left_today, stalest_first
 from shared.ingest.raw import RawArchive
 from shared.ingest.state import PING, QuoteBook, SeriesLocks, SyncStates
-from shared.market.models import Bar, Quote
+from shared.market.models import INTERVALS, Bar, Quote
 from shared.market.symbols import Symbol, parse_symbol
 from shared.providers.alphavantage import AlphaVantageClient
 from shared.providers.base import ClientHooks
@@ -41,6 +41,7 @@ log = logging.getLogger("shared.ingest")
 
 Provider = Literal["alphavantage", "yahoo", "coingecko", "sample"]
 PROVIDERS: tuple[str, ...] = ("alphavantage", "yahoo", "coingecko", "sample")
+INTRADAY_PROVIDERS: tuple[str, ...] = ("alphavantage", "yahoo")
 Status = Literal["ok", "no_data", "failed", "deferred"]
 ERROR_KINDS: dict[type[ProviderError], str] = {
     QuotaExhausted: "quota",
@@ -422,23 +423,37 @@ class Ingestor:
             return "coingecko"
         return "alphavantage"
 
+    def intraday_provider(self, symbol: Symbol) -> str:
+        if self.settings.alphavantage_api_keys and symbol.alphavantage and symbol.kind != "crypto":
+            return "alphavantage"
+        return "yahoo"
+
     def backfill(
         self,
         symbols: list[Symbol],
         start: date,
         end: date,
         *,
+        interval: str = "1d",
         provider: str | None = None,
         as_of: datetime | None = None,
         max_wait: float = 0.0,
         progress: ProgressCallback | None = None,
     ) -> RunReport:
-        """Daily history for [start, end] (inclusive) through the same merge path as the timers.
+        """History of `interval` bars for [start, end] (inclusive) through the same merge path
+        as the timers. Intraday bars come from Alpha Vantage or Yahoo, as far back as each
+        serves them (Yahoo: about 60 days, 1m only 7; Alpha Vantage: its latest month).
 
         `max_wait` is how long a call may wait for a quota token (the CLI waits; the HTTP
         endpoint does not, and reports the rest as deferred)."""
         as_of = as_of or datetime.now(UTC).replace(microsecond=0)
         start, end = backfill_window(start, end)
+        if interval not in INTERVALS:
+            raise InvalidInput(f"interval {interval!r} is not one of {', '.join(INTERVALS)}")
+        if interval != "1d" and provider not in (None, *INTRADAY_PROVIDERS):
+            raise InvalidInput(
+                f"{provider} has no {interval} bars; use {' or '.join(INTRADAY_PROVIDERS)}"
+            )
         report = RunReport(provider or "auto", as_of)
         window = day_range(start, end)
         clients: dict[str, Any] = {}
@@ -454,6 +469,12 @@ class Ingestor:
             return clients[name]
 
         def fetcher(name: str, symbol: Symbol) -> Callable[[], list[Bar]]:
+            if interval != "1d" and name == "alphavantage":
+                return lambda: client(name).intraday(symbol, interval, full=True)
+            if interval != "1d":
+                return lambda: client(name).history(
+                    symbol, interval, start=start, end=end + timedelta(days=1)
+                )
             if name == "alphavantage":
                 return lambda: client(name).daily(symbol, full=True)
             if name == "yahoo":
@@ -468,14 +489,18 @@ class Ingestor:
         stopped: set[str] = set()
         try:
             for symbol in symbols:
-                name = provider or self.default_provider(symbol)
+                name = provider or (
+                    self.default_provider(symbol)
+                    if interval == "1d"
+                    else self.intraday_provider(symbol)
+                )
                 if name in stopped:
-                    outcome = Outcome(symbol.text, "1d", "deferred", error=f"{name} quota")
+                    outcome = Outcome(symbol.text, interval, "deferred", error=f"{name} quota")
                     report.outcomes.append(outcome)
                 else:
                     try:
                         outcome = self._sync_one(
-                            report, name, symbol, "1d", fetcher(name, symbol), window=window
+                            report, name, symbol, interval, fetcher(name, symbol), window=window
                         )
                     except _StopRun:
                         stopped.add(name)

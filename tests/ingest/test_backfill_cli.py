@@ -56,3 +56,15 @@ def test_readable_input_errors(env: dict[str, str]) -> None:
     assert reversed_range.exit_code == 2
     for result in (bad_symbol, bad_date, reversed_range):
         assert "Traceback" not in result.output
+
+
+def test_intraday_interval(env: dict[str, str]) -> None:
+    args = ["--symbols", "MSFT", "--start", "2024-06-27", "--end", "2024-06-28"]
+    result = runner.invoke(app, [*args, "--interval", "30m", "--provider", "yahoo"])
+    assert result.exit_code == 0, result.output
+    table = BarLake(lake(get_settings())).read("MSFT", "30m")
+    assert table.num_rows == 2 * 13
+    assert set(table["interval"].to_pylist()) == {"30m"}
+    unknown = runner.invoke(app, [*args, "--interval", "2h"])
+    assert unknown.exit_code == 1
+    assert "interval '2h'" in unknown.output

@@ -177,3 +177,30 @@ def test_backfill_bad_input(ingestor: Ingestor, body: dict[str, str]) -> None:
     response = call("market_backfill", role="admin", method="POST", body=body)
     assert response.status_code == 422
     assert response.mimetype == "application/problem+json"
+
+
+@pytest.mark.parametrize(("provider", "source"), [(None, "alphavantage"), ("yahoo", "yahoo")])
+def test_intraday_backfill_then_bars(ingestor: Ingestor, provider: str | None, source: str) -> None:
+    symbol = "AAPL"
+    body = {"symbols": symbol, "start": "2024-06-27", "end": "2024-06-28", "interval": "15m"}
+    body |= {"provider": provider} if provider else {}
+    response = call("market_backfill", role="admin", method="POST", body=body)
+    assert response.status_code == 200, response.get_body()
+    assert json.loads(response.get_body())["ok"] == 1
+    params = {"interval": "15m", "start": "2024-06-27", "end": "2024-06-28"}
+    bars = json.loads(call("market_bars", route={"symbol": symbol}, params=params).get_body())
+    assert bars["interval"] == "15m"
+    assert bars["count"] > 0
+    assert {b["source"] for b in bars["bars"]} == {source}
+    assert bars["bars"][0]["ts"] >= "2024-06-27T00:00:00+00:00"
+    assert bars["bars"][-1]["ts"] < "2024-06-29T00:00:00+00:00"
+    daily = call("market_bars", route={"symbol": symbol}, params={"interval": "1d"})
+    assert daily.status_code == 404
+
+
+def test_intraday_backfill_refuses_daily_only_providers(ingestor: Ingestor) -> None:
+    body = {"symbols": "BTC-USD", "start": "2024-06-27", "end": "2024-06-28"}
+    body |= {"interval": "5m", "provider": "coingecko"}
+    response = call("market_backfill", role="admin", method="POST", body=body)
+    assert response.status_code == 422
+    assert "coingecko" in json.loads(response.get_body())["detail"]
