@@ -20,7 +20,8 @@ N_EXEC_FIELDS = 12
 
 
 class ExecutionSettings(BaseModel):
-    """The execution model. Defaults reproduce backtesting.py's `Backtest(data, cash=10_000)`.
+    """The execution model. Cash, fills, sizing and costs default to backtesting.py's
+    `Backtest(data, strategy, cash=10_000)`; `direction` defaults to long-only.
 
     - `fill`: `next_open` fills a signal seen at bar i's close at bar i+1's open (default,
       as backtesting.py and backtrader); `close` fills at bar i's close.

@@ -99,3 +99,23 @@ def test_plan_chunks_covers_the_grid_in_target_sized_pieces() -> None:
     assert max(len(c) for c in chunks) <= 50
     assert [Chunk.from_dict(json.loads(json.dumps(c.to_dict()))) for c in chunks] == chunks
     assert len(plan_chunks(SPEC, n_bars=100, target_seconds=10)) == 1
+
+
+@pytest.mark.parametrize(
+    ("strategy", "grid"),
+    [
+        ("ema_cross", {"fast": "3:15:3", "slow": "20:60:20"}),
+        ("macd", {"fast": [8, 12], "slow": [26, 30], "signal": [5, 9]}),
+        ("rsi_reversion", {"n": [7, 14], "lower": [25, 30], "upper": [70, 75]}),
+        ("bollinger_reversion", {"n": [10, 20, 30], "k": [1.5, 2.0]}),
+        ("donchian_breakout", {"entry": [10, 20], "exit": [5, 10, 15]}),
+    ],
+)
+def test_every_builtin_is_chunking_invariant(goog: BarsFrame, strategy: str, grid: dict) -> None:
+    spec = StrategySpec(strategy=strategy, grid=grid)
+    execution = ExecutionSettings(direction="long_short", take_profit_pct=15, stop_loss_pct=6)
+    whole = run_sweep(goog, spec, execution).digest()
+    total = spec.n_combinations()
+    for k in (2, total):
+        parts = [run_chunk(goog, spec, execution, c) for c in split_even(total, k)]
+        assert aggregate(spec, execution, len(goog), parts[::-1]).digest() == whole
