@@ -237,11 +237,24 @@ async def _place_claimed(
         )
         raise
     except Exception:
-        await asyncio.to_thread(keys.abandon, caller.account_id, claim)
+        await asyncio.to_thread(_release_claim, broker, keys, claim, caller, account_id)
         raise
     body = order.model_dump(mode="json", by_alias=True)
     await asyncio.to_thread(keys.complete, caller.account_id, claim, 201, body, "application/json")
     return _created(order)
+
+
+def _release_claim(
+    broker: PaperBroker, keys: IdempotencyStore, claim: Claim, caller: Caller, account_id: str
+) -> None:
+    """After an unexpected failure, forget the claim so a retry runs afresh, unless the
+    order was already recorded: then the claim stays pending and a retry, once it may take
+    over, finds that order instead of placing a second one."""
+    try:
+        if broker.find_by_idempotency_ref(caller, account_id, claim.ref) is None:
+            keys.abandon(caller.account_id, claim)
+    except Exception:
+        log.exception("idempotency claim %s left pending after a failure", claim.ref)
 
 
 def _created(order: Order) -> func.HttpResponse:

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import threading
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -468,3 +469,51 @@ async def test_a_takeover_of_a_dead_attempt_finds_the_order_it_placed(call, stor
     assert reply.json["id"] == placed.id
     orders = await call("GET", ORDERS, params={"accountId": account_id})
     assert len(orders.json["items"]) == 1
+
+
+async def test_a_failure_after_the_order_is_recorded_never_lets_a_retry_place_another(
+    call, store, monkeypatch
+):
+    put_quote(store, "AAPL", 100.0)
+    account_id = await open_account(call, 10_000)
+
+    def broken(self, order, price):
+        raise RuntimeError("storage fell over")
+
+    monkeypatch.setattr(PaperBroker, "_try_fill", broken)
+    headers = {"Idempotency-Key": "dies-late"}
+    order: dict[str, Any] = {"symbol": "AAPL", "side": "buy", "qty": 1}
+    first = await place(call, account_id, headers=headers, **order)
+    assert first.status == 500
+    monkeypatch.undo()
+    soon = await place(call, account_id, headers=headers, **order)
+    assert soon.status == 409
+    claim = IdempotencyStore._id(f"paper-order:{account_id}", "dies-late")
+    record = {k: v for k, v in store.read("idempotency", claim, "alice").items() if k[0] != "_"}
+    record["created_at"] = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    store.upsert("idempotency", record)
+    later = await place(call, account_id, headers=headers, **order)
+    assert later.status == 201, later.body
+    orders = await call("GET", ORDERS, params={"accountId": account_id})
+    assert [o["id"] for o in orders.json["items"]] == [later.json["id"]]
+
+
+async def test_a_failure_before_the_order_is_recorded_frees_the_key_at_once(
+    call, store, monkeypatch
+):
+    put_quote(store, "AAPL", 100.0)
+    account_id = await open_account(call, 10_000)
+    original = PaperBroker.place_order
+    calls = []
+
+    def fails_once(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("storage fell over")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(PaperBroker, "place_order", fails_once)
+    headers = {"Idempotency-Key": "dies-early"}
+    first = await place(call, account_id, headers=headers, symbol="AAPL", side="buy", qty=1)
+    second = await place(call, account_id, headers=headers, symbol="AAPL", side="buy", qty=1)
+    assert (first.status, second.status) == (500, 201)
