@@ -467,9 +467,21 @@ class PaperBroker:
             return order
         return self._settle(order, "filled", price=at)
 
+    def _settled_in_ledger(self, order: Document, ledgers: dict[str, Document]) -> bool:
+        """Whether the account ledger already settled an order whose document still says
+        open (the order write after the ledger write failed)."""
+        account_id = order["paper_account_id"]
+        if account_id not in ledgers:
+            ledgers[account_id] = self.store.read(CONTAINER, account_id, order["pk"])
+        ledger = ledgers[account_id]
+        return order["id"] not in ledger.get("reservations", {}) and order["id"] in ledger.get(
+            "settled", {}
+        )
+
     def match(self, symbols: list[str] | None = None) -> MatchReport:
-        """One matching pass over every open order (of `symbols`, if given): expire day
-        orders past their date, fill those the latest quote crosses."""
+        """One matching pass over every open order (of `symbols`, if given): bring orders
+        the ledger already settled up to date, expire day orders past their date, fill
+        those the latest quote crosses."""
         filters = [Filter("kind", "=", "order"), Filter("status", "=", "open")]
         if symbols:
             filters.append(Filter("symbol", "in", list(symbols)))
@@ -480,10 +492,13 @@ class PaperBroker:
         prices = self.last_prices(list(by_symbol))
         now = self.clock()
         filled = expired_count = rejected = 0
+        ledgers: dict[str, Document] = {}
         for symbol, group in by_symbol.items():
             for order in group:
                 try:
-                    if expired(order["time_in_force"], order["created_at"], now):
+                    if self._settled_in_ledger(order, ledgers):
+                        self._settle(order, "cancelled")
+                    elif expired(order["time_in_force"], order["created_at"], now):
                         self._settle(order, "expired", reason="day order expired unfilled")
                         expired_count += 1
                     elif symbol in prices:

@@ -517,3 +517,35 @@ async def test_a_failure_before_the_order_is_recorded_frees_the_key_at_once(
     first = await place(call, account_id, headers=headers, symbol="AAPL", side="buy", qty=1)
     second = await place(call, account_id, headers=headers, symbol="AAPL", side="buy", qty=1)
     assert (first.status, second.status) == (500, 201)
+
+
+def test_matching_repairs_an_order_whose_settlement_write_failed(store, monkeypatch):
+    put_quote(store, "AAPL", 100.0)
+    broker = PaperBroker(store, get_settings())
+    alice = Caller("alice", frozenset({"trader"}))
+    from shared.paper import PaperAccountIn
+
+    account = broker.create_account(alice, PaperAccountIn(starting_cash=1_000))
+    order = broker.place_order(
+        alice,
+        account.id,
+        OrderIn(
+            symbol="AAPL", side="buy", type="limit", qty=1, limit_price=50, time_in_force="gtc"
+        ),
+    )
+    real_upsert = type(store).upsert
+
+    def order_write_fails(self, container, item, **kwargs):
+        if item.get("kind") == "order":
+            raise RuntimeError("write lost")
+        return real_upsert(self, container, item, **kwargs)
+
+    monkeypatch.setattr(type(store), "upsert", order_write_fails)
+    with pytest.raises(RuntimeError):
+        broker.cancel_order(alice, account.id, order.id)
+    monkeypatch.undo()
+    assert broker.get_order(alice, account.id, order.id).status == "open"
+    assert broker.get_account(alice, account.id).reserved_cash == 0
+    broker.match()
+    assert broker.get_order(alice, account.id, order.id).status == "cancelled"
+    assert broker.match().checked == 0
