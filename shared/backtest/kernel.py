@@ -67,6 +67,10 @@ RULE_THRESHOLD = 3  # line ia0 crosses below fa0 -> long; crosses above fa1 -> s
 RULE_BANDS = 4  # close crosses below ia0 - fa0*ia1 -> long; above ia0 + fa0*ia1 -> short/flat
 RULE_BREAKOUT = 5  # close above line ia0 -> long; close below line ia1 -> short/flat
 RULE_SIGNALS = 6  # line ia0 holds the signal itself (+1/-1/0)
+# RULE_CROSS / RULE_CROSS_STICKY on simple averages taken from one prefix-sum row (lines[0])
+# with windows ia0, ia1: memory O(bars) whatever the number of windows.
+RULE_CROSS_PREFIX = 7
+RULE_CROSS_STICKY_PREFIX = 8
 
 # Trade log columns of the detailed run.
 T_ENTRY_BAR, T_EXIT_BAR, T_SIZE, T_ENTRY_PRICE, T_EXIT_PRICE, T_PNL, T_RETURN, T_COMM = range(8)
@@ -157,6 +161,27 @@ def _book_trade(
     return pl - exit_comm
 
 
+@njit(cache=True, inline="always")
+def _window_mean(sums: np.ndarray, i: int, n: int) -> float:
+    """Mean of the n values ending at i from their prefix sums (vectorbt's MA, bit for bit)."""
+    if i < n - 1:
+        return np.nan
+    if i < n:
+        return sums[i] / (i + 1)
+    return (sums[i] - sums[i - n]) / n
+
+
+@njit(cache=True)
+def prefix_sums(values: np.ndarray) -> np.ndarray:
+    """Running sums in bar order (one sequential addition per bar)."""
+    out = np.empty(values.shape[0], dtype=np.float64)
+    total = 0.0
+    for i in range(values.shape[0]):
+        total = total + values[i]
+        out[i] = total
+    return out
+
+
 @njit(cache=True, error_model="numpy")
 def _events(
     code: int,
@@ -171,8 +196,14 @@ def _events(
     """Phase one of a combination: the bars where its rule fires and what it says (+-1 go
     long/short-or-flat, +-2 the same but close and re-open a position already that way)."""
     n = close.shape[0]
-    la = lines[ia[0]]
-    lb = lines[ia[ia.shape[0] - 1]]
+    prefix = code in (RULE_CROSS_PREFIX, RULE_CROSS_STICKY_PREFIX)
+    if prefix:
+        code = RULE_CROSS if code == RULE_CROSS_PREFIX else RULE_CROSS_STICKY
+        la = lines[0]
+        lb = lines[0]
+    else:
+        la = lines[ia[0]]
+        lb = lines[ia[ia.shape[0] - 1]]
     ever_below = False
     ever_above = False
     sig_ema = np.nan
@@ -185,8 +216,12 @@ def _events(
     for i in range(n):
         ev = 0
         if code == RULE_CROSS:
-            a = la[i]
-            b = lb[i]
+            if prefix:
+                a = _window_mean(la, i, ia[0])
+                b = _window_mean(la, i, ia[1])
+            else:
+                a = la[i]
+                b = lb[i]
             if i >= first_bar:
                 if a_prev < b_prev and a > b:
                     ev = 2
@@ -195,8 +230,12 @@ def _events(
             a_prev = a
             b_prev = b
         elif code == RULE_CROSS_STICKY:
-            a = la[i]
-            b = lb[i]
+            if prefix:
+                a = _window_mean(la, i, ia[0])
+                b = _window_mean(la, i, ia[1])
+            else:
+                a = la[i]
+                b = lb[i]
             if np.isnan(a) or np.isnan(b):
                 ever_below = False
                 ever_above = False
@@ -333,7 +372,7 @@ def _run_one(
     acc[A_WORST] = np.inf
     acc[A_LAST_EXPOSED] = -1.0
 
-    ev_bar = np.empty(n + 1, dtype=np.int64)
+    ev_bar = np.empty(n + 1, dtype=np.int32)
     ev_code = np.empty(n + 1, dtype=np.int8)
     n_ev = _events(code, close, lines, ia, fa, max(first_bar, trade_start), ev_bar, ev_code)
     k_ev = 0

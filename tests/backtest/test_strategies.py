@@ -93,3 +93,31 @@ def test_registered_python_strategy_runs_by_name_like_the_builtin(goog: BarsFram
     builtin = run_sweep(goog, StrategySpec(strategy="sma_cross", grid=grid), execution)
     assert np.array_equal(ours.metrics["trades"], builtin.metrics["trades"])
     assert np.array_equal(ours.metrics["final_equity"], builtin.metrics["final_equity"])
+
+
+@pytest.mark.parametrize("cross", ["strict", "sticky"])
+def test_prefix_averages_from_one_sum_row_equal_stored_prefix_lines(
+    goog: BarsFrame, cross: str
+) -> None:
+    """`ma=prefix` keeps one prefix-sum row instead of a row per window; same bits."""
+    from shared.backtest.kernel import RULE_CROSS, RULE_CROSS_STICKY, sweep_kernel
+    from shared.backtest.strategies.base import period_counts, period_ends
+
+    grid = {"fast": [2, 5, 10, 24], "slow": [4, 12, 32, 117]}
+    spec = StrategySpec(strategy="sma_cross", grid=grid, options={"ma": "prefix", "cross": cross})
+    execution = ExecutionSettings(commission=0.002, direction="long_short")
+    sweep = run_sweep(goog, spec, execution)
+    combos = spec.combinations()
+    windows = sorted({int(c[k]) for c in combos for k in ("fast", "slow")})
+    lines = np.vstack([indicators.sma(goog.close, w, "prefix") for w in windows])
+    ia = np.array([[windows.index(int(c[k])) for k in ("fast", "slow")] for c in combos])
+    warm = np.array([int(c["slow"]) - 1 for c in combos])
+    ends = period_ends(goog.ts)
+    table = sweep_kernel(
+        RULE_CROSS_STICKY if cross == "sticky" else RULE_CROSS,
+        goog.open, goog.high, goog.low, goog.close, ends, period_counts(ends), goog.ts,
+        lines, ia, np.zeros((len(combos), 1)), warm + 1, warm, 0,
+        execution.vector(goog.annual_periods()),
+    )  # fmt: skip
+    for k, name in enumerate(METRICS):
+        assert np.array_equal(table[:, k], sweep.metrics[name], equal_nan=True), name

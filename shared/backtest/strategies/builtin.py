@@ -13,9 +13,12 @@ from shared.backtest.kernel import (
     RULE_BANDS,
     RULE_BREAKOUT,
     RULE_CROSS,
+    RULE_CROSS_PREFIX,
     RULE_CROSS_STICKY,
+    RULE_CROSS_STICKY_PREFIX,
     RULE_MACD,
     RULE_THRESHOLD,
+    prefix_sums,
 )
 from shared.backtest.strategies.base import Combo, KernelPlan, Strategy, register
 
@@ -88,13 +91,20 @@ class SmaCross(Strategy):
     ) -> KernelPlan:
         fast = np.fromiter((c["fast"] for c in combos), np.int64, len(combos))
         slow = np.fromiter((c["slow"] for c in combos), np.int64, len(combos))
-        windows = np.unique(np.concatenate([fast, slow]))
+        warm = np.maximum(fast, slow) - 1
+        sticky = options.get("cross") == "sticky"
         lines = _Lines(len(bars))
+        if options.get("ma") == "prefix":
+            # one prefix-sum row serves every window: memory O(bars + combinations)
+            lines.row(("sums",), partial(prefix_sums, bars.close))
+            code = RULE_CROSS_STICKY_PREFIX if sticky else RULE_CROSS_PREFIX
+            ia = np.stack([fast, slow], axis=1)
+            return _plan(code, lines, ia, np.zeros((len(combos), 1)), warm)
+        windows = np.unique(np.concatenate([fast, slow]))
         for w in windows:
             lines.row(("ma", int(w)), partial(self.line, bars, int(w), options))
         ia = np.stack([np.searchsorted(windows, fast), np.searchsorted(windows, slow)], axis=1)
-        warm = np.maximum(fast, slow) - 1
-        code = RULE_CROSS_STICKY if options.get("cross") == "sticky" else RULE_CROSS
+        code = RULE_CROSS_STICKY if sticky else RULE_CROSS
         return _plan(code, lines, ia, np.zeros((len(combos), 1)), warm)
 
 
