@@ -4,7 +4,8 @@ Every combination is simulated by `_run_one` alone (no state shared between comb
 so results do not depend on which combinations run together, in which chunk or on which
 thread: a chunked sweep is bit-identical to an unchunked one. `sweep_kernel` runs many
 combinations over precomputed indicator lines (each window computed once per call) with
-memory O(bars x lines + combinations): never a bars x combinations matrix.
+memory O(bars x lines + combinations), or O(bars + combinations) for prefix-summed averages
+read from one prefix-sum row: never a bars x combinations matrix.
 """
 
 from __future__ import annotations
