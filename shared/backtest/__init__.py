@@ -16,8 +16,15 @@ Public API (everything a caller needs; the rest is internal)::
 
     windows = plan_walk_forward(len(bars), train_bars=500, test_bars=100)
     # per window: sweep bars.slice(w.train_start, w.train_stop) (chunked like any sweep),
-    # then evaluate_window(bars, spec, execution, w, in_sample_sweep, metric)
+    # then evaluate_window(bars, spec, execution, w, in_sample_sweep, metric) -> WindowResult,
+    # and combine_windows([window results]) -> WalkForwardResult (stitched out-of-sample)
     report = walk_forward(bars, spec, execution, windows, metric="sharpe_ratio")
+
+    @register
+    class MyStrategy(Strategy):          # usable as StrategySpec(strategy="mine", ...)
+        name = "mine"
+        defaults = {"n": 20}
+        def signals(self, bars, params): ...   # int8 per bar: +1 long, -1 short/flat, 0 hold
 
 Wire formats (small JSON for Durable messages): `Chunk.to_dict/from_dict`,
 `ChunkResult.to_dict/from_dict` (bit-exact floats; NaN as null) or `to_parquet/from_parquet`
@@ -27,6 +34,10 @@ for large chunks, `WalkForwardWindow.to_dict/from_dict`, `ResultRefs.to_dict`,
 Determinism: each combination is simulated independently by the same compiled code, and
 `aggregate` orders by combination index, so a sweep cut into any chunks is bit-identical to
 the unchunked one (`SweepResult.digest()` compares them). Metric names are in `METRICS`.
+
+Threads: the kernel runs combinations in parallel on numba's thread pool (all cores by
+default); worker processes that already run one per core should set NUMBA_NUM_THREADS=1.
+Results do not depend on the thread count.
 """
 
 from shared.backtest.bars import BarsFrame, load_bars
