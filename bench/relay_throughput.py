@@ -40,11 +40,12 @@ sys.path.insert(0, str(REPO))
 from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient  # noqa: E402
 
 from devhost.webpubsub.finnhub import FinnhubServer  # noqa: E402
-from devhost.webpubsub.standin import JSON_PROTOCOL, StandInServer  # noqa: E402
+from devhost.webpubsub.standin import JSON_PROTOCOL  # noqa: E402
 from shared.feed.groups import group_for, join_role  # noqa: E402
 
 KEY = "bench-webpubsub-access-key-0123456789abcdef"
 RUNNING: list[asyncio.subprocess.Process] = []
+PROFILE: list[str] = []
 SYMBOLS = [f"B{a}{b}" for a in string.ascii_uppercase[:2] for b in string.ascii_uppercase][:50]
 
 
@@ -163,7 +164,7 @@ class RelayRun:
 
 
 async def start_relay(
-    server: FinnhubServer, standin: StandInServer, batch_ms: int, batching: bool
+    server: FinnhubServer, standin: StandInProcess, batch_ms: int, batching: bool
 ) -> RelayRun:
     data_dir = Path(tempfile.mkdtemp(prefix="relay-bench-"))
     port = free_port()
@@ -186,6 +187,7 @@ async def start_relay(
     with (data_dir / "relay.log").open("w") as log:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
+            *PROFILE,
             "-m",
             "containerapps.relay",
             cwd=REPO,
@@ -231,7 +233,7 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=1000, method="inclusive")[int(q * 10) - 1]
 
 
-async def session(standin: StandInServer, server: FinnhubServer) -> tuple[Receiver, asyncio.Task]:
+async def session(standin: StandInProcess, server: FinnhubServer) -> tuple[Receiver, asyncio.Task]:
     service = WebPubSubServiceClient.from_connection_string(standin.connection_string(), "ticks")
     token = await service.get_client_access_token(
         roles=[join_role(group_for(s)) for s in SYMBOLS], minutes_to_expire=30
@@ -245,7 +247,7 @@ async def session(standin: StandInServer, server: FinnhubServer) -> tuple[Receiv
 
 
 async def measure_latency(
-    standin: StandInServer, server: FinnhubServer, batch_ms: int, seconds: float
+    standin: StandInProcess, server: FinnhubServer, batch_ms: int, seconds: float
 ) -> tuple[float, float, int, int]:
     receiver, task = await session(standin, server)
     relay = await start_relay(server, standin, batch_ms, batching=True)
@@ -261,8 +263,40 @@ async def measure_latency(
     return percentile(latencies, 50), percentile(latencies, 99), sent, receiver.conflated
 
 
+class StandInProcess:
+    """The Web PubSub stand-in in its own process (as the real service is not in ours)."""
+
+    def __init__(self) -> None:
+        self.process: asyncio.subprocess.Process | None = None
+        self.endpoint = ""
+
+    async def start(self) -> StandInProcess:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "devhost.webpubsub.standin",
+            "--key",
+            KEY,
+            cwd=REPO,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        RUNNING.append(self.process)
+        assert self.process.stdout is not None
+        line = (await asyncio.wait_for(self.process.stdout.readline(), 60)).decode()
+        self.endpoint = line.strip().rsplit(" ", 1)[-1]
+        return self
+
+    def connection_string(self) -> str:
+        return f"Endpoint={self.endpoint};AccessKey={KEY};Version=1.0;"
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.terminate()
+            await self.process.wait()
+
+
 async def main(args: argparse.Namespace) -> None:
-    standin = await StandInServer(KEY).start()
+    standin = await StandInProcess().start()
     server = await FinnhubServer(api_keys=["bench"], ping_seconds=5).start()
     cores = os.cpu_count()
     print(f"relay_throughput: {len(SYMBOLS)} symbols, relay in its own process, {cores} cores")
@@ -333,8 +367,12 @@ if __name__ == "__main__":
     parser.add_argument("--short-window-ms", type=int, default=20, help="second batch window")
     parser.add_argument("--peer", type=float, default=8.0, help="peer comparison seconds (8)")
     parser.add_argument("--peer-rate", type=int, default=5_000, help="peer offered trades/s")
+    parser.add_argument("--profile", help="write a cProfile of the (first) relay to this file")
+    arguments = parser.parse_args()
+    if arguments.profile:
+        PROFILE.extend(["-m", "cProfile", "-o", arguments.profile])
     try:
-        asyncio.run(main(parser.parse_args()))
+        asyncio.run(main(arguments))
     finally:
         for child in RUNNING:
             if child.returncode is None:

@@ -29,6 +29,8 @@ def main() -> int:
         settings = load_settings()
         relay_settings = load_relay_settings()
         telemetry.configure_telemetry("tradingjournal-relay", log_level=settings.log_level)
+        for noisy in ("azure", "websockets", "aiohttp.access"):
+            logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.root.level))
         relay = Relay(relay_settings, settings)
     except SettingsError as error:
         print(f"relay: {error}", file=sys.stderr)

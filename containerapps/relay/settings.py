@@ -75,7 +75,7 @@ class RelaySettings(BaseSettings):
         True, description="False sends one message per trade (only for comparison benchmarks)."
     )
     relay_queue_windows: int = Field(
-        2, ge=1, description="Windows waiting for Web PubSub; beyond, windows merge."
+        1, ge=1, description="Windows waiting for Web PubSub; beyond, windows merge."
     )
     relay_max_batch_trades: int = Field(
         1000,
@@ -100,7 +100,9 @@ class RelaySettings(BaseSettings):
     relay_metrics_seconds: float = Field(
         60.0, gt=0, description="Interval of the one-line metrics log."
     )
-    relay_http_host: str = Field("0.0.0.0", description="Bind address of /healthz and /readyz.")
+    relay_http_host: str = Field(
+        "127.0.0.1", description="Bind address of /healthz, /readyz (container: 0.0.0.0)."
+    )
     relay_http_port: int = Field(8080, ge=0, le=65535, description="Port of /healthz, /readyz.")
     relay_write_quotes: bool = Field(
         True, description="Upsert each symbol's latest trade into the `quotes` container."

@@ -210,15 +210,17 @@ class WebPubSubStandIn:
         if denied is not None:
             return denied
         body = await request.read()
+        excluded = set(request.query.getall("excluded", []))
+        recipients = [c for c in targets if c.id not in excluded and c.ws is not None]
+        if not recipients:
+            return web.Response(status=202)
         try:
             data = _data_frame(body, request.headers.get("Content-Type", "text/plain"))
         except (ValueError, UnicodeDecodeError) as error:
             return web.json_response({"code": "InvalidBody", "message": str(error)}, status=400)
-        excluded = set(request.query.getall("excluded", []))
         head = f'{{"type":"message","from":{source},{data}'
-        for connection in targets:
-            if connection.id not in excluded and connection.ws is not None:
-                connection.deliver(head)
+        for connection in recipients:
+            connection.deliver(head)
         return web.Response(status=202)
 
     async def _send_all(self, request: web.Request) -> web.Response:
@@ -525,3 +527,28 @@ class StandInServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+
+async def _serve_forever(access_key: str, port: int) -> None:
+    server = await StandInServer(access_key, port).start()
+    print(f"web pubsub stand-in listening on {server.endpoint}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await server.stop()
+
+
+def main() -> None:
+    """`python -m devhost.webpubsub.standin --key K [--port P]`: the stand-in alone."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--key", required=True, help="the AccessKey tokens are signed with")
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0 = free)")
+    arguments = parser.parse_args()
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve_forever(arguments.key, arguments.port))
+
+
+if __name__ == "__main__":
+    main()

@@ -2,9 +2,10 @@
 
 Trades offered within one window (about 100 ms) become one message per symbol group
 (`ticks.<SYMBOL>`) plus one message to the all-ticks group. Windows wait in a small bounded
-queue and are sent one after another, so each symbol's messages keep their order. While the
-queue is full (Web PubSub is slower than the feed) new trades keep accumulating in the next
-window, so messages grow instead of multiplying; once a symbol holds more than
+queue and are sent one after another, so each symbol's messages keep their order. While a
+window is being sent (Web PubSub is slower than the feed) new trades keep accumulating in
+the next one, which closes as soon as the sender is free: messages grow instead of
+multiplying, and a trade waits at most about one send time; once a symbol holds more than
 `max_batch` trades its pending trades conflate to the latest one, and the message says how
 many trades it skipped. The archive is fed separately and never sees this.
 
@@ -88,7 +89,7 @@ class TickPublisher:
         sender: GroupSender,
         *,
         window_seconds: float = 0.1,
-        queue_windows: int = 2,
+        queue_windows: int = 1,
         max_batch: int = 1000,
         all_ticks_group: bool = True,
         send_timeout_seconds: float = 10.0,
@@ -107,6 +108,8 @@ class TickPublisher:
             maxsize=queue_windows
         )
         self._tasks: list[asyncio.Task[None]] = []
+        self._sending = False
+        self._closed_at = 0.0
 
     @property
     def failing(self) -> bool:
@@ -157,7 +160,8 @@ class TickPublisher:
     def _close_window(self, force: bool = False) -> None:
         if not self._pending:
             return
-        if self._queue.full() and not force:
+        busy = self._sending or self._queue.full()
+        if busy and not force:
             for symbol, trades in self._pending.items():
                 if len(trades) > self.max_batch:
                     skipped = len(trades) - 1
@@ -178,6 +182,7 @@ class TickPublisher:
                 self._queue.task_done()
                 self.stats.conflated += sum(len(t) for t, _ in dropped.values())
         self._queue.put_nowait(window)
+        self._closed_at = time.monotonic()
         self.stats.windows_queued += 1
 
     async def _window_loop(self) -> None:
@@ -188,13 +193,17 @@ class TickPublisher:
     async def _send_loop(self) -> None:
         while True:
             window = await self._queue.get()
+            self._sending = True
             try:
                 with telemetry.span("relay.publish"):
                     await self._send_window(window)
             except Exception:
                 log.exception("publishing a window failed")
             finally:
+                self._sending = False
                 self._queue.task_done()
+            if time.monotonic() - self._closed_at >= self.window_seconds:
+                self._close_window()
 
     async def _send_one(self, group: str, payload: str, trades: int) -> bool:
         try:
