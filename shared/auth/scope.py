@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from shared.auth.caller import Caller
-from shared.storage.documents import Document, DocumentNotFound, DocumentStore, Filter
+from shared.storage.documents import Document, DocumentNotFound, DocumentStore, Filter, Page
 
 
 def read_owned(
@@ -27,3 +27,24 @@ def list_scope(caller: Caller, account: str | None) -> str | None:
     if caller.is_admin:
         return account or None
     return caller.account_id
+
+
+def owned_page(
+    store: DocumentStore,
+    container: str,
+    caller: Caller,
+    account: str | None,
+    filters: list[Filter] | None = None,
+    *,
+    limit: int,
+    continuation: str | None,
+) -> Page:
+    """One page, oldest first, of the documents the caller may list (see `list_scope`)."""
+    return store.query(
+        container,
+        list_scope(caller, account),
+        filters,
+        order_by="created_at",
+        limit=limit,
+        continuation=continuation,
+    )

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import stamina
 
 from shared.auth.caller import Caller
-from shared.auth.scope import list_scope, read_owned
+from shared.auth.scope import owned_page, read_owned
 from shared.config import Settings
 from shared.errors import Conflict, DomainError, InvalidInput, NotFound
 from shared.paper.matching import (
@@ -213,11 +213,12 @@ class PaperBroker:
     def list_accounts(
         self, caller: Caller, *, account: str | None, limit: int, continuation: str | None
     ) -> tuple[list[PaperAccount], str | None]:
-        page = self.store.query(
+        page = owned_page(
+            self.store,
             CONTAINER,
-            list_scope(caller, account),
+            caller,
+            account,
             [Filter("kind", "=", "account")],
-            order_by="created_at",
             limit=limit,
             continuation=continuation,
         )

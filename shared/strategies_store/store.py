@@ -18,7 +18,7 @@ from pydantic import Field, field_validator, model_validator
 
 from shared.api_model import ApiModel
 from shared.auth.caller import Caller
-from shared.auth.scope import list_scope, read_owned
+from shared.auth.scope import owned_page, read_owned
 from shared.backtest.spec import StrategySpec
 from shared.errors import InvalidInput, NotFound
 from shared.storage.documents import Document, DocumentNotFound, DocumentStore, Filter, content
@@ -188,11 +188,12 @@ class StrategyStore:
     def list_page(
         self, caller: Caller, *, account: str | None, limit: int, continuation: str | None
     ) -> tuple[list[Strategy], str | None]:
-        page = self.store.query(
+        page = owned_page(
+            self.store,
             CONTAINER,
-            list_scope(caller, account),
+            caller,
+            account,
             [Filter("kind", "=", "head"), Filter("deleted", "=", False)],
-            order_by="created_at",
             limit=limit,
             continuation=continuation,
         )

@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 
 from shared.api_model import ApiModel
 from shared.auth.caller import Caller
-from shared.auth.scope import list_scope, read_owned
+from shared.auth.scope import owned_page, read_owned
 from shared.config import Settings
 from shared.errors import InvalidInput
 from shared.market.symbols import parse_symbols
@@ -90,12 +90,8 @@ class WatchlistStore:
     def list_page(
         self, caller: Caller, *, account: str | None, limit: int, continuation: str | None
     ) -> tuple[list[Watchlist], str | None]:
-        page = self.store.query(
-            CONTAINER,
-            list_scope(caller, account),
-            order_by="created_at",
-            limit=limit,
-            continuation=continuation,
+        page = owned_page(
+            self.store, CONTAINER, caller, account, limit=limit, continuation=continuation
         )
         return [_to_model(doc) for doc in page.items], page.continuation
 
