@@ -97,9 +97,13 @@ def test_registered_python_strategy_runs_by_name_like_the_builtin(goog: BarsFram
 
 @pytest.mark.parametrize("cross", ["strict", "sticky"])
 def test_prefix_averages_from_one_sum_row_equal_stored_prefix_lines(
-    goog: BarsFrame, cross: str
+    goog: BarsFrame, cross: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`ma=prefix` keeps one prefix-sum row instead of a row per window; same bits."""
+    """Past the lines budget, `ma=prefix` keeps one prefix-sum row instead of a row per
+    window; same bits."""
+    from shared.backtest.strategies import builtin
+
+    monkeypatch.setattr(builtin, "LINES_BUDGET_BYTES", 0)
     from shared.backtest.kernel import RULE_CROSS, RULE_CROSS_STICKY, sweep_kernel
     from shared.backtest.strategies.base import period_counts, period_ends
 

@@ -22,6 +22,10 @@ from shared.backtest.kernel import (
 )
 from shared.backtest.strategies.base import Combo, KernelPlan, Strategy, register
 
+LINES_BUDGET_BYTES = 64 * 2**20
+"""Above this, prefix-summed averages are read from one prefix-sum row instead of a row per
+window (same bits; rows are faster while they fit in cache, the single row bounds memory)."""
+
 
 class _Lines:
     """Distinct indicator lines keyed by what they are, each computed once, straight into
@@ -94,13 +98,13 @@ class SmaCross(Strategy):
         warm = np.maximum(fast, slow) - 1
         sticky = options.get("cross") == "sticky"
         lines = _Lines(len(bars))
-        if options.get("ma") == "prefix":
+        windows = np.unique(np.concatenate([fast, slow]))
+        if options.get("ma") == "prefix" and windows.size * len(bars) * 8 > LINES_BUDGET_BYTES:
             # one prefix-sum row serves every window: memory O(bars + combinations)
             lines.row(("sums",), partial(prefix_sums, bars.close))
             code = RULE_CROSS_STICKY_PREFIX if sticky else RULE_CROSS_PREFIX
             ia = np.stack([fast, slow], axis=1)
             return _plan(code, lines, ia, np.zeros((len(combos), 1)), warm)
-        windows = np.unique(np.concatenate([fast, slow]))
         for w in windows:
             lines.row(("ma", int(w)), partial(self.line, bars, int(w), options))
         ia = np.stack([np.searchsorted(windows, fast), np.searchsorted(windows, slow)], axis=1)
