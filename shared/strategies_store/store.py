@@ -140,8 +140,8 @@ class StrategyStore:
     def __init__(self, store: DocumentStore) -> None:
         self.store = store
 
-    def _write_version(self, head: Document) -> None:
-        self.store.upsert(
+    def _write_version(self, head: Document) -> Document:
+        return self.store.upsert(
             CONTAINER,
             {
                 "id": version_id(head["id"], head["version"]),
@@ -238,8 +238,15 @@ class StrategyStore:
         return [_version(doc) for doc in page.items], page.continuation
 
     def version(self, caller: Caller, strategy_id: str, version: int) -> StrategyVersion:
+        """One version; the head's own version is rewritten if its copy was never stored
+        (an update that failed between writing the head and the version)."""
         head = self._live_head(caller, strategy_id)
-        return self.get_version(head["pk"], head["id"], version)
+        try:
+            return self.get_version(head["pk"], head["id"], version)
+        except NotFound:
+            if version != head["version"]:
+                raise
+            return _version(self._write_version(head))
 
     def get_version(self, account: str, strategy_id: str, version: int) -> StrategyVersion:
         """A version by owner, even of a deleted strategy (what a backtest ran)."""

@@ -82,3 +82,28 @@ def test_store_scoping_for_admins(store):
     assert strategies.get(admin, made.id).account == "alice"
     items, _ = strategies.list_page(admin, account=None, limit=10, continuation=None)
     assert [s.id for s in items] == [made.id]
+
+
+async def test_a_version_lost_between_head_and_copy_is_rewritten_from_the_head(call, monkeypatch):
+    first = (await create(call)).json
+    params = {"strategyId": first["id"]}
+    real = StrategyStore._write_version
+
+    def lost(self, head):
+        if head["version"] == 2:
+            raise RuntimeError("process died")
+        return real(self, head)
+
+    monkeypatch.setattr(StrategyStore, "_write_version", lost)
+    new_spec = {**SPEC, "grid": {"fast": [3], "slow": [30]}}
+    failed = await call("PUT", ONE, params=params, body={"name": "cross v2", "spec": new_spec})
+    assert failed.status == 500
+    monkeypatch.undo()
+    v2 = await call("GET", ONE + "/versions/{version}", params={**params, "version": "2"})
+    assert v2.status == 200, v2.body
+    assert v2.json["spec"]["grid"]["fast"] == [3]
+    versions = await call("GET", ONE + "/versions", params=params)
+    assert [v["version"] for v in versions.json["items"]] == [1, 2]
+    assert (
+        await call("GET", ONE + "/versions/{version}", params={**params, "version": "3"})
+    ).status == 404
