@@ -18,6 +18,8 @@ OrderStatus = Literal["open", "filled", "partially_filled", "cancelled", "reject
 OPEN: OrderStatus = "open"
 
 MAX_QTY = 1e9
+MIN_QTY = 1e-6
+"""Quantities are kept to 6 decimals; a smaller order would book a zero position."""
 MAX_PRICE = 1e9
 
 
@@ -66,7 +68,7 @@ class OrderIn(ApiModel):
     symbol: str = Field(min_length=1, max_length=24)
     side: Side
     type: OrderType = "market"
-    qty: float = Field(gt=0, le=MAX_QTY)
+    qty: float = Field(ge=MIN_QTY, le=MAX_QTY)
     limit_price: float | None = Field(None, gt=0, le=MAX_PRICE)
     stop_price: float | None = Field(None, gt=0, le=MAX_PRICE)
     time_in_force: TimeInForce = "day"

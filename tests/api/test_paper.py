@@ -242,6 +242,13 @@ async def test_order_validation(call, store):
     assert bad_symbol.status == 422
     zero = await place(call, account_id, symbol="AAPL", side="buy", qty=0)
     assert zero.status == 422
+    put_quote(store, "AAPL", 100.0)
+    dust = await place(call, account_id, symbol="AAPL", side="buy", qty=1e-9)
+    assert dust.status == 422
+    assert (await account_view(call, account_id))["positions"] == []
+    smallest = await place(call, account_id, symbol="AAPL", side="buy", qty=1e-6)
+    assert smallest.status == 201
+    assert smallest.json["filledQty"] == 1e-6
 
 
 def test_day_orders_expire_after_their_date(store):
