@@ -7,7 +7,7 @@ Protocol (as wss://ws.finnhub.io): connect with `?token=<key>`; the client sends
 
 `FinnhubServer` is the socket side with hooks for tests (push trades, drop connections,
 stall, send raw frames). `SampleReplay` feeds it on the local host: REPLAYED trades derived
-from real S&P 500 daily closes (arch's bundled dataset via the sample provider), spread into
+from real S&P 500 daily closes (the `arch` package's bundled sp500.csv.gz), spread into
 intraday ticks with the current time. Every replayed trade carries the condition codes
 `["replay", "sp500:<date>"]` so no one mistakes it for market data.
 """
@@ -24,6 +24,7 @@ import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Request, Response, Server, ServerConnection, serve
@@ -211,19 +212,27 @@ class SampleReplay:
         self._started = 0.0
 
     def _load(self) -> None:
-        from shared.providers.sample import DATASETS
+        """Read arch's bundled S&P 500 file (the sample provider's `^GSPC` dataset) without
+        importing arch itself, which takes seconds of CPU at every host start."""
+        import importlib.util
 
-        dataset = next(d for d in DATASETS if d.symbol == "^GSPC")
-        frame = dataset.load().sort_index()
+        import pandas as pd
+
+        spec = importlib.util.find_spec("arch")
+        if spec is None or not spec.submodule_search_locations:
+            log.warning("the arch package is not installed: nothing to replay")
+            return
+        path = Path(next(iter(spec.submodule_search_locations))) / "data" / "sp500" / "sp500.csv.gz"
+        frame = pd.read_csv(path, index_col=0, parse_dates=True).sort_index()
         self._days = [
             (stamp.date().isoformat(), float(o), float(h), float(lo), float(c), float(v))
             for stamp, o, h, lo, c, v in zip(
                 frame.index,
-                frame.open,
-                frame.high,
-                frame.low,
-                frame.close,
-                frame.volume,
+                frame["Open"],
+                frame["High"],
+                frame["Low"],
+                frame["Close"],
+                frame["Volume"],
                 strict=True,
             )
         ]
@@ -272,7 +281,7 @@ class SampleReplay:
             await asyncio.sleep(period)
             elapsed = time.monotonic() - self._started
             symbols = sorted(self.server.subscribed())
-            if symbols and self._days:
+            if symbols and len(self._days) > 1:
                 try:
                     await self.server.send_trades([self.tick(s, elapsed) for s in symbols])
                 except Exception:
