@@ -7,7 +7,7 @@ import gzip
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -80,6 +80,18 @@ class RetryPolicy:
             return max(error.retry_after, 0.0)
         return isinstance(error, ProviderUnavailable)
 
+    def attempts_of(self) -> Iterable[stamina.Attempt]:
+        """stamina attempts under this policy: `for attempt in policy.attempts_of(): with
+        attempt: ...` retries the block as `backoff` decides."""
+        return stamina.retry_context(
+            on=self.backoff,
+            attempts=self.attempts,
+            timeout=self.total_timeout,
+            wait_initial=self.wait_initial,
+            wait_max=self.wait_max,
+            wait_jitter=self.wait_jitter,
+        )
+
 
 def make_client(
     *, base_url: str, timeout: float, headers: Mapping[str, str] | None = None
@@ -143,14 +155,7 @@ def get_json(
 ) -> Any:
     """GET `path` and decode JSON, retrying per `policy`. Raises a `ProviderError` subtype."""
     shown = {k: ("***" if k in redact else str(v)) for k, v in params.items()}
-    for attempt in stamina.retry_context(
-        on=policy.backoff,
-        attempts=policy.attempts,
-        timeout=policy.total_timeout,
-        wait_initial=policy.wait_initial,
-        wait_max=policy.wait_max,
-        wait_jitter=policy.wait_jitter,
-    ):
+    for attempt in policy.attempts_of():
         with attempt:
             if limiter is not None:
                 limiter()

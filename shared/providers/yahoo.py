@@ -18,7 +18,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pandas as pd
-import stamina
 import yfinance as yf
 from curl_cffi import requests as curl_requests
 from yfinance.config import YfConfig
@@ -220,15 +219,7 @@ class YahooClient:
         """Bars for [start, end) (or `period`); an empty list means Yahoo had no rows."""
         if interval not in YAHOO_INTERVALS:
             raise InvalidSymbol(PROVIDER, f"unsupported interval {interval}")
-        policy = self.hooks.policy
-        for attempt in stamina.retry_context(
-            on=policy.backoff,
-            attempts=policy.attempts,
-            timeout=policy.total_timeout,
-            wait_initial=policy.wait_initial,
-            wait_max=policy.wait_max,
-            wait_jitter=policy.wait_jitter,
-        ):
+        for attempt in self.hooks.policy.attempts_of():
             with attempt:
                 frame, meta = self._fetch(symbol, interval, start, end, period)
         self.last_meta = meta
