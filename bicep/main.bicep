@@ -222,7 +222,8 @@ var functionSecretSettings = [for s in secretSettings: {
 }]
 
 var relayAppName = '${abbrs.containerApp}relay-${resourceToken}'
-var relaySpoolDir = '/spool'
+// The image's spool folder (containerapps/relay/Dockerfile), owned by its non-root user.
+var relaySpoolDir = '/var/spool/relay'
 
 // Settings only the relay reads (containerapps/relay/settings.py).
 var relaySettings = [

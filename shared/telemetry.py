@@ -269,8 +269,15 @@ def configure_telemetry(
         connection_string = connection_string or settings.applicationinsights_connection_string
         configure_logging(log_level or settings.log_level, json_lines=json_logs)
         if connection_string:
-            from azure.monitor.opentelemetry import configure_azure_monitor
-            from opentelemetry.sdk.resources import Resource
+            try:
+                from azure.monitor.opentelemetry import configure_azure_monitor
+                from opentelemetry.sdk.resources import Resource
+            except ImportError as error:
+                log.warning(
+                    "telemetry export off: %s (pip install azure-monitor-opentelemetry)", error
+                )
+                _configured = True
+                return False
 
             options: dict[str, Any] = {
                 "connection_string": connection_string,

@@ -17,7 +17,7 @@ param env array
 @description('Key Vault secrets: [{ name: ENV_NAME, secretName, keyVaultUrl, provided }]; unprovided ones are set to \'\'.')
 param keyVaultSecrets array = []
 @description('Where the relay spools received trades before archiving (an EmptyDir volume: survives container restarts within the replica).')
-param spoolDir string = '/spool'
+param spoolDir string = '/var/spool/relay'
 param cpu string = '0.5'
 param memory string = '1Gi'
 

@@ -353,3 +353,12 @@ def test_the_environment_scan_sees_every_way_of_reading_a_variable(tmp_path: Pat
         "f = getenv('F_SETTING')\n"
     )
     assert _environment_reads(source) == {f"{x}_SETTING" for x in "ABCDEF"}
+
+
+def test_relay_port_and_spool_match_the_relay_image() -> None:
+    dockerfile = (bm.ROOT / "containerapps" / "relay" / "Dockerfile").read_text()
+    image_env = dict(re.findall(r"\b(RELAY_[A-Z_]+)=(\S+)", dockerfile))
+    main = bm.parse(bm.MAIN)
+    assert str(main["parameters"]["relayPort"]["default"]) == image_env["RELAY_HTTP_PORT"]
+    assert main["variables"]["relaySpoolDir"]["value"] == image_env["RELAY_SPOOL_DIR"]
+    assert f"EXPOSE {image_env['RELAY_HTTP_PORT']}" in dockerfile

@@ -14,28 +14,36 @@ def _normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _requirements() -> dict[str, str]:
-    found: dict[str, str] = {}
-    for path in sorted(ROOT.glob("requirements*.txt")):
+REQUIREMENT_FILES = [
+    *sorted(ROOT.glob("requirements*.txt")),
+    *sorted(ROOT.glob("*/*/requirements.txt")),
+]
+
+
+def _requirements() -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for path in REQUIREMENT_FILES:
         for line in path.read_text().splitlines():
             line = line.split("#", 1)[0].strip()
             if not line or line.startswith("-"):
                 continue
             match = NAME.match(line)
             assert match, f"{path.name}: cannot read {line!r}"
-            found[_normalize(match.group(1))] = path.name
+            name = _normalize(match.group(1))
+            found.setdefault(name, set()).add(str(path.relative_to(ROOT)))
     return found
 
 
-def _documented() -> dict[str, str]:
+def _documented() -> dict[str, set[str]]:
     text = (ROOT / "README.md").read_text()
     section = text.split("<!-- section:dependencies -->", 1)[1]
-    rows: dict[str, str] = {}
+    rows: dict[str, set[str]] = {}
     for line in section.splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if len(cells) == 3 and cells[1].startswith("requirements") and cells[2]:
+        if len(cells) == 3 and "requirements" in cells[1] and cells[2]:
+            files = {f.strip().strip("`") for f in cells[1].split(",")}
             for package in cells[0].split(","):
-                rows[_normalize(re.sub(r"\[.*\]", "", package).strip())] = cells[1]
+                rows[_normalize(re.sub(r"\[.*\]", "", package).strip())] = files
     return rows
 
 
