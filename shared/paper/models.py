@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from shared.api_model import ApiModel
+from shared.api_model import ApiModel, Name
 from shared.errors import InvalidInput
 from shared.market.symbols import parse_symbol
 
@@ -26,7 +26,7 @@ MAX_PRICE = 1e9
 class PaperAccountIn(ApiModel):
     """A new paper account."""
 
-    name: str = Field("Paper account", min_length=1, max_length=100)
+    name: Name = "Paper account"
     starting_cash: float | None = Field(
         None, gt=0, le=1e12, description="Defaults to PAPER_DEFAULT_STARTING_CASH."
     )

@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from shared.api_model import ApiModel
+from shared.api_model import ApiModel, Name
 from shared.auth.caller import Caller
 from shared.auth.scope import owned_page, read_owned
 from shared.backtest.spec import StrategySpec
@@ -46,16 +46,9 @@ def _guard_axis(name: str, axis: Any) -> None:
 class StrategyIn(ApiModel):
     """A strategy as a client sends it: a name and a `StrategySpec`."""
 
-    name: str = Field(min_length=1, max_length=100)
+    name: Name
     description: str = Field("", max_length=2000)
     spec: StrategySpec
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("name must not be blank")
-        return value.strip()
 
     @model_validator(mode="before")
     @classmethod

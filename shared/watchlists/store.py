@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from shared.api_model import ApiModel
+from shared.api_model import ApiModel, Name
 from shared.auth.caller import Caller
 from shared.auth.scope import owned_page, read_owned
 from shared.config import Settings
@@ -23,15 +23,8 @@ MAX_SYMBOLS = 200
 class WatchlistIn(ApiModel):
     """A watchlist as a client sends it; symbols are normalized (AAPL, BRK.B, ^GSPC, BTC-USD)."""
 
-    name: str = Field(min_length=1, max_length=100)
+    name: Name
     symbols: list[str] = Field(default_factory=list, max_length=MAX_SYMBOLS)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("name must not be blank")
-        return value.strip()
 
     @field_validator("symbols")
     @classmethod

@@ -233,6 +233,8 @@ async def test_stop_orders_trigger_when_the_price_reaches_the_stop(call, store):
 
 
 async def test_order_validation(call, store):
+    blank = await call("POST", "paper/accounts", body={"name": "  ", "startingCash": 10})
+    assert blank.status == 422
     account_id = await open_account(call)
     no_quote = await place(call, account_id, symbol="AAPL", side="buy", qty=1)
     assert no_quote.status == 422
