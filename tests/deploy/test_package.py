@@ -35,3 +35,13 @@ def test_only_the_app_is_deployed() -> None:
     assert not extra, f".funcignore lets these into the package: {extra}"
     missing = {name for name in DEPLOYED if _ignored(name, patterns)}
     assert not missing, f".funcignore keeps the app itself out: {missing}"
+
+
+def test_the_relay_build_context_holds_only_the_relay_code() -> None:
+    def rules(path: Path) -> list[str]:
+        lines = path.read_text().splitlines()
+        return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+    root = rules(ROOT / ".dockerignore")
+    assert root[0] == "**", "the context must start from nothing"
+    assert root == rules(ROOT / "containerapps" / "relay" / "Dockerfile.dockerignore")
