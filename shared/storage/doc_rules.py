@@ -50,6 +50,13 @@ def check_item(item: Document) -> Document:
     return {key: value for key, value in item.items() if key not in SYSTEM_FIELDS}
 
 
+def check_query(filters: list[Filter] | None, limit: int | None) -> list[Filter]:
+    """The filters and page size of a query, checked alike by every adapter."""
+    if limit is not None and limit < 1:
+        raise InvalidInput("limit must be at least 1")
+    return check_filters(filters)
+
+
 def check_filters(filters: list[Filter] | None) -> list[Filter]:
     for item in filters or []:
         field_segments(item.field)

@@ -28,9 +28,9 @@ from shared.config import Settings
 from shared.errors import Conflict, InvalidInput, Unavailable
 from shared.storage.doc_rules import (
     check_container,
-    check_filters,
     check_item,
     check_key,
+    check_query,
     effective_ttl,
     field_segments,
 )
@@ -243,9 +243,7 @@ class CosmosDocumentStore(DocumentStore):
         limit: int | None = None,
         continuation: str | None = None,
     ) -> Page:
-        checked = check_filters(filters)
-        if limit is not None and limit < 1:
-            raise InvalidInput("limit must be at least 1")
+        checked = check_query(filters, limit)
         clauses: list[str] = []
         parameters: list[dict[str, Any]] = []
 

@@ -25,9 +25,9 @@ from typing import Any, TypeVar
 from shared.errors import Conflict, InvalidInput, Unavailable
 from shared.storage.doc_rules import (
     check_container,
-    check_filters,
     check_item,
     check_key,
+    check_query,
     effective_ttl,
     field_segments,
 )
@@ -252,9 +252,7 @@ class SqliteDocumentStore(DocumentStore):
         continuation: str | None = None,
     ) -> Page:
         check_container(container)
-        checked = check_filters(filters)
-        if limit is not None and limit < 1:
-            raise InvalidInput("limit must be at least 1")
+        checked = check_query(filters, limit)
         shape = [order_by or "", descending]
         after = decode_token(continuation, shape)
         params: list[Any] = [container, time.time()]
