@@ -20,7 +20,9 @@ from shared.openapi import EndpointSpec, describe
 class BarsQuery(QueryModel):
     interval: Interval | None = Field(None, description="Bar interval; default 1d.")
     start: str | None = Field(None, description="ISO date or time (UTC); inclusive.")
-    end: str | None = Field(None, description="ISO date or time (UTC); inclusive.")
+    end: str | None = Field(
+        None, description="ISO date (that whole day included) or time (UTC; bars before it)."
+    )
     format: Literal["json", "csv", "parquet"] | None = Field(None, description="Default json.")
 
 
@@ -96,7 +98,7 @@ describe(
     "market_backfill",
     EndpointSpec(
         role="admin",
-        summary="Backfill daily bars of some symbols from a provider",
+        summary="Backfill daily or intraday bars of some symbols from a provider",
         body=BackfillRequest,
         tags=("market data",),
     ),
