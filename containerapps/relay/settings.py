@@ -83,6 +83,12 @@ class RelaySettings(BaseSettings):
         description="Pending trades of one symbol beyond which the live feed conflates to "
         "the latest trade (while Web PubSub is slow).",
     )
+    relay_max_delay_ms: int = Field(
+        500,
+        ge=1,
+        description="While Web PubSub is slow, pending trades older than this conflate to "
+        "each symbol's latest trade (bounds the live feed's lag).",
+    )
     relay_all_ticks_group: bool = Field(
         True, description="Also publish every window to the all-ticks group `ticks._all`."
     )

@@ -6,8 +6,9 @@ queue and are sent one after another, so each symbol's messages keep their order
 window is being sent (Web PubSub is slower than the feed) new trades keep accumulating in
 the next one, which closes as soon as the sender is free: messages grow instead of
 multiplying, and a trade waits at most about one send time; once a symbol holds more than
-`max_batch` trades its pending trades conflate to the latest one, and the message says how
-many trades it skipped. The archive is fed separately and never sees this.
+`max_batch` trades, or the window has waited longer than `max_delay_seconds`, pending
+trades conflate to the latest one per symbol, and the message says how many it skipped.
+The archive is fed separately and never sees this.
 
 Message shape (JSON, the same for symbol groups and the all-ticks group)::
 
@@ -91,6 +92,7 @@ class TickPublisher:
         window_seconds: float = 0.1,
         queue_windows: int = 1,
         max_batch: int = 1000,
+        max_delay_seconds: float = 0.5,
         all_ticks_group: bool = True,
         send_timeout_seconds: float = 10.0,
         batching: bool = True,
@@ -98,6 +100,8 @@ class TickPublisher:
         self.sender = sender
         self.batching = batching
         self.max_batch = max_batch
+        self.max_delay_seconds = max_delay_seconds
+        self._window_started = 0.0
         self.window_seconds = window_seconds
         self.all_ticks_group = all_ticks_group
         self.send_timeout_seconds = send_timeout_seconds
@@ -123,6 +127,8 @@ class TickPublisher:
     def offer(self, trades: Iterable[Trade]) -> None:
         """Add trades to the current window (never blocks, never raises)."""
         pending = self._pending
+        if not pending:
+            self._window_started = time.monotonic()
         count = 0
         for trade in trades:
             bucket = pending.get(trade.symbol)
@@ -162,8 +168,9 @@ class TickPublisher:
             return
         busy = self._sending or self._queue.full()
         if busy and not force:
+            late = time.monotonic() - self._window_started > self.max_delay_seconds
             for symbol, trades in self._pending.items():
-                if len(trades) > self.max_batch:
+                if len(trades) > 1 and (late or len(trades) > self.max_batch):
                     skipped = len(trades) - 1
                     self._pending[symbol] = trades[-1:]
                     self._pending_conflated[symbol] = (

@@ -127,3 +127,27 @@ async def test_a_slow_service_gets_bigger_messages_not_more_of_them() -> None:
     assert sender.prices("ticks.AAPL") == [float(p) for p in range(1, 101)]
     assert publisher.stats.conflated == 0
     assert len(sender.sent) <= 4
+
+
+async def test_trades_waiting_longer_than_the_max_delay_conflate() -> None:
+    sender = RecordingSender()
+    sender.gate.clear()
+    publisher = TickPublisher(
+        sender,
+        window_seconds=0.01,
+        queue_windows=1,
+        max_delay_seconds=0.05,
+        all_ticks_group=False,
+    )
+    await publisher.start()
+    for price in range(1, 61):
+        publisher.offer([Trade("AAPL", float(price), 1.0, price)])
+        await asyncio.sleep(0.005)
+    sender.gate.set()
+    await asyncio.sleep(0.1)
+    await publisher.stop()
+    prices = sender.prices("ticks.AAPL")
+    assert publisher.stats.conflated > 20
+    assert prices[-1] == 60.0
+    assert prices == sorted(prices)
+    assert len(prices) + publisher.stats.conflated == 60
