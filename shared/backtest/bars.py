@@ -107,6 +107,11 @@ def _timestamps(frame: pd.DataFrame) -> np.ndarray:
     raise InvalidInput("bars need a 'ts' column or a DatetimeIndex")
 
 
+def _utc(moment: pd.Timestamp | str) -> int:
+    stamp = pd.Timestamp(moment)
+    return int((stamp.tz_localize("UTC") if stamp.tz is None else stamp).value)
+
+
 def load_bars(
     source: pd.DataFrame | bytes | str | Path,
     *,
@@ -131,17 +136,9 @@ def load_bars(
         arrays = {c: np.ascontiguousarray(a[order]) for c, a in arrays.items()}
     mask = np.ones(len(ts), dtype=bool)
     if start is not None:
-        mask &= (
-            ts >= pd.Timestamp(start, tz="UTC").value
-            if pd.Timestamp(start).tz is None
-            else (ts >= pd.Timestamp(start).value)
-        )
+        mask &= ts >= _utc(start)
     if end is not None:
-        mask &= (
-            ts <= pd.Timestamp(end, tz="UTC").value
-            if pd.Timestamp(end).tz is None
-            else (ts <= pd.Timestamp(end).value)
-        )
+        mask &= ts <= _utc(end)
     if not mask.all():
         ts = ts[mask]
         arrays = {c: np.ascontiguousarray(a[mask]) for c, a in arrays.items()}

@@ -141,3 +141,15 @@ def test_settings_are_validated() -> None:
         ExecutionSettings(fill="vwap")
     with pytest.raises(InvalidInput, match="missing price"):
         make_bars([10, np.nan, 11])
+
+
+def test_load_bars_cuts_sorts_and_round_trips_parquet() -> None:
+    bars = make_bars([10, 11, 12, 13, 14])
+    frame = bars.to_frame().iloc[::-1]
+    cut = load_bars(frame, start="2024-01-02", end="2024-01-04T00:00:00+00:00")
+    assert cut.close.tolist() == [11.5, 12.5, 13.5]
+    again = load_bars(cut.to_parquet())
+    assert np.array_equal(again.ts, cut.ts)
+    assert np.array_equal(again.close, cut.close)
+    with pytest.raises(InvalidInput, match="at least 2 bars"):
+        run(cut.slice(0, 1), [1])

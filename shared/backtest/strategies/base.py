@@ -125,6 +125,8 @@ class Strategy:
     def _plan(
         self, bars: BarsFrame, combos: Sequence[Combo], options: Mapping[str, str]
     ) -> KernelPlan:
+        if len(bars) < 2:
+            raise InvalidInput(f"a backtest needs at least 2 bars, got {len(bars)}")
         plan = self.plan(bars, combos, self.resolve_options(options))
         if plan is not None:
             return plan
