@@ -162,11 +162,14 @@ async def paper_orders_list(req: func.HttpRequest, caller: Caller) -> func.HttpR
 
 
 def _replay(stored: StoredResponse) -> func.HttpResponse:
+    headers = {"Idempotent-Replayed": "true"}
+    if stored.status == 201:
+        headers["Location"] = _order_location(stored.body["paperAccountId"], stored.body["id"])
     return func.HttpResponse(
         json.dumps(stored.body),
         status_code=stored.status,
         mimetype=stored.media_type or "application/json",
-        headers={"Idempotent-Replayed": "true"},
+        headers=headers,
     )
 
 
@@ -257,8 +260,12 @@ def _release_claim(
         log.exception("idempotency claim %s left pending after a failure", claim.ref)
 
 
+def _order_location(paper_account_id: str, order_id: str) -> str:
+    return f"/api/paper/accounts/{paper_account_id}/orders/{order_id}"
+
+
 def _created(order: Order) -> func.HttpResponse:
-    location = f"/api/paper/accounts/{order.paper_account_id}/orders/{order.id}"
+    location = _order_location(order.paper_account_id, order.id)
     return json_response(order, status=201, headers={"Location": location})
 
 

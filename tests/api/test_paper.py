@@ -169,6 +169,8 @@ async def test_retried_idempotency_key_creates_one_order(call, store):
     assert first.status == second.status == 201
     assert first.json["id"] == second.json["id"]
     assert second.headers.get("Idempotent-Replayed") == "true"
+    assert second.headers["Location"] == first.headers["Location"]
+    assert first.headers["Location"].endswith(f"/orders/{first.json['id']}")
     orders = await call("GET", ORDERS, params={"accountId": account_id})
     assert len(orders.json["items"]) == 1
     other = await place(call, account_id, headers=headers, symbol="AAPL", side="buy", qty=2)
