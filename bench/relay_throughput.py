@@ -255,7 +255,25 @@ async def measure_latency(
     await steady(server, source, 1.0, 10_000)
     await drain(relay, receiver, source.counter)
     receiver.measure = True
+    samples: list[tuple[float, float]] = []
+
+    async def sample() -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            body = await relay.health()
+            samples.append((body["lagMs"], body["publisher"]["lastLagMs"]))
+
+    sampler = asyncio.create_task(sample())
     sent = await steady(server, source, seconds, 10_000)
+    sampler.cancel()
+    if samples:
+        ingest = statistics.median(s[0] for s in samples)
+        publish = statistics.median(s[1] for s in samples)
+        print(
+            f"  relay's own view (median of samples): ingest lag {ingest:.0f} ms "
+            f"(server timestamp to relay read), publish lag {publish:.0f} ms "
+            f"(oldest trade of the window being sent)"
+        )
     await drain(relay, receiver, source.counter)
     await relay.stop()
     task.cancel()

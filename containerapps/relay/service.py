@@ -198,8 +198,10 @@ class Relay:
             "connections": connections,
             "symbols": len(self.symbols),
             "overCap": self.over_cap,
+            "lagMs": round(self.lag_ms, 1),
             "publisher": {
                 "failing": self.publisher.failing,
+                "lastLagMs": round(self.publisher.stats.last_lag_ms, 1),
                 "queueDepth": self.publisher.queue_depth,
                 "messagesOut": self.publisher.stats.messages_out,
                 "conflated": self.publisher.stats.conflated,
