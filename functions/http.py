@@ -258,6 +258,7 @@ def endpoint(
     headers: tuple[HeaderParam, ...] = (),
     errors: tuple[int, ...] = (),
     tags: tuple[str, ...] = (),
+    other_media_types: tuple[str, ...] = (),
 ) -> Callable[[Handler], Route]:
     """Wrap a route handler `(req, caller)`: authenticate and authorize for `role`
     (None = public), echo/assign the request id, map errors to problem+json, and never
@@ -273,6 +274,7 @@ def endpoint(
         headers=headers,
         errors=errors,
         tags=tags,
+        other_media_types=other_media_types,
     )
 
     def decorate(handler: Handler) -> Route:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, date, datetime
+from typing import Any, Literal
 
 import azure.functions as func
 from pydantic import Field
 
-from functions.http import endpoint, json_response, parse_body
+from functions.http import QueryModel, endpoint, json_response, parse_body
 from shared.api_model import ApiModel
 from shared.auth.caller import Caller
 from shared.config import get_settings
@@ -26,11 +27,59 @@ from shared.storage.factory import document_store, lake
 bp = func.Blueprint()
 MAX_QUOTES = 100
 MAX_BACKFILL_SYMBOLS = 25
+TAGS = ("market data",)
+
+
+class BarsQuery(QueryModel):
+    interval: Interval | None = Field(None, description="Bar interval; default 1d.")
+    start: str | None = Field(None, description="ISO date or time (UTC); inclusive.")
+    end: str | None = Field(
+        None, description="ISO date (that whole day included) or time (UTC; bars before it)."
+    )
+    format: Literal["json", "csv", "parquet"] | None = Field(None, description="Default json.")
+
+
+class BarsPage(ApiModel):
+    """Bars of one symbol and interval (`format=json`)."""
+
+    model_config = {"extra": "allow"}
+
+    symbol: str
+    interval: str
+    count: int
+    bars: list[dict[str, Any]]
+
+
+class QuotesQuery(QueryModel):
+    symbols: str = Field(description="Comma-separated, e.g. AAPL,BTC-USD (at most 100).")
+
+
+class QuotesReply(ApiModel):
+    """Latest quotes of the symbols asked for, and those with none yet."""
+
+    model_config = {"extra": "allow"}
+
+    quotes: list[dict[str, Any]]
+    missing: list[str]
+
+
+class ProviderHealth(ApiModel):
+    """Sync status per market-data provider."""
+
+    model_config = {"extra": "allow"}
 
 
 @bp.function_name("market_bars")
 @bp.route(route="bars/{symbol}", methods=["GET"])
-@endpoint(role="viewer")
+@endpoint(
+    role="viewer",
+    summary="Bars of a symbol from the lake (JSON, CSV or Parquet)",
+    query=BarsQuery,
+    response=BarsPage,
+    other_media_types=("text/csv", "application/vnd.apache.parquet"),
+    errors=(404,),
+    tags=TAGS,
+)
 async def bars(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     symbol = parse_symbol(req.route_params.get("symbol", ""))
     interval, start, end, fmt = parse_bar_query(
@@ -75,7 +124,13 @@ async def bars(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
 
 @bp.function_name("market_quotes")
 @bp.route(route="quotes", methods=["GET"])
-@endpoint(role="viewer")
+@endpoint(
+    role="viewer",
+    summary="Latest quotes of some symbols",
+    query=QuotesQuery,
+    response=QuotesReply,
+    tags=TAGS,
+)
 async def quotes(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     text = req.params.get("symbols", "")
     symbols = parse_symbols(text)
@@ -99,7 +154,12 @@ async def quotes(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
 
 @bp.function_name("market_provider_health")
 @bp.route(route="health/providers", methods=["GET"])
-@endpoint(role="viewer")
+@endpoint(
+    role="viewer",
+    summary="Sync status of each market-data provider",
+    response=ProviderHealth,
+    tags=TAGS,
+)
 async def providers(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     settings = get_settings()
     states = await asyncio.to_thread(SyncStates(document_store(settings)).all)
@@ -117,7 +177,12 @@ class BackfillRequest(ApiModel):
 
 @bp.function_name("market_backfill")
 @bp.route(route="ops/backfill", methods=["POST"])
-@endpoint(role="admin")
+@endpoint(
+    role="admin",
+    summary="Backfill daily or intraday bars of some symbols from a provider",
+    body=BackfillRequest,
+    tags=TAGS,
+)
 async def backfill(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     body = parse_body(req, BackfillRequest)
     symbols = backfill_request_symbols(body.symbols, MAX_BACKFILL_SYMBOLS)
