@@ -37,15 +37,18 @@ class CheckResult:
 
 
 def _problem(response: httpx.Response) -> str:
+    """The readable part of an error answer, with its request id when there is one."""
+    rid = response.headers.get("X-Request-Id")
+    suffix = f" (request id {rid})" if rid else ""
     try:
         body = response.json()
     except ValueError:
-        return response.text[:200].strip() or response.reason_phrase
+        return (response.text[:200].strip() or response.reason_phrase) + suffix
     if isinstance(body, dict):
         for key in ("detail", "title", "message", "status"):
             if body.get(key):
-                return str(body[key])[:300]
-    return json.dumps(body)[:200]
+                return str(body[key])[:300] + suffix
+    return json.dumps(body)[:200] + suffix
 
 
 class Smoke:

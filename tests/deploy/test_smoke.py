@@ -45,6 +45,7 @@ class _Broken(BaseHTTPRequestHandler):
     def _send(self, status: int, body: Any, content_type: str = "application/json") -> None:
         data = json.dumps(body).encode() if not isinstance(body, bytes) else body
         self.send_response(status)
+        self.send_header("X-Request-Id", "rid-42")
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -92,7 +93,7 @@ def test_failures_exit_nonzero_with_readable_reasons(broken_app: str) -> None:
     assert "pass" in output  # health
     assert "every active provider is down" in output
     assert "no quote for any of" in output
-    assert "unknown strategy 'sma_cross'" in output
+    assert "unknown strategy 'sma_cross' (request id rid-42)" in output
     assert "the live feed is not configured" in output
     assert "4 check(s) failed: providers, quote, backtest, feed" in output
 
