@@ -99,6 +99,11 @@ class ClientConnection:
     def reliable(self) -> bool:
         return self.protocol == RELIABLE_PROTOCOL
 
+    @property
+    def reachable(self) -> bool:
+        """Connected, or a reliable connection awaiting recovery (messages wait for it)."""
+        return self.ws is not None or (self.reliable and self.detached_at is not None)
+
     def may(self, action: str, group: str) -> bool:
         return f"webpubsub.{action}" in self.roles or f"webpubsub.{action}.{group}" in self.roles
 
@@ -211,7 +216,7 @@ class WebPubSubStandIn:
             return denied
         body = await request.read()
         excluded = set(request.query.getall("excluded", []))
-        recipients = [c for c in targets if c.id not in excluded and c.ws is not None]
+        recipients = [c for c in targets if c.id not in excluded and c.reachable]
         if not recipients:
             return web.Response(status=202)
         try:
@@ -475,7 +480,7 @@ class WebPubSubStandIn:
                     head += f',"fromUserId":{json.dumps(connection.user_id)}'
                 for member_id in list(hub.groups.get(group, ())):
                     member = hub.connections.get(member_id)
-                    if member is None or member.ws is None:
+                    if member is None or not member.reachable:
                         continue
                     if frame.get("noEcho") and member is connection:
                         continue

@@ -163,3 +163,37 @@ async def test_join_rules_acks_and_group_delivery_between_clients(server: StandI
             await reader.receive(timeout=0.3)
         await sender.close()
         await reader.close()
+
+
+async def test_reliable_connections_recover_with_their_groups(server: StandInServer) -> None:
+    base = f"{server.endpoint}/client/hubs/ticks?access_token="
+    token = client_token(server, role=["webpubsub.joinLeaveGroup"])
+    service = WebPubSubServiceClient.from_connection_string(server.connection_string(), "ticks")
+    async with aiohttp.ClientSession() as http:
+        first = await http.ws_connect(base + token, protocols=(RELIABLE_PROTOCOL,))
+        hello = json.loads((await first.receive()).data)
+        await first.send_json({"type": "joinGroup", "group": "ticks.AAPL", "ackId": 1})
+        await first.receive()
+        await first.close(code=1011)
+        await asyncio.sleep(0.05)
+        await service.send_to_group("ticks.AAPL", {"n": 1}, content_type="application/json")
+
+        recovery = (
+            f"{base}{token}&awps_connection_id={hello['connectionId']}"
+            f"&awps_reconnection_token={hello['reconnectionToken']}"
+        )
+        again = await http.ws_connect(recovery, protocols=(RELIABLE_PROTOCOL,))
+        await service.send_to_group("ticks.AAPL", {"n": 2}, content_type="application/json")
+        got = [json.loads((await again.receive(timeout=2)).data) for _ in range(2)]
+        assert [m["data"] for m in got] == [{"n": 1}, {"n": 2}], "held while detached"
+        assert [m["sequenceId"] for m in got] == [1, 2]
+        await again.close()
+
+        forged = await http.ws_connect(
+            f"{base}{token}&awps_connection_id={hello['connectionId']}&awps_reconnection_token=x",
+            protocols=(RELIABLE_PROTOCOL,),
+        )
+        closing = await forged.receive(timeout=2)
+        assert closing.type == aiohttp.WSMsgType.CLOSE
+        assert closing.data == 1008
+    await service.close()
