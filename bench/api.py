@@ -16,6 +16,7 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -37,7 +38,7 @@ def put_quote(store: SqliteDocumentStore, symbol: str, price: float) -> None:
             "pk": symbol,
             "symbol": symbol,
             "price": price,
-            "ts": "2026-01-01T00:00:00+00:00",
+            "ts": datetime.now(UTC).isoformat(),
             "source": "test",
         },
     )

@@ -206,6 +206,7 @@ var appSettings = [
 
   { name: 'PAPER_SLIPPAGE_BPS', value: '5' }
   { name: 'PAPER_DEFAULT_STARTING_CASH', value: '100000' }
+  { name: 'PAPER_MAX_QUOTE_AGE_SECONDS', value: '900' }
   { name: 'IDEMPOTENCY_TTL_SECONDS', value: '86400' }
   { name: 'AUDIT_DENIALS_PER_MINUTE', value: '120' }
 ]

@@ -180,7 +180,9 @@ def _replay(stored: StoredResponse) -> func.HttpResponse:
     summary="Place an order (filled at once when the latest quote allows)",
     description=(
         "Market orders fill at the last price plus slippage; limit and stop orders stay "
-        "open until the price crosses. A buy holds back its cost while open; an order "
+        "open until the price crosses. Only quotes younger than PAPER_MAX_QUOTE_AGE_SECONDS "
+        "count: a market order without one is refused with 422 (No fresh quote). "
+        "A buy holds back its cost while open; an order "
         "the account cannot cover is refused with 422. With an Idempotency-Key, a retry "
         "returns the first response (header Idempotent-Replayed: true) and places nothing."
     ),

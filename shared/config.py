@@ -157,6 +157,12 @@ class Settings(BaseSettings):
     paper_default_starting_cash: float = Field(
         100_000.0, gt=0, description="Starting cash of a paper account created without one."
     )
+    paper_max_quote_age_seconds: float = Field(
+        900.0,
+        gt=0,
+        description="Quotes older than this (s) neither fill nor trigger paper orders; a market "
+        "order with none fresher is refused (422).",
+    )
     idempotency_ttl_seconds: int = Field(
         86_400, ge=60, description="How long an Idempotency-Key's first result is replayed."
     )

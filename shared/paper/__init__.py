@@ -1,6 +1,6 @@
 """Paper trading: accounts with starting cash, orders matched against the latest quotes."""
 
-from shared.paper.broker import InsufficientFunds, PaperBroker
+from shared.paper.broker import InsufficientFunds, NoFreshQuote, PaperBroker
 from shared.paper.idempotency import Claim, IdempotencyStore, StoredResponse
 from shared.paper.models import (
     MatchReport,
@@ -16,6 +16,7 @@ __all__ = [
     "IdempotencyStore",
     "InsufficientFunds",
     "MatchReport",
+    "NoFreshQuote",
     "Order",
     "OrderIn",
     "PaperAccount",

@@ -66,6 +66,12 @@ class InsufficientFunds(DomainError):
     title = "Insufficient funds"
 
 
+class NoFreshQuote(InvalidInput):
+    """A market order needs a quote no older than PAPER_MAX_QUOTE_AGE_SECONDS; there is none."""
+
+    title = "No fresh quote"
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -103,13 +109,33 @@ class PaperBroker:
         self.clock = clock
 
     # --- quotes ----------------------------------------------------------------------
-    def last_price(self, symbol: str) -> float | None:
+    def _quote(self, symbol: str) -> Document | None:
         try:
-            doc = self.store.read(QUOTES, symbol, symbol)
+            return self.store.read(QUOTES, symbol, symbol)
         except DocumentNotFound:
             return None
-        price = doc.get("price")
+
+    @staticmethod
+    def _price(quote: Document | None) -> float | None:
+        price = quote.get("price") if quote is not None else None
         return float(price) if isinstance(price, int | float) and price > 0 else None
+
+    @staticmethod
+    def _quote_ts(quote: Document) -> datetime | None:
+        try:
+            ts = datetime.fromisoformat(str(quote.get("ts")))
+        except ValueError:
+            return None
+        return ts if ts.tzinfo is not None else None
+
+    def _fresh(self, quote: Document) -> bool:
+        ts = self._quote_ts(quote)
+        max_age = timedelta(seconds=self.settings.paper_max_quote_age_seconds)
+        return ts is not None and self.clock() - ts <= max_age
+
+    def last_price(self, symbol: str) -> float | None:
+        """The latest price of `symbol` however old (for valuing positions)."""
+        return self._price(self._quote(symbol))
 
     def last_prices(self, symbols: list[str]) -> dict[str, float]:
         prices = {}
@@ -118,6 +144,30 @@ class PaperBroker:
             if price is not None:
                 prices[symbol] = price
         return prices
+
+    def fresh_price(self, symbol: str) -> float | None:
+        """The latest price of `symbol` if its quote is no older than
+        PAPER_MAX_QUOTE_AGE_SECONDS; the only price orders fill or trigger at."""
+        quote = self._quote(symbol)
+        return self._price(quote) if quote is not None and self._fresh(quote) else None
+
+    def fresh_prices(self, symbols: list[str]) -> dict[str, float]:
+        prices = {}
+        for symbol in dict.fromkeys(symbols):
+            price = self.fresh_price(symbol)
+            if price is not None:
+                prices[symbol] = price
+        return prices
+
+    def _no_fresh_quote(self, symbol: str) -> NoFreshQuote:
+        quote = self._quote(symbol)
+        if quote is None or self._price(quote) is None:
+            return NoFreshQuote(f"no quote for {symbol} yet; a market order needs a price")
+        max_age = self.settings.paper_max_quote_age_seconds
+        return NoFreshQuote(
+            f"no quote for {symbol} newer than {max_age:g} s; the last is from "
+            f"{quote.get('ts')}, a market order needs a fresh price"
+        )
 
     # --- the ledger ------------------------------------------------------------------
     def _mutate(self, pk: str, account_id: str, change: Callable[[Document], R]) -> R:
@@ -262,13 +312,15 @@ class PaperBroker:
         self, caller: Caller, account_id: str, data: OrderIn, *, idempotency_ref: str = ""
     ) -> Order:
         """Reserve cash (buy) or shares (sell), record the order, and fill it at once if
-        the latest quote allows. `InsufficientFunds` (422) if the account cannot cover it."""
+        the latest quote allows. `InsufficientFunds` (422) if the account cannot cover it;
+        `NoFreshQuote` (422) for a market order without a quote younger than
+        PAPER_MAX_QUOTE_AGE_SECONDS."""
         account = self._account_doc(caller, account_id)
         pk = account["pk"]
-        price = self.last_price(data.symbol)
+        price = self.fresh_price(data.symbol)
         slippage = self.settings.paper_slippage_bps
         if data.type == "market" and price is None:
-            raise InvalidInput(f"no quote for {data.symbol} yet; a market order needs a price")
+            raise self._no_fresh_quote(data.symbol)
         per_unit = reservation_price(
             data.type,
             data.side,
@@ -482,7 +534,7 @@ class PaperBroker:
     def match(self, symbols: list[str] | None = None) -> MatchReport:
         """One matching pass over every open order (of `symbols`, if given): bring orders
         the ledger already settled up to date, expire day orders past their date, fill
-        those the latest quote crosses."""
+        a fresh quote (see `fresh_price`) crosses."""
         filters = [Filter("kind", "=", "order"), Filter("status", "=", "open")]
         if symbols:
             filters.append(Filter("symbol", "in", list(symbols)))
@@ -490,7 +542,7 @@ class PaperBroker:
         by_symbol: dict[str, list[Document]] = defaultdict(list)
         for order in orders:
             by_symbol[order["symbol"]].append(order)
-        prices = self.last_prices(list(by_symbol))
+        prices = self.fresh_prices(list(by_symbol))
         now = self.clock()
         filled = expired_count = rejected = 0
         ledgers: dict[str, Document] = {}

@@ -94,8 +94,9 @@ def store() -> DocumentStore:
     return document_store()
 
 
-def put_quote(store: DocumentStore, symbol: str, price: float) -> None:
-    """Write the latest quote of `symbol` as the market-data code does."""
+def put_quote(store: DocumentStore, symbol: str, price: float, ts: datetime | None = None) -> None:
+    """Write the latest quote of `symbol` (stamped `ts`, default now) as the market-data code
+    does."""
     store.upsert(
         "quotes",
         {
@@ -103,7 +104,7 @@ def put_quote(store: DocumentStore, symbol: str, price: float) -> None:
             "pk": symbol,
             "symbol": symbol,
             "price": price,
-            "ts": datetime.now(UTC).isoformat(),
+            "ts": (ts or datetime.now(UTC)).isoformat(),
             "source": "test",
         },
     )

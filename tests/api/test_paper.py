@@ -255,6 +255,50 @@ async def test_order_validation(call, store):
     assert smallest.json["filledQty"] == 1e-6
 
 
+async def test_stale_quotes_neither_fill_nor_trigger_orders(call, store):
+    account_id = await open_account(call)
+    old = datetime.now(UTC) - timedelta(hours=2)
+    put_quote(store, "AAPL", 100.0, ts=old)
+    market = await place(call, account_id, symbol="AAPL", side="buy", qty=1)
+    assert market.status == 422, market.body
+    assert market.mimetype == "application/problem+json"
+    assert market.json["title"] == "No fresh quote"
+    assert "newer than 900 s" in market.json["detail"]
+    assert old.isoformat() in market.json["detail"]
+    view = await account_view(call, account_id)
+    assert (view["cash"], view["reservedCash"], view["positions"]) == (10_000.0, 0.0, [])
+
+    limit = await place(
+        call, account_id, symbol="AAPL", side="buy", type="limit", qty=1, limitPrice=150
+    )
+    assert limit.status == 201
+    assert limit.json["status"] == "open"
+    stop = await place(
+        call, account_id, symbol="AAPL", side="buy", type="stop", qty=1, stopPrice=90
+    )
+    assert stop.status == 201
+    assert stop.json["status"] == "open"
+    assert (await match(call))["filled"] == 0
+
+    put_quote(store, "AAPL", 100.0)
+    assert (await match(call))["filled"] == 2
+    filled = await place(call, account_id, symbol="AAPL", side="buy", qty=1)
+    assert filled.status == 201
+    assert filled.json["status"] == "filled"
+
+
+def test_a_quote_is_fresh_up_to_paper_max_quote_age_seconds(store):
+    now = datetime(2026, 11, 23, 15, tzinfo=UTC)
+    settings = get_settings().model_copy(update={"paper_max_quote_age_seconds": 60.0})
+    broker = PaperBroker(store, settings, clock=lambda: now)
+    put_quote(store, "AAPL", 100.0, ts=now - timedelta(seconds=60))
+    assert broker.fresh_price("AAPL") == 100.0
+    put_quote(store, "AAPL", 100.0, ts=now - timedelta(seconds=61))
+    assert broker.fresh_price("AAPL") is None
+    assert broker.last_price("AAPL") == 100.0
+    assert broker.fresh_price("MSFT") is None
+
+
 def test_day_orders_expire_after_their_date(store):
     put_quote(store, "AAPL", 100.0)
     settings = get_settings()

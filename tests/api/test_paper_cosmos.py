@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 
@@ -38,7 +39,7 @@ def test_racing_orders_never_overdraw_on_cosmos(cosmos_store):
             "pk": "AAPL",
             "symbol": "AAPL",
             "price": 100.0,
-            "ts": "2026-01-01T00:00:00+00:00",
+            "ts": datetime.now(UTC).isoformat(),
             "source": "test",
         },
     )
