@@ -19,7 +19,12 @@ from containerapps.relay.upstream import FinnhubConnection, SymbolAllocator
 from shared import telemetry
 from shared.config import Settings, SettingsError
 from shared.feed.connection import webpubsub_connection_string
-from shared.feed.publisher import GroupSender, TickPublisher, WebPubSubSender
+from shared.feed.publisher import (
+    GroupSender,
+    TickPublisher,
+    WebPubSubSender,
+    sender_from_connection_string,
+)
 from shared.feed.trades import Trade
 from shared.storage.documents import DocumentStore
 from shared.storage.lake import ParquetLake
@@ -28,10 +33,11 @@ log = logging.getLogger("relay")
 
 
 def build_sender(settings: Settings) -> GroupSender:
-    """The Web PubSub sender from WEBPUBSUB_CONNECTION_STRING or WEBPUBSUB_ENDPOINT."""
+    """The Web PubSub sender: key-signed aiohttp for WEBPUBSUB_CONNECTION_STRING, the SDK
+    with managed identity for WEBPUBSUB_ENDPOINT."""
     connection_string = webpubsub_connection_string(settings)
     if connection_string:
-        return WebPubSubSender.from_connection_string(connection_string, settings.webpubsub_hub)
+        return sender_from_connection_string(connection_string, settings.webpubsub_hub)
     if settings.webpubsub_endpoint:
         return WebPubSubSender.from_endpoint(settings.webpubsub_endpoint, settings.webpubsub_hub)
     raise SettingsError(

@@ -62,7 +62,7 @@ class WebPubSubPlugin(Plugin):
         from containerapps.relay.settings import load_relay_settings
         from devhost.webpubsub.finnhub import FinnhubServer, SampleReplay
         from shared.config import get_settings
-        from shared.feed.publisher import WebPubSubSender
+        from shared.feed.publisher import sender_from_connection_string
 
         relay_settings = load_relay_settings()
         if not relay_settings.relay_in_devhost:
@@ -89,7 +89,7 @@ class WebPubSubPlugin(Plugin):
         relay_settings = relay_settings.model_copy(update=overrides)
         connection_string = os.environ.get("WEBPUBSUB_CONNECTION_STRING") or ""
         sender = (
-            WebPubSubSender.from_connection_string(connection_string, settings.webpubsub_hub)
+            sender_from_connection_string(connection_string, settings.webpubsub_hub)
             if connection_string
             else None
         )

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
+import aiohttp
+import jwt
 import pytest
 
 from shared.feed.groups import ALL_TICKS_GROUP, from_finnhub, group_for, to_finnhub
@@ -151,3 +154,44 @@ async def test_trades_waiting_longer_than_the_max_delay_conflate() -> None:
     assert prices[-1] == 60.0
     assert prices == sorted(prices)
     assert len(prices) + publisher.stats.conflated == 60
+
+
+async def test_key_and_sdk_senders_deliver_to_a_group_through_the_standin() -> None:
+    from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient
+
+    from devhost.webpubsub.standin import JSON_PROTOCOL, StandInServer
+    from shared.feed.publisher import KeySender, WebPubSubSender, WebPubSubSendError
+
+    key = "publisher-tests-access-key-0123456789abcdef"
+    server = await StandInServer(key).start()
+    service = WebPubSubServiceClient.from_connection_string(server.connection_string(), "ticks")
+    lean = KeySender.from_connection_string(server.connection_string(), "ticks")
+    sdk = WebPubSubSender.from_connection_string(server.connection_string(), "ticks")
+    wrong = KeySender.from_connection_string(
+        server.connection_string().replace(key, "not-the-key-0123456789abcdef01234567"), "ticks"
+    )
+    try:
+        token = await service.get_client_access_token(roles=["webpubsub.joinLeaveGroup"])
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(token["url"], protocols=(JSON_PROTOCOL,)) as ws,
+        ):
+            connected = json.loads((await ws.receive()).data)
+            await service.add_connection_to_group("ticks.AAPL", connected["connectionId"])
+            await lean.send_to_group("ticks.AAPL", '{"n":1}')
+            await lean.send_to_group("ticks.AAPL", '{"n":2}')
+            await sdk.send_to_group("ticks.AAPL", '{"n":3}')
+            received = [json.loads((await ws.receive()).data)["data"]["n"] for _ in range(3)]
+            assert received == [1, 2, 3]
+        url = next(iter(lean._tokens))
+        assert url.endswith("/api/hubs/ticks/groups/ticks.AAPL/:send?api-version=2024-12-01")
+        assert lean.token_for(url) == lean.token_for(url)
+        claims = jwt.decode(lean.token_for(url), key, algorithms=["HS256"], audience=url)
+        assert claims["exp"] > time.time() + KeySender.RENEW_BEFORE_SECONDS
+        with pytest.raises(WebPubSubSendError, match="401"):
+            await wrong.send_to_group("ticks.AAPL", '{"n":4}')
+    finally:
+        for closing in (lean, sdk, wrong):
+            await closing.close()
+        await service.close()
+        await server.stop()
