@@ -175,6 +175,7 @@ var appSettings = [
   { name: 'PROVIDER_RETRY_AFTER_MAX', value: '30' }
   { name: 'INGEST_DAILY_REFRESH_HOURS', value: '12' }
   { name: 'INGEST_HISTORY_DAYS', value: '120' }
+  { name: 'BARS_MAX_ROWS', value: '100000' }
 
   { name: 'SCHEDULE_ALPHAVANTAGE', value: '0 */5 * * * *' }
   { name: 'SCHEDULE_YAHOO', value: '0 7 * * * *' }

@@ -74,10 +74,15 @@ class ProviderHealth(ApiModel):
 @endpoint(
     role="viewer",
     summary="Bars of a symbol from the lake (JSON, CSV or Parquet)",
+    description=(
+        "At most BARS_MAX_ROWS bars (default 100000) per response: a range that matches "
+        "more is refused with 422 problem+json (title 'Too many bars') whose detail gives "
+        "the start/end holding the first BARS_MAX_ROWS bars and where to continue."
+    ),
     query=BarsQuery,
     response=BarsPage,
     other_media_types=("text/csv", "application/vnd.apache.parquet"),
-    errors=(404,),
+    errors=(404, 422),
     tags=TAGS,
 )
 async def bars(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
@@ -88,8 +93,11 @@ async def bars(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
         req.params.get("end"),
         req.params.get("format"),
     )
-    store = BarLake(lake(get_settings()))
-    table = await asyncio.to_thread(store.read, symbol.text, interval, start, end)
+    settings = get_settings()
+    store = BarLake(lake(settings))
+    table = await asyncio.to_thread(
+        store.read, symbol.text, interval, start, end, max_rows=settings.bars_max_rows
+    )
     if (
         table.num_rows == 0
         and await asyncio.to_thread(store.last_ts, symbol.text, interval) is None

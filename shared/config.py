@@ -141,6 +141,12 @@ class Settings(BaseSettings):
     ingest_history_days: int = Field(
         120, ge=1, description="Days of daily bars fetched for a symbol with no sync state yet."
     )
+    bars_max_rows: int = Field(
+        100_000,
+        ge=1,
+        description="Most bars GET /api/bars returns at once; a larger range is refused (422) "
+        "with the start/end that fit.",
+    )
 
     # --- schedules (six-field NCRONTAB) -----------------------------------------------------
     schedule_alphavantage: str = Field("0 */5 * * * *", description="Alpha Vantage sync.")

@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from shared.errors import InvalidInput
 from shared.market.models import Bar
 from shared.storage.lake import FILE_NAME, ParquetLake
 
@@ -48,6 +49,26 @@ SCHEMA = pa.schema(
 )
 BAR_COLUMNS = [name for name in SCHEMA.names if name != "period"]
 BAR_SCHEMA = SCHEMA.remove(SCHEMA.get_field_index("period"))
+
+
+class TooManyBars(InvalidInput):
+    """A bar request matches more rows than BARS_MAX_ROWS allows in one response."""
+
+    title = "Too many bars"
+
+
+def _utc_text(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _between(table: pa.Table, start: datetime | None, end: datetime | None) -> pa.Table:
+    mask = None
+    if start is not None:
+        mask = pc.greater_equal(table["ts"], pa.scalar(start.astimezone(UTC), TS))
+    if end is not None:
+        below = pc.less(table["ts"], pa.scalar(end.astimezone(UTC), TS))
+        mask = below if mask is None else pc.and_(mask, below)
+    return table if mask is None else table.filter(mask)
 
 
 def period_of(interval: str, ts: datetime) -> str:
@@ -188,30 +209,43 @@ class BarLake:
         interval: str,
         start: datetime | None = None,
         end: datetime | None = None,
+        *,
+        max_rows: int | None = None,
     ) -> pa.Table:
-        """Bars of one series with start <= ts < end, sorted by ts, without `period`."""
+        """Bars of one series with start <= ts < end, sorted by ts, without `period`.
+
+        With `max_rows`, reading stops at the first partition that takes the count past it
+        and `TooManyBars` names the range holding the first `max_rows` bars, so memory stays
+        within `max_rows` plus one partition."""
         low = period_of(interval, start) if start is not None else ""
         high = period_of(interval, end) if end is not None else "~"
         tables = []
+        rows = 0
         for period in self.periods(symbol, interval):
             if not low <= period <= high:
                 continue
             part = {"interval": interval, "symbol": symbol, "period": period}
             table = self.lake.read_partition(DATASET, part)
-            if table is not None:
-                tables.append(table.select(BAR_COLUMNS).cast(BAR_SCHEMA))
+            if table is None:
+                continue
+            table = _between(table.select(BAR_COLUMNS).cast(BAR_SCHEMA), start, end)
+            tables.append(table)
+            rows += table.num_rows
+            if max_rows is not None and rows > max_rows:
+                raise self._too_many(symbol, interval, pa.concat_tables(tables), max_rows)
         if not tables:
             return BAR_SCHEMA.empty_table()
-        table = pa.concat_tables(tables)
-        mask = None
-        if start is not None:
-            mask = pc.greater_equal(table["ts"], pa.scalar(start.astimezone(UTC), TS))
-        if end is not None:
-            below = pc.less(table["ts"], pa.scalar(end.astimezone(UTC), TS))
-            mask = below if mask is None else pc.and_(mask, below)
-        if mask is not None:
-            table = table.filter(mask)
-        return table.sort_by("ts")
+        return pa.concat_tables(tables).sort_by("ts")
+
+    @staticmethod
+    def _too_many(symbol: str, interval: str, head: pa.Table, max_rows: int) -> TooManyBars:
+        ts = head.sort_by("ts")["ts"]
+        first, cut = _utc_text(ts[0].as_py()), _utc_text(ts[max_rows].as_py())
+        return TooManyBars(
+            f"more than {max_rows} {interval} bars of {symbol} match; one response holds at "
+            f"most {max_rows} (BARS_MAX_ROWS). Narrow start/end: the first {max_rows} are "
+            f"start={first}&end={cut} (end exclusive); continue with start={cut}"
+        )
 
     def last_ts(self, symbol: str, interval: str) -> datetime | None:
         """The newest bar's time of a series (reads only its newest partition)."""

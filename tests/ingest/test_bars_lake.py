@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import pyarrow as pa
 import pytest
 
-from shared.ingest.bars import BarLake
+from shared.ingest.bars import BarLake, TooManyBars
 from shared.market.models import Bar
 from shared.storage.factory import lake
 
@@ -51,6 +54,30 @@ def test_read_back_with_provenance() -> None:
     assert rows[0]["source"] == "yahoo"
     assert rows[0]["adjustment"] == "split"
     assert rows[0]["ingested_at"] == T0
+
+
+def test_max_rows_stops_reading_at_the_partition_that_passes_it() -> None:
+    store = BarLake(lake())
+    store.merge([bar(i, 10 + i) for i in range(800)], ingested_at=T0)
+    assert len(store.periods("AAPL", "1d")) == 4
+    read: list[str] = []
+    real = store.lake.read_partition
+
+    def counting(dataset: str, partition: Mapping[str, Any]) -> pa.Table | None:
+        read.append(partition["period"])
+        return real(dataset, partition)
+
+    store.lake.read_partition = counting  # type: ignore[method-assign]
+    with pytest.raises(TooManyBars) as refused:
+        store.read("AAPL", "1d", max_rows=100)
+    assert read == ["2023", "2024"]
+    assert refused.value.status == 422
+    assert "start=2023-12-27T00:00:00Z&end=2024-04-05T00:00:00Z" in refused.value.detail
+    assert "continue with start=2024-04-05T00:00:00Z" in refused.value.detail
+    assert store.read("AAPL", "1d", max_rows=800).num_rows == 800
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    end = datetime(2024, 4, 10, tzinfo=UTC)
+    assert store.read("AAPL", "1d", start, end, max_rows=100).num_rows == 100
 
 
 def test_unchanged_rows_keep_their_ingested_at_and_bytes() -> None:

@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 import json
+import re
 from typing import Any
 
 import azure.functions as func
@@ -13,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from functions import market
+from shared.config import get_settings
 from shared.ingest.sync import Ingestor
 from tests.ingest.conftest import AS_OF
 from tests.support.auth import auth_headers
@@ -107,6 +109,39 @@ def test_bad_bar_requests_are_problems(
     assert response.status_code == status
     assert response.mimetype == "application/problem+json"
     assert json.loads(response.get_body())["detail"]
+
+
+def test_a_range_over_bars_max_rows_is_refused_with_the_range_that_fits(
+    filled: Ingestor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BARS_MAX_ROWS", "12")
+    get_settings.cache_clear()
+    refused = call(
+        "market_bars", route={"symbol": "AAPL"}, params={"start": "2024-06-01", "end": "2024-06-28"}
+    )
+    assert refused.status_code == 422
+    assert refused.mimetype == "application/problem+json"
+    problem = json.loads(refused.get_body())
+    assert problem["title"] == "Too many bars"
+    assert "BARS_MAX_ROWS" in problem["detail"]
+    hint = re.search(r"start=(\S+)&end=(\S+) \(end exclusive\)", problem["detail"])
+    assert hint is not None
+    first = call(
+        "market_bars",
+        route={"symbol": "AAPL"},
+        params=dict(zip(("start", "end"), hint.groups(), strict=True)),
+    )
+    rest = call(
+        "market_bars", route={"symbol": "AAPL"}, params={"start": hint[2], "end": "2024-06-28"}
+    )
+    assert json.loads(first.get_body())["count"] == 12
+    assert json.loads(rest.get_body())["count"] == 8
+    monkeypatch.setenv("BARS_MAX_ROWS", "20")
+    get_settings.cache_clear()
+    whole = call(
+        "market_bars", route={"symbol": "AAPL"}, params={"start": "2024-06-01", "end": "2024-06-28"}
+    )
+    assert whole.status_code == 200
 
 
 def test_bars_need_a_token(filled: Ingestor) -> None:
