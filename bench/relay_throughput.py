@@ -131,6 +131,14 @@ async def steady(server: FinnhubServer, source: Source, seconds: float, rate: in
     return sent
 
 
+def profile_args() -> list[str]:
+    """`-m cProfile -o <file>.<n>` for the n-th relay started, if --profile was given."""
+    if not PROFILE:
+        return []
+    started = len(RUNNING) - 1
+    return ["-m", "cProfile", "-o", f"{PROFILE[0]}.{started}"]
+
+
 def free_port() -> int:
     import socket
 
@@ -187,7 +195,7 @@ async def start_relay(
     with (data_dir / "relay.log").open("w") as log:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
-            *PROFILE,
+            *profile_args(),
             "-m",
             "containerapps.relay",
             cwd=REPO,
@@ -385,10 +393,12 @@ if __name__ == "__main__":
     parser.add_argument("--short-window-ms", type=int, default=20, help="second batch window")
     parser.add_argument("--peer", type=float, default=8.0, help="peer comparison seconds (8)")
     parser.add_argument("--peer-rate", type=int, default=5_000, help="peer offered trades/s")
-    parser.add_argument("--profile", help="write a cProfile of the (first) relay to this file")
+    parser.add_argument(
+        "--profile", help="write a cProfile of each relay to FILE.<n> (n counts processes started)"
+    )
     arguments = parser.parse_args()
     if arguments.profile:
-        PROFILE.extend(["-m", "cProfile", "-o", arguments.profile])
+        PROFILE.append(arguments.profile)
     try:
         asyncio.run(main(arguments))
     finally:

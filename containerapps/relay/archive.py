@@ -155,7 +155,7 @@ class TickArchive:
         self._current.write(
             "".join(
                 f"{t.symbol}\t{t.price!r}\t{t.volume!r}\t{t.ts_ms}\t{t.seq}\t"
-                f"{'|'.join(_clean(c) for c in t.conditions)}\n"
+                f"{'|'.join(map(_clean, t.conditions)) if t.conditions else ''}\n"
                 for t in trades
             )
         )

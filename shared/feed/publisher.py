@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Iterable
@@ -31,6 +30,7 @@ from urllib.parse import quote, urlsplit
 
 import aiohttp
 import jwt
+import orjson
 import stamina
 
 from shared import telemetry
@@ -65,19 +65,18 @@ class PublisherStats:
 
 def encode_batch(symbol: str, trades: list[Trade], conflated: int) -> str:
     """One symbol's batch as JSON text (see the module docstring)."""
-    return json.dumps(
+    return orjson.dumps(
         {
             "symbol": symbol,
             "conflated": conflated,
             "trades": [
-                {"p": t.price, "v": t.volume, "t": t.ts_ms, "c": list(t.conditions)}
+                {"p": t.price, "v": t.volume, "t": t.ts_ms, "c": t.conditions}
                 if t.conditions
                 else {"p": t.price, "v": t.volume, "t": t.ts_ms}
                 for t in trades
             ],
-        },
-        separators=(",", ":"),
-    )
+        }
+    ).decode()
 
 
 def wrap_batches(batches: list[str], sent_at_ms: int) -> str:
