@@ -22,6 +22,12 @@ STEP_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=1000, max_numb
 Orchestration = Generator[Any, Any, Any]
 
 
+def block_instance_id(run_id: str, block: int) -> str:
+    """The instance id of a run's block sub-orchestration: deterministic, so the routes can
+    find (and cancel) every child from the run id alone."""
+    return f"{run_id}:b{block:03d}"
+
+
 class ChunkFailed(Exception):
     """A chunk still failed after its retries; the message names it."""
 
@@ -119,7 +125,7 @@ def backtest_run(context: df.DurableOrchestrationContext) -> Orchestration:
                         "job": {k: job[k] for k in ("runId", "accountId", "request", "data")},
                         "items": block,
                     },
-                    instance_id=f"{context.instance_id}:b{n:03d}",
+                    instance_id=block_instance_id(context.instance_id, n),
                 )
                 for n, block in enumerate(blocks)
             ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 from contextvars import ContextVar
 from datetime import timedelta
@@ -14,7 +15,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from durable import runs
-from durable.backtest import RUN_ORCHESTRATOR
+from durable.backtest import RUN_ORCHESTRATOR, block_instance_id
 from functions.http import (
     SPEC_ATTRIBUTE,
     ListQuery,
@@ -33,9 +34,11 @@ from shared.storage.factory import document_store
 from shared.strategies_store.store import StrategyStore
 
 bp = df.Blueprint()
+log = logging.getLogger(__name__)
 
 TERMINAL = frozenset({"Completed", "Failed", "Terminated", "Canceled"})
 RESULT_URL_LIFETIME = timedelta(hours=1)
+CANCEL_SETTLE_SECONDS = 10.0
 
 _client: ContextVar[df.DurableOrchestrationClient] = ContextVar("durable_client")
 
@@ -65,7 +68,7 @@ async def _durable_status(run_id: str) -> Any:
     custom = status.custom_status
     if isinstance(custom, dict) and custom.get("blocks") and custom.get("stage") == "running":
         blocks = await asyncio.gather(
-            *(client.get_status(f"{run_id}:b{n:03d}") for n in range(int(custom["blocks"])))
+            *(client.get_status(block_instance_id(run_id, n)) for n in range(int(custom["blocks"])))
         )
         done = sum(
             int((b.custom_status or {}).get("chunksDone", 0))
@@ -211,6 +214,44 @@ def _results(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+async def _terminate_blocks(run_id: str, reason: str) -> list[str]:
+    """Terminate the run's block sub-orchestrations: in Azure, terminating a parent leaves its
+    children running. Waits (briefly) for the parent to end so that no block it schedules
+    afterwards is missed, then terminates every block its custom status counts; a block that
+    never started or already ended is skipped. Returns the block ids terminated."""
+    client = _client.get()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + CANCEL_SETTLE_SECONDS
+    status = await client.get_status(run_id)
+    while (
+        status is not None
+        and status.runtime_status is not None
+        and status.runtime_status.value not in TERMINAL
+        and loop.time() < deadline
+    ):
+        await asyncio.sleep(0.2)
+        status = await client.get_status(run_id)
+    custom = status.custom_status if status is not None else None
+    blocks = int(custom.get("blocks") or 0) if isinstance(custom, dict) else 0
+    terminated: list[str] = []
+    for n in range(blocks):
+        child = block_instance_id(run_id, n)
+        child_status = await client.get_status(child)
+        if (
+            child_status is None
+            or child_status.runtime_status is None
+            or child_status.runtime_status.value in TERMINAL
+        ):
+            continue
+        try:
+            await client.terminate(child, reason)
+        except Exception as error:  # the SDK raises a bare Exception for a 404
+            log.warning("cancel %s: block %s not terminated: %s", run_id, child, error)
+            continue
+        terminated.append(child)
+    return terminated
+
+
 @endpoint(
     role="trader",
     summary="Cancel a running backtest",
@@ -224,7 +265,9 @@ async def cancel_backtest(req: func.HttpRequest, caller: Caller) -> func.HttpRes
     runtime = status.runtime_status.value if status is not None else doc["status"]
     if runtime in TERMINAL:
         raise Conflict(f"run {doc['id']} already ended ({runtime})")
-    await _client.get().terminate(doc["id"], f"cancelled by {caller.account_id}")
+    reason = f"cancelled by {caller.account_id}"
+    await _client.get().terminate(doc["id"], reason)
+    await _terminate_blocks(doc["id"], reason)
     await asyncio.to_thread(
         runs.update_run,
         doc["pk"],

@@ -245,13 +245,11 @@ class DurableEngine:
         return True
 
     def terminate(self, instance_id: str, reason: str = "") -> bool:
-        """End a running instance as Terminated (and its running sub-orchestrations)."""
+        """End a running instance as Terminated. Its sub-orchestrations keep running, as in
+        Azure: a caller that wants them gone terminates each one by its instance id."""
         instance = self._get(instance_id)
         if instance is None or instance["runtimeStatus"] in TERMINAL:
             return False
-        for work in list(instance["outstanding"].values()):
-            if work["kind"] == "suborchestration":
-                self.terminate(work["childId"], reason)
         now = utc_now()
         instance["history"].append(event(EventType.EXECUTION_TERMINATED, now, Input=reason))
         self._finish(instance, "Terminated", reason, now)

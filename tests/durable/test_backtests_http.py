@@ -85,3 +85,50 @@ async def test_saved_strategy_version_runs_and_results_are_account_scoped(
         missing = {"symbols": ["GOOG"], "strategyId": saved.id}
         assert (await client.post("/api/backtests", json=missing, headers=other)).status_code == 404
     await http_utils._close_session()
+
+
+async def test_cancel_terminates_every_block_sub_orchestration(
+    isolated_settings: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The local host does not cascade a parent's termination (Azure does not either), so the
+    blocks end Terminated only because the route terminates each one."""
+    monkeypatch.setenv("BACKTEST_WORKERS", "0")
+    monkeypatch.setenv("BACKTEST_CHUNK_TARGET_SECONDS", "0.00022")
+    monkeypatch.setenv("BACKTEST_MAX_CHUNKS_PER_ORCHESTRATION", "2")
+    monkeypatch.setenv("BACKTEST_FAULT_INJECTION", "delay:0.5")
+    get_settings.cache_clear()
+    write_bars()
+    plugin = DurablePlugin()
+    body = {
+        "symbols": ["GOOG"],
+        "strategy": {"strategy": "sma_cross", "grid": {"fast": "5:15:5", "slow": "20:60:10"}},
+    }
+    async with (
+        in_process_host(APP, plugins=[plugin]) as host,
+        httpx.AsyncClient(base_url=host.base_url, timeout=30) as client,
+    ):
+        engine = plugin.engine
+        assert engine is not None
+        response = await client.post("/api/backtests", json=body, headers=auth_headers())
+        assert response.status_code == 202, response.text
+        run_id = response.json()["runId"]
+        for _ in range(200):
+            parent = engine.status(run_id)
+            blocks = ((parent or {}).get("customStatus") or {}).get("blocks")
+            if blocks and engine.status(f"{run_id}:b{blocks - 1:03d}") is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert blocks, parent
+        assert blocks >= 2, parent
+        children = [f"{run_id}:b{n:03d}" for n in range(blocks)]
+        assert all(engine.status(c)["runtimeStatus"] == "Running" for c in children)  # type: ignore[index]
+
+        cancelled = await client.delete(f"/api/backtests/{run_id}", headers=auth_headers())
+        assert cancelled.status_code == 202, cancelled.text
+        assert engine.status(run_id)["runtimeStatus"] == "Terminated"  # type: ignore[index]
+        assert [engine.status(c)["runtimeStatus"] for c in children] == [  # type: ignore[index]
+            "Terminated"
+        ] * blocks
+        view = (await client.get(f"/api/backtests/{run_id}", headers=auth_headers())).json()
+        assert view["status"] == "Terminated"
+    await http_utils._close_session()

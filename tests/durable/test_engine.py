@@ -155,6 +155,24 @@ async def test_terminate_suspend_resume_and_purge(engine: DurableEngine) -> None
     assert engine.status("t1") is None
 
 
+async def test_terminating_a_parent_leaves_its_sub_orchestration_running(
+    engine: DurableEngine,
+) -> None:
+    engine.start_new("waiting_parent", "p1")
+    for _ in range(200):
+        child = engine.status("p1-child")
+        if child is not None and child["customStatus"] == "waiting for Approval":
+            break
+        await asyncio.sleep(0.02)
+    assert engine.terminate("p1", "user asked")
+    assert _status(engine, "p1")["runtimeStatus"] == "Terminated"
+    await asyncio.sleep(0.1)
+    assert _status(engine, "p1-child")["runtimeStatus"] == "Running"
+    assert engine.terminate("p1-child", "user asked")
+    assert _status(engine, "p1-child")["runtimeStatus"] == "Terminated"
+    assert _status(engine, "p1")["output"] == "user asked"
+
+
 async def test_activities_run_in_worker_processes_and_a_restart_resumes(
     isolated_settings: Path,
 ) -> None:

@@ -117,6 +117,14 @@ def parent(context: df.DurableOrchestrationContext):
 
 
 @bp.orchestration_trigger(context_name="context")
+def waiting_parent(context: df.DurableOrchestrationContext):
+    result = yield context.call_sub_orchestrator(
+        "timers_and_events", None, instance_id=f"{context.instance_id}-child"
+    )
+    return result
+
+
+@bp.orchestration_trigger(context_name="context")
 def counter(context: df.DurableOrchestrationContext):
     value = context.get_input() or 0
     squared = yield context.call_activity("square", value)
