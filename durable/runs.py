@@ -17,10 +17,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
 
 from shared.api_model import ApiModel
 from shared.backtest import (
-    METRICS,
     BarsFrame,
     ChunkResult,
     ExecutionSettings,
@@ -37,6 +37,7 @@ from shared.backtest import (
     run_chunk,
     write_results,
 )
+from shared.backtest.metrics import METRIC_JSON_NAMES, json_metric_keys, metric_column
 from shared.backtest.sweep import Chunk
 from shared.config import Settings, get_settings
 from shared.errors import InvalidInput, NotFound
@@ -73,7 +74,11 @@ class BacktestRequest(ApiModel):
         None, max_length=128, description="A saved strategy (see /api/strategies) to run."
     )
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
-    metric: str = Field("sharpe_ratio", description="Leaderboard metric.")
+    metric: str = Field(
+        "sharpeRatio",
+        description="Leaderboard metric, camelCase (`sharpeRatio`); the snake_case name "
+        "(`sharpe_ratio`) is accepted too.",
+    )
     top_n: int = Field(10, ge=1, le=100, description="Leaderboard size.")
     walk_forward: WalkForwardRequest | None = None
     strategy_version: int | None = Field(
@@ -104,9 +109,12 @@ class BacktestRequest(ApiModel):
     @field_validator("metric")
     @classmethod
     def _metric(cls, value: str) -> str:
-        if value not in METRICS:
-            raise ValueError(f"unknown metric {value!r}; choose one of {', '.join(METRICS)}")
-        return value
+        return METRIC_JSON_NAMES[metric_column(value)]
+
+    @property
+    def metric_column(self) -> str:
+        """The leaderboard metric's snake_case name, as the engine and Parquet columns use."""
+        return metric_column(self.metric)
 
 
 def now_iso() -> str:
@@ -340,7 +348,7 @@ def run_chunk_item(job: dict[str, Any]) -> dict[str, Any]:
     result = run_chunk(bars, request.spec, request.execution, chunk)
     name = chunk_blob(job["runId"], item)
     results_store().put(name, result.to_parquet(), content_type="application/vnd.apache.parquet")
-    best = result.best(request.metric)
+    best = result.best(request.metric_column)
     summary: dict[str, Any] = {
         "id": item["id"],
         "symbol": item["symbol"],
@@ -403,7 +411,7 @@ def evaluate_item(job: dict[str, Any]) -> dict[str, Any]:
     n_train = window.train_stop - window.train_start
     in_sample = _sweep(job, symbol, job["refs"], n_train)
     result = evaluate_window(
-        bars, request.spec, request.execution, window, in_sample, request.metric
+        bars, request.spec, request.execution, window, in_sample, request.metric_column
     )
     name = f"runs/{job['runId']}/walkforward/{symbol}/w{window.index:03d}.parquet"
     equity = result.equity if result.equity is not None else np.array([], dtype=np.float64)
@@ -443,8 +451,10 @@ def aggregate_run(job: dict[str, Any]) -> dict[str, Any]:
             windows = [e for e in job.get("evaluations", []) if e["symbol"] == symbol]
             combined = combine_windows([_window_result(w) for w in windows])
             symbols[symbol] = {
-                "walkForward": windows,
-                "outOfSample": {k: _finite(v) for k, v in combined.out_of_sample.items()},
+                "walkForward": [_window_json(w) for w in windows],
+                "outOfSample": json_metric_keys(
+                    {k: _finite(v) for k, v in combined.out_of_sample.items()}
+                ),
             }
             continue
         refs = [c["ref"] for c in chunks if c["symbol"] == symbol]
@@ -455,14 +465,17 @@ def aggregate_run(job: dict[str, Any]) -> dict[str, Any]:
             store,
             run_id,
             top_n=request.top_n,
-            metric=request.metric,
+            metric=request.metric_column,
             prefix=f"runs/{run_id}/{symbol}",
         )
-        leaderboard = sweep.leaderboard(request.metric, request.top_n)
+        leaderboard = sweep.leaderboard(request.metric_column, request.top_n)
         symbols[symbol] = {
             "digest": sweep.digest(),
             "combinations": len(sweep),
-            "leaderboard": json.loads(leaderboard.to_json(orient="records")),
+            "leaderboard": [
+                {"symbol": symbol, **json_metric_keys(row)}
+                for row in json.loads(leaderboard.to_json(orient="records"))
+            ],
             "files": refs_out.to_dict(),
         }
     seconds = [float(c["seconds"]) for c in chunks]
@@ -478,7 +491,13 @@ def aggregate_run(job: dict[str, Any]) -> dict[str, Any]:
         "chunkSeconds": sum(seconds),
         "aggregateSeconds": time.perf_counter() - started,
     }
-    summary = {"runId": run_id, "metric": request.metric, "symbols": symbols, "chunkStats": stats}
+    summary = {
+        "runId": run_id,
+        "metric": request.metric,
+        "leaderboard": _overall_leaderboard(symbols, request.metric, request.top_n),
+        "symbols": symbols,
+        "chunkStats": stats,
+    }
     summary_name = f"runs/{run_id}/summary.json"
     store.put(
         summary_name, json.dumps(summary, default=float).encode(), content_type="application/json"
@@ -493,6 +512,27 @@ def aggregate_run(job: dict[str, Any]) -> dict[str, Any]:
         results={"summary": summary_name, "symbols": _compact(symbols)},
     )
     return {"summary": summary_name, "symbols": _compact(symbols), "chunkStats": stats}
+
+
+def _overall_leaderboard(symbols: dict[str, Any], metric: str, top_n: int) -> list[dict[str, Any]]:
+    """The best `top_n` rows across every symbol's leaderboard by `metric` (camelCase), best
+    first; rows without a value last; ties keep symbol then rank order."""
+    rows = [row for item in symbols.values() for row in item.get("leaderboard", [])]
+    ranked = sorted(rows, key=lambda row: (row.get(metric) is None, -(row.get(metric) or 0.0)))
+    return ranked[:top_n]
+
+
+def _window_json(item: dict[str, Any]) -> dict[str, Any]:
+    """A walk-forward window's result as the API shows it: camelCase keys and metric names."""
+    window = item["window"]
+    return {
+        "symbol": item["symbol"],
+        "window": {to_camel(k): v for k, v in window.items()},
+        "params": item["params"],
+        "inSample": json_metric_keys(item["in_sample"]),
+        "outOfSample": json_metric_keys(item["out_of_sample"]),
+        "equityRef": item["equityRef"],
+    }
 
 
 def _compact(symbols: dict[str, Any]) -> dict[str, Any]:

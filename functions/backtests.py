@@ -203,6 +203,7 @@ def _results(doc: dict[str, Any]) -> dict[str, Any]:
         "runId": doc["id"],
         "status": "Completed",
         "metric": summary["metric"],
+        "leaderboard": summary.get("leaderboard", []),
         "chunkStats": summary["chunkStats"],
         "timings": doc.get("timings"),
         "symbols": {

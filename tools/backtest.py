@@ -137,15 +137,9 @@ def print_results(
             continue
         table = Table(title=f"{symbol}: top {len(item['leaderboard'])} by {request.metric}")
         rows = item["leaderboard"]
-        names = [c for c in rows[0] if c not in ("combo",)] if rows else []
+        names = [c for c in rows[0] if c not in ("combo", "symbol")] if rows else []
         shown = [n for n in names if n in request.spec.grid or n in request.spec.params]
-        shown += [
-            request.metric,
-            "total_return_pct",
-            "max_drawdown_pct",
-            "n_trades",
-            "win_rate_pct",
-        ]
+        shown += [request.metric, "totalReturnPct", "maxDrawdownPct", "trades", "winRatePct"]
         shown = list(dict.fromkeys(n for n in shown if n in names))
         for name in ["#", *shown]:
             table.add_column(name, justify="right")
@@ -190,7 +184,9 @@ def main(
     interval: str = typer.Option("1d", help="Bar interval in the lake."),
     start: str | None = typer.Option(None, help="First day, YYYY-MM-DD."),
     end: str | None = typer.Option(None, help="Last day, YYYY-MM-DD."),
-    metric: str = typer.Option("sharpe_ratio", help="Leaderboard metric."),
+    metric: str = typer.Option(
+        "sharpeRatio", help="Leaderboard metric, camelCase (snake_case accepted)."
+    ),
     top: int = typer.Option(10, help="Leaderboard size."),
     commission: float = typer.Option(0.0, help="Commission rate per order."),
     direction: str = typer.Option("long_only", help="long_only or long_short."),

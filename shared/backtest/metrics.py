@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic.alias_generators import to_camel
+
 METRICS: tuple[str, ...] = (
     "final_equity",
     "equity_peak",
@@ -29,6 +34,29 @@ METRICS: tuple[str, ...] = (
     "probabilistic_sharpe",
 )
 """Every metric, in the column order of chunk results and the metrics table."""
+
+METRIC_JSON_NAMES: dict[str, str] = {name: to_camel(name) for name in METRICS}
+"""Each metric's camelCase name in JSON (HTTP responses, summary/leaderboard JSON); Parquet
+columns and Python keep the snake_case names of `METRICS`."""
+
+_BY_ANY_NAME = {**{v: k for k, v in METRIC_JSON_NAMES.items()}, **{k: k for k in METRICS}}
+
+
+def metric_column(name: str) -> str:
+    """The snake_case metric for a name given in camelCase (`sharpeRatio`) or snake_case;
+    ValueError naming the choices if unknown."""
+    try:
+        return _BY_ANY_NAME[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown metric {name!r}; choose one of {', '.join(METRIC_JSON_NAMES.values())}"
+        ) from None
+
+
+def json_metric_keys(row: Mapping[str, Any]) -> dict[str, Any]:
+    """`row` with its metric keys renamed to camelCase; other keys (parameters) unchanged."""
+    return {METRIC_JSON_NAMES.get(key, key): value for key, value in row.items()}
+
 
 METRIC_INDEX = {name: i for i, name in enumerate(METRICS)}
 N_METRICS = len(METRICS)

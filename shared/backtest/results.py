@@ -13,6 +13,7 @@ import pandas as pd
 
 from shared.backtest.bars import BarsFrame
 from shared.backtest.execution import ExecutionSettings
+from shared.backtest.metrics import METRIC_JSON_NAMES, json_metric_keys
 from shared.backtest.spec import ParamValue
 from shared.storage.blob import BlobStore
 
@@ -160,11 +161,11 @@ def write_results(
     board = {
         "strategy": sweep.spec.strategy,
         "symbol": sweep.symbol,
-        "metric": metric,
+        "metric": METRIC_JSON_NAMES[metric],
         "combinations": len(sweep),
         "bars": sweep.n_bars,
         "rows": [
-            {k: _json_value(v) for k, v in row.items()}
+            json_metric_keys({k: _json_value(v) for k, v in row.items()})
             for row in leaderboard.to_dict(orient="records")
         ],
     }

@@ -41,7 +41,9 @@ def test_write_results_writes_every_artefact(goog: BarsFrame, store: LocalBlobSt
     refs = write_results(sweep, goog, store, "run-1", top_n=3, metric="sharpe_ratio", curves=2)
     assert refs.leaderboard == "run-1/GOOG/leaderboard.json"
     board = json.loads(store.get(refs.leaderboard))
-    assert [row["sharpe_ratio"] for row in board["rows"]] == sorted(
+    assert board["metric"] == "sharpeRatio"
+    assert "sharpe_ratio" not in board["rows"][0]
+    assert [row["sharpeRatio"] for row in board["rows"]] == sorted(
         sweep.metrics["sharpe_ratio"], reverse=True
     )[:3]
     table = pd.read_parquet(io.BytesIO(store.get(refs.metrics)))

@@ -20,6 +20,7 @@ from shared.backtest import (
     run_sweep,
     walk_forward,
 )
+from shared.backtest.metrics import json_metric_keys
 from shared.config import get_settings
 from shared.storage.factory import document_store
 from tests.durable.bars import write_bars
@@ -87,5 +88,11 @@ async def test_walk_forward_on_the_fan_out_equals_the_direct_walk_forward(
     direct = walk_forward(bars, spec, ExecutionSettings(), windows)
     summary = json.loads(runs.results_store().get(done["output"]["summary"]))["symbols"]["GOOG"]
     assert len(summary["walkForward"]) == len(windows)
-    assert summary["outOfSample"] == pytest.approx(direct.out_of_sample, rel=1e-12)
+    assert summary["outOfSample"] == pytest.approx(
+        json_metric_keys(direct.out_of_sample), rel=1e-12
+    )
+    first = summary["walkForward"][0]
+    assert set(first) == {"symbol", "window", "params", "inSample", "outOfSample", "equityRef"}
+    assert set(first["window"]) == {"index", "trainStart", "trainStop", "testStart", "testStop"}
+    assert "sharpeRatio" in first["inSample"]
     assert [w["params"] for w in summary["walkForward"]] == [w.params for w in direct.windows]

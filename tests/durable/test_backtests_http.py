@@ -54,7 +54,13 @@ async def test_saved_strategy_version_runs_and_results_are_account_scoped(
         assert response.status_code == 422
         assert "either 'strategy'" in response.text
 
-        body = {"symbols": ["goog"], "strategyId": saved.id, "strategyVersion": 1}
+        body = {
+            "symbols": ["goog"],
+            "strategyId": saved.id,
+            "strategyVersion": 1,
+            "metric": "total_return_pct",
+            "topN": 4,
+        }
         response = await client.post("/api/backtests", json=body, headers=auth_headers())
         assert response.status_code == 202, response.text
         run_id = response.json()["runId"]
@@ -71,7 +77,18 @@ async def test_saved_strategy_version_runs_and_results_are_account_scoped(
         )
         assert results.status_code == 200
         digest = results.json()["symbols"]["GOOG"]["digest"]
-        assert digest == run_sweep(bars, spec, ExecutionSettings()).digest()
+        sweep = run_sweep(bars, spec, ExecutionSettings())
+        assert digest == sweep.digest()
+        assert view["request"]["metric"] == "totalReturnPct"
+        assert results.json()["metric"] == "totalReturnPct"
+        board = results.json()["symbols"]["GOOG"]["leaderboard"]
+        assert results.json()["leaderboard"] == board
+        assert len(board) == 4
+        assert set(board[0]) >= {"fast", "slow", "finalEquity", "sharpeRatio", "maxDrawdownPct"}
+        assert not [key for row in board for key in row if "_" in key]
+        assert [row["totalReturnPct"] for row in board] == pytest.approx(
+            sorted(sweep.metrics["total_return_pct"], reverse=True)[:4]
+        )
         assert set(results.json()["urls"]["GOOG"]) >= {
             "leaderboard",
             "metrics",

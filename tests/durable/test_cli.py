@@ -49,7 +49,7 @@ def test_cli_sweeps_through_the_orchestration_and_prints_the_leaderboard(
         "slow=20:60:10",
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "GOOG: top 5 by sharpe_ratio" in done.stdout
+    assert "GOOG: top 5 by sharpeRatio" in done.stdout
     assert "fast" in done.stdout
     assert "slow" in done.stdout
     assert "chunks, mean" in done.stdout
