@@ -131,6 +131,29 @@ async def steady(server: FinnhubServer, source: Source, seconds: float, rate: in
     return sent
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process `pid` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuShare:
+    """CPU used by the relay, the stand-in and this process (Finnhub server + client)."""
+
+    def __init__(self, relay: int, standin: int) -> None:
+        self.pids = {"relay": relay, "stand-in": standin, "bench server+client": os.getpid()}
+        self.start = time.monotonic()
+        self.before = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+
+    def report(self) -> str:
+        elapsed = time.monotonic() - self.start
+        shares = [
+            f"{name} {100 * (cpu_seconds(pid) - self.before[name]) / elapsed:.0f}%"
+            for name, pid in self.pids.items()
+        ]
+        return f"  CPU (100% = one of {os.cpu_count()} cores): " + ", ".join(shares)
+
+
 def profile_args() -> list[str]:
     """`-m cProfile -o <file>.<n>` for the n-th relay started, if --profile was given."""
     if not PROFILE:
@@ -263,24 +286,30 @@ async def measure_latency(
     await steady(server, source, 1.0, 10_000)
     await drain(relay, receiver, source.counter)
     receiver.measure = True
-    samples: list[tuple[float, float]] = []
+    samples: list[tuple[float, float, float]] = []
 
     async def sample() -> None:
         while True:
             await asyncio.sleep(0.5)
             body = await relay.health()
-            samples.append((body["lagMs"], body["publisher"]["lastLagMs"]))
+            publisher = body["publisher"]
+            samples.append((body["lagMs"], publisher["lastLagMs"], publisher["lastSendMs"]))
 
     sampler = asyncio.create_task(sample())
+    assert standin.process is not None
+    cpu = CpuShare(relay.process.pid, standin.process.pid)
     sent = await steady(server, source, seconds, 10_000)
     sampler.cancel()
+    print(cpu.report())
     if samples:
         ingest = statistics.median(s[0] for s in samples)
         publish = statistics.median(s[1] for s in samples)
+        send = statistics.median(s[2] for s in samples)
         print(
             f"  relay's own view (median of samples): ingest lag {ingest:.0f} ms "
             f"(server timestamp to relay read), publish lag {publish:.0f} ms "
-            f"(oldest trade of the window being sent)"
+            f"(oldest trade of the window being sent), "
+            f"window send {send:.0f} ms (all of a window's calls)"
         )
     await drain(relay, receiver, source.counter)
     await relay.stop()
@@ -331,8 +360,11 @@ async def main(args: argparse.Namespace) -> None:
     relay = await start_relay(server, standin, 100, batching=True)
     source = Source()
     started = time.monotonic()
+    assert standin.process is not None
+    cpu = CpuShare(relay.process.pid, standin.process.pid)
     sent = await flood(server, source, args.duration)
     pushed = time.monotonic() - started
+    flood_cpu = cpu.report()
     tail = await drain(relay, receiver, sent)
     read_by_relay = await relay.received()
     output = await relay.stop()
@@ -349,6 +381,7 @@ async def main(args: argparse.Namespace) -> None:
         f"= {receiver.trades / (pushed + tail):,.0f} trades/s end to end; "
         f"conflated (live feed only) {receiver.conflated}"
     )
+    print(flood_cpu)
     print(
         f"  archive: relay spooled {spooled}, merged {archived}, lake rows {rows}, "
         f"unique keys {unique}, lost {sent - unique}, duplicated {rows - unique}"

@@ -208,6 +208,7 @@ class Relay:
             "publisher": {
                 "failing": self.publisher.failing,
                 "lastLagMs": round(self.publisher.stats.last_lag_ms, 1),
+                "lastSendMs": round(self.publisher.stats.last_send_ms, 1),
                 "queueDepth": self.publisher.queue_depth,
                 "messagesOut": self.publisher.stats.messages_out,
                 "conflated": self.publisher.stats.conflated,

@@ -171,6 +171,7 @@ class WebPubSubStandIn:
         self.hubs: dict[str, Hub] = {}
         self.rest_calls = 0
         self._writers: set[asyncio.Task[None]] = set()
+        self._verified: dict[tuple[str, str], float] = {}
 
     def hub(self, name: str) -> Hub:
         return self.hubs.setdefault(name, Hub())
@@ -202,10 +203,17 @@ class WebPubSubStandIn:
         header = request.headers.get("Authorization", "")
         if not header.startswith("Bearer "):
             return _unauthorized("missing bearer token")
+        token, url = header[len("Bearer ") :], str(request.url)
+        expires = self._verified.get((token, url))
+        if expires is not None and expires > time.time():
+            return None
         try:
-            verify_token(header[len("Bearer ") :], self.access_key, str(request.url))
+            claims = verify_token(token, self.access_key, url)
         except TokenRejectedError as error:
             return _unauthorized(str(error))
+        if len(self._verified) > 10_000:
+            self._verified.clear()
+        self._verified[(token, url)] = float(claims["exp"])
         return None
 
     async def _broadcast(

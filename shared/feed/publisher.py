@@ -61,6 +61,7 @@ class PublisherStats:
     last_error_at: float = 0.0
     last_lag_ms: float = 0.0
     max_lag_ms: float = 0.0
+    last_send_ms: float = 0.0
 
 
 def encode_batch(symbol: str, trades: list[Trade], conflated: int) -> str:
@@ -218,9 +219,8 @@ class TickPublisher:
 
     async def _send_one(self, group: str, payload: str, trades: int) -> bool:
         try:
-            await asyncio.wait_for(
-                self.sender.send_to_group(group, payload), self.send_timeout_seconds
-            )
+            async with asyncio.timeout(self.send_timeout_seconds):
+                await self.sender.send_to_group(group, payload)
         except Exception as error:
             self.stats.send_errors += 1
             self.stats.last_error_at = time.time()
@@ -258,7 +258,9 @@ class TickPublisher:
             sends.append(self._send_one(group_for(symbol), message, len(trades)))
         if self.all_ticks_group and batches:
             sends.append(self._send_one(ALL_TICKS_GROUP, wrap_batches(batches, now_ms), 0))
+        started = time.perf_counter()
         results = await asyncio.gather(*sends)
+        self.stats.last_send_ms = (time.perf_counter() - started) * 1000
         if any(results):
             self.stats.last_success = time.time()
         lag = max(0.0, now_ms - oldest)
