@@ -97,6 +97,8 @@ class BacktestRequest(ApiModel):
     def _one_strategy(self) -> BacktestRequest:
         if self.strategy is None and self.strategy_id is None:
             raise ValueError("give either 'strategy' (a spec) or 'strategyId' (a saved one)")
+        if self.start is not None and self.end is not None and self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
         return self
 
     @property
@@ -135,6 +137,11 @@ def validate_request(request: BacktestRequest, settings: Settings | None = None)
             f"unknown strategy {request.spec.strategy!r}; choose one of "
             f"{', '.join(strategy_names())}"
         )
+    if not request.spec.grid:
+        raise InvalidInput(
+            f"the grid is empty; sweep at least one parameter of {request.spec.strategy!r} "
+            '(e.g. "grid": {"fast": "5:50:5"})'
+        )
     if any(len(values) == 0 for values in request.spec.grid.values()):
         raise InvalidInput("the grid has an axis without values; give each parameter a value")
     combinations = request.spec.n_combinations()
@@ -150,11 +157,19 @@ def validate_request(request: BacktestRequest, settings: Settings | None = None)
             f"{settings.backtest_max_combinations}; narrow the ranges or raise the setting"
         )
     for symbol in request.symbols:
-        if bar_count(symbol, request.interval, request.start, request.end) == 0:
+        bars = bar_count(symbol, request.interval, request.start, request.end)
+        if bars == 0:
             raise InvalidInput(
                 f"no {request.interval} bars for {symbol} in "
                 f"{request.start or 'the beginning'}..{request.end or 'now'}; ingest them "
                 "first or choose a range with data"
+            )
+        wf = request.walk_forward
+        if wf is not None and wf.train_bars >= bars:
+            raise InvalidInput(
+                f"{symbol} has {bars} {request.interval} bars in the range, too few for one "
+                f"walk-forward window of trainBars={wf.train_bars}; lower trainBars or widen "
+                "the range"
             )
     return combinations
 
