@@ -3,6 +3,7 @@ custom status, sub-orchestrations when the chunk count is large), fan in an aggr
 
 from __future__ import annotations
 
+import re
 from collections.abc import Generator
 from typing import Any
 
@@ -20,6 +21,7 @@ CHUNK_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=500, max_numb
 STEP_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=1000, max_number_of_attempts=2)
 
 Orchestration = Generator[Any, Any, Any]
+_NESTED_FAILURE = re.compile(r"^(?:Failed: )?Orchestrator function '[^']*' failed: ")
 
 
 def block_instance_id(run_id: str, block: int) -> str:
@@ -79,7 +81,7 @@ def _fan_out(
         index = next(i for i in pending if tasks[i] is finished)
         pending.remove(index)
         if finished.state is TaskState.FAILED:
-            reason = str(finished.result).split(" \n ", 1)[0]
+            reason = _NESTED_FAILURE.sub("", str(finished.result).split(" \n ", 1)[0])
             raise ChunkFailed(f"{labels[index]} failed: {reason}")
         result = finished.result
         results[index] = result

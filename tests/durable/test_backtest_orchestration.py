@@ -96,3 +96,24 @@ async def test_walk_forward_on_the_fan_out_equals_the_direct_walk_forward(
     assert set(first["window"]) == {"index", "trainStart", "trainStop", "testStart", "testStop"}
     assert "sharpeRatio" in first["inSample"]
     assert [w["params"] for w in summary["walkForward"]] == [w.params for w in direct.windows]
+
+
+async def test_a_failing_chunk_in_a_block_fails_the_run_naming_block_and_chunk(
+    engine: DurableEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BACKTEST_FAULT_INJECTION", "always:0")
+    monkeypatch.setenv("ENVIRONMENT", "ci")
+    get_settings.cache_clear()
+    write_bars()
+    body = {"symbols": ["GOOG"], "strategy": {"strategy": "sma_cross", "grid": GRID}}
+    request = runs.BacktestRequest.model_validate(body)
+    doc = runs.run_document("fails", "alice", request, runs.validate_request(request))
+    document_store().create(runs.RUNS_CONTAINER, doc)
+    job = {"runId": "fails", "accountId": "alice", "request": doc["request"]}
+    engine.start_new("backtest_run", "fails", json.dumps(job))
+    done = await engine.wait("fails", 60)
+    assert done["runtimeStatus"] == "Failed"
+    assert runs.read_run("alice", "fails")["error"] == (
+        "block 0 of 2 (2 chunks) failed: chunk 0 (GOOG, combinations 0..3) after 3 attempts "
+        "failed: RuntimeError: injected fault: chunk 0 always fails"
+    )
