@@ -46,6 +46,7 @@ from shared.feed.groups import group_for, join_role  # noqa: E402
 KEY = "bench-webpubsub-access-key-0123456789abcdef"
 RUNNING: list[asyncio.subprocess.Process] = []
 PROFILE: list[str] = []
+ARCHIVE_FLUSH_SECONDS = [10.0]
 SYMBOLS = [f"B{a}{b}" for a in string.ascii_uppercase[:2] for b in string.ascii_uppercase][:50]
 
 
@@ -210,7 +211,7 @@ async def start_relay(
         "RELAY_HTTP_PORT": str(port),
         "RELAY_BATCH_MS": str(batch_ms),
         "RELAY_BATCHING": "true" if batching else "false",
-        "RELAY_ARCHIVE_FLUSH_SECONDS": "5",
+        "RELAY_ARCHIVE_FLUSH_SECONDS": str(ARCHIVE_FLUSH_SECONDS[0]),
         "RELAY_ID": "bench",
         "LOG_LEVEL": "INFO",
     }
@@ -429,7 +430,11 @@ if __name__ == "__main__":
     parser.add_argument(
         "--profile", help="write a cProfile of each relay to FILE.<n> (n counts processes started)"
     )
+    parser.add_argument(
+        "--archive-flush", type=float, default=10.0, help="RELAY_ARCHIVE_FLUSH_SECONDS (10)"
+    )
     arguments = parser.parse_args()
+    ARCHIVE_FLUSH_SECONDS[0] = arguments.archive_flush
     if arguments.profile:
         PROFILE.append(arguments.profile)
     try:
