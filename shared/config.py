@@ -13,14 +13,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import BeforeValidator, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 WHERE = (
     "set it in the environment, local.settings.json 'Values', or the Function App's app settings"
 )
-
-CommaList = Annotated[list[str], NoDecode]
 
 
 class SettingsError(RuntimeError):
@@ -28,12 +26,16 @@ class SettingsError(RuntimeError):
 
 
 def _split_commas(value: Any) -> Any:
+    """A comma-separated (or JSON list) environment value as a list."""
     if isinstance(value, str):
         text = value.strip()
         if text.startswith("["):
             return json.loads(text)
         return [part.strip() for part in text.split(",") if part.strip()]
     return value
+
+
+CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_commas)]
 
 
 class Settings(BaseSettings):
@@ -237,10 +239,6 @@ class Settings(BaseSettings):
         "INFO", description="Log level."
     )
 
-    _split = field_validator(
-        "default_symbols", "alphavantage_api_keys", "auth_issuers", mode="before"
-    )(_split_commas)
-
     @model_validator(mode="after")
     def _check_backends(self) -> Settings:
         if self.blob_backend == "azure" and not (
@@ -281,7 +279,8 @@ class Settings(BaseSettings):
         return "https://api.coingecko.com/api/v3"
 
 
-def _one_line(error: ValidationError) -> str:
+def one_line_error(error: ValidationError, kind: str = "setting") -> str:
+    """A settings validation error as one line naming each bad setting and where to set it."""
     problems = []
     for item in error.errors():
         name = ".".join(str(p) for p in item["loc"]).upper() or "settings"
@@ -289,7 +288,7 @@ def _one_line(error: ValidationError) -> str:
         value = item.get("input")
         shown = f" (got {value!r})" if isinstance(value, str | int | float) and name else ""
         problems.append(f"{name}: {message}{shown}" if item["loc"] else message)
-    return "invalid setting " + "; ".join(problems) + f" — {WHERE}"
+    return f"invalid {kind} " + "; ".join(problems) + f" — {WHERE}"
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -297,7 +296,7 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as error:
-        raise SettingsError(_one_line(error)) from None
+        raise SettingsError(one_line_error(error)) from None
 
 
 @lru_cache(maxsize=1)

@@ -6,26 +6,16 @@ these are the relay's own. Each field's environment variable is its name in uppe
 
 from __future__ import annotations
 
-import json
 import socket
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.config import WHERE, SettingsError
+from shared.config import CommaList, SettingsError, one_line_error
 
 FINNHUB_WS_URL = "wss://ws.finnhub.io"
-
-
-def _split_commas(value: Any) -> Any:
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            return json.loads(text)
-        return [part.strip() for part in text.split(",") if part.strip()]
-    return value
 
 
 class RelaySettings(BaseSettings):
@@ -33,7 +23,7 @@ class RelaySettings(BaseSettings):
 
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
 
-    finnhub_api_keys: Annotated[list[str], NoDecode] = Field(
+    finnhub_api_keys: CommaList = Field(
         default_factory=list,
         description="Finnhub keys, comma-separated; one websocket per key, symbols partitioned "
         "across them. Empty: the relay does not start (the local host then runs it against "
@@ -49,7 +39,7 @@ class RelaySettings(BaseSettings):
     relay_symbols_per_connection: int = Field(
         50, ge=1, le=10_000, description="Most symbols one connection subscribes (Finnhub: 50)."
     )
-    relay_extra_symbols: Annotated[list[str], NoDecode] = Field(
+    relay_extra_symbols: CommaList = Field(
         default_factory=list,
         description="Symbols relayed besides DEFAULT_SYMBOLS and every watchlist's.",
     )
@@ -122,21 +112,13 @@ class RelaySettings(BaseSettings):
         4.0, gt=0, description="Local replay server: trades per second per subscribed symbol."
     )
 
-    _split = field_validator("finnhub_api_keys", "relay_extra_symbols", mode="before")(
-        _split_commas
-    )
-
 
 def load_relay_settings(**overrides: Any) -> RelaySettings:
     """Read the relay settings, raising `SettingsError` with a one-line message."""
     try:
         return RelaySettings(**overrides)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in item['loc']).upper()}: {item['msg']}"
-            for item in error.errors()
-        )
-        raise SettingsError(f"invalid relay setting {problems} — {WHERE}") from None
+        raise SettingsError(one_line_error(error, "relay setting")) from None
 
 
 def relay_setting_names() -> list[str]:
