@@ -362,3 +362,19 @@ def test_relay_port_and_spool_match_the_relay_image() -> None:
     assert str(main["parameters"]["relayPort"]["default"]) == image_env["RELAY_HTTP_PORT"]
     assert main["variables"]["relaySpoolDir"]["value"] == image_env["RELAY_SPOOL_DIR"]
     assert f"EXPOSE {image_env['RELAY_HTTP_PORT']}" in dockerfile
+
+
+def test_the_relay_settings_bicep_sets_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    from containerapps.relay.settings import load_relay_settings
+
+    main = bm.parse(bm.MAIN)
+    values = bm.literal_values("relaySettings", main)
+    assert "RELAY_HTTP_PORT" in values
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    try:
+        relay = load_relay_settings()
+    except SettingsError as error:
+        pytest.fail(f"the relay's environment in Bicep does not load: {error}")
+    assert str(relay.relay_spool_dir) == main["variables"]["relaySpoolDir"]["value"]
+    assert relay.relay_in_devhost is False
