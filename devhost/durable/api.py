@@ -187,13 +187,18 @@ def durable_routes(engine: DurableEngine, base_url: str | Callable[[], str]) -> 
         ]
         return web.json_response(items)
 
-    @routes.post(WEBHOOK_PATH + "/instances/{instance_id}/terminate")
-    async def terminate(request: web.Request) -> web.Response:
+    @routes.post(WEBHOOK_PATH + r"/instances/{instance_id}/{action:terminate|suspend|resume}")
+    async def change_state(request: web.Request) -> web.Response:
         instance_id = request.match_info["instance_id"]
         if engine.status(instance_id) is None:
             return web.Response(status=404)
+        change = {
+            "terminate": engine.terminate,
+            "suspend": engine.suspend,
+            "resume": engine.resume,
+        }[request.match_info["action"]]
         return web.Response(
-            status=202 if engine.terminate(instance_id, request.query.get("reason", "")) else 410
+            status=202 if change(instance_id, request.query.get("reason", "")) else 410
         )
 
     @routes.post(WEBHOOK_PATH + "/instances/{instance_id}/raiseEvent/{event_name}")
@@ -207,24 +212,6 @@ def durable_routes(engine: DurableEngine, base_url: str | Callable[[], str]) -> 
             return _error(400, f"the request body is not JSON: {error}")
         ok = engine.raise_event(instance_id, request.match_info["event_name"], data)
         return web.Response(status=202 if ok else 410)
-
-    @routes.post(WEBHOOK_PATH + "/instances/{instance_id}/suspend")
-    async def suspend(request: web.Request) -> web.Response:
-        instance_id = request.match_info["instance_id"]
-        if engine.status(instance_id) is None:
-            return web.Response(status=404)
-        return web.Response(
-            status=202 if engine.suspend(instance_id, request.query.get("reason", "")) else 410
-        )
-
-    @routes.post(WEBHOOK_PATH + "/instances/{instance_id}/resume")
-    async def resume(request: web.Request) -> web.Response:
-        instance_id = request.match_info["instance_id"]
-        if engine.status(instance_id) is None:
-            return web.Response(status=404)
-        return web.Response(
-            status=202 if engine.resume(instance_id, request.query.get("reason", "")) else 410
-        )
 
     @routes.post(WEBHOOK_PATH + "/instances/{instance_id}/rewind")
     async def rewind(request: web.Request) -> web.Response:
