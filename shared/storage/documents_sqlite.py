@@ -133,7 +133,9 @@ class SqliteDocumentStore(DocumentStore):
             check_same_thread=False,
         )
         conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_seconds * 1000)}")
-        conn.execute("PRAGMA journal_mode = WAL")
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            # Switching modes takes an exclusive lock that ignores busy_timeout: only when needed.
+            conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         if not self._schema_ready:
             conn.executescript(SCHEMA)
