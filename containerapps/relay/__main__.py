@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -19,6 +20,9 @@ async def run(relay: Relay) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await relay.start()
+    # Everything loaded so far (modules, settings, clients) lives as long as the process;
+    # frozen, the full collections skip it and stop pausing the trade path for ~30 ms.
+    gc.freeze()
     await stop.wait()
     logging.getLogger("relay").info("signal received; flushing and stopping")
     await relay.stop()

@@ -19,12 +19,8 @@ from containerapps.relay.upstream import FinnhubConnection, SymbolAllocator
 from shared import telemetry
 from shared.config import Settings, SettingsError
 from shared.feed.connection import webpubsub_connection_string
-from shared.feed.publisher import (
-    GroupSender,
-    TickPublisher,
-    WebPubSubSender,
-    sender_from_connection_string,
-)
+from shared.feed.publisher import TickPublisher
+from shared.feed.senders import GroupSender, RestSender, WebPubSubSender
 from shared.feed.trades import Trade
 from shared.storage.documents import DocumentStore
 from shared.storage.lake import ParquetLake
@@ -32,14 +28,15 @@ from shared.storage.lake import ParquetLake
 log = logging.getLogger("relay")
 
 
-def build_sender(settings: Settings) -> GroupSender:
-    """The Web PubSub sender: key-signed aiohttp for WEBPUBSUB_CONNECTION_STRING, the SDK
-    with managed identity for WEBPUBSUB_ENDPOINT."""
+def build_sender(settings: Settings, client: str = "rest") -> GroupSender:
+    """The Web PubSub sender (`client`: "rest", the lean one, or "sdk"): AccessKey-signed for
+    WEBPUBSUB_CONNECTION_STRING, managed identity for WEBPUBSUB_ENDPOINT."""
+    kind = WebPubSubSender if client == "sdk" else RestSender
     connection_string = webpubsub_connection_string(settings)
     if connection_string:
-        return sender_from_connection_string(connection_string, settings.webpubsub_hub)
+        return kind.from_connection_string(connection_string, settings.webpubsub_hub)
     if settings.webpubsub_endpoint:
-        return WebPubSubSender.from_endpoint(settings.webpubsub_endpoint, settings.webpubsub_hub)
+        return kind.from_endpoint(settings.webpubsub_endpoint, settings.webpubsub_hub)
     raise SettingsError(
         "the relay needs WEBPUBSUB_CONNECTION_STRING or WEBPUBSUB_ENDPOINT — set it in the "
         "container's environment"
@@ -70,7 +67,7 @@ class Relay:
         self.rs = relay_settings
         self.settings = settings
         self.documents = documents
-        self.sender = sender or build_sender(settings)
+        self.sender = sender or build_sender(settings, relay_settings.relay_webpubsub_client)
         self.publisher = TickPublisher(
             self.sender,
             window_seconds=relay_settings.relay_batch_ms / 1000,

@@ -62,7 +62,7 @@ class WebPubSubPlugin(Plugin):
         from containerapps.relay.settings import load_relay_settings
         from devhost.webpubsub.finnhub import FinnhubServer, SampleReplay
         from shared.config import get_settings
-        from shared.feed.publisher import sender_from_connection_string
+        from shared.feed.senders import sender_from_connection_string
 
         relay_settings = load_relay_settings()
         if not relay_settings.relay_in_devhost:

@@ -1,7 +1,8 @@
 """The live feed: trades, Web PubSub group naming, and the batching publisher."""
 
 from shared.feed.groups import ALL_TICKS_GROUP, from_finnhub, group_for, join_role, to_finnhub
-from shared.feed.publisher import GroupSender, TickPublisher, WebPubSubSender
+from shared.feed.publisher import TickPublisher
+from shared.feed.senders import GroupSender, RestSender, WebPubSubSender
 from shared.feed.trades import (
     FinnhubMessage,
     MalformedMessageError,
@@ -15,6 +16,7 @@ __all__ = [
     "FinnhubMessage",
     "GroupSender",
     "MalformedMessageError",
+    "RestSender",
     "TickPublisher",
     "Trade",
     "TradeSequencer",

@@ -25,28 +25,15 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
-from urllib.parse import quote, urlsplit
 
-import aiohttp
-import jwt
 import orjson
-import stamina
 
 from shared import telemetry
-from shared.feed.connection import parse_connection_string
 from shared.feed.groups import ALL_TICKS_GROUP, group_for
+from shared.feed.senders import GroupSender
 from shared.feed.trades import Trade
 
 log = logging.getLogger("shared.feed.publisher")
-
-
-class GroupSender(Protocol):
-    """Sends one JSON text message to one Web PubSub group."""
-
-    async def send_to_group(self, group: str, payload: str) -> None: ...
-
-    async def close(self) -> None: ...
 
 
 @dataclass
@@ -266,159 +253,3 @@ class TickPublisher:
         lag = max(0.0, now_ms - oldest)
         self.stats.last_lag_ms = lag
         self.stats.max_lag_ms = max(self.stats.max_lag_ms, lag)
-
-
-class WebPubSubSender:
-    """`GroupSender` over azure-messaging-webpubsubservice's async client.
-
-    It sends the pre-encoded JSON through the client's own pipeline (`send_request`: the
-    same URL, api-version, JWT or Entra ID auth, retries) as one in-memory body. The typed
-    `send_to_group` would either re-encode a dict or stream a file-like body, and a streamed
-    body costs a TCP round trip stall per call (about 3x fewer calls per second here).
-    """
-
-    API_VERSION = "2024-12-01"
-
-    def __init__(self, client: object, hub: str) -> None:
-        self.client = client
-        self.hub = hub
-
-    @classmethod
-    def from_connection_string(cls, connection_string: str, hub: str) -> WebPubSubSender:
-        from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient
-
-        client = WebPubSubServiceClient.from_connection_string(connection_string, hub=hub)
-        return cls(client, hub)
-
-    @classmethod
-    def from_endpoint(cls, endpoint: str, hub: str) -> WebPubSubSender:
-        """Managed identity (DefaultAzureCredential) against a Web PubSub endpoint."""
-        from azure.identity.aio import DefaultAzureCredential
-        from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient
-
-        return cls(WebPubSubServiceClient(endpoint, hub, DefaultAzureCredential()), hub)
-
-    async def send_to_group(self, group: str, payload: str) -> None:
-        from azure.core.exceptions import HttpResponseError
-        from azure.core.rest import HttpRequest
-
-        path = f"/api/hubs/{quote(self.hub, safe='')}/groups/{quote(group, safe='')}/:send"
-        request = HttpRequest(
-            "POST",
-            f"{path}?api-version={self.API_VERSION}",
-            content=payload.encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        response = await self.client.send_request(request)  # type: ignore[attr-defined]
-        if response.status_code != 202:
-            raise HttpResponseError(response=response)
-
-    async def close(self) -> None:
-        await self.client.close()  # type: ignore[attr-defined]
-
-
-class WebPubSubSendError(Exception):
-    """Web PubSub answered a group send with something other than 202."""
-
-
-class KeySender:
-    """`GroupSender` for a connection string with an AccessKey: plain aiohttp with keep-alive.
-
-    Each request carries an HS256 JWT signed with the AccessKey whose `aud` is the full
-    request URL (what the service checks, as the SDK's JwtCredentialPolicy mints it); one
-    token per URL is cached for most of its lifetime. This costs about a third of the CPU of
-    the SDK pipeline per call, which is what bounds the relay at high rates. Connection
-    errors and 429/5xx answers are retried (stamina) like the SDK's retry policy.
-    """
-
-    API_VERSION = WebPubSubSender.API_VERSION
-    TOKEN_SECONDS = 600
-    RENEW_BEFORE_SECONDS = 120
-
-    def __init__(self, endpoint: str, access_key: str, hub: str, *, attempts: int = 3) -> None:
-        self.endpoint = endpoint.rstrip("/")
-        self.access_key = access_key
-        self.hub = hub
-        self.attempts = attempts
-        self._hub_path = f"/api/hubs/{quote(hub, safe='')}"
-        self._tokens: dict[str, tuple[float, str]] = {}
-        self._session: aiohttp.ClientSession | None = None
-
-    @classmethod
-    def from_connection_string(cls, connection_string: str, hub: str) -> KeySender:
-        parts = parse_connection_string(connection_string)
-        endpoint, key = parts.get("endpoint", ""), parts.get("accesskey", "")
-        if not endpoint or not key:
-            raise ValueError("a Web PubSub connection string needs Endpoint= and AccessKey=")
-        if parts.get("port"):
-            split = urlsplit(endpoint)
-            endpoint = f"{split.scheme}://{split.hostname}:{parts['port']}{split.path}"
-        return cls(endpoint, key, hub)
-
-    def token_for(self, url: str) -> str:
-        now = time.time()
-        cached = self._tokens.get(url)
-        if cached is not None and cached[0] - now > self.RENEW_BEFORE_SECONDS:
-            return cached[1]
-        expires = now + self.TOKEN_SECONDS
-        token = jwt.encode({"aud": url, "exp": int(expires)}, self.access_key, algorithm="HS256")
-        self._tokens[url] = (expires, token)
-        return token
-
-    def _session_now(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=64, keepalive_timeout=60),
-                skip_auto_headers=("User-Agent",),
-            )
-        return self._session
-
-    async def send_to_group(self, group: str, payload: str) -> None:
-        url = (
-            f"{self.endpoint}{self._hub_path}/groups/{quote(group, safe='')}/:send"
-            f"?api-version={self.API_VERSION}"
-        )
-        body = payload.encode()
-        try:
-            await self._post(url, body)
-        except Exception as error:
-            if not _retryable(error) or self.attempts <= 1:
-                raise
-            async for attempt in stamina.retry_context(
-                on=_retryable, attempts=self.attempts - 1, wait_initial=0.05, wait_max=1.0
-            ):
-                with attempt:
-                    await self._post(url, body)
-
-    async def _post(self, url: str, body: bytes) -> None:
-        headers = {
-            "Authorization": f"Bearer {self.token_for(url)}",
-            "Content-Type": "application/json",
-        }
-        async with self._session_now().post(url, data=body, headers=headers) as response:
-            if response.status != 202:
-                raise _status_error(response.status, (await response.text())[:200])
-            await response.read()
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-
-class _RetryableStatusError(WebPubSubSendError):
-    pass
-
-
-def _status_error(status: int, text: str) -> WebPubSubSendError:
-    kind = _RetryableStatusError if status == 429 or status >= 500 else WebPubSubSendError
-    return kind(f"Web PubSub answered HTTP {status}: {text}")
-
-
-def _retryable(error: Exception) -> bool:
-    return isinstance(error, (_RetryableStatusError, aiohttp.ClientConnectionError))
-
-
-def sender_from_connection_string(connection_string: str, hub: str) -> GroupSender:
-    """The lean key-signed sender for a connection string with an AccessKey."""
-    return KeySender.from_connection_string(connection_string, hub)

@@ -160,14 +160,14 @@ async def test_key_and_sdk_senders_deliver_to_a_group_through_the_standin() -> N
     from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient
 
     from devhost.webpubsub.standin import JSON_PROTOCOL, StandInServer
-    from shared.feed.publisher import KeySender, WebPubSubSender, WebPubSubSendError
+    from shared.feed.senders import AccessKeyTokens, RestSender, WebPubSubSender, WebPubSubSendError
 
     key = "publisher-tests-access-key-0123456789abcdef"
     server = await StandInServer(key).start()
     service = WebPubSubServiceClient.from_connection_string(server.connection_string(), "ticks")
-    lean = KeySender.from_connection_string(server.connection_string(), "ticks")
+    lean = RestSender.from_connection_string(server.connection_string(), "ticks")
     sdk = WebPubSubSender.from_connection_string(server.connection_string(), "ticks")
-    wrong = KeySender.from_connection_string(
+    wrong = RestSender.from_connection_string(
         server.connection_string().replace(key, "not-the-key-0123456789abcdef01234567"), "ticks"
     )
     try:
@@ -183,11 +183,15 @@ async def test_key_and_sdk_senders_deliver_to_a_group_through_the_standin() -> N
             await sdk.send_to_group("ticks.AAPL", '{"n":3}')
             received = [json.loads((await ws.receive()).data)["data"]["n"] for _ in range(3)]
             assert received == [1, 2, 3]
-        url = next(iter(lean._tokens))
-        assert url.endswith("/api/hubs/ticks/groups/ticks.AAPL/:send?api-version=2024-12-01")
-        assert lean.token_for(url) == lean.token_for(url)
-        claims = jwt.decode(lean.token_for(url), key, algorithms=["HS256"], audience=url)
-        assert claims["exp"] > time.time() + KeySender.RENEW_BEFORE_SECONDS
+        assert isinstance(lean.auth, AccessKeyTokens)
+        url = next(iter(lean.auth.tokens))
+        assert url == server.endpoint.rstrip("/") + (
+            "/api/hubs/ticks/groups/ticks.AAPL/:send?api-version=2024-12-01"
+        )
+        assert lean.auth.token_for(url) == lean.auth.token_for(url)
+        claims = jwt.decode(lean.auth.token_for(url), key, algorithms=["HS256"], audience=url)
+        assert claims["exp"] > time.time() + AccessKeyTokens.RENEW_BEFORE_SECONDS
+        assert lean.pool.open_connections == 1
         with pytest.raises(WebPubSubSendError, match="401"):
             await wrong.send_to_group("ticks.AAPL", '{"n":4}')
     finally:

@@ -21,7 +21,7 @@ from devhost.webpubsub.finnhub import FinnhubServer
 from devhost.webpubsub.standin import StandInServer
 from shared.config import load_settings
 from shared.feed.groups import group_for, join_role
-from shared.feed.publisher import KeySender
+from shared.feed.senders import RestSender
 from shared.feed.trades import Trade
 
 ACCESS_KEY = "relay-tests-access-key-0123456789abcdef"
@@ -73,7 +73,7 @@ async def make_relay(
         relay = Relay(
             RelaySettings(**values),
             settings,
-            sender=KeySender.from_connection_string(standin.connection_string(), "ticks"),
+            sender=RestSender.from_connection_string(standin.connection_string(), "ticks"),
         )
         await relay.start()
         started.append(relay)
