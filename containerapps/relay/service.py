@@ -59,6 +59,7 @@ class Relay:
             raise SettingsError(
                 "FINNHUB_API_KEYS is empty: set one or more Finnhub keys (comma-separated)"
             )
+        merge_settings = settings if lake is None else None
         if documents is None or lake is None:
             from shared.storage import factory
 
@@ -78,7 +79,9 @@ class Relay:
             batching=relay_settings.relay_batching,
         )
         spool = relay_settings.relay_spool_dir or Path(settings.local_data_dir) / "relay-spool"
-        self.archive = TickArchive(lake, spool, relay_settings.relay_id)
+        self.archive = TickArchive(
+            lake, spool, relay_settings.relay_id, merge_settings=merge_settings
+        )
         self.quotes = QuoteWriter(documents, relay_settings.relay_quote_seconds)
         self.connections = [
             FinnhubConnection(
