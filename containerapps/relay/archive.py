@@ -18,6 +18,7 @@ import logging
 import multiprocessing
 import os
 import re
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -141,7 +142,16 @@ def _start_merge_worker(settings: Settings) -> None:
 
     with contextlib.suppress(OSError, AttributeError):
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     _worker_lake = factory.lake(settings)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End the merge child once the relay is gone (even SIGKILLed): the worker holds its own
+    end of the task queue, so it would otherwise wait for work forever."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
 
 
 def _merge_in_worker(path: str) -> tuple[int, int]:
