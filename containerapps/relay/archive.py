@@ -134,7 +134,7 @@ def merge_segment(lake: ParquetLake, path: Path) -> int:
 _worker_lake: ParquetLake | None = None
 
 
-def _start_merge_worker(settings: Settings) -> None:
+def _start_merge_worker(settings: Settings, relay_pid: int) -> None:
     """Build the child's lake; lower its CPU priority, so when cores are short the trade
     path runs first and the merge takes what is left (the spool keeps it safe meanwhile)."""
     global _worker_lake
@@ -142,7 +142,7 @@ def _start_merge_worker(settings: Settings) -> None:
 
     with contextlib.suppress(OSError, AttributeError):
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    threading.Thread(target=_exit_with_parent, args=(relay_pid,), daemon=True).start()
     _worker_lake = factory.lake(settings)
 
 
@@ -273,7 +273,7 @@ class TickArchive:
                 max_workers=1,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_start_merge_worker,
-                initargs=(settings,),
+                initargs=(settings, os.getpid()),
             )
         return self._pool
 
