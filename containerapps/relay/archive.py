@@ -2,12 +2,15 @@
 Parquet lake per symbol and day.
 
 Trades are appended to the current spool segment (a tab-separated file) as they arrive.
-Every flush interval (and on shutdown) the segment is sealed and merged into the lake
-dataset `ticks`, partitioned `symbol=<S>/date=<YYYY-MM-DD>` (UTC), keyed by (`ts`, `key`)
-where `key` hashes the symbol, time, price, volume, conditions and `seq`. Only after the
-merge succeeded is the segment deleted. A crash between merge and delete replays the
-segment at the next start; the key makes that merge a no-op. So delivery into the lake is
-at-least-once and the lake holds each trade exactly once.
+Every flush interval (and on shutdown) the segment is sealed and added to the lake dataset
+`ticks`, partitioned `symbol=<S>/date=<YYYY-MM-DD>` (UTC), as one Parquet part per
+partition named after the segment, so a flush costs the new trades only, however long the
+day has run (merging would rewrite the whole day every flush). Rows are keyed by (`ts`,
+`key`) where `key` hashes the symbol, time, price, volume, conditions and `seq`. Only after
+the parts are written is the segment deleted; a crash in between replays the segment at the
+next start and rewrites the same parts, so delivery into the lake is at-least-once and it
+holds each trade once. Parts are compacted as they pile up (de-duplicated by key), and a
+finished day is folded into one file; `read_ticks` de-duplicates by key too.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
@@ -33,7 +37,7 @@ import pyarrow.csv as pacsv
 
 from shared.config import Settings
 from shared.feed.trades import Trade
-from shared.storage.lake import ParquetLake
+from shared.storage.lake import COMPACTED_PREFIX, ParquetLake, dedupe_sorted, is_part_file
 
 log = logging.getLogger("relay.archive")
 
@@ -42,6 +46,7 @@ PARTITION_BY = ("symbol", "date")
 KEY = ("ts", "key")
 SPOOL_COLUMNS = ("symbol", "price", "volume", "ts", "seq", "conditions")
 SUFFIX = ".tsv"
+COMPACT_AFTER_PARTS = 64
 
 
 @dataclass
@@ -123,12 +128,36 @@ def _clean(text: str) -> str:
     return text.replace("\t", " ").replace("\n", " ").replace("|", "/")
 
 
-def merge_segment(lake: ParquetLake, path: Path) -> int:
-    """Merge one sealed spool segment into the lake; returns its trades."""
+def merge_segment(lake: ParquetLake, path: Path, today: str | None = None) -> int:
+    """Add one sealed spool segment to the lake and compact what is due; returns its trades.
+
+    The segment becomes one part per symbol/day partition, named after the segment (a
+    replay rewrites the same part). Then, per partition it touched: a day before `today`
+    (UTC) is folded into its base file, as is the day before a partition's first part;
+    otherwise, once `COMPACT_AFTER_PARTS` parts have piled up, they are folded into one."""
     spool = _read_segment(path)
-    if spool.num_rows:
-        lake.merge(DATASET, ticks_table(spool), partition_by=PARTITION_BY, key=KEY)
+    if not spool.num_rows:
+        return 0
+    today = today or datetime.now(UTC).date().isoformat()
+    appended = lake.append(DATASET, ticks_table(spool), partition_by=PARTITION_BY, part=path.stem)
+    for result in appended:
+        _compact_due(lake, result.partition, today)
     return int(spool.num_rows)
+
+
+def _compact_due(lake: ParquetLake, partition: dict[str, str], today: str) -> None:
+    if partition["date"] < today:
+        lake.compact(DATASET, partition, key=KEY, into_base=True)
+        return
+    files = [path.rsplit("/", 1)[1] for path in lake.files(DATASET, partition)]
+    loose = [name for name in files if is_part_file(name) and not name.startswith(COMPACTED_PREFIX)]
+    if len(loose) >= COMPACT_AFTER_PARTS:
+        lake.compact(DATASET, partition, key=KEY, into_base=False)
+    if len(files) == 1:
+        day_before = (date.fromisoformat(partition["date"]) - timedelta(days=1)).isoformat()
+        previous = {"symbol": partition["symbol"], "date": day_before}
+        if any(is_part_file(p.rsplit("/", 1)[1]) for p in lake.files(DATASET, previous)):
+            lake.compact(DATASET, previous, key=KEY, into_base=True)
 
 
 _worker_lake: ParquetLake | None = None
@@ -319,4 +348,4 @@ def read_ticks(lake: ParquetLake, symbol: str, day: str | None = None) -> pa.Tab
     table = lake.read(DATASET, filters)
     if table.num_rows == 0:
         return table
-    return table.sort_by([("ts", "ascending"), ("seq", "ascending")])
+    return dedupe_sorted(table, KEY).sort_by([("ts", "ascending"), ("seq", "ascending")])

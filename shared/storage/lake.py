@@ -23,13 +23,18 @@ Read back with filters in the pyarrow style, e.g.
                        ("ts", ">=", start), ("ts", "<", end)])
 
 Filters on partition columns prune partitions before any download.
+
+A dataset that grows all day in small pieces (the relay's ticks) uses `append` instead:
+each piece becomes one more file `part-<name>.parquet` in its partition, costing only the
+new rows, and `compact` later folds the pieces together. Reads return every file's rows.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +47,8 @@ from shared.errors import Conflict, InvalidInput, PreconditionFailed
 from shared.storage.blob import BlobNotFound, BlobStore
 
 FILE_NAME = "part.parquet"
+PART_PREFIX = "part-"
+COMPACTED_PREFIX = "part-~"
 PARQUET = "application/vnd.apache.parquet"
 ROW = "__lake_row"
 MERGE_ATTEMPTS = 8
@@ -92,9 +99,16 @@ def partition_value(value: Any) -> str:
     return _check_part(str(value), "partition value")
 
 
+def is_part_file(name: str) -> bool:
+    """An appended file (`part-<name>.parquet`) rather than the partition's base file."""
+    return name.startswith(PART_PREFIX) and name.endswith(".parquet")
+
+
 def _parse_path(dataset: str, path: str) -> dict[str, str] | None:
     parts = path.split("/")
-    if len(parts) < 2 or parts[0] != dataset or parts[-1] != FILE_NAME:
+    if len(parts) < 2 or parts[0] != dataset:
+        return None
+    if parts[-1] != FILE_NAME and not is_part_file(parts[-1]):
         return None
     values: dict[str, str] = {}
     for part in parts[1:-1]:
@@ -195,6 +209,12 @@ def dedupe_sorted(table: pa.Table, key: Sequence[str]) -> pa.Table:
     return result.combine_chunks()
 
 
+def _fold_order(path: str) -> tuple[bool, str]:
+    """Compacted parts hold what was appended before today's loose parts: they fold first."""
+    name = path.rsplit("/", 1)[1]
+    return not name.startswith(COMPACTED_PREFIX), name
+
+
 class ParquetLake:
     """Parquet datasets in one blob container; see the module docstring."""
 
@@ -209,6 +229,86 @@ class ParquetLake:
         for column, value in partition.items():
             parts.append(f"{_check_part(column, 'partition column')}={partition_value(value)}")
         return "/".join([*parts, FILE_NAME])
+
+    def part_path(self, dataset: str, partition: Mapping[str, Any], part: str) -> str:
+        base = self.partition_path(dataset, partition)
+        return f"{base.rsplit('/', 1)[0]}/{PART_PREFIX}{_check_part(part, 'part name')}.parquet"
+
+    def files(self, dataset: str, partition: Mapping[str, Any]) -> list[str]:
+        """Every data file of one partition: the base file and appended parts, in name order."""
+        folder = self.partition_path(dataset, partition).rsplit("/", 1)[0] + "/"
+        found = []
+        for info in self.blobs.list(folder):
+            name = info.name[len(folder) :]
+            if "/" not in name and (name == FILE_NAME or is_part_file(name)):
+                found.append(info.name)
+        return found
+
+    def append(
+        self, dataset: str, table: pa.Table, *, partition_by: Sequence[str], part: str
+    ) -> list[MergeResult]:
+        """Add `table`'s rows to each partition as one more file, `part-<part>.parquet`,
+        beside what the partition holds: the cost is the new rows', however large the
+        partition has grown (a merge rewrites the partition). Appending the same `part`
+        again replaces that file, so a replayed append duplicates nothing. Readers get the
+        union of the files; `compact` folds parts together, de-duplicated by key."""
+        results = []
+        for partition, rows in self._split(table, partition_by):
+            path = self.part_path(dataset, partition, part)
+            data = parquet_bytes(rows.replace_schema_metadata(None))
+            self.blobs.put(path, data, content_type=PARQUET, overwrite=True)
+            values = {column: partition_value(value) for column, value in partition.items()}
+            results.append(MergeResult(path, values, rows.num_rows, len(data)))
+        return results
+
+    def compact(
+        self,
+        dataset: str,
+        partition: Mapping[str, Any],
+        *,
+        key: Sequence[str],
+        into_base: bool,
+    ) -> MergeResult | None:
+        """Fold appended parts together, de-duplicated by `key`: later rows win, the order
+        being the base file, compacted parts, then loose parts in name order.
+
+        `into_base`: every part into the base file (an etag-guarded merge), e.g. once the
+        partition stops growing. Otherwise only the parts not compacted yet become one
+        compacted part, so the cost stays that of the new rows while the partition grows.
+        Folded parts are deleted after the write: a crash in between leaves rows in two
+        files (never lost), which the next compaction, or a reader de-duplicating by key,
+        resolves. None when there was nothing to fold."""
+        parts = sorted(
+            (
+                path
+                for path in self.files(dataset, partition)
+                if is_part_file(name := path.rsplit("/", 1)[1])
+                and (into_base or not name.startswith(COMPACTED_PREFIX))
+            ),
+            key=_fold_order,
+        )
+        if not parts or (len(parts) == 1 and not into_base):
+            return None
+        tables = []
+        for path in parts:
+            with contextlib.suppress(BlobNotFound):
+                tables.append(pq.read_table(io.BytesIO(self.blobs.get(path))))
+        combined = pa.concat_tables(
+            [t.replace_schema_metadata(None) for t in tables], promote_options="permissive"
+        )
+        if into_base:
+            result = self.merge_partition(dataset, partition, combined, key=key)
+        else:
+            last = parts[-1].rsplit("/", 1)[1].removeprefix(PART_PREFIX).removesuffix(".parquet")
+            target = self.part_path(dataset, partition, "~" + last.lstrip("~"))
+            data = parquet_bytes(dedupe_sorted(combined, key))
+            self.blobs.put(target, data, content_type=PARQUET, overwrite=True)
+            values = {column: partition_value(value) for column, value in partition.items()}
+            result = MergeResult(target, values, combined.num_rows, len(data))
+        for path in parts:
+            if path != result.path:
+                self.blobs.delete(path)
+        return result
 
     def read_partition(self, dataset: str, partition: Mapping[str, Any]) -> pa.Table | None:
         """The stored table of one partition, or None if it does not exist."""
@@ -279,15 +379,27 @@ class ParquetLake:
         key: Sequence[str],
     ) -> list[MergeResult]:
         """Split `table` by the values of `partition_by` columns and merge each partition."""
+        return [
+            self.merge_partition(dataset, partition, rows, key=key)
+            for partition, rows in self._split(table, partition_by)
+        ]
+
+    @staticmethod
+    def _split(
+        table: pa.Table, partition_by: Sequence[str]
+    ) -> Iterator[tuple[dict[str, Any], pa.Table]]:
+        """(partition values, rows) per distinct value of the `partition_by` columns, in
+        path order."""
         for column in partition_by:
             if column not in table.schema.names:
                 raise InvalidInput(f"partition column {column!r} is not in the data")
             if table[column].null_count:
                 raise InvalidInput(f"partition column {column!r} has nulls")
         if table.num_rows == 0:
-            return []
+            return
         if not partition_by:
-            return [self.merge_partition(dataset, {}, table, key=key)]
+            yield {}, table
+            return
         numbered = table.select(list(partition_by)).append_column(
             ROW, pa.array(np.arange(table.num_rows, dtype=np.int64))
         )
@@ -296,12 +408,9 @@ class ParquetLake:
         indices = groups[f"{ROW}_list"]
         order = sorted(range(len(combos)), key=lambda i: [str(v) for v in combos[i].values()])
         contiguous = table.combine_chunks()
-        results = []
         for position in order:
             rows = contiguous.take(indices[position].values)
-            partition = {column: combos[position][column] for column in partition_by}
-            results.append(self.merge_partition(dataset, partition, rows, key=key))
-        return results
+            yield {column: combos[position][column] for column in partition_by}, rows
 
     def partitions(self, dataset: str, filters: Sequence[FilterTuple] = ()) -> list[Partition]:
         """Partitions of `dataset` (in path order) that `filters` on partition columns allow."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from containerapps.relay.archive import TickArchive, read_ticks
+from containerapps.relay.archive import COMPACT_AFTER_PARTS, TickArchive, merge_segment, read_ticks
 from shared.config import load_settings
 from shared.feed.trades import Trade
 from shared.storage.factory import lake
@@ -60,3 +60,56 @@ async def test_without_settings_merges_run_in_a_thread_of_this_process(tmp_path:
     assert archive.stats.merged_by_pid == os.getpid()
     await archive.close()
     assert read_ticks(lake(settings), "AAPL").num_rows == 10
+
+
+def spool(tmp_path: Path, name: str, rows: tuple[Trade, ...]) -> Path:
+    """A sealed spool segment holding `rows`, as the archive writes them."""
+    archive = TickArchive(lake(load_settings()), tmp_path / name, name)
+    archive.open()
+    archive.append(rows)
+    archive.seal()
+    segment = archive._sealed[0]
+    archive._current.close()  # type: ignore[union-attr]
+    return segment
+
+
+def test_a_flush_adds_parts_and_the_pile_is_compacted_without_rewriting_the_day(
+    tmp_path: Path,
+) -> None:
+    store = lake(load_settings())
+    day = "2025-11-24"
+    partition = {"symbol": "AAPL", "date": day}
+    for n in range(COMPACT_AFTER_PARTS - 1):
+        merge_segment(store, spool(tmp_path, f"s{n:03d}", trades(10 * n, 10)), today=day)
+    assert len(store.files("ticks", partition)) == COMPACT_AFTER_PARTS - 1
+    last = spool(tmp_path, "s999", trades(10 * COMPACT_AFTER_PARTS, 10))
+    merge_segment(store, last, today=day)
+    files = store.files("ticks", partition)
+    assert [f.rsplit("/", 1)[1] for f in files] == [f"part-~{last.stem}.parquet"]
+    same_trades_again = spool(tmp_path, "other-relay", trades(0, 10))
+    merge_segment(store, same_trades_again, today=day)
+    stored = read_ticks(store, "AAPL", day)
+    assert stored.num_rows == 10 * COMPACT_AFTER_PARTS
+    assert store.read("ticks").num_rows == 10 * COMPACT_AFTER_PARTS + 10
+    assert len(set(stored["key"].to_pylist())) == stored.num_rows
+
+
+def test_a_finished_day_is_folded_into_one_file(tmp_path: Path) -> None:
+    store = lake(load_settings())
+    yesterday, today = "2025-11-24", "2025-11-25"
+    for n in range(3):
+        merge_segment(store, spool(tmp_path, f"y{n}", trades(10 * n, 10)), today=yesterday)
+    assert len(store.files("ticks", {"symbol": "AAPL", "date": yesterday})) == 3
+    next_day = tuple(t._replace(ts_ms=t.ts_ms + 86_400_000) for t in trades(0, 5))
+    merge_segment(store, spool(tmp_path, "t0", next_day), today=today)
+    assert [
+        f.rsplit("/", 1)[1] for f in store.files("ticks", {"symbol": "AAPL", "date": yesterday})
+    ] == ["part.parquet"]
+    assert read_ticks(store, "AAPL", yesterday).num_rows == 30
+    late = spool(tmp_path, "late", trades(30, 2))
+    merge_segment(store, late, today=today)
+    assert [
+        f.rsplit("/", 1)[1] for f in store.files("ticks", {"symbol": "AAPL", "date": yesterday})
+    ] == ["part.parquet"]
+    assert read_ticks(store, "AAPL", yesterday).num_rows == 32
+    assert read_ticks(store, "AAPL", today).num_rows == 5

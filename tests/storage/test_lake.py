@@ -231,3 +231,48 @@ def test_concurrent_merges_into_one_partition_lose_nothing(lake: ParquetLake) ->
     table = lake.read("bars", [("symbol", "=", "AAPL")])
     assert table.num_rows == 20
     assert table["ts"].to_pylist() == sorted(table["ts"].to_pylist())
+
+
+def test_append_adds_a_part_per_partition_without_touching_what_is_there(
+    lake: ParquetLake,
+) -> None:
+    lake.merge("bars", bars("AAPL", 3), partition_by=PARTS, key=["ts"])
+    base = "bars/interval=1d/symbol=AAPL/year=2023/part.parquet"
+    before = lake.blobs.get(base)
+    results = lake.append("bars", bars("AAPL", 3, close=200.0), partition_by=PARTS, part="s1")
+    assert [r.path for r in results] == ["bars/interval=1d/symbol=AAPL/year=2023/part-s1.parquet"]
+    assert lake.blobs.get(base) == before
+    assert lake.files("bars", {"interval": "1d", "symbol": "AAPL", "year": 2023}) == [
+        "bars/interval=1d/symbol=AAPL/year=2023/part-s1.parquet",
+        base,
+    ]
+    again = lake.append("bars", bars("AAPL", 3, close=200.0), partition_by=PARTS, part="s1")
+    assert again[0].path == results[0].path
+    assert sorted(lake.read("bars")["close"].to_pylist()) == [100.0, 101.0, 102.0] + [
+        200.0,
+        201.0,
+        202.0,
+    ]
+    with pytest.raises(InvalidInput, match="part name"):
+        lake.append("bars", bars("AAPL", 1), partition_by=PARTS, part="a/b")
+
+
+def test_compact_folds_loose_parts_then_everything_into_the_base(lake: ParquetLake) -> None:
+    partition = {"interval": "1d", "symbol": "AAPL", "year": 2023}
+    folder = "bars/interval=1d/symbol=AAPL/year=2023/"
+    lake.merge("bars", bars("AAPL", 3), partition_by=PARTS, key=["ts"])
+    for n in range(3):
+        table = bars("AAPL", 3, close=200.0 + 10 * n)
+        lake.append("bars", table, partition_by=PARTS, part=f"s{n}")
+    assert lake.compact("bars", partition, key=["ts"], into_base=False) is not None
+    assert lake.files("bars", partition) == [f"{folder}part-~s2.parquet", f"{folder}part.parquet"]
+    assert lake.read("bars").num_rows == 6
+    lake.append("bars", bars("AAPL", 1, close=999.0), partition_by=PARTS, part="s3")
+    assert lake.compact("bars", partition, key=["ts"], into_base=False) is None
+
+    folded = lake.compact("bars", partition, key=["ts"], into_base=True)
+    assert folded is not None and folded.path == f"{folder}part.parquet"
+    assert lake.files("bars", partition) == [f"{folder}part.parquet"]
+    stored = lake.read("bars").sort_by("ts")
+    assert stored["close"].to_pylist() == [999.0, 221.0, 222.0]
+    assert lake.compact("bars", partition, key=["ts"], into_base=True) is None
