@@ -10,8 +10,8 @@ stand-in, and a websocket client joined to all 50 symbol groups receives them.
 2. steady: 10,000 trades/s for --steady seconds: added latency p50/p99 (trade timestamp set
    by the server when it sends, to client receipt), at the default 100 ms batch window and at
    a short one (--short-window-ms).
-3. peer: batched vs one-message-per-trade publishing at the same offered rate, as a ratio of
-   trades/s delivered.
+3. peer: batched vs one-message-per-trade publishing at the same offered rate: trades/s
+   delivered, and the relay's CPU and Web PubSub messages per 1,000 trades delivered.
 
     .venv/bin/python bench/relay_throughput.py [--duration 30] [--steady 10]
 """
@@ -397,25 +397,35 @@ async def main(args: argparse.Namespace) -> None:
             f"({steady_sent} trades, {conflated} conflated)"
         )
 
-    delivered = {}
+    costs = {}
     for batching in (True, False):
         receiver, task = await session(standin, server)
         relay = await start_relay(server, standin, 100, batching=batching)
         peer_source = Source()
+        cpu_before = cpu_seconds(relay.process.pid)
         start = time.monotonic()
         offered = await steady(server, peer_source, args.peer, args.peer_rate)
         await drain(relay, receiver, offered, limit=10)
         elapsed = time.monotonic() - start
+        cpu_used = cpu_seconds(relay.process.pid) - cpu_before
+        messages = (await relay.health())["publisher"]["messagesOut"]
         await relay.stop()
         task.cancel()
-        delivered[batching] = receiver.trades / elapsed
+        per_thousand = 1000 / max(receiver.trades, 1)
+        costs[batching] = (cpu_used * 1000 * per_thousand, messages * per_thousand)
         label = "batched" if batching else "one message per trade"
         print(
-            f"peer at {args.peer_rate:,} trades/s offered, {label}: "
-            f"{delivered[batching]:,.0f} trades/s delivered, {receiver.conflated} conflated"
+            f"peer at {args.peer_rate:,} trades/s offered for {args.peer:g} s, {label}: "
+            f"{receiver.trades / elapsed:,.0f} trades/s delivered, {receiver.conflated} "
+            f"conflated; per 1,000 trades delivered: relay CPU {costs[batching][0]:.1f} ms, "
+            f"{costs[batching][1]:.0f} Web PubSub messages"
         )
-    ratio = delivered[True] / max(delivered[False], 1e-9)
-    print(f"  batched / unbatched delivered ratio: {ratio:.1f}x")
+    cpu_ratio = costs[False][0] / max(costs[True][0], 1e-9)
+    message_ratio = costs[False][1] / max(costs[True][1], 1e-9)
+    print(
+        f"  one-per-trade / batched: {cpu_ratio:.1f}x the relay CPU and {message_ratio:.0f}x "
+        "the Web PubSub messages per trade delivered"
+    )
     await server.stop()
     await standin.stop()
 
@@ -426,7 +436,7 @@ if __name__ == "__main__":
     parser.add_argument("--steady", type=float, default=10.0, help="latency phase seconds (10)")
     parser.add_argument("--short-window-ms", type=int, default=20, help="second batch window")
     parser.add_argument("--peer", type=float, default=8.0, help="peer comparison seconds (8)")
-    parser.add_argument("--peer-rate", type=int, default=5_000, help="peer offered trades/s")
+    parser.add_argument("--peer-rate", type=int, default=10_000, help="peer offered trades/s")
     parser.add_argument(
         "--profile", help="write a cProfile of each relay to FILE.<n> (n counts processes started)"
     )
