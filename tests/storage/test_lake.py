@@ -248,11 +248,8 @@ def test_append_adds_a_part_per_partition_without_touching_what_is_there(
     ]
     again = lake.append("bars", bars("AAPL", 3, close=200.0), partition_by=PARTS, part="s1")
     assert again[0].path == results[0].path
-    assert sorted(lake.read("bars")["close"].to_pylist()) == [100.0, 101.0, 102.0] + [
-        200.0,
-        201.0,
-        202.0,
-    ]
+    closes = sorted(lake.read("bars")["close"].to_pylist())
+    assert closes == [100.0, 101.0, 102.0, 200.0, 201.0, 202.0]
     with pytest.raises(InvalidInput, match="part name"):
         lake.append("bars", bars("AAPL", 1), partition_by=PARTS, part="a/b")
 
@@ -271,7 +268,8 @@ def test_compact_folds_loose_parts_then_everything_into_the_base(lake: ParquetLa
     assert lake.compact("bars", partition, key=["ts"], into_base=False) is None
 
     folded = lake.compact("bars", partition, key=["ts"], into_base=True)
-    assert folded is not None and folded.path == f"{folder}part.parquet"
+    assert folded is not None
+    assert folded.path == f"{folder}part.parquet"
     assert lake.files("bars", partition) == [f"{folder}part.parquet"]
     stored = lake.read("bars").sort_by("ts")
     assert stored["close"].to_pylist() == [999.0, 221.0, 222.0]
