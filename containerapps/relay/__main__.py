@@ -35,7 +35,7 @@ def main() -> int:
         telemetry.configure_telemetry("tradingjournal-relay", log_level=settings.log_level)
         for noisy in ("azure", "websockets", "aiohttp.access"):
             logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.root.level))
-        relay = Relay(relay_settings, settings)
+        relay = Relay(relay_settings, settings, merge_in_child=True)
     except SettingsError as error:
         print(f"relay: {error}", file=sys.stderr)
         return 2

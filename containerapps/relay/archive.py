@@ -194,7 +194,9 @@ class TickArchive:
     `merge_settings`, in one child process holding its own lake built from them: a merge
     costs about 10 ms of CPU per 1,000 trades (Parquet read, dedupe, write), and in a child
     it competes for a core but not for this process's GIL, so the trade path keeps its
-    latency while a flush runs."""
+    latency while a flush runs. The child only gets idle CPU: under sustained overload the
+    merges fall behind while the spool (on its volume) keeps every trade, and /readyz shows
+    `pendingSegments` growing."""
 
     def __init__(
         self,

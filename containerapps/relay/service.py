@@ -44,7 +44,10 @@ def build_sender(settings: Settings, client: str = "rest") -> GroupSender:
 
 
 class Relay:
-    """Everything the relay runs; `start()` then `stop()` (flushes all it holds)."""
+    """Everything the relay runs; `start()` then `stop()` (flushes all it holds).
+
+    `merge_in_child`: the archive writes the lake from a child process built from
+    `settings` (the container does this; see `TickArchive`), else from a thread on `lake`."""
 
     def __init__(
         self,
@@ -54,12 +57,13 @@ class Relay:
         sender: GroupSender | None = None,
         documents: DocumentStore | None = None,
         lake: ParquetLake | None = None,
+        merge_in_child: bool = False,
     ) -> None:
         if not relay_settings.finnhub_api_keys:
             raise SettingsError(
                 "FINNHUB_API_KEYS is empty: set one or more Finnhub keys (comma-separated)"
             )
-        merge_settings = settings if lake is None else None
+        merge_settings = settings if merge_in_child else None
         if documents is None or lake is None:
             from shared.storage import factory
 
