@@ -15,22 +15,18 @@ from azure.durable_functions.models.utils import http_utils
 
 from devhost.durable.api import client_binding, durable_routes
 from devhost.durable.engine import DurableEngine
+from tests.support.loopback import serve
 
 
 @pytest.fixture
 async def client(engine: DurableEngine) -> AsyncIterator[df.DurableOrchestrationClient]:
     app = web.Application()
-    runner = web.AppRunner(app)
     holder: dict[str, str] = {}
     app.router.add_routes(durable_routes(engine, lambda: holder["base"]))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    holder["base"] = f"http://127.0.0.1:{port}"
-    yield df.DurableOrchestrationClient(client_binding(holder["base"], engine.hub))
-    await http_utils._close_session()
-    await runner.cleanup()
+    async with serve(app) as base:
+        holder["base"] = base
+        yield df.DurableOrchestrationClient(client_binding(base, engine.hub))
+        await http_utils._close_session()
 
 
 async def _until(client: df.DurableOrchestrationClient, instance_id: str, custom: object) -> None:

@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 
 from shared.feed.http_pool import KeepAlivePool
+from tests.support.loopback import serve
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -61,13 +62,8 @@ async def recorder() -> AsyncIterator[tuple[Recorder, str]]:
     record = Recorder()
     app = web.Application()
     app.router.add_post("/{action}", record.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    yield record, f"http://127.0.0.1:{port}"
-    await runner.cleanup()
+    async with serve(app) as origin:
+        yield record, origin
 
 
 async def raw_server(

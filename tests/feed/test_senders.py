@@ -18,6 +18,7 @@ from shared.feed.senders import (
     RestSender,
     WebPubSubSendError,
 )
+from tests.support.loopback import serve
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -46,12 +47,8 @@ async def service() -> AsyncIterator[tuple[Service, str]]:
     state = Service()
     app = web.Application()
     app.router.add_post("/base/api/hubs/{hub}/groups/{group}/:send", state.send)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield state, f"http://127.0.0.1:{runner.addresses[0][1]}/base"
-    await runner.cleanup()
+    async with serve(app) as origin:
+        yield state, f"{origin}/base"
 
 
 async def test_key_signed_send_carries_a_token_for_its_exact_url(
