@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+import trustme
 from aiohttp import web
 
 from shared.feed.http_pool import KeepAlivePool
@@ -223,3 +225,33 @@ def test_only_http_origins_are_accepted() -> None:
     assert KeepAlivePool("https://example.webpubsub.azure.com").host_header == (
         "example.webpubsub.azure.com"
     )
+
+
+async def test_https_checks_the_certificate_and_sends_the_host_name() -> None:
+    authority = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(server_context)
+    record = Recorder()
+    app = web.Application()
+    app.router.add_post("/{action}", record.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_context)
+    await site.start()
+    port = runner.addresses[0][1]
+    trusting = ssl.create_default_context()
+    authority.configure_trust(trusting)
+    trusted = KeepAlivePool(f"https://127.0.0.1:{port}", ssl_context=trusting)
+    stranger = KeepAlivePool(f"https://127.0.0.1:{port}")
+    try:
+        assert (await trusted.post("/ok", {}, b"tls")).status == 202
+        assert (await trusted.post("/ok", {}, b"again")).status == 202
+        with pytest.raises(ConnectionError, match="certificate verify failed"):
+            await stranger.post("/ok", {}, b"refused")
+    finally:
+        await trusted.close()
+        await stranger.close()
+        await runner.cleanup()
+    assert record.bodies == [b"tls", b"again"]
+    assert record.hosts == [f"127.0.0.1:{port}"] * 2
+    assert len(set(record.peers)) == 1
