@@ -38,6 +38,7 @@ class _Connection(asyncio.Protocol):
         self.waiter: asyncio.Future[Reply] | None = None
         self.chunks: list[bytes] = []
         self.headers_done = False
+        self.framed = False
         self.keep_alive = True
         self.lost = False
 
@@ -58,6 +59,7 @@ class _Connection(asyncio.Protocol):
         self.waiter = asyncio.get_running_loop().create_future()
         self.chunks = []
         self.headers_done = False
+        self.framed = False
         self.transport.write(data)
         return self.waiter
 
@@ -67,6 +69,10 @@ class _Connection(asyncio.Protocol):
         except httptools.HttpParserError as error:
             self._fail(ConnectionError(f"unreadable HTTP response: {error}"))
             self.close()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if name.lower() in (b"content-length", b"transfer-encoding"):
+            self.framed = True
 
     def on_headers_complete(self) -> None:
         self.headers_done = True
@@ -84,8 +90,9 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
-        if self.headers_done and not self.keep_alive:
+        if self.waiter is not None and self.headers_done and not self.framed and exc is None:
             self.on_message_complete()
+            self.keep_alive = False
         self._fail(ConnectionError(f"server closed the connection before answering ({exc})"))
 
     def _fail(self, error: Exception) -> None:
@@ -121,7 +128,7 @@ class KeepAlivePool:
         self.host_header = self.host if default_port else f"{self.host}:{self.port}"
         self.connect_timeout = connect_timeout
         self.request_timeout = request_timeout
-        self.ssl_context = ssl_context or (ssl.create_default_context() if self.secure else None)
+        self.ssl_context = (ssl_context or ssl.create_default_context()) if self.secure else None
         self._idle: list[_Connection] = []
         self._slots = asyncio.Semaphore(limit)
         self._all: set[_Connection] = set()
@@ -131,17 +138,16 @@ class KeepAlivePool:
         return sum(1 for c in self._all if c.open)
 
     async def post(self, target: str, headers: dict[str, str], body: bytes) -> Reply:
-        """POST `body` to `target` (path and query) within `request_timeout`; the answer,
-        whatever its status."""
+        """POST `body` to `target` (path and query) within `request_timeout`, waiting for a
+        free connection included; the answer, whatever its status."""
         head = [f"POST {target} HTTP/1.1", f"Host: {self.host_header}"]
         head.extend(f"{name}: {value}" for name, value in headers.items())
         head.append(f"Content-Length: {len(body)}\r\n\r\n")
         data = "\r\n".join(head).encode("latin-1") + body
-        async with self._slots:
+        async with asyncio.timeout(self.request_timeout), self._slots:
             connection = self._take_idle() or await self._connect()
             try:
-                async with asyncio.timeout(self.request_timeout):
-                    reply = await connection.request(data)
+                reply = await connection.request(data)
             except BaseException:
                 connection.close()
                 raise

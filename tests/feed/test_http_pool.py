@@ -176,6 +176,30 @@ async def test_server_hanging_up_without_an_answer_is_a_connection_error_then_re
     assert calls == 2
 
 
+async def test_an_answer_that_ends_with_the_connection_is_read_whole() -> None:
+    answers = [
+        b"HTTP/1.0 202 Accepted\r\n\r\nuntil close",
+        b"HTTP/1.1 202 Accepted\r\nContent-Length: 20\r\n\r\ncut short",
+    ]
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(answers.pop(0))
+        await writer.drain()
+        writer.close()
+
+    server, origin = await raw_server(answer)
+    pool = KeepAlivePool(origin)
+    try:
+        reply = await pool.post("/x", {}, b"a")
+        assert (reply.status, reply.body) == (202, b"until close")
+        with pytest.raises(ConnectionError, match="closed the connection"):
+            await pool.post("/x", {}, b"b")
+    finally:
+        await pool.close()
+        server.close()
+
+
 async def test_garbage_instead_of_http_is_a_connection_error() -> None:
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
@@ -205,6 +229,26 @@ async def test_a_slow_answer_times_out_and_its_connection_is_dropped() -> None:
         with pytest.raises(TimeoutError):
             await pool.post("/x", {}, b"a")
         assert pool.open_connections == 0
+    finally:
+        await pool.close()
+        server.close()
+
+
+async def test_waiting_for_a_free_connection_counts_toward_the_timeout() -> None:
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        await asyncio.sleep(0.3)
+        writer.write(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        await reader.read()
+
+    server, origin = await raw_server(answer)
+    pool = KeepAlivePool(origin, limit=1, request_timeout=0.5)
+    try:
+        first, second = await asyncio.gather(
+            pool.post("/x", {}, b"a"), pool.post("/x", {}, b"b"), return_exceptions=True
+        )
+        assert sorted(type(r).__name__ for r in (first, second)) == ["Reply", "TimeoutError"]
     finally:
         await pool.close()
         server.close()
