@@ -11,6 +11,8 @@ at about eight times the CPU per message.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from typing import Protocol
 from urllib.parse import quote, urlsplit
@@ -21,6 +23,8 @@ from azure.core.credentials_async import AsyncTokenCredential
 
 from shared.feed.connection import parse_connection_string
 from shared.feed.http_pool import KeepAlivePool
+
+log = logging.getLogger("shared.feed.senders")
 
 API_VERSION = "2024-12-01"
 ENTRA_SCOPE = "https://webpubsub.azure.com/.default"
@@ -87,18 +91,36 @@ class AccessKeyTokens:
 
 
 class EntraTokens:
-    """One Entra ID bearer token for every URL, renewed five minutes before it expires."""
+    """One Entra ID bearer token for every URL, renewed five minutes before it expires.
+
+    One renewal at a time, however many sends wait for it; if a renewal fails while the
+    current token is still good for a while, sends keep using it (and the next one retries)."""
 
     RENEW_BEFORE_SECONDS = 300
+    STILL_GOOD_SECONDS = 30
 
     def __init__(self, credential: AsyncTokenCredential) -> None:
         self.credential = credential
         self._token = ""
         self._expires = 0.0
+        self._renewing = asyncio.Lock()
 
     async def header(self, url: str) -> str:
-        if self._expires - time.time() <= self.RENEW_BEFORE_SECONDS:
-            access = await self.credential.get_token(ENTRA_SCOPE)
+        if self._expires - time.time() > self.RENEW_BEFORE_SECONDS:
+            return f"Bearer {self._token}"
+        async with self._renewing:
+            left = self._expires - time.time()
+            if left > self.RENEW_BEFORE_SECONDS:
+                return f"Bearer {self._token}"
+            try:
+                access = await self.credential.get_token(ENTRA_SCOPE)
+            except Exception as error:
+                if left <= self.STILL_GOOD_SECONDS:
+                    raise
+                log.warning(
+                    "renewing the Web PubSub token failed (%s); %.0f s left on it", error, left
+                )
+                return f"Bearer {self._token}"
             self._token, self._expires = access.token, float(access.expires_on)
         return f"Bearer {self._token}"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -131,3 +132,34 @@ async def test_entra_token_is_fetched_once_and_renewed_near_expiry(
     await sender.close()
     assert len(expiring.scopes) == 2
     assert [auth for _, auth, _ in state.calls[3:]] == ["Bearer entra-1", "Bearer entra-2"]
+
+
+class SlowCredential(CountingCredential):
+    """Takes a moment to answer, and fails when told to."""
+
+    def __init__(self, lifetime: float) -> None:
+        super().__init__(lifetime)
+        self.fail = False
+
+    async def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
+        await asyncio.sleep(0.05)
+        if self.fail:
+            raise ConnectionError("identity endpoint unreachable")
+        return await super().get_token(*scopes, **kwargs)
+
+
+async def test_concurrent_sends_share_one_renewal_and_survive_a_failed_one() -> None:
+    credential = SlowCredential(lifetime=3600)
+    tokens = EntraTokens(credential)  # type: ignore[arg-type]
+    headers = await asyncio.gather(*(tokens.header("u") for _ in range(100)))
+    assert set(headers) == {"Bearer entra-1"}
+    assert len(credential.scopes) == 1
+
+    tokens._expires = time.time() + 120
+    credential.fail = True
+    assert await tokens.header("u") == "Bearer entra-1"
+    tokens._expires = time.time() + 10
+    with pytest.raises(ConnectionError):
+        await tokens.header("u")
+    credential.fail = False
+    assert await tokens.header("u") == "Bearer entra-2"
