@@ -23,10 +23,10 @@ import os
 import re
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
@@ -133,8 +133,9 @@ def merge_segment(lake: ParquetLake, path: Path, today: str | None = None) -> in
 
     The segment becomes one part per symbol/day partition, named after the segment (a
     replay rewrites the same part). Then, per partition it touched: a day before `today`
-    (UTC) is folded into its base file, as is the day before a partition's first part;
-    otherwise, once `COMPACT_AFTER_PARTS` parts have piled up, they are folded into one."""
+    (UTC) is folded into its base file; otherwise, once `COMPACT_AFTER_PARTS` parts have
+    piled up, they are folded into one; and a day's first part folds every earlier day of
+    that symbol that still has parts."""
     spool = _read_segment(path)
     if not spool.num_rows:
         return 0
@@ -154,10 +155,19 @@ def _compact_due(lake: ParquetLake, partition: dict[str, str], today: str) -> No
     if len(loose) >= COMPACT_AFTER_PARTS:
         lake.compact(DATASET, partition, key=KEY, into_base=False)
     if len(files) == 1:
-        day_before = (date.fromisoformat(partition["date"]) - timedelta(days=1)).isoformat()
-        previous = {"symbol": partition["symbol"], "date": day_before}
-        if any(is_part_file(p.rsplit("/", 1)[1]) for p in lake.files(DATASET, previous)):
-            lake.compact(DATASET, previous, key=KEY, into_base=True)
+        _fold_finished_days(lake, partition["symbol"], partition["date"])
+
+
+def _fold_finished_days(lake: ParquetLake, symbol: str, before: str) -> None:
+    """Fold every earlier day of `symbol` that still has parts (run on the first part of a
+    day, so weekends, holidays and pauses are caught up whenever the symbol trades again)."""
+    days = {
+        found.values["date"]
+        for found in lake.partitions(DATASET, under={"symbol": symbol})
+        if is_part_file(found.path.rsplit("/", 1)[1]) and found.values.get("date", before) < before
+    }
+    for day in sorted(days):
+        lake.compact(DATASET, {"symbol": symbol, "date": day}, key=KEY, into_base=True)
 
 
 _worker_lake: ParquetLake | None = None
@@ -217,6 +227,7 @@ class TickArchive:
         self._merge_lock = asyncio.Lock()
         self._merge_settings = merge_settings
         self._pool: ProcessPoolExecutor | None = None
+        self._thread: ThreadPoolExecutor | None = None
         self._task: asyncio.Task[None] | None = None
 
     def open(self) -> None:
@@ -283,7 +294,10 @@ class TickArchive:
 
     async def _merge(self, path: Path) -> int:
         if self._merge_settings is None:
-            rows = await asyncio.to_thread(merge_segment, self.lake, path)
+            if self._thread is None:
+                self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="archive")
+            loop = asyncio.get_running_loop()
+            rows = await loop.run_in_executor(self._thread, merge_segment, self.lake, path)
             self.stats.merged_by_pid = os.getpid()
             return rows
         loop = asyncio.get_running_loop()
@@ -327,9 +341,10 @@ class TickArchive:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         merged = await self.flush()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        for executor in (self._pool, self._thread):
+            if executor is not None:
+                await asyncio.to_thread(executor.shutdown, True)
+        self._pool = self._thread = None
         if self._current is not None:
             self._current.close()
             if self._current_rows == 0 and self._current_path is not None:

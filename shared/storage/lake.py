@@ -31,7 +31,6 @@ new rows, and `compact` later folds the pieces together. Reads return every file
 
 from __future__ import annotations
 
-import contextlib
 import io
 import operator
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -97,6 +96,10 @@ def partition_value(value: Any) -> str:
     if hasattr(value, "isoformat"):
         value = value.isoformat()
     return _check_part(str(value), "partition value")
+
+
+def _is_data_file(name: str) -> bool:
+    return "/" not in name and (name == FILE_NAME or is_part_file(name))
 
 
 def is_part_file(name: str) -> bool:
@@ -237,12 +240,9 @@ class ParquetLake:
     def files(self, dataset: str, partition: Mapping[str, Any]) -> list[str]:
         """Every data file of one partition: the base file and appended parts, in name order."""
         folder = self.partition_path(dataset, partition).rsplit("/", 1)[0] + "/"
-        found = []
-        for info in self.blobs.list(folder):
-            name = info.name[len(folder) :]
-            if "/" not in name and (name == FILE_NAME or is_part_file(name)):
-                found.append(info.name)
-        return found
+        return [
+            info.name for info in self.blobs.list(folder) if _is_data_file(info.name[len(folder) :])
+        ]
 
     def append(
         self, dataset: str, table: pa.Table, *, partition_by: Sequence[str], part: str
@@ -277,7 +277,9 @@ class ParquetLake:
         compacted part, so the cost stays that of the new rows while the partition grows.
         Folded parts are deleted after the write: a crash in between leaves rows in two
         files (never lost), which the next compaction, or a reader de-duplicating by key,
-        resolves. None when there was nothing to fold."""
+        resolves. None when there was nothing to fold, or when another compaction of the
+        same partition got there first (a part vanished, or the compacted part exists): the
+        parts are then left as they are."""
         parts = sorted(
             (
                 path
@@ -289,10 +291,10 @@ class ParquetLake:
         )
         if not parts or (len(parts) == 1 and not into_base):
             return None
-        tables = []
-        for path in parts:
-            with contextlib.suppress(BlobNotFound):
-                tables.append(pq.read_table(io.BytesIO(self.blobs.get(path))))
+        try:
+            tables = [pq.read_table(io.BytesIO(self.blobs.get(path))) for path in parts]
+        except BlobNotFound:
+            return None
         combined = pa.concat_tables(
             [t.replace_schema_metadata(None) for t in tables], promote_options="permissive"
         )
@@ -302,7 +304,10 @@ class ParquetLake:
             last = parts[-1].rsplit("/", 1)[1].removeprefix(PART_PREFIX).removesuffix(".parquet")
             target = self.part_path(dataset, partition, "~" + last.lstrip("~"))
             data = parquet_bytes(dedupe_sorted(combined, key))
-            self.blobs.put(target, data, content_type=PARQUET, overwrite=True)
+            try:
+                self.blobs.put(target, data, content_type=PARQUET, overwrite=False)
+            except Conflict:
+                return None
             values = {column: partition_value(value) for column, value in partition.items()}
             result = MergeResult(target, values, combined.num_rows, len(data))
         for path in parts:
@@ -412,11 +417,37 @@ class ParquetLake:
             rows = contiguous.take(indices[position].values)
             yield {column: combos[position][column] for column in partition_by}, rows
 
-    def partitions(self, dataset: str, filters: Sequence[FilterTuple] = ()) -> list[Partition]:
-        """Partitions of `dataset` (in path order) that `filters` on partition columns allow."""
+    def _read_files(self, files: list[Partition]) -> list[tuple[pa.Table, dict[str, str]]]:
+        """Every file of one partition folder, read as one consistent set: if a file vanished
+        (a compaction folded it into another), the folder is listed and read again."""
+        folder = files[0].path.rsplit("/", 1)[0] + "/"
+        values = files[0].values
+        for _attempt in range(MERGE_ATTEMPTS):
+            try:
+                return [(pq.read_table(io.BytesIO(self.blobs.get(f.path))), values) for f in files]
+            except BlobNotFound:
+                files = [
+                    Partition(info.name, values, info.size)
+                    for info in self.blobs.list(folder)
+                    if _is_data_file(info.name[len(folder) :])
+                ]
+        raise Conflict(f"{folder} kept changing during {MERGE_ATTEMPTS} reads; retry later")
+
+    def partitions(
+        self,
+        dataset: str,
+        filters: Sequence[FilterTuple] = (),
+        *,
+        under: Mapping[str, Any] | None = None,
+    ) -> list[Partition]:
+        """Data files of `dataset` (in path order) that `filters` on partition columns allow;
+        `under` (the leading partition columns' values, in path order) lists only that folder."""
         checked = _check_filters(filters)
+        prefix = f"{_check_part(dataset, 'dataset')}/"
+        for column, value in (under or {}).items():
+            prefix += f"{_check_part(column, 'partition column')}={partition_value(value)}/"
         found = []
-        for info in self.blobs.list(f"{_check_part(dataset, 'dataset')}/"):
+        for info in self.blobs.list(prefix):
             values = _parse_path(dataset, info.name)
             if values is not None and _partition_matches(values, checked):
                 found.append(Partition(info.name, values, info.size))
@@ -431,19 +462,19 @@ class ParquetLake:
     ) -> pa.Table:
         """Rows of `dataset` matching every filter, partition by partition in path order."""
         checked = _check_filters(filters)
+        folders: dict[str, list[Partition]] = {}
+        for found in self.partitions(dataset, checked):
+            folders.setdefault(found.path.rsplit("/", 1)[0], []).append(found)
         tables = []
-        for partition in self.partitions(dataset, checked):
-            try:
-                table = pq.read_table(io.BytesIO(self.blobs.get(partition.path)))
-            except BlobNotFound:
-                continue
-            for column, value in partition.values.items():
-                if column not in table.schema.names:
-                    table = table.append_column(column, pa.array([value] * table.num_rows))
-            expression = _expression(checked, table.schema)
-            if expression is not None:
-                table = table.filter(expression)
-            tables.append(table)
+        for files in folders.values():
+            for table, values in self._read_files(files):
+                for column, value in values.items():
+                    if column not in table.schema.names:
+                        table = table.append_column(column, pa.array([value] * table.num_rows))
+                expression = _expression(checked, table.schema)
+                if expression is not None:
+                    table = table.filter(expression)
+                tables.append(table)
         if not tables:
             return pa.table({})
         result = pa.concat_tables(tables, promote_options="permissive")

@@ -113,3 +113,17 @@ def test_a_finished_day_is_folded_into_one_file(tmp_path: Path) -> None:
     ] == ["part.parquet"]
     assert read_ticks(store, "AAPL", yesterday).num_rows == 32
     assert read_ticks(store, "AAPL", today).num_rows == 5
+
+
+def test_the_first_trades_after_a_weekend_fold_the_last_trading_day(tmp_path: Path) -> None:
+    store = lake(load_settings())
+    friday, monday = "2025-11-21", "2025-11-24"
+    friday_trades = tuple(t._replace(ts_ms=t.ts_ms - 3 * 86_400_000) for t in trades(0, 20))
+    merge_segment(store, spool(tmp_path, "f0", friday_trades[:10]), today=friday)
+    merge_segment(store, spool(tmp_path, "f1", friday_trades[10:]), today=friday)
+    assert len(store.files("ticks", {"symbol": "AAPL", "date": friday})) == 2
+    merge_segment(store, spool(tmp_path, "m0", trades(0, 5)), today=monday)
+    names = [f.rsplit("/", 1)[1] for f in store.files("ticks", {"symbol": "AAPL", "date": friday})]
+    assert names == ["part.parquet"]
+    assert read_ticks(store, "AAPL", friday).num_rows == 20
+    assert read_ticks(store, "AAPL", monday).num_rows == 5

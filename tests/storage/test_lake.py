@@ -274,3 +274,55 @@ def test_compact_folds_loose_parts_then_everything_into_the_base(lake: ParquetLa
     stored = lake.read("bars").sort_by("ts")
     assert stored["close"].to_pylist() == [999.0, 221.0, 222.0]
     assert lake.compact("bars", partition, key=["ts"], into_base=True) is None
+
+
+class Interleaved:
+    """A BlobStore that runs `action` once, just before the first read of an appended part:
+    a deterministic way to let another writer act between a reader's listing and its reads."""
+
+    def __init__(self, inner: BlobStore, action: Any) -> None:
+        self.inner = inner
+        self.action = action
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def get(self, name: str) -> bytes:
+        action, self.action = self.action, None
+        if action is not None and "/part-" in name:
+            action()
+        return self.inner.get(name)
+
+
+def _loose_parts(lake: ParquetLake, count: int) -> dict[str, Any]:
+    for n in range(count):
+        table = bars("AAPL", 3, start=START + DAY * 3 * n)
+        lake.append(
+            "bars",
+            table.set_column(2, "year", pa.array([2023] * 3)),
+            partition_by=PARTS,
+            part=f"s{n:02d}",
+        )
+    return {"interval": "1d", "symbol": "AAPL", "year": 2023}
+
+
+def test_a_read_that_overlaps_a_compaction_still_sees_every_row(blob_store: BlobStore) -> None:
+    lake = ParquetLake(blob_store)
+    partition = _loose_parts(lake, 5)
+    compacting = lambda: lake.compact("bars", partition, key=["ts"], into_base=False)  # noqa: E731
+    reader = ParquetLake(Interleaved(blob_store, compacting))  # type: ignore[arg-type]
+    assert reader.read("bars").num_rows == 15
+    assert len(lake.files("bars", partition)) == 1
+
+
+def test_overlapping_compactions_lose_nothing(blob_store: BlobStore) -> None:
+    lake = ParquetLake(blob_store)
+    partition = _loose_parts(lake, 5)
+    other = lambda: lake.compact("bars", partition, key=["ts"], into_base=False)  # noqa: E731
+    first = ParquetLake(Interleaved(blob_store, other))  # type: ignore[arg-type]
+    assert first.compact("bars", partition, key=["ts"], into_base=False) is None
+    assert lake.read("bars").num_rows == 15
+    folded = lake.compact("bars", partition, key=["ts"], into_base=True)
+    assert folded is not None
+    assert folded.rows == 15
+    assert lake.read("bars").num_rows == 15
