@@ -212,6 +212,7 @@ async def start_relay(
         "RELAY_BATCH_MS": str(batch_ms),
         "RELAY_BATCHING": "true" if batching else "false",
         "RELAY_ARCHIVE_FLUSH_SECONDS": str(ARCHIVE_FLUSH_SECONDS[0]),
+        "RELAY_STOP_MERGE_SECONDS": "110",
         "RELAY_ID": "bench",
         "LOG_LEVEL": "INFO",
     }

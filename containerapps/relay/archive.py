@@ -334,16 +334,29 @@ class TickArchive:
             self._merge_pool().submit(os.getpid)
         self._task = asyncio.create_task(self.run(interval), name="archive-flush")
 
-    async def close(self) -> int:
-        """Stop the interval flush, seal and merge everything (SIGTERM path)."""
+    async def close(self, merge_seconds: float = 25.0) -> int:
+        """Stop the interval flush, seal and merge everything (SIGTERM path) within
+        `merge_seconds`. What is not merged by then stays in the spool, where the next
+        start finds it; the merge child ends with this process."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        merged = await self.flush()
+        finished = True
+        try:
+            async with asyncio.timeout(merge_seconds):
+                merged = await self.flush()
+        except TimeoutError:
+            finished, merged = False, 0
+            log.warning(
+                "archive: merging did not finish in %.0f s; %d spool segments left for the "
+                "next start",
+                merge_seconds,
+                len(self._sealed),
+            )
         for executor in (self._pool, self._thread):
             if executor is not None:
-                await asyncio.to_thread(executor.shutdown, True)
+                await asyncio.to_thread(executor.shutdown, finished)
         self._pool = self._thread = None
         if self._current is not None:
             self._current.close()

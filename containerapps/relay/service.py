@@ -153,7 +153,7 @@ class Relay:
                 await task
         await asyncio.gather(*(c.stop() for c in self.connections))
         await self.publisher.stop()
-        merged = await self.archive.close()
+        merged = await self.archive.close(self.rs.relay_stop_merge_seconds)
         await self.quotes.stop()
         with contextlib.suppress(Exception):
             await self.sender.close()

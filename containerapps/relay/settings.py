@@ -91,6 +91,13 @@ class RelaySettings(BaseSettings):
     relay_archive_flush_seconds: float = Field(
         10.0, gt=0, description="Interval at which spooled trades are merged into the lake."
     )
+    relay_stop_merge_seconds: float = Field(
+        25.0,
+        gt=0,
+        description="On SIGTERM, how long the final merge into the lake may take; what is "
+        "left stays in the spool for the next start. Keep it under the container's "
+        "termination grace period (30 s by default).",
+    )
     relay_spool_dir: Path | None = Field(
         None,
         description="Write-ahead spool of received trades (default LOCAL_DATA_DIR/relay-spool); "

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,6 +15,7 @@ from containerapps.relay.archive import COMPACT_AFTER_PARTS, TickArchive, merge_
 from shared.config import load_settings
 from shared.feed.trades import Trade
 from shared.storage.factory import lake
+from shared.storage.lake import ParquetLake
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -127,3 +130,36 @@ def test_the_first_trades_after_a_weekend_fold_the_last_trading_day(tmp_path: Pa
     assert names == ["part.parquet"]
     assert read_ticks(store, "AAPL", friday).num_rows == 20
     assert read_ticks(store, "AAPL", monday).num_rows == 5
+
+
+class SlowLake(ParquetLake):
+    """A lake whose appends take `delay` seconds (a stuck or starved merge)."""
+
+    delay = 1.0
+
+    def append(self, *args: Any, **kwargs: Any) -> Any:
+        time.sleep(self.delay)
+        return super().append(*args, **kwargs)
+
+
+async def test_a_merge_too_slow_for_shutdown_is_left_in_the_spool_and_done_next_start(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings()
+    slow = SlowLake(lake(settings).blobs)
+    archive = TickArchive(slow, tmp_path / "spool", "slow")
+    archive.open()
+    archive.append(trades(0, 50))
+    started = time.monotonic()
+    assert await archive.close(merge_seconds=0.2) == 0
+    assert time.monotonic() - started < 0.9
+    assert len(list((tmp_path / "spool").glob("*.tsv"))) == 1
+
+    slow.delay = 0.0
+    again = TickArchive(slow, tmp_path / "spool", "slow")
+    again.open()
+    assert await again.close() == 50
+    assert list((tmp_path / "spool").glob("*.tsv")) == []
+    stored = read_ticks(lake(settings), "AAPL")
+    assert stored.num_rows == 50
+    assert lake(settings).read("ticks").num_rows == 50
