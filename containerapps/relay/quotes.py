@@ -55,6 +55,7 @@ class QuoteWriter:
         self.errors = 0
         self._latest: dict[str, Trade] = {}
         self._task: asyncio.Task[None] | None = None
+        self._writing: asyncio.Future[int] | None = None
 
     def observe(self, trades: tuple[Trade, ...] | list[Trade]) -> None:
         latest = self._latest
@@ -63,9 +64,7 @@ class QuoteWriter:
             if current is None or trade.ts_ms >= current.ts_ms:
                 latest[trade.symbol] = trade
 
-    def write_pending(self) -> int:
-        """Upsert every symbol that traded since the last write (runs in a thread)."""
-        pending, self._latest = self._latest, {}
+    def _write(self, pending: dict[str, Trade]) -> int:
         written: list[str] = []
         for symbol, trade in pending.items():
             try:
@@ -82,18 +81,35 @@ class QuoteWriter:
         quotes_written.publish(written)
         return len(written)
 
+    async def _write_off_loop(self) -> None:
+        """Take the pending trades here, on the loop (where `observe` adds to them), and
+        write them from a thread; one write at a time."""
+        pending, self._latest = self._latest, {}
+        if pending:
+            self._writing = asyncio.ensure_future(asyncio.to_thread(self._write, pending))
+            await asyncio.shield(self._writing)
+
     async def _run(self) -> None:
         while True:
             started = time.monotonic()
-            await asyncio.to_thread(self.write_pending)
+            await self._write_off_loop()
             await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="quotes")
 
-    async def stop(self) -> None:
+    async def stop(self, within: float = 3.0) -> None:
+        """Stop the interval writes, let a write under way finish, write what is pending;
+        all within `within` seconds (then the latest prices wait for the next start)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await asyncio.to_thread(self.write_pending)
+        try:
+            async with asyncio.timeout(within):
+                if self._writing is not None:
+                    with contextlib.suppress(Exception):
+                        await self._writing
+                await self._write_off_loop()
+        except TimeoutError:
+            log.warning("final quote write did not finish in %.0f s", within)
