@@ -246,7 +246,7 @@ var relaySettings = [
   { name: 'RELAY_WEBPUBSUB_CLIENT', value: 'rest' }
   { name: 'RELAY_ALL_TICKS_GROUP', value: 'true' }
   { name: 'RELAY_ARCHIVE_FLUSH_SECONDS', value: '10' }
-  { name: 'RELAY_STOP_MERGE_SECONDS', value: '25' }
+  { name: 'RELAY_STOP_MERGE_SECONDS', value: '20' }
   { name: 'RELAY_SPOOL_DIR', value: relaySpoolDir }
   { name: 'RELAY_QUOTE_SECONDS', value: '5' }
   { name: 'RELAY_METRICS_SECONDS', value: '60' }

@@ -58,6 +58,7 @@ class ArchiveStats:
     last_flush: float = 0.0
     last_error: str = ""
     merged_by_pid: int = 0
+    quarantined: int = 0
 
 
 def _read_segment(path: Path) -> pa.Table:
@@ -128,6 +129,10 @@ def _clean(text: str) -> str:
     return text.replace("\t", " ").replace("\n", " ").replace("|", "/")
 
 
+class UnreadableSegmentError(Exception):
+    """A spool segment whose content cannot become lake rows (retrying will not help)."""
+
+
 def merge_segment(lake: ParquetLake, path: Path, today: str | None = None) -> int:
     """Add one sealed spool segment to the lake and compact what is due; returns its trades.
 
@@ -136,11 +141,15 @@ def merge_segment(lake: ParquetLake, path: Path, today: str | None = None) -> in
     (UTC) is folded into its base file; otherwise, once `COMPACT_AFTER_PARTS` parts have
     piled up, they are folded into one; and a day's first part folds every earlier day of
     that symbol that still has parts."""
-    spool = _read_segment(path)
-    if not spool.num_rows:
+    try:
+        spool = _read_segment(path)
+        table = ticks_table(spool) if spool.num_rows else None
+    except Exception as error:
+        raise UnreadableSegmentError(f"{path.name}: {type(error).__name__}: {error}") from None
+    if table is None:
         return 0
     today = today or datetime.now(UTC).date().isoformat()
-    appended = lake.append(DATASET, ticks_table(spool), partition_by=PARTITION_BY, part=path.stem)
+    appended = lake.append(DATASET, table, partition_by=PARTITION_BY, part=path.stem)
     for result in appended:
         _compact_due(lake, result.partition, today)
     return int(spool.num_rows)
@@ -279,6 +288,9 @@ class TickArchive:
                 path = self._sealed[0]
                 try:
                     rows = await self._merge(path)
+                except UnreadableSegmentError as error:
+                    self._quarantine(path, error)
+                    continue
                 except Exception as error:
                     self.stats.flush_errors += 1
                     self.stats.last_error = f"{type(error).__name__}: {error}"
@@ -291,6 +303,17 @@ class TickArchive:
                 self.stats.segments_flushed += 1
             self.stats.last_flush = time.time()
         return merged
+
+    def _quarantine(self, path: Path, error: UnreadableSegmentError) -> None:
+        """Move a segment that can never be merged aside (kept for a person to look at), so
+        the segments after it are not held up behind it."""
+        target = self.spool_dir / "quarantine" / path.name
+        target.parent.mkdir(exist_ok=True)
+        path.replace(target)
+        self._sealed.pop(0)
+        self.stats.quarantined += 1
+        self.stats.last_error = str(error)
+        log.error("archive: %s; moved to %s", error, target)
 
     async def _merge(self, path: Path) -> int:
         if self._merge_settings is None:
@@ -334,7 +357,7 @@ class TickArchive:
             self._merge_pool().submit(os.getpid)
         self._task = asyncio.create_task(self.run(interval), name="archive-flush")
 
-    async def close(self, merge_seconds: float = 25.0) -> int:
+    async def close(self, merge_seconds: float = 20.0) -> int:
         """Stop the interval flush, seal and merge everything (SIGTERM path) within
         `merge_seconds`. What is not merged by then stays in the spool, where the next
         start finds it; the merge child ends with this process."""

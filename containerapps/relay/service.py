@@ -111,14 +111,30 @@ class Relay:
         self._tasks: list[asyncio.Task[None]] = []
         self._runner: web.AppRunner | None = None
         self._last_metrics: dict[str, float] = {}
+        self.archive_failures = 0
+        self.archive_failures_at_last_success = 0
+        self._archive_warned = 0.0
 
     # --- data path ------------------------------------------------------------------------
     def _on_trades(self, trades: tuple[Trade, ...]) -> None:
-        self.archive.append(trades)
         self.publisher.offer(trades)
         if self.rs.relay_write_quotes:
             self.quotes.observe(trades)
         self.lag_ms = max(0.0, time.time() * 1000 - trades[-1].ts_ms)
+        try:
+            self.archive.append(trades)
+        except Exception as error:
+            self.archive_failures += len(trades)
+            now = time.monotonic()
+            if now - self._archive_warned > 60:
+                self._archive_warned = now
+                log.error(
+                    "archive: spooling failed, %d trades not archived so far (%s)",
+                    self.archive_failures,
+                    error,
+                )
+            return
+        self.archive_failures_at_last_success = self.archive_failures
 
     # --- lifecycle ------------------------------------------------------------------------
     async def start(self, *, http: bool = True) -> None:
@@ -216,20 +232,30 @@ class Relay:
                 "queueDepth": self.publisher.queue_depth,
                 "messagesOut": self.publisher.stats.messages_out,
                 "conflated": self.publisher.stats.conflated,
+                "dropped": self.publisher.stats.dropped,
                 "sendErrors": self.publisher.stats.send_errors,
             },
             "archive": {
                 "received": self.archive.stats.received,
                 "archived": self.archive.stats.archived,
                 "pendingSegments": self.archive.pending,
+                "failing": self.archive_failing,
+                "notArchived": self.archive_failures,
+                "quarantined": self.archive.stats.quarantined,
                 "flushErrors": self.archive.stats.flush_errors,
             },
         }
 
+    @property
+    def archive_failing(self) -> bool:
+        """The most recent spool write failed (trades are reaching the feed, not the archive)."""
+        return self.archive_failures > self.archive_failures_at_last_success
+
     def ready(self) -> bool:
-        """Connected (every connection that has symbols) and publishing (last send not failed)."""
+        """Connected (every connection that has symbols), publishing (last send not failed)
+        and archiving (last spool write not failed)."""
         upstream = all(c.connected for c in self.connections if c.symbols)
-        return upstream and not self.publisher.failing
+        return upstream and not self.publisher.failing and not self.archive_failing
 
     def metrics_line(self) -> str:
         totals = {
@@ -251,9 +277,10 @@ class Relay:
             f"messages_out={deltas['messages_out']:.0f} reconnects={deltas['reconnects']:.0f} "
             f"queue_depth={self.publisher.queue_depth} lag_ms={self.lag_ms:.0f} "
             f"publish_lag_ms={self.publisher.stats.last_lag_ms:.0f} "
-            f"conflated={self.publisher.stats.conflated} "
+            f"conflated={self.publisher.stats.conflated} dropped={self.publisher.stats.dropped} "
             f"send_errors={self.publisher.stats.send_errors} "
             f"archived={self.archive.stats.archived} spooled={self.archive.stats.received} "
+            f"not_archived={self.archive_failures} "
             f"symbols={len(self.symbols)} over_cap={len(self.over_cap)}"
         )
 

@@ -83,6 +83,10 @@ class FinnhubConnection:
         self._stopping = False
         self._rename: dict[str, str] = {}
 
+    STABLE_SECONDS = 10.0
+    """A connection that lasted this long (and delivered) restarts the backoff from the
+    first step; shorter ones keep growing it (a server that drops every connection soon)."""
+
     def __repr__(self) -> str:
         return f"FinnhubConnection#{self.index}({len(self.symbols)} symbols)"
 
@@ -106,9 +110,11 @@ class FinnhubConnection:
         self.connected = False
 
     async def set_symbols(self, symbols: Iterable[str]) -> None:
-        """Make `symbols` (suite symbols) the subscribed set, now if connected, else on connect."""
+        """Make `symbols` (suite symbols) the subscribed set, now if connected, else on connect.
+        Stream ids of symbols dropped keep their names: trades already on the way still
+        arrive under the suite symbol."""
         self.symbols = set(symbols)
-        self._rename = {to_finnhub(s): s for s in self.symbols}
+        self._rename.update({to_finnhub(s): s for s in self.symbols})
         ws = self._ws
         if ws is None or not self.connected:
             return
@@ -128,6 +134,7 @@ class FinnhubConnection:
         attempt = 0
         while not self._stopping:
             received = False
+            up_since = time.monotonic()
             try:
                 async with asyncio.timeout(self.connect_timeout):
                     ws = await connect(
@@ -137,12 +144,14 @@ class FinnhubConnection:
                         ping_interval=20,
                         ping_timeout=20,
                         compression=None,
+                        close_timeout=2,
                     )
                 self._ws = ws
                 self.connected = True
                 self.stats.connects += 1
                 if self.stats.connects > 1:
                     self.stats.reconnects += 1
+                up_since = time.monotonic()
                 self._subscribed = set()
                 await self._sync_subscriptions(ws)
                 log.info(
@@ -171,7 +180,7 @@ class FinnhubConnection:
                     self._ws = None
             if self._stopping:
                 return
-            if received:
+            if received and time.monotonic() - up_since >= self.STABLE_SECONDS:
                 attempt = 0
             delay = full_jitter_delay(attempt, self.backoff_initial, self.backoff_max, self.rng)
             self.stats.delays.append(delay)

@@ -8,7 +8,8 @@ the next one, which closes as soon as the sender is free: messages grow instead 
 multiplying, and a trade waits at most about one send time; once a symbol holds more than
 `max_batch` trades, or the window has waited longer than `max_delay_seconds`, pending
 trades conflate to the latest one per symbol, and the message says how many it skipped.
-The archive is fed separately and never sees this.
+The archive is fed separately and never sees this. Trades the live feed loses otherwise (a
+send that failed after its retries, windows left at `stop`) are counted in `stats.dropped`.
 
 Message shape (JSON, the same for symbol groups and the all-ticks group)::
 
@@ -42,6 +43,7 @@ class PublisherStats:
     trades_out: int = 0
     messages_out: int = 0
     conflated: int = 0
+    dropped: int = 0
     send_errors: int = 0
     windows_queued: int = 0
     last_success: float = 0.0
@@ -106,6 +108,8 @@ class TickPublisher:
         self._tasks: list[asyncio.Task[None]] = []
         self._sending = False
         self._closed_at = 0.0
+        self._in_flight: dict[str, tuple[list[Trade], int]] | None = None
+        self._in_flight_done = 0
 
     @property
     def failing(self) -> bool:
@@ -137,8 +141,9 @@ class TickPublisher:
             asyncio.create_task(self._send_loop(), name="publisher-send"),
         ]
 
-    async def stop(self, drain_seconds: float = 5.0) -> None:
-        """Queue what is pending, send what the queue holds (up to `drain_seconds`), stop."""
+    async def stop(self, drain_seconds: float = 3.0) -> None:
+        """Queue what is pending, send what the queue holds (up to `drain_seconds`), stop;
+        trades still unsent then are counted in `stats.dropped`."""
         if not self._tasks:
             return
         window_task, send_task = self._tasks
@@ -154,6 +159,16 @@ class TickPublisher:
         with contextlib.suppress(asyncio.CancelledError):
             await send_task
         self._tasks = []
+        unsent = 0
+        while not self._queue.empty():
+            unsent += sum(len(trades) for trades, _ in self._queue.get_nowait().values())
+            self._queue.task_done()
+        if self._in_flight is not None:
+            unsent += sum(len(t) for t, _ in self._in_flight.values()) - self._in_flight_done
+            self._in_flight = None
+        if unsent:
+            self.stats.dropped += unsent
+            log.warning("publisher stopped with %d trades not sent to the live feed", unsent)
 
     def _close_window(self, force: bool = False) -> None:
         if not self._pending:
@@ -193,6 +208,7 @@ class TickPublisher:
         while True:
             window = await self._queue.get()
             self._sending = True
+            self._in_flight, self._in_flight_done = window, 0
             try:
                 with telemetry.span("relay.publish"):
                     await self._send_window(window)
@@ -201,6 +217,7 @@ class TickPublisher:
             finally:
                 self._sending = False
                 self._queue.task_done()
+            self._in_flight = None
             if time.monotonic() - self._closed_at >= self.window_seconds:
                 self._close_window()
 
@@ -210,9 +227,12 @@ class TickPublisher:
                 await self.sender.send_to_group(group, payload)
         except Exception as error:
             self.stats.send_errors += 1
+            self.stats.dropped += trades
+            self._in_flight_done += trades
             self.stats.last_error_at = time.time()
-            log.warning("send to group %s failed: %s", group, error)
+            log.warning("send to group %s failed (%d trades dropped): %s", group, trades, error)
             return False
+        self._in_flight_done += trades
         self.stats.messages_out += 1
         self.stats.trades_out += trades
         return True
@@ -238,11 +258,17 @@ class TickPublisher:
         sends = []
         oldest = now_ms
         for symbol, (trades, conflated) in window.items():
+            try:
+                group = group_for(symbol)
+            except ValueError as error:
+                self.stats.dropped += len(trades)
+                self._in_flight_done += len(trades)
+                log.warning("%d trades dropped from the live feed: %s", len(trades), error)
+                continue
             batch = encode_batch(symbol, trades, conflated)
             batches.append(batch)
             oldest = min(oldest, trades[0].ts_ms)
-            message = wrap_batches([batch], now_ms)
-            sends.append(self._send_one(group_for(symbol), message, len(trades)))
+            sends.append(self._send_one(group, wrap_batches([batch], now_ms), len(trades)))
         if self.all_ticks_group and batches:
             sends.append(self._send_one(ALL_TICKS_GROUP, wrap_batches(batches, now_ms), 0))
         started = time.perf_counter()

@@ -10,6 +10,8 @@ from typing import NamedTuple
 
 import orjson
 
+from shared.feed.groups import normalize_symbol
+
 log = logging.getLogger("shared.feed.trades")
 
 
@@ -59,6 +61,28 @@ class FinnhubMessage:
     error: str = ""
 
 
+MIN_TS_MS = 946_684_800_000
+"""2000-01-01 UTC: trade times before it (or from 2100 on) are not believed."""
+MAX_TS_MS = 4_102_444_800_000
+_VALID_SYMBOLS: dict[str, bool] = {}
+
+
+def _valid_symbol(symbol: object) -> bool:
+    """Whether `symbol` can name a Web PubSub group (cached: the feed repeats a few symbols)."""
+    if not isinstance(symbol, str):
+        return False
+    known = _VALID_SYMBOLS.get(symbol)
+    if known is None:
+        try:
+            known = normalize_symbol(symbol) == symbol
+        except ValueError:
+            known = False
+        if len(_VALID_SYMBOLS) > 100_000:
+            _VALID_SYMBOLS.clear()
+        _VALID_SYMBOLS[symbol] = known
+    return known
+
+
 class MalformedMessageError(ValueError):
     """A websocket frame that is not a Finnhub message (bad JSON, wrong shape)."""
 
@@ -104,11 +128,14 @@ def parse_finnhub(
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             log.warning("skipped a malformed trade entry %r: %s", entry, error)
             continue
-        if not symbol or not isinstance(symbol, str):
-            log.warning("skipped a trade entry without a symbol: %r", entry)
+        if not MIN_TS_MS <= ts_ms < MAX_TS_MS:
+            log.warning("skipped a trade entry with an implausible time: %r", entry)
             continue
-        if renamed is not None:
+        if renamed is not None and isinstance(symbol, str):
             symbol = renamed(symbol, symbol)
+        if not _valid_symbol(symbol):
+            log.warning("skipped a trade entry without a valid symbol: %r", entry)
+            continue
         append(
             Trade(
                 symbol,

@@ -66,6 +66,24 @@ def test_parse_finnhub_frames() -> None:
             parse_finnhub(bad, sequencer)
 
 
+def test_trades_with_an_implausible_time_value_or_symbol_are_skipped() -> None:
+    good = {"s": "AAPL", "p": 190.5, "v": 1, "t": 1700000000000}
+    entries = [
+        good,
+        {**good, "t": 1},
+        {**good, "t": 10**20},
+        {**good, "s": "aapl x"},
+        {**good, "s": ["AAPL"]},
+        {**good, "s": "BINANCE:ETHUSDT"},
+    ]
+    frame = json.dumps({"type": "trade", "data": entries})
+    message = parse_finnhub(frame, TradeSequencer(), {"BINANCE:ETHUSDT": "ETH-USD"})
+    assert [(t.symbol, t.ts_ms) for t in message.trades] == [
+        ("AAPL", 1700000000000),
+        ("ETH-USD", 1700000000000),
+    ]
+
+
 def test_symbol_mapping_round_trips() -> None:
     assert to_finnhub("btc-usd") == "BINANCE:BTCUSDT"
     assert from_finnhub("BINANCE:ETHUSDT") == "ETH-USD"
@@ -154,6 +172,39 @@ async def test_trades_waiting_longer_than_the_max_delay_conflate() -> None:
     assert prices[-1] == 60.0
     assert prices == sorted(prices)
     assert len(prices) + publisher.stats.conflated == 60
+
+
+class FailingSender(RecordingSender):
+    """Fails every send to the groups in `failing`; can hang every send."""
+
+    def __init__(self, failing: set[str]) -> None:
+        super().__init__()
+        self.failing = failing
+
+    async def send_to_group(self, group: str, payload: str) -> None:
+        if group in self.failing:
+            raise ConnectionError("service unavailable")
+        await super().send_to_group(group, payload)
+
+
+async def test_trades_the_live_feed_loses_are_counted_as_dropped() -> None:
+    sender = FailingSender({group_for("MSFT")})
+    publisher = TickPublisher(sender, window_seconds=0.01, all_ticks_group=False)
+    await publisher.start()
+    publisher.offer([Trade("AAPL", 1.0, 1.0, 1), Trade("MSFT", 2.0, 1.0, 1)])
+    publisher.offer([Trade("MSFT", 3.0, 1.0, 2), Trade("bad symbol", 4.0, 1.0, 2)])
+    await asyncio.sleep(0.1)
+    assert sender.prices(group_for("AAPL")) == [1.0]
+    assert publisher.stats.dropped == 3
+    assert publisher.stats.trades_out == 1
+
+    sender.gate.clear()
+    publisher.offer([Trade("AAPL", 5.0, 1.0, 3)])
+    await asyncio.sleep(0.05)
+    publisher.offer([Trade("AAPL", 6.0, 1.0, 4), Trade("AAPL", 7.0, 1.0, 5)])
+    await publisher.stop(drain_seconds=0.1)
+    assert publisher.stats.dropped == 3 + 3
+    assert publisher.stats.trades_out + publisher.stats.dropped == 7
 
 
 async def test_key_and_sdk_senders_deliver_to_a_group_through_the_standin() -> None:

@@ -163,3 +163,20 @@ async def test_a_merge_too_slow_for_shutdown_is_left_in_the_spool_and_done_next_
     stored = read_ticks(lake(settings), "AAPL")
     assert stored.num_rows == 50
     assert lake(settings).read("ticks").num_rows == 50
+
+
+async def test_a_segment_that_cannot_be_read_is_set_aside_and_the_rest_merge(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings()
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    poisoned = spool_dir / "old-00000000000000000001.tsv"
+    poisoned.write_text("AAPL\t1.0\t1.0\t99999999999999999999\t0\t\n")
+    archive = TickArchive(lake(settings), spool_dir, "after")
+    archive.open()
+    archive.append(trades(0, 10))
+    assert await archive.close() == 10
+    assert archive.stats.quarantined == 1
+    assert (spool_dir / "quarantine" / poisoned.name).exists()
+    assert read_ticks(lake(settings), "AAPL").num_rows == 10

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from containerapps.relay.upstream import SymbolAllocator, full_jitter_delay
+from containerapps.relay.upstream import FinnhubConnection, SymbolAllocator, full_jitter_delay
 from devhost.webpubsub.finnhub import FinnhubServer
 from tests.relay.conftest import eventually, make_trades
 
@@ -87,3 +87,11 @@ def test_allocator_keeps_symbols_in_place_and_fills_the_emptiest_connection() ->
     third = allocator.allocate({"E", "A"})
     assert sorted([s for c in third.per_connection for s in c]) == ["A", "E"]
     assert not third.over_cap
+
+
+async def test_symbols_dropped_keep_their_names_for_trades_already_on_the_way() -> None:
+    connection = FinnhubConnection(0, "ws://127.0.0.1:9", "k", lambda trades: None)
+    await connection.set_symbols(["BTC-USD", "AAPL"])
+    await connection.set_symbols(["AAPL"])
+    assert connection.symbols == {"AAPL"}
+    assert connection._rename["BINANCE:BTCUSDT"] == "BTC-USD"

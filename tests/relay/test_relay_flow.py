@@ -138,3 +138,26 @@ async def test_probes_report_alive_and_ready_then_not_ready_when_upstream_is_dow
         assert response.status_code == 503
         assert response.json()["connections"][0]["connected"] is False
         assert (await client.get(f"{base}/healthz")).status_code == 200
+
+
+async def test_a_failing_archive_keeps_the_feed_live_and_says_so(
+    finnhub: FinnhubServer, make_relay, subscribe
+) -> None:
+    relay = await make_relay()
+    await eventually(lambda: finnhub.subscribed() == {"AAPL", "MSFT"})
+    subscriber = await subscribe(["AAPL"])
+
+    def disk_full(trades: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    relay.archive.append = disk_full
+    trades = make_trades("AAPL", 20, 150.0)
+    await finnhub.send_trades(trades)
+    await eventually(lambda: len(subscriber.trades("AAPL")) == 20)
+    assert relay.archive_failures == 20
+    assert not relay.ready()
+    body = relay.health()
+    assert body["archive"]["failing"] is True
+    assert body["archive"]["notArchived"] == 20
+    assert relay.connections[0].stats.reconnects == 0
+    assert relay.connections[0].connected
