@@ -242,7 +242,6 @@ var relaySettings = [
   { name: 'RELAY_BATCHING', value: 'true' }
   { name: 'RELAY_MAX_BATCH_TRADES', value: '1000' }
   { name: 'RELAY_MAX_DELAY_MS', value: '500' }
-  { name: 'RELAY_QUEUE_WINDOWS', value: '50' }
   { name: 'RELAY_WEBPUBSUB_CLIENT', value: 'rest' }
   { name: 'RELAY_ALL_TICKS_GROUP', value: 'true' }
   { name: 'RELAY_ARCHIVE_FLUSH_SECONDS', value: '10' }

@@ -76,7 +76,6 @@ class Relay:
         self.publisher = TickPublisher(
             self.sender,
             window_seconds=relay_settings.relay_batch_ms / 1000,
-            queue_windows=relay_settings.relay_queue_windows,
             max_batch=relay_settings.relay_max_batch_trades,
             max_delay_seconds=relay_settings.relay_max_delay_ms / 1000,
             all_ticks_group=relay_settings.relay_all_ticks_group,

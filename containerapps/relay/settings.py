@@ -70,9 +70,6 @@ class RelaySettings(BaseSettings):
         "(about an eighth of the CPU per message), or `sdk`, azure-messaging-webpubsubservice's "
         "pipeline. Both use the AccessKey or managed identity.",
     )
-    relay_queue_windows: int = Field(
-        1, ge=1, description="Windows waiting for Web PubSub; beyond, windows merge."
-    )
     relay_max_batch_trades: int = Field(
         1000,
         ge=1,

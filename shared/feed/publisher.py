@@ -84,7 +84,6 @@ class TickPublisher:
         sender: GroupSender,
         *,
         window_seconds: float = 0.1,
-        queue_windows: int = 1,
         max_batch: int = 1000,
         max_delay_seconds: float = 0.5,
         all_ticks_group: bool = True,
@@ -102,9 +101,7 @@ class TickPublisher:
         self.stats = PublisherStats()
         self._pending: dict[str, list[Trade]] = {}
         self._pending_conflated: dict[str, int] = {}
-        self._queue: asyncio.Queue[dict[str, tuple[list[Trade], int]]] = asyncio.Queue(
-            maxsize=queue_windows
-        )
+        self._queue: asyncio.Queue[dict[str, tuple[list[Trade], int]]] = asyncio.Queue(maxsize=1)
         self._tasks: list[asyncio.Task[None]] = []
         self._sending = False
         self._closed_at = 0.0

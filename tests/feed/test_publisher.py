@@ -109,9 +109,7 @@ async def test_one_message_per_symbol_per_window_plus_the_all_ticks_group() -> N
 async def test_a_slow_service_conflates_the_live_feed_to_the_latest_trade() -> None:
     sender = RecordingSender()
     sender.gate.clear()
-    publisher = TickPublisher(
-        sender, window_seconds=0.02, queue_windows=1, max_batch=5, all_ticks_group=False
-    )
+    publisher = TickPublisher(sender, window_seconds=0.02, max_batch=5, all_ticks_group=False)
     await publisher.start()
     publisher.offer([Trade("AAPL", 1.0, 1.0, 1)])
     await asyncio.sleep(0.06)
@@ -136,7 +134,7 @@ async def test_a_slow_service_conflates_the_live_feed_to_the_latest_trade() -> N
 async def test_a_slow_service_gets_bigger_messages_not_more_of_them() -> None:
     sender = RecordingSender()
     sender.gate.clear()
-    publisher = TickPublisher(sender, window_seconds=0.01, queue_windows=1, all_ticks_group=False)
+    publisher = TickPublisher(sender, window_seconds=0.01, all_ticks_group=False)
     await publisher.start()
     for price in range(1, 101):
         publisher.offer([Trade("AAPL", float(price), 1.0, price)])
@@ -156,7 +154,6 @@ async def test_trades_waiting_longer_than_the_max_delay_conflate() -> None:
     publisher = TickPublisher(
         sender,
         window_seconds=0.01,
-        queue_windows=1,
         max_delay_seconds=0.05,
         all_ticks_group=False,
     )
