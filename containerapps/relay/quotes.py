@@ -1,8 +1,12 @@
 """Throttled latest-price upserts into the `quotes` container (pk = symbol, id = symbol).
 
-The document has the fields of `shared.market.Quote` plus `id` and `pk`; `source` is
-"finnhub" and `ts` the trade's time. `change` / `change_percent` are computed against a
-`previous_close` kept on the document by daily ingestion, when there is one.
+The document has the shape `shared.ingest.state.QuoteBook` writes (`symbol`, `price`,
+`change`, `changePercent`, `volume`, `ts`, `source`), so the API returns one shape whoever
+wrote the quote; `source` is "finnhub" and `ts` the trade's time. `change` is carried over
+against the previous close the stored quote implies (its `price - change`), and the day's
+`volume` from the stored quote is kept. A stored quote with a later `ts` is left alone, and a
+write is conditional on the etag it read (a daily ingestion write in between wins, and the
+trade is applied on top of it).
 """
 
 from __future__ import annotations
@@ -15,34 +19,39 @@ from datetime import UTC, datetime
 
 from shared.events import quotes_written
 from shared.feed.trades import Trade
-from shared.storage.documents import DocumentNotFound, DocumentStore
+from shared.storage.documents import DocumentNotFound, DocumentStore, StaleEtag
 
 log = logging.getLogger("relay.quotes")
 
 CONTAINER = "quotes"
 SOURCE = "finnhub"
+WRITE_ATTEMPTS = 3
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def quote_document(trade: Trade, existing: dict[str, object] | None) -> dict[str, object]:
     """The `quotes` document for the latest trade of a symbol."""
-    doc: dict[str, object] = {k: v for k, v in (existing or {}).items() if not k.startswith("_")}
-    previous = doc.get("previous_close")
-    change = change_percent = None
-    if isinstance(previous, int | float) and previous:
-        change = trade.price - float(previous)
-        change_percent = change / float(previous) * 100.0
-    doc.update(
-        id=trade.symbol,
-        pk=trade.symbol,
-        symbol=trade.symbol,
-        price=trade.price,
-        change=change,
-        change_percent=change_percent,
-        volume=doc.get("volume") if existing else None,
-        ts=datetime.fromtimestamp(trade.ts_ms / 1000, tz=UTC).isoformat(),
-        source=SOURCE,
-    )
-    return doc
+    stored = existing or {}
+    price, change = _number(stored.get("price")), _number(stored.get("change"))
+    previous_close = price - change if price is not None and change is not None else None
+    new_change = new_percent = None
+    if previous_close:
+        new_change = trade.price - previous_close
+        new_percent = new_change / previous_close * 100.0
+    return {
+        "id": trade.symbol,
+        "pk": trade.symbol,
+        "symbol": trade.symbol,
+        "price": trade.price,
+        "change": new_change,
+        "changePercent": new_percent,
+        "volume": _number(stored.get("volume")),
+        "ts": datetime.fromtimestamp(trade.ts_ms / 1000, tz=UTC).isoformat(),
+        "source": SOURCE,
+    }
 
 
 class QuoteWriter:
@@ -68,18 +77,31 @@ class QuoteWriter:
         written: list[str] = []
         for symbol, trade in pending.items():
             try:
-                try:
-                    existing = self.documents.read(CONTAINER, symbol, symbol)
-                except DocumentNotFound:
-                    existing = None
-                self.documents.upsert(CONTAINER, quote_document(trade, existing))
-                written.append(symbol)
+                if self._write_one(symbol, trade):
+                    written.append(symbol)
             except Exception as error:
                 self.errors += 1
                 log.warning("quote upsert for %s failed: %s", symbol, error)
         self.upserts += len(written)
         quotes_written.publish(written)
         return len(written)
+
+    def _write_one(self, symbol: str, trade: Trade) -> bool:
+        for _attempt in range(WRITE_ATTEMPTS):
+            try:
+                existing = self.documents.read(CONTAINER, symbol, symbol)
+            except DocumentNotFound:
+                existing = None
+            document = quote_document(trade, existing)
+            if existing is not None and str(existing.get("ts", "")) > str(document["ts"]):
+                return False
+            etag = str(existing["_etag"]) if existing and existing.get("_etag") else None
+            try:
+                self.documents.upsert(CONTAINER, document, if_match=etag)
+            except (StaleEtag, DocumentNotFound):
+                continue
+            return True
+        raise StaleEtag(f"quote {symbol} kept changing during {WRITE_ATTEMPTS} writes")
 
     async def _write_off_loop(self) -> None:
         """Take the pending trades here, on the loop (where `observe` adds to them), and

@@ -29,9 +29,9 @@ class SlowDocuments:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def upsert(self, container: str, document: dict[str, Any]) -> Any:
+    def upsert(self, container: str, document: dict[str, Any], **options: Any) -> Any:
         time.sleep(0.001)
-        return self.inner.upsert(container, document)
+        return self.inner.upsert(container, document, **options)
 
 
 @pytest.fixture
@@ -62,3 +62,40 @@ async def test_writes_overlapping_new_trades_lose_nothing_and_end_with_the_lates
     assert writer.upserts >= len(SYMBOLS)
     prices = {s: store.read("quotes", s, s)["price"] for s in SYMBOLS}
     assert set(prices.values()) == {399.0}
+
+
+def test_a_relay_quote_has_the_ingestion_shape_and_carries_the_day_over() -> None:
+    from datetime import UTC, datetime
+
+    from shared.ingest.state import QuoteBook
+    from shared.market.models import Quote
+
+    store = document_store(load_settings())
+    book = QuoteBook(store)
+    opened = datetime(2025, 11, 24, 15, 0, tzinfo=UTC)
+    book.upsert(
+        Quote(
+            symbol="AAPL",
+            price=190.0,
+            change=2.0,
+            change_percent=1.06,
+            volume=1e6,
+            ts=opened,
+            source="yahoo",
+        )
+    )
+    later_ms = int(opened.timestamp() * 1000) + 60_000
+    writer = QuoteWriter(store, interval=1.0)
+    assert writer._write({"AAPL": Trade("AAPL", 191.0, 5.0, later_ms)}) == 1
+    quote = store.read("quotes", "AAPL", "AAPL")
+    assert quote["price"] == 191.0
+    assert quote["change"] == pytest.approx(3.0)
+    assert quote["changePercent"] == pytest.approx(3.0 / 188.0 * 100)
+    assert quote["volume"] == 1e6
+    assert quote["source"] == "finnhub"
+    assert "change_percent" not in quote
+    assert set(quote) - {"_etag", "_ts"} == set(book.get("AAPL") or {}) - {"_etag", "_ts"}
+
+    older = Trade("AAPL", 150.0, 1.0, later_ms - 120_000)
+    assert writer._write({"AAPL": older}) == 0
+    assert store.read("quotes", "AAPL", "AAPL")["price"] == 191.0
