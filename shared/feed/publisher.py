@@ -36,6 +36,8 @@ from shared.feed.trades import Trade
 
 log = logging.getLogger("shared.feed.publisher")
 
+FAILING_FOR_SECONDS = 60.0
+
 
 @dataclass
 class PublisherStats:
@@ -110,8 +112,12 @@ class TickPublisher:
 
     @property
     def failing(self) -> bool:
-        """True when the most recent send failed."""
-        return self.stats.last_error_at > self.stats.last_success
+        """True when the most recent send failed, less than `FAILING_FOR_SECONDS` ago (with
+        no trades to send, nothing would ever clear it)."""
+        last_error = self.stats.last_error_at
+        return (
+            last_error > self.stats.last_success and time.time() - last_error < FAILING_FOR_SECONDS
+        )
 
     @property
     def queue_depth(self) -> int:

@@ -247,3 +247,16 @@ async def test_key_and_sdk_senders_deliver_to_a_group_through_the_standin() -> N
             await closing.close()
         await service.close()
         await server.stop()
+
+
+async def test_a_failed_send_reads_as_failing_until_a_success_or_a_minute_passes() -> None:
+    publisher = TickPublisher(FailingSender({group_for("MSFT")}), all_ticks_group=False)
+    assert not publisher.failing
+    await publisher._send_window({"MSFT": ([Trade("MSFT", 1.0, 1.0, 1)], 0)})
+    assert publisher.failing
+    publisher.stats.last_error_at -= 61
+    assert not publisher.failing
+    await publisher._send_window({"MSFT": ([Trade("MSFT", 1.0, 1.0, 2)], 0)})
+    assert publisher.failing
+    await publisher._send_window({"AAPL": ([Trade("AAPL", 1.0, 1.0, 3)], 0)})
+    assert not publisher.failing
