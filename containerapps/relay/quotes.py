@@ -3,10 +3,11 @@
 The document has the shape `shared.ingest.state.QuoteBook` writes (`symbol`, `price`,
 `change`, `changePercent`, `volume`, `ts`, `source`), so the API returns one shape whoever
 wrote the quote; `source` is "finnhub" and `ts` the trade's time. `change` is carried over
-against the previous close the stored quote implies (its `price - change`), and the day's
-`volume` from the stored quote is kept. A stored quote with a later `ts` is left alone, and a
-write is conditional on the etag it read (a daily ingestion write in between wins, and the
-trade is applied on top of it).
+against the previous close the stored quote implies (its `price - change`); when the stored
+quote is from an earlier UTC day, its price is taken as the previous close instead (the last
+price seen before the day began). The stored `volume` is kept within its day. A stored quote
+with a later `ts` is left alone, and a write is conditional on the etag it read (a daily
+ingestion write in between wins, and the trade is applied on top of it).
 """
 
 from __future__ import annotations
@@ -36,7 +37,12 @@ def quote_document(trade: Trade, existing: dict[str, object] | None) -> dict[str
     """The `quotes` document for the latest trade of a symbol."""
     stored = existing or {}
     price, change = _number(stored.get("price")), _number(stored.get("change"))
-    previous_close = price - change if price is not None and change is not None else None
+    ts = datetime.fromtimestamp(trade.ts_ms / 1000, tz=UTC)
+    earlier_day = str(stored.get("ts", ""))[:10] < ts.date().isoformat()
+    if price is not None and earlier_day:
+        previous_close: float | None = price
+    else:
+        previous_close = price - change if price is not None and change is not None else None
     new_change = new_percent = None
     if previous_close:
         new_change = trade.price - previous_close
@@ -48,8 +54,8 @@ def quote_document(trade: Trade, existing: dict[str, object] | None) -> dict[str
         "price": trade.price,
         "change": new_change,
         "changePercent": new_percent,
-        "volume": _number(stored.get("volume")),
-        "ts": datetime.fromtimestamp(trade.ts_ms / 1000, tz=UTC).isoformat(),
+        "volume": None if earlier_day else _number(stored.get("volume")),
+        "ts": ts.isoformat(),
         "source": SOURCE,
     }
 

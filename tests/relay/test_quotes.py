@@ -99,3 +99,18 @@ def test_a_relay_quote_has_the_ingestion_shape_and_carries_the_day_over() -> Non
     older = Trade("AAPL", 150.0, 1.0, later_ms - 120_000)
     assert writer._write({"AAPL": older}) == 0
     assert store.read("quotes", "AAPL", "AAPL")["price"] == 191.0
+
+
+def test_the_first_trade_of_a_new_day_measures_change_from_the_last_price_before_it() -> None:
+    store = document_store(load_settings())
+    writer = QuoteWriter(store, interval=1.0)
+    evening = 1_763_938_800_000  # 2025-11-23 23:00 UTC
+    writer._write({"MSFT": Trade("MSFT", 400.0, 1.0, evening)})
+    next_morning = evening + 10 * 3_600_000
+    writer._write({"MSFT": Trade("MSFT", 404.0, 1.0, next_morning)})
+    quote = store.read("quotes", "MSFT", "MSFT")
+    assert quote["change"] == pytest.approx(4.0)
+    assert quote["changePercent"] == pytest.approx(1.0)
+    assert quote["volume"] is None
+    writer._write({"MSFT": Trade("MSFT", 398.0, 1.0, next_morning + 60_000)})
+    assert store.read("quotes", "MSFT", "MSFT")["change"] == pytest.approx(-2.0)
