@@ -177,6 +177,14 @@ class Relay:
             self._runner = None
         log.info("relay stopped: %d trades merged into the lake at shutdown", merged)
         log.info(self.metrics_line())
+        log.info(
+            "relay totals archived=%d spooled=%d not_archived=%d dropped=%d conflated=%d",
+            self.archive.stats.archived,
+            self.archive.stats.received,
+            self.archive_failures,
+            self.publisher.stats.dropped,
+            self.publisher.stats.conflated,
+        )
 
     # --- symbols --------------------------------------------------------------------------
     async def refresh_symbols(self) -> None:
@@ -257,11 +265,19 @@ class Relay:
         return upstream and not self.publisher.failing and not self.archive_failing
 
     def metrics_line(self) -> str:
+        """Counts since the previous line (trades, messages, losses, archive progress), then
+        the current gauges (queue depth, lags, symbols)."""
+        stats = self.publisher.stats
         totals = {
             "trades_in": float(sum(c.stats.trades for c in self.connections)),
-            "messages_out": float(self.publisher.stats.messages_out),
+            "messages_out": float(stats.messages_out),
             "reconnects": float(sum(c.stats.reconnects for c in self.connections)),
-            "conflated": float(self.publisher.stats.conflated),
+            "conflated": float(stats.conflated),
+            "dropped": float(stats.dropped),
+            "send_errors": float(stats.send_errors),
+            "spooled": float(self.archive.stats.received),
+            "archived": float(self.archive.stats.archived),
+            "not_archived": float(self.archive_failures),
         }
         deltas = {k: v - self._last_metrics.get(k, 0.0) for k, v in totals.items()}
         self._last_metrics = totals
@@ -271,15 +287,11 @@ class Relay:
             conflated=int(deltas["conflated"]),
             lag_ms=self.publisher.stats.last_lag_ms,
         )
+        counts = " ".join(f"{name}={value:.0f}" for name, value in deltas.items())
         return (
-            f"relay metrics trades_in={deltas['trades_in']:.0f} "
-            f"messages_out={deltas['messages_out']:.0f} reconnects={deltas['reconnects']:.0f} "
-            f"queue_depth={self.publisher.queue_depth} lag_ms={self.lag_ms:.0f} "
-            f"publish_lag_ms={self.publisher.stats.last_lag_ms:.0f} "
-            f"conflated={self.publisher.stats.conflated} dropped={self.publisher.stats.dropped} "
-            f"send_errors={self.publisher.stats.send_errors} "
-            f"archived={self.archive.stats.archived} spooled={self.archive.stats.received} "
-            f"not_archived={self.archive_failures} "
+            f"relay metrics {counts} queue_depth={self.publisher.queue_depth} "
+            f"lag_ms={self.lag_ms:.0f} publish_lag_ms={stats.last_lag_ms:.0f} "
+            f"pending_segments={self.archive.pending} "
             f"symbols={len(self.symbols)} over_cap={len(self.over_cap)}"
         )
 

@@ -161,3 +161,18 @@ async def test_a_failing_archive_keeps_the_feed_live_and_says_so(
     assert body["archive"]["notArchived"] == 20
     assert relay.connections[0].stats.reconnects == 0
     assert relay.connections[0].connected
+
+
+async def test_the_metrics_line_counts_since_the_previous_line(
+    finnhub: FinnhubServer, make_relay
+) -> None:
+    relay = await make_relay()
+    await eventually(lambda: finnhub.subscribed() == {"AAPL", "MSFT"})
+    relay.metrics_line()
+    await finnhub.send_trades(make_trades("AAPL", 7, 150.0))
+    await eventually(lambda: relay.archive.stats.archived == 7)
+    first = dict(part.split("=") for part in relay.metrics_line().split()[2:])
+    assert (first["trades_in"], first["spooled"], first["archived"]) == ("7", "7", "7")
+    assert first["symbols"] == "2"
+    second = dict(part.split("=") for part in relay.metrics_line().split()[2:])
+    assert (second["trades_in"], second["spooled"], second["archived"]) == ("0", "0", "0")
