@@ -148,7 +148,7 @@ def merge_segment(lake: ParquetLake, path: Path, today: str | None = None) -> in
         raise UnreadableSegmentError(f"{path.name}: {type(error).__name__}: {error}") from None
     if table is None:
         return 0
-    today = today or datetime.now(UTC).date().isoformat()
+    today = today or _today()
     appended = lake.append(DATASET, table, partition_by=PARTITION_BY, part=path.stem)
     for result in appended:
         _compact_due(lake, result.partition, today)
@@ -164,19 +164,29 @@ def _compact_due(lake: ParquetLake, partition: dict[str, str], today: str) -> No
     if len(loose) >= COMPACT_AFTER_PARTS:
         lake.compact(DATASET, partition, key=KEY, into_base=False)
     if len(files) == 1:
-        _fold_finished_days(lake, partition["symbol"], partition["date"])
+        fold_days_before(lake, partition["date"], partition["symbol"])
 
 
-def _fold_finished_days(lake: ParquetLake, symbol: str, before: str) -> None:
-    """Fold every earlier day of `symbol` that still has parts (run on the first part of a
-    day, so weekends, holidays and pauses are caught up whenever the symbol trades again)."""
+def fold_days_before(lake: ParquetLake, before: str, symbol: str | None = None) -> int:
+    """Fold every day before `before` (of `symbol`, or of every symbol) that still has parts
+    into one file; returns the days folded. Runs on a symbol's first part of a day (weekends,
+    holidays and pauses are caught up when it trades again) and once at start for all
+    symbols (those that stopped trading)."""
+    under = {"symbol": symbol} if symbol is not None else None
     days = {
-        found.values["date"]
-        for found in lake.partitions(DATASET, under={"symbol": symbol})
-        if is_part_file(found.path.rsplit("/", 1)[1]) and found.values.get("date", before) < before
+        (found.values["symbol"], found.values["date"])
+        for found in lake.partitions(DATASET, under=under)
+        if is_part_file(found.path.rsplit("/", 1)[1])
+        and "symbol" in found.values
+        and found.values.get("date", before) < before
     }
-    for day in sorted(days):
-        lake.compact(DATASET, {"symbol": symbol, "date": day}, key=KEY, into_base=True)
+    for name, day in sorted(days):
+        lake.compact(DATASET, {"symbol": name, "date": day}, key=KEY, into_base=True)
+    return len(days)
+
+
+def _today() -> str:
+    return datetime.now(UTC).date().isoformat()
 
 
 _worker_lake: ParquetLake | None = None
@@ -205,6 +215,11 @@ def _exit_with_parent(parent: int) -> None:
 def _merge_in_worker(path: str) -> tuple[int, int]:
     assert _worker_lake is not None
     return merge_segment(_worker_lake, Path(path)), os.getpid()
+
+
+def _fold_in_worker(before: str) -> int:
+    assert _worker_lake is not None
+    return fold_days_before(_worker_lake, before)
 
 
 class TickArchive:
@@ -317,10 +332,8 @@ class TickArchive:
 
     async def _merge(self, path: Path) -> int:
         if self._merge_settings is None:
-            if self._thread is None:
-                self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="archive")
             loop = asyncio.get_running_loop()
-            rows = await loop.run_in_executor(self._thread, merge_segment, self.lake, path)
+            rows = await loop.run_in_executor(self._merge_thread(), merge_segment, self.lake, path)
             self.stats.merged_by_pid = os.getpid()
             return rows
         loop = asyncio.get_running_loop()
@@ -332,6 +345,11 @@ class TickArchive:
             self._pool = None
             raise
         return rows
+
+    def _merge_thread(self) -> ThreadPoolExecutor:
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="archive")
+        return self._thread
 
     def _merge_pool(self) -> ProcessPoolExecutor:
         settings = self._merge_settings
@@ -345,7 +363,22 @@ class TickArchive:
             )
         return self._pool
 
+    async def fold_finished_days(self) -> int:
+        """Fold every finished day that still has parts (once at start); errors are logged."""
+        loop = asyncio.get_running_loop()
+        try:
+            async with self._merge_lock:
+                if self._merge_settings is not None:
+                    return await loop.run_in_executor(self._merge_pool(), _fold_in_worker, _today())
+                return await loop.run_in_executor(
+                    self._merge_thread(), fold_days_before, self.lake, _today()
+                )
+        except Exception:
+            log.exception("archive: folding finished days failed; the next start tries again")
+            return 0
+
     async def run(self, interval: float) -> None:
+        await self.fold_finished_days()
         while True:
             await asyncio.sleep(interval)
             await self.flush()

@@ -3,6 +3,7 @@ this process, and a child that dies loses nothing (the segment waits for the nex
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
@@ -180,3 +181,23 @@ async def test_a_segment_that_cannot_be_read_is_set_aside_and_the_rest_merge(
     assert archive.stats.quarantined == 1
     assert (spool_dir / "quarantine" / poisoned.name).exists()
     assert read_ticks(lake(settings), "AAPL").num_rows == 10
+
+
+async def test_at_start_days_of_symbols_that_stopped_trading_are_folded(tmp_path: Path) -> None:
+    store = lake(load_settings())
+    old_day = "2025-11-20"
+    old = tuple(t._replace(symbol="OLD", ts_ms=t.ts_ms - 4 * 86_400_000) for t in trades(0, 10))
+    merge_segment(store, spool(tmp_path, "o0", old[:5]), today=old_day)
+    merge_segment(store, spool(tmp_path, "o1", old[5:]), today=old_day)
+    assert len(store.files("ticks", {"symbol": "OLD", "date": old_day})) == 2
+    archive = TickArchive(store, tmp_path / "spool", "start")
+    archive.open()
+    archive.start(60.0)
+    for _ in range(100):
+        if len(store.files("ticks", {"symbol": "OLD", "date": old_day})) == 1:
+            break
+        await asyncio.sleep(0.05)
+    await archive.close()
+    names = [f.rsplit("/", 1)[1] for f in store.files("ticks", {"symbol": "OLD", "date": old_day})]
+    assert names == ["part.parquet"]
+    assert read_ticks(store, "OLD", old_day).num_rows == 10
