@@ -62,7 +62,6 @@ class WebPubSubPlugin(Plugin):
         from containerapps.relay.settings import load_relay_settings
         from devhost.webpubsub.finnhub import FinnhubServer, SampleReplay
         from shared.config import get_settings
-        from shared.feed.senders import sender_from_connection_string
 
         relay_settings = load_relay_settings()
         if not relay_settings.relay_in_devhost:
@@ -87,13 +86,7 @@ class WebPubSubPlugin(Plugin):
                 self.finnhub.url,
             )
         relay_settings = relay_settings.model_copy(update=overrides)
-        connection_string = os.environ.get("WEBPUBSUB_CONNECTION_STRING") or ""
-        sender = (
-            sender_from_connection_string(connection_string, settings.webpubsub_hub)
-            if connection_string
-            else None
-        )
-        self.relay = Relay(relay_settings, settings, sender=sender)
+        self.relay = Relay(relay_settings, settings)
         await self.relay.start(http=False)
 
     async def stop(self) -> None:

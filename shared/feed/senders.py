@@ -246,8 +246,3 @@ class WebPubSubSender:
 
     async def close(self) -> None:
         await self.client.close()  # type: ignore[attr-defined]
-
-
-def sender_from_connection_string(connection_string: str, hub: str) -> GroupSender:
-    """The lean key-signed sender for a connection string with an AccessKey."""
-    return RestSender.from_connection_string(connection_string, hub)
