@@ -1,13 +1,13 @@
 """Throttled latest-price upserts into the `quotes` container (pk = symbol, id = symbol).
 
-The document has the shape `shared.ingest.state.QuoteBook` writes (`symbol`, `price`,
-`change`, `changePercent`, `volume`, `ts`, `source`), so the API returns one shape whoever
-wrote the quote; `source` is "finnhub" and `ts` the trade's time. `change` is carried over
-against the previous close the stored quote implies (its `price - change`); when the stored
-quote is from an earlier UTC day, its price is taken as the previous close instead (the last
-price seen before the day began). The stored `volume` is kept within its day. A stored quote
-with a later `ts` is left alone, and a write is conditional on the etag it read (a daily
-ingestion write in between wins, and the trade is applied on top of it).
+The document is `shared.ingest.state.quote_document` of a `Quote`, the shape ingestion
+writes, so the API returns one shape whoever wrote the quote; `source` is "finnhub" and
+`ts` the trade's time. `change` is carried over against the previous close the stored
+quote implies (its `price - change`); when the stored quote is from an earlier UTC day, its
+price is taken as the previous close instead (the last price seen before the day began).
+The stored `volume` is kept within its day. A stored quote with a later `ts` is left alone,
+and a write is conditional on the etag it read (a daily ingestion write in between wins,
+and the trade is applied on top of it).
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ from datetime import UTC, datetime
 
 from shared.events import quotes_written
 from shared.feed.trades import Trade
+from shared.ingest.state import quote_document
+from shared.market.models import Quote
 from shared.storage.documents import DocumentNotFound, DocumentStore, StaleEtag
 
 log = logging.getLogger("relay.quotes")
 
 CONTAINER = "quotes"
-SOURCE = "finnhub"
 WRITE_ATTEMPTS = 3
 
 
@@ -33,8 +34,8 @@ def _number(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def quote_document(trade: Trade, existing: dict[str, object] | None) -> dict[str, object]:
-    """The `quotes` document for the latest trade of a symbol."""
+def trade_quote(trade: Trade, existing: dict[str, object] | None) -> Quote:
+    """The quote a trade makes, given the stored quote of its symbol (see the module doc)."""
     stored = existing or {}
     price, change = _number(stored.get("price")), _number(stored.get("change"))
     ts = datetime.fromtimestamp(trade.ts_ms / 1000, tz=UTC)
@@ -47,17 +48,15 @@ def quote_document(trade: Trade, existing: dict[str, object] | None) -> dict[str
     if previous_close:
         new_change = trade.price - previous_close
         new_percent = new_change / previous_close * 100.0
-    return {
-        "id": trade.symbol,
-        "pk": trade.symbol,
-        "symbol": trade.symbol,
-        "price": trade.price,
-        "change": new_change,
-        "changePercent": new_percent,
-        "volume": None if earlier_day else _number(stored.get("volume")),
-        "ts": ts.isoformat(),
-        "source": SOURCE,
-    }
+    return Quote(
+        symbol=trade.symbol,
+        price=trade.price,
+        change=new_change,
+        change_percent=new_percent,
+        volume=None if earlier_day else _number(stored.get("volume")),
+        ts=ts,
+        source="finnhub",
+    )
 
 
 class QuoteWriter:
@@ -98,7 +97,7 @@ class QuoteWriter:
                 existing = self.documents.read(CONTAINER, symbol, symbol)
             except DocumentNotFound:
                 existing = None
-            document = quote_document(trade, existing)
+            document = quote_document(trade_quote(trade, existing))
             if existing is not None and str(existing.get("ts", "")) > str(document["ts"]):
                 return False
             etag = str(existing["_etag"]) if existing and existing.get("_etag") else None

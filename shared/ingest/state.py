@@ -122,6 +122,21 @@ class SyncStates:
         return self._write(old, doc)
 
 
+def quote_document(quote: Quote) -> Document:
+    """The `quotes` document of a quote (id = pk = symbol): one shape whoever writes it."""
+    return {
+        "id": quote.symbol,
+        "pk": quote.symbol,
+        "symbol": quote.symbol,
+        "price": quote.price,
+        "change": quote.change,
+        "changePercent": quote.change_percent,
+        "volume": quote.volume,
+        "ts": quote.ts.isoformat(),
+        "source": quote.source,
+    }
+
+
 class QuoteBook:
     """`quotes` documents: id = pk = symbol; a quote never replaces a newer one."""
 
@@ -142,17 +157,7 @@ class QuoteBook:
     def upsert(self, quote: Quote) -> bool:
         """Store `quote` unless the stored one is newer or equal; True if written."""
         old = self.get(quote.symbol)
-        new: Document = {
-            "id": quote.symbol,
-            "pk": quote.symbol,
-            "symbol": quote.symbol,
-            "price": quote.price,
-            "change": quote.change,
-            "changePercent": quote.change_percent,
-            "volume": quote.volume,
-            "ts": quote.ts.isoformat(),
-            "source": quote.source,
-        }
+        new = quote_document(quote)
         if old is not None:
             if content(old) == new or str(old.get("ts", "")) > new["ts"]:
                 return False

@@ -16,7 +16,7 @@ Adjustment = Literal["none", "split", "split_dividend"]
 (Yahoo's raw OHLC); 'split_dividend' = split- and dividend-adjusted. `adj_close`, when present,
 is always split- and dividend-adjusted."""
 
-Source = Literal["alphavantage", "yahoo", "coingecko", "sample", "test"]
+Source = Literal["alphavantage", "yahoo", "coingecko", "finnhub", "sample", "test"]
 
 
 def interval_length(interval: str) -> timedelta:
