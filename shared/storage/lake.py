@@ -43,7 +43,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from shared.errors import Conflict, InvalidInput, PreconditionFailed
-from shared.storage.blob import BlobNotFound, BlobStore
+from shared.storage.blob import BlobInfo, BlobNotFound, BlobStore
 
 FILE_NAME = "part.parquet"
 PART_PREFIX = "part-"
@@ -240,9 +240,11 @@ class ParquetLake:
     def files(self, dataset: str, partition: Mapping[str, Any]) -> list[str]:
         """Every data file of one partition: the base file and appended parts, in name order."""
         folder = self.partition_path(dataset, partition).rsplit("/", 1)[0] + "/"
-        return [
-            info.name for info in self.blobs.list(folder) if _is_data_file(info.name[len(folder) :])
-        ]
+        return [info.name for info in self._data_files(folder)]
+
+    def _data_files(self, folder: str) -> list[BlobInfo]:
+        """The data files directly in `folder` (a partition path ending in '/')."""
+        return [info for info in self.blobs.list(folder) if _is_data_file(info.name[len(folder) :])]
 
     def append(
         self, dataset: str, table: pa.Table, *, partition_by: Sequence[str], part: str
@@ -417,20 +419,14 @@ class ParquetLake:
             rows = contiguous.take(indices[position].values)
             yield {column: combos[position][column] for column in partition_by}, rows
 
-    def _read_files(self, files: list[Partition]) -> list[tuple[pa.Table, dict[str, str]]]:
+    def _read_files(self, folder: str, paths: list[str]) -> list[pa.Table]:
         """Every file of one partition folder, read as one consistent set: if a file vanished
         (a compaction folded it into another), the folder is listed and read again."""
-        folder = files[0].path.rsplit("/", 1)[0] + "/"
-        values = files[0].values
         for _attempt in range(MERGE_ATTEMPTS):
             try:
-                return [(pq.read_table(io.BytesIO(self.blobs.get(f.path))), values) for f in files]
+                return [pq.read_table(io.BytesIO(self.blobs.get(path))) for path in paths]
             except BlobNotFound:
-                files = [
-                    Partition(info.name, values, info.size)
-                    for info in self.blobs.list(folder)
-                    if _is_data_file(info.name[len(folder) :])
-                ]
+                paths = [info.name for info in self._data_files(folder)]
         raise Conflict(f"{folder} kept changing during {MERGE_ATTEMPTS} reads; retry later")
 
     def partitions(
@@ -464,10 +460,11 @@ class ParquetLake:
         checked = _check_filters(filters)
         folders: dict[str, list[Partition]] = {}
         for found in self.partitions(dataset, checked):
-            folders.setdefault(found.path.rsplit("/", 1)[0], []).append(found)
+            folders.setdefault(found.path.rsplit("/", 1)[0] + "/", []).append(found)
         tables = []
-        for files in folders.values():
-            for table, values in self._read_files(files):
+        for folder, files in folders.items():
+            values = files[0].values
+            for table in self._read_files(folder, [f.path for f in files]):
                 for column, value in values.items():
                     if column not in table.schema.names:
                         table = table.append_column(column, pa.array([value] * table.num_rows))
