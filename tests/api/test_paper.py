@@ -454,19 +454,24 @@ def test_a_reservation_whose_order_was_never_written_is_released_later(store):
     assert broker.release_orphans() == 0
 
 
-async def test_a_busy_account_409_is_not_replayed_to_the_retry(call, store, monkeypatch):
-    put_quote(store, "AAPL", 100.0)
-    account_id = await open_account(call, 10_000)
+def fail_first_order(monkeypatch, error: Exception) -> None:
+    """Make the broker's first `place_order` raise `error`; later calls go through."""
     original = PaperBroker.place_order
     calls = []
 
-    def busy_once(self, *args, **kwargs):
+    def fail_once(self, *args, **kwargs):
         calls.append(1)
         if len(calls) == 1:
-            raise Conflict("paper account is busy; retry")
+            raise error
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(PaperBroker, "place_order", busy_once)
+    monkeypatch.setattr(PaperBroker, "place_order", fail_once)
+
+
+async def test_a_busy_account_409_is_not_replayed_to_the_retry(call, store, monkeypatch):
+    put_quote(store, "AAPL", 100.0)
+    account_id = await open_account(call, 10_000)
+    fail_first_order(monkeypatch, Conflict("paper account is busy; retry"))
     headers = {"Idempotency-Key": "busy"}
     first = await place(call, account_id, headers=headers, symbol="AAPL", side="buy", qty=1)
     second = await place(call, account_id, headers=headers, symbol="AAPL", side="buy", qty=1)
@@ -558,16 +563,7 @@ async def test_a_failure_before_the_order_is_recorded_frees_the_key_at_once(
 ):
     put_quote(store, "AAPL", 100.0)
     account_id = await open_account(call, 10_000)
-    original = PaperBroker.place_order
-    calls = []
-
-    def fails_once(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 1:
-            raise RuntimeError("storage fell over")
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(PaperBroker, "place_order", fails_once)
+    fail_first_order(monkeypatch, RuntimeError("storage fell over"))
     headers = {"Idempotency-Key": "dies-early"}
     first = await place(call, account_id, headers=headers, symbol="AAPL", side="buy", qty=1)
     second = await place(call, account_id, headers=headers, symbol="AAPL", side="buy", qty=1)
