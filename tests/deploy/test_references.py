@@ -405,3 +405,172 @@ def test_every_app_setting_is_a_function_of_the_parameters_alone() -> None:
     assert len(settings) > 50
     signing = next(s for s in settings if s["name"] == "LOCAL_SIGNING_KEY")
     assert signing["value"] == "", "unused in Azure (BLOB_BACKEND=azure)"
+
+
+# --- every resource property against the ARM type of its apiVersion --------------------------
+
+BICEP_ONLY_KEYS = {"parent", "scope", "dependsOn"}
+
+
+@cache
+def _arm_types() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((REFERENCE / "arm_types.json").read_text())
+    return data
+
+
+class _TypeCheck:
+    """Walks a resource body the way the Bicep compiler's type check does (BCP037 unknown
+    property, BCP073 read-only property, BCP036 value outside a closed set), following the
+    file's variables, loops, conditionals and object-valued function arguments."""
+
+    def __init__(self, parsed: dict[str, Any], defs: dict[str, Any], where: str) -> None:
+        self.variables = parsed.get("variables", {})
+        self.defs = defs
+        self.where = where
+        self.errors: list[str] = []
+        self.checked = 0
+
+    def expand(self, expr: Any, depth: int = 0) -> list[Any]:
+        """The literal shapes an expression can take (variables inlined, branches unioned)."""
+        if depth > 20:
+            return []
+        if isinstance(expr, str) and expr in self.variables:
+            return self.expand(self.variables[expr]["value"], depth + 1)
+        if isinstance(expr, dict) and "loop_type" in expr:
+            return self.expand(expr["config"], depth + 1)
+        if isinstance(expr, dict) and isinstance(expr.get("operator"), dict):
+            op = expr["operator"]
+            if op["type"] == "conditional":
+                branches = (op["operands"]["true_value"], op["operands"]["false_value"])
+                return [shape for b in branches for shape in self.expand(b, depth + 1)]
+            return []
+        if isinstance(expr, dict) and isinstance(expr.get("function"), dict):
+            fn = expr["function"]
+            if fn["type"] in ("union", "concat"):
+                return [
+                    shape
+                    for arg in (fn.get("parameters") or {}).values()
+                    for shape in self.expand(arg, depth + 1)
+                ]
+            return []
+        return [expr]
+
+    def check(self, expr: Any, ref: str | None, path: str, *, top: bool = False) -> None:
+        if ref is None:
+            return
+        schema = self.defs[ref]
+        for shape in self.expand(expr):
+            if "anyOf" in schema:
+                for alternative in schema["anyOf"]:
+                    self.check(shape, alternative, path)
+            elif "object" in schema and isinstance(shape, dict):
+                self._object(shape, schema, path, top=top)
+            elif "array" in schema and isinstance(shape, list):
+                for i, item in enumerate(shape):
+                    self.check(item, schema["array"], f"{path}[{i}]")
+            elif "array" in schema and isinstance(shape, dict) and "loop_type" in shape:
+                self.check(shape["config"], schema["array"], f"{path}[]")
+            elif "enum" in schema and isinstance(shape, str) and not self._is_name(shape):
+                self.checked += 1
+                if shape not in schema["enum"]:
+                    self.errors.append(f"{path} = {shape!r}: not one of {schema['enum']}")
+
+    def _is_name(self, value: str) -> bool:
+        """A parameter, variable or interpolation, not a literal string (pycep keeps both as
+        strings; a literal of a closed set never looks like an identifier of this file)."""
+        return (
+            value in self.variables
+            or bm.INTERPOLATION.search(value) is not None
+            or (re.fullmatch(r"[a-z][A-Za-z0-9]*", value) is not None and value.lower() != value)
+        )
+
+    def _object(
+        self, shape: dict[str, Any], schema: dict[str, Any], path: str, *, top: bool
+    ) -> None:
+        if "operator" in shape or "function" in shape:
+            return
+        props = schema["object"]
+        for key, value in shape.items():
+            if top and key in BICEP_ONLY_KEYS:
+                continue
+            self.checked += 1
+            if key not in props:
+                if schema["open"]:
+                    continue
+                near = [p for p in props if p.lower() == key.lower()]
+                hint = f" (the type spells it {near[0]})" if near else ""
+                self.errors.append(f"{path}.{key}: not a property of this type{hint}")
+                continue
+            if props[key]["readOnly"]:
+                self.errors.append(f"{path}.{key}: read-only")
+                continue
+            self.check(value, props[key]["type"], f"{path}.{key}")
+
+
+def _declared_resources() -> list[tuple[Path, str, dict[str, Any], dict[str, Any]]]:
+    found = []
+    for path in bm.bicep_files():
+        parsed = bm.parse(path)
+        for name, res in parsed.get("resources", {}).items():
+            found.append((path, name, res, parsed))
+    return found
+
+
+def test_every_resource_type_and_api_version_is_in_the_extracted_arm_types() -> None:
+    known = _arm_types()["types"]
+    for path, name, res, _ in _declared_resources():
+        key = f"{res['type']}@{res['api_version']}"
+        assert key in known, (
+            f"{path.name}:{name} uses {key}, which tests/deploy/reference/arm_types.json lacks: "
+            "run tests/deploy/reference/extract_arm_types.py (an apiVersion that does not "
+            "exist in Azure/bicep-types-az fails there)"
+        )
+
+
+def test_every_resource_property_exists_in_its_api_version_and_is_writable() -> None:
+    """Property names (and closed-set values) of every declared resource against the ARM type
+    definitions of its apiVersion (Azure/bicep-types-az, extracted to arm_types.json)."""
+    known = _arm_types()["types"]
+    errors: list[str] = []
+    checked = 0
+    for path, name, res, parsed in _declared_resources():
+        if res["existing"]:
+            continue
+        arm = known[f"{res['type']}@{res['api_version']}"]
+        body = res["config"]
+        if "loop_type" in body or ("condition" in body and "config" in body):
+            body = body["config"]
+        # a type with fixed instance names has one body per name: the best fit counts
+        checks = []
+        for candidate in arm["bodies"]:
+            check = _TypeCheck(parsed, arm["defs"], f"{path.name}:{name}")
+            check.check(body, candidate, f"{path.name}:{name}", top=True)
+            checks.append(check)
+        best = min(checks, key=lambda c: len(c.errors))
+        errors += best.errors
+        checked += best.checked
+    assert not errors, "\n".join(errors)
+    assert checked > 150, f"only {checked} properties were checked"
+
+
+def test_the_type_check_catches_what_the_issue_describes() -> None:
+    """The checker above finds a property that is not in the type, a read-only one and a
+    value outside a closed set (so a green run means something)."""
+    arm = _arm_types()["types"]["Microsoft.Web/sites@2024-04-01"]
+    (body_ref,) = arm["bodies"]
+    check = _TypeCheck({}, arm["defs"], "probe")
+    body = {
+        "kind": "functionapp,linux",
+        "properties": {
+            "siteConfig": {"ftpsStat": "Disabled"},
+            "clientCertMode": "Sometimes",
+            "defaultHostName": "x.azurewebsites.net",
+            "functionAppConfig": {"scaleAndConcurrency": {"alwaysReady": [{"nme": "durable"}]}},
+        },
+    }
+    check.check(body, body_ref, "probe", top=True)
+    text = "\n".join(check.errors)
+    assert "siteConfig.ftpsStat: not a property" in text
+    assert "clientCertMode = 'Sometimes'" in text
+    assert "defaultHostName: read-only" in text
+    assert "alwaysReady[0].nme: not a property" in text
