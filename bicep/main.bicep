@@ -286,8 +286,11 @@ var functionSecretSettings = [for s in secretSettings: {
 }]
 
 var relayAppName = '${abbrs.containerApp}relay-${resourceToken}'
-// Runs until the first `azd deploy` replaces the image (azd changes only the image).
-var relayPlaceholderImage = 'mcr.microsoft.com/k8se/quickstart:latest'
+// Runs until the first `azd deploy` replaces the image (azd changes only the image). The
+// .NET sample app listens on 8080 and answers /healthz (dotnet/dotnet-docker
+// samples/aspnetapp), so the relay's liveness and startup probes pass on it: no restart
+// loop between provision and deploy (readiness, /readyz, stays false until the relay runs).
+var relayPlaceholderImage = 'mcr.microsoft.com/dotnet/samples:aspnetapp'
 // The image's spool folder (containerapps/relay/Dockerfile), owned by its non-root user.
 var relaySpoolDir = '/var/spool/relay'
 

@@ -207,6 +207,13 @@ def test_the_relay_image_follows_azds_existing_image_pattern() -> None:
     branches = image["operator"]["operands"]
     assert branches["true_value"] == "relayPlaceholderImage"
     assert "containers" in json.dumps(branches["condition"])
+    placeholder = _platform()["container_apps"]["placeholder_image"]
+    assert bm.Evaluator(main).variable("relayPlaceholderImage") == placeholder["image"]
+    probes = bm.parse(bm.module_file("containerapps"))["variables"]["probes"]["value"]
+    restarting = [p for p in probes if p["type"] in ("Liveness", "Startup")]
+    assert bm.Evaluator(main).param("relayPort") == placeholder["port"]
+    for probe in restarting:  # a failing liveness/startup probe restarts the container
+        assert probe["httpGet"]["path"] in placeholder["paths"], probe
     fetched = bm.parse(bm.module_file("fetch-container-image"))
     (existing,) = fetched["resources"].values()
     assert existing["existing"]
