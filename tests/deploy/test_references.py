@@ -316,6 +316,28 @@ def test_azd_down_forgets_the_recorded_state() -> None:
         assert reset == recorded, shell
 
 
+def test_the_azd_behaviour_the_design_relies_on() -> None:
+    """What azd's source does with this project: hooks it knows, bool strings it parses,
+    and an image-only relay deploy (a bicep/<service>.bicep module would replace it)."""
+    azd = _platform()["azd"]
+    config = yaml.safe_load((bm.ROOT / "azure.yaml").read_text())
+    assert set(config["hooks"]) <= set(azd["known_hooks"])
+    for name, value in _main_parameters().items():
+        declared = bm.parse(bm.MAIN)["parameters"][name]
+        if declared["type"] == "bool":
+            default = re.fullmatch(r"\$\{[A-Z0-9_]+=(\w+)\}", value)
+            assert default, f"{name}: give the bool a default in main.parameters.json"
+            assert default.group(1) in azd["bool_strings"], name
+    infra = config["infra"]["path"]
+    for service, spec in config["services"].items():
+        module = azd["containerapp_deploy_module_file"].format(
+            infra=infra, service=spec.get("module", service)
+        )
+        assert not (bm.ROOT / module).exists(), (
+            f"{module} would make azd deploy {service} through that module, not an image swap"
+        )
+
+
 # --- 5. the risky items ----------------------------------------------------------------------
 
 
