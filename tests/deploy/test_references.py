@@ -225,16 +225,24 @@ def test_the_relay_image_follows_azds_existing_image_pattern() -> None:
 
 
 def _relay_decision(**main_params: Any) -> tuple[int, list[dict[str, Any]], list[Any]]:
-    """(replicas, secret env, Key Vault secrets) the relay gets for main.bicep parameters."""
+    """(minReplicas, secret env, Key Vault secrets) the relay gets for main.bicep parameters:
+    main.bicep's module parameters evaluated where they do not need Azure, then the relay's
+    own expressions."""
     main = bm.Evaluator(bm.parse(bm.MAIN), main_params, opaque=True)
-    given = bm.module_params(bm.parse(bm.MAIN), "modules/containerapps.bicep")
-    relay_params = {
-        "relayEnabled": main.value(given["relayEnabled"]),
-        "keyVaultSecrets": main.value(given["keyVaultSecrets"]),
-        "identityId": "identity",
-    }
-    relay = bm.Evaluator(bm.parse(bm.module_file("containerapps")), relay_params, opaque=True)
-    return relay.variable("replicas"), relay.variable("secretEnv"), relay.variable("secrets")
+    relay_params: dict[str, Any] = {"identityId": "identity"}
+    for name, expr in bm.module_params(bm.parse(bm.MAIN), "modules/containerapps.bicep").items():
+        try:
+            relay_params[name] = main.value(expr)
+        except bm.Unresolved:
+            continue
+    parsed = bm.parse(bm.module_file("containerapps"))
+    declared = parsed.get("parameters", {})
+    relay = bm.Evaluator(
+        parsed, {k: v for k, v in relay_params.items() if k in declared}, opaque=True
+    )
+    app = bm.resource(parsed, "Microsoft.App/containerApps")
+    replicas = relay.value(app["properties"]["template"]["scale"]["minReplicas"])
+    return replicas, relay.variable("secretEnv"), relay.variable("secrets")
 
 
 def test_a_keyless_deploy_scales_the_relay_to_zero_instead_of_crash_looping() -> None:
