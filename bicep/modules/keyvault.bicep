@@ -69,6 +69,3 @@ resource finnhubSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!emp
 output id string = vault.id
 output name string = vault.name
 output uri string = vault.properties.vaultUri
-output alphaVantageSecretUri string = empty(alphaVantageApiKeys) ? '' : '${vault.properties.vaultUri}secrets/alphavantage-api-keys'
-output coinGeckoSecretUri string = empty(coinGeckoApiKey) ? '' : '${vault.properties.vaultUri}secrets/coingecko-api-key'
-output finnhubSecretUri string = empty(finnhubApiKeys) ? '' : '${vault.properties.vaultUri}secrets/finnhub-api-keys'
