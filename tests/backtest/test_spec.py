@@ -3,6 +3,7 @@ numbers of bounded length and exponent) and validation with errors that name the
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import Any
 
@@ -75,32 +76,47 @@ def test_values_take_their_declared_type() -> None:
     assert spec.params == {"upper": 70.0}
 
 
+def _grid(strategy: str, **axes: Any) -> dict[str, Any]:
+    return {"strategy": strategy, "grid": axes}
+
+
+def _params(strategy: str, **params: Any) -> dict[str, Any]:
+    return {"strategy": strategy, "params": params}
+
+
+SMA, RSI, BB = "sma_cross", "rsi_reversion", "bollinger_reversion"
+
+
 @pytest.mark.parametrize(
     ("spec", "error", "message"),
     [
         ({"strategy": "nope"}, InvalidInput, "unknown strategy 'nope'"),
-        ({"strategy": "sma_cross", "grid": {"speed": [1]}}, InvalidParameter, "no parameter 'speed'"),
-        ({"strategy": "sma_cross", "params": {"fastt": 3}}, InvalidParameter, "no parameter 'fastt'"),
-        ({"strategy": "sma_cross", "grid": {"fast": [2.5]}}, InvalidParameter, "fast=2.5 must be an integer"),
-        ({"strategy": "sma_cross", "grid": {"fast": "0:5"}}, InvalidParameter, "fast=0 must be >= 1"),
-        ({"strategy": "bollinger_reversion", "params": {"k": -1}}, InvalidParameter, "k=-1.0 must be >= 0"),
-        ({"strategy": "macd", "params": {"signal": 0}}, InvalidParameter, "signal=0 must be >= 1"),
-        ({"strategy": "rsi_reversion", "params": {"upper": 101}}, InvalidParameter, "upper=101.0 must be <= 100"),
-        ({"strategy": "sma_cross", "grid": {"fast": [5]}, "params": {"fast": 5}}, InvalidInput, "both fixed and swept"),
-        ({"strategy": "sma_cross", "grid": {"fast": None}}, InvalidInput, "grid axis 'fast' is null"),
-        ({"strategy": "sma_cross", "grid": {"fast": [True]}}, InvalidNumber, "True is not a number"),
-        ({"strategy": "sma_cross", "params": {"fast": True}}, InvalidNumber, "params.fast: True is not a number"),
-        ({"strategy": "bollinger_reversion", "params": {"k": float("nan")}}, InvalidNumber, "params.k: nan is not a finite"),
-        ({"strategy": "bollinger_reversion", "params": {"k": "1e200000"}}, InvalidNumber, "params.k: '1e200000' is not a decimal"),
-        ({"strategy": "sma_cross", "grid": {"fast": "NaN:5"}}, InvalidNumber, "'NaN' is not a finite number"),
-        ({"strategy": "sma_cross", "grid": {"fast": "1:NaN"}}, InvalidNumber, "'NaN' is not a finite number"),
-        ({"strategy": "sma_cross", "grid": {"fast": "Infinity"}}, InvalidNumber, "'Infinity' is not a finite"),
-        ({"strategy": "sma_cross", "grid": {"fast": "1e450000"}}, InvalidNumber, "exponent at most 3 digits"),
-        ({"strategy": "sma_cross", "grid": {"fast": [1e300]}}, InvalidNumber, "magnitude at most 1e15"),
-        ({"strategy": "sma_cross", "grid": {"fast": "1:2:3:4"}}, InvalidInput, "start:stop or start:stop:step"),
-        ({"strategy": "sma_cross", "grid": {"fa\x00st": [1]}}, InvalidInput, "printable characters"),
+        (_grid(SMA, speed=[1]), InvalidParameter, "sma_cross has no parameter 'speed'"),
+        (_params(SMA, fastt=3), InvalidParameter, "no parameter 'fastt'; its parameters are fast"),
+        (_grid(SMA, fast=[2.5]), InvalidParameter, "sma_cross: fast=2.5 must be an integer"),
+        (_grid(SMA, fast="0:5"), InvalidParameter, "sma_cross: fast=0 must be >= 1"),
+        (_params(BB, k=-1), InvalidParameter, "bollinger_reversion: k=-1.0 must be >= 0"),
+        (_params("macd", signal=0), InvalidParameter, "macd: signal=0 must be >= 1"),
+        (_params(RSI, upper=101), InvalidParameter, "rsi_reversion: upper=101.0 must be <= 100"),
+        (_grid(SMA, fast=None), InvalidInput, "grid axis 'fast' is null"),
+        (_grid(SMA, fast=[True]), InvalidNumber, "grid axis 'fast': True is not a number"),
+        (_params(SMA, fast=True), InvalidNumber, "params.fast: True is not a number"),
+        (_params(BB, k=float("nan")), InvalidNumber, "params.k: nan is not a finite number"),
+        (_params(BB, k="1e200000"), InvalidNumber, "params.k: '1e200000' is not a decimal"),
+        (_grid(SMA, fast="NaN:5"), InvalidNumber, "'NaN' is not a finite number"),
+        (_grid(SMA, fast="1:NaN"), InvalidNumber, "'NaN' is not a finite number"),
+        (_grid(SMA, fast="Infinity"), InvalidNumber, "'Infinity' is not a finite number"),
+        (_grid(SMA, fast="1e450000"), InvalidNumber, "exponent at most 3 digits"),
+        (_grid(SMA, fast=[1e300]), InvalidNumber, "magnitude at most 1e15"),
+        (_grid(SMA, fast="1:2:3:4"), InvalidInput, "must be start:stop or start:stop:step"),
+        (_grid(SMA, **{"fa\x00st": [1]}), InvalidInput, "printable characters"),
+        (
+            {"strategy": SMA, "grid": {"fast": [5]}, "params": {"fast": 5}},
+            InvalidInput,
+            "both fixed and swept",
+        ),
     ],
-)  # fmt: skip
+)
 def test_invalid_specs_are_refused_when_built(
     spec: dict[str, Any], error: type[DomainError], message: str
 ) -> None:
@@ -166,7 +182,7 @@ def test_the_whole_grid_is_capped_before_expansion(monkeypatch: pytest.MonkeyPat
     assert StrategySpec(strategy="sma_cross", grid={"fast": "1:3", "slow": [5, 6]}).grid_size() == 6
     with pytest.raises(GridTooLarge, match="BACKTEST_MAX_AXIS_VALUES=3"):
         StrategySpec(strategy="sma_cross", grid={"fast": [1, 2, 3, 4]})
-    with pytest.raises(GridTooLarge, match="9 combinations .* BACKTEST_MAX_GRID_SIZE=6"):
+    with pytest.raises(GridTooLarge, match=r"9 combinations .* BACKTEST_MAX_GRID_SIZE=6"):
         StrategySpec(strategy="sma_cross", grid={"fast": "1:3", "slow": "4:6"})
 
 
@@ -217,5 +233,6 @@ def test_random_axes_are_refused_fast_or_sized_exactly(text: str) -> None:
     values = parse_axis(text, limits=LIMITS)
     assert len(values) == size
     if ":" in text and len(values) > 1:
-        steps = {round(b - a, 9) for a, b in zip(values, values[1:], strict=False)}
-        assert len(steps) == 1 and steps.pop() > 0
+        steps = {round(b - a, 9) for a, b in itertools.pairwise(values)}
+        assert len(steps) == 1
+        assert steps.pop() > 0

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from durable import runs
 from shared.config import get_settings
-from shared.errors import InvalidInput
+from shared.errors import GridTooLarge, InvalidInput
 from tests.durable.bars import write_bars
 
 GRID = {"fast": "5:15:5", "slow": "20:40:10"}
@@ -51,7 +51,8 @@ def test_rejected_requests_name_the_problem(
 def test_a_grid_above_the_cap_names_the_cap(bars: int, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BACKTEST_MAX_COMBINATIONS", "8")
     get_settings.cache_clear()
-    with pytest.raises(InvalidInput, match=r"9 combinations \(9 valid x 1 symbol\(s\)\), more than BACKTEST_MAX_COMBINATIONS=8"):
+    expected = r"9 combinations \(9 valid x 1 symbol\(s\)\), more than BACKTEST_MAX_COMBINATIONS=8"
+    with pytest.raises(GridTooLarge, match=expected):
         runs.validate_request(_request(GRID))
 
 
