@@ -17,10 +17,17 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    model_validator,
+)
 
 from shared.errors import GridTooLarge, InvalidInput, InvalidNumber
 
@@ -31,6 +38,7 @@ MAX_NUMBER_CHARS = 40
 MAX_MAGNITUDE = 10**15
 MAX_GRID_PARAMS = 32
 MAX_NAME_CHARS = 64
+MAX_AXIS_CHARS = 4096
 TRUSTED = {"trusted": True}
 """Validation context for specs read back from storage: parsed, not re-checked against caps
 or rules that may have changed since they were accepted."""
@@ -120,10 +128,15 @@ def _size(source: _Range | list[ParamValue]) -> int:
     return source.size if isinstance(source, _Range) else len(source)
 
 
-def _axis_source(value: Any, where: str) -> _Range | list[ParamValue]:
-    """An axis before expansion: a range (sized by arithmetic) or a list of checked numbers."""
+def _axis_source(value: Any, where: str, limit: int | None = None) -> _Range | list[ParamValue]:
+    """An axis before expansion: a range (sized by arithmetic) or a list of checked numbers
+    (a list longer than `limit` is refused before its items are read)."""
     if isinstance(value, str):
         text = value.strip()
+        if len(text) > MAX_AXIS_CHARS:
+            raise InvalidInput(
+                f"{where}: an axis text has at most {MAX_AXIS_CHARS} characters; send a list"
+            )
         if ":" in text:
             parts = text.split(":")
             if len(parts) not in (2, 3):
@@ -137,6 +150,8 @@ def _axis_source(value: Any, where: str) -> _Range | list[ParamValue]:
             return _Range(start, stop, step)
         return [parse_number(part, where) for part in text.split(",") if part.strip()]
     if isinstance(value, list | tuple):
+        if limit is not None:
+            _cap_axis(where, value, len(value), limit)
         return [check_number(v, where) for v in value]
     return [check_number(value, where)]
 
@@ -158,8 +173,8 @@ def _cap_axis(where: str, text: Any, size: int, limit: int) -> None:
 def parse_axis(value: Any, where: str = "grid axis", limits: GridLimits | None = None) -> GridAxis:
     """One grid axis: `5:50:5` (inclusive start:stop:step), `5,10,20`, a list or one value.
     A range is sized before it is expanded; above the axis cap it is refused."""
-    source = _axis_source(value, where)
     limit = (limits or grid_limits()).max_axis_values
+    source = _axis_source(value, where, limit)
     _cap_axis(where, value, _size(source), limit)
     return source.values() if isinstance(source, _Range) else list(source)
 
@@ -192,7 +207,7 @@ def parse_grid(grid: Any, limits: GridLimits | None = None) -> dict[str, GridAxi
         where = f"grid axis {name!r}"
         if value is None:
             raise InvalidInput(f"{where} is null; give a list, 'start:stop:step' or a number")
-        sources[name] = source = _axis_source(value, where)
+        sources[name] = source = _axis_source(value, where, limits.max_axis_values)
         _cap_axis(where, value, _size(source), limits.max_axis_values)
     size = math.prod(_size(s) for s in sources.values())
     if size > limits.max_grid_size:
@@ -213,6 +228,21 @@ def _name(key: Any, what: str) -> str:
     return key
 
 
+_NUMBER_TEXT = {"type": "string", "maxLength": MAX_NUMBER_CHARS, "description": NUMBER_RULE}
+_NUMBER_SCHEMA = WithJsonSchema({"anyOf": [{"type": "number"}, _NUMBER_TEXT]}, mode="validation")
+_AXIS_SCHEMA = WithJsonSchema(
+    {
+        "anyOf": [
+            {"type": "array", "items": {"anyOf": [{"type": "number"}, _NUMBER_TEXT]}},
+            {"type": "string", "maxLength": MAX_AXIS_CHARS},
+            {"type": "number"},
+        ]
+    },
+    mode="validation",
+)
+"""What a client may send (the model holds the expanded list of numbers)."""
+
+
 class StrategySpec(BaseModel):
     """A strategy from the registry and the grid of its parameters.
 
@@ -229,11 +259,15 @@ class StrategySpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     strategy: str = Field(max_length=MAX_NAME_CHARS, description="Registry name, e.g. 'sma_cross'.")
-    grid: dict[str, GridAxis] = Field(
+    grid: dict[str, Annotated[GridAxis, _AXIS_SCHEMA]] = Field(
         default_factory=dict,
-        description="Swept parameters: a list, 'start:stop:step' (inclusive) or 'a,b,c'.",
+        description="Swept parameters: a list, 'start:stop:step' (inclusive) or 'a,b,c'; "
+        "sized before expansion and capped per axis (BACKTEST_MAX_AXIS_VALUES) and as a whole "
+        "(BACKTEST_MAX_GRID_SIZE).",
     )
-    params: dict[str, ParamValue] = Field(default_factory=dict, description="Fixed parameters.")
+    params: dict[str, Annotated[ParamValue, _NUMBER_SCHEMA]] = Field(
+        default_factory=dict, description="Fixed parameters."
+    )
     options: dict[str, str] = Field(
         default_factory=dict,
         max_length=16,

@@ -149,3 +149,28 @@ def test_single_runs_and_specs_apply_the_same_declaration(name: str, data: st.Da
         assert isinstance(combos, DomainError), (params, single.detail)
     else:
         assert combos == [single]
+
+
+def test_readme_states_the_declared_rules() -> None:
+    """The README's parameter table is the declarations' (regenerate it from `rules_table`)."""
+    from pathlib import Path
+
+    from shared.backtest.strategies.params import rules_table
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    marker = "<!-- strategy-params:start -->\n"
+    start = readme.index(marker) + len(marker)
+    stop = readme.index("\n<!-- strategy-params:end -->")
+    expected = rules_table(get_strategy(n).rules_row() for n in BUILTINS)
+    assert readme[start:stop] == expected, f"README's table is stale; it should be:\n{expected}"
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=st.sampled_from(BUILTINS), data=st.data())
+def test_the_documented_bars_needed_rule_is_the_code(name: str, data: st.DataObject) -> None:
+    strategy = get_strategy(name)
+    combo = {
+        p.name: data.draw(st.integers(int(p.ge or 0), 500)) if p.kind == "int" else p.default
+        for p in strategy.declaration().params
+    }
+    assert eval(strategy.bars_needed_rule, {"max": max}, dict(combo)) == strategy.bars_needed(combo)

@@ -73,6 +73,8 @@ class Strategy:
     """Relations every combination must meet (e.g. fast < slow); a grid skips the others."""
     window_params: ClassVar[tuple[str, ...]] = ()
     """The parameters that set the warm-up (named when a combination does not fit the bars)."""
+    bars_needed_rule: ClassVar[str] = "2"
+    """`bars_needed` as a formula of the parameters, for the README (a test evaluates it)."""
     defaults: ClassVar[Mapping[str, ParamValue]] = {}
     options: ClassVar[Mapping[str, tuple[str, ...]]] = {}
     """Allowed values of each option; the first is the default."""
@@ -93,6 +95,9 @@ class Strategy:
         """One combination for a single run: unknown names, types, ranges and relations
         checked (`InvalidParameter` names the parameter and the rule); defaults filled in."""
         return self.declaration().check(params)
+
+    def rules_row(self) -> tuple[Declaration, str]:
+        return self.declaration(), self.bars_needed_rule
 
     def bars_needed(self, params: Combo) -> int:
         """Bars a combination needs: its warm-up, the first bar that can signal, and one

@@ -89,6 +89,7 @@ class SmaCross(Strategy):
     parameters = (_window("fast", 10, doc="fast average"), _window("slow", 20, doc="slow average"))
     relations = (Relation("fast", "<", "slow"),)
     window_params = ("slow",)
+    bars_needed_rule = "max(fast, slow) + 1"
     options = {"ma": ("rolling", "prefix"), "cross": ("strict", "sticky")}
     description = "Fast/slow simple moving average crossover."
 
@@ -147,6 +148,7 @@ class Macd(Strategy):
     )
     relations = (Relation("fast", "<", "slow"),)
     window_params = ("slow", "signal")
+    bars_needed_rule = "slow + signal"
     description = "MACD line crossing its signal line."
 
     def warmup(self, params: Combo) -> int:
@@ -179,6 +181,7 @@ class RsiReversion(Strategy):
     )
     relations = (Relation("lower", "<", "upper"),)
     window_params = ("n",)
+    bars_needed_rule = "n + 2"
     description = "RSI mean reversion between two thresholds."
 
     def warmup(self, params: Combo) -> int:
@@ -208,6 +211,7 @@ class BollingerReversion(Strategy):
         Param("k", "float", 2.0, ge=0, le=100, doc="band width in standard deviations"),
     )
     window_params = ("n",)
+    bars_needed_rule = "n + 1"
     description = "Bollinger band mean reversion."
 
     def warmup(self, params: Combo) -> int:
@@ -239,6 +243,7 @@ class DonchianBreakout(Strategy):
         _window("exit", 10, doc="bars of the low to break"),
     )
     window_params = ("entry", "exit")
+    bars_needed_rule = "max(entry, exit) + 2"
     description = "Donchian channel breakout."
 
     def warmup(self, params: Combo) -> int:

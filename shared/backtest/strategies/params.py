@@ -151,3 +151,25 @@ class Declaration:
         """Every rule as one line of text (the README table shows it)."""
         parts = [p.rule() for p in self.params] + [str(r) for r in self.relations]
         return "; ".join(parts)
+
+
+def rules_table(declarations: Iterable[tuple[Declaration, str]]) -> str:
+    """The README's markdown table of every parameter: kind, range, default, relations, and
+    the bars a combination needs (each declaration with its `bars_needed_rule`)."""
+    lines = [
+        "| strategy | parameter | kind | range | default | relations | bars needed |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for declared, needs in declarations:
+        relations = ", ".join(f"`{r}`" for r in declared.relations) or "—"
+        for k, p in enumerate(declared.params):
+            low = "" if p.ge is None else _show(p.ge)
+            high = "" if p.le is None else _show(p.le)
+            span = f"{low}..{high}" if low or high else "any"
+            first = f"`{declared.strategy}`" if k == 0 else ""
+            rel, need = (relations, f"`{needs}`") if k == 0 else ("", "")
+            lines.append(
+                f"| {first} | `{p.name}` | {p.kind} | {span} | {_show(p.default)} | {rel} "
+                f"| {need} |"
+            )
+    return "\n".join(lines)
