@@ -197,15 +197,16 @@ def validate_request(request: BacktestRequest, settings: Settings | None = None)
         )
     if any(len(values) == 0 for values in spec.grid.values()):
         raise InvalidInput("the grid has an axis without values; give each parameter a value")
-    combos = spec.combinations()
-    total = len(combos) * len(request.symbols)
+    valid = strategy.count_combinations(spec)  # counted on arrays: nothing built yet
+    total = valid * len(request.symbols)
     if total > settings.backtest_max_combinations:
         cap = settings.backtest_max_combinations
         raise GridTooLarge(
-            f"the grid has {total} combinations ({len(combos)} valid x {len(request.symbols)} "
+            f"the grid has {total} combinations ({valid} valid x {len(request.symbols)} "
             f"symbol(s)), more than BACKTEST_MAX_COMBINATIONS={cap}; narrow the ranges or "
             "raise the setting"
         )
+    combos = spec.combinations()  # NoValidCombination if none
     worst = max(combos, key=strategy.bars_needed)
     needed = strategy.bars_needed(worst)
     wf = request.walk_forward

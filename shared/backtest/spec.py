@@ -121,7 +121,15 @@ class _Range:
         return math.floor((self.stop - self.start) / self.step) + 1
 
     def values(self) -> GridAxis:
-        return [_as_param(self.start + i * self.step) for i in range(self.size)]
+        """start, start + step, ... exactly: on integer numerators over one common
+        denominator, integral values as ints, others rounded once to the nearest float
+        (int / int is correctly rounded)."""
+        d = math.lcm(self.start.denominator, self.step.denominator)
+        a = self.start.numerator * (d // self.start.denominator)
+        b = self.step.numerator * (d // self.step.denominator)
+        if d == 1:
+            return list(range(a, a + self.size * b, b))
+        return [n // d if n % d == 0 else n / d for n in range(a, a + self.size * b, b)]
 
 
 def _size(source: _Range | list[ParamValue]) -> int:

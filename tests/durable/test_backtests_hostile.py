@@ -62,6 +62,12 @@ BACKTESTS: list[tuple[Any, str, str]] = [
         r"the grid has 5050 combinations \(5050 valid x 1 symbol\(s\)\), more than "
         r"BACKTEST_MAX_COMBINATIONS=1000",
     ),
+    (  # the largest grid the size cap lets through: counted on arrays, refused by the cap
+        _grid(fast="1:447", slow="1:447"),
+        "/problems/grid-too-large",
+        r"the grid has 99681 combinations \(99681 valid x 1 symbol\(s\)\), more than "
+        r"BACKTEST_MAX_COMBINATIONS=1000",
+    ),
     # issue 12 #2: numbers of bounded length and exponent
     (
         _grid(fast="1e450000"),

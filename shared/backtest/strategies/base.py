@@ -87,9 +87,14 @@ class Strategy:
 
     def declaration(self) -> Declaration:
         """The parameter declaration every entry point validates against."""
-        if self.parameters:
-            return Declaration(self.name, self.parameters, self.relations)
-        return Declaration.from_defaults(self.name, self.defaults)
+        cached: Declaration | None = self.__dict__.get("_declaration")
+        if cached is None:
+            if self.parameters:
+                cached = Declaration(self.name, self.parameters, self.relations)
+            else:
+                cached = Declaration.from_defaults(self.name, self.defaults)
+            self.__dict__["_declaration"] = cached
+        return cached
 
     def check(self, params: Mapping[str, object]) -> Combo:
         """One combination for a single run: unknown names, types, ranges and relations
@@ -161,16 +166,28 @@ class Strategy:
                 axes[pname] = [declared.param(pname).check(self.name, value)]
         return axes
 
+    def count_combinations(self, spec: StrategySpec) -> int:
+        """How many combinations `combinations` would return, without building them (for a
+        cap checked before the work)."""
+        if type(self).valid is not Strategy.valid:
+            return len(self.combinations(spec))
+        self.resolve_options(spec.options)
+        axes = self.axes(spec)
+        return int(_valid_index(axes, self.declaration().relations).shape[1]) if axes else 1
+
     def combinations(self, spec: StrategySpec) -> list[Combo]:
         """The grid's combinations that meet the relations; `NoValidCombination` if none."""
         self.resolve_options(spec.options)
         axes = self.axes(spec)
-        found = [c for c in product(axes) if self.valid(c)]
+        if type(self).valid is Strategy.valid:
+            found = _valid_product(axes, self.declaration().relations)
+        else:  # a registered class with its own `valid`
+            found = [c for c in product(axes) if self.valid(c)]
         if not found:
             ranges = ", ".join(
                 f"{n} {min(v)}..{max(v)}" if len(v) > 1 else f"{n}={v[0]}" for n, v in axes.items()
             )
-            rules = ", ".join(str(r) for r in self.declaration().relations)
+            rules = ", ".join(str(r) for r in self.declaration().relations) or "its constraint"
             raise NoValidCombination(
                 f"no combination of the {self.name} grid satisfies {rules} ({ranges}); "
                 "change the ranges so that some combinations meet it"
@@ -250,6 +267,34 @@ class Strategy:
         params = self.check(params)
         plan = self._plan(bars, [params], options or {})
         return simulate_detailed(bars, plan, execution, params, trade_start=trade_start)
+
+
+_UFUNCS = {"<": np.less, "<=": np.less_equal}
+
+
+def _valid_index(axes: Mapping[str, GridAxis], relations: Sequence[Relation]) -> np.ndarray:
+    """(axes x combinations) value indices of the cartesian product of `axes`, in
+    itertools.product order, that meet `relations` (computed on arrays, no dicts)."""
+    names = list(axes)
+    index = np.indices([len(axes[n]) for n in names]).reshape(len(names), -1)
+    keep = np.ones(index.shape[1], dtype=np.bool_)
+    for relation in relations:
+        left = np.asarray(axes[relation.left], dtype=np.float64)[index[names.index(relation.left)]]
+        right = np.asarray(axes[relation.right], dtype=np.float64)[
+            index[names.index(relation.right)]
+        ]
+        keep &= _UFUNCS[relation.op](left, right)
+    return index[:, keep]
+
+
+def _valid_product(axes: Mapping[str, GridAxis], relations: Sequence[Relation]) -> list[Combo]:
+    """The combinations of `_valid_index` as dicts."""
+    names = list(axes)
+    if not names:
+        return [{}]
+    index = _valid_index(axes, relations)
+    columns = [np.asarray(axes[n], dtype=object)[index[k]].tolist() for k, n in enumerate(names)]
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
 
 
 def not_enough_bars(strategy: Strategy, combo: Combo, needed: int, bars: BarsFrame) -> str:
