@@ -10,13 +10,13 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, StrictInt, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from shared.api_model import ApiModel
@@ -38,10 +38,14 @@ from shared.backtest import (
     write_results,
 )
 from shared.backtest.metrics import METRIC_JSON_NAMES, json_metric_keys, metric_column
+from shared.backtest.spec import check_number
+from shared.backtest.strategies import get_strategy
+from shared.backtest.strategies.base import not_enough_bars
 from shared.backtest.sweep import Chunk
 from shared.config import Settings, get_settings
-from shared.errors import InvalidInput, NotFound
+from shared.errors import GridTooLarge, InvalidInput, NotEnoughBars, NotFound
 from shared.ingest.bars import BarLake
+from shared.market.symbols import parse_symbol
 from shared.storage.blob import BlobStore
 from shared.storage.documents import DocumentNotFound, DocumentStore, PatchOp, StaleEtag
 from shared.storage.factory import blob_store, document_store, lake
@@ -49,14 +53,36 @@ from shared.storage.factory import blob_store, document_store, lake
 RUNS_CONTAINER = "backtests"
 RunStatus = Literal["Pending", "Running", "Completed", "Failed", "Terminated"]
 ENDED = frozenset({"Completed", "Failed", "Terminated"})
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(2200, 12, 31)
+MAX_WINDOW_BARS = 10_000_000
+
+
+def _numeric_fields(model: type[ExecutionSettings]) -> frozenset[str]:
+    """Fields of `model` that hold numbers (their JSON names and Python names)."""
+    names: set[str] = set()
+    for name, field in model.model_fields.items():
+        kinds = {field.annotation, *get_args(field.annotation)}
+        if kinds & {int, float} and bool not in kinds:
+            names.update({name, field.alias or name})
+    return frozenset(names)
+
+
+_NUMERIC_EXECUTION_FIELDS = _numeric_fields(ExecutionSettings)
 
 
 class WalkForwardRequest(ApiModel):
     """Rolling windows: optimise on `trainBars`, evaluate the winner on the next `testBars`."""
 
-    train_bars: int = Field(ge=20, description="In-sample bars per window.")
-    test_bars: int = Field(ge=5, description="Out-of-sample bars per window.")
-    step_bars: int | None = Field(None, ge=1, description="Window step; defaults to testBars.")
+    train_bars: StrictInt = Field(
+        ge=20, le=MAX_WINDOW_BARS, description="In-sample bars per window."
+    )
+    test_bars: StrictInt = Field(
+        ge=5, le=MAX_WINDOW_BARS, description="Out-of-sample bars per window."
+    )
+    step_bars: StrictInt | None = Field(
+        None, ge=1, le=MAX_WINDOW_BARS, description="Window step; defaults to testBars."
+    )
     anchored: bool = Field(False, description="Every training window starts at the first bar.")
 
 
@@ -64,9 +90,18 @@ class BacktestRequest(ApiModel):
     """POST /api/backtests: what to sweep, on which bars, with which execution model."""
 
     symbols: list[str] = Field(min_length=1, max_length=20, description="Symbols to test.")
-    interval: str = Field("1d", max_length=8, description="Bar interval in the lake.")
-    start: date | None = Field(None, description="First day (inclusive); default all bars.")
-    end: date | None = Field(None, description="Last day (inclusive); default all bars.")
+    interval: str = Field(
+        "1d",
+        max_length=8,
+        pattern=r"^[0-9]{1,4}[a-zA-Z]{1,3}$",
+        description="Bar interval in the lake.",
+    )
+    start: date | None = Field(
+        None, description=f"First day (inclusive), {FIRST_DAY}..{LAST_DAY}; default all bars."
+    )
+    end: date | None = Field(
+        None, description=f"Last day (inclusive), {FIRST_DAY}..{LAST_DAY}; default all bars."
+    )
     strategy: StrategySpec | None = Field(
         None, description="Strategy name, grid and fixed parameters (or name a saved one)."
     )
@@ -79,19 +114,38 @@ class BacktestRequest(ApiModel):
         description="Leaderboard metric, camelCase (`sharpeRatio`); the snake_case name "
         "(`sharpe_ratio`) is accepted too.",
     )
-    top_n: int = Field(10, ge=1, le=100, description="Leaderboard size.")
+    top_n: StrictInt = Field(10, ge=1, le=100, description="Leaderboard size.")
     walk_forward: WalkForwardRequest | None = None
-    strategy_version: int | None = Field(
-        None, ge=1, description="Version of the saved strategy; default its latest."
+    strategy_version: StrictInt | None = Field(
+        None, ge=1, le=10**9, description="Version of the saved strategy; default its latest."
     )
 
     @field_validator("symbols")
     @classmethod
     def _symbols(cls, value: list[str]) -> list[str]:
-        cleaned = [s.strip().upper() for s in value if s.strip()]
+        cleaned = [parse_symbol(s).text for s in value if s.strip()]
         if not cleaned:
             raise ValueError("name at least one symbol")
         return list(dict.fromkeys(cleaned))
+
+    @field_validator("start", "end")
+    @classmethod
+    def _day(cls, value: date | None) -> date | None:
+        if value is not None and not FIRST_DAY <= value <= LAST_DAY:
+            raise ValueError(f"{value} is outside {FIRST_DAY}..{LAST_DAY}")
+        return value
+
+    @field_validator("execution", mode="before")
+    @classmethod
+    def _execution_numbers(cls, value: Any) -> Any:
+        """Every number of `execution` a finite JSON number (no `true`, NaN or 1e309)."""
+        if not isinstance(value, dict):
+            return value
+        checked = dict(value)
+        for key, item in value.items():
+            if key in _NUMERIC_EXECUTION_FIELDS and item is not None:
+                checked[key] = check_number(item, f"execution.{key}")
+        return checked
 
     @model_validator(mode="after")
     def _one_strategy(self) -> BacktestRequest:
@@ -127,51 +181,61 @@ def now_iso() -> str:
 def validate_request(request: BacktestRequest, settings: Settings | None = None) -> int:
     """Check what a 4xx should catch before a run starts; returns the combination count.
 
-    Raises `InvalidInput` (unknown strategy, empty grid, grid above the cap, range without
-    data) with a message that names the fix."""
+    The spec's grid was sized and capped when it was parsed (`BACKTEST_MAX_AXIS_VALUES`,
+    `BACKTEST_MAX_GRID_SIZE`) and its values checked against the strategy's declaration;
+    here: an empty grid, no valid combination (`NoValidCombination`), more valid combinations
+    times symbols than `BACKTEST_MAX_COMBINATIONS` (`GridTooLarge`), a range without bars,
+    and a combination whose warm-up does not fit a symbol's bars or a walk-forward training
+    window (`NotEnoughBars`). Every error is an `InvalidInput` naming the fix."""
     settings = settings or get_settings()
-    from shared.backtest import strategy_names
-
-    if request.spec.strategy not in strategy_names():
+    spec = request.spec
+    strategy = get_strategy(spec.strategy)
+    if not spec.grid:
         raise InvalidInput(
-            f"unknown strategy {request.spec.strategy!r}; choose one of "
-            f"{', '.join(strategy_names())}"
-        )
-    if not request.spec.grid:
-        raise InvalidInput(
-            f"the grid is empty; sweep at least one parameter of {request.spec.strategy!r} "
+            f"the grid is empty; sweep at least one parameter of {spec.strategy!r} "
             '(e.g. "grid": {"fast": "5:50:5"})'
         )
-    if any(len(values) == 0 for values in request.spec.grid.values()):
+    if any(len(values) == 0 for values in spec.grid.values()):
         raise InvalidInput("the grid has an axis without values; give each parameter a value")
-    combinations = request.spec.n_combinations()
-    if combinations == 0:
-        raise InvalidInput(
-            f"the grid of {request.spec.strategy!r} has no valid combination "
-            "(check constraints such as fast < slow)"
-        )
-    total = combinations * len(request.symbols)
+    valid = strategy.count_combinations(spec)  # counted on arrays: nothing built yet
+    total = valid * len(request.symbols)
     if total > settings.backtest_max_combinations:
-        raise InvalidInput(
-            f"the grid has {total} combinations, more than BACKTEST_MAX_COMBINATIONS="
-            f"{settings.backtest_max_combinations}; narrow the ranges or raise the setting"
+        cap = settings.backtest_max_combinations
+        raise GridTooLarge(
+            f"the grid has {total} combinations ({valid} valid x {len(request.symbols)} "
+            f"symbol(s)), more than BACKTEST_MAX_COMBINATIONS={cap}; narrow the ranges or "
+            "raise the setting"
         )
+    combos = spec.combinations()  # NoValidCombination if none
+    worst = max(combos, key=strategy.bars_needed)
+    needed = strategy.bars_needed(worst)
+    wf = request.walk_forward
     for symbol in request.symbols:
-        bars = bar_count(symbol, request.interval, request.start, request.end)
-        if bars == 0:
+        bars = read_bars(symbol, request.interval, request.start, request.end)
+        if len(bars) == 0:
             raise InvalidInput(
                 f"no {request.interval} bars for {symbol} in "
                 f"{request.start or 'the beginning'}..{request.end or 'now'}; ingest them "
                 "first or choose a range with data"
             )
-        wf = request.walk_forward
-        if wf is not None and wf.train_bars >= bars:
+        if wf is not None and wf.train_bars >= len(bars):
             raise InvalidInput(
-                f"{symbol} has {bars} {request.interval} bars in the range, too few for one "
+                f"{symbol} has {len(bars)} {request.interval} bars in the range, too few for one "
                 f"walk-forward window of trainBars={wf.train_bars}; lower trainBars or widen "
                 "the range"
             )
-    return combinations
+        if wf is not None and needed > wf.train_bars:
+            raise NotEnoughBars(
+                f"{not_enough_bars(strategy, worst, needed, bars)}, and its walk-forward "
+                f"training windows have trainBars={wf.train_bars}; raise trainBars or shorten "
+                "the windows"
+            )
+        if needed > len(bars):
+            raise NotEnoughBars(
+                f"{not_enough_bars(strategy, worst, needed, bars)}; widen the range or shorten "
+                "the windows"
+            )
+    return len(combos)
 
 
 # ------------------------------------------------------------------------------ data
@@ -184,10 +248,6 @@ def read_bars(symbol: str, interval: str, start: date | None, end: date | None) 
     frame["volume"] = frame["volume"].astype(float).fillna(0.0)
     frame.index = pd.DatetimeIndex(frame.pop("ts"))
     return load_bars(frame, symbol=symbol)
-
-
-def bar_count(symbol: str, interval: str, start: date | None, end: date | None) -> int:
-    return len(read_bars(symbol, interval, start, end))
 
 
 def results_store() -> BlobStore:

@@ -133,6 +133,14 @@ def _resolve_strategy(request: runs.BacktestRequest, caller: Caller) -> runs.Bac
     return request.model_copy(update={"strategy": spec, "strategy_version": version})
 
 
+def _parse_and_validate(req: func.HttpRequest, caller: Caller) -> tuple[runs.BacktestRequest, int]:
+    """Parse, resolve a saved strategy and validate, off the event loop: grid sizes, the
+    strategy's parameter rules and the warm-up against the bars are all checked here,
+    before anything is stored or queued."""
+    request = _resolve_strategy(parse_body(req, runs.BacktestRequest), caller)
+    return request, runs.validate_request(request)
+
+
 @endpoint(
     role="trader",
     summary="Start a backtest sweep",
@@ -142,10 +150,7 @@ def _resolve_strategy(request: runs.BacktestRequest, caller: Caller) -> runs.Bac
     tags=("backtests",),
 )
 async def start_backtest(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
-    request = await asyncio.to_thread(
-        _resolve_strategy, parse_body(req, runs.BacktestRequest), caller
-    )
-    combinations = await asyncio.to_thread(runs.validate_request, request)
+    request, combinations = await asyncio.to_thread(_parse_and_validate, req, caller)
     run_id = uuid.uuid4().hex
     doc = runs.run_document(run_id, caller.account_id, request, combinations)
     await asyncio.to_thread(document_store().create, runs.RUNS_CONTAINER, doc)

@@ -315,7 +315,7 @@ def endpoint(
 
 
 def _error_response(error: DomainError) -> func.HttpResponse:
-    response = problem(error.status, error.title, error.detail)
+    response = problem(error.status, error.title, error.detail, type_=error.type)
     challenge = getattr(error, "www_authenticate", None)
     if challenge:
         response.headers["WWW-Authenticate"] = challenge

@@ -69,7 +69,7 @@ async def strategies_list(req: func.HttpRequest, caller: Caller) -> func.HttpRes
     tags=TAGS,
 )
 async def strategies_create(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
-    data = parse_body(req, StrategyIn)
+    data = await asyncio.to_thread(parse_body, req, StrategyIn)
     created = await asyncio.to_thread(_store().create, caller, data)
     await asyncio.to_thread(_audit, caller, "strategy.created", created, {"name": created.name})
     headers = {"Location": f"/api/strategies/{created.id}", "ETag": created.etag}
@@ -102,7 +102,7 @@ async def strategies_get(req: func.HttpRequest, caller: Caller) -> func.HttpResp
     tags=TAGS,
 )
 async def strategies_update(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
-    data = parse_body(req, StrategyIn)
+    data = await asyncio.to_thread(parse_body, req, StrategyIn)
     updated = await asyncio.to_thread(
         _store().update,
         caller,

@@ -212,7 +212,23 @@ class Settings(BaseSettings):
     )
 
     # --- backtests ------------------------------------------------------------------------
-    backtest_max_combinations: int = Field(50_000, ge=1, description="Largest grid accepted.")
+    backtest_max_combinations: int = Field(
+        50_000,
+        ge=1,
+        description="Most valid combinations (after relations such as fast < slow) times "
+        "symbols a run may sweep.",
+    )
+    backtest_max_axis_values: int = Field(
+        10_000,
+        ge=1,
+        description="Most values one grid axis may have (a range is sized before it is expanded).",
+    )
+    backtest_max_grid_size: int = Field(
+        200_000,
+        ge=1,
+        description="Most combinations a grid may have before relations remove any: the "
+        "product of its axes' sizes, computed without expanding them.",
+    )
     backtest_chunk_target_seconds: float = Field(3.0, gt=0, description="Target chunk duration.")
     backtest_max_chunks_per_orchestration: int = Field(
         64, ge=1, description="Above this a sweep fans out through sub-orchestrations."

@@ -8,6 +8,8 @@ class DomainError(Exception):
 
     status: int = 400
     title: str = "Bad request"
+    type: str = "about:blank"
+    """The problem+json `type` (a URI reference naming the kind of problem)."""
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -17,6 +19,36 @@ class DomainError(Exception):
 class InvalidInput(DomainError):
     status = 422
     title = "Invalid input"
+
+
+class InvalidParameter(InvalidInput):
+    """A strategy parameter breaks its declared rule (type, range, relation) or is unknown."""
+
+    type = "/problems/invalid-parameter"
+
+
+class InvalidNumber(InvalidInput):
+    """A number in a request is not a bounded, finite decimal (NaN, 1e450000, ...)."""
+
+    type = "/problems/invalid-number"
+
+
+class GridTooLarge(InvalidInput):
+    """A parameter grid (an axis, the whole product or the valid combinations) is over a cap."""
+
+    type = "/problems/grid-too-large"
+
+
+class NoValidCombination(InvalidInput):
+    """No combination of a grid satisfies the strategy's relations (e.g. fast < slow)."""
+
+    type = "/problems/no-valid-combination"
+
+
+class NotEnoughBars(InvalidInput):
+    """A combination's warm-up does not fit the bars it would run on."""
+
+    type = "/problems/not-enough-bars"
 
 
 class NotFound(DomainError):

@@ -1,69 +1,254 @@
-"""`StrategySpec`: a strategy named by registry key plus its parameter grid, as JSON or YAML."""
+"""`StrategySpec`: a strategy named by registry key plus its parameter grid, as JSON or YAML.
+
+Parsing is bounded before any work: a number is a short decimal (at most
+`MAX_NUMBER_CHARS` characters, a 3-digit exponent, magnitude at most `MAX_MAGNITUDE`), a
+range's size is computed from its arithmetic before it is expanded, and each axis and the
+grid's whole product are capped (`BACKTEST_MAX_AXIS_VALUES`, `BACKTEST_MAX_GRID_SIZE`).
+Values are then checked against the strategy's parameter declaration."""
 
 from __future__ import annotations
 
 import itertools
 import json
+import math
+import re
 from collections.abc import Iterator, Mapping, Sequence
-from decimal import Decimal, InvalidOperation
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
 from functools import lru_cache
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    model_validator,
+)
 
-from shared.errors import InvalidInput
+from shared.errors import GridTooLarge, InvalidInput, InvalidNumber
 
 ParamValue = int | float
 GridAxis = list[ParamValue]
 
+MAX_NUMBER_CHARS = 40
+MAX_MAGNITUDE = 10**15
+MAX_GRID_PARAMS = 32
+MAX_NAME_CHARS = 64
+MAX_AXIS_CHARS = 4096
+TRUSTED = {"trusted": True}
+"""Validation context for specs read back from storage: parsed, not re-checked against caps
+or rules that may have changed since they were accepted."""
 
-def _number(text: str) -> Decimal:
-    try:
-        return Decimal(text.strip())
-    except InvalidOperation as exc:
-        raise InvalidInput(f"grid value {text!r} is not a number") from exc
-
-
-def _as_param(value: Decimal) -> ParamValue:
-    return int(value) if value == value.to_integral_value() else float(value)
-
-
-def parse_axis(text: str | Sequence[ParamValue] | ParamValue) -> GridAxis:
-    """One grid axis: `5:50:5` (inclusive start:stop:step), `5,10,20` or a single value."""
-    if isinstance(text, bool):
-        raise InvalidInput("grid values must be numbers")
-    if isinstance(text, int | float):
-        return [text]
-    if not isinstance(text, str):
-        return [_as_param(_number(str(v))) if isinstance(v, str) else v for v in text]
-    text = text.strip()
-    if ":" in text:
-        parts = text.split(":")
-        if len(parts) not in (2, 3):
-            raise InvalidInput(f"grid range {text!r} must be start:stop or start:stop:step")
-        start, stop = _number(parts[0]), _number(parts[1])
-        step = _number(parts[2]) if len(parts) == 3 else Decimal(1)
-        if step <= 0:
-            raise InvalidInput(f"grid range {text!r} needs a positive step")
-        values: GridAxis = []
-        value = start
-        while value <= stop:
-            values.append(_as_param(value))
-            value += step
-        return values
-    return [_as_param(_number(part)) for part in text.split(",") if part.strip()]
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d{1,3})?")
+_NOT_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity|snan)", re.IGNORECASE)
+NUMBER_RULE = (
+    f"a decimal number of at most {MAX_NUMBER_CHARS} characters, exponent at most 3 digits, "
+    f"magnitude at most 1e{round(math.log10(MAX_MAGNITUDE))}"
+)
 
 
-def parse_grid_args(args: Sequence[str]) -> dict[str, GridAxis]:
-    """CLI grid syntax: `["fast=5:50:5", "slow=20:200:10"]` -> {"fast": [...], "slow": [...]}."""
-    grid: dict[str, GridAxis] = {}
+@dataclass(frozen=True)
+class GridLimits:
+    """Caps on a grid before any expansion: values per axis, and the axes' whole product
+    (before the strategy's relations remove combinations)."""
+
+    max_axis_values: int
+    max_grid_size: int
+
+
+def grid_limits() -> GridLimits:
+    """The caps from settings (`BACKTEST_MAX_AXIS_VALUES`, `BACKTEST_MAX_GRID_SIZE`)."""
+    from shared.config import get_settings
+
+    settings = get_settings()
+    return GridLimits(settings.backtest_max_axis_values, settings.backtest_max_grid_size)
+
+
+def _clip(text: str) -> str:
+    return repr(text if len(text) <= 24 else text[:24] + "…")
+
+
+def _exact(text: str, where: str) -> Fraction:
+    """A short decimal text as an exact fraction, or `InvalidNumber` (never costly)."""
+    t = text.strip()
+    if _NOT_FINITE.fullmatch(t):
+        raise InvalidNumber(f"{where}: {_clip(t)} is not a finite number")
+    if len(t) > MAX_NUMBER_CHARS or not _NUMBER.fullmatch(t):
+        raise InvalidNumber(f"{where}: {_clip(t)} is not {NUMBER_RULE}")
+    value = Fraction(Decimal(t))
+    if abs(value) > MAX_MAGNITUDE:
+        raise InvalidNumber(f"{where}: {_clip(t)} is not {NUMBER_RULE}")
+    return value
+
+
+def _as_param(value: Fraction) -> ParamValue:
+    return int(value) if value.denominator == 1 else float(value)
+
+
+def parse_number(text: str, where: str = "value") -> ParamValue:
+    """`text` as an int (integral values) or float; `InvalidNumber` naming `where` if it is
+    not a bounded, finite decimal."""
+    return _as_param(_exact(text, where))
+
+
+def check_number(value: Any, where: str = "value") -> ParamValue:
+    """A JSON/Python number or numeric text, bounded and finite; booleans are refused."""
+    if isinstance(value, str):
+        return parse_number(value, where)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidNumber(f"{where}: {value!r} is not a number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidNumber(f"{where}: {value!r} is not a finite number")
+    if abs(value) > MAX_MAGNITUDE:
+        raise InvalidNumber(f"{where}: {value!r} is not {NUMBER_RULE}")
+    return value
+
+
+@dataclass(frozen=True)
+class _Range:
+    start: Fraction
+    stop: Fraction
+    step: Fraction
+
+    @property
+    def size(self) -> int:
+        if self.stop < self.start:
+            return 0
+        return math.floor((self.stop - self.start) / self.step) + 1
+
+    def values(self) -> GridAxis:
+        """start, start + step, ... exactly: on integer numerators over one common
+        denominator, integral values as ints, others rounded once to the nearest float
+        (int / int is correctly rounded)."""
+        d = math.lcm(self.start.denominator, self.step.denominator)
+        a = self.start.numerator * (d // self.start.denominator)
+        b = self.step.numerator * (d // self.step.denominator)
+        if d == 1:
+            return list(range(a, a + self.size * b, b))
+        return [n // d if n % d == 0 else n / d for n in range(a, a + self.size * b, b)]
+
+
+def _size(source: _Range | list[ParamValue]) -> int:
+    return source.size if isinstance(source, _Range) else len(source)
+
+
+def _axis_source(value: Any, where: str, limit: int | None = None) -> _Range | list[ParamValue]:
+    """An axis before expansion: a range (sized by arithmetic) or a list of checked numbers
+    (a list longer than `limit` is refused before its items are read)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) > MAX_AXIS_CHARS:
+            raise InvalidInput(
+                f"{where}: an axis text has at most {MAX_AXIS_CHARS} characters; send a list"
+            )
+        if ":" in text:
+            parts = text.split(":")
+            if len(parts) not in (2, 3):
+                raise InvalidInput(
+                    f"{where}: grid range {_clip(text)} must be start:stop or start:stop:step"
+                )
+            start, stop = _exact(parts[0], where), _exact(parts[1], where)
+            step = _exact(parts[2], where) if len(parts) == 3 else Fraction(1)
+            if step <= 0:
+                raise InvalidInput(f"{where}: grid range {_clip(text)} needs a positive step")
+            return _Range(start, stop, step)
+        return [parse_number(part, where) for part in text.split(",") if part.strip()]
+    if isinstance(value, list | tuple):
+        if limit is not None:
+            _cap_axis(where, value, len(value), limit)
+        return [check_number(v, where) for v in value]
+    return [check_number(value, where)]
+
+
+def axis_size(value: Any, where: str = "grid axis") -> int:
+    """How many values an axis has, computed without expanding it."""
+    return _size(_axis_source(value, where))
+
+
+def _cap_axis(where: str, text: Any, size: int, limit: int) -> None:
+    if size > limit:
+        shown = f" ({_clip(text)})" if isinstance(text, str) else ""
+        raise GridTooLarge(
+            f"{where}{shown} has {size} values, more than BACKTEST_MAX_AXIS_VALUES={limit}; "
+            "narrow the range, take a larger step or raise the setting"
+        )
+
+
+def parse_axis(value: Any, where: str = "grid axis", limits: GridLimits | None = None) -> GridAxis:
+    """One grid axis: `5:50:5` (inclusive start:stop:step), `5,10,20`, a list or one value.
+    A range is sized before it is expanded; above the axis cap it is refused."""
+    limit = (limits or grid_limits()).max_axis_values
+    source = _axis_source(value, where, limit)
+    _cap_axis(where, value, _size(source), limit)
+    return source.values() if isinstance(source, _Range) else list(source)
+
+
+def parse_grid_args(args: Sequence[str]) -> dict[str, str]:
+    """CLI grid syntax: `["fast=5:50:5", "slow=20:200:10"]` -> {"fast": "5:50:5", ...}
+    (axes stay text: `StrategySpec` sizes and expands them)."""
+    grid: dict[str, str] = {}
     for arg in args:
         name, sep, value = arg.partition("=")
         if not sep or not name.strip():
-            raise InvalidInput(f"grid argument {arg!r} must look like name=start:stop:step")
-        grid[name.strip()] = parse_axis(value)
+            raise InvalidInput(f"grid argument {_clip(arg)} must look like name=start:stop:step")
+        grid[name.strip()] = value
     return grid
+
+
+def parse_grid(grid: Any, limits: GridLimits | None = None) -> dict[str, GridAxis]:
+    """A grid (mapping of axes, or CLI `name=...` strings) sized and capped, then expanded:
+    every axis and the whole product are checked before any value list is built."""
+    if isinstance(grid, list | tuple) and all(isinstance(v, str) for v in grid):
+        grid = parse_grid_args(grid)
+    if not isinstance(grid, Mapping):
+        raise InvalidInput("grid must be an object mapping each parameter to its values")
+    if len(grid) > MAX_GRID_PARAMS:
+        raise InvalidInput(f"a grid has at most {MAX_GRID_PARAMS} parameters, got {len(grid)}")
+    limits = limits or grid_limits()
+    sources: dict[str, _Range | list[ParamValue]] = {}
+    for key, value in grid.items():
+        name = _name(key, "grid parameter")
+        where = f"grid axis {name!r}"
+        if value is None:
+            raise InvalidInput(f"{where} is null; give a list, 'start:stop:step' or a number")
+        sources[name] = source = _axis_source(value, where, limits.max_axis_values)
+        _cap_axis(where, value, _size(source), limits.max_axis_values)
+    size = math.prod(_size(s) for s in sources.values())
+    if size > limits.max_grid_size:
+        shape = " x ".join(f"{n} {_size(s)}" for n, s in sources.items())
+        raise GridTooLarge(
+            f"the grid has {size} combinations before constraints ({shape}), more than "
+            f"BACKTEST_MAX_GRID_SIZE={limits.max_grid_size}; narrow the ranges or raise "
+            "the setting"
+        )
+    return {n: s.values() if isinstance(s, _Range) else list(s) for n, s in sources.items()}
+
+
+def _name(key: Any, what: str) -> str:
+    if not isinstance(key, str) or not key or len(key) > MAX_NAME_CHARS or not key.isprintable():
+        raise InvalidInput(
+            f"{what} {_clip(str(key))} is not a name of 1-{MAX_NAME_CHARS} printable characters"
+        )
+    return key
+
+
+_NUMBER_TEXT = {"type": "string", "maxLength": MAX_NUMBER_CHARS, "description": NUMBER_RULE}
+_NUMBER_SCHEMA = WithJsonSchema({"anyOf": [{"type": "number"}, _NUMBER_TEXT]}, mode="validation")
+_AXIS_SCHEMA = WithJsonSchema(
+    {
+        "anyOf": [
+            {"type": "array", "items": {"anyOf": [{"type": "number"}, _NUMBER_TEXT]}},
+            {"type": "string", "maxLength": MAX_AXIS_CHARS},
+            {"type": "number"},
+        ]
+    },
+    mode="validation",
+)
+"""What a client may send (the model holds the expanded list of numbers)."""
 
 
 class StrategySpec(BaseModel):
@@ -71,30 +256,68 @@ class StrategySpec(BaseModel):
 
     `grid` maps each parameter to its values (a list, or the text `start:stop:step`
     inclusive, or `a,b,c`); `params` fixes parameters that are not swept. Parameters that
-    appear in neither take the strategy's defaults. Combinations are the cartesian
-    product of the axes in the strategy's parameter order, minus those the strategy's
-    constraint rejects (for example `fast < slow`); their order is the combination index
-    that chunks slice.
+    appear in neither take the strategy's defaults. Every value is checked against the
+    strategy's declaration (type and range; unknown names are errors) when the spec is
+    built. Combinations are the cartesian product of the axes in the strategy's parameter
+    order, minus those breaking a relation (for example `fast < slow`); their order is the
+    combination index that chunks slice. A grid none of whose combinations is valid is an
+    error.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    strategy: str = Field(description="Registry name, e.g. 'sma_cross'.")
-    grid: dict[str, GridAxis] = Field(default_factory=dict, description="Swept parameters.")
-    params: dict[str, ParamValue] = Field(default_factory=dict, description="Fixed parameters.")
+    strategy: str = Field(max_length=MAX_NAME_CHARS, description="Registry name, e.g. 'sma_cross'.")
+    grid: dict[str, Annotated[GridAxis, _AXIS_SCHEMA]] = Field(
+        default_factory=dict,
+        description="Swept parameters: a list, 'start:stop:step' (inclusive) or 'a,b,c'; "
+        "sized before expansion and capped per axis (BACKTEST_MAX_AXIS_VALUES) and as a whole "
+        "(BACKTEST_MAX_GRID_SIZE).",
+    )
+    params: dict[str, Annotated[ParamValue, _NUMBER_SCHEMA]] = Field(
+        default_factory=dict, description="Fixed parameters."
+    )
     options: dict[str, str] = Field(
         default_factory=dict,
+        max_length=16,
         description="Non-numeric choices of the strategy, e.g. sma_cross {'ma': 'prefix'}.",
     )
 
-    @field_validator("grid", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _parse_grid(cls, value: Any) -> Any:
-        if isinstance(value, Mapping):
-            return {str(k): parse_axis(v) for k, v in value.items()}
-        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
-            return parse_grid_args(value)
-        return value
+    def _parse(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        trusted = bool(info.context and info.context.get("trusted"))
+        data = dict(data)
+        limits = GridLimits(10**9, 10**18) if trusted else None
+        if "grid" in data:
+            data["grid"] = parse_grid(data["grid"], limits)
+        params = data.get("params")
+        if params is not None and not isinstance(params, Mapping):
+            raise InvalidInput("params must be an object mapping parameters to numbers")
+        if params is not None:
+            if len(params) > MAX_GRID_PARAMS:
+                raise InvalidInput(f"params has at most {MAX_GRID_PARAMS} entries")
+            data["params"] = {
+                _name(k, "parameter"): check_number(v, f"params.{k}") for k, v in params.items()
+            }
+        strategy = data.get("strategy")
+        if isinstance(strategy, str) and not trusted:
+            from shared.backtest.strategies import get_strategy
+
+            declared = get_strategy(strategy).declaration()
+            grid: dict[str, GridAxis] = data.get("grid") or {}
+            fixed: dict[str, ParamValue] = data.get("params") or {}
+            declared.check_names([*grid, *fixed])
+            both = set(grid) & set(fixed)
+            if both:
+                raise InvalidInput(
+                    f"parameter(s) {', '.join(sorted(both))} both fixed and swept; "
+                    "give each in 'grid' or in 'params'"
+                )
+            data["grid"] = {n: declared.check_values(n, v) for n, v in grid.items()}
+            data["params"] = {n: declared.param(n).check(strategy, v) for n, v in fixed.items()}
+        return data
 
     @classmethod
     def from_json(cls, text: str | bytes) -> StrategySpec:
@@ -113,8 +336,13 @@ class StrategySpec(BaseModel):
 
         return get_strategy(self.strategy).axes(self)
 
+    def grid_size(self) -> int:
+        """Combinations before the strategy's relations: the product of the axes' sizes."""
+        return math.prod(len(v) for v in self.grid.values())
+
     def combinations(self) -> list[dict[str, ParamValue]]:
-        """All valid combinations, in combination-index order (shared dicts: do not mutate)."""
+        """All valid combinations, in combination-index order (shared dicts: do not mutate).
+        `NoValidCombination` if none meets the strategy's relations."""
         return list(_combinations(self.model_dump_json()))
 
     def n_combinations(self) -> int:
@@ -125,7 +353,7 @@ class StrategySpec(BaseModel):
 def _combinations(spec_json: str) -> tuple[dict[str, ParamValue], ...]:
     from shared.backtest.strategies import get_strategy
 
-    spec = StrategySpec.model_validate_json(spec_json)
+    spec = StrategySpec.model_validate_json(spec_json, context=TRUSTED)
     return tuple(get_strategy(spec.strategy).combinations(spec))
 
 

@@ -60,3 +60,19 @@ def test_cli_names_the_problem(isolated_settings: Path) -> None:
     done = _cli(isolated_settings, "--symbol", "NOPE", "--grid", "fast=5:20:5", "slow=30:60:10")
     assert done.returncode == 2
     assert "no 1d bars for NOPE" in done.stdout
+
+
+def test_cli_applies_the_same_grid_rules(isolated_settings: Path) -> None:
+    """The CLI parses its grid with the API's rules: sized before expansion, one declaration."""
+    write_bars()
+    huge = _cli(isolated_settings, "--symbol", "GOOG", "--grid", "fast=1:4000000", "slow=300")
+    assert huge.returncode == 2
+    assert "has 4000000 values, more than BACKTEST_MAX_AXIS_VALUES=10000" in huge.stdout
+    bad = _cli(isolated_settings, "--symbol", "GOOG", "--grid", "fast=2.5", "slow=30")
+    assert bad.returncode == 2
+    assert "sma_cross: fast=2.5 must be an integer" in bad.stdout
+    long = _cli(isolated_settings, "--symbol", "GOOG", "--grid", "fast=5", "slow=5000")
+    assert long.returncode == 2
+    assert "sma_cross slow=5000 needs 5001 bars, GOOG 2004-08-19..2013-03-01 has 2148" in (
+        " ".join(long.stdout.split())
+    )

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from durable import runs
 from shared.config import get_settings
-from shared.errors import InvalidInput
+from shared.errors import GridTooLarge, InvalidInput
 from tests.durable.bars import write_bars
 
 GRID = {"fast": "5:15:5", "slow": "20:40:10"}
@@ -35,7 +35,7 @@ def test_a_valid_request_counts_its_combinations(bars: int) -> None:
     [
         ({}, {}, "the grid is empty"),
         ({"fast": "5:1:1"}, {}, "an axis without values"),
-        ({"fast": "50", "slow": "20"}, {}, "no valid combination"),
+        ({"fast": "50", "slow": "20"}, {}, "no combination of the sma_cross grid satisfies"),
         (GRID, {"start": "2030-01-01"}, "no 1d bars for GOOG in 2030-01-01..now"),
         (GRID, {"interval": "1m"}, "no 1m bars for GOOG"),
         (GRID, {"walkForward": {"trainBars": 5000, "testBars": 250}}, "trainBars=5000"),
@@ -51,7 +51,8 @@ def test_rejected_requests_name_the_problem(
 def test_a_grid_above_the_cap_names_the_cap(bars: int, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BACKTEST_MAX_COMBINATIONS", "8")
     get_settings.cache_clear()
-    with pytest.raises(InvalidInput, match="9 combinations, more than BACKTEST_MAX_COMBINATIONS=8"):
+    expected = r"9 combinations \(9 valid x 1 symbol\(s\)\), more than BACKTEST_MAX_COMBINATIONS=8"
+    with pytest.raises(GridTooLarge, match=expected):
         runs.validate_request(_request(GRID))
 
 

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, ClassVar, TypeVar
 import numpy as np
 
 from shared.backtest.spec import GridAxis, ParamValue, StrategySpec, product
-from shared.errors import InvalidInput
+from shared.backtest.strategies.params import Declaration, Param, Relation
+from shared.errors import InvalidInput, NotEnoughBars, NoValidCombination
 
 if TYPE_CHECKING:
     from shared.backtest.bars import BarsFrame
@@ -54,8 +55,10 @@ def period_counts(ends: np.ndarray) -> np.ndarray:
 
 
 class Strategy:
-    """Base of every strategy. Subclass it, set `name` and `defaults`, implement `signals`,
-    and decorate with `@register`; it is then usable by name in a `StrategySpec`.
+    """Base of every strategy. Subclass it, set `name` and declare `parameters` (and the
+    `relations` between them), implement `signals`, and decorate with `@register`; it is
+    then usable by name in a `StrategySpec`. A subclass that only sets `defaults` gets one
+    unbounded parameter per default (int defaults make integer parameters).
 
     `signals(bars, params)` returns an int8 array, one entry per bar, read at the bar's
     close: +1 = be long from the next fill, -1 = be short (long_short) or flat (long_only),
@@ -64,10 +67,58 @@ class Strategy:
     """
 
     name: ClassVar[str] = ""
+    parameters: ClassVar[tuple[Param, ...]] = ()
+    """Each parameter once: kind (int/float), default, bounds. The one source of the rules."""
+    relations: ClassVar[tuple[Relation, ...]] = ()
+    """Relations every combination must meet (e.g. fast < slow); a grid skips the others."""
+    window_params: ClassVar[tuple[str, ...]] = ()
+    """The parameters that set the warm-up (named when a combination does not fit the bars)."""
+    bars_needed_rule: ClassVar[str] = "2"
+    """`bars_needed` as a formula of the parameters, for the README (a test evaluates it)."""
     defaults: ClassVar[Mapping[str, ParamValue]] = {}
     options: ClassVar[Mapping[str, tuple[str, ...]]] = {}
     """Allowed values of each option; the first is the default."""
     description: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "parameters" in cls.__dict__:
+            cls.defaults = {p.name: p.default for p in cls.parameters}
+
+    def declaration(self) -> Declaration:
+        """The parameter declaration every entry point validates against."""
+        cached: Declaration | None = self.__dict__.get("_declaration")
+        if cached is None:
+            if self.parameters:
+                cached = Declaration(self.name, self.parameters, self.relations)
+            else:
+                cached = Declaration.from_defaults(self.name, self.defaults)
+            self.__dict__["_declaration"] = cached
+        return cached
+
+    def check(self, params: Mapping[str, object]) -> Combo:
+        """One combination for a single run: unknown names, types, ranges and relations
+        checked (`InvalidParameter` names the parameter and the rule); defaults filled in."""
+        return self.declaration().check(params)
+
+    def rules_row(self) -> tuple[Declaration, str]:
+        return self.declaration(), self.bars_needed_rule
+
+    def bars_needed(self, params: Combo) -> int:
+        """Bars a combination needs: its warm-up, the first bar that can signal, and one
+        more to act on it."""
+        return self.warmup(params) + 2
+
+    def check_fits(self, bars: BarsFrame, combos: Sequence[Combo]) -> None:
+        """`NotEnoughBars` naming the combination with the longest warm-up if it does not
+        fit `bars`, e.g. "sma_cross slow=300 needs 301 bars, GOOG 2024-01-01..2024-03-01
+        has 41"."""
+        if not combos:
+            return
+        worst = max(combos, key=self.bars_needed)
+        needed = self.bars_needed(worst)
+        if needed > len(bars):
+            raise NotEnoughBars(not_enough_bars(self, worst, needed, bars))
 
     def resolve_options(self, given: Mapping[str, str]) -> dict[str, str]:
         unknown = set(given) - set(self.options)
@@ -88,8 +139,8 @@ class Strategy:
         return None
 
     def valid(self, params: Combo) -> bool:
-        """The grid constraint (e.g. fast < slow); invalid combinations are skipped."""
-        return True
+        """The relations (e.g. fast < slow); a grid skips combinations that break one."""
+        return self.declaration().holds(params)
 
     def signals(self, bars: BarsFrame, params: Combo) -> np.ndarray:
         raise NotImplementedError
@@ -99,12 +150,8 @@ class Strategy:
         return 0
 
     def axes(self, spec: StrategySpec) -> dict[str, GridAxis]:
-        unknown = (set(spec.grid) | set(spec.params)) - set(self.defaults)
-        if unknown:
-            raise InvalidInput(
-                f"strategy {self.name!r} has no parameter {', '.join(sorted(unknown))}; "
-                f"its parameters are {', '.join(self.defaults)}"
-            )
+        declared = self.declaration()
+        declared.check_names([*spec.grid, *spec.params])
         both = set(spec.grid) & set(spec.params)
         if both:
             raise InvalidInput(f"parameter(s) {', '.join(sorted(both))} both fixed and swept")
@@ -113,20 +160,46 @@ class Strategy:
             if pname in spec.grid:
                 if not spec.grid[pname]:
                     raise InvalidInput(f"grid axis {pname!r} is empty")
-                axes[pname] = list(spec.grid[pname])
+                axes[pname] = declared.check_values(pname, spec.grid[pname])
             else:
-                axes[pname] = [spec.params.get(pname, default)]
+                value = spec.params.get(pname, default)
+                axes[pname] = [declared.param(pname).check(self.name, value)]
         return axes
 
-    def combinations(self, spec: StrategySpec) -> list[Combo]:
+    def count_combinations(self, spec: StrategySpec) -> int:
+        """How many combinations `combinations` would return, without building them (for a
+        cap checked before the work)."""
+        if type(self).valid is not Strategy.valid:
+            return len(self.combinations(spec))
         self.resolve_options(spec.options)
-        return [c for c in product(self.axes(spec)) if self.valid(c)]
+        axes = self.axes(spec)
+        return int(_valid_index(axes, self.declaration().relations).shape[1]) if axes else 1
+
+    def combinations(self, spec: StrategySpec) -> list[Combo]:
+        """The grid's combinations that meet the relations; `NoValidCombination` if none."""
+        self.resolve_options(spec.options)
+        axes = self.axes(spec)
+        if type(self).valid is Strategy.valid:
+            found = _valid_product(axes, self.declaration().relations)
+        else:  # a registered class with its own `valid`
+            found = [c for c in product(axes) if self.valid(c)]
+        if not found:
+            ranges = ", ".join(
+                f"{n} {min(v)}..{max(v)}" if len(v) > 1 else f"{n}={v[0]}" for n, v in axes.items()
+            )
+            rules = ", ".join(str(r) for r in self.declaration().relations) or "its constraint"
+            raise NoValidCombination(
+                f"no combination of the {self.name} grid satisfies {rules} ({ranges}); "
+                "change the ranges so that some combinations meet it"
+            )
+        return found
 
     def _plan(
         self, bars: BarsFrame, combos: Sequence[Combo], options: Mapping[str, str]
     ) -> KernelPlan:
         if len(bars) < 2:
             raise InvalidInput(f"a backtest needs at least 2 bars, got {len(bars)}")
+        self.check_fits(bars, combos)
         plan = self.plan(bars, combos, self.resolve_options(options))
         if plan is not None:
             return plan
@@ -191,8 +264,55 @@ class Strategy:
         """One combination in detail: equity curve, trade log and metrics."""
         from shared.backtest.results import simulate_detailed
 
+        params = self.check(params)
         plan = self._plan(bars, [params], options or {})
         return simulate_detailed(bars, plan, execution, params, trade_start=trade_start)
+
+
+_UFUNCS = {"<": np.less, "<=": np.less_equal}
+
+
+def _valid_index(axes: Mapping[str, GridAxis], relations: Sequence[Relation]) -> np.ndarray:
+    """(axes x combinations) value indices of the cartesian product of `axes`, in
+    itertools.product order, that meet `relations` (computed on arrays, no dicts)."""
+    names = list(axes)
+    index = np.indices([len(axes[n]) for n in names]).reshape(len(names), -1)
+    keep = np.ones(index.shape[1], dtype=np.bool_)
+    for relation in relations:
+        left = np.asarray(axes[relation.left], dtype=np.float64)[index[names.index(relation.left)]]
+        right = np.asarray(axes[relation.right], dtype=np.float64)[
+            index[names.index(relation.right)]
+        ]
+        keep &= _UFUNCS[relation.op](left, right)
+    return index[:, keep]
+
+
+def _valid_product(axes: Mapping[str, GridAxis], relations: Sequence[Relation]) -> list[Combo]:
+    """The combinations of `_valid_index` as dicts."""
+    names = list(axes)
+    if not names:
+        return [{}]
+    index = _valid_index(axes, relations)
+    columns = [np.asarray(axes[n], dtype=object)[index[k]].tolist() for k, n in enumerate(names)]
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+def not_enough_bars(strategy: Strategy, combo: Combo, needed: int, bars: BarsFrame) -> str:
+    """The message of a combination whose warm-up does not fit `bars`."""
+    names = [n for n in strategy.window_params if n in combo] or list(combo)
+    shown = " ".join(f"{n}={combo[n]}" for n in names)
+    return f"{strategy.name} {shown} needs {needed} bars, {describe_bars(bars)} has {len(bars)}"
+
+
+def describe_bars(bars: BarsFrame) -> str:
+    """`GOOG 2024-01-01..2024-03-01` (UTC dates of the first and last bar)."""
+    span = ""
+    if len(bars):
+        first, last = (
+            np.datetime64(int(t), "ns").astype("datetime64[D]") for t in (bars.ts[0], bars.ts[-1])
+        )
+        span = f" {first}..{last}"
+    return f"{bars.symbol or 'the series'}{span}"
 
 
 _REGISTRY: dict[str, Strategy] = {}

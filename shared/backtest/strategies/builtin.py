@@ -21,6 +21,12 @@ from shared.backtest.kernel import (
     prefix_sums,
 )
 from shared.backtest.strategies.base import Combo, KernelPlan, Strategy, register
+from shared.backtest.strategies.params import MAX_WINDOW, Param, Relation
+
+
+def _window(name: str, default: int, low: int = 1, doc: str = "") -> Param:
+    return Param(name, "int", default, ge=low, le=MAX_WINDOW, doc=doc)
+
 
 LINES_BUDGET_BYTES = 64 * 2**20
 """Above this, prefix-summed averages are read from one prefix-sum row instead of a row per
@@ -80,12 +86,15 @@ class SmaCross(Strategy):
     """
 
     name = "sma_cross"
-    defaults = {"fast": 10, "slow": 20}
+    parameters = (_window("fast", 10, doc="fast average"), _window("slow", 20, doc="slow average"))
+    relations = (Relation("fast", "<", "slow"),)
+    window_params = ("slow",)
+    bars_needed_rule = "max(fast, slow) + 1"
     options = {"ma": ("rolling", "prefix"), "cross": ("strict", "sticky")}
     description = "Fast/slow simple moving average crossover."
 
-    def valid(self, params: Combo) -> bool:
-        return 1 <= params["fast"] < params["slow"]
+    def warmup(self, params: Combo) -> int:
+        return int(max(params["fast"], params["slow"])) - 1
 
     def line(self, bars: BarsFrame, n: int, options: Mapping[str, str]) -> np.ndarray:
         return indicators.sma(bars.close, n, options.get("ma", "rolling"))
@@ -95,7 +104,7 @@ class SmaCross(Strategy):
     ) -> KernelPlan:
         fast = np.fromiter((c["fast"] for c in combos), np.int64, len(combos))
         slow = np.fromiter((c["slow"] for c in combos), np.int64, len(combos))
-        warm = np.maximum(fast, slow) - 1
+        warm = np.maximum(fast, slow) - 1  # = self.warmup, vectorised
         sticky = options.get("cross") == "sticky"
         lines = _Lines(len(bars))
         windows = np.unique(np.concatenate([fast, slow]))
@@ -118,7 +127,7 @@ class EmaCross(SmaCross):
     with the first close, alpha 2/(n+1), the first n-1 bars not used)."""
 
     name = "ema_cross"
-    defaults = {"fast": 12, "slow": 26}
+    parameters = (_window("fast", 12, doc="fast EMA"), _window("slow", 26, doc="slow EMA"))
     options = {"cross": ("strict", "sticky")}
     description = "Fast/slow exponential moving average crossover."
 
@@ -132,11 +141,18 @@ class Macd(Strategy):
     when it crosses below."""
 
     name = "macd"
-    defaults = {"fast": 12, "slow": 26, "signal": 9}
+    parameters = (
+        _window("fast", 12, doc="fast EMA"),
+        _window("slow", 26, doc="slow EMA"),
+        _window("signal", 9, doc="signal EMA of the MACD line"),
+    )
+    relations = (Relation("fast", "<", "slow"),)
+    window_params = ("slow", "signal")
+    bars_needed_rule = "slow + signal"
     description = "MACD line crossing its signal line."
 
-    def valid(self, params: Combo) -> bool:
-        return 1 <= params["fast"] < params["slow"] and params["signal"] >= 1
+    def warmup(self, params: Combo) -> int:
+        return int(params["slow"]) - 1 + int(params["signal"]) - 1
 
     def plan(
         self, bars: BarsFrame, combos: Sequence[Combo], options: Mapping[str, str]
@@ -149,7 +165,7 @@ class Macd(Strategy):
             s = lines.row(("ema", slow), partial(indicators.ema, bars.close, slow))
             ia.append([f, s])
             fa.append([2.0 / (signal + 1.0)])
-            warm.append(slow - 1 + signal - 1)
+            warm.append(self.warmup(c))
         return _plan(RULE_MACD, lines, ia, fa, warm)
 
 
@@ -158,11 +174,18 @@ class RsiReversion(Strategy):
     """Long when RSI(n) crosses below `lower`, short/flat when it crosses above `upper`."""
 
     name = "rsi_reversion"
-    defaults = {"n": 14, "lower": 30, "upper": 70}
+    parameters = (
+        _window("n", 14, low=2, doc="RSI window"),
+        Param("lower", "float", 30, ge=0, le=100, doc="buy when RSI crosses below"),
+        Param("upper", "float", 70, ge=0, le=100, doc="sell when RSI crosses above"),
+    )
+    relations = (Relation("lower", "<", "upper"),)
+    window_params = ("n",)
+    bars_needed_rule = "n + 2"
     description = "RSI mean reversion between two thresholds."
 
-    def valid(self, params: Combo) -> bool:
-        return params["n"] >= 2 and 0 <= params["lower"] < params["upper"] <= 100
+    def warmup(self, params: Combo) -> int:
+        return int(params["n"])
 
     def plan(
         self, bars: BarsFrame, combos: Sequence[Combo], options: Mapping[str, str]
@@ -173,7 +196,7 @@ class RsiReversion(Strategy):
             n = int(c["n"])
             ia.append([lines.row(("rsi", n), partial(indicators.rsi, bars.close, n))])
             fa.append([float(c["lower"]), float(c["upper"])])
-            warm.append(n)
+            warm.append(self.warmup(c))
         return _plan(RULE_THRESHOLD, lines, ia, fa, warm)
 
 
@@ -183,11 +206,16 @@ class BollingerReversion(Strategy):
     above SMA(n) + k*std(n) (population std)."""
 
     name = "bollinger_reversion"
-    defaults = {"n": 20, "k": 2.0}
+    parameters = (
+        _window("n", 20, low=2, doc="SMA and standard deviation window"),
+        Param("k", "float", 2.0, ge=0, le=100, doc="band width in standard deviations"),
+    )
+    window_params = ("n",)
+    bars_needed_rule = "n + 1"
     description = "Bollinger band mean reversion."
 
-    def valid(self, params: Combo) -> bool:
-        return params["n"] >= 2 and params["k"] > 0
+    def warmup(self, params: Combo) -> int:
+        return int(params["n"]) - 1
 
     def plan(
         self, bars: BarsFrame, combos: Sequence[Combo], options: Mapping[str, str]
@@ -200,7 +228,7 @@ class BollingerReversion(Strategy):
             sd = lines.row(("std", n), partial(indicators.rolling_std, bars.close, n))
             ia.append([mid, sd])
             fa.append([float(c["k"])])
-            warm.append(n - 1)
+            warm.append(self.warmup(c))
         return _plan(RULE_BANDS, lines, ia, fa, warm)
 
 
@@ -210,11 +238,16 @@ class DonchianBreakout(Strategy):
     short/flat when it breaks below the lowest low of the previous `exit` bars."""
 
     name = "donchian_breakout"
-    defaults = {"entry": 20, "exit": 10}
+    parameters = (
+        _window("entry", 20, doc="bars of the high to break"),
+        _window("exit", 10, doc="bars of the low to break"),
+    )
+    window_params = ("entry", "exit")
+    bars_needed_rule = "max(entry, exit) + 2"
     description = "Donchian channel breakout."
 
-    def valid(self, params: Combo) -> bool:
-        return params["entry"] >= 1 and params["exit"] >= 1
+    def warmup(self, params: Combo) -> int:
+        return int(max(params["entry"], params["exit"]))
 
     def plan(
         self, bars: BarsFrame, combos: Sequence[Combo], options: Mapping[str, str]
@@ -226,5 +259,5 @@ class DonchianBreakout(Strategy):
             hi = lines.row(("hh", up), partial(indicators.highest_before, bars.high, up))
             lo = lines.row(("ll", down), partial(indicators.lowest_before, bars.low, down))
             ia.append([hi, lo])
-            warm.append(max(up, down))
+            warm.append(self.warmup(c))
         return _plan(RULE_BREAKOUT, lines, ia, [[0.0]] * len(combos), warm)
