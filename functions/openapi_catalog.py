@@ -37,3 +37,11 @@ describe(
         tags=("feed",),
     ),
 )
+describe(
+    "health",
+    EndpointSpec(
+        role=None,
+        summary="Version and storage reachability (503, same body, when a store is down)",
+        same_body_statuses=(503,),
+    ),
+)

@@ -77,6 +77,8 @@ class EndpointSpec:
     """A raw JSON schema for non-model responses (e.g. text/html)."""
     other_media_types: tuple[str, ...] = ()
     """Further media types the success response may have (e.g. text/csv), any content."""
+    same_body_statuses: tuple[int, ...] = ()
+    """Further statuses answered with the success body, not a problem (health's 503)."""
 
 
 @dataclass(frozen=True)
@@ -202,6 +204,8 @@ def build_openapi(
         for media_type in spec.other_media_types:
             success.setdefault("content", {})[media_type] = {"schema": {}}
         responses: dict[str, Any] = {str(spec.status): success}
+        for status in spec.same_body_statuses:
+            responses[str(status)] = {**success, "description": STATUS_TEXT.get(status, "Error")}
         errors = set(spec.errors)
         if spec.role is not None:
             errors |= {401, 403}
