@@ -99,9 +99,10 @@ class Settings(BaseSettings):
     audit_container: str = Field(
         "audit", description="Container holding the append-only audit log."
     )
-    local_signing_key: str = Field(
-        "local-dev-signing-key-change-me",
-        description="HMAC key for signed read URLs of the local blob store.",
+    local_signing_key: str | None = Field(
+        None,
+        description="HMAC key for signed read URLs of the local blob store; unset: a random "
+        "key generated on first run in LOCAL_DATA_DIR/local-signing.key.",
     )
     public_base_url: str = Field(
         "http://127.0.0.1:7071",
@@ -294,6 +295,23 @@ class Settings(BaseSettings):
     @property
     def documents_path(self) -> Path:
         return self.sqlite_path or self.local_data_dir / "documents.sqlite3"
+
+    @property
+    def blob_signing_key(self) -> str:
+        """LOCAL_SIGNING_KEY, else this install's own key (generated on first use)."""
+        if self.local_signing_key:
+            return self.local_signing_key
+        from shared.local_secrets import install_secret
+
+        return install_secret(self.local_data_dir / "local-signing.key")
+
+    @property
+    def webpubsub_local_key(self) -> str:
+        """The AccessKey of the local Web PubSub stand-in: this install's own, generated on
+        first use (the stand-in and every local sender read the same file)."""
+        from shared.local_secrets import install_secret
+
+        return install_secret(self.local_data_dir / "webpubsub-access.key")
 
     @property
     def dev_issuer_key_path(self) -> Path:
