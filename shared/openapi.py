@@ -79,6 +79,8 @@ class EndpointSpec:
     """Further media types the success response may have (e.g. text/csv), any content."""
     same_body_statuses: tuple[int, ...] = ()
     """Further statuses answered with the success body, not a problem (health's 503)."""
+    body_examples: tuple[tuple[str, dict[str, Any]], ...] = ()
+    """Named request bodies that succeed (documentation, and schemathesis' explicit cases)."""
 
 
 @dataclass(frozen=True)
@@ -232,10 +234,10 @@ def build_openapi(
         if parameters:
             operation["parameters"] = parameters
         if spec.body is not None:
-            operation["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": ref(spec.body, "validation")}},
-            }
+            media: dict[str, Any] = {"schema": ref(spec.body, "validation")}
+            if spec.body_examples:
+                media["examples"] = {name: {"value": value} for name, value in spec.body_examples}
+            operation["requestBody"] = {"required": True, "content": {"application/json": media}}
         paths.setdefault(path, {})[route.method.lower()] = operation
     return {
         "openapi": "3.1.0",
