@@ -256,6 +256,7 @@ var appSettings = [
   { name: 'AUTH_JWKS_REFETCH_SECONDS', value: '30' }
   { name: 'DEV_AUTH_ENABLED', value: 'false' }
   { name: 'DEV_ISSUER_KEY_FILE', value: '${localDataDir}/dev-issuer-key.pem' }
+  { name: 'DEV_ISSUER', value: '' }
 
   { name: 'BACKTEST_MAX_COMBINATIONS', value: string(backtestMaxCombinations) }
   { name: 'BACKTEST_CHUNK_TARGET_SECONDS', value: '3' }
