@@ -30,8 +30,10 @@ def test_simple_price(fake: FakeProviders, hooks: ClientHooks) -> None:
     assert sorted(q.symbol for q in quotes) == ["BTC-USD", "ETH-USD"]
     rows = fake.market.daily("BTC-USD")
     btc = next(q for q in quotes if q.symbol == "BTC-USD")
-    assert btc.price == pytest.approx(rows[-1][4])
-    assert btc.change == pytest.approx(rows[-1][4] - rows[-2][4], rel=1e-6)
+    assert btc.price == round(rows[-1][4])  # CoinGecko sends bitcoin's price as an integer
+    change = (rows[-1][4] - rows[-2][4]) / rows[-2][4]
+    assert btc.change_percent == pytest.approx(change * 100, rel=1e-9)
+    assert btc.change == pytest.approx(btc.price - btc.price / (1 + change), rel=1e-9)
     params = fake.market.requests[-1].params
     assert params["ids"] == "bitcoin,ethereum"
     assert params["include_24hr_change"] == "true"
@@ -54,9 +56,18 @@ def test_ohlc_keeps_only_complete_utc_days(fake: FakeProviders, hooks: ClientHoo
 
 
 def test_market_chart(fake: FakeProviders, hooks: ClientHooks) -> None:
+    """Daily points on the 00:00 UTC grid, then the live point off it (with its own volume,
+    sent as an integer)."""
     points = _client(fake, hooks).market_chart(BTC, 30)
-    assert points
-    assert points[-1][1] == pytest.approx(fake.market.daily("BTC-USD")[-1][4])
+    rows = fake.market.daily("BTC-USD")
+    grid, live = points[:-1], points[-1]
+    assert all((t.hour, t.minute, t.second, t.microsecond) == (0, 0, 0, 0) for t, _, _ in grid)
+    assert [p for _, p, _ in grid] == [r[4] for r in rows[-len(grid) :]]
+    assert live[0] == fake.market.now - timedelta(minutes=3, seconds=17) + timedelta(
+        milliseconds=418
+    )
+    assert live[1] == rows[-1][4]
+    assert live[2] == round(rows[-1][5] * 1.01)
 
 
 def test_429_with_retry_after_then_success(fake: FakeProviders, hooks: ClientHooks) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 
 import pytest
@@ -38,6 +39,12 @@ def test_daily_history_in_utc_with_adjustment_recorded(
     assert raw
     assert raw[-1].params["ticker"] == "AAPL"
     assert raw[-1].status == 200
+    # The chart carried Yahoo's null bar and its events block (a split, in June): the null
+    # bar is not a bar, and the events change no prices (Yahoo's OHLC are split-adjusted).
+    body = json.loads(raw[-1].body)["chart"]["result"][0]
+    assert None in body["indicators"]["quote"][0]["close"]
+    assert body["events"]["splits"]
+    assert len(body["timestamp"]) == len(bars) + 1
 
 
 def test_crypto_session_dates_are_utc_days(fake: FakeProviders, hooks: ClientHooks) -> None:
