@@ -12,7 +12,8 @@ when an incoming row for the same ts carries different values AND comes from the
 run twice leaves byte-identical partitions.
 
 A merge never loses information (`resolve`): a field the stored row has (`volume`,
-`adj_close`) is never replaced by null — it is carried over when the prices agree; and a raw
+`adj_close`) is never replaced by null — it is carried over (`adj_close` only when the close
+agrees; else the merge is refused); and a raw
 row (as traded, no `adj_close`) never replaces an adjusted one (`adj_close` present or
 adjusted OHLC) whose prices differ: that merge is refused, the stored row stays, and the
 refusal is counted and named in the run's report.
@@ -141,10 +142,11 @@ def resolve(
     merged = list(new)
     for index in (ADJ_CLOSE, VOLUME):
         if merged[index] is None and old[index] is not None:
-            if not same_prices and index == ADJ_CLOSE:
+            if index == ADJ_CLOSE and new[CLOSE] != old[CLOSE]:
                 return None, (
-                    f"{new[SOURCE]} row without adj_close has other prices than the stored "
-                    f"{old[SOURCE]} row with adj_close={old[ADJ_CLOSE]}"
+                    f"{new[SOURCE]} row without adj_close has another close ({new[CLOSE]}) "
+                    f"than the stored {old[SOURCE]} row ({old[CLOSE]}, adj_close="
+                    f"{old[ADJ_CLOSE]})"
                 )
             merged[index] = old[index]
     result = tuple(merged)
