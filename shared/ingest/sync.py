@@ -26,7 +26,8 @@ from shared.ingest.planner import run_allowance, runs_left_today, stalest_first
 from shared.ingest.raw import RawArchive
 from shared.ingest.state import PING, ProviderPauses, QuoteBook, SeriesLocks, SyncStates
 from shared.market.models import INTERVALS, Bar, Quote
-from shared.market.symbols import Symbol, parse_symbol
+from shared.market.symbols import PROVIDERS as SYMBOL_PROVIDERS
+from shared.market.symbols import Symbol, parse_symbol, require
 from shared.providers.alphavantage import AlphaVantageClient, PremiumRequired
 from shared.providers.base import ClientHooks
 from shared.providers.coingecko import CoinGeckoClient
@@ -545,7 +546,11 @@ class Ingestor:
         return "alphavantage"
 
     def intraday_provider(self, symbol: Symbol) -> str:
-        if self.settings.alphavantage_api_keys and symbol.alphavantage and symbol.kind != "crypto":
+        if (
+            self.settings.alphavantage_api_keys
+            and symbol.alphavantage
+            and symbol.kind not in ("crypto", "fx")
+        ):
             return "alphavantage"
         return "yahoo"
 
@@ -575,6 +580,9 @@ class Ingestor:
             raise InvalidInput(
                 f"{provider} has no {interval} bars; use {' or '.join(INTRADAY_PROVIDERS)}"
             )
+        if provider in SYMBOL_PROVIDERS:
+            for symbol in symbols:
+                require(symbol, provider)
         report = RunReport(provider or "auto", as_of)
         window = day_range(start, end)
         clients: dict[str, Any] = {}

@@ -267,6 +267,8 @@ class AlphaVantageClient:
         """Daily bars; the adjusted series when the key is premium, else the raw one."""
         if symbol.kind == "crypto":
             return self.digital_daily(symbol)
+        if symbol.kind == "fx":
+            return self.fx_daily(symbol, full=full)
         if symbol.alphavantage is None:
             raise InvalidSymbol(PROVIDER, f"{symbol} is not served by Alpha Vantage")
         size = "full" if full else "compact"
@@ -305,8 +307,25 @@ class AlphaVantageClient:
         )
         return parse_daily(payload, symbol, adjusted=False)
 
+    def fx_daily(self, symbol: Symbol, *, full: bool = False) -> list[Bar]:
+        """FX_DAILY (free): OHLC of the pair, no volume."""
+        payload = self._query(
+            {
+                "function": "FX_DAILY",
+                "from_symbol": symbol.base,
+                "to_symbol": symbol.quote,
+                "outputsize": "full" if full else "compact",
+            },
+            "fx_daily",
+        )
+        return parse_daily(payload, symbol, adjusted=False)
+
     def intraday(self, symbol: Symbol, interval: str, *, full: bool = False) -> list[Bar]:
-        if interval not in INTRADAY_INTERVALS or symbol.alphavantage is None:
+        if (
+            interval not in INTRADAY_INTERVALS
+            or symbol.alphavantage is None
+            or symbol.kind in ("crypto", "fx")
+        ):
             raise InvalidSymbol(PROVIDER, f"no intraday {interval} for {symbol}")
         payload = self._query(
             {
@@ -320,7 +339,7 @@ class AlphaVantageClient:
         return parse_intraday(payload, symbol, interval)
 
     def global_quote(self, symbol: Symbol) -> Quote | None:
-        if symbol.alphavantage is None or symbol.kind == "crypto":
+        if symbol.alphavantage is None or symbol.kind in ("crypto", "fx"):
             raise InvalidSymbol(PROVIDER, f"no global quote for {symbol}")
         payload = self._query(
             {"function": "GLOBAL_QUOTE", "symbol": symbol.alphavantage}, "global_quote"

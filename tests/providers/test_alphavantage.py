@@ -248,3 +248,36 @@ def test_csv_is_never_asked_for_and_refused(fake: FakeProviders, hooks: ClientHo
     fake.market.fail("alphavantage", "csv")
     with pytest.raises(BadResponse, match="not JSON"):
         client.daily(AAPL)
+
+
+@pytest.mark.parametrize(("text", "asked"), [("600497.SS", "600497.SHH"), ("TSCO.L", "TSCO.LON")])
+def test_exchange_listings_use_alpha_vantage_suffixes(
+    fake: FakeProviders, hooks: ClientHooks, text: str, asked: str
+) -> None:
+    symbol = parse_symbol(text)
+    bars = _client(fake, hooks).daily(symbol)
+    assert fake.market.requests[-1].params["symbol"] == asked
+    assert {b.symbol for b in bars} == {symbol.text}
+    assert bars[-1].close == pytest.approx(fake.market.daily(asked)[-1][4])
+
+
+def test_fx_daily(fake: FakeProviders, hooks: ClientHooks) -> None:
+    bars = _client(fake, hooks).daily(parse_symbol("EURUSD=X"))
+    request = fake.market.requests[-1].params
+    assert (request["function"], request["from_symbol"], request["to_symbol"]) == (
+        "FX_DAILY",
+        "EUR",
+        "USD",
+    )
+    served = fake.market.daily("EURUSD=X")[-100:]
+    assert [b.ts.date() for b in bars] == [r[0] for r in served]
+    assert bars[-1].close == pytest.approx(served[-1][4], abs=1e-5)
+    assert {(b.symbol, b.volume) for b in bars} == {("EUR-USD", None)}
+
+
+def test_a_listing_alpha_vantage_does_not_serve_makes_no_call(
+    fake: FakeProviders, hooks: ClientHooks
+) -> None:
+    with pytest.raises(InvalidSymbol, match="not served"):
+        _client(fake, hooks).daily(parse_symbol("APS.AX"))
+    assert fake.market.count() == 0

@@ -472,6 +472,29 @@ class _Handler(BaseHTTPRequestHandler):
                 "5. Time Zone": "US/Eastern",
             }
             return self._json({"Meta Data": meta, "Time Series (Daily)": series})
+        if function == "FX_DAILY":
+            pair = f"{p.get('from_symbol', '')}{p.get('to_symbol', '')}=X"
+            rows = market.daily(pair)
+            if p.get("outputsize", "compact") == "compact":
+                rows = rows[-100:]
+            fx_series = {
+                day.isoformat(): {
+                    "1. open": f"{o:.5f}",
+                    "2. high": f"{h:.5f}",
+                    "3. low": f"{low:.5f}",
+                    "4. close": f"{c:.5f}",
+                }
+                for day, o, h, low, c, _ in reversed(rows)
+            }
+            fx_meta = {
+                "1. Information": "Forex Daily Prices (open, high, low, close)",
+                "2. From Symbol": p.get("from_symbol", ""),
+                "3. To Symbol": p.get("to_symbol", ""),
+                "4. Output Size": "Compact" if p.get("outputsize") != "full" else "Full size",
+                "5. Last Refreshed": f"{market.last_day.isoformat()} 21:55:00",
+                "6. Time Zone": "UTC",
+            }
+            return self._json({"Meta Data": fx_meta, "Time Series FX (Daily)": fx_series})
         if function == "DIGITAL_CURRENCY_DAILY":
             market_code = p.get("market", "USD")
             rows = market.daily(f"{symbol}-{market_code}")
