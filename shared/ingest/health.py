@@ -43,11 +43,17 @@ def provider_health(settings: Settings, states: list[Document], now: datetime) -
         ]
         ping = _pseudo(states, name, PING)
         pause = _pseudo(states, name, PAUSE)
-        auth = _pseudo(states, name, AUTH)
+        refused = [
+            d
+            for d in states
+            if d.get("provider") == name
+            and d.get("symbol") == AUTH
+            and int(d.get("consecutiveFailures") or 0) > 0
+        ]
         paused_until = pause.get("until") if pause is not None else None
         if paused_until and datetime.fromisoformat(str(paused_until)) <= now:
             paused_until = None
-        auth_rejected = auth is not None and int(auth.get("consecutiveFailures") or 0) > 0
+        auth_rejected = bool(refused)
         failing = [d for d in docs if int(d.get("consecutiveFailures") or 0) > 0]
         ping_down = ping is not None and int(ping.get("consecutiveFailures") or 0) > 0
         if not _enabled(settings, name):
@@ -80,7 +86,7 @@ def provider_health(settings: Settings, states: list[Document], now: datetime) -
                 "pausedUntil": paused_until,
                 "pauseReason": pause.get("reason") if paused_until and pause else None,
                 "authRejected": auth_rejected,
-                "authError": auth.get("lastError") if auth_rejected and auth else None,
+                "authError": refused[0].get("lastError") if refused else None,
                 "notices": notices,
                 "lastSuccess": max(successes) if successes else None,
                 "lastError": last_error.get("lastError") if last_error else None,
