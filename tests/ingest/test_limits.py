@@ -94,7 +94,8 @@ def test_adjusted_bars_survive_a_throttle_then_a_raw_answer(
     """Case 1, the data: adjusted bars in the lake, then a throttle under `Information`, then
     the key loses premium (a real premium refusal: the raw series comes back). No stored
     adj_close becomes null and no close changes."""
-    premium.clock = Clock()
+    clock = Clock()
+    premium.clock = clock
     symbols = parse_symbols("AAPL")
     assert premium.sync_alphavantage(AS_OF, symbols).count("ok") == 1
     stored = _adj_close("AAPL")
@@ -104,7 +105,7 @@ def test_adjusted_bars_survive_a_throttle_then_a_raw_answer(
 
     fake.market.fail("alphavantage", "throttle_info")
     premium.sync_alphavantage(LATER, symbols)
-    premium.clock.now += timedelta(minutes=2)  # type: ignore[attr-defined]
+    clock.now += timedelta(minutes=2)
     fake.market.fail("alphavantage", "premium")
     report = premium.sync_alphavantage(LATER + timedelta(days=1), symbols)
     assert report.count("ok") == 1, report.as_dict()

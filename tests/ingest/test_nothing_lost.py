@@ -72,9 +72,10 @@ def test_fault_keeps_what_was_stored(
     elif fault in LIMITS:
         # A limit is not a failure: the symbol (and the rest of the run) waits for retryAt.
         assert outcome[symbol].status == "deferred", report.as_dict()
-        assert outcome[symbol].retry_at is not None
+        retry_at = outcome[symbol].retry_at
+        assert retry_at is not None
         assert state["consecutiveFailures"] == 0
-        assert state["retryAt"] == outcome[symbol].retry_at.isoformat()
+        assert state["retryAt"] == retry_at.isoformat()
         assert state["lastError"]
     else:
         assert outcome[symbol].status == "failed", report.as_dict()

@@ -19,6 +19,7 @@ from shared.providers.errors import (
     BadResponse,
     DailyCapReached,
     InvalidSymbol,
+    ProviderError,
     ProviderNotice,
     RateLimited,
     Throttled,
@@ -176,7 +177,7 @@ def test_every_known_wording_is_classified_by_meaning(fault: str) -> None:
     assert classify_message(key, text) == meaning
 
 
-ERRORS = {
+ERRORS: dict[str, type[ProviderError]] = {
     "throttle": Throttled,
     "daily_cap": DailyCapReached,
     "premium": PremiumRequired,

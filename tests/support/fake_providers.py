@@ -430,7 +430,9 @@ class _Handler(BaseHTTPRequestHandler):
         function = p.get("function", "")
         symbol = p.get("symbol", "")
         if p.get("datatype", "json") != "json":
-            return self._fault_answer(market, "alphavantage", Fault("alphavantage", "csv"), symbol)
+            csv = self._fault_answer(market, "alphavantage", Fault("alphavantage", "csv"), symbol)
+            assert csv is not None
+            return csv
         partial = market._take_fault("alphavantage", symbol, kind="partial") is not None
         fault = self._fault(market, "alphavantage", symbol)
         if fault is not None:
