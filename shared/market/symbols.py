@@ -51,7 +51,7 @@ EXCHANGES: dict[str, str | None] = {
     "BO": "BSE",
     "SS": "SHH",
     "SZ": "SHZ",
-    "AX": None,
+    "AX": "AX",
     "NS": None,
     "HK": None,
     "T": None,
@@ -83,7 +83,8 @@ EXCHANGES: dict[str, str | None] = {
 }
 """Exchange suffixes (Yahoo's spelling) and Alpha Vantage's spelling of the same exchange,
 from Alpha Vantage's documented examples (TSCO.LON, SHOP.TRT, GPV.TRV, MBG.DEX, RELIANCE.BSE,
-600104.SHH, 000002.SHZ)."""
+600104.SHH, 000002.SHZ); ASX listings keep `.AX` (Alpha Vantage served `ILB.AX`:
+RomelTorres/alpha_vantage#173)."""
 
 ALIASES: dict[str, str] = {"SPX": "^GSPC", "GSPC": "^GSPC", "IXIC": "^IXIC", "COMP": "^IXIC"}
 

@@ -251,7 +251,10 @@ def test_csv_is_never_asked_for_and_refused(fake: FakeProviders, hooks: ClientHo
         client.daily(AAPL)
 
 
-@pytest.mark.parametrize(("text", "asked"), [("600497.SS", "600497.SHH"), ("TSCO.L", "TSCO.LON")])
+@pytest.mark.parametrize(
+    ("text", "asked"),
+    [("600497.SS", "600497.SHH"), ("TSCO.L", "TSCO.LON"), ("APS.AX", "APS.AX")],
+)
 def test_exchange_listings_use_alpha_vantage_suffixes(
     fake: FakeProviders, hooks: ClientHooks, text: str, asked: str
 ) -> None:
@@ -280,5 +283,5 @@ def test_a_listing_alpha_vantage_does_not_serve_makes_no_call(
     fake: FakeProviders, hooks: ClientHooks
 ) -> None:
     with pytest.raises(InvalidSymbol, match="not served"):
-        _client(fake, hooks).daily(parse_symbol("APS.AX"))
+        _client(fake, hooks).daily(parse_symbol("7203.T"))
     assert fake.market.count() == 0

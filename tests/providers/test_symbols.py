@@ -11,7 +11,7 @@ from shared.market.symbols import SymbolNotServed, parse_symbol, parse_symbols, 
 TABLE = [
     ("aapl", "AAPL", "equity", "AAPL", "AAPL", None),
     (" BRK.B ", "BRK.B", "equity", "BRK-B", "BRK.B", None),
-    ("APS.AX", "APS.AX", "equity", "APS.AX", None, None),
+    ("APS.AX", "APS.AX", "equity", "APS.AX", "APS.AX", None),
     ("600497.ss", "600497.SS", "equity", "600497.SS", "600497.SHH", None),
     ("000002.SZ", "000002.SZ", "equity", "000002.SZ", "000002.SHZ", None),
     ("TSCO.L", "TSCO.L", "equity", "TSCO.L", "TSCO.LON", None),
@@ -57,7 +57,7 @@ def test_fx_pair_details() -> None:
     ("symbol", "provider", "others"),
     [
         ("^GSPC", "alphavantage", "yahoo"),
-        ("APS.AX", "alphavantage", "yahoo"),
+        ("7203.T", "alphavantage", "yahoo"),
         ("AAPL", "coingecko", "alphavantage or yahoo"),
         ("EUR-USD", "coingecko", "alphavantage or yahoo"),
     ],
