@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from shared.feed.connection import webpubsub_connection_string
 from shared.feed.publisher import TickPublisher
 from shared.feed.senders import GroupSender, RestSender, WebPubSubSender
 from shared.feed.trades import Trade
+from shared.ingest.state import AUTH, SyncStates
 from shared.storage.documents import DocumentStore
 from shared.storage.lake import ParquetLake
 
@@ -96,6 +98,8 @@ class Relay:
                 backoff_initial=relay_settings.relay_backoff_initial_seconds,
                 backoff_max=relay_settings.relay_backoff_max_seconds,
                 connect_timeout=relay_settings.relay_connect_timeout_seconds,
+                auth_backoff=relay_settings.relay_auth_backoff_seconds,
+                on_auth=self._on_auth,
             )
             for index, key in enumerate(relay_settings.finnhub_api_keys)
         ]
@@ -134,6 +138,19 @@ class Relay:
                 )
             return
         self.archive_failures_at_last_success = self.archive_failures
+
+    async def _on_auth(self, index: int, rejected: bool, why: str) -> None:
+        """Record a refused (or again accepted) Finnhub key in the sync state, where provider
+        health reads it (`authRejected`): once per RELAY_AUTH_BACKOFF_SECONDS."""
+        states = SyncStates(self.documents)
+        now = datetime.now(UTC)
+        key = f"key{index}"  # which key, never the key itself
+        if rejected:
+            await asyncio.to_thread(
+                states.failure, "finnhub", AUTH, key, as_of=now, error=why, kind="auth_rejected"
+            )
+        else:
+            await asyncio.to_thread(states.success, "finnhub", AUTH, key, as_of=now, last_bar=None)
 
     # --- lifecycle ------------------------------------------------------------------------
     async def start(self, *, http: bool = True) -> None:
@@ -222,12 +239,15 @@ class Relay:
                 "symbols": sorted(c.symbols),
                 "reconnects": c.stats.reconnects,
                 "lastError": c.stats.last_error,
+                "authRejected": c.auth_rejected,
+                "nextAttemptAt": c.next_attempt_at,
             }
             for c in self.connections
         ]
         return {
             "relayId": self.rs.relay_id,
             "ready": self.ready(),
+            "upstreamAuthRejected": any(c.auth_rejected for c in self.connections),
             "connections": connections,
             "symbols": len(self.symbols),
             "overCap": self.over_cap,
