@@ -119,6 +119,7 @@ class Execution(ExecutionIn):
     account: str = Field(description="The owner's account id.")
     source: Source
     created_at: datetime
+    updated_at: datetime | None = None
     import_id: str | None = Field(None, description="The import that brought it, if any.")
     etag: str = ""
 
