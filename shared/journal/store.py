@@ -61,6 +61,7 @@ class WriteResult:
     added: int
     duplicates: int
     version: int
+    ids: list[str]
 
 
 class Journal:
@@ -109,6 +110,7 @@ class Journal:
         number, so two identical fills in one file stay two)."""
         now = datetime.now(UTC).isoformat()
         added = duplicates = 0
+        written: list[str] = []
         groups: set[tuple[str, str]] = set()
         for index, item in enumerate(items):
             if ids is not None:
@@ -117,6 +119,7 @@ class Journal:
                 exec_id = item.execution_id(source)
             else:
                 exec_id = f"x-{uuid.uuid4().hex[:24]}"
+            written.append(exec_id)
             doc = {
                 **item.model_dump(mode="json"),
                 "id": exec_id,
@@ -134,7 +137,7 @@ class Journal:
             added += 1
             groups.add((item.broker_account, item.symbol))
         version = self._refresh(groups) if added else self.version()
-        return WriteResult(added=added, duplicates=duplicates, version=version)
+        return WriteResult(added=added, duplicates=duplicates, version=version, ids=written)
 
     def get(self, execution_id: str) -> Execution:
         try:
