@@ -16,15 +16,26 @@ from functions.http import (
     no_content,
     parse_body,
     parse_query,
+    problem,
 )
 from shared.auth.caller import Caller
+from shared.errors import DomainError
 from shared.journal import analytics
+from shared.journal.imports import (
+    MAX_IMPORT_BODY_BYTES,
+    ImportRejected,
+    ImportRequest,
+    ImportResult,
+    PayloadTooLarge,
+    import_file,
+)
 from shared.journal.models import Annotation, AnnotationIn, Execution, ExecutionIn
 from shared.journal.service import (
     Breakdown,
     DailyCurve,
     ExecutionPage,
     ExecutionsQuery,
+    ImportList,
     JournalQuery,
     TradeDetail,
     TradePage,
@@ -256,3 +267,55 @@ async def journal_breakdown(req: func.HttpRequest, caller: Caller) -> func.HttpR
     query = parse_query(req, JournalQuery)
     frame = await asyncio.to_thread(journal_of(owner(caller, query.account)).frame)
     return json_response(Breakdown(by=by, groups=analytics.breakdown(frame, query, by)))
+
+
+@bp.function_name("journal_imports_create")
+@bp.route(route="journal/imports", methods=["POST"])
+@endpoint(
+    role="trader",
+    summary="Import a broker file (IB Flex trades, Webull orders, or the generic CSV)",
+    description=(
+        "All or nothing: a file with bad rows is rejected (422) with `errors`, one per bad "
+        "cell, by line and column. Importing the same executions again adds nothing."
+    ),
+    body=ImportRequest,
+    response=ImportResult,
+    errors=(413,),
+    tags=TAGS,
+)
+async def journal_imports_create(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+    raw = req.get_body()
+    if len(raw) > MAX_IMPORT_BODY_BYTES:
+        raise PayloadTooLarge(f"request body is larger than {MAX_IMPORT_BODY_BYTES} bytes")
+    if not raw:
+        raise DomainError("request body is empty; send a JSON object")
+    request = ImportRequest.model_validate_json(raw)
+    journal = journal_of(caller.account_id)
+    try:
+        result = await asyncio.to_thread(import_file, journal, request)
+    except ImportRejected as rejected:
+        errors = [e.model_dump(by_alias=True) for e in rejected.errors]
+        return problem(
+            422, rejected.title, rejected.detail, errors=errors, errorCount=rejected.total
+        )
+    detail = result.model_dump(mode="json", by_alias=True, exclude={"importedAt"})
+    await asyncio.to_thread(
+        _audit, caller, "journal.imported", f"imports/{result.import_id}", detail
+    )
+    return json_response(result)
+
+
+@bp.function_name("journal_imports_list")
+@bp.route(route="journal/imports", methods=["GET"])
+@endpoint(
+    role="viewer",
+    summary="My last 50 imports, newest first",
+    query=ExecutionsQuery,
+    response=ImportList,
+    tags=TAGS,
+)
+async def journal_imports_list(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+    query = parse_query(req, ExecutionsQuery)
+    journal = journal_of(owner(caller, query.account))
+    items = await asyncio.to_thread(journal.imports)
+    return json_response(ImportList.model_validate({"items": items}))

@@ -15,6 +15,7 @@ from shared.auth.caller import Caller
 from shared.config import get_settings
 from shared.errors import NotFound
 from shared.journal.analytics import BreakdownKey, DailyPoint, Group, JournalFilter, select
+from shared.journal.imports import ImportResult
 from shared.journal.matching import match
 from shared.journal.models import Annotation, Execution
 from shared.journal.store import Journal
@@ -100,6 +101,10 @@ class TradeDetail(ApiModel):
     trade: TradeView
     executions: list[Execution]
     annotation: Annotation | None
+
+
+class ImportList(ApiModel):
+    items: list[ImportResult]
 
 
 class DailyCurve(ApiModel):

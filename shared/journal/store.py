@@ -14,9 +14,10 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import quote
 
 import pyarrow as pa
@@ -103,6 +104,7 @@ class Journal:
         *,
         import_id: str | None = None,
         ids: Sequence[str] | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> WriteResult:
         """Store executions; one that is already stored (same id) is counted, not added.
 
@@ -133,9 +135,15 @@ class Journal:
                 self.docs.create(CONTAINER, doc)
             except Conflict:
                 duplicates += 1
+                if progress is not None and (index + 1) % 100 == 0:
+                    progress(index + 1)
                 continue
             added += 1
             groups.add((item.broker_account, item.symbol))
+            if progress is not None and (index + 1) % 100 == 0:
+                progress(index + 1)
+        if progress is not None:
+            progress(len(items))
         version = self._refresh(groups) if added else self.version()
         return WriteResult(added=added, duplicates=duplicates, version=version, ids=written)
 
@@ -203,6 +211,27 @@ class Journal:
             )
             found.extend(_execution(doc) for doc in docs)
         return found
+
+    # --- imports --------------------------------------------------------------------
+    def record_import(self, summary: dict[str, Any]) -> None:
+        """Keep an import's summary (camelCase, as the API returns it); a re-import of
+        the same file replaces it."""
+        doc = {**summary, "id": summary["importId"], "pk": self.account, "kind": "import"}
+        self.docs.upsert(CONTAINER, doc)
+
+    def imports(self, limit: int = 50) -> list[dict[str, Any]]:
+        page = self.docs.query(
+            CONTAINER,
+            self.account,
+            [Filter("kind", "=", "import")],
+            order_by="importedAt",
+            descending=True,
+            limit=limit,
+        )
+        return [
+            {k: v for k, v in content(doc).items() if k not in ("id", "pk", "kind")}
+            for doc in page.items
+        ]
 
     # --- annotations ----------------------------------------------------------------
     def annotations(self, trade_ids: Sequence[str] | None = None) -> dict[str, Annotation]:
