@@ -123,11 +123,20 @@ class _Rows:
     """CSV rows with their line numbers, the header mapped to column positions."""
 
     def __init__(self, text: str) -> None:
-        self.reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+        self.reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
         self.header: list[str] = []
 
+    def _records(self) -> Iterator[list[str]]:
+        while True:
+            try:
+                yield next(self.reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                raise InvalidInput(f"line {self.reader.line_num}: not CSV ({error})") from None
+
     def __iter__(self) -> Iterator[tuple[int, dict[str, str]]]:
-        for record in self.reader:
+        for record in self._records():
             line = self.reader.line_num
             if not record or not any(cell.strip() for cell in record):
                 continue
@@ -206,9 +215,10 @@ class _Collector:
 
 
 def _validated(
-    errors: _Collector, line: int, fields: dict[str, object], columns: dict[str, str]
+    errors: _Collector, line: int, fields: dict[str, object], columns: dict[str, str], before: int
 ) -> ExecutionIn | None:
-    if any(value is None for key, value in fields.items() if key in columns):
+    """The row as an execution, unless one of its cells was already reported bad."""
+    if errors.total > before:
         return None
     try:
         return ExecutionIn.model_validate({k: v for k, v in fields.items() if v is not None})
@@ -255,6 +265,7 @@ def _parse_ibkr(
                 errors.add(1, "DateTime", "column missing (or TradeDate and TradeTime)")
                 return
         out.rows += 1
+        before = errors.total
         detail = row.get("LevelOfDetail", "EXECUTION").upper()
         side_text = row.get("Buy/Sell", "").upper()
         if detail not in ("", "EXECUTION") or "(CA.)" in side_text:
@@ -269,7 +280,9 @@ def _parse_ibkr(
             side = side_text.lower()
         else:
             errors.add(line, "Buy/Sell", f"{side_text!r} is not BUY or SELL")
-        commission = _number(row["IBCommission"]) if row.get("IBCommission") else 0.0
+        commission = (
+            errors.cell(line, row, "IBCommission", _number) if row.get("IBCommission") else 0.0
+        )
         account = row.get("ClientAccountID") or broker_account or "ibkr"
         commission_currency = row.get("IBCommissionCurrency", "")
         currency = row.get("CurrencyPrimary") or "USD"
@@ -283,7 +296,7 @@ def _parse_ibkr(
             "side": side,
             "quantity": abs(quantity) if isinstance(quantity, float) else None,
             "price": errors.cell(line, row, "TradePrice", _number),
-            "fees": abs(commission),
+            "fees": abs(commission) if isinstance(commission, float) else None,
             "executed_at": executed,
             "currency": currency,
             "fx_rate": errors.cell(line, row, "FXRateToBase", _number)
@@ -296,7 +309,7 @@ def _parse_ibkr(
         }
         if side is None:
             continue
-        item = _validated(errors, line, fields, {**columns, "executed_at": time_column})
+        item = _validated(errors, line, fields, {**columns, "executed_at": time_column}, before)
         if item is not None:
             out.executions.append(item)
 
@@ -319,6 +332,7 @@ def _parse_webull(text: str, broker_account: str | None, out: Parsed, errors: _C
             ):
                 return
         out.rows += 1
+        before = errors.total
         status = row.get("Status", "").lower()
         filled_text = row.get("Filled", "")
         if status in (
@@ -350,7 +364,7 @@ def _parse_webull(text: str, broker_account: str | None, out: Parsed, errors: _C
             "price": errors.cell(line, row, "Avg Price", _number),
             "executed_at": errors.cell(line, row, "Filled Time", _webull_time),
         }
-        item = _validated(errors, line, fields, columns)
+        item = _validated(errors, line, fields, columns, before)
         if item is not None:
             out.executions.append(item)
 
@@ -372,13 +386,14 @@ def _parse_generic(text: str, broker_account: str | None, out: Parsed, errors: _
             ):
                 return
         out.rows += 1
+        before = errors.total
         fields: dict[str, object] = {
             name: value for name, value in row.items() if value != "" and name in GENERIC_COLUMNS
         }
         fields.setdefault("broker_account", broker_account or "default")
         if isinstance(fields.get("side"), str):
             fields["side"] = str(fields["side"]).lower()
-        item = _validated(errors, line, fields, columns)
+        item = _validated(errors, line, fields, columns, before)
         if item is not None:
             out.executions.append(item)
 

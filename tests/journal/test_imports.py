@@ -147,3 +147,23 @@ def test_fuzzed_files_end_in_a_result_or_a_clear_error(fmt, text):
         assert outcome.detail
     else:
         assert len(outcome.ids) == len(outcome.executions)
+
+
+def test_ibkr_file_without_execution_ids_uses_content_keys():
+    content = (
+        "Symbol,Buy/Sell,Quantity,TradePrice,TradeDate,TradeTime\n"
+        "MSFT,BUY,3,400,20240304,093100\n"
+        "MSFT,SELL,-3,401,20240304,094500\n"
+    )
+    j = journal()
+    result = import_file(j, ImportRequest(format="ibkr_flex", content=content, broker_account="U9"))
+    assert (result.added, result.broker_accounts) == (2, ["U9"])
+    assert import_file(j, ImportRequest(format="ibkr_flex", content=content)).duplicates == 0
+    assert (
+        import_file(
+            j, ImportRequest(format="ibkr_flex", content=content, broker_account="U9")
+        ).added
+        == 0
+    )
+    [trade] = [t for t in j.trades() if t.broker_account == "U9"]
+    assert trade.gross_pnl == pytest.approx(3)
