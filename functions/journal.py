@@ -4,6 +4,7 @@ Viewers read their own journal, traders write it, admins read any (`?account=`).
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import azure.functions as func
@@ -19,6 +20,7 @@ from functions.http import (
     problem,
 )
 from shared.auth.caller import Caller
+from shared.config import get_settings
 from shared.errors import DomainError
 from shared.journal import analytics
 from shared.journal.imports import (
@@ -30,6 +32,7 @@ from shared.journal.imports import (
     import_file,
 )
 from shared.journal.models import Annotation, AnnotationIn, Execution, ExecutionIn
+from shared.journal.sample import DEMO_ACCOUNT, seed_demo
 from shared.journal.service import (
     Breakdown,
     DailyCurve,
@@ -46,10 +49,21 @@ from shared.journal.service import (
     trade_detail,
     trade_page,
 )
-from shared.openapi import IF_MATCH
+from shared.openapi import IF_MATCH, EndpointSpec, describe
 
 bp = func.Blueprint()
 TAGS = ("journal",)
+PAGE = (Path(__file__).parent / "journal_page.html").read_text(encoding="utf-8")
+describe(
+    "journal_page",
+    EndpointSpec(
+        role=None,
+        summary="The journal dashboard (it calls the API with the token in #token=...)",
+        response_media_type="text/html",
+        response_schema={"type": "string"},
+        tags=TAGS,
+    ),
+)
 
 
 def _audit(caller: Caller, action: str, target: str, detail: dict[str, Any]) -> None:
@@ -319,3 +333,23 @@ async def journal_imports_list(req: func.HttpRequest, caller: Caller) -> func.Ht
     journal = journal_of(owner(caller, query.account))
     items = await asyncio.to_thread(journal.imports)
     return json_response(ImportList.model_validate({"items": items}))
+
+
+@bp.function_name("journal_page")
+@bp.route(route="journal/page", methods=["GET"])
+@endpoint(role=None, summary="The journal dashboard", tags=TAGS)
+async def journal_page(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+    return func.HttpResponse(PAGE, status_code=200, mimetype="text/html", charset="utf-8")
+
+
+@bp.function_name("journal_sample")
+@bp.timer_trigger(
+    arg_name="timer", schedule="%SCHEDULE_SAMPLE%", run_on_startup=True, use_monitor=False
+)
+async def journal_sample(timer: func.TimerRequest) -> None:
+    """Seed the demo account's journal from the sample broker file while sample data is on
+    (SAMPLE_DATA_ENABLED and no provider key, as for the sample prices); idempotent."""
+    settings = get_settings()
+    if not settings.sample_data_enabled or settings.alphavantage_api_keys:
+        return
+    await asyncio.to_thread(seed_demo, journal_of(DEMO_ACCOUNT))

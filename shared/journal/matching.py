@@ -64,7 +64,7 @@ def trade_id(broker_account: str, symbol: str, first_execution: str) -> str:
 def _finish(state: _OpenTrade, closed_at: datetime | None) -> Trade:
     net = state.gross - state.fees
     entry_price = state.entry_value / state.quantity
-    return Trade(
+    return Trade.model_construct(
         id=trade_id(state.broker_account, state.symbol, state.first_execution),
         account=state.account,
         broker_account=state.broker_account,
