@@ -23,6 +23,7 @@ from shared.auth.caller import Caller
 from shared.auth.scope import owned_page, read_owned
 from shared.config import Settings
 from shared.errors import Conflict, DomainError, InvalidInput, NotFound
+from shared.journal.paper import record_paper_fill
 from shared.paper.matching import (
     affordable_qty,
     apply_fill,
@@ -505,7 +506,9 @@ class PaperBroker:
             "updated_at": outcome["at"],
             "filled_at": outcome["at"] if outcome["filled_qty"] else None,
         }
-        return self.store.upsert(CONTAINER, updated)
+        stored = self.store.upsert(CONTAINER, updated)
+        record_paper_fill(self.store, stored)  # the journal's execution, once per order
+        return stored
 
     def _try_fill(self, order: Document, price: float) -> Document:
         at = fill_price(
