@@ -9,7 +9,7 @@ from typing import Any, Literal
 import azure.functions as func
 from pydantic import Field
 
-from functions.http import QueryModel, endpoint, json_response, parse_body
+from functions.http import QueryModel, audit_change, endpoint, json_response, parse_body
 from shared.api_model import ApiModel
 from shared.auth.caller import Caller
 from shared.config import get_settings
@@ -198,12 +198,39 @@ async def backfill(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     if body.provider is not None and body.provider not in PROVIDERS:
         raise InvalidInput(f"provider {body.provider!r} is not one of {', '.join(PROVIDERS)}")
     ingestor = Ingestor.from_settings(get_settings())
-    report = await asyncio.to_thread(
-        ingestor.backfill,
-        symbols,
-        start,
-        end,
-        interval=body.interval,
-        provider=body.provider,
+    asked = {
+        "symbols": [s.text for s in symbols],
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "interval": body.interval,
+        "provider": body.provider,
+    }
+    try:
+        report = await asyncio.to_thread(
+            ingestor.backfill,
+            symbols,
+            start,
+            end,
+            interval=body.interval,
+            provider=body.provider,
+        )
+    except Exception as error:
+        failed = {**asked, "error": type(error).__name__}
+        await asyncio.to_thread(_audit_backfill, caller, "failed", failed)
+        raise
+    result = report.as_dict()
+    done = {**asked, **{k: result.get(k) for k in ("ok", "failed", "deferred", "rowsWritten")}}
+    await asyncio.to_thread(_audit_backfill, caller, "ok", done)
+    return json_response(result)
+
+
+def _audit_backfill(caller: Caller, outcome: str, detail: dict[str, Any]) -> None:
+    audit_change(
+        caller,
+        "ops.backfill",
+        kind="ops",
+        account="",
+        target="ops/backfill",
+        detail=detail,
+        outcome=outcome,
     )
-    return json_response(report.as_dict())
