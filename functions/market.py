@@ -23,6 +23,7 @@ from shared.market.models import Interval
 from shared.market.symbols import parse_symbol, parse_symbols
 from shared.storage.documents import content
 from shared.storage.factory import document_store, lake
+from shared.watchlists import select_watched
 
 bp = func.Blueprint()
 MAX_QUOTES = 100
@@ -63,10 +64,25 @@ class QuotesReply(ApiModel):
     missing: list[str]
 
 
+class WatchedSymbols(ApiModel):
+    """Which watched symbols the ingestion timers serve (INGEST_MAX_SYMBOLS, chosen fairly
+    across accounts) and which they leave out."""
+
+    capacity: int | None
+    wanted: int
+    selected: int
+    left_out_count: int
+    left_out: list[str] = Field(description="The first 50 symbols left out, in priority order.")
+    accounts_watching: int
+    invalid_entries: int
+
+
 class ProviderHealth(ApiModel):
     """Sync status per market-data provider."""
 
     model_config = {"extra": "allow"}
+
+    watched: WatchedSymbols | None = None
 
 
 @bp.function_name("market_bars")
@@ -170,8 +186,13 @@ async def quotes(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
 )
 async def providers(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     settings = get_settings()
-    states = await asyncio.to_thread(SyncStates(document_store(settings)).all)
+    documents = document_store(settings)
+    states = await asyncio.to_thread(SyncStates(documents).all)
     body = provider_health(settings, states, datetime.now(UTC))
+    selection = await asyncio.to_thread(
+        select_watched, documents, settings.default_symbols, settings.ingest_max_symbols
+    )
+    body["watched"] = selection.as_dict()
     return json_response(body, headers={"Cache-Control": "no-store"})
 
 
