@@ -230,10 +230,6 @@ class DenialLimiter:
         if due:
             self._report(due)
 
-    def close(self) -> None:
-        """Stop the timer and report what is pending (at shutdown)."""
-        self.flush()
-
     def _take(self) -> int:
         due, self._suppressed = self._suppressed, 0
         if self._timer is not None:
