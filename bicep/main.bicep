@@ -269,6 +269,10 @@ var appSettings = [
   { name: 'PAPER_MAX_QUOTE_AGE_SECONDS', value: '900' }
   { name: 'IDEMPOTENCY_TTL_SECONDS', value: '86400' }
   { name: 'AUDIT_DENIALS_PER_MINUTE', value: '120' }
+
+  { name: 'WATCHLISTS_PER_ACCOUNT', value: '20' }
+  { name: 'WATCHLIST_SYMBOLS_PER_ACCOUNT', value: '100' }
+  { name: 'INGEST_MAX_SYMBOLS', value: '200' }
 ]
 
 // Provider keys: Key Vault references when the secret is in the vault (given now, or stored

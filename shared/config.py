@@ -207,6 +207,25 @@ class Settings(BaseSettings):
         120, ge=1, description="Sign-in denials written to the audit log per minute and process."
     )
 
+    # --- fair share of watchlists (per account) and of the shared symbol capacity ----------
+    watchlists_per_account: int = Field(
+        20, ge=1, le=1000, description="Most watchlists one account may keep (more: 422)."
+    )
+    watchlist_symbols_per_account: int = Field(
+        100,
+        ge=1,
+        le=10_000,
+        description="Most distinct symbols across all of one account's watchlists (more: 422).",
+    )
+    ingest_max_symbols: int = Field(
+        200,
+        ge=1,
+        le=100_000,
+        description="Most watched symbols the ingestion timers consider per run, chosen fairly "
+        "across accounts (defaults first, then by accounts watching, then round-robin); the "
+        "rest is listed under `watched` in GET /api/health/providers.",
+    )
+
     # --- live feed ------------------------------------------------------------------------
     webpubsub_connection_string: str | None = Field(
         None, description="Web PubSub connection string (local stand-in or a key)."

@@ -15,7 +15,6 @@ from aiohttp import web
 from containerapps.relay.archive import TickArchive
 from containerapps.relay.quotes import QuoteWriter
 from containerapps.relay.settings import RelaySettings
-from containerapps.relay.symbols import wanted_symbols
 from containerapps.relay.upstream import FinnhubConnection, SymbolAllocator
 from shared import telemetry
 from shared.config import Settings, SettingsError
@@ -26,6 +25,7 @@ from shared.feed.trades import Trade
 from shared.ingest.state import AUTH, SyncStates
 from shared.storage.documents import DocumentStore
 from shared.storage.lake import ParquetLake
+from shared.watchlists import SymbolSelection, select_watched
 
 log = logging.getLogger("relay")
 
@@ -108,6 +108,7 @@ class Relay:
         )
         self.symbols: set[str] = set()
         self.over_cap: list[str] = []
+        self.selection = SymbolSelection([], [], self.capacity)
         self.started_at = 0.0
         self.lag_ms = 0.0
         self.http_port: int | None = None
@@ -204,24 +205,35 @@ class Relay:
         )
 
     # --- symbols --------------------------------------------------------------------------
+    @property
+    def capacity(self) -> int:
+        """Symbols the relay can subscribe: connections x RELAY_SYMBOLS_PER_CONNECTION."""
+        return len(self.connections) * self.rs.relay_symbols_per_connection
+
     async def refresh_symbols(self) -> None:
+        """Subscribe the watched symbols that fit, chosen fairly across accounts (see
+        `shared.watchlists.selection`); the rest is `over_cap`, shown in /readyz."""
         defaults = [*self.settings.default_symbols, *self.rs.relay_extra_symbols]
         try:
-            wanted = await asyncio.to_thread(wanted_symbols, self.documents, defaults)
+            selection = await asyncio.to_thread(
+                select_watched, self.documents, defaults, self.capacity
+            )
         except Exception as error:
             log.warning("reading watchlists failed (%s); keeping the current symbols", error)
             return
-        allocation = self.allocator.allocate(wanted)
-        if allocation.over_cap != self.over_cap and allocation.over_cap:
+        allocation = self.allocator.allocate(selection.selected)
+        over_cap = selection.left_out + allocation.over_cap
+        if over_cap and over_cap != self.over_cap:
             log.warning(
                 "%d symbols over the cap of %d per connection x %d connection(s), not relayed: %s",
-                len(allocation.over_cap),
+                len(over_cap),
                 self.rs.relay_symbols_per_connection,
                 len(self.connections),
-                ",".join(allocation.over_cap),
+                ",".join(over_cap[:50]),
             )
-        self.over_cap = allocation.over_cap
-        self.symbols = wanted
+        self.over_cap = over_cap
+        self.selection = selection
+        self.symbols = set(selection.selected) - set(allocation.over_cap)
         for connection, symbols in zip(self.connections, allocation.per_connection, strict=True):
             await connection.set_symbols(symbols)
 
@@ -250,7 +262,8 @@ class Relay:
             "upstreamAuthRejected": any(c.auth_rejected for c in self.connections),
             "connections": connections,
             "symbols": len(self.symbols),
-            "overCap": self.over_cap,
+            "overCap": self.over_cap[:50],
+            "watched": self.selection.as_dict(),
             "lagMs": round(self.lag_ms, 1),
             "publisher": {
                 "failing": self.publisher.failing,

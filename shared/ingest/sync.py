@@ -45,6 +45,7 @@ from shared.providers.sample import DATASETS, SampleClient
 from shared.providers.yahoo import YahooClient
 from shared.quota import QuotaBook, QuotaExhausted, limits_from_settings
 from shared.storage.documents import DocumentStore, Filter
+from shared.watchlists.selection import select_watched
 
 log = logging.getLogger("shared.ingest")
 
@@ -231,21 +232,19 @@ class Ingestor:
 
     # --- symbols --------------------------------------------------------------------------------
     def tracked_symbols(self) -> list[Symbol]:
-        """Every watchlist's symbols (all accounts) plus DEFAULT_SYMBOLS; invalid ones skipped."""
-        texts: list[str] = list(self.settings.default_symbols)
-        for doc in self.documents.query_all("watchlists", None):
-            symbols = doc.get("symbols")
-            if isinstance(symbols, list):
-                texts.extend(str(item) for item in symbols)
-        found: dict[str, Symbol] = {}
-        for text in texts:
-            try:
-                symbol = parse_symbol(text)
-            except InvalidInput:
-                log.warning("skipping unparseable watchlist symbol %r", text)
-                continue
-            found.setdefault(symbol.text, symbol)
-        return [found[key] for key in sorted(found)]
+        """The watched symbols a run serves: DEFAULT_SYMBOLS, then every account's watchlists,
+        chosen fairly up to INGEST_MAX_SYMBOLS (see `shared.watchlists.selection`), in that
+        priority order."""
+        selection = select_watched(
+            self.documents, self.settings.default_symbols, self.settings.ingest_max_symbols
+        )
+        if selection.left_out:
+            log.warning(
+                "%d watched symbols over INGEST_MAX_SYMBOLS=%d are not synced this run",
+                len(selection.left_out),
+                self.settings.ingest_max_symbols,
+            )
+        return [parse_symbol(text) for text in selection.selected]
 
     def _states(self, provider: str, interval: str) -> dict[str, dict[str, Any]]:
         docs = self.documents.query_all("sync_state", provider, [Filter("interval", "=", interval)])

@@ -91,7 +91,9 @@ async def test_concurrent_retries_with_one_idempotency_key_place_one_order(runni
     assert len(orders) == 1
 
 
-async def test_errors_are_problem_json_with_the_request_id_echoed(running):
+async def test_errors_are_problem_json_with_a_server_request_id_and_the_client_id_echoed(
+    running,
+):
     host, _ = running
     async with httpx.AsyncClient(base_url=f"{host.base_url}/api") as client:
         reply = await client.get("/watchlists", headers={"X-Request-Id": "req-123"})
@@ -99,7 +101,9 @@ async def test_errors_are_problem_json_with_the_request_id_echoed(running):
             "/watchlists", headers=auth_headers("trader", "x"), content=b"{not json"
         )
     assert reply.status_code == 401
-    assert reply.headers["X-Request-Id"] == "req-123"
+    assert len(reply.headers["X-Request-Id"]) == 32
+    assert reply.headers["X-Request-Id"] != "req-123"
+    assert reply.headers["X-Client-Request-Id"] == "req-123"
     assert reply.headers["Content-Type"].startswith("application/problem+json")
     assert reply.headers["WWW-Authenticate"].startswith("Bearer")
     assert bad.status_code in (400, 422)

@@ -287,7 +287,8 @@ async def test_endpoint_maps_auth_failures_to_problem_json_with_a_challenge():
     ok = await _whoami(_request({**auth_headers("trader", "tom"), "X-Request-Id": "r-1"}))
     assert ok.status_code == 200
     assert json.loads(ok.get_body()) == {"account": "tom"}
-    assert ok.headers["X-Request-Id"] == "r-1"
+    assert ok.headers["X-Client-Request-Id"] == "r-1"
+    assert len(ok.headers["X-Request-Id"]) == 32
 
 
 async def test_concurrent_first_requests_share_one_jwks_fetch(issuer, validator):
