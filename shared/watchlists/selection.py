@@ -17,7 +17,7 @@ of "the watched symbols": the relay and the timers both read it.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -103,21 +103,24 @@ def select_symbols(
     for symbols in demand.values():
         for symbol in set(symbols):
             watchers[symbol] += 1
-    tiers = sorted({count for symbol, count in watchers.items() if symbol not in chosen})
-    for tier in reversed(tiers):
-        queues = [
-            [s for s in demand[account] if watchers[s] == tier and s not in chosen]
-            for account in sorted(demand)
-        ]
-        heads = [0] * len(queues)
-        while any(head < len(queue) for head, queue in zip(heads, queues, strict=True)):
-            for n, queue in enumerate(queues):  # one turn each: its next symbol not yet taken
-                while heads[n] < len(queue) and queue[heads[n]] in chosen:
-                    heads[n] += 1
-                if heads[n] < len(queue):
-                    chosen.add(queue[heads[n]])
-                    order.append(queue[heads[n]])
-                    heads[n] += 1
+    # each account's queue per tier (= number of accounts watching), accounts in id order
+    tiers: dict[int, dict[str, list[str]]] = defaultdict(dict)
+    for account in sorted(demand):
+        for symbol in demand[account]:
+            if symbol not in chosen:
+                tiers[watchers[symbol]].setdefault(account, []).append(symbol)
+    for tier in sorted(tiers, reverse=True):
+        # round-robin: each account in turn takes its next symbol not yet taken; an
+        # account whose queue runs out leaves the rotation. O(entries) in all.
+        turns = deque(iter(queue) for queue in tiers[tier].values())
+        while turns:
+            queue = turns.popleft()
+            for symbol in queue:
+                if symbol not in chosen:
+                    chosen.add(symbol)
+                    order.append(symbol)
+                    turns.append(queue)
+                    break
     cut = len(order) if capacity is None else max(capacity, 0)
     return SymbolSelection(
         selected=order[:cut],
