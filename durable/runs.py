@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 from pydantic import Field, StrictInt, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+import shared.backtest.strategies.builtin  # noqa: F401  (the registry at start-up, not on a request)
 from shared.api_model import ApiModel
 from shared.backtest import (
     BarsFrame,

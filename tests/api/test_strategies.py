@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
 from shared.auth.caller import Caller
 from shared.storage.factory import document_store
 from shared.strategies_store import StrategyStore
@@ -107,3 +111,49 @@ async def test_a_version_lost_between_head_and_copy_is_rewritten_from_the_head(c
     assert (
         await call("GET", ONE + "/versions/{version}", params={**params, "version": "3"})
     ).status == 404
+
+
+async def test_hostile_specs_are_422_problems_naming_the_rule(call):
+    cases = [
+        ({"strategy": "bollinger_reversion", "params": {"k": "1e200000"}}, "invalid-number"),
+        ({"strategy": "bollinger_reversion", "params": {"k": True}}, "invalid-number"),
+        ({"strategy": "sma_cross", "grid": {"fast": "1:4000000"}}, "grid-too-large"),
+        ({"strategy": "sma_cross", "grid": {"fast": [50], "slow": [20]}}, "no-valid-combination"),
+        ({"strategy": "sma_cross", "params": {"fast": 50, "slow": 20}}, "invalid-parameter"),
+        ({"strategy": "sma_cross", "grid": {"fast": [2.5]}}, "invalid-parameter"),
+    ]
+    for spec, kind in cases:
+        created = await create(call, spec=spec)
+        assert created.status == 422, (spec, created.body)
+        assert created.mimetype == "application/problem+json"
+        assert created.json["type"] == f"/problems/{kind}", created.json
+    update = await call(
+        "PUT",
+        ONE,
+        params={"strategyId": (await create(call)).json["id"]},
+        body={"name": "x", "spec": {"strategy": "macd", "params": {"signal": 0}}},
+    )
+    assert update.status == 422
+    assert update.json["detail"] == "macd: signal=0 must be >= 1 (integer, 1 <= signal <= 1000000)"
+
+
+async def test_a_stored_spec_that_breaks_todays_rules_reads_but_does_not_run(call, store):
+    """Specs saved before a rule existed stay readable; running one is refused by the rule."""
+    import azure.functions as func
+
+    from functions.backtests import _parse_and_validate
+    from shared.errors import InvalidParameter
+    from tests.durable.bars import write_bars
+
+    first = (await create(call)).json
+    head = store.read("strategies", first["id"], "alice")
+    head["spec"]["grid"]["fast"] = [0, 5]  # a window of 0, accepted before the declaration
+    store.upsert("strategies", {k: v for k, v in head.items() if not k.startswith("_")})
+    read = await call("GET", ONE, params={"strategyId": first["id"]})
+    assert read.status == 200
+    assert read.json["spec"]["grid"]["fast"] == [0, 5]
+    write_bars()
+    body = json.dumps({"symbols": ["GOOG"], "strategyId": first["id"]}).encode()
+    request = func.HttpRequest("POST", "http://127.0.0.1/api/backtests", body=body, headers={})
+    with pytest.raises(InvalidParameter, match="sma_cross: fast=0 must be >= 1"):
+        _parse_and_validate(request, Caller("alice", frozenset({"trader"})))
