@@ -93,7 +93,12 @@ def fuzzers(
         def fuzz(case: schemathesis.Case) -> None:
             response = case.call(base_url=base_url, headers=headers, timeout=30)
             statuses[label][response.status_code] += 1
-            case.validate_response(response, checks=CHECKS)
+            try:
+                case.validate_response(response, checks=CHECKS)
+            except Exception:
+                print(f"\n{label} {case.path_parameters} {case.query} {case.body!r:.300}")
+                print(f"  -> {response.status_code} {response.text[:500]}")
+                raise
 
         return fuzz
 
@@ -124,6 +129,9 @@ def test_every_operation_survives_fuzzing_and_matches_its_schema(tmp_path):
         statuses: dict[str, Counter[int]] = {}
         for operation in operations:
             label = f"{operation.method.upper()} {operation.path}"
+            if os.environ.get("FUZZ_ONLY", label) != label:
+                documented.discard(label)
+                continue
             statuses[label] = Counter()
             for fuzz in fuzzers(operation, label, host.base_url, headers, statuses):
                 try:
