@@ -12,15 +12,26 @@ from shared.storage.documents import DocumentStore
 log = logging.getLogger("relay.symbols")
 
 
+NOT_STREAMED = frozenset({"fx"})
+"""Kinds the relay does not subscribe: the Finnhub stream id mapping (`to_finnhub`) would send
+an FX pair such as EUR-USD to the crypto pair BINANCE:EURUSDT, a different instrument."""
+
+
 def normalize(symbols: Iterable[object]) -> tuple[set[str], list[str]]:
-    """Canonical symbols and the entries that are not symbols."""
+    """Canonical symbols the relay streams, and the entries it does not (not symbols, or a
+    kind Finnhub's trade stream is not asked for)."""
     good: set[str] = set()
     bad: list[str] = []
     for item in symbols:
         try:
-            good.add(parse_symbol(str(item)).text)
+            symbol = parse_symbol(str(item))
         except InvalidInput:
             bad.append(str(item))
+            continue
+        if symbol.kind in NOT_STREAMED:
+            bad.append(symbol.text)
+        else:
+            good.add(symbol.text)
     return good, bad
 
 
@@ -34,5 +45,9 @@ def wanted_symbols(documents: DocumentStore | None, defaults: Iterable[str]) -> 
                 raw.extend(e.get("symbol", "") if isinstance(e, dict) else e for e in entries)
     good, bad = normalize(raw)
     if bad:
-        log.warning("ignored %d entries that are not symbols: %s", len(bad), sorted(set(bad))[:10])
+        log.warning(
+            "not relayed: %d entries that are not streamable symbols: %s",
+            len(bad),
+            sorted(set(bad))[:10],
+        )
     return good

@@ -106,3 +106,11 @@ async def test_finnhub_frames_as_finnhub_sends_them(
     assert connection.connected
     assert not connection.auth_rejected
     assert "too many symbols" in connection.stats.last_error
+
+
+def test_the_relay_streams_equities_and_crypto_not_fx_pairs() -> None:
+    from containerapps.relay.symbols import normalize
+
+    good, bad = normalize(["aapl", "BTC-USD", "EURUSD=X", "APS.AX", "not a symbol!", "a\x00"])
+    assert good == {"AAPL", "BTC-USD", "APS.AX"}
+    assert bad == ["EUR-USD", "not a symbol!", "a\x00"]
