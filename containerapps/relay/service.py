@@ -29,6 +29,10 @@ from shared.watchlists import SymbolSelection, select_watched
 
 log = logging.getLogger("relay")
 
+NOT_STREAMED = frozenset({"fx"})
+"""Kinds the relay does not subscribe: the Finnhub stream id mapping (`to_finnhub`) would send
+an FX pair such as EUR-USD to the crypto pair BINANCE:EURUSDT, a different instrument."""
+
 
 def build_sender(settings: Settings, client: str = "rest") -> GroupSender:
     """The Web PubSub sender (`client`: "rest", the lean one, or "sdk"): AccessKey-signed for
@@ -216,7 +220,11 @@ class Relay:
         defaults = [*self.settings.default_symbols, *self.rs.relay_extra_symbols]
         try:
             selection = await asyncio.to_thread(
-                select_watched, self.documents, defaults, self.capacity
+                select_watched,
+                self.documents,
+                defaults,
+                self.capacity,
+                skip_kinds=NOT_STREAMED,
             )
         except Exception as error:
             log.warning("reading watchlists failed (%s); keeping the current symbols", error)

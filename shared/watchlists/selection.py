@@ -63,6 +63,10 @@ def _canonical(entry: object) -> str | None:
         return None
 
 
+def _kind(symbol: str) -> str:
+    return parse_symbol(symbol).kind
+
+
 def watch_demand(store: DocumentStore) -> tuple[dict[str, list[str]], int]:
     """Per account, the valid symbols of its watchlists in its own order (oldest watchlist
     first, then list order, duplicates dropped); and how many entries were not symbols."""
@@ -90,13 +94,20 @@ def select_symbols(
     capacity: int | None,
     *,
     invalid: int = 0,
+    skip_kinds: frozenset[str] = frozenset(),
 ) -> SymbolSelection:
     """The symbols `capacity` (None: unlimited) serves: defaults, then by number of distinct
-    accounts watching, then round-robin over accounts (see the module docstring)."""
+    accounts watching, then round-robin over accounts (see the module docstring). Symbols of
+    a kind in `skip_kinds` (e.g. FX for the relay) are neither served nor left out."""
+    if skip_kinds:
+        demand = {
+            account: [s for s in symbols if _kind(s) not in skip_kinds]
+            for account, symbols in demand.items()
+        }
     order: list[str] = []
     for entry in defaults:
         symbol = _canonical(entry)
-        if symbol is not None and symbol not in order:
+        if symbol is not None and symbol not in order and _kind(symbol) not in skip_kinds:
             order.append(symbol)
     chosen = set(order)
     watchers: dict[str, int] = defaultdict(int)
@@ -133,8 +144,12 @@ def select_symbols(
 
 
 def select_watched(
-    store: DocumentStore | None, defaults: Iterable[str], capacity: int | None
+    store: DocumentStore | None,
+    defaults: Iterable[str],
+    capacity: int | None,
+    *,
+    skip_kinds: frozenset[str] = frozenset(),
 ) -> SymbolSelection:
     """`select_symbols` over every account's watchlists in `store` (None: defaults only)."""
     demand, invalid = watch_demand(store) if store is not None else ({}, 0)
-    return select_symbols(demand, defaults, capacity, invalid=invalid)
+    return select_symbols(demand, defaults, capacity, invalid=invalid, skip_kinds=skip_kinds)

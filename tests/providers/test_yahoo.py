@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -137,3 +137,19 @@ def test_exchange_listings_fx_and_classes_reach_yahoo_unmangled(
     assert bars
     assert {b.symbol for b in bars} == {symbol.text}
     assert bars[-1].close == pytest.approx(fake.market.daily(ticker)[-1][4])
+
+
+@pytest.mark.parametrize("ticker", ["FPH.NZ", "APS.AX", "7203.T"])
+def test_daily_bars_take_the_exchange_local_session_date(
+    fake: FakeProviders, hooks: ClientHooks, raw: list[RawResponse], ticker: str
+) -> None:
+    """Yahoo stamps a daily bar at the local open: NZX's 10:00 NZST is 22:00 UTC of the day
+    before. The bar is the exchange-local session's date, never the UTC date of the stamp."""
+    bars = _client(fake, hooks).history(parse_symbol(ticker), "1d", start=JUNE[0], end=JUNE[1])
+    served = [r[0] for r in fake.market.daily(ticker) if JUNE[0] <= r[0] < JUNE[1]]
+    assert [b.ts.date() for b in bars] == served
+    assert all(b.ts.hour == 0 for b in bars)
+    stamps = [s for s in json.loads(raw[-1].body)["chart"]["result"][0]["timestamp"]]
+    if ticker == "FPH.NZ":
+        first = datetime.fromtimestamp(stamps[0], UTC)
+        assert (first.date(), first.hour) == (served[0] - timedelta(days=1), 22)

@@ -106,3 +106,13 @@ async def test_finnhub_frames_as_finnhub_sends_them(
     assert connection.connected
     assert not connection.auth_rejected
     assert "too many symbols" in connection.stats.last_error
+
+
+def test_the_relay_streams_equities_and_crypto_not_fx_pairs() -> None:
+    from containerapps.relay.service import NOT_STREAMED
+    from shared.watchlists import select_symbols
+
+    demand = {"alice": ["AAPL", "EUR-USD", "APS.AX"], "bob": ["BTC-USD"]}
+    selection = select_symbols(demand, ["ETH-USD", "GBP-USD"], 10, skip_kinds=NOT_STREAMED)
+    assert selection.selected == ["ETH-USD", "AAPL", "BTC-USD", "APS.AX"]
+    assert selection.left_out == []

@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -257,6 +258,23 @@ class FakeMarket:
     def now(self) -> datetime:
         """The fake market's clock: 00:00 UTC after `last_day`."""
         return datetime.combine(self.last_day + timedelta(days=1), datetime.min.time(), UTC)
+
+
+EXCHANGE_ZONES: dict[str, tuple[str, str, int, int]] = {
+    # Yahoo suffix: (exchangeTimezoneName, timezone, local open hour, minute)
+    "AX": ("Australia/Sydney", "AEST", 10, 0),
+    "NZ": ("Pacific/Auckland", "NZST", 10, 0),
+    "T": ("Asia/Tokyo", "JST", 9, 0),
+    "SS": ("Asia/Shanghai", "CST", 9, 30),
+}
+"""Listings whose daily bars Yahoo stamps at the local open: for NZX that is 22:00 UTC of the
+previous day, so only the exchange-local date is the session date."""
+
+
+def _local_epoch(day: date, zone: str, hour: int, minute: int) -> int:
+    return int(
+        datetime(day.year, day.month, day.day, hour, minute, tzinfo=ZoneInfo(zone)).timestamp()
+    )
 
 
 def _epoch(day: date, hour: int = 0, minute: int = 0) -> int:
@@ -689,14 +707,20 @@ class _Handler(BaseHTTPRequestHandler):
         if ticker in market.unknown:
             return self._fault_not_found()
         crypto = bool(_CRYPTO_PAIR.match(ticker))
+        listing = EXCHANGE_ZONES.get(ticker.rsplit(".", 1)[-1]) if "." in ticker else None
+
+        def stamp(day: date) -> int:
+            if listing is not None:
+                return _local_epoch(day, listing[0], listing[2], listing[3])
+            return _epoch(day, 0, 0) if crypto else _epoch(day, 14, 30)
+
         rows = market.daily(ticker)
         if "period1" in p:
             lo, hi = int(p["period1"]), int(p.get("period2", 2**40))
-            rows = [r for r in rows if lo <= _epoch(r[0], 14, 30) < hi]
+            rows = [r for r in rows if lo <= stamp(r[0]) < hi]
         else:
             rows = rows[-1:] if p.get("range") == "1d" else rows[-22:]
         last = market.daily(ticker)[-1]
-        hour, minute = (0, 0) if crypto else (14, 30)
         meta: dict[str, Any] = {
             "currency": "USD",
             "symbol": ticker,
@@ -707,6 +731,17 @@ class _Handler(BaseHTTPRequestHandler):
             "gmtoffset": 0 if crypto else -14400,
             "timezone": "UTC" if crypto else "EDT",
             "exchangeTimezoneName": "UTC" if crypto else "America/New_York",
+            **(
+                {}
+                if listing is None
+                else {
+                    "exchangeTimezoneName": listing[0],
+                    "timezone": listing[1],
+                    "gmtoffset": int(
+                        ZoneInfo(listing[0]).utcoffset(datetime(last[0].year, 6, 1)).total_seconds()  # type: ignore[union-attr]
+                    ),
+                }
+            ),
             "regularMarketPrice": last[4],
             "regularMarketVolume": last[5],
             "chartPreviousClose": market.daily(ticker)[-2][4],
@@ -752,7 +787,7 @@ class _Handler(BaseHTTPRequestHandler):
                 for day in sorted({datetime.fromtimestamp(t, UTC).date() for t in stamps})
             ]
         else:
-            stamps = [_epoch(r[0], hour, minute) for r in rows]
+            stamps = [stamp(r[0]) for r in rows]
         if rows:
             quote: dict[str, list[Any]] = {
                 "open": [r[1] for r in rows],
