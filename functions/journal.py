@@ -23,6 +23,7 @@ from shared.auth.caller import Caller
 from shared.config import get_settings
 from shared.errors import DomainError
 from shared.journal import analytics
+from shared.journal.excursion import Excursion
 from shared.journal.imports import (
     MAX_IMPORT_BODY_BYTES,
     ImportRejected,
@@ -47,6 +48,7 @@ from shared.journal.service import (
     journal_of,
     owner,
     trade_detail,
+    trade_excursion,
     trade_page,
 )
 from shared.openapi import IF_MATCH, EndpointSpec, describe
@@ -212,6 +214,23 @@ async def journal_trades_get(req: func.HttpRequest, caller: Caller) -> func.Http
     journal = journal_of(owner(caller, query.account))
     detail = await asyncio.to_thread(trade_detail, journal, req.route_params["tradeId"])
     return json_response(detail)
+
+
+@bp.function_name("journal_trades_excursion")
+@bp.route(route="journal/trades/{tradeId}/excursion", methods=["GET"])
+@endpoint(
+    role="viewer",
+    summary="MFE and MAE of a trade from the lake's bars (intraday if present, else daily)",
+    query=ExecutionsQuery,
+    response=Excursion,
+    errors=(404,),
+    tags=TAGS,
+)
+async def journal_trades_excursion(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+    query = parse_query(req, ExecutionsQuery)
+    journal = journal_of(owner(caller, query.account))
+    found = await asyncio.to_thread(trade_excursion, journal, req.route_params["tradeId"])
+    return json_response(found)
 
 
 @bp.function_name("journal_trades_annotate")
