@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import azure.functions as func
 
@@ -21,8 +22,9 @@ from functions.http import (
 )
 from shared.auth.caller import Caller
 from shared.config import get_settings
-from shared.errors import DomainError
+from shared.errors import DomainError, NotFound
 from shared.journal import analytics
+from shared.journal.excursion import Excursion
 from shared.journal.imports import (
     MAX_IMPORT_BODY_BYTES,
     ImportRejected,
@@ -33,6 +35,16 @@ from shared.journal.imports import (
 )
 from shared.journal.models import Annotation, AnnotationIn, Execution, ExecutionIn
 from shared.journal.sample import DEMO_ACCOUNT, seed_demo
+from shared.journal.screenshots import (
+    MAX_SCREENSHOT_BYTES,
+    Screenshot,
+    ScreenshotIn,
+    ScreenshotUrl,
+    UploadSlot,
+    open_upload,
+    read_url,
+    receive_upload,
+)
 from shared.journal.service import (
     Breakdown,
     DailyCurve,
@@ -47,6 +59,7 @@ from shared.journal.service import (
     journal_of,
     owner,
     trade_detail,
+    trade_excursion,
     trade_page,
 )
 from shared.openapi import IF_MATCH, EndpointSpec, describe
@@ -214,6 +227,23 @@ async def journal_trades_get(req: func.HttpRequest, caller: Caller) -> func.Http
     return json_response(detail)
 
 
+@bp.function_name("journal_trades_excursion")
+@bp.route(route="journal/trades/{tradeId}/excursion", methods=["GET"])
+@endpoint(
+    role="viewer",
+    summary="MFE and MAE of a trade from the lake's bars (intraday if present, else daily)",
+    query=ExecutionsQuery,
+    response=Excursion,
+    errors=(404,),
+    tags=TAGS,
+)
+async def journal_trades_excursion(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+    query = parse_query(req, ExecutionsQuery)
+    journal = journal_of(owner(caller, query.account))
+    found = await asyncio.to_thread(trade_excursion, journal, req.route_params["tradeId"])
+    return json_response(found)
+
+
 @bp.function_name("journal_trades_annotate")
 @bp.route(route="journal/trades/{tradeId}/annotation", methods=["PUT"])
 @endpoint(
@@ -353,3 +383,81 @@ async def journal_sample(timer: func.TimerRequest) -> None:
     if not settings.sample_data_enabled or settings.alphavantage_api_keys:
         return
     await asyncio.to_thread(seed_demo, journal_of(DEMO_ACCOUNT))
+
+
+def _origin(req: func.HttpRequest) -> str:
+    parts = urlsplit(req.url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+@bp.function_name("journal_screenshots_open")
+@bp.route(route="journal/trades/{tradeId}/screenshots", methods=["POST"])
+@endpoint(
+    role="trader",
+    summary="A single-use upload URL for a trade screenshot (PNG, JPEG or WebP, <= 5 MiB)",
+    description="PUT the bytes to `uploadUrl` within 5 minutes, with the declared Content-Type.",
+    body=ScreenshotIn,
+    response=UploadSlot,
+    status=201,
+    errors=(404, 409),
+    tags=TAGS,
+)
+async def journal_screenshots_open(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+    data = parse_body(req, ScreenshotIn)
+    journal = journal_of(caller.account_id)
+    trade_id = req.route_params["tradeId"]
+    slot = await asyncio.to_thread(open_upload, journal, trade_id, data, _origin(req))
+    return json_response(slot, status=201)
+
+
+@bp.function_name("journal_uploads_put")
+@bp.route(route="journal/uploads/{owner}/{uploadId}", methods=["PUT"])
+@endpoint(
+    role=None,
+    summary="Upload a screenshot to the URL the screenshot route gave (the URL authorizes)",
+    response=Screenshot,
+    status=201,
+    errors=(404, 413, 415),
+    tags=TAGS,
+)
+async def journal_uploads_put(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+    body = req.get_body()
+    if len(body) > MAX_SCREENSHOT_BYTES:
+        raise PayloadTooLarge(f"at most {MAX_SCREENSHOT_BYTES} bytes")
+    journal = journal_of(req.route_params["owner"])
+    stored = await asyncio.to_thread(
+        receive_upload,
+        journal,
+        req.route_params["uploadId"],
+        req.headers.get("Content-Type", ""),
+        body,
+    )
+    await asyncio.to_thread(
+        audit_change,
+        Caller(account_id=journal.account, roles=frozenset()),
+        "journal.screenshot.uploaded",
+        account=journal.account,
+        target=f"journal/trades/{stored.trade_id}",
+        detail={"name": stored.name, "bytes": len(body)},
+    )
+    return json_response(stored, status=201)
+
+
+@bp.function_name("journal_screenshots_get")
+@bp.route(route="journal/trades/{tradeId}/screenshots/{index}", methods=["GET"])
+@endpoint(
+    role="viewer",
+    summary="A signed URL (10 minutes) to read a trade's screenshot",
+    query=ExecutionsQuery,
+    response=ScreenshotUrl,
+    errors=(404,),
+    tags=TAGS,
+)
+async def journal_screenshots_get(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+    query = parse_query(req, ExecutionsQuery)
+    journal = journal_of(owner(caller, query.account))
+    index = req.route_params["index"]
+    if not index.isdigit() or len(index) > 3:
+        raise NotFound(f"screenshot {index!r} not found")
+    found = await asyncio.to_thread(read_url, journal, req.route_params["tradeId"], int(index))
+    return json_response(found)

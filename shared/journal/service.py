@@ -14,13 +14,15 @@ from shared.api_model import ApiModel
 from shared.auth.caller import Caller
 from shared.config import get_settings
 from shared.errors import NotFound
+from shared.ingest.bars import BarLake
 from shared.journal.analytics import BreakdownKey, DailyPoint, Group, JournalFilter, select
+from shared.journal.excursion import Excursion, excursion
 from shared.journal.imports import ImportResult
 from shared.journal.matching import match
-from shared.journal.models import Annotation, Execution
+from shared.journal.models import Annotation, Execution, Trade
 from shared.journal.store import Journal
 from shared.storage.documents import DocumentNotFound
-from shared.storage.factory import blob_store, document_store
+from shared.storage.factory import blob_store, document_store, lake
 
 
 def owner(caller: Caller, account: str | None) -> str:
@@ -166,7 +168,8 @@ def trade_page(journal: Journal, query: TradesQuery) -> TradePage:
     )
 
 
-def trade_detail(journal: Journal, trade_id: str) -> TradeDetail:
+def _trade(journal: Journal, trade_id: str) -> tuple[dict[str, Any], Trade, list[Execution]]:
+    """The snapshot row, the trade and its group's executions; `NotFound` if unknown."""
     frame = journal.frame()
     found = np.flatnonzero(frame.id == trade_id)
     if found.size == 0:
@@ -174,6 +177,16 @@ def trade_detail(journal: Journal, trade_id: str) -> TradeDetail:
     row = frame.table.take(found[:1]).to_pylist()[0]
     executions = journal.all_executions({(row["broker_account"], row["symbol"])})
     trade = next(t for t in match(executions) if t.id == trade_id)
+    return row, trade, executions
+
+
+def trade_excursion(journal: Journal, trade_id: str) -> Excursion:
+    _, trade, _ = _trade(journal, trade_id)
+    return excursion(BarLake(lake()), trade)
+
+
+def trade_detail(journal: Journal, trade_id: str) -> TradeDetail:
+    row, trade, executions = _trade(journal, trade_id)
     wanted = set(trade.execution_ids)
     note = journal.annotations([trade_id]).get(trade_id)
     return TradeDetail(

@@ -58,7 +58,7 @@ def test_dashboard_shows_the_sample_journal_and_filters_change_the_figures() -> 
                 assert page.query_selector('.bars[data-by="setup"] .row')
                 assert len(page.query_selector_all("#trades tr")) == 50
                 if os.environ.get("JOURNAL_SCREENSHOT"):
-                    page.screenshot(path=os.environ["JOURNAL_SCREENSHOT"], full_page=True)
+                    page.screenshot(path=os.environ["JOURNAL_SCREENSHOT"])
                 loaded = page.get_attribute("body", "data-loaded")
                 page.click('#sides button[data-side="long"]')
                 page.wait_for_function(
