@@ -86,3 +86,62 @@ def test_the_grammar_rejects_a_broken_file() -> None:
     assert _errors(_tree(broken))
     unbalanced = b"var x = (!empty(a) || b\n"
     assert _errors(_tree(unbalanced))
+
+
+# pycep-parser 0.5 associates some unparenthesised mixes wrongly (`!empty(a) || b` becomes
+# `!(empty(a) || b)`, `s.x ? a : b` becomes `s.(x ? a : b)`, `a == 'x' && b` becomes
+# `a == ('x' && b)`), and tests/deploy evaluates its trees. So bicep/ writes every operand of
+# an operator as something pycep cannot misread: a name, a literal, a call, a parenthesised
+# expression, or the same associative operator again.
+SIMPLE_OPERANDS = {
+    "identifier",
+    "string",
+    "number",
+    "boolean",
+    "null",
+    "call_expression",
+    "parenthesized_expression",
+    "array",
+    "object",
+}
+
+
+def _operator(node: Node) -> str:
+    return next(((c.text or b"").decode() for c in node.children if not c.is_named), "")
+
+
+def _ambiguous(node: Node) -> list[str]:
+    found: list[str] = []
+    operands: list[Node] = []
+    if node.type == "ternary_expression":
+        operands = [node.named_children[0]]
+    elif node.type == "binary_expression":
+        operands = list(node.named_children)
+    for operand in operands:
+        same_chain = (
+            node.type == "binary_expression"
+            and operand.type == "binary_expression"
+            and _operator(operand) == _operator(node)
+            and _operator(node) in ("||", "&&")
+        )
+        if operand.type not in SIMPLE_OPERANDS and not same_chain:
+            row = operand.start_point[0] + 1
+            found.append(f"line {row}: parenthesise {(operand.text or b'').decode()!r}")
+    for child in node.children:
+        found += _ambiguous(child)
+    return found
+
+
+@pytest.mark.parametrize("path", bm.bicep_files(), ids=lambda p: p.name)
+def test_operators_have_operands_pycep_reads_the_way_bicep_does(path: Path) -> None:
+    found = _ambiguous(_tree(path.read_bytes()))
+    assert not found, f"{path.name}:\n" + "\n".join(found)
+
+
+def test_the_operand_rule_flags_what_pycep_misreads() -> None:
+    source = b"var a = !empty(x) || y\nvar b = s.provided ? 1 : 0\nvar c = a == 'x' && b\n"
+    assert len(_ambiguous(_tree(source))) == 3
+    fine = (
+        b"var a = (!empty(x)) || y || z\nvar b = (s.provided) ? 1 : 0\nvar c = empty(a) ? 1 : 0\n"
+    )
+    assert _ambiguous(_tree(fine)) == []
