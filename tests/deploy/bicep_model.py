@@ -320,16 +320,21 @@ class Evaluator:
             right = self.value(operands["operand_2"], scope)
             return _BINARY[kind](left, right)
         if kind == "property_accessor":
-            target = self.value(operands["operand_1"], scope)
-            key = operands["operand_2"]
-            if not isinstance(target, dict) or not isinstance(key, str) or key not in target:
-                raise Unresolved(f"property {key!r} of {target!r}")
-            return target[key]
+            return self._access(self.value(operands["operand_1"], scope), operands["operand_2"])
         if kind == "index_accessor":
             target = self.value(operands["operand_1"], scope)
             index = self.value(operands["operand_2"], scope)
             return target[index]
         raise Unresolved(f"operator {kind}")
+
+    def _access(self, target: Any, key: Any) -> Any:
+        """`target.key`; pycep nests a chain `a.b.c` as a.(b.c), so a key can be an accessor."""
+        if isinstance(key, dict) and key.get("operator", {}).get("type") == "property_accessor":
+            inner = key["operator"]["operands"]
+            return self._access(self._access(target, inner["operand_1"]), inner["operand_2"])
+        if not isinstance(target, dict) or not isinstance(key, str) or key not in target:
+            raise Unresolved(f"property {key!r} of {target!r}")
+        return target[key]
 
     def _function(self, fn: dict[str, Any], scope: dict[str, Any]) -> Any:
         kind = fn["type"]

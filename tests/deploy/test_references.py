@@ -132,6 +132,27 @@ def test_rbac_assignments_use_rbac_roles_and_sql_assignments_the_cosmos_role() -
         assert "sqlRoleDefinitions/${cosmosDataContributor.id}" in json.dumps(assignment)
 
 
+def test_the_app_identity_has_the_roles_microsofts_flex_sample_gives_it() -> None:
+    """Host storage, deployment package, Durable (queues, tables) and Entra ID telemetry, as in
+    Microsoft's Flex Consumption azd quickstart, at the same scopes."""
+    expected = _platform()["flex_consumption"]["identity_roles"]
+    parsed = bm.parse(bm.module_file("roles"))
+    evaluator = bm.Evaluator(parsed)
+    by_id = {role["id"]: role["name"] for role in evaluator.variable("roles").values()}
+    on_storage = {by_id[role_id] for role_id in evaluator.variable("storageRoles")}
+    assert set(expected["storage_account"]) <= on_storage
+    storage = parsed["resources"]["appStorage"]["config"]["config"]
+    assert storage["scope"] == "storage"
+    assert storage["properties"]["principalId"] == "identityPrincipalId"
+    telemetry = parsed["resources"]["appTelemetry"]["config"]
+    assert telemetry["scope"] == "appInsights"
+    role_id = evaluator.value(
+        telemetry["properties"]["roleDefinitionId"]["function"]["parameters"]["resource_name_1"]
+    )
+    assert {by_id[role_id]} == set(expected["application_insights"])
+    assert telemetry["properties"]["principalId"] == "identityPrincipalId"
+
+
 # --- 2. site properties Flex Consumption rejects ---------------------------------------------
 
 
