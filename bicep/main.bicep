@@ -67,8 +67,8 @@ param principalType string = 'User'
 @allowed([ 512, 2048, 4096 ])
 param instanceMemoryMB int = 2048
 
-@description('Flex Consumption maximum instance count (caps cost and provider fan-out).')
-@minValue(1)
+@description('Flex Consumption maximum instance count (caps cost and provider fan-out); Flex accepts 40 to 1000.')
+@minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 40
 

@@ -13,7 +13,8 @@ param applicationInsightsConnectionString string
 param appSettings array
 @allowed([ 512, 2048, 4096 ])
 param instanceMemoryMB int = 2048
-@minValue(1)
+@description('Flex Consumption accepts 40 to 1000 (tests/deploy/reference/azure_platform.yaml).')
+@minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 100
 @description('Origins allowed to call the API from a browser.')

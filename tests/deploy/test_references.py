@@ -435,6 +435,22 @@ def test_key_vault_allows_azd_down_purge_then_azd_up() -> None:
     assert bm.Evaluator(main).param("keyVaultPurgeProtection") is False
 
 
+def test_scale_parameters_stay_within_what_flex_consumption_accepts() -> None:
+    limits = _platform()["flex_consumption"]["scale_limits"]
+    for path in (bm.MAIN, bm.module_file("functionapp")):
+        params = bm.parse(path)["parameters"]
+        count = params["maximumInstanceCount"]
+        low, high = bm.decorator(count, "min_value"), bm.decorator(count, "max_value")
+        assert (low, high) == (
+            limits["maximum_instance_count"]["min"],
+            limits["maximum_instance_count"]["max"],
+        ), path.name
+        assert low <= count["default"] <= high
+        memory = params["instanceMemoryMB"]
+        assert bm.decorator(memory, "allowed") == limits["instance_memory_mb"], path.name
+        assert memory["default"] in limits["instance_memory_mb"]
+
+
 def test_location_is_restricted_to_regions_with_flex_consumption() -> None:
     regions = _platform()["flex_consumption"]["regions"]
     offered = set(regions["list"]) - set(regions["early_access"])
