@@ -273,6 +273,8 @@ var appSettings = [
   { name: 'WATCHLISTS_PER_ACCOUNT', value: '20' }
   { name: 'WATCHLIST_SYMBOLS_PER_ACCOUNT', value: '100' }
   { name: 'INGEST_MAX_SYMBOLS', value: '200' }
+  { name: 'BACKTEST_MAX_AXIS_VALUES', value: '10000' }
+  { name: 'BACKTEST_MAX_GRID_SIZE', value: '200000' }
 ]
 
 // Provider keys: Key Vault references when the secret is in the vault (given now, or stored
@@ -309,6 +311,7 @@ var relaySettings = [
   { name: 'RELAY_HEARTBEAT_SECONDS', value: '30' }
   { name: 'RELAY_BACKOFF_INITIAL_SECONDS', value: '1' }
   { name: 'RELAY_BACKOFF_MAX_SECONDS', value: '60' }
+  { name: 'RELAY_AUTH_BACKOFF_SECONDS', value: '3600' }
   { name: 'RELAY_CONNECT_TIMEOUT_SECONDS', value: '10' }
   { name: 'RELAY_BATCH_MS', value: '100' }
   { name: 'RELAY_BATCHING', value: 'true' }

@@ -77,7 +77,7 @@ class ExecutionIn(ApiModel):
         parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
         if isinstance(parsed, datetime) and parsed.tzinfo is None:
             raise ValueError("executedAt needs a time zone offset (e.g. 2024-03-01T15:30:00-05:00)")
-        return value
+        return parsed  # a datetime: strict request parsing refuses a str handed on from here
 
     @field_validator("currency")
     @classmethod

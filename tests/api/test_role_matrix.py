@@ -93,7 +93,9 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
     """One local host for the module, over real HTTP (routes with Durable client bindings
     only run inside a host)."""
     data = tmp_path_factory.mktemp("matrix-host")
-    with start_host(env={"LOCAL_DATA_DIR": str(data)}) as running:
+    # the matrix writes one resource per cell into alice's account: above the default limits
+    env = {"LOCAL_DATA_DIR": str(data), "WATCHLISTS_PER_ACCOUNT": "500"}
+    with start_host(env=env) as running:
         store = SqliteDocumentStore(data / "documents.sqlite3")
         put_quote(store, "AAPL", 100.0)
         with httpx.Client(base_url=running.base_url, timeout=30) as client:
