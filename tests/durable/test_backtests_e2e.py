@@ -77,7 +77,7 @@ def test_sweep_validation_retry_failure_cancel_and_listing(host: RunningHost, go
     problems = {
         "unknown strategy": _body(SMALL_GRID)
         | {"strategy": {"strategy": "moon_phase", "grid": {}}},
-        "no valid combination": _body({"fast": "50", "slow": "20"}),
+        "no combination of the sma_cross grid satisfies": _body({"fast": "50", "slow": "20"}),
         "BACKTEST_MAX_COMBINATIONS": _body({"fast": "1:400", "slow": "2:400"}),
         "no 1d bars": _body(SMALL_GRID) | {"start": "2030-01-01", "end": "2030-12-31"},
     }
