@@ -8,6 +8,7 @@ from functions.backtests import bp as backtests_bp
 from functions.feed import bp as feed_bp
 from functions.health import bp as health_bp
 from functions.ingest_timers import bp as ingest_timers_bp
+from functions.journal import bp as journal_bp
 from functions.market import bp as market_bp
 from functions.openapi import bp as openapi_bp
 from functions.paper import bp as paper_bp
@@ -28,5 +29,6 @@ for blueprint in (
     backtests_bp,
     backtest_durable_bp,
     feed_bp,
+    journal_bp,
 ):
     app.register_functions(blueprint)

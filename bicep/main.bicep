@@ -8,8 +8,46 @@ targetScope = 'subscription'
 @description('azd environment name; names the resource group and seeds resource names.')
 param environmentName string
 
+// Regions that offer Flex Consumption, as Microsoft's azd quickstart for Flex Consumption
+// lists them (Azure-Samples/functions-quickstart-python-http-azd, infra/main.bicep), minus the
+// early-access eastus2euap; source and list in tests/deploy/reference/azure_platform.yaml.
+// Live list: `az functionapp list-flexconsumption-locations`.
 @minLength(1)
-@description('Azure region for every resource.')
+@description('Azure region for every resource; one that offers Flex Consumption.')
+@allowed([
+  'australiaeast'
+  'australiasoutheast'
+  'brazilsouth'
+  'canadacentral'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'francecentral'
+  'germanywestcentral'
+  'italynorth'
+  'japaneast'
+  'koreacentral'
+  'northcentralus'
+  'northeurope'
+  'norwayeast'
+  'southafricanorth'
+  'southcentralus'
+  'southeastasia'
+  'southindia'
+  'spaincentral'
+  'swedencentral'
+  'uaenorth'
+  'uksouth'
+  'ukwest'
+  'westcentralus'
+  'westeurope'
+  'westus'
+  'westus2'
+  'westus3'
+])
+@metadata({ azd: { type: 'location' } })
 param location string
 
 @description('Deployment stage reported by the app (ENVIRONMENT); never "local" in Azure.')
@@ -29,8 +67,8 @@ param principalType string = 'User'
 @allowed([ 512, 2048, 4096 ])
 param instanceMemoryMB int = 2048
 
-@description('Flex Consumption maximum instance count (caps cost and provider fan-out).')
-@minValue(1)
+@description('Flex Consumption maximum instance count (caps cost and provider fan-out); Flex accepts 40 to 1000.')
+@minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
@@ -64,8 +102,20 @@ param coinGeckoApiKey string = ''
 param coinGeckoKeyKind string = 'demo'
 
 @secure()
-@description('Finnhub API keys for the relay, comma-separated (one websocket each); stored in Key Vault.')
+@description('Finnhub API keys for the relay, comma-separated (one websocket each); stored in Key Vault. Empty and none stored before: the relay is scaled to zero.')
 param finnhubApiKeys string = ''
+
+// Whether a provider's key is already in Key Vault from an earlier provision. Each is the
+// output of the same name from the last `azd provision` (azd writes outputs to the
+// environment's .env and main.parameters.json reads them back), so a provision run without
+// the key variables keeps the Key Vault references instead of blanking them. The azure.yaml
+// `postdown` hook resets them, since `azd down --purge` deletes the secrets.
+@description('True when the Alpha Vantage keys were stored in Key Vault by an earlier provision (ALPHAVANTAGE_KEYS_IN_VAULT).')
+param alphaVantageKeysInVault bool = false
+@description('True when the CoinGecko key was stored in Key Vault by an earlier provision (COINGECKO_KEY_IN_VAULT).')
+param coinGeckoKeyInVault bool = false
+@description('True when the Finnhub keys were stored in Key Vault by an earlier provision (FINNHUB_KEYS_IN_VAULT).')
+param finnhubKeysInVault bool = false
 
 @description('Ingest the bundled real sample prices (GOOG, S&P 500) while no Alpha Vantage key is set, so a keyless deployment has data.')
 param sampleDataEnabled bool = true
@@ -81,8 +131,8 @@ param logLevel string = 'INFO'
 @allowed([ 'Free_F1', 'Standard_S1', 'Premium_P1' ])
 param webPubSubSku string = 'Standard_S1'
 
-@description('Relay image; azd sets it on deploy (SERVICE_RELAY_IMAGE_NAME). Empty: a placeholder runs until then.')
-param relayImage string = ''
+@description('True once azd has deployed the relay (SERVICE_RELAY_RESOURCE_EXISTS): a provision then keeps the running image instead of the placeholder.')
+param relayExists bool = false
 
 @description('Port the relay serves /healthz and /readyz on.')
 param relayPort int = 8080
@@ -91,9 +141,15 @@ param relayPort int = 8080
 @allowed([ 'Standard_LRS', 'Standard_ZRS', 'Standard_GRS', 'Standard_RAGRS', 'Standard_GZRS' ])
 param storageSku string = 'Standard_ZRS'
 
-@secure()
-@description('Key for signed URLs of the local blob store; unused in Azure (blobs use Storage), random per deployment.')
-param localSigningKey string = newGuid()
+@description('Always-ready instances for the `durable` scale group (Microsoft recommends 1 for Durable Functions on Flex Consumption; 0 lets it scale from zero).')
+@minValue(0)
+param durableAlwaysReadyInstances int = 1
+
+@description('Durable maxQueuePollingInterval (hh:mm:ss); Microsoft recommends 10 s or less on Flex Consumption, the extension defaults to 1 s there.')
+param durableMaxQueuePollingInterval string = '00:00:01'
+
+@description('Key Vault purge protection (irreversible; blocks `azd down --purge` then `azd up` with the same environment name until the retention ends).')
+param keyVaultPurgeProtection bool = false
 
 var abbrs = {
   resourceGroup: 'rg-'
@@ -147,7 +203,9 @@ var appSettings = [
   { name: 'RESULTS_CONTAINER', value: resultsContainer }
   { name: 'AUDIT_CONTAINER', value: auditContainer }
   { name: 'LOCAL_DATA_DIR', value: localDataDir }
-  { name: 'LOCAL_SIGNING_KEY', value: localSigningKey }
+  // The local blob store's URL-signing key: unused in Azure (BLOB_BACKEND=azure). A fixed
+  // value, not a fresh random one: a setting that changes on every provision restarts both apps.
+  { name: 'LOCAL_SIGNING_KEY', value: '' }
 
   { name: 'DOCUMENT_BACKEND', value: 'cosmos' }
   { name: 'COSMOS_ENDPOINT', value: 'https://${cosmosAccountName}.documents.azure.com:443/' }
@@ -198,6 +256,7 @@ var appSettings = [
   { name: 'AUTH_JWKS_REFETCH_SECONDS', value: '30' }
   { name: 'DEV_AUTH_ENABLED', value: 'false' }
   { name: 'DEV_ISSUER_KEY_FILE', value: '${localDataDir}/dev-issuer-key.pem' }
+  { name: 'DEV_ISSUER', value: '' }
 
   { name: 'BACKTEST_MAX_COMBINATIONS', value: string(backtestMaxCombinations) }
   { name: 'BACKTEST_MAX_AXIS_VALUES', value: '10000' }
@@ -212,20 +271,33 @@ var appSettings = [
   { name: 'PAPER_MAX_QUOTE_AGE_SECONDS', value: '900' }
   { name: 'IDEMPOTENCY_TTL_SECONDS', value: '86400' }
   { name: 'AUDIT_DENIALS_PER_MINUTE', value: '120' }
+
+  { name: 'WATCHLISTS_PER_ACCOUNT', value: '20' }
+  { name: 'WATCHLIST_SYMBOLS_PER_ACCOUNT', value: '100' }
+  { name: 'INGEST_MAX_SYMBOLS', value: '200' }
 ]
 
-// Provider keys: Key Vault references when given, '' (provider off / keyless) otherwise.
+// Provider keys: Key Vault references when the secret is in the vault (given now, or stored
+// by an earlier provision), '' (provider off / keyless) otherwise.
+var alphaVantageInVault = (!empty(alphaVantageApiKeys)) || alphaVantageKeysInVault
+var coinGeckoInVault = (!empty(coinGeckoApiKey)) || coinGeckoKeyInVault
+var finnhubInVault = (!empty(finnhubApiKeys)) || finnhubKeysInVault
 var secretSettings = [
-  { name: 'ALPHAVANTAGE_API_KEYS', secretName: 'alphavantage-api-keys', provided: !empty(alphaVantageApiKeys) }
-  { name: 'COINGECKO_API_KEY', secretName: 'coingecko-api-key', provided: !empty(coinGeckoApiKey) }
-  { name: 'FINNHUB_API_KEYS', secretName: 'finnhub-api-keys', provided: !empty(finnhubApiKeys) }
+  { name: 'ALPHAVANTAGE_API_KEYS', secretName: 'alphavantage-api-keys', provided: alphaVantageInVault }
+  { name: 'COINGECKO_API_KEY', secretName: 'coingecko-api-key', provided: coinGeckoInVault }
+  { name: 'FINNHUB_API_KEYS', secretName: 'finnhub-api-keys', provided: finnhubInVault }
 ]
 var functionSecretSettings = [for s in secretSettings: {
   name: s.name
-  value: s.provided ? '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${s.secretName})' : ''
+  value: (s.provided) ? '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${s.secretName})' : ''
 }]
 
 var relayAppName = '${abbrs.containerApp}relay-${resourceToken}'
+// Runs until the first `azd deploy` replaces the image (azd changes only the image). The
+// .NET sample app listens on 8080 and answers /healthz (dotnet/dotnet-docker
+// samples/aspnetapp), so the relay's liveness and startup probes pass on it: no restart
+// loop between provision and deploy (readiness, /readyz, stays false until the relay runs).
+var relayPlaceholderImage = 'mcr.microsoft.com/dotnet/samples:aspnetapp'
 // The image's spool folder (containerapps/relay/Dockerfile), owned by its non-root user.
 var relaySpoolDir = '/var/spool/relay'
 
@@ -335,6 +407,7 @@ module keyVault 'modules/keyvault.bicep' = {
     alphaVantageApiKeys: alphaVantageApiKeys
     coinGeckoApiKey: coinGeckoApiKey
     finnhubApiKeys: finnhubApiKeys
+    purgeProtection: keyVaultPurgeProtection
   }
 }
 
@@ -382,6 +455,18 @@ module functionApp 'modules/functionapp.bicep' = {
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
     allowedOrigins: allowedOrigins
+    durableAlwaysReadyInstances: durableAlwaysReadyInstances
+    durableMaxQueuePollingInterval: durableMaxQueuePollingInterval
+  }
+}
+
+// azd's pattern for a container app whose image azd deploys: reuse the running image.
+module relayImage 'modules/fetch-container-image.bicep' = {
+  name: 'relay-image'
+  scope: rg
+  params: {
+    exists: relayExists
+    name: relayAppName
   }
 }
 
@@ -398,8 +483,9 @@ module containerApps 'modules/containerapps.bicep' = {
     logAnalyticsId: monitoring.outputs.logAnalyticsId
     identityId: identity.outputs.id
     registryLoginServer: registry.outputs.loginServer
-    relayImage: relayImage
+    relayImage: empty(relayImage.outputs.containers) ? relayPlaceholderImage : relayImage.outputs.containers[0].image
     relayPort: relayPort
+    relayEnabled: finnhubInVault
     env: concat(appSettings, relaySettings, [
       { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: monitoring.outputs.connectionString }
       { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${identity.outputs.clientId};Authorization=AAD' }
@@ -426,6 +512,11 @@ output FEED_HUB string = webPubSub.outputs.hubName
 output WEBPUBSUB_ENDPOINT string = webPubSub.outputs.endpoint
 output WEBPUBSUB_NAME string = webPubSub.outputs.name
 output RELAY_APP_NAME string = containerApps.outputs.relayName
+output RELAY_STATUS string = finnhubInVault ? 'one replica (Finnhub keys in Key Vault)' : 'scaled to zero: no Finnhub keys (azd env set FINNHUB_API_KEYS <key>, then azd provision)'
+// Read back by main.parameters.json on the next provision (see *KeysInVault above).
+output ALPHAVANTAGE_KEYS_IN_VAULT bool = alphaVantageInVault
+output COINGECKO_KEY_IN_VAULT bool = coinGeckoInVault
+output FINNHUB_KEYS_IN_VAULT bool = finnhubInVault
 output STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output COSMOS_ACCOUNT_NAME string = cosmos.outputs.name
 output COSMOS_ENDPOINT string = cosmos.outputs.endpoint

@@ -15,11 +15,14 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
 import azure.functions as func
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
 from azure.functions.timer import TimerRequest
 
 from devhost.index import ANY_METHOD, http_route, route_problems, wants_context
@@ -40,6 +43,84 @@ PAST_DUE_TOLERANCE = timedelta(seconds=1)
 CLOCK_MARGIN = 0.002
 MAX_REQUEST_BYTES = 100 * 1024**2
 ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE")
+
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def host_problem(
+    status: int, detail: str, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    """An RFC 9457 problem+json answer of the host itself (no function ran)."""
+    body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status}
+    body["detail"] = detail
+    return web.Response(
+        status=status,
+        body=json.dumps(body).encode(),
+        content_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+@web.middleware
+async def problem_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Errors aiohttp raises itself (no route: 404, wrong method: 405, body too large: 413,
+    an unparsable request: 400) as problem+json, like every answer of the app."""
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        headers = {"Allow": error.headers["Allow"]} if "Allow" in error.headers else None
+        detail = (
+            error.text if error.text and error.text != f"{error.status}: {error.reason}" else ""
+        )
+        return host_problem(error.status, detail or _DETAILS.get(error.status, ""), headers)
+
+
+_DETAILS = {
+    400: "the request is not valid HTTP",
+    404: "no route of the host serves this path",
+    405: "the route does not accept this method",
+    413: "the request body is larger than the host accepts",
+}
+
+
+class _ProblemRequestHandler(RequestHandler):
+    """aiohttp's connection handler, answering what it refuses before any route runs (a
+    malformed request line or header: 400; an unhandled error: 500) as problem+json."""
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        super().handle_error(request, status, exc, message)  # logs; refuses a half-sent reply
+        if status >= 500:
+            detail = "the host failed to answer; see its log"
+        else:
+            detail = _DETAILS.get(status, "") + (f": {message}" if message else "")
+        response = host_problem(status, detail)
+        response.force_close()
+        return response
+
+
+class _ProblemServer(web.Server):
+    def __call__(self) -> RequestHandler:
+        return _ProblemRequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+class _Runner(web.AppRunner):
+    """An AppRunner whose connections answer protocol errors as problem+json. aiohttp offers
+    no hook for those; `test_host_errors.py` pins this against the installed aiohttp."""
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        server.__class__ = _ProblemServer
+        return server
 
 
 class FunctionNotFound(LookupError):
@@ -333,26 +414,33 @@ class DevHost:
             (r, values) for r in self.http_routes if (values := r.template.match(path)) is not None
         ]
         if not matches:
-            return web.json_response(
-                {"error": f"no function serves /{self.prefix}/{path}"}, status=404
-            )
+            return host_problem(404, f"no function serves /{self.prefix}/{path}")
         for route, values in matches:
             if request.method in route.methods or (
                 request.method == "HEAD" and "GET" in route.methods
             ):
                 return await self._invoke_http(route, values, request)
         allowed = sorted({m for r, _ in matches for m in r.methods})
-        return web.json_response(
-            {"error": f"method {request.method} not allowed; use {', '.join(allowed)}"},
-            status=405,
-            headers={"Allow": ", ".join(allowed)},
+        return host_problem(
+            405,
+            f"method {request.method} not allowed; use {', '.join(allowed)}",
+            {"Allow": ", ".join(allowed)},
         )
 
     async def _invoke_http(
         self, route: HttpRoute, values: dict[str, str], request: web.Request
     ) -> web.StreamResponse:
         function = route.function
-        body = await request.read()
+        if (request.content_length or 0) > MAX_REQUEST_BYTES:
+            return host_problem(
+                413, f"the request body is larger than the host accepts ({MAX_REQUEST_BYTES} bytes)"
+            )
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return host_problem(
+                413, f"the request body is larger than the host accepts ({MAX_REQUEST_BYTES} bytes)"
+            )
         http_request = func.HttpRequest(
             method=request.method,
             url=str(request.url),
@@ -368,7 +456,7 @@ class DevHost:
         except Exception as error:
             log.error("%s", error)
             self.log_invocation(function.name, "httpTrigger", 0.0, type(error).__name__)
-            return web.Response(status=500)
+            return host_problem(500, f"function {function.name} could not be invoked; see the log")
 
         def status_of(result: Any) -> str:
             if isinstance(result, func.HttpResponse):
@@ -382,7 +470,7 @@ class DevHost:
             return http_response(result)
         except Exception:
             log.error("function %s failed:\n%s", function.name, traceback.format_exc().rstrip())
-            return web.Response(status=500)
+            return host_problem(500, f"function {function.name} failed; see the log")
 
     # --- timers and admin ----------------------------------------------------------------
     async def _fire_timer(self, job: TimerJob, past_due: bool) -> None:
@@ -437,17 +525,15 @@ class DevHost:
             (f for n, f in self._functions.items() if n.lower() == name.lower()), None
         )
         if function is None:
-            return web.json_response({"error": f"no function named {name!r}"}, status=404)
+            return host_problem(404, f"no function named {name!r}")
         text = await request.text()
         try:
             payload = json.loads(text) if text.strip() else {}
-        except json.JSONDecodeError:
-            return web.json_response({"error": 'body must be JSON: {"input": "..."}'}, status=400)
+        except (json.JSONDecodeError, RecursionError):
+            return host_problem(400, 'the body must be JSON: {"input": "..."}')
         value = payload.get("input") if isinstance(payload, dict) else None
         if function.trigger_type == "httpTrigger":
-            return web.json_response(
-                {"error": f"{function.name} is an HTTP function; call its route"}, status=400
-            )
+            return host_problem(400, f"{function.name} is an HTTP function; call its route")
         if function.trigger_type == "timerTrigger":
             job = next(j for j in self.timer_jobs if j.function is function)
             self._background(self._fire_timer(job, past_due=False))
@@ -482,7 +568,7 @@ class DevHost:
 
     # --- lifecycle -----------------------------------------------------------------------
     def web_app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+        app = web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=[problem_errors])
         for plugin in self.plugins:
             plugin.setup(self, app)
         app.router.add_get("/admin/host/status", self._admin_status)
@@ -496,7 +582,7 @@ class DevHost:
         return app
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(
+        self._runner = _Runner(
             self.web_app(), access_log=None, handle_signals=False, shutdown_timeout=3.0
         )
         await self._runner.setup()

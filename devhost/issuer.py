@@ -23,7 +23,8 @@ class DevIssuerPlugin(Plugin):
         dev_issuer.dev_key(settings)
 
         async def discovery(request: web.Request) -> web.Response:
-            return web.json_response(dev_issuer.discovery(get_settings()))
+            jwks_uri = f"{host.base_url}/dev-issuer/jwks"
+            return web.json_response(dev_issuer.discovery(get_settings(), jwks_uri))
 
         async def jwks(request: web.Request) -> web.Response:
             return web.json_response(

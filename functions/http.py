@@ -10,7 +10,6 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from contextvars import ContextVar
 from typing import Any, Generic, TypeVar
 
 import azure.functions as func
@@ -18,7 +17,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared import telemetry
 from shared.api_model import ApiModel
-from shared.audit import AuditLog, DenialLimiter, audit_log
+from shared.audit import (
+    NO_REQUEST,
+    AuditKind,
+    AuditLog,
+    DenialLimiter,
+    RequestContext,
+    audit_log,
+    current_request,
+    request_context,
+)
 from shared.auth.caller import ANONYMOUS, Caller, Role
 from shared.auth.tokens import (
     InsufficientRole,
@@ -32,6 +40,8 @@ from shared.openapi import EndpointSpec, HeaderParam
 log = logging.getLogger("functions.http")
 
 REQUEST_ID_HEADER = "X-Request-Id"
+CLIENT_REQUEST_ID_HEADER = "X-Client-Request-Id"
+MAX_CLIENT_REQUEST_ID = 128
 PROBLEM_JSON = "application/problem+json"
 SPEC_ATTRIBUTE = "api_spec"
 MAX_BODY_BYTES = 256 * 1024
@@ -39,17 +49,23 @@ MAX_BODY_BYTES = 256 * 1024
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 
-_request_id: ContextVar[str] = ContextVar("request_id", default="")
-
 Handler = Callable[[func.HttpRequest, Caller], Awaitable[func.HttpResponse]]
 Route = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]
 
 
-def request_id(req: func.HttpRequest) -> str:
-    incoming = req.headers.get(REQUEST_ID_HEADER, "")
-    if incoming and len(incoming) <= 128 and incoming.isprintable():
-        return incoming
-    return uuid.uuid4().hex
+def request_context_of(req: func.HttpRequest) -> RequestContext:
+    """The request's audit context: a fresh server-generated id (never the client's), and the
+    client's `X-Request-Id`, if it is short and printable, kept apart as its own field."""
+    incoming = req.headers.get(REQUEST_ID_HEADER, "").strip()
+    client_id = (
+        incoming if len(incoming) <= MAX_CLIENT_REQUEST_ID and incoming.isprintable() else ""
+    )
+    return RequestContext(
+        request_id=uuid.uuid4().hex,
+        client_request_id=client_id,
+        method=req.method,
+        path=req.url.split("?", 1)[0][-500:],
+    )
 
 
 def if_match(req: func.HttpRequest) -> str | None:
@@ -59,8 +75,8 @@ def if_match(req: func.HttpRequest) -> str | None:
 
 
 def current_request_id() -> str:
-    """The request id of the request being handled (inside an `endpoint` handler)."""
-    return _request_id.get()
+    """The server's id of the request being handled (inside an `endpoint` handler)."""
+    return current_request().request_id
 
 
 def _dump(body: Any) -> str:
@@ -103,14 +119,17 @@ def validation_problem(error: ValidationError) -> func.HttpResponse:
 
 
 def parse_body(req: func.HttpRequest, model: type[M]) -> M:
-    """The request's JSON body as `model`; raises ValidationError / DomainError on bad input."""
+    """The request's JSON body as `model`; raises ValidationError / DomainError on bad input.
+
+    JSON types are strict: a boolean is not a number (`true` is not 1), a string is not a
+    number or a boolean; an integer is still a valid float."""
     raw = req.get_body()
     if not raw:
         raise DomainError("request body is empty; send a JSON object")
     if len(raw) > MAX_BODY_BYTES:
         raise DomainError(f"request body is larger than {MAX_BODY_BYTES} bytes")
     try:
-        return model.model_validate_json(raw)
+        return model.model_validate_json(raw, strict=True)
     except ValidationError:
         raise
     except ValueError as error:
@@ -178,16 +197,24 @@ async def account_list_response(
 
 
 def audit_change(
-    caller: Caller, action: str, *, account: str, target: str, detail: dict[str, Any]
+    caller: Caller,
+    action: str,
+    *,
+    account: str,
+    target: str,
+    detail: dict[str, Any],
+    kind: AuditKind = "config",
+    outcome: str = "ok",
 ) -> None:
-    """Record a configuration change `caller` made (an audit failure is logged, not raised)."""
+    """Record a change `caller` made (a configuration change unless `kind` says otherwise);
+    the record carries the request's ids. An audit failure is logged, not raised."""
     audit_log().try_append(
-        "config",
+        kind,
         action,
+        outcome=outcome,
         actor=caller.account_id,
         account=account,
         target=target,
-        request_id=current_request_id(),
         detail=detail,
     )
 
@@ -212,36 +239,44 @@ def _denial_reason(error: DomainError) -> tuple[str, str]:
 _denials: DenialLimiter | None = None
 
 
-def _audit_denial(req: func.HttpRequest, error: DomainError, rid: str) -> None:
-    global _denials
+def _report_suppressed(count: int) -> None:
+    """The summary of denials the limiter did not write (run by its timer, no request)."""
     from shared.config import get_settings
     from shared.storage.factory import document_store
 
-    if _denials is None:
-        _denials = DenialLimiter(get_settings().audit_denials_per_minute)
-    write, suppressed = _denials.admit()
-    log_ = AuditLog(document_store())
-    if suppressed:
-        log_.try_append(
+    with request_context(NO_REQUEST):
+        AuditLog(document_store()).try_append(
             "auth",
             "auth.denied.suppressed",
             actor="",
             outcome="suppressed",
             reason="rate",
-            detail={"count": suppressed, "perMinute": _denials.per_minute},
+            detail={"count": count, "perMinute": get_settings().audit_denials_per_minute},
         )
-    if not write:
+
+
+def denial_limiter() -> DenialLimiter:
+    """The process's cap on denial records (AUDIT_DENIALS_PER_MINUTE)."""
+    global _denials
+    if _denials is None:
+        from shared.config import get_settings
+
+        _denials = DenialLimiter(get_settings().audit_denials_per_minute, _report_suppressed)
+    return _denials
+
+
+def _audit_denial(error: DomainError) -> None:
+    from shared.storage.factory import document_store
+
+    if not denial_limiter().admit():
         return
     reason, actor = _denial_reason(error)
-    log_.try_append(
+    AuditLog(document_store()).try_append(
         "auth",
         "auth.denied",
         actor=actor,
         outcome=str(error.status),
         reason=reason,
-        request_id=rid,
-        method=req.method,
-        path=req.url.split("?", 1)[0][-500:],
         detail={"detail": error.detail[:500]},
     )
 
@@ -280,30 +315,34 @@ def endpoint(
     def decorate(handler: Handler) -> Route:
         @functools.wraps(handler)
         async def wrapper(req: func.HttpRequest) -> func.HttpResponse:
-            rid = request_id(req)
-            token = _request_id.set(rid)
+            context = request_context_of(req)
+            rid = context.request_id
             telemetry.ensure_configured()
-            try:
-                with telemetry.invocation(handler.__name__, invocation_id=rid, carrier=req.headers):
-                    caller = await authenticate(req, role)
-                    response = await handler(req, caller)
-            except (Unauthorized, Forbidden) as error:
-                if isinstance(error, MissingToken | InvalidToken | InsufficientRole):
-                    try:
-                        await asyncio.to_thread(_audit_denial, req, error, rid)
-                    except Exception:
-                        log.exception("could not audit a denial (request %s)", rid)
-                response = _error_response(error)
-            except DomainError as error:
-                response = _error_response(error)
-            except ValidationError as error:
-                response = validation_problem(error)
-            except Exception:
-                log.exception("unhandled error in %s (request %s)", handler.__name__, rid)
-                response = problem(500, "Internal error", f"unexpected error; request id {rid}")
-            finally:
-                _request_id.reset(token)
+            with request_context(context):
+                try:
+                    with telemetry.invocation(
+                        handler.__name__, invocation_id=rid, carrier=req.headers
+                    ):
+                        caller = await authenticate(req, role)
+                        response = await handler(req, caller)
+                except (Unauthorized, Forbidden) as error:
+                    if isinstance(error, MissingToken | InvalidToken | InsufficientRole):
+                        try:
+                            # to_thread copies the context, so the record carries the ids.
+                            await asyncio.to_thread(_audit_denial, error)
+                        except Exception:
+                            log.exception("could not audit a denial (request %s)", rid)
+                    response = _error_response(error)
+                except DomainError as error:
+                    response = _error_response(error)
+                except ValidationError as error:
+                    response = validation_problem(error)
+                except Exception:
+                    log.exception("unhandled error in %s (request %s)", handler.__name__, rid)
+                    response = problem(500, "Internal error", f"unexpected error; request id {rid}")
             response.headers[REQUEST_ID_HEADER] = rid
+            if context.client_request_id:
+                response.headers[CLIENT_REQUEST_ID_HEADER] = context.client_request_id
             return response
 
         setattr(wrapper, SPEC_ATTRIBUTE, spec)
@@ -315,7 +354,9 @@ def endpoint(
 
 
 def _error_response(error: DomainError) -> func.HttpResponse:
-    response = problem(error.status, error.title, error.detail, type_=error.type)
+    response = problem(
+        error.status, error.title, error.detail, type_=error.type, **error.extensions
+    )
     challenge = getattr(error, "www_authenticate", None)
     if challenge:
         response.headers["WWW-Authenticate"] = challenge

@@ -9,7 +9,7 @@ from typing import Any, Literal
 import azure.functions as func
 from pydantic import Field
 
-from functions.http import QueryModel, endpoint, json_response, parse_body
+from functions.http import QueryModel, audit_change, endpoint, json_response, parse_body
 from shared.api_model import ApiModel
 from shared.auth.caller import Caller
 from shared.config import get_settings
@@ -23,6 +23,7 @@ from shared.market.models import Interval
 from shared.market.symbols import parse_symbol, parse_symbols
 from shared.storage.documents import content
 from shared.storage.factory import document_store, lake
+from shared.watchlists import select_watched
 
 bp = func.Blueprint()
 MAX_QUOTES = 100
@@ -63,10 +64,25 @@ class QuotesReply(ApiModel):
     missing: list[str]
 
 
+class WatchedSymbols(ApiModel):
+    """Which watched symbols the ingestion timers serve (INGEST_MAX_SYMBOLS, chosen fairly
+    across accounts) and which they leave out."""
+
+    capacity: int | None
+    wanted: int
+    selected: int
+    left_out_count: int
+    left_out: list[str] = Field(description="The first 50 symbols left out, in priority order.")
+    accounts_watching: int
+    invalid_entries: int
+
+
 class ProviderHealth(ApiModel):
     """Sync status per market-data provider."""
 
     model_config = {"extra": "allow"}
+
+    watched: WatchedSymbols | None = None
 
 
 @bp.function_name("market_bars")
@@ -170,8 +186,13 @@ async def quotes(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
 )
 async def providers(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     settings = get_settings()
-    states = await asyncio.to_thread(SyncStates(document_store(settings)).all)
+    documents = document_store(settings)
+    states = await asyncio.to_thread(SyncStates(documents).all)
     body = provider_health(settings, states, datetime.now(UTC))
+    selection = await asyncio.to_thread(
+        select_watched, documents, settings.default_symbols, settings.ingest_max_symbols
+    )
+    body["watched"] = selection.as_dict()
     return json_response(body, headers={"Cache-Control": "no-store"})
 
 
@@ -198,12 +219,39 @@ async def backfill(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     if body.provider is not None and body.provider not in PROVIDERS:
         raise InvalidInput(f"provider {body.provider!r} is not one of {', '.join(PROVIDERS)}")
     ingestor = Ingestor.from_settings(get_settings())
-    report = await asyncio.to_thread(
-        ingestor.backfill,
-        symbols,
-        start,
-        end,
-        interval=body.interval,
-        provider=body.provider,
+    asked = {
+        "symbols": [s.text for s in symbols],
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "interval": body.interval,
+        "provider": body.provider,
+    }
+    try:
+        report = await asyncio.to_thread(
+            ingestor.backfill,
+            symbols,
+            start,
+            end,
+            interval=body.interval,
+            provider=body.provider,
+        )
+    except Exception as error:
+        failed = {**asked, "error": type(error).__name__}
+        await asyncio.to_thread(_audit_backfill, caller, "failed", failed)
+        raise
+    result = report.as_dict()
+    done = {**asked, **{k: result.get(k) for k in ("ok", "failed", "deferred", "rowsWritten")}}
+    await asyncio.to_thread(_audit_backfill, caller, "ok", done)
+    return json_response(result)
+
+
+def _audit_backfill(caller: Caller, outcome: str, detail: dict[str, Any]) -> None:
+    audit_change(
+        caller,
+        "ops.backfill",
+        kind="ops",
+        account="",
+        target="ops/backfill",
+        detail=detail,
+        outcome=outcome,
     )
-    return json_response(report.as_dict())

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from shared.openapi import EndpointSpec, describe
 
+SMA_CROSS = {"strategy": "sma_cross", "grid": {"fast": [5, 10], "slow": [20, 40]}}
+
 describe(
     "openapi_json",
     EndpointSpec(
@@ -36,4 +38,52 @@ describe(
         response_schema={"type": "string"},
         tags=("feed",),
     ),
+)
+describe(
+    "health",
+    EndpointSpec(
+        role=None,
+        summary="Version and storage reachability (503, same body, when a store is down)",
+        same_body_statuses=(503,),
+    ),
+)
+describe(
+    "market_backfill",
+    EndpointSpec(
+        role="admin",
+        body_examples=(
+            (
+                "sample",
+                {
+                    "symbols": "GOOG",
+                    "start": "2005-01-01",
+                    "end": "2005-03-31",
+                    "provider": "sample",
+                },
+            ),
+        ),
+    ),
+)
+describe(
+    "backtests_start",
+    EndpointSpec(
+        role="trader",
+        body_examples=(
+            ("sweep", {"symbols": ["GOOG"], "start": "2005-01-01", "strategy": SMA_CROSS}),
+        ),
+    ),
+)
+describe(
+    "strategies_create",
+    EndpointSpec(
+        role="trader", body_examples=(("smaCross", {"name": "cross", "spec": SMA_CROSS}),)
+    ),
+)
+describe(
+    "paper_accounts_create",
+    EndpointSpec(role="trader", body_examples=(("account", {"name": "t", "startingCash": 1000}),)),
+)
+describe(
+    "watchlists_create",
+    EndpointSpec(role="trader", body_examples=(("tech", {"name": "tech", "symbols": ["AAPL"]}),)),
 )

@@ -7,7 +7,7 @@ import hashlib
 import json
 import logging
 import time
-from typing import Any, Literal
+from typing import Literal
 
 import azure.functions as func
 from pydantic import Field
@@ -19,7 +19,6 @@ from functions.http import (
     Page,
     account_list_response,
     audit_change,
-    current_request_id,
     endpoint,
     json_response,
     page_response,
@@ -61,28 +60,6 @@ class OrderListQuery(ListQuery):
 
 def _broker() -> PaperBroker:
     return PaperBroker(document_store(), get_settings())
-
-
-def _audit(caller: Caller, action: str, order: Order, **detail: Any) -> None:
-    audit_log().try_append(
-        "order",
-        action,
-        actor=caller.account_id,
-        account=order.account,
-        target=f"paper/{order.paper_account_id}/{order.id}",
-        outcome=order.status,
-        reason=order.reason,
-        request_id=current_request_id(),
-        detail={
-            "symbol": order.symbol,
-            "side": order.side,
-            "type": order.type,
-            "qty": order.qty,
-            "filledQty": order.filled_qty,
-            "fillPrice": order.fill_price,
-            **detail,
-        },
-    )
 
 
 @bp.function_name("paper_accounts_list")
@@ -200,7 +177,6 @@ async def paper_orders_create(req: func.HttpRequest, caller: Caller) -> func.Htt
     key = req.headers.get("Idempotency-Key")
     if key is None:
         order = await asyncio.to_thread(broker.place_order, caller, account_id, data)
-        await asyncio.to_thread(_audit, caller, "order.placed", order)
         return _created(order)
     settings = get_settings()
     keys = IdempotencyStore(document_store(), settings.idempotency_ttl_seconds)
@@ -230,7 +206,6 @@ async def _place_claimed(
             order = await asyncio.to_thread(
                 broker.place_order, caller, account_id, data, idempotency_ref=claim.ref
             )
-            await asyncio.to_thread(_audit, caller, "order.placed", order)
     except Conflict:
         await asyncio.to_thread(keys.abandon, caller.account_id, claim)
         raise
@@ -285,7 +260,7 @@ async def paper_orders_get(req: func.HttpRequest, caller: Caller) -> func.HttpRe
 @bp.route(route="paper/accounts/{accountId}/orders/{orderId}/cancel", methods=["POST"])
 @endpoint(
     role="trader",
-    summary="Cancel an open order (409 if it already settled)",
+    summary="Cancel an open order (409 if it already settled or another cancel won)",
     response=Order,
     errors=(404, 409),
     tags=TAGS,
@@ -294,7 +269,6 @@ async def paper_orders_cancel(req: func.HttpRequest, caller: Caller) -> func.Htt
     cancelled = await asyncio.to_thread(
         _broker().cancel_order, caller, req.route_params["accountId"], req.route_params["orderId"]
     )
-    await asyncio.to_thread(_audit, caller, "order.cancelled", cancelled)
     return json_response(cancelled)
 
 
@@ -307,7 +281,15 @@ async def paper_orders_cancel(req: func.HttpRequest, caller: Caller) -> func.Htt
     tags=TAGS,
 )
 async def paper_match(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
-    report = await asyncio.to_thread(_broker().match)
+    report = await asyncio.to_thread(_broker().match, actor=caller.account_id)
+    await asyncio.to_thread(
+        audit_log().try_append,
+        "ops",
+        "paper.matched",
+        actor=caller.account_id,
+        target="paper/match",
+        detail=report.model_dump(mode="json", by_alias=True),
+    )
     return json_response(report)
 
 

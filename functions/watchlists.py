@@ -25,6 +25,11 @@ from shared.watchlists import Watchlist, WatchlistIn, WatchlistStore
 
 bp = func.Blueprint()
 TAGS = ("watchlists",)
+LIMITS = (
+    "Per account at most WATCHLISTS_PER_ACCOUNT lists and WATCHLIST_SYMBOLS_PER_ACCOUNT "
+    "distinct symbols across them; a write over a limit is refused with 422 problem+json "
+    "(title 'Limit exceeded', members `limit` and `setting`)."
+)
 
 
 def _store() -> WatchlistStore:
@@ -59,6 +64,7 @@ async def watchlists_list(req: func.HttpRequest, caller: Caller) -> func.HttpRes
 @endpoint(
     role="trader",
     summary="Create a watchlist",
+    description=LIMITS,
     body=WatchlistIn,
     response=Watchlist,
     status=201,
@@ -85,6 +91,7 @@ async def watchlists_get(req: func.HttpRequest, caller: Caller) -> func.HttpResp
 @endpoint(
     role="trader",
     summary="Replace a watchlist's name and symbols",
+    description=LIMITS,
     body=WatchlistIn,
     response=Watchlist,
     headers=(IF_MATCH,),

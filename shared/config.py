@@ -9,6 +9,7 @@ where to set it.
 from __future__ import annotations
 
 import json
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -37,6 +38,31 @@ def _split_commas(value: Any) -> Any:
 
 CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_commas)]
 
+Environment = Literal["local", "ci", "dev", "prod"]
+DEV_AUTH_ENVIRONMENTS = ("local", "ci")
+
+# Variables the Azure platform itself sets in every process it runs (an app cannot unset them):
+# App Service / Functions, "Environment variables and app settings reference" (WEBSITE_SITE_NAME,
+# WEBSITE_INSTANCE_ID, WEBSITE_OWNER_NAME: read-only, set by the platform); Container Apps,
+# "Manage environment variables" > built-in variables (CONTAINER_APP_NAME). Not
+# FUNCTIONS_WORKER_RUNTIME: local.settings.json sets it on every developer machine too.
+AZURE_PLATFORM_VARIABLES = (
+    "WEBSITE_SITE_NAME",
+    "WEBSITE_INSTANCE_ID",
+    "WEBSITE_OWNER_NAME",
+    "CONTAINER_APP_NAME",
+)
+
+
+def azure_platform_variable() -> str | None:
+    """The first Azure platform variable set in this process (None off Azure)."""
+    return next((name for name in AZURE_PLATFORM_VARIABLES if os.environ.get(name)), None)
+
+
+def _default_environment() -> Environment:
+    """'local' on a developer machine; 'prod' (never 'local') when Azure runs this process."""
+    return "prod" if azure_platform_variable() else "local"
+
 
 class Settings(BaseSettings):
     """All settings of the suite. Field names are the environment variable names."""
@@ -48,8 +74,10 @@ class Settings(BaseSettings):
 
     # --- identity of the deployment -------------------------------------------------------
     app_version: str = Field("0.1.0", description="Version reported by /api/health.")
-    environment: Literal["local", "ci", "dev", "prod"] = Field(
-        "local", description="Deployment stage; 'local' enables the dev auth issuer."
+    environment: Environment = Field(
+        default_factory=_default_environment,
+        description="Deployment stage; local/ci allow the dev auth issuer. Unset: 'local', but "
+        "'prod' when an Azure platform variable (WEBSITE_SITE_NAME, ...) is set.",
     )
 
     # --- storage: blobs -------------------------------------------------------------------
@@ -71,9 +99,10 @@ class Settings(BaseSettings):
     audit_container: str = Field(
         "audit", description="Container holding the append-only audit log."
     )
-    local_signing_key: str = Field(
-        "local-dev-signing-key-change-me",
-        description="HMAC key for signed read URLs of the local blob store.",
+    local_signing_key: str | None = Field(
+        None,
+        description="HMAC key for signed read URLs of the local blob store; unset: a random "
+        "key generated on first run in LOCAL_DATA_DIR/local-signing.key.",
     )
     public_base_url: str = Field(
         "http://127.0.0.1:7071",
@@ -178,6 +207,25 @@ class Settings(BaseSettings):
         120, ge=1, description="Sign-in denials written to the audit log per minute and process."
     )
 
+    # --- fair share of watchlists (per account) and of the shared symbol capacity ----------
+    watchlists_per_account: int = Field(
+        20, ge=1, le=1000, description="Most watchlists one account may keep (more: 422)."
+    )
+    watchlist_symbols_per_account: int = Field(
+        100,
+        ge=1,
+        le=10_000,
+        description="Most distinct symbols across all of one account's watchlists (more: 422).",
+    )
+    ingest_max_symbols: int = Field(
+        200,
+        ge=1,
+        le=100_000,
+        description="Most watched symbols the ingestion timers consider per run, chosen fairly "
+        "across accounts (defaults first, then by accounts watching, then round-robin); the "
+        "rest is listed under `watched` in GET /api/health/providers.",
+    )
+
     # --- live feed ------------------------------------------------------------------------
     webpubsub_connection_string: str | None = Field(
         None, description="Web PubSub connection string (local stand-in or a key)."
@@ -199,7 +247,13 @@ class Settings(BaseSettings):
     auth_clock_skew_seconds: int = Field(60, ge=0, le=600, description="Allowed clock skew.")
     dev_auth_enabled: bool | None = Field(
         None,
-        description="Trust the local dev issuer; defaults to true only when ENVIRONMENT=local.",
+        description="Trust the local dev issuer; defaults to true when ENVIRONMENT is local/ci; "
+        "true anywhere else stops start-up.",
+    )
+    dev_issuer: str | None = Field(
+        None,
+        description="The dev issuer's exact 'iss' (scheme, host, port, path); defaults to "
+        "PUBLIC_BASE_URL/dev-issuer.",
     )
     dev_issuer_key_file: Path | None = Field(
         None, description="Dev issuer RSA key (PEM); defaults to LOCAL_DATA_DIR/dev-issuer-key.pem."
@@ -266,6 +320,11 @@ class Settings(BaseSettings):
             )
         if self.document_backend == "cosmos" and not self.cosmos_endpoint:
             raise ValueError("DOCUMENT_BACKEND=cosmos needs COSMOS_ENDPOINT")
+        if self.dev_auth_enabled and self.environment not in DEV_AUTH_ENVIRONMENTS:
+            raise ValueError(
+                f"DEV_AUTH_ENABLED=true is refused with ENVIRONMENT={self.environment}: the dev "
+                "token issuer is for local/ci only (unset DEV_AUTH_ENABLED)"
+            )
         return self
 
     @property
@@ -273,12 +332,30 @@ class Settings(BaseSettings):
         return self.sqlite_path or self.local_data_dir / "documents.sqlite3"
 
     @property
+    def blob_signing_key(self) -> str:
+        """LOCAL_SIGNING_KEY, else this install's own key (generated on first use)."""
+        if self.local_signing_key:
+            return self.local_signing_key
+        from shared.local_secrets import install_secret
+
+        return install_secret(self.local_data_dir / "local-signing.key")
+
+    @property
+    def webpubsub_local_key(self) -> str:
+        """The AccessKey of the local Web PubSub stand-in: this install's own, generated on
+        first use (the stand-in and every local sender read the same file)."""
+        from shared.local_secrets import install_secret
+
+        return install_secret(self.local_data_dir / "webpubsub-access.key")
+
+    @property
     def dev_issuer_key_path(self) -> Path:
         return self.dev_issuer_key_file or self.local_data_dir / "dev-issuer-key.pem"
 
     @property
     def dev_issuer_url(self) -> str:
-        return self.public_base_url.rstrip("/") + "/dev-issuer"
+        """The dev issuer's 'iss', matched exactly by the token validator."""
+        return self.dev_issuer or self.public_base_url.rstrip("/") + "/dev-issuer"
 
     @property
     def dev_auth(self) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DomainError(Exception):
     """Base of every error the core raises on purpose. `status` is the HTTP mapping."""
@@ -14,6 +16,8 @@ class DomainError(Exception):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.extensions: dict[str, Any] = {}
+        """Extra members of the problem+json body (RFC 9457 extensions), e.g. `limit`."""
 
 
 class InvalidInput(DomainError):
@@ -59,6 +63,17 @@ class NotFound(DomainError):
 class Conflict(DomainError):
     status = 409
     title = "Conflict"
+
+
+class LimitExceeded(DomainError):
+    """A per-account limit (a setting) would be exceeded; the problem names it and its value."""
+
+    status = 422
+    title = "Limit exceeded"
+
+    def __init__(self, detail: str, *, limit: int, setting: str) -> None:
+        super().__init__(detail)
+        self.extensions = {"limit": limit, "setting": setting}
 
 
 class PreconditionFailed(DomainError):

@@ -1,15 +1,23 @@
-"""Storage health: which adapters are active and whether each answers, within a deadline."""
+"""Storage health: which adapters are active and whether each answers, within a deadline.
+
+The report is public, so it shows states only: an adapter's name, whether it answered, how
+fast, and a fixed phrase. Paths, account names and error texts go to the log.
+"""
 
 from __future__ import annotations
 
 import concurrent.futures
 import importlib
+import logging
+import re
 import time
 from collections.abc import Callable
 from typing import Any
 
-from shared.config import Settings, get_settings
+from shared.config import Settings, SettingsError, get_settings, setting_names
 from shared.errors import DomainError
+
+log = logging.getLogger("shared.health")
 
 DEADLINE_SECONDS = 5.0
 ADAPTER_MODULES = {
@@ -25,9 +33,7 @@ def _blob_check(settings: Settings) -> tuple[str, str]:
 
     store = blob_store(settings.lake_container, settings)
     store.ping()
-    if settings.blob_backend == "local":
-        return "local", f"folder {settings.local_data_dir / 'blobs'}"
-    return "azure", f"container {settings.lake_container!r} answered"
+    return settings.blob_backend, "answered"
 
 
 def _documents_check(settings: Settings) -> tuple[str, str]:
@@ -35,15 +41,27 @@ def _documents_check(settings: Settings) -> tuple[str, str]:
 
     store = document_store(settings)
     store.ping()
-    if settings.document_backend == "sqlite":
-        return "sqlite", f"file {settings.documents_path}"
-    return "cosmos", f"database {settings.cosmos_database!r} answered"
+    return settings.document_backend, "answered"
 
 
 def _describe(error: BaseException) -> str:
+    """The log line of a failed check (not shown to callers)."""
     text = error.detail if isinstance(error, DomainError) else f"{type(error).__name__}: {error}"
     first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
     return first[:300]
+
+
+def misconfigured_report(error: SettingsError) -> dict[str, Any]:
+    """The public body of a host whose settings do not load: the names of the settings at
+    fault (never their values); the full message goes to the log."""
+    log.error("health: %s", error)
+    known = set(setting_names())
+    named = [name for name in dict.fromkeys(re.findall(r"\b[A-Z][A-Z0-9_]+\b", str(error)))]
+    names = [name for name in named if name in known]
+    return {
+        "status": "misconfigured",
+        "detail": "settings do not load: " + (", ".join(names) or "see the log"),
+    }
 
 
 def _timed(check: Callable[[Settings], tuple[str, str]], settings: Settings) -> tuple[str, float]:
@@ -62,7 +80,8 @@ def _result(
     except concurrent.futures.TimeoutError:
         reachable, detail = False, f"no answer within {DEADLINE_SECONDS:g} s"
     except Exception as error:
-        reachable, detail = False, _describe(error)
+        log.warning("health: the %s store failed its check: %s", adapter, _describe(error))
+        reachable, detail = False, f"failed ({type(error).__name__}); see the log"
     body: dict[str, Any] = {"adapter": adapter, "reachable": reachable, "detail": detail}
     if latency is not None:
         body["latencyMs"] = round(latency, 1)

@@ -77,6 +77,10 @@ class EndpointSpec:
     """A raw JSON schema for non-model responses (e.g. text/html)."""
     other_media_types: tuple[str, ...] = ()
     """Further media types the success response may have (e.g. text/csv), any content."""
+    same_body_statuses: tuple[int, ...] = ()
+    """Further statuses answered with the success body, not a problem (health's 503)."""
+    body_examples: tuple[tuple[str, dict[str, Any]], ...] = ()
+    """Named request bodies that succeed (documentation, and schemathesis' explicit cases)."""
 
 
 @dataclass(frozen=True)
@@ -202,6 +206,8 @@ def build_openapi(
         for media_type in spec.other_media_types:
             success.setdefault("content", {})[media_type] = {"schema": {}}
         responses: dict[str, Any] = {str(spec.status): success}
+        for status in spec.same_body_statuses:
+            responses[str(status)] = {**success, "description": STATUS_TEXT.get(status, "Error")}
         errors = set(spec.errors)
         if spec.role is not None:
             errors |= {401, 403}
@@ -228,10 +234,10 @@ def build_openapi(
         if parameters:
             operation["parameters"] = parameters
         if spec.body is not None:
-            operation["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": ref(spec.body, "validation")}},
-            }
+            media: dict[str, Any] = {"schema": ref(spec.body, "validation")}
+            if spec.body_examples:
+                media["examples"] = {name: {"value": value} for name, value in spec.body_examples}
+            operation["requestBody"] = {"required": True, "content": {"application/json": media}}
         paths.setdefault(path, {})[route.method.lower()] = operation
     return {
         "openapi": "3.1.0",

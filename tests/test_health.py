@@ -7,6 +7,7 @@ import asyncio
 import json
 import socket
 import time
+from pathlib import Path
 from typing import Any
 
 import azure.functions as func
@@ -105,7 +106,11 @@ def test_misconfigured_settings_are_503_not_traceback(monkeypatch: pytest.Monkey
     monkeypatch.delenv("AZURE_STORAGE_ACCOUNT_URL", raising=False)
     status, body, _ = call_health()
     assert status == 503, body
-    assert "AZURE_STORAGE_CONNECTION_STRING" in json.dumps(body)
+    assert body == {
+        "status": "misconfigured",
+        "detail": "settings do not load: BLOB_BACKEND, AZURE_STORAGE_CONNECTION_STRING, "
+        "AZURE_STORAGE_ACCOUNT_URL",
+    }
 
 
 @pytest.mark.emulator
@@ -143,3 +148,39 @@ def test_silent_server_hits_the_deadline(monkeypatch: pytest.MonkeyPatch) -> Non
     assert body["storage"]["blob"]["detail"] == "no answer within 0.5 s"
     assert body["storage"]["documents"]["reachable"] is True
     assert elapsed < 2
+
+
+def test_public_health_shows_states_not_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "secret-folder-name"
+    monkeypatch.setenv("LOCAL_DATA_DIR", str(data))
+    status, body, _ = call_health()
+    assert status == 200, body
+    text = json.dumps(body)
+    assert "secret-folder-name" not in text
+    assert str(tmp_path) not in text
+    assert body["storage"]["blob"]["detail"] == "answered"
+    assert body["storage"]["documents"]["detail"] == "answered"
+
+
+def test_a_failing_store_shows_its_state_and_logs_the_cause(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the data folder should be")
+    monkeypatch.setenv("LOCAL_DATA_DIR", str(blocker))
+    status, body, _ = call_health()
+    assert status == 503, body
+    assert "not-a-folder" not in json.dumps(body)
+    assert body["storage"]["blob"]["reachable"] is False
+    assert body["storage"]["blob"]["detail"].startswith("failed (")
+    assert "not-a-folder" in caplog.text
+
+
+def test_a_setting_value_never_shows(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BLOB_BACKEND", "s3-secret-value")
+    status, body, _ = call_health()
+    assert status == 503, body
+    assert "s3-secret-value" not in json.dumps(body)
+    assert body["detail"] == "settings do not load: BLOB_BACKEND"

@@ -1,6 +1,10 @@
 // Container Apps environment (logs to Log Analytics through diagnostic settings, no shared
-// key) and the Finnhub relay: exactly one replica, always on, probed on /healthz and /readyz,
-// secrets read from Key Vault by the managed identity.
+// key) and the Finnhub relay. The relay serves nobody: it pushes trades to Web PubSub, so it
+// has no ingress, and its probes are declared on the port it listens on whatever image runs
+// (with ingress on and no probes, Container Apps would add TCP probes on the ingress target
+// port). With Finnhub keys it runs exactly one replica (one websocket per key); without them
+// it is scaled to zero: no ingress and minReplicas 0 means no replica starts, instead of a
+// relay that exits because FINNHUB_API_KEYS is empty.
 param location string
 param tags object
 param environmentName string
@@ -8,10 +12,12 @@ param relayAppName string
 param logAnalyticsId string
 param identityId string
 param registryLoginServer string
-@description('Image to run; empty until `azd deploy` pushes the relay image.')
-param relayImage string = ''
-@description('Port the relay serves /healthz and /readyz on (the relay reads RELAY_PORT or its own setting).')
+@description('Image to run: the one azd deployed (read from the running app), or the placeholder until the first `azd deploy`.')
+param relayImage string
+@description('Port the relay serves /healthz and /readyz on (RELAY_HTTP_PORT; the image exposes 8080).')
 param relayPort int = 8080
+@description('True when Finnhub keys are in Key Vault: one replica runs. False: zero replicas.')
+param relayEnabled bool
 @description('Plain environment variables (name/value) for the relay, built in main.bicep.')
 param env array
 @description('Key Vault secrets: [{ name: ENV_NAME, secretName, keyVaultUrl, provided }]; unprovided ones are set to \'\'.')
@@ -21,9 +27,6 @@ param spoolDir string = '/var/spool/relay'
 param cpu string = '0.5'
 param memory string = '1Gi'
 
-// Serves port 80; runs until `azd deploy` pushes the relay image.
-var placeholderImage = 'mcr.microsoft.com/k8se/quickstart:latest'
-var usePlaceholder = empty(relayImage)
 var providedSecrets = filter(keyVaultSecrets, s => s.provided)
 var secretEnv = [for s in keyVaultSecrets: (s.provided) ? { name: s.name, secretRef: s.secretName } : { name: s.name, value: '' }]
 var secrets = [for s in providedSecrets: {
@@ -31,6 +34,8 @@ var secrets = [for s in providedSecrets: {
   keyVaultUrl: s.keyVaultUrl
   identity: identityId
 }]
+// Always these, on relayPort: `azd deploy` changes only the image, so whatever the first
+// provision declares is what the relay gets.
 var probes = [
   {
     type: 'Liveness'
@@ -53,6 +58,7 @@ var probes = [
     failureThreshold: 24
   }
 ]
+var replicas = relayEnabled ? 1 : 0
 
 resource environment 'Microsoft.App/managedEnvironments@2024-03-01' = {
   name: environmentName
@@ -95,12 +101,7 @@ resource relay 'Microsoft.App/containerApps@2024-03-01' = {
     workloadProfileName: 'Consumption'
     configuration: {
       activeRevisionsMode: 'Single'
-      ingress: {
-        external: false
-        targetPort: usePlaceholder ? 80 : relayPort
-        transport: 'http'
-        allowInsecure: false
-      }
+      // no `ingress`: nothing calls the relay (see the header)
       registries: [
         { server: registryLoginServer, identity: identityId }
       ]
@@ -110,13 +111,13 @@ resource relay 'Microsoft.App/containerApps@2024-03-01' = {
       containers: [
         {
           name: 'relay'
-          image: usePlaceholder ? placeholderImage : relayImage
+          image: relayImage
           env: concat(env, secretEnv)
           resources: {
             cpu: json(cpu)
             memory: memory
           }
-          probes: usePlaceholder ? [] : probes
+          probes: probes
           volumeMounts: [
             { volumeName: 'spool', mountPath: spoolDir }
           ]
@@ -126,7 +127,7 @@ resource relay 'Microsoft.App/containerApps@2024-03-01' = {
         { name: 'spool', storageType: 'EmptyDir' }
       ]
       scale: {
-        minReplicas: 1
+        minReplicas: replicas
         maxReplicas: 1
       }
     }
@@ -136,4 +137,4 @@ resource relay 'Microsoft.App/containerApps@2024-03-01' = {
 output environmentId string = environment.id
 output environmentName string = environment.name
 output relayName string = relay.name
-output relayFqdn string = relay.properties.configuration.ingress.fqdn
+output relayReplicas int = replicas

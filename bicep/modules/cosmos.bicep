@@ -39,6 +39,7 @@ var containers = [
     ]
   }
   { name: 'idempotency', defaultTtl: -1, compositeIndexes: [] }
+  { name: 'journal', defaultTtl: -1, compositeIndexes: [] }
   {
     name: 'audit'
     defaultTtl: -1

@@ -13,11 +13,17 @@ param applicationInsightsConnectionString string
 param appSettings array
 @allowed([ 512, 2048, 4096 ])
 param instanceMemoryMB int = 2048
-@minValue(1)
+@description('Flex Consumption accepts 40 to 1000 (tests/deploy/reference/azure_platform.yaml).')
+@minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 100
 @description('Origins allowed to call the API from a browser.')
 param allowedOrigins array = []
+@description('Always-ready instances of the `durable` per-function scale group (orchestrators, activities, entities); Microsoft recommends 1 for Durable Functions on Flex Consumption. 0: scale from zero.')
+@minValue(0)
+param durableAlwaysReadyInstances int = 1
+@description('Durable task hub maxQueuePollingInterval (hh:mm:ss); Microsoft recommends 10 seconds or less on Flex Consumption.')
+param durableMaxQueuePollingInterval string = '00:00:01'
 
 // Settings the Functions host reads itself (not the application code).
 var hostSettings = [
@@ -27,7 +33,12 @@ var hostSettings = [
   { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: applicationInsightsConnectionString }
   { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${identityClientId};Authorization=AAD' }
   { name: 'AZURE_CLIENT_ID', value: identityClientId }
+  // host.json extensions.durableTask.storageProvider.maxQueuePollingInterval, overridden here so
+  // every extension bundle in host.json's range polls at the Flex Consumption recommendation.
+  { name: 'AzureFunctionsJobHost__extensions__durableTask__storageProvider__maxQueuePollingInterval', value: durableMaxQueuePollingInterval }
 ]
+// Per-function scale groups with instances kept warm (Flex Consumption `alwaysReady`).
+var alwaysReady = (durableAlwaysReadyInstances > 0) ? [ { name: 'durable', instanceCount: durableAlwaysReadyInstances } ] : []
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
@@ -69,6 +80,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         }
       }
       scaleAndConcurrency: {
+        alwaysReady: alwaysReady
         instanceMemoryMB: instanceMemoryMB
         maximumInstanceCount: maximumInstanceCount
       }
@@ -77,10 +89,12 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         version: '3.11'
       }
     }
+    // No ftpsState (nor any other property in tests/deploy/reference/azure_platform.yaml's
+    // flex_consumption.unsupported_site_properties): Flex Consumption rejects it (ARM 51021).
+    // FTP is off through the `ftp` basicPublishingCredentialsPolicy below.
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
-      ftpsState: 'Disabled'
       http20Enabled: true
       remoteDebuggingEnabled: false
       cors: {

@@ -1,7 +1,17 @@
-// Key Vault (RBAC, soft delete, purge protection) holding the market-data provider API keys.
+// Key Vault (RBAC, soft delete) holding the market-data provider API keys. The name is
+// deterministic (kv-<resource token>), so a redeploy reuses it: after `azd down --purge`
+// the soft-deleted vault is purged and the name is free again. Purge protection would keep
+// the name taken for the whole retention period and cannot be switched off once on
+// (https://learn.microsoft.com/azure/templates/microsoft.keyvault/vaults), so it is opt-in.
 param location string
 param tags object
 param name string
+@description('Purge protection (irreversible): a deleted vault, and its name, stay until the retention ends, so `azd down --purge` then `azd up` fails. For long-lived prod environments.')
+param purgeProtection bool = false
+@description('Days a deleted vault stays recoverable (7-90).')
+@minValue(7)
+@maxValue(90)
+param softDeleteRetentionInDays int = 7
 @secure()
 param alphaVantageApiKeys string = ''
 @secure()
@@ -18,8 +28,9 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     sku: { family: 'A', name: 'standard' }
     enableRbacAuthorization: true
     enableSoftDelete: true
-    softDeleteRetentionInDays: 7
-    enablePurgeProtection: true
+    softDeleteRetentionInDays: softDeleteRetentionInDays
+    // The API does not accept false here: leave it out unless it is switched on.
+    enablePurgeProtection: purgeProtection ? true : null
     publicNetworkAccess: 'Enabled'
     networkAcls: {
       bypass: 'AzureServices'
@@ -58,6 +69,3 @@ resource finnhubSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!emp
 output id string = vault.id
 output name string = vault.name
 output uri string = vault.properties.vaultUri
-output alphaVantageSecretUri string = empty(alphaVantageApiKeys) ? '' : '${vault.properties.vaultUri}secrets/alphavantage-api-keys'
-output coinGeckoSecretUri string = empty(coinGeckoApiKey) ? '' : '${vault.properties.vaultUri}secrets/coingecko-api-key'
-output finnhubSecretUri string = empty(finnhubApiKeys) ? '' : '${vault.properties.vaultUri}secrets/finnhub-api-keys'

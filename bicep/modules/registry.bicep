@@ -5,7 +5,7 @@ param name string
 @allowed([ 'Basic', 'Standard', 'Premium' ])
 param skuName string = 'Basic'
 
-resource registry 'Microsoft.ContainerRegistry/registries@2023-07-01' = {
+resource registry 'Microsoft.ContainerRegistry/registries@2025-04-01' = {
   name: name
   location: location
   tags: tags

@@ -13,25 +13,30 @@ param keyVaultName string
 param registryName string
 param applicationInsightsName string
 
+// Azure built-in roles, each with its name as Microsoft's "Azure built-in roles" reference
+// spells it (https://learn.microsoft.com/azure/role-based-access-control/built-in-roles).
+// tests/deploy/test_references.py checks every id against tests/deploy/reference/azure_roles.yaml,
+// a table copied from that reference, never from this file.
 var roles = {
-  storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
-  storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
-  storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
-  storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
-  webPubSubServiceOwner: '12cf5a90-567b-43ae-8102-96cf46c7d9b4'
-  keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
-  acrPull: '7f951dac-7ed6-4cc6-a74f-fb0ff0def1f2'
-  monitoringMetricsPublisher: '3913510d-42f4-4e42-8a2e-1eeab2e64b2f'
+  storageBlobDataOwner: { name: 'Storage Blob Data Owner', id: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' }
+  storageBlobDataContributor: { name: 'Storage Blob Data Contributor', id: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe' }
+  storageQueueDataContributor: { name: 'Storage Queue Data Contributor', id: '974c5e8b-45b9-4653-ba55-5f855dd0fb88' }
+  storageTableDataContributor: { name: 'Storage Table Data Contributor', id: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3' }
+  webPubSubServiceOwner: { name: 'Web PubSub Service Owner', id: '12cf5a90-567b-43ae-8102-96cf46c7d9b4' }
+  keyVaultSecretsUser: { name: 'Key Vault Secrets User', id: '4633458b-17de-408a-b874-0445c86b69e6' }
+  acrPull: { name: 'AcrPull', id: '7f951dda-4ed3-4680-a7ca-43fe172d538d' }
+  monitoringMetricsPublisher: { name: 'Monitoring Metrics Publisher', id: '3913510d-42f4-4e42-8a64-420c390055eb' }
 }
-// Cosmos DB Built-in Data Contributor (data-plane SQL role, not an Azure RBAC role).
-var cosmosDataContributor = '00000000-0000-0000-0000-000000000002'
+// Cosmos DB for NoSQL data-plane role (a sqlRoleDefinition of the account, not an Azure RBAC
+// role): https://learn.microsoft.com/azure/cosmos-db/nosql/security/reference-data-plane-roles
+var cosmosDataContributor = { name: 'Cosmos DB Built-in Data Contributor', id: '00000000-0000-0000-0000-000000000002' }
 
 // The host (AzureWebJobsStorage, deployment package) needs Blob Data Owner; Durable Functions
 // keeps its task hub in queues and tables.
 var storageRoles = [
-  roles.storageBlobDataOwner
-  roles.storageQueueDataContributor
-  roles.storageTableDataContributor
+  roles.storageBlobDataOwner.id
+  roles.storageQueueDataContributor.id
+  roles.storageTableDataContributor.id
 ]
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
@@ -70,70 +75,74 @@ resource appStorage 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for 
 
 resource appCosmos 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-05-15' = {
   parent: cosmos
-  name: guid(cosmos.id, identityPrincipalId, cosmosDataContributor)
+  name: guid(cosmos.id, identityPrincipalId, cosmosDataContributor.id)
   properties: {
     principalId: identityPrincipalId
-    roleDefinitionId: '${cosmos.id}/sqlRoleDefinitions/${cosmosDataContributor}'
+    roleDefinitionId: '${cosmos.id}/sqlRoleDefinitions/${cosmosDataContributor.id}'
     scope: cosmos.id
   }
 }
 
 resource appWebPubSub 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(webPubSub.id, identityPrincipalId, roles.webPubSubServiceOwner)
+  name: guid(webPubSub.id, identityPrincipalId, roles.webPubSubServiceOwner.id)
   scope: webPubSub
   properties: {
     principalId: identityPrincipalId
     principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.webPubSubServiceOwner)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.webPubSubServiceOwner.id)
   }
 }
 
 resource appSecrets 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(vault.id, identityPrincipalId, roles.keyVaultSecretsUser)
+  name: guid(vault.id, identityPrincipalId, roles.keyVaultSecretsUser.id)
   scope: vault
   properties: {
     principalId: identityPrincipalId
     principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser.id)
   }
 }
 
 resource appPull 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(registry.id, identityPrincipalId, roles.acrPull)
+  name: guid(registry.id, identityPrincipalId, roles.acrPull.id)
   scope: registry
   properties: {
     principalId: identityPrincipalId
     principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.acrPull)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.acrPull.id)
   }
 }
 
 resource appTelemetry 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(appInsights.id, identityPrincipalId, roles.monitoringMetricsPublisher)
+  name: guid(appInsights.id, identityPrincipalId, roles.monitoringMetricsPublisher.id)
   scope: appInsights
   properties: {
     principalId: identityPrincipalId
     principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher.id)
   }
 }
 
 resource userBlobs 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(userPrincipalId)) {
-  name: guid(storage.id, userPrincipalId, roles.storageBlobDataContributor)
+  name: guid(storage.id, userPrincipalId, roles.storageBlobDataContributor.id)
   scope: storage
   properties: {
     principalId: userPrincipalId
     principalType: userPrincipalType
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor.id)
   }
 }
 
+// After appCosmos, never beside it: role assignments on one Cosmos account take an
+// account-wide lock, and two created in parallel fail with 412 ("another user operation in
+// progress which requires an exclusive lock"); see tests/deploy/reference/azure_platform.yaml.
 resource userCosmos 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-05-15' = if (!empty(userPrincipalId)) {
   parent: cosmos
-  name: guid(cosmos.id, userPrincipalId, cosmosDataContributor)
+  dependsOn: [ appCosmos ]
+  name: guid(cosmos.id, userPrincipalId, cosmosDataContributor.id)
   properties: {
     principalId: userPrincipalId
-    roleDefinitionId: '${cosmos.id}/sqlRoleDefinitions/${cosmosDataContributor}'
+    roleDefinitionId: '${cosmos.id}/sqlRoleDefinitions/${cosmosDataContributor.id}'
     scope: cosmos.id
   }
 }

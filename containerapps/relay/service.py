@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,6 @@ from aiohttp import web
 from containerapps.relay.archive import TickArchive
 from containerapps.relay.quotes import QuoteWriter
 from containerapps.relay.settings import RelaySettings
-from containerapps.relay.symbols import wanted_symbols
 from containerapps.relay.upstream import FinnhubConnection, SymbolAllocator
 from shared import telemetry
 from shared.config import Settings, SettingsError
@@ -22,10 +22,16 @@ from shared.feed.connection import webpubsub_connection_string
 from shared.feed.publisher import TickPublisher
 from shared.feed.senders import GroupSender, RestSender, WebPubSubSender
 from shared.feed.trades import Trade
+from shared.ingest.state import AUTH, SyncStates
 from shared.storage.documents import DocumentStore
 from shared.storage.lake import ParquetLake
+from shared.watchlists import SymbolSelection, select_watched
 
 log = logging.getLogger("relay")
+
+NOT_STREAMED = frozenset({"fx"})
+"""Kinds the relay does not subscribe: the Finnhub stream id mapping (`to_finnhub`) would send
+an FX pair such as EUR-USD to the crypto pair BINANCE:EURUSDT, a different instrument."""
 
 
 def build_sender(settings: Settings, client: str = "rest") -> GroupSender:
@@ -96,6 +102,8 @@ class Relay:
                 backoff_initial=relay_settings.relay_backoff_initial_seconds,
                 backoff_max=relay_settings.relay_backoff_max_seconds,
                 connect_timeout=relay_settings.relay_connect_timeout_seconds,
+                auth_backoff=relay_settings.relay_auth_backoff_seconds,
+                on_auth=self._on_auth,
             )
             for index, key in enumerate(relay_settings.finnhub_api_keys)
         ]
@@ -104,6 +112,7 @@ class Relay:
         )
         self.symbols: set[str] = set()
         self.over_cap: list[str] = []
+        self.selection = SymbolSelection([], [], self.capacity)
         self.started_at = 0.0
         self.lag_ms = 0.0
         self.http_port: int | None = None
@@ -134,6 +143,19 @@ class Relay:
                 )
             return
         self.archive_failures_at_last_success = self.archive_failures
+
+    async def _on_auth(self, index: int, rejected: bool, why: str) -> None:
+        """Record a refused (or again accepted) Finnhub key in the sync state, where provider
+        health reads it (`authRejected`): once per RELAY_AUTH_BACKOFF_SECONDS."""
+        states = SyncStates(self.documents)
+        now = datetime.now(UTC)
+        key = f"key{index}"  # which key, never the key itself
+        if rejected:
+            await asyncio.to_thread(
+                states.failure, "finnhub", AUTH, key, as_of=now, error=why, kind="auth_rejected"
+            )
+        else:
+            await asyncio.to_thread(states.success, "finnhub", AUTH, key, as_of=now, last_bar=None)
 
     # --- lifecycle ------------------------------------------------------------------------
     async def start(self, *, http: bool = True) -> None:
@@ -187,24 +209,39 @@ class Relay:
         )
 
     # --- symbols --------------------------------------------------------------------------
+    @property
+    def capacity(self) -> int:
+        """Symbols the relay can subscribe: connections x RELAY_SYMBOLS_PER_CONNECTION."""
+        return len(self.connections) * self.rs.relay_symbols_per_connection
+
     async def refresh_symbols(self) -> None:
+        """Subscribe the watched symbols that fit, chosen fairly across accounts (see
+        `shared.watchlists.selection`); the rest is `over_cap`, shown in /readyz."""
         defaults = [*self.settings.default_symbols, *self.rs.relay_extra_symbols]
         try:
-            wanted = await asyncio.to_thread(wanted_symbols, self.documents, defaults)
+            selection = await asyncio.to_thread(
+                select_watched,
+                self.documents,
+                defaults,
+                self.capacity,
+                skip_kinds=NOT_STREAMED,
+            )
         except Exception as error:
             log.warning("reading watchlists failed (%s); keeping the current symbols", error)
             return
-        allocation = self.allocator.allocate(wanted)
-        if allocation.over_cap != self.over_cap and allocation.over_cap:
+        allocation = self.allocator.allocate(selection.selected)
+        over_cap = selection.left_out + allocation.over_cap
+        if over_cap and over_cap != self.over_cap:
             log.warning(
                 "%d symbols over the cap of %d per connection x %d connection(s), not relayed: %s",
-                len(allocation.over_cap),
+                len(over_cap),
                 self.rs.relay_symbols_per_connection,
                 len(self.connections),
-                ",".join(allocation.over_cap),
+                ",".join(over_cap[:50]),
             )
-        self.over_cap = allocation.over_cap
-        self.symbols = wanted
+        self.over_cap = over_cap
+        self.selection = selection
+        self.symbols = set(selection.selected) - set(allocation.over_cap)
         for connection, symbols in zip(self.connections, allocation.per_connection, strict=True):
             await connection.set_symbols(symbols)
 
@@ -222,15 +259,19 @@ class Relay:
                 "symbols": sorted(c.symbols),
                 "reconnects": c.stats.reconnects,
                 "lastError": c.stats.last_error,
+                "authRejected": c.auth_rejected,
+                "nextAttemptAt": c.next_attempt_at,
             }
             for c in self.connections
         ]
         return {
             "relayId": self.rs.relay_id,
             "ready": self.ready(),
+            "upstreamAuthRejected": any(c.auth_rejected for c in self.connections),
             "connections": connections,
             "symbols": len(self.symbols),
-            "overCap": self.over_cap,
+            "overCap": self.over_cap[:50],
+            "watched": self.selection.as_dict(),
             "lagMs": round(self.lag_ms, 1),
             "publisher": {
                 "failing": self.publisher.failing,

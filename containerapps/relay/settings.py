@@ -55,6 +55,12 @@ class RelaySettings(BaseSettings):
     relay_backoff_max_seconds: float = Field(
         60.0, gt=0, description="Largest reconnect delay (full jitter: uniform in [0, cap])."
     )
+    relay_auth_backoff_seconds: float = Field(
+        3600.0,
+        gt=0,
+        description="Wait after Finnhub refuses the API key (HTTP 401/403 at the handshake, "
+        "or an 'invalid API key' message) before trying that key again; reported once per wait.",
+    )
     relay_connect_timeout_seconds: float = Field(
         10.0, gt=0, description="Websocket handshake timeout."
     )

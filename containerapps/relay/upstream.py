@@ -14,8 +14,9 @@ import asyncio
 import contextlib
 import logging
 import random
+import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -27,6 +28,15 @@ from shared.feed.trades import MalformedMessageError, Trade, TradeSequencer, par
 log = logging.getLogger("relay.upstream")
 
 TradeSink = Callable[[tuple[Trade, ...]], None]
+AuthListener = Callable[[int, bool, str], Awaitable[None]]
+"""Called with (connection index, key refused?, why) when a key is refused (once per wait)
+and when a refused key is accepted again."""
+AUTH_STATUSES = frozenset({401, 403})
+_AUTH_MESSAGE = re.compile(r"api[ _-]?key|token|unauthori[sz]ed|forbidden", re.IGNORECASE)
+
+
+class AuthRejectedError(Exception):
+    """Finnhub refused the API key (not an outage: retrying soon cannot help)."""
 
 
 def full_jitter_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
@@ -46,6 +56,7 @@ class ConnectionStats:
     unknown: int = 0
     last_error: str = ""
     last_message_at: float = 0.0
+    auth_rejections: int = 0
     delays: list[float] = field(default_factory=list)
 
 
@@ -63,6 +74,8 @@ class FinnhubConnection:
         backoff_initial: float = 1.0,
         backoff_max: float = 60.0,
         connect_timeout: float = 10.0,
+        auth_backoff: float = 3600.0,
+        on_auth: AuthListener | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.index = index
@@ -73,6 +86,11 @@ class FinnhubConnection:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.connect_timeout = connect_timeout
+        self.auth_backoff = auth_backoff
+        self.on_auth = on_auth
+        self.auth_rejected = False
+        """The last attempt was refused for its key; the next is at `next_attempt_at`."""
+        self.next_attempt_at: float | None = None
         self.rng = rng or random.Random()
         self.symbols: set[str] = set()
         self.stats = ConnectionStats()
@@ -134,6 +152,7 @@ class FinnhubConnection:
         attempt = 0
         while not self._stopping:
             received = False
+            refused: str | None = None
             up_since = time.monotonic()
             try:
                 async with asyncio.timeout(self.connect_timeout):
@@ -148,6 +167,12 @@ class FinnhubConnection:
                     )
                 self._ws = ws
                 self.connected = True
+                self.next_attempt_at = None
+                if self.auth_rejected:
+                    self.auth_rejected = False
+                    log.info("finnhub connection %d: the API key is accepted again", self.index)
+                    if self.on_auth is not None:
+                        await self.on_auth(self.index, False, "accepted")
                 self.stats.connects += 1
                 if self.stats.connects > 1:
                     self.stats.reconnects += 1
@@ -165,7 +190,13 @@ class FinnhubConnection:
             except InvalidStatus as error:
                 status = error.response.status_code
                 self.stats.last_error = f"handshake refused with HTTP {status}"
-                log.warning("finnhub connection %d: %s", self.index, self.stats.last_error)
+                if status in AUTH_STATUSES:
+                    refused = f"Finnhub refused the API key: {self.stats.last_error}"
+                else:
+                    log.warning("finnhub connection %d: %s", self.index, self.stats.last_error)
+            except AuthRejectedError as error:
+                self.stats.last_error = f"finnhub error: {error}"
+                refused = f"Finnhub refused the API key: {error}"
             except (OSError, TimeoutError, ConnectionClosed) as error:
                 self.stats.last_error = f"{type(error).__name__}: {error}"
                 log.warning("finnhub connection %d lost: %s", self.index, self.stats.last_error)
@@ -180,6 +211,10 @@ class FinnhubConnection:
                     self._ws = None
             if self._stopping:
                 return
+            if refused is not None:
+                await self._refused(refused)
+                await asyncio.sleep(self.auth_backoff)
+                continue
             if received and time.monotonic() - up_since >= self.STABLE_SECONDS:
                 attempt = 0
             delay = full_jitter_delay(attempt, self.backoff_initial, self.backoff_max, self.rng)
@@ -188,6 +223,24 @@ class FinnhubConnection:
             attempt += 1
             log.info("finnhub connection %d reconnects in %.2f s", self.index, delay)
             await asyncio.sleep(delay)
+
+    async def _refused(self, why: str) -> None:
+        """A refused key waits `auth_backoff` (not the reconnect backoff: it is not an outage)
+        and is reported once per wait: one log line, one listener call."""
+        self.auth_rejected = True
+        self.stats.auth_rejections += 1
+        self.next_attempt_at = time.time() + self.auth_backoff
+        log.error(
+            "finnhub connection %d: %s; next attempt in %.0f s (RELAY_AUTH_BACKOFF_SECONDS)",
+            self.index,
+            why,
+            self.auth_backoff,
+        )
+        if self.on_auth is not None:
+            try:
+                await self.on_auth(self.index, True, why)
+            except Exception:
+                log.exception("finnhub connection %d: reporting the refused key failed", self.index)
 
     def _warn(self, text: str, *args: object) -> None:
         log.warning("finnhub connection %d: " + text, self.index, *args)
@@ -224,6 +277,8 @@ class FinnhubConnection:
                 self.stats.errors += 1
                 self.stats.last_error = f"finnhub error: {message.error}"
                 self._warn("error message: %s", message.error)
+                if _AUTH_MESSAGE.search(message.error):
+                    raise AuthRejectedError(message.error)
             else:
                 self.stats.unknown += 1
                 self._warn("skipped unknown message type %r", message.error)

@@ -1,6 +1,13 @@
 """The local Durable Task engine: replays orchestrators over a persisted history, runs activities
 in a process pool, fires timers, runs sub-orchestrations, and resumes in-flight runs on restart.
 
+Activities run in a pebble process pool, which isolates crashes: a worker that dies (a segfault,
+an out-of-memory kill, `os._exit`) fails only the activity it was running, with a TaskFailed
+naming the activity and the signal or exit code, and pebble starts a new worker in its place.
+Every other activity, of this run or another, goes on. The failure then follows the
+orchestrator's retry policy like any other activity error, so no orchestration waits for an
+activity that no longer exists.
+
 Each orchestration episode appends `OrchestratorStarted`, exactly one new event (a completion,
 a timer, an external event, or `ExecutionStarted`), then the events for the actions the
 orchestrator newly scheduled, then `OrchestratorCompleted` — the history the SDK's own
@@ -19,14 +26,16 @@ import json
 import logging
 import multiprocessing
 import os
+import signal
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Future
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from pebble import ProcessExpired, ProcessPool
 
 from devhost.durable.functions import (
     ACTIVITY_TRIGGER,
@@ -125,7 +134,7 @@ class DurableEngine:
         self._inflight: set[tuple[str, int]] = set()
         self._futures: dict[tuple[str, int], Future[tuple[bool, str, str]]] = {}
         self._changed: dict[str, asyncio.Event] = {}
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: ProcessPool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopped = False
@@ -137,11 +146,9 @@ class DurableEngine:
         if self.workers > 0:
             self._pool = self._new_pool()
             if warm:
+                pool = self._pool
                 await asyncio.gather(
-                    *(
-                        self._loop.run_in_executor(self._pool, warm_worker)
-                        for _ in range(self.workers)
-                    )
+                    *(asyncio.wrap_future(pool.schedule(warm_worker)) for _ in range(self.workers))
                 )
         for instance in self.store.all():
             self._instances[instance["instanceId"]] = instance
@@ -161,19 +168,17 @@ class DurableEngine:
         for task in list(self._tasks):
             task.cancel()
         if self._pool is not None:
-            processes = list((getattr(self._pool, "_processes", None) or {}).values())
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            for process in processes:
-                with contextlib.suppress(Exception):
-                    process.terminate()
-            self._pool = None
+            pool, self._pool = self._pool, None
+            pool.stop()
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(pool.join, 10.0)
 
-    def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
+    def _new_pool(self) -> ProcessPool:
+        return ProcessPool(
             max_workers=self.workers,
-            mp_context=multiprocessing.get_context("spawn"),
             initializer=init_worker,
             initargs=(self.app_ref,),
+            context=multiprocessing.get_context("spawn"),
         )
 
     # ------------------------------------------------------------------ client operations
@@ -724,6 +729,11 @@ class DurableEngine:
         except asyncio.CancelledError:
             self._log(name, ACTIVITY_TRIGGER, started, "cancelled")
             return
+        except Exception as error:
+            # Whatever went wrong around the activity (a pool that refused the task, a result
+            # that does not unpickle), the orchestration hears of it as this task's failure.
+            log.exception("activity %s (%s #%d) could not run", name, instance_id, task_id)
+            ok, (payload, details) = False, describe_failure(error)
         finally:
             self._inflight.discard((instance_id, task_id))
             self._futures.pop((instance_id, task_id), None)
@@ -753,16 +763,29 @@ class DurableEngine:
             except Exception as error:
                 reason, details = describe_failure(error)
                 return False, reason, details
-        future: Future[tuple[bool, str, str]] = self._pool.submit(run_in_worker, name, input_text)
+        future: Future[tuple[bool, str, str]] = self._pool.schedule(
+            run_in_worker, args=(name, input_text)
+        )
         self._futures[key] = future
         try:
             return await asyncio.wrap_future(future)
-        except BrokenProcessPool:
-            if not self._stopped:
-                log.error("an activity worker process died; starting a new pool")
-                self._pool = self._new_pool()
-            return False, f"BrokenProcessPool: the worker running activity '{name}' died", ""
+        except ProcessExpired as error:
+            reason = worker_death(name, error.exitcode)
+            log.error("%s (instance %s, task %d); a new worker replaces it", reason, *key)
+            return False, reason, f"pid {error.pid}, exit code {error.exitcode}"
 
     def _log(self, name: str, trigger: str, started: float, outcome: str) -> None:
         if self.on_invocation is not None:
             self.on_invocation(name, trigger, (time.perf_counter() - started) * 1000.0, outcome)
+
+
+def worker_death(activity: str, exitcode: int | None) -> str:
+    """The TaskFailed reason of an activity whose worker process died."""
+    if exitcode is not None and exitcode < 0:
+        try:
+            how = f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            how = f"killed by signal {-exitcode}"
+    else:
+        how = f"exited with code {exitcode}"
+    return f"WorkerProcessDied: the worker running activity '{activity}' died ({how})"

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 from devhost.plugins import Plugin, PluginHost
 from devhost.webpubsub.standin import WebPubSubStandIn
-from shared.feed.connection import LOCAL_ACCESS_KEY, local_connection_string
+from shared.config import get_settings
+from shared.feed.connection import local_connection_string
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -32,7 +33,7 @@ class WebPubSubPlugin(Plugin):
     name = "webpubsub"
 
     def __init__(self) -> None:
-        self.standin = WebPubSubStandIn(LOCAL_ACCESS_KEY)
+        self.standin: WebPubSubStandIn | None = None
         self.host: PluginHost | None = None
         self.relay: Relay | None = None
         self.finnhub: FinnhubServer | None = None
@@ -40,16 +41,19 @@ class WebPubSubPlugin(Plugin):
 
     def setup(self, host: PluginHost, app: web.Application) -> None:
         self.host = host
+        self.standin = WebPubSubStandIn(get_settings().webpubsub_local_key)
         self.standin.add_routes(app)
 
     async def start(self) -> None:
         assert self.host is not None
-        from shared.config import get_settings
 
         if not os.environ.get("WEBPUBSUB_CONNECTION_STRING") and not os.environ.get(
             "WEBPUBSUB_ENDPOINT"
         ):
-            os.environ["WEBPUBSUB_CONNECTION_STRING"] = local_connection_string(self.host.base_url)
+            assert self.standin is not None
+            os.environ["WEBPUBSUB_CONNECTION_STRING"] = local_connection_string(
+                self.host.base_url, self.standin.access_key
+            )
             get_settings.cache_clear()
         log.info("web pubsub stand-in at %s/client/hubs/<hub>", self.host.base_url)
         try:
@@ -61,7 +65,6 @@ class WebPubSubPlugin(Plugin):
         from containerapps.relay.service import Relay
         from containerapps.relay.settings import load_relay_settings
         from devhost.webpubsub.finnhub import FinnhubServer, SampleReplay
-        from shared.config import get_settings
 
         relay_settings = load_relay_settings()
         if not relay_settings.relay_in_devhost:

@@ -42,6 +42,7 @@ log = logging.getLogger("devhost.webpubsub")
 JSON_PROTOCOL = "json.webpubsub.azure.v1"
 RELIABLE_PROTOCOL = "json.reliable.webpubsub.azure.v1"
 OUTBOX_LIMIT = 10_000
+ACKED_LIMIT = 10_000
 RECOVERY_SECONDS = 30.0
 _BACKGROUND: set[asyncio.Future[Any]] = set()
 
@@ -94,6 +95,8 @@ class ClientConnection:
     outbox: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(OUTBOX_LIMIT))
     sequence_id: int = 0
     detached_at: float | None = None
+    acked: dict[int, None] = field(default_factory=dict)
+    """Ack ids already processed (the newest ACKED_LIMIT): a resend gets a Duplicate ack."""
 
     @property
     def reliable(self) -> bool:
@@ -464,6 +467,20 @@ class WebPubSubStandIn:
         error: tuple[str, str] | None = None
         if kind == "sequenceAck":
             return
+        if isinstance(ack_id, int) and ack_id in connection.acked:
+            # The service's answer to a resent ackId (a client retrying after a reconnect):
+            # not processed again; the SDK treats it as delivered.
+            duplicate = {
+                "type": "ack",
+                "ackId": ack_id,
+                "success": False,
+                "error": {
+                    "name": "Duplicate",
+                    "message": f"Message with ack-id: {ack_id} has been processed",
+                },
+            }
+            await ws.send_str(json.dumps(duplicate))
+            return
         if kind in ("joinGroup", "leaveGroup"):
             group = str(frame.get("group", ""))
             if not group:
@@ -499,6 +516,10 @@ class WebPubSubStandIn:
             log.info("unknown frame type %r from %s; ignored", kind, connection.id)
             return
         if ack_id is not None:
+            if error is None and isinstance(ack_id, int):
+                connection.acked[ack_id] = None
+                while len(connection.acked) > ACKED_LIMIT:
+                    del connection.acked[next(iter(connection.acked))]
             ack: dict[str, Any] = {"type": "ack", "ackId": ack_id, "success": error is None}
             if error is not None:
                 ack["error"] = {"name": error[0], "message": error[1]}

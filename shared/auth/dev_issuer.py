@@ -94,13 +94,15 @@ def jwks(settings: Settings | None = None) -> dict[str, Any]:
     return {"keys": [dev_key(settings).public_jwk]}
 
 
-def discovery(settings: Settings | None = None, issuer: str | None = None) -> dict[str, Any]:
-    """The dev issuer's OpenID discovery document."""
+def discovery(settings: Settings | None = None, jwks_uri: str | None = None) -> dict[str, Any]:
+    """The dev issuer's OpenID discovery document: `issuer` is the exact 'iss' of its tokens;
+    `jwks_uri` is where the keys are served (`{issuer}/jwks` unless the host says otherwise,
+    as when DEV_ISSUER names one issuer for several hosts on ephemeral ports)."""
     settings = settings or get_settings()
-    iss = issuer or settings.dev_issuer_url
+    iss = settings.dev_issuer_url
     return {
         "issuer": iss,
-        "jwks_uri": f"{iss}/jwks",
+        "jwks_uri": jwks_uri or f"{iss}/jwks",
         "id_token_signing_alg_values_supported": [ALGORITHM],
         "response_types_supported": ["token"],
         "subject_types_supported": ["public"],

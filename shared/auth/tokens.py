@@ -6,7 +6,6 @@ import base64
 import json
 import re
 from typing import Any
-from urllib.parse import urlsplit
 
 import jwt
 from jwt import PyJWK
@@ -20,7 +19,6 @@ from shared.errors import Forbidden, Unauthorized
 ALGORITHMS = ("RS256", "ES256")
 KEY_TYPES = {"RS256": "RSA", "ES256": "EC"}
 REALM = "tradingjournal"
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
 class MissingToken(Unauthorized):
@@ -55,16 +53,15 @@ class InsufficientRole(Forbidden):
 
 
 def parse_roles(value: Any) -> frozenset[str]:
-    """Known roles from a claim that is a list or a space/comma separated string."""
+    """Known roles from a claim that is a list or a space/comma separated string. Role names
+    match exactly, case included, as Entra ID app roles do ("Admin" is not "admin")."""
     if isinstance(value, str):
         items: list[Any] = re.split(r"[\s,]+", value)
     elif isinstance(value, list | tuple):
         items = list(value)
     else:
         return frozenset()
-    return frozenset(
-        str(item).strip().lower() for item in items if str(item).strip().lower() in ROLE_RANK
-    )
+    return frozenset(item for item in items if isinstance(item, str) and item in ROLE_RANK)
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -95,11 +92,6 @@ def _peek(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
         raise InvalidToken("malformed", f"the token is not a JWT: {error}") from None
 
 
-def _is_dev_issuer(iss: str) -> bool:
-    parts = urlsplit(iss)
-    return parts.hostname in LOOPBACK_HOSTS and parts.path.rstrip("/") == "/dev-issuer"
-
-
 class TokenValidator:
     """Validates bearer tokens against the configured issuers (and the dev issuer locally)."""
 
@@ -113,9 +105,7 @@ class TokenValidator:
         )
 
     async def _signing_key(self, iss: str, kid: str | None) -> Any:
-        if self.settings.dev_auth and (
-            iss.rstrip("/") == self.settings.dev_issuer_url or _is_dev_issuer(iss)
-        ):
+        if self.settings.dev_auth and iss == self.settings.dev_issuer_url:
             key = dev_issuer.dev_key(self.settings)
             if kid == key.kid:
                 return key.private_key.public_key()

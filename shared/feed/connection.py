@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from shared.config import Settings
 
-LOCAL_ACCESS_KEY = "local-webpubsub-access-key-not-a-secret"
-"""The stand-in's key: the local host signs and checks tokens with it. Never used in Azure."""
 
-
-def local_connection_string(base_url: str) -> str:
-    """The connection string of the local host's Web PubSub stand-in at `base_url`."""
-    return f"Endpoint={base_url.rstrip('/')};AccessKey={LOCAL_ACCESS_KEY};Version=1.0;"
+def local_connection_string(base_url: str, access_key: str) -> str:
+    """The connection string of the local host's Web PubSub stand-in at `base_url`; its key
+    is this install's own (`Settings.webpubsub_local_key`)."""
+    return f"Endpoint={base_url.rstrip('/')};AccessKey={access_key};Version=1.0;"
 
 
 def webpubsub_connection_string(settings: Settings) -> str | None:
@@ -21,7 +19,7 @@ def webpubsub_connection_string(settings: Settings) -> str | None:
     if settings.webpubsub_endpoint:
         return None
     if settings.environment in ("local", "ci"):
-        return local_connection_string(settings.public_base_url)
+        return local_connection_string(settings.public_base_url, settings.webpubsub_local_key)
     return None
 
 

@@ -4,11 +4,19 @@ Layout: `bars/interval=1d/symbol=AAPL/period=2024/part.parquet` (daily bars: one
 year) and `bars/interval=5m/symbol=AAPL/period=2024-05/part.parquet` (intraday: per month), so
 a day's sync rewrites one small partition per symbol.
 
-One row per (symbol, interval, ts). A stored row is replaced only when an incoming row for the
-same ts carries different values AND comes from the same source (a correction) or from a
-source of higher precedence; otherwise the stored row, with its `ingested_at`, stays. A run
-that brings nothing new therefore writes nothing, and the same run twice leaves
-byte-identical partitions.
+One row per (symbol, interval, ts), carrying its provenance: `source` (the provider),
+`adjustment` (how its OHLC were adjusted) and `ingested_at`. A stored row is replaced only
+when an incoming row for the same ts carries different values AND comes from the same source
+(a correction) or from a source of higher precedence; otherwise the stored row, with its
+`ingested_at`, stays. A run that brings nothing new therefore writes nothing, and the same
+run twice leaves byte-identical partitions.
+
+A merge never loses information (`resolve`): a field the stored row has (`volume`,
+`adj_close`) is never replaced by null — it is carried over (`adj_close` only when the close
+agrees; else the merge is refused); and a raw
+row (as traded, no `adj_close`) never replaces an adjusted one (`adj_close` present or
+adjusted OHLC) whose prices differ: that merge is refused, the stored row stays, and the
+refusal is counted and named in the run's report.
 """
 
 from __future__ import annotations
@@ -85,8 +93,13 @@ class MergeSummary:
     partitions_touched: int = 0
     bytes_written: int = 0
     last_ts: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    refused: int = 0
+    refusals: list[str] = field(default_factory=list)
+    """The first few refused rows, named (symbol, interval, ts, why)."""
 
     def add(self, other: MergeSummary) -> None:
+        self.refused += other.refused
+        self.refusals.extend(other.refusals[: max(0, 20 - len(self.refusals))])
         self.rows_in += other.rows_in
         self.rows_written += other.rows_written
         self.partitions_changed += other.partitions_changed
@@ -97,13 +110,47 @@ class MergeSummary:
                 self.last_ts[key] = ts
 
 
+OPEN, HIGH, LOW, CLOSE, VOLUME, ADJ_CLOSE, SOURCE, ADJUSTMENT = range(8)
+
+
 def _wins(new: tuple[object, ...], old: tuple[object, ...]) -> bool:
     if new == old:
         return False
-    new_source, old_source = str(new[6]), str(old[6])
+    new_source, old_source = str(new[SOURCE]), str(old[SOURCE])
     return new_source == old_source or SOURCE_RANK.get(new_source, 0) > SOURCE_RANK.get(
         old_source, 0
     )
+
+
+def _adjusted(values: tuple[object, ...]) -> bool:
+    return values[ADJ_CLOSE] is not None or values[ADJUSTMENT] != "none"
+
+
+def resolve(
+    new: tuple[object, ...], old: tuple[object, ...]
+) -> tuple[tuple[object, ...] | None, str | None]:
+    """What a stored row `old` becomes when `new` arrives for the same bar: (values to
+    store or None to keep `old`, why the merge was refused or None). See the module text."""
+    if not _wins(new, old):
+        return None, None
+    same_prices = new[OPEN:VOLUME] == old[OPEN:VOLUME]
+    if _adjusted(old) and not _adjusted(new) and not same_prices:
+        return None, (
+            f"raw {new[SOURCE]} prices differ from the stored adjusted "
+            f"({old[ADJUSTMENT]}, adj_close={old[ADJ_CLOSE]}) {old[SOURCE]} row"
+        )
+    merged = list(new)
+    for index in (ADJ_CLOSE, VOLUME):
+        if merged[index] is None and old[index] is not None:
+            if index == ADJ_CLOSE and new[CLOSE] != old[CLOSE]:
+                return None, (
+                    f"{new[SOURCE]} row without adj_close has another close ({new[CLOSE]}) "
+                    f"than the stored {old[SOURCE]} row ({old[CLOSE]}, adj_close="
+                    f"{old[ADJ_CLOSE]})"
+                )
+            merged[index] = old[index]
+    result = tuple(merged)
+    return (None, None) if result == old else (result, None)
 
 
 def _values(bar: Bar) -> tuple[object, ...]:
@@ -173,12 +220,23 @@ class BarLake:
             columns = [stored[name].to_pylist() for name in ("ts", *VALUE_COLUMNS)]
             for row in zip(*columns, strict=True):
                 existing[row[0]] = tuple(row[1:])
-        winners = [
-            bar
-            for ts, bar in sorted(by_ts.items())
-            if ts not in existing or _wins(_values(bar), existing[ts])
-        ]
         summary = MergeSummary(partitions_touched=1)
+        winners = []
+        for ts, bar in sorted(by_ts.items()):
+            if ts not in existing:
+                winners.append(bar)
+                continue
+            values, refused = resolve(_values(bar), existing[ts])
+            if refused is not None:
+                summary.refused += 1
+                if len(summary.refusals) < 20:
+                    summary.refusals.append(f"{symbol} {interval} {_utc_text(ts)}: {refused}")
+            elif values is not None:
+                winners.append(
+                    bar.model_copy(
+                        update={"volume": values[VOLUME], "adj_close": values[ADJ_CLOSE]}
+                    )
+                )
         last = max(by_ts)
         if existing:
             last = max(last, max(existing))

@@ -6,10 +6,10 @@ from datetime import datetime
 from typing import Any
 
 from shared.config import Settings
-from shared.ingest.state import PING
+from shared.ingest.state import AUTH, PAUSE, PING, PSEUDO_SYMBOLS
 from shared.storage.documents import Document
 
-PROVIDER_NAMES = ("alphavantage", "yahoo", "coingecko", "sample")
+PROVIDER_NAMES = ("alphavantage", "yahoo", "coingecko", "sample", "finnhub")
 
 
 def _enabled(settings: Settings, provider: str) -> bool:
@@ -22,6 +22,12 @@ def _enabled(settings: Settings, provider: str) -> bool:
     return True
 
 
+def _pseudo(states: list[Document], provider: str, symbol: str) -> Document | None:
+    return next(
+        (d for d in states if d.get("provider") == provider and d.get("symbol") == symbol), None
+    )
+
+
 def _age(now: datetime, stamp: object) -> float | None:
     if not isinstance(stamp, str):
         return None
@@ -32,19 +38,33 @@ def provider_health(settings: Settings, states: list[Document], now: datetime) -
     """The body of GET /api/health/providers."""
     providers = []
     for name in PROVIDER_NAMES:
-        docs = [d for d in states if d.get("provider") == name and d.get("symbol") != PING]
-        ping = next(
-            (d for d in states if d.get("provider") == name and d.get("symbol") == PING), None
-        )
+        docs = [
+            d for d in states if d.get("provider") == name and d.get("symbol") not in PSEUDO_SYMBOLS
+        ]
+        ping = _pseudo(states, name, PING)
+        pause = _pseudo(states, name, PAUSE)
+        refused = [
+            d
+            for d in states
+            if d.get("provider") == name
+            and d.get("symbol") == AUTH
+            and int(d.get("consecutiveFailures") or 0) > 0
+        ]
+        paused_until = pause.get("until") if pause is not None else None
+        if paused_until and datetime.fromisoformat(str(paused_until)) <= now:
+            paused_until = None
+        auth_rejected = bool(refused)
         failing = [d for d in docs if int(d.get("consecutiveFailures") or 0) > 0]
         ping_down = ping is not None and int(ping.get("consecutiveFailures") or 0) > 0
         if not _enabled(settings, name):
             status = "disabled"
-        elif not docs and ping is None:
+        elif auth_rejected:
+            status = "down"
+        elif not docs and ping is None and not paused_until:
             status = "unknown"
         elif ping_down or (docs and len(failing) == len(docs)):
             status = "down"
-        elif failing:
+        elif failing or paused_until:
             status = "degraded"
         else:
             status = "ok"
@@ -58,10 +78,16 @@ def provider_health(settings: Settings, states: list[Document], now: datetime) -
             key=lambda d: str(d["lastErrorAt"]),
         )
         last_error = errors[-1] if errors else None
+        notices = sorted({str(d["lastNotice"]) for d in docs if d.get("lastNotice")})
         providers.append(
             {
                 "provider": name,
                 "status": status,
+                "pausedUntil": paused_until,
+                "pauseReason": pause.get("reason") if paused_until and pause else None,
+                "authRejected": auth_rejected,
+                "authError": refused[0].get("lastError") if refused else None,
+                "notices": notices,
                 "lastSuccess": max(successes) if successes else None,
                 "lastError": last_error.get("lastError") if last_error else None,
                 "lastErrorAt": last_error.get("lastErrorAt") if last_error else None,
@@ -79,6 +105,8 @@ def provider_health(settings: Settings, states: list[Document], now: datetime) -
                         "lastSuccess": d.get("lastSuccess"),
                         "consecutiveFailures": d.get("consecutiveFailures", 0),
                         "lastError": d.get("lastError"),
+                        "lastErrorKind": d.get("lastErrorKind"),
+                        "retryAt": d.get("retryAt"),
                         "secondsSinceSuccess": _age(now, d.get("lastSuccess")),
                         "secondsSinceLastBar": _age(now, d.get("lastBar")),
                     }

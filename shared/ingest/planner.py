@@ -46,7 +46,8 @@ def stalest_first(
     refresh: timedelta,
     limit: int,
 ) -> list[Symbol]:
-    """Up to `limit` symbols due for a sync, never-synced first, then the oldest success.
+    """Up to `limit` symbols due for a sync, never-synced first, then the oldest success;
+    ties keep the order of `symbols` (the fair order of `tracked_symbols`).
 
     A symbol synced less than `refresh` ago is not due; one the provider called invalid is
     retried only after a day.
@@ -68,5 +69,5 @@ def stalest_first(
                 symbol,
             )
         )
-    due.sort(key=lambda item: (item[0], item[1], item[2].text))
+    due.sort(key=lambda item: (item[0], item[1]))  # stable: ties keep the given (fair) order
     return [symbol for _, _, symbol in due[: max(limit, 0)]]

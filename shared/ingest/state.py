@@ -30,6 +30,10 @@ from shared.storage.documents import (
 SYNC = "sync_state"
 QUOTES = "quotes"
 PING = "_ping"
+PAUSE = "_pause"
+AUTH = "_auth"
+PSEUDO_SYMBOLS = frozenset({PING, PAUSE, AUTH})
+"""Sync-state documents that are not a symbol's series (heartbeat, pause, key check)."""
 
 
 def iso(value: datetime | None) -> str | None:
@@ -70,6 +74,8 @@ class SyncStates:
             "lastErrorAt": None,
             "lastErrorKind": None,
             "consecutiveFailures": 0,
+            "retryAt": None,
+            "lastNotice": None,
         }
         if old is not None:
             doc.update({k: v for k, v in content(old).items() if k in doc})
@@ -95,6 +101,31 @@ class SyncStates:
             lastSuccess=iso(as_of),
             lastAttempt=iso(as_of),
             consecutiveFailures=0,
+            retryAt=None,
+        )
+        return self._write(old, doc)
+
+    def deferred(
+        self,
+        provider: str,
+        symbol: str,
+        interval: str,
+        *,
+        as_of: datetime,
+        reason: str,
+        kind: str,
+        retry_at: datetime | None,
+    ) -> Document:
+        """Record that the provider asked us to wait: not a failure (the count stays), the
+        stored data stays, and `retryAt` says when the series is tried again."""
+        old = self.get(provider, symbol, interval)
+        doc = self._base(provider, symbol, interval, old)
+        doc.update(
+            lastAttempt=iso(as_of),
+            lastError=reason[:500],
+            lastErrorAt=iso(as_of),
+            lastErrorKind=kind,
+            retryAt=iso(retry_at),
         )
         return self._write(old, doc)
 
@@ -107,8 +138,10 @@ class SyncStates:
         as_of: datetime,
         error: str,
         kind: str,
+        notice: str | None = None,
     ) -> Document:
-        """Record a failed attempt; a second record for the same `as_of` does not count again."""
+        """Record a failed attempt; a second record for the same `as_of` does not count again.
+        `notice`: a provider message we did not recognise, kept verbatim for provider health."""
         old = self.get(provider, symbol, interval)
         doc = self._base(provider, symbol, interval, old)
         repeat = doc["lastAttempt"] == iso(as_of) and doc["lastErrorAt"] == iso(as_of)
@@ -119,7 +152,51 @@ class SyncStates:
             lastErrorKind=kind,
             consecutiveFailures=doc["consecutiveFailures"] + (0 if repeat else 1),
         )
+        if notice is not None:
+            doc["lastNotice"] = notice[:2000]
         return self._write(old, doc)
+
+
+class ProviderPauses:
+    """A provider that said "wait until T" (HTTP 429 + Retry-After, a throttle or daily-cap
+    message) is paused until T for every run, whichever endpoint said it: one `sync_state`
+    document per provider (id "_pause|-", pk = provider)."""
+
+    def __init__(self, store: DocumentStore) -> None:
+        self.store = store
+
+    def get(self, provider: str) -> Document | None:
+        try:
+            return self.store.read(SYNC, f"{PAUSE}|-", provider)
+        except DocumentNotFound:
+            return None
+
+    def until(self, provider: str, now: datetime) -> tuple[datetime, str] | None:
+        """(until, reason) while `provider` is paused at `now`, else None."""
+        doc = self.get(provider)
+        if doc is None or not doc.get("until"):
+            return None
+        until = datetime.fromisoformat(str(doc["until"]))
+        if until <= now:
+            return None
+        return until, str(doc.get("reason") or "")
+
+    def pause(self, provider: str, until: datetime, reason: str, *, now: datetime) -> Document:
+        """Pause `provider` until `until` (a later pause already recorded is kept)."""
+        current = self.until(provider, now)
+        if current is not None and current[0] >= until:
+            return self.get(provider) or {}
+        doc: Document = {
+            "id": f"{PAUSE}|-",
+            "pk": provider,
+            "provider": provider,
+            "symbol": PAUSE,
+            "interval": "-",
+            "until": until.isoformat(),
+            "reason": reason[:500],
+            "pausedAt": now.isoformat(),
+        }
+        return self.store.upsert(SYNC, doc)
 
 
 def quote_document(quote: Quote) -> Document:

@@ -24,18 +24,28 @@ from shared.errors import InvalidInput
 from shared.ingest.bars import BarLake, MergeSummary, day_range
 from shared.ingest.planner import run_allowance, runs_left_today, stalest_first
 from shared.ingest.raw import RawArchive
-from shared.ingest.state import PING, QuoteBook, SeriesLocks, SyncStates
+from shared.ingest.state import PING, ProviderPauses, QuoteBook, SeriesLocks, SyncStates
 from shared.market.models import INTERVALS, Bar, Quote
-from shared.market.symbols import Symbol, parse_symbol
-from shared.providers.alphavantage import AlphaVantageClient
+from shared.market.symbols import PROVIDERS as SYMBOL_PROVIDERS
+from shared.market.symbols import Symbol, parse_symbol, require
+from shared.providers.alphavantage import AlphaVantageClient, PremiumRequired
 from shared.providers.base import ClientHooks
 from shared.providers.coingecko import CoinGeckoClient
-from shared.providers.errors import InvalidSymbol, ProviderError, RateLimited
+from shared.providers.errors import (
+    AuthRejected,
+    DailyCapReached,
+    InvalidSymbol,
+    ProviderError,
+    ProviderNotice,
+    RateLimited,
+    Throttled,
+)
 from shared.providers.http import RetryPolicy
 from shared.providers.sample import DATASETS, SampleClient
 from shared.providers.yahoo import YahooClient
 from shared.quota import QuotaBook, QuotaExhausted, limits_from_settings
 from shared.storage.documents import DocumentStore, Filter
+from shared.watchlists.selection import select_watched
 
 log = logging.getLogger("shared.ingest")
 
@@ -45,9 +55,15 @@ INTRADAY_PROVIDERS: tuple[str, ...] = ("alphavantage", "yahoo")
 Status = Literal["ok", "no_data", "failed", "deferred"]
 ERROR_KINDS: dict[type[ProviderError], str] = {
     QuotaExhausted: "quota",
+    Throttled: "throttled",
+    DailyCapReached: "daily_cap",
     RateLimited: "rate_limited",
+    AuthRejected: "auth_rejected",
+    PremiumRequired: "premium_required",
+    ProviderNotice: "notice",
     InvalidSymbol: "invalid_symbol",
 }
+"""The first class an error is an instance of names its kind (subclasses come first)."""
 
 
 def error_kind(error: ProviderError) -> str:
@@ -74,6 +90,7 @@ class Outcome:
     rows_in: int = 0
     rows_written: int = 0
     error: str | None = None
+    retry_at: datetime | None = None
 
 
 @dataclass
@@ -86,6 +103,7 @@ class RunReport:
     merge: MergeSummary = field(default_factory=MergeSummary)
     quotes_written: int = 0
     note: str | None = None
+    retry_at: datetime | None = None
 
     def count(self, status: Status) -> int:
         return sum(1 for outcome in self.outcomes if outcome.status == status)
@@ -103,7 +121,9 @@ class RunReport:
             "partitionsChanged": self.merge.partitions_changed,
             "bytesWritten": self.merge.bytes_written,
             "quotesWritten": self.quotes_written,
+            "refused": self.merge.refused,
             "note": self.note,
+            "retryAt": self.retry_at.isoformat() if self.retry_at else None,
             "outcomes": [
                 {
                     "symbol": o.symbol,
@@ -112,6 +132,7 @@ class RunReport:
                     "rowsIn": o.rows_in,
                     "rowsWritten": o.rows_written,
                     "error": o.error,
+                    "retryAt": o.retry_at.isoformat() if o.retry_at else None,
                 }
                 for o in self.outcomes
             ],
@@ -120,6 +141,21 @@ class RunReport:
 
 class _StopRun(Exception):
     """The provider (or our quota) refuses further calls in this run."""
+
+    def __init__(self, reason: str, retry_at: datetime | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_at = retry_at
+
+
+def _defer(
+    report: RunReport, symbols: list[Symbol], interval: str, reason: str, retry_at: datetime | None
+) -> None:
+    """Record `symbols` as deferred (not tried in this run), with when to retry."""
+    for symbol in symbols:
+        report.outcomes.append(
+            Outcome(symbol.text, interval, "deferred", error=reason, retry_at=retry_at)
+        )
 
 
 ProgressCallback = Callable[[Outcome], None]
@@ -144,6 +180,9 @@ class Ingestor:
         self.states = SyncStates(documents)
         self.quotes = QuoteBook(documents)
         self.locks = SeriesLocks(documents)
+        self.pauses = ProviderPauses(documents)
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        """Wall-clock time for provider pauses (a provider's Retry-After is real time)."""
         self.quota = quota or QuotaBook(documents, limits_from_settings(settings))
         self.policy = RetryPolicy.from_settings(settings)
 
@@ -193,21 +232,19 @@ class Ingestor:
 
     # --- symbols --------------------------------------------------------------------------------
     def tracked_symbols(self) -> list[Symbol]:
-        """Every watchlist's symbols (all accounts) plus DEFAULT_SYMBOLS; invalid ones skipped."""
-        texts: list[str] = list(self.settings.default_symbols)
-        for doc in self.documents.query_all("watchlists", None):
-            symbols = doc.get("symbols")
-            if isinstance(symbols, list):
-                texts.extend(str(item) for item in symbols)
-        found: dict[str, Symbol] = {}
-        for text in texts:
-            try:
-                symbol = parse_symbol(text)
-            except InvalidInput:
-                log.warning("skipping unparseable watchlist symbol %r", text)
-                continue
-            found.setdefault(symbol.text, symbol)
-        return [found[key] for key in sorted(found)]
+        """The watched symbols a run serves: DEFAULT_SYMBOLS, then every account's watchlists,
+        chosen fairly up to INGEST_MAX_SYMBOLS (see `shared.watchlists.selection`), in that
+        priority order."""
+        selection = select_watched(
+            self.documents, self.settings.default_symbols, self.settings.ingest_max_symbols
+        )
+        if selection.left_out:
+            log.warning(
+                "%d watched symbols over INGEST_MAX_SYMBOLS=%d are not synced this run",
+                len(selection.left_out),
+                self.settings.ingest_max_symbols,
+            )
+        return [parse_symbol(text) for text in selection.selected]
 
     def _states(self, provider: str, interval: str) -> dict[str, dict[str, Any]]:
         docs = self.documents.query_all("sync_state", provider, [Filter("interval", "=", interval)])
@@ -233,21 +270,46 @@ class Ingestor:
             outcome = Outcome(symbol.text, interval, "deferred", error=error.detail)
             report.outcomes.append(outcome)
             raise _StopRun(error.detail) from None
+        except RateLimited as error:
+            retry_at = self._pause_for(provider, error)
+            self.states.deferred(
+                provider,
+                symbol.text,
+                interval,
+                as_of=as_of,
+                reason=error.detail,
+                kind=error_kind(error),
+                retry_at=retry_at,
+            )
+            report.outcomes.append(
+                Outcome(symbol.text, interval, "deferred", error=error.detail, retry_at=retry_at)
+            )
+            log.warning("%s asks us to wait (%s): %s", provider, error_kind(error), error.detail)
+            raise _StopRun(error.detail, retry_at) from None
         except ProviderError as error:
             kind = error_kind(error)
+            notice = error.notice if isinstance(error, ProviderNotice) else None
             self.states.failure(
-                provider, symbol.text, interval, as_of=as_of, error=error.detail, kind=kind
+                provider,
+                symbol.text,
+                interval,
+                as_of=as_of,
+                error=error.detail,
+                kind=kind,
+                notice=notice,
             )
             outcome = Outcome(symbol.text, interval, "failed", error=error.detail)
             report.outcomes.append(outcome)
             log.warning("%s %s %s failed: %s", provider, symbol, interval, error.detail)
-            if isinstance(error, RateLimited):
+            if isinstance(error, ProviderNotice | AuthRejected):
                 raise _StopRun(error.detail) from None
             return outcome
         if window is not None:
             bars = [bar for bar in bars if window[0] <= bar.ts < window[1]]
         with self.locks.hold(symbol.text, interval):
             summary = self.bars.merge(bars, ingested_at=as_of)
+        for refusal in summary.refusals:
+            log.warning("%s %s %s: merge refused: %s", provider, symbol, interval, refusal)
         report.merge.add(summary)
         if fresh_quote is not None and self.quotes.upsert(fresh_quote):
             report.quotes_written += 1
@@ -263,6 +325,45 @@ class Ingestor:
         )
         report.outcomes.append(outcome)
         return outcome
+
+    # --- provider pauses ----------------------------------------------------------------------
+    def _pause_for(self, provider: str, error: RateLimited) -> datetime | None:
+        """Pause `provider` for the time it named (Retry-After, a throttle's minute, a daily
+        cap's reset); the time to retry, or None when it named none."""
+        if error.retry_after is None:
+            return None
+        now = self.clock()
+        until = now + timedelta(seconds=error.retry_after)
+        self.pauses.pause(provider, until, error.detail, now=now)
+        return until
+
+    def paused(self, provider: str) -> tuple[datetime, str] | None:
+        """(until, reason) while `provider` is paused."""
+        return self.pauses.until(provider, self.clock())
+
+    def _skip_paused(
+        self, report: RunReport, provider: str, symbols: list[Symbol], interval: str = "1d"
+    ) -> bool:
+        """True (and every symbol recorded deferred) when `provider` is paused."""
+        paused = self.paused(provider)
+        if paused is None:
+            return False
+        until, reason = paused
+        report.note = f"{provider} paused until {until.isoformat()}: {reason}"
+        report.retry_at = until
+        _defer(report, symbols, interval, report.note, until)
+        return True
+
+    @staticmethod
+    def _stopped(
+        report: RunReport, stop: _StopRun, rest: list[Symbol], interval: str = "1d"
+    ) -> None:
+        """The run stopped on `stop`: the symbols not tried yet are deferred, not failed."""
+        tried = {o.symbol for o in report.outcomes}
+        _defer(
+            report, [s for s in rest if s.text not in tried], interval, stop.reason, stop.retry_at
+        )
+        report.retry_at = stop.retry_at
 
     # --- timers -------------------------------------------------------------------------------
     def sync_alphavantage(self, as_of: datetime, symbols: list[Symbol] | None = None) -> RunReport:
@@ -284,6 +385,8 @@ class Ingestor:
             refresh=timedelta(hours=self.settings.ingest_daily_refresh_hours),
             limit=allowance,
         )
+        if self._skip_paused(report, "alphavantage", plan):
+            return report
         report.note = f"planned {len(plan)} of {len(candidates)} (allowance {allowance})"
         client = self.alphavantage_client()
         try:
@@ -301,6 +404,7 @@ class Ingestor:
                 )
         except _StopRun as stop:
             report.note = f"{report.note}; stopped: {stop}"
+            self._stopped(report, stop, plan)
         finally:
             client.close()
         return report
@@ -311,11 +415,14 @@ class Ingestor:
         if not self.settings.yahoo_enabled:
             report.note = "YAHOO_ENABLED is false"
             return report
+        tracked = symbols or self.tracked_symbols()
+        if self._skip_paused(report, "yahoo", tracked):
+            return report
         client = self.yahoo_client()
         states = self._states("yahoo", "1d")
         default_start = as_of.date() - timedelta(days=self.settings.ingest_history_days)
         try:
-            for symbol in symbols or self.tracked_symbols():
+            for symbol in tracked:
                 last_bar = states.get(symbol.text, {}).get("lastBar")
                 start = (
                     datetime.fromisoformat(last_bar).date() - timedelta(days=5)
@@ -333,6 +440,7 @@ class Ingestor:
                 )
         except _StopRun as stop:
             report.note = f"stopped: {stop}"
+            self._stopped(report, stop, tracked)
         return report
 
     def sync_coingecko(self, as_of: datetime, symbols: list[Symbol] | None = None) -> RunReport:
@@ -342,12 +450,19 @@ class Ingestor:
         if not coins:
             report.note = "no tracked crypto symbols with a CoinGecko id"
             return report
+        if self._skip_paused(report, "coingecko", coins):
+            return report
         client = self.coingecko_client()
         try:
             try:
                 quotes = client.simple_price(coins)
             except QuotaExhausted as error:
                 report.note = f"stopped: {error.detail}"
+                return report
+            except RateLimited as error:
+                retry_at = self._pause_for("coingecko", error)
+                report.note = f"stopped: simple/price: {error.detail}"
+                self._stopped(report, _StopRun(error.detail, retry_at), coins)
                 return report
             except ProviderError as error:
                 report.note = f"simple/price failed: {error.detail}"
@@ -361,6 +476,7 @@ class Ingestor:
                 )
         except _StopRun as stop:
             report.note = f"stopped: {stop}"
+            self._stopped(report, stop, coins)
         finally:
             client.close()
         return report
@@ -368,6 +484,11 @@ class Ingestor:
     def ping_coingecko(self, as_of: datetime) -> RunReport:
         """The CoinGecko heartbeat, recorded as the sync state of the pseudo-symbol `_ping`."""
         report = RunReport("coingecko", as_of)
+        paused = self.paused("coingecko")
+        if paused is not None:
+            report.note = f"coingecko paused until {paused[0].isoformat()}: {paused[1]}"
+            report.retry_at = paused[0]
+            return report
         client = self.coingecko_client()
         try:
             answer = client.ping()
@@ -424,7 +545,11 @@ class Ingestor:
         return "alphavantage"
 
     def intraday_provider(self, symbol: Symbol) -> str:
-        if self.settings.alphavantage_api_keys and symbol.alphavantage and symbol.kind != "crypto":
+        if (
+            self.settings.alphavantage_api_keys
+            and symbol.alphavantage
+            and symbol.kind not in ("crypto", "fx")
+        ):
             return "alphavantage"
         return "yahoo"
 
@@ -454,6 +579,9 @@ class Ingestor:
             raise InvalidInput(
                 f"{provider} has no {interval} bars; use {' or '.join(INTRADAY_PROVIDERS)}"
             )
+        if provider in SYMBOL_PROVIDERS:
+            for symbol in symbols:
+                require(symbol, provider)
         report = RunReport(provider or "auto", as_of)
         window = day_range(start, end)
         clients: dict[str, Any] = {}
@@ -486,7 +614,7 @@ class Ingestor:
                 return lambda: client(name).daily_ohlc(symbol, days)
             return lambda: client(name).daily(symbol, start=start, end=end + timedelta(days=1))
 
-        stopped: set[str] = set()
+        stopped: dict[str, _StopRun] = {}
         try:
             for symbol in symbols:
                 name = provider or (
@@ -494,16 +622,32 @@ class Ingestor:
                     if interval == "1d"
                     else self.intraday_provider(symbol)
                 )
+                paused = self.paused(name) if name != "sample" else None
                 if name in stopped:
-                    outcome = Outcome(symbol.text, interval, "deferred", error=f"{name} quota")
+                    outcome = Outcome(
+                        symbol.text,
+                        interval,
+                        "deferred",
+                        error=stopped[name].reason,
+                        retry_at=stopped[name].retry_at,
+                    )
+                    report.outcomes.append(outcome)
+                elif paused is not None:
+                    outcome = Outcome(
+                        symbol.text,
+                        interval,
+                        "deferred",
+                        error=f"{name} paused until {paused[0].isoformat()}: {paused[1]}",
+                        retry_at=paused[0],
+                    )
                     report.outcomes.append(outcome)
                 else:
                     try:
                         outcome = self._sync_one(
                             report, name, symbol, interval, fetcher(name, symbol), window=window
                         )
-                    except _StopRun:
-                        stopped.add(name)
+                    except _StopRun as stop:
+                        stopped[name] = stop
                         outcome = report.outcomes[-1]
                 if progress is not None:
                     progress(outcome)

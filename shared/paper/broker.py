@@ -5,7 +5,9 @@ The account document is the ledger: cash, positions, open reservations (one per 
 order) and the recent outcomes of settled orders. Every change to it is a read-modify-write
 guarded by its etag and retried on conflict, so racing orders can never spend the same cash
 twice. An order settles (fill, cancel, expiry) exactly once: settling removes its
-reservation in the same etag-guarded write, and a second settler finds it gone.
+reservation in the same etag-guarded write, and a second settler finds it gone. Only the
+settler that removed the reservation writes the transition's audit record, so each
+transition has exactly one; of two racing cancels, the loser gets `Conflict` (409).
 """
 
 from __future__ import annotations
@@ -15,14 +17,16 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import stamina
 
+from shared.audit import AuditLog
 from shared.auth.caller import Caller
 from shared.auth.scope import owned_page, read_owned
 from shared.config import Settings
 from shared.errors import Conflict, DomainError, InvalidInput, NotFound
+from shared.journal.paper import record_paper_fill
 from shared.paper.matching import (
     affordable_qty,
     apply_fill,
@@ -55,8 +59,18 @@ QUOTES = "quotes"
 SETTLED_KEPT = 500
 ORPHAN_AGE = timedelta(minutes=10)
 EPSILON = 1e-9
+SYSTEM_ACTOR = "system"
+"""The actor of transitions no caller asked for (the matching timer's fills and expiries)."""
 
 R = TypeVar("R")
+
+
+class Settlement(NamedTuple):
+    """An order document after `_settle`, and whether this call settled it (False: an
+    earlier settler had)."""
+
+    order: Document
+    settled_here: bool
 
 
 class InsufficientFunds(DomainError):
@@ -103,10 +117,32 @@ class PaperBroker:
         settings: Settings,
         *,
         clock: Callable[[], datetime] = _now,
+        audit: AuditLog | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.clock = clock
+        self.audit = audit if audit is not None else AuditLog(store)
+
+    def _audit(self, action: str, order: Document, actor: str) -> None:
+        """The audit record of one order transition (a failure to write it is logged)."""
+        self.audit.try_append(
+            "order",
+            action,
+            actor=actor,
+            account=order["pk"],
+            target=f"paper/{order['paper_account_id']}/{order['id']}",
+            outcome=order["status"],
+            reason=order.get("reason", ""),
+            detail={
+                "symbol": order["symbol"],
+                "side": order["side"],
+                "type": order["type"],
+                "qty": order["qty"],
+                "filledQty": order.get("filled_qty", 0.0),
+                "fillPrice": order.get("fill_price"),
+            },
+        )
 
     # --- quotes ----------------------------------------------------------------------
     def _quote(self, symbol: str) -> Document | None:
@@ -317,6 +353,7 @@ class PaperBroker:
         PAPER_MAX_QUOTE_AGE_SECONDS."""
         account = self._account_doc(caller, account_id)
         pk = account["pk"]
+        actor = caller.account_id
         price = self.fresh_price(data.symbol)
         slippage = self.settings.paper_slippage_bps
         if data.type == "market" and price is None:
@@ -388,11 +425,12 @@ class PaperBroker:
         try:
             stored = self.store.create(CONTAINER, order)
         except Exception:
-            self._settle(order, "cancelled", reason="could not record the order")
+            self._settle(order, "cancelled", reason="could not record the order", actor=actor)
             raise
+        self._audit("order.placed", stored, actor)
         if price is not None:
             try:
-                stored = self._try_fill(stored, price)
+                stored = self._try_fill(stored, price, actor=actor)
             except Conflict:
                 log.warning("order %s is placed; the account is busy, matching fills it", order_id)
         return self._order(stored)
@@ -435,29 +473,39 @@ class PaperBroker:
         return [self._order(doc) for doc in page.items], page.continuation
 
     def cancel_order(self, caller: Caller, account_id: str, order_id: str) -> Order:
-        """Cancel an open order, releasing what it held; `Conflict` if it already settled."""
+        """Cancel an open order, releasing what it held; `Conflict` if it already settled,
+        by an earlier cancel too: of two racing cancels exactly one succeeds."""
         doc = self._order_doc(caller, account_id, order_id)
         if doc["status"] != "open":
             raise Conflict(f"order {order_id} is already {doc['status']}")
-        settled = self._settle(doc, "cancelled", reason=f"cancelled by {caller.account_id}")
-        if settled["status"] != "cancelled":
+        settled, here = self._settle(
+            doc, "cancelled", reason=f"cancelled by {caller.account_id}", actor=caller.account_id
+        )
+        if not here:
             raise Conflict(f"order {order_id} is already {settled['status']}")
         return self._order(settled)
 
     # --- settlement ------------------------------------------------------------------
     def _settle(
-        self, order: Document, status: str, *, reason: str = "", price: float | None = None
-    ) -> Document:
+        self,
+        order: Document,
+        status: str,
+        *,
+        reason: str = "",
+        price: float | None = None,
+        actor: str = SYSTEM_ACTOR,
+    ) -> Settlement:
         """Settle `order` once: fill at `price`, or cancel/expire; returns the order as
-        settled (by this call or an earlier one)."""
+        settled (by this call or an earlier one). The call that settles it audits the
+        transition (`order.<status>`)."""
         order_id = order["id"]
         now = self.clock().isoformat()
 
-        def settle(doc: Document) -> dict[str, Any] | None:
+        def settle(doc: Document) -> tuple[dict[str, Any] | None, bool]:
             settled: dict[str, Any] = doc.setdefault("settled", {})
             held = _release(doc, order_id)
             if held is None:
-                return settled.get(order_id)
+                return settled.get(order_id), False
             outcome: dict[str, Any] = {
                 "status": status,
                 "filled_qty": 0.0,
@@ -490,12 +538,12 @@ class PaperBroker:
             if len(settled) > SETTLED_KEPT:
                 for old in sorted(settled, key=lambda k: settled[k]["at"])[:-SETTLED_KEPT]:
                     del settled[old]
-            return outcome
+            return outcome, True
 
-        outcome = self._mutate(order["pk"], order["paper_account_id"], settle)
+        outcome, here = self._mutate(order["pk"], order["paper_account_id"], settle)
         if outcome is None:
             log.warning("order %s has no reservation and no settlement record", order_id)
-            return order
+            return Settlement(order, False)
         updated = {
             **content(order),
             "status": outcome["status"],
@@ -505,9 +553,13 @@ class PaperBroker:
             "updated_at": outcome["at"],
             "filled_at": outcome["at"] if outcome["filled_qty"] else None,
         }
-        return self.store.upsert(CONTAINER, updated)
+        if here:
+            self._audit(f"order.{outcome['status']}", updated, actor)
+        stored = self.store.upsert(CONTAINER, updated)
+        record_paper_fill(self.store, stored)  # idempotent: one execution per order, retries too
+        return Settlement(stored, here)
 
-    def _try_fill(self, order: Document, price: float) -> Document:
+    def _try_fill(self, order: Document, price: float, *, actor: str = SYSTEM_ACTOR) -> Document:
         at = fill_price(
             order["type"],
             order["side"],
@@ -518,7 +570,7 @@ class PaperBroker:
         )
         if at is None:
             return order
-        return self._settle(order, "filled", price=at)
+        return self._settle(order, "filled", price=at, actor=actor).order
 
     def _settled_in_ledger(self, order: Document, ledgers: dict[str, Document]) -> bool:
         """Whether the account ledger already settled an order whose document still says
@@ -531,10 +583,10 @@ class PaperBroker:
             "settled", {}
         )
 
-    def match(self, symbols: list[str] | None = None) -> MatchReport:
+    def match(self, symbols: list[str] | None = None, *, actor: str = SYSTEM_ACTOR) -> MatchReport:
         """One matching pass over every open order (of `symbols`, if given): bring orders
         the ledger already settled up to date, expire day orders past their date, fill
-        a fresh quote (see `fresh_price`) crosses."""
+        a fresh quote (see `fresh_price`) crosses. `actor` is who asked (the audit's actor)."""
         filters = [Filter("kind", "=", "order"), Filter("status", "=", "open")]
         if symbols:
             filters.append(Filter("symbol", "in", list(symbols)))
@@ -550,12 +602,14 @@ class PaperBroker:
             for order in group:
                 try:
                     if self._settled_in_ledger(order, ledgers):
-                        self._settle(order, "cancelled")
+                        self._settle(order, "cancelled", actor=actor)
                     elif expired(order["time_in_force"], order["created_at"], now):
-                        self._settle(order, "expired", reason="day order expired unfilled")
+                        self._settle(
+                            order, "expired", reason="day order expired unfilled", actor=actor
+                        )
                         expired_count += 1
                     elif symbol in prices:
-                        result = self._try_fill(order, prices[symbol])
+                        result = self._try_fill(order, prices[symbol], actor=actor)
                         filled += result["status"] in ("filled", "partially_filled")
                         rejected += result["status"] == "rejected"
                 except DocumentNotFound:

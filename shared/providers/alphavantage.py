@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import functools
 import re
-from datetime import UTC, date, datetime
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -13,7 +13,15 @@ import httpx
 from shared.market.models import Bar, Quote
 from shared.market.symbols import Symbol
 from shared.providers.base import ClientHooks, after_first, day_start, first_granted
-from shared.providers.errors import BadResponse, InvalidSymbol, ProviderError, RateLimited
+from shared.providers.errors import (
+    AuthRejected,
+    BadResponse,
+    DailyCapReached,
+    InvalidSymbol,
+    ProviderError,
+    ProviderNotice,
+    Throttled,
+)
 from shared.providers.http import get_json, make_client
 
 PROVIDER = "alphavantage"
@@ -28,19 +36,72 @@ class PremiumRequired(ProviderError):
     title = "Premium endpoint"
 
 
+class InvalidCall(InvalidSymbol):
+    """Alpha Vantage's `Error Message`: an unknown symbol or a malformed call."""
+
+    title = "Invalid Alpha Vantage call"
+
+
+MessageKind = Literal["throttle", "daily_cap", "premium", "invalid_call", "bad_key", "unknown"]
+LIMIT_KEYS = ("Note", "Information", "Error Message")
+"""The keys under which Alpha Vantage answers (HTTP 200) instead of data."""
+THROTTLE_SECONDS = 60.0
+"""How long a per-minute throttle lasts (Alpha Vantage does not send Retry-After)."""
+
+_PREMIUM = re.compile(r"\bis a premium (?:endpoint|function|feature)|\bpremium[- ]only\b")
+_THROTTLE = re.compile(
+    r"per minute|per second|call frequency|higher api call volume|sparingly|burst"
+)
+_DAILY = re.compile(r"per day|daily (?:rate )?limit|requests? (?:a|each) day")
+_BAD_KEY = re.compile(r"apikey is invalid|api key is invalid|demo\W+api key|invalid api key")
+_INVALID = re.compile(r"invalid api call|invalid (?:symbol|parameter)|does not exist")
+
+
+def classify_message(key: str, text: str) -> MessageKind:
+    """What an Alpha Vantage message means, by its wording (never by a URL in it: every one
+    of them links the premium page). See the README's provider section for the wordings."""
+    lowered = " ".join(text.lower().split())
+    if _PREMIUM.search(lowered):
+        return "premium"
+    if _THROTTLE.search(lowered):
+        return "throttle"
+    if _DAILY.search(lowered):
+        return "daily_cap"
+    if _BAD_KEY.search(lowered):
+        return "bad_key"
+    if _INVALID.search(lowered) or key == "Error Message":
+        return "invalid_call"
+    return "unknown"
+
+
+def seconds_to_utc_midnight(now: datetime | None = None) -> float:
+    """Seconds until the next 00:00 UTC (when a daily allowance is taken to reset)."""
+    now = now or datetime.now(UTC)
+    tomorrow = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC)
+    return max((tomorrow - now).total_seconds(), 1.0)
+
+
 def check_payload(payload: Any, what: str) -> dict[str, Any]:
     """Alpha Vantage signals quota and errors with HTTP 200: classify them, never as data."""
     if not isinstance(payload, dict):
         raise BadResponse(PROVIDER, f"{what}: expected a JSON object, got {type(payload).__name__}")
-    if "Error Message" in payload:
-        raise InvalidSymbol(PROVIDER, f"{what}: {payload['Error Message']}")
-    if "Note" in payload:
-        raise RateLimited(PROVIDER, f"{what}: {payload['Note']}")
-    if "Information" in payload:
-        text = str(payload["Information"])
-        if "premium" in text.lower() and "rate limit" not in text.lower():
-            raise PremiumRequired(PROVIDER, f"{what}: {text}")
-        raise RateLimited(PROVIDER, f"{what}: {text}")
+    for key in LIMIT_KEYS:
+        if key not in payload:
+            continue
+        text = str(payload[key])
+        kind = classify_message(key, text)
+        detail = f"{what}: {text}"
+        if kind == "throttle":
+            raise Throttled(PROVIDER, detail, THROTTLE_SECONDS)
+        if kind == "daily_cap":
+            raise DailyCapReached(PROVIDER, detail, seconds_to_utc_midnight())
+        if kind == "premium":
+            raise PremiumRequired(PROVIDER, detail)
+        if kind == "bad_key":
+            raise AuthRejected(PROVIDER, detail)
+        if kind == "invalid_call":
+            raise InvalidCall(PROVIDER, detail)
+        raise ProviderNotice(PROVIDER, f"{what}: unrecognised {key!r} message: {text}", text)
     return payload
 
 
@@ -194,7 +255,7 @@ class AlphaVantageClient:
             self._http,
             PROVIDER,
             "/query",
-            {**params, "apikey": key},
+            {**params, "datatype": "json", "apikey": key},
             what=what,
             policy=self.hooks.policy,
             limiter=after_first(self.hooks.limiter_for(key)),
@@ -206,6 +267,8 @@ class AlphaVantageClient:
         """Daily bars; the adjusted series when the key is premium, else the raw one."""
         if symbol.kind == "crypto":
             return self.digital_daily(symbol)
+        if symbol.kind == "fx":
+            return self.fx_daily(symbol, full=full)
         if symbol.alphavantage is None:
             raise InvalidSymbol(PROVIDER, f"{symbol} is not served by Alpha Vantage")
         size = "full" if full else "compact"
@@ -244,8 +307,25 @@ class AlphaVantageClient:
         )
         return parse_daily(payload, symbol, adjusted=False)
 
+    def fx_daily(self, symbol: Symbol, *, full: bool = False) -> list[Bar]:
+        """FX_DAILY (free): OHLC of the pair, no volume."""
+        payload = self._query(
+            {
+                "function": "FX_DAILY",
+                "from_symbol": symbol.base,
+                "to_symbol": symbol.quote,
+                "outputsize": "full" if full else "compact",
+            },
+            "fx_daily",
+        )
+        return parse_daily(payload, symbol, adjusted=False)
+
     def intraday(self, symbol: Symbol, interval: str, *, full: bool = False) -> list[Bar]:
-        if interval not in INTRADAY_INTERVALS or symbol.alphavantage is None:
+        if (
+            interval not in INTRADAY_INTERVALS
+            or symbol.alphavantage is None
+            or symbol.kind in ("crypto", "fx")
+        ):
             raise InvalidSymbol(PROVIDER, f"no intraday {interval} for {symbol}")
         payload = self._query(
             {
@@ -259,7 +339,7 @@ class AlphaVantageClient:
         return parse_intraday(payload, symbol, interval)
 
     def global_quote(self, symbol: Symbol) -> Quote | None:
-        if symbol.alphavantage is None or symbol.kind == "crypto":
+        if symbol.alphavantage is None or symbol.kind in ("crypto", "fx"):
             raise InvalidSymbol(PROVIDER, f"no global quote for {symbol}")
         payload = self._query(
             {"function": "GLOBAL_QUOTE", "symbol": symbol.alphavantage}, "global_quote"

@@ -34,9 +34,25 @@ class RateLimited(ProviderError):
         self.retry_after = retry_after
 
 
+class Throttled(RateLimited):
+    """The provider said "too fast" (a per-minute or per-second limit): retry after a short
+    pause. `retry_after` is the provider's figure, or its documented window."""
+
+
+class DailyCapReached(RateLimited):
+    """The provider said today's allowance is spent: retry after its daily reset."""
+
+
 class QuotaExhausted(RateLimited):
     """Our own quota bucket is empty: the call was not made. `retry_after` says when a token
     returns. Never retried in-call; the limiter's own `max_wait` decides about waiting."""
+
+
+class AuthRejected(ProviderError):
+    """The provider refused the API key (HTTP 401/403, or its 'invalid key' message)."""
+
+    status = 502
+    title = "Provider key refused"
 
 
 class InvalidSymbol(ProviderError):
@@ -51,3 +67,14 @@ class BadResponse(ProviderError):
 
     status = 502
     title = "Bad provider response"
+
+
+class ProviderNotice(BadResponse):
+    """The provider answered with a message we do not recognise instead of data (Alpha
+    Vantage's `Information`/`Note`). `notice` is its text, verbatim, for provider health."""
+
+    title = "Unrecognised provider message"
+
+    def __init__(self, provider: str, detail: str, notice: str) -> None:
+        super().__init__(provider, detail)
+        self.notice = notice

@@ -17,9 +17,9 @@ import stamina
 
 from shared.config import Settings
 from shared.providers.errors import (
+    AuthRejected,
     BadResponse,
     InvalidSymbol,
-    ProviderError,
     ProviderUnavailable,
     QuotaExhausted,
     RateLimited,
@@ -134,11 +134,36 @@ def _check_status(provider: str, response: httpx.Response) -> None:
     if status >= 500:
         raise ProviderUnavailable(provider, f"HTTP {status} from {response.request.url.path}")
     if status in (401, 403):
-        raise ProviderError(provider, f"HTTP {status}: the API key was refused")
+        raise AuthRejected(
+            provider, f"HTTP {status}: the API key was refused: {_error_text(response)}"
+        )
     if status == 404:
         raise InvalidSymbol(provider, f"HTTP 404 from {response.request.url.path}")
     if status >= 400:
-        raise InvalidSymbol(provider, f"HTTP {status}: {response.text[:200]}")
+        raise InvalidSymbol(provider, f"HTTP {status}: {_error_text(response)}")
+
+
+def _error_text(response: httpx.Response) -> str:
+    """The message of a JSON error body (CoinGecko's `status.error_message` or `error`),
+    else the start of the body."""
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return response.text[:200]
+    if isinstance(body, dict):
+        status = body.get("status")
+        if isinstance(status, dict) and status.get("error_message"):
+            return str(status["error_message"])[:200]
+        if body.get("error"):
+            return str(body["error"])[:200]
+    return response.text[:200]
+
+
+def _check_json_type(provider: str, path: str, response: httpx.Response) -> None:
+    """Refuse a body that says it is not JSON (CSV, HTML): the suite only asks for JSON."""
+    kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if kind and not (kind.endswith("/json") or kind.endswith("+json")):
+        raise BadResponse(provider, f"{path} answered {kind}, not JSON; only JSON is parsed")
 
 
 def get_json(
@@ -168,6 +193,7 @@ def get_json(
             if raw_sink is not None:
                 raw_sink(RawResponse(provider, what, shown, response.status_code, response.content))
             _check_status(provider, response)
+            _check_json_type(provider, path, response)
             try:
                 return response.json()
             except (json.JSONDecodeError, UnicodeDecodeError) as error:

@@ -12,7 +12,9 @@ Signed URLs, for the devhost (which serves `GET /devstorage/{container}/{name}`)
 
     {public_base_url}/devstorage/{container}/{quoted name}?se=<unix expiry>&sig=<hex hmac>
 
-`sig` is HMAC-SHA256 over `"{container}/{name}\\n{se}"` keyed with `LOCAL_SIGNING_KEY`.
+`sig` is HMAC-SHA256 over `"{container}/{name}\\n{se}"` keyed with `LOCAL_SIGNING_KEY`, else
+with this install's own random key (`LOCAL_DATA_DIR/local-signing.key`, made on first run: no
+public constant signs anything).
 The devhost route calls `read_signed(container, name, se, sig)`, which checks the signature
 (`Forbidden`, 403, if it is bad or expired) and returns an open stream plus the `BlobInfo`
 (content type, size, etag) to put in the response; `BlobNotFound` maps to 404.
@@ -119,11 +121,11 @@ def read_signed(
     for a bad or expired signature, `BlobNotFound` (404), `InvalidInput` (422) for a bad name.
     """
     settings = settings or get_settings()
-    verify_signed_url(settings.local_signing_key, container, name, se, sig)
+    verify_signed_url(settings.blob_signing_key, container, name, se, sig)
     store = LocalBlobStore(
         settings.local_data_dir / "blobs",
         validate_container(container),
-        signing_key=settings.local_signing_key,
+        signing_key=settings.blob_signing_key,
         public_base_url=settings.public_base_url,
     )
     stream = store.open(name)

@@ -76,6 +76,7 @@ CONTAINERS: dict[str, ContainerSpec] = {
         ContainerSpec("strategies", description="versioned StrategySpec; pk = account id"),
         ContainerSpec("backtests", description="run metadata; pk = account id"),
         ContainerSpec("paper", description="paper accounts, orders, positions; pk = account id"),
+        ContainerSpec("journal", description="executions, trade annotations; pk = account id"),
         ContainerSpec("idempotency", description="Idempotency-Key records; pk = account id"),
         ContainerSpec("audit", description="append-only audit records; pk = yyyy-mm"),
         ContainerSpec("relay", description="relay state and archive checkpoints; pk = relay"),

@@ -28,7 +28,7 @@ def _blob_key(settings: Settings) -> tuple[Any, ...]:
         return (
             "local",
             str(settings.local_data_dir.resolve()),
-            settings.local_signing_key,
+            settings.blob_signing_key,
             settings.public_base_url,
         )
     return (
@@ -57,7 +57,7 @@ def _build_blob_store(container: str, settings: Settings) -> BlobStore:
         return LocalBlobStore(
             settings.local_data_dir / "blobs",
             container,
-            signing_key=settings.local_signing_key,
+            signing_key=settings.blob_signing_key,
             public_base_url=settings.public_base_url,
         )
     from shared.storage.blob_azure import AzureBlobStore

@@ -1,10 +1,14 @@
-"""Watchlists: named lists of symbols per account, and the union every feed subscribes to."""
+"""Watchlists: named lists of symbols per account (with per-account limits), and the fair
+selection of the watched symbols every feed and timer serves."""
 
-from shared.watchlists.store import (
-    Watchlist,
-    WatchlistIn,
-    WatchlistStore,
-    watched_symbols,
-)
+from shared.watchlists.selection import SymbolSelection, select_symbols, select_watched
+from shared.watchlists.store import Watchlist, WatchlistIn, WatchlistStore
 
-__all__ = ["Watchlist", "WatchlistIn", "WatchlistStore", "watched_symbols"]
+__all__ = [
+    "SymbolSelection",
+    "Watchlist",
+    "WatchlistIn",
+    "WatchlistStore",
+    "select_symbols",
+    "select_watched",
+]

@@ -1,7 +1,14 @@
-"""Watchlist documents (container `watchlists`, pk = account id) and their rules."""
+"""Watchlist documents (container `watchlists`, pk = account id) and their rules.
+
+Per account, at most WATCHLISTS_PER_ACCOUNT lists and WATCHLIST_SYMBOLS_PER_ACCOUNT distinct
+symbols across them. A write is checked before it is made and again after (two racing writes
+can each pass the first check): one found over the limit afterwards is undone and refused,
+so the stored total never stays above a limit.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -11,13 +18,14 @@ from pydantic import Field, field_validator
 from shared.api_model import ApiModel, Name
 from shared.auth.caller import Caller
 from shared.auth.scope import owned_page, read_owned
-from shared.config import Settings
-from shared.errors import InvalidInput
+from shared.config import Settings, get_settings
+from shared.errors import InvalidInput, LimitExceeded
 from shared.market.symbols import parse_symbols
-from shared.storage.documents import Document, DocumentStore, content
+from shared.storage.documents import Document, DocumentStore, StaleEtag, content
+from shared.watchlists.selection import CONTAINER
 
-CONTAINER = "watchlists"
 MAX_SYMBOLS = 200
+"""Most symbols in one request body (the per-account limit is a setting)."""
 
 
 class WatchlistIn(ApiModel):
@@ -60,22 +68,86 @@ def _to_model(doc: Document) -> Watchlist:
 
 
 class WatchlistStore:
-    """CRUD of watchlists, scoped to the caller (admins see all)."""
+    """CRUD of watchlists, scoped to the caller (admins see all), within per-account limits."""
 
-    def __init__(self, store: DocumentStore) -> None:
+    def __init__(self, store: DocumentStore, settings: Settings | None = None) -> None:
         self.store = store
+        self.settings = settings or get_settings()
 
+    # --- limits ---------------------------------------------------------------------------
+    def _lists(self, account: str) -> list[Document]:
+        return self.store.query_all(CONTAINER, account)
+
+    def _check(self, account: str, *, new_list: bool, change: tuple[str, list[str]] | None) -> None:
+        """Refuse a write that would take `account` over a limit: one more list (`new_list`),
+        or `change` = (watchlist id, its new symbols). A change that does not add symbols is
+        always allowed (an account already over a lowered limit can still shrink)."""
+        lists = self._lists(account)
+        limit = self.settings.watchlists_per_account
+        if new_list and len(lists) >= limit:
+            raise LimitExceeded(
+                f"an account may keep at most {limit} watchlists (WATCHLISTS_PER_ACCOUNT); "
+                "delete one or add symbols to an existing list",
+                limit=limit,
+                setting="WATCHLISTS_PER_ACCOUNT",
+            )
+        if change is None:
+            return
+        changed_id, symbols = change
+        before = {s for doc in lists for s in doc.get("symbols", [])}
+        others = {s for doc in lists if doc["id"] != changed_id for s in doc.get("symbols", [])}
+        after = others | set(symbols)
+        limit = self.settings.watchlist_symbols_per_account
+        if len(after) > limit and len(after) > len(before):
+            raise LimitExceeded(
+                f"an account may watch at most {limit} distinct symbols across its watchlists "
+                f"(WATCHLIST_SYMBOLS_PER_ACCOUNT); this change makes {len(after)}",
+                limit=limit,
+                setting="WATCHLIST_SYMBOLS_PER_ACCOUNT",
+            )
+
+    def _over(self, account: str, *, lists_grew: bool, symbols_grew: bool) -> LimitExceeded | None:
+        """The limit `account` is over now, if any, among those the write could have crossed
+        (the check after a write)."""
+        lists = self._lists(account)
+        if lists_grew and len(lists) > self.settings.watchlists_per_account:
+            limit = self.settings.watchlists_per_account
+            return LimitExceeded(
+                f"an account may keep at most {limit} watchlists (WATCHLISTS_PER_ACCOUNT)",
+                limit=limit,
+                setting="WATCHLISTS_PER_ACCOUNT",
+            )
+        symbols = {s for doc in lists for s in doc.get("symbols", [])}
+        if symbols_grew and len(symbols) > self.settings.watchlist_symbols_per_account:
+            limit = self.settings.watchlist_symbols_per_account
+            return LimitExceeded(
+                f"an account may watch at most {limit} distinct symbols across its watchlists "
+                "(WATCHLIST_SYMBOLS_PER_ACCOUNT)",
+                limit=limit,
+                setting="WATCHLIST_SYMBOLS_PER_ACCOUNT",
+            )
+        return None
+
+    # --- CRUD -----------------------------------------------------------------------------
     def create(self, caller: Caller, data: WatchlistIn) -> Watchlist:
+        account = caller.account_id
+        doc_id = f"wl-{uuid.uuid4().hex[:16]}"
+        self._check(account, new_list=True, change=(doc_id, data.symbols))
         now = datetime.now(UTC).isoformat()
         doc: dict[str, Any] = {
-            "id": f"wl-{uuid.uuid4().hex[:16]}",
-            "pk": caller.account_id,
+            "id": doc_id,
+            "pk": account,
             "name": data.name,
             "symbols": data.symbols,
             "created_at": now,
             "updated_at": now,
         }
-        return _to_model(self.store.create(CONTAINER, doc))
+        created = self.store.create(CONTAINER, doc)
+        over = self._over(account, lists_grew=True, symbols_grew=bool(data.symbols))
+        if over is not None:
+            self.store.delete(CONTAINER, doc_id, account)
+            raise over
+        return _to_model(created)
 
     def get(self, caller: Caller, watchlist_id: str) -> Watchlist:
         return _to_model(read_owned(self.store, CONTAINER, watchlist_id, caller, "watchlist"))
@@ -93,6 +165,8 @@ class WatchlistStore:
     ) -> tuple[Watchlist, Watchlist]:
         """Replace name and symbols; returns (before, after). `StaleEtag` if `if_match` lost."""
         current = read_owned(self.store, CONTAINER, watchlist_id, caller, "watchlist")
+        account = current["pk"]
+        self._check(account, new_list=False, change=(current["id"], data.symbols))
         updated = {
             **content(current),
             "name": data.name,
@@ -100,18 +174,16 @@ class WatchlistStore:
             "updated_at": datetime.now(UTC).isoformat(),
         }
         stored = self.store.upsert(CONTAINER, updated, if_match=if_match or current["_etag"])
+        grew = bool(set(data.symbols) - set(current.get("symbols", [])))
+        over = self._over(account, lists_grew=False, symbols_grew=grew)
+        if over is not None:
+            # undo, unless it changed again meanwhile (that write was checked on its own)
+            with contextlib.suppress(StaleEtag):
+                self.store.upsert(CONTAINER, content(current), if_match=stored["_etag"])
+            raise over
         return _to_model(current), _to_model(stored)
 
     def delete(self, caller: Caller, watchlist_id: str, if_match: str | None) -> Watchlist:
         current = read_owned(self.store, CONTAINER, watchlist_id, caller, "watchlist")
         self.store.delete(CONTAINER, current["id"], current["pk"], if_match=if_match)
         return _to_model(current)
-
-
-def watched_symbols(store: DocumentStore, settings: Settings) -> list[str]:
-    """DEFAULT_SYMBOLS plus every symbol on any account's watchlist, in a stable order: what
-    the ingestion timers pull and the relay subscribes to."""
-    seen = dict.fromkeys(settings.default_symbols)
-    for doc in store.query_all(CONTAINER, None, order_by="created_at"):
-        seen.update(dict.fromkeys(doc.get("symbols", [])))
-    return list(seen)

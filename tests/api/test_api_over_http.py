@@ -11,7 +11,7 @@ import jwt
 import pytest
 
 from shared.auth import dev_issuer
-from shared.auth.jwks import JwksCache
+from shared.config import get_settings
 from shared.storage.documents_sqlite import SqliteDocumentStore
 from tests.api.conftest import put_quote
 from tests.support.auth import auth_headers
@@ -29,15 +29,16 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningH
 
 async def test_the_host_serves_the_dev_issuer_and_its_keys_verify_minted_tokens(running):
     host, _ = running
-    issuer = f"{host.base_url}/dev-issuer"
+    served = f"{host.base_url}/dev-issuer"
     async with httpx.AsyncClient() as client:
-        discovery = (await client.get(f"{issuer}/.well-known/openid-configuration")).json()
-    assert discovery["issuer"] == issuer
-    assert discovery["jwks_uri"] == f"{issuer}/jwks"
+        discovery = (await client.get(f"{served}/.well-known/openid-configuration")).json()
+        # start_host gives every host this process's DEV_ISSUER (the exact 'iss' it trusts)
+        assert discovery["issuer"] == get_settings().dev_issuer_url
+        assert discovery["jwks_uri"] == f"{served}/jwks"
+        jwks = (await client.get(discovery["jwks_uri"])).json()
     token = auth_headers("trader", "alice")["Authorization"].split()[1]
     kid = jwt.get_unverified_header(token)["kid"]
-    key = await JwksCache().key(issuer, kid)
-    assert key is not None
+    key = jwt.PyJWKSet.from_dict(jwks)[kid]
     claims = jwt.decode(token, key.key, algorithms=["RS256"], audience="api://tradingjournal")
     assert claims["sub"] == "alice"
     assert kid == dev_issuer.dev_key().kid
@@ -90,7 +91,9 @@ async def test_concurrent_retries_with_one_idempotency_key_place_one_order(runni
     assert len(orders) == 1
 
 
-async def test_errors_are_problem_json_with_the_request_id_echoed(running):
+async def test_errors_are_problem_json_with_a_server_request_id_and_the_client_id_echoed(
+    running,
+):
     host, _ = running
     async with httpx.AsyncClient(base_url=f"{host.base_url}/api") as client:
         reply = await client.get("/watchlists", headers={"X-Request-Id": "req-123"})
@@ -98,7 +101,9 @@ async def test_errors_are_problem_json_with_the_request_id_echoed(running):
             "/watchlists", headers=auth_headers("trader", "x"), content=b"{not json"
         )
     assert reply.status_code == 401
-    assert reply.headers["X-Request-Id"] == "req-123"
+    assert len(reply.headers["X-Request-Id"]) == 32
+    assert reply.headers["X-Request-Id"] != "req-123"
+    assert reply.headers["X-Client-Request-Id"] == "req-123"
     assert reply.headers["Content-Type"].startswith("application/problem+json")
     assert reply.headers["WWW-Authenticate"].startswith("Bearer")
     assert bad.status_code in (400, 422)

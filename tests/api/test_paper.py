@@ -487,7 +487,7 @@ async def test_a_fill_that_loses_every_race_leaves_the_order_placed_and_open(
     put_quote(store, "AAPL", 100.0)
     account_id = await open_account(call, 10_000)
 
-    def always_busy(self, order, price):
+    def always_busy(self, order, price, **_):
         raise Conflict("paper account is busy; retry")
 
     monkeypatch.setattr(PaperBroker, "_try_fill", always_busy)
@@ -537,7 +537,7 @@ async def test_a_failure_after_the_order_is_recorded_never_lets_a_retry_place_an
     put_quote(store, "AAPL", 100.0)
     account_id = await open_account(call, 10_000)
 
-    def broken(self, order, price):
+    def broken(self, order, price, **_):
         raise RuntimeError("storage fell over")
 
     monkeypatch.setattr(PaperBroker, "_try_fill", broken)
@@ -600,3 +600,119 @@ def test_matching_repairs_an_order_whose_settlement_write_failed(store, monkeypa
     broker.match()
     assert broker.get_order(alice, account.id, order.id).status == "cancelled"
     assert broker.match().checked == 0
+
+
+async def _racing_cancels(call, store, monkeypatch, racers: int) -> tuple[list[Any], str, str]:
+    """`racers` cancels of one open order, each past its "is it open?" read before any of
+    them settles (a barrier holds them), as concurrent requests on several instances are."""
+    put_quote(store, "AAPL", 100.0)
+    account_id = await open_account(call, 10_000)
+    order = (
+        await place(call, account_id, symbol="AAPL", side="buy", type="limit", qty=2, limitPrice=50)
+    ).json
+    barrier = threading.Barrier(racers, timeout=10)
+    real = PaperBroker._order_doc
+
+    def read_then_wait(self, caller, paper_account_id, order_id):
+        doc = real(self, caller, paper_account_id, order_id)
+        barrier.wait()
+        return doc
+
+    monkeypatch.setattr(PaperBroker, "_order_doc", read_then_wait)
+    cancel = ORDERS + "/{orderId}/cancel"
+    params = {"accountId": account_id, "orderId": order["id"]}
+    replies = await asyncio.gather(*(call("POST", cancel, params=params) for _ in range(racers)))
+    monkeypatch.undo()
+    return list(replies), account_id, order["id"]
+
+
+@pytest.mark.parametrize("racers", [2, 5])
+async def test_of_concurrent_cancels_exactly_one_succeeds_and_one_record_is_written(
+    call, store, monkeypatch, racers
+):
+    replies, account_id, order_id = await _racing_cancels(call, store, monkeypatch, racers)
+    statuses = sorted(r.status for r in replies)
+    assert statuses == [200] + [409] * (racers - 1)
+    loser = next(r for r in replies if r.status == 409)
+    assert loser.mimetype == "application/problem+json"
+    assert "already cancelled" in loser.json["detail"]
+    winner = next(r for r in replies if r.status == 200)
+    assert winner.json["status"] == "cancelled"
+    audit = await call(
+        "GET", "audit", role="admin", account="root", query={"kind": "order", "account": "alice"}
+    )
+    actions = [(r["action"], r["target"]) for r in audit.json["items"]]
+    target = f"paper/{account_id}/{order_id}"
+    assert actions == [("order.cancelled", target), ("order.placed", target)]
+    view = await account_view(call, account_id)
+    assert (view["cash"], view["reservedCash"]) == (10_000.0, 0.0)
+
+
+def _cancel_against_a_fill(store, monkeypatch, broker, caller, account_id):
+    """Place a limit buy, move the quote through it, then run a cancel and a matching pass
+    that both pass their "is it open?" read before either settles. (final status, results)."""
+    put_quote(store, "AAPL", 100.0)
+    order = broker.place_order(
+        caller, account_id, OrderIn(symbol="AAPL", side="buy", type="limit", qty=1, limit_price=90)
+    )
+    put_quote(store, "AAPL", 89.0)
+    barrier = threading.Barrier(2, timeout=10)
+    real_settle = PaperBroker._settle
+
+    def both_read_it_open(self, doc, status, **kwargs):
+        barrier.wait()
+        return real_settle(self, doc, status, **kwargs)
+
+    monkeypatch.setattr(PaperBroker, "_settle", both_read_it_open)
+    results: dict[str, Any] = {}
+
+    def cancel():
+        try:
+            results["cancel"] = broker.cancel_order(caller, account_id, order.id).status
+        except Conflict as error:
+            results["cancel"] = f"409 {error.detail}"
+
+    def matching():
+        results["match"] = broker.match(["AAPL"])
+
+    threads = [threading.Thread(target=cancel), threading.Thread(target=matching)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    monkeypatch.undo()
+    return order.id, broker.get_order(caller, account_id, order.id).status, results
+
+
+def test_a_cancel_racing_a_fill_settles_the_order_once(store, monkeypatch):
+    """The matching pass and a cancel both find the order open, then race to settle it:
+    exactly one wins, writes one audit record, and the loser's cancel is a 409."""
+    from shared.audit import AuditLog
+    from shared.paper import PaperAccountIn
+
+    broker = PaperBroker(store, get_settings())
+    alice = Caller("alice", frozenset({"trader"}))
+    account = broker.create_account(alice, PaperAccountIn(starting_cash=10_000))
+    outcomes = []
+    rounds = 6
+    for _ in range(rounds):
+        order_id, final, results = _cancel_against_a_fill(
+            store, monkeypatch, broker, alice, account.id
+        )
+        assert final in ("filled", "cancelled")
+        if final == "filled":
+            assert results["cancel"] == f"409 order {order_id} is already filled"
+            assert results["match"].filled == 1
+        else:
+            assert results["cancel"] == "cancelled"
+            assert results["match"].filled == 0
+        outcomes.append(final)
+    month = datetime.now(UTC).strftime("%Y-%m")
+    records, _ = AuditLog(store).page(month, kind="order", limit=200)
+    settled = [r for r in records if r.action in ("order.filled", "order.cancelled")]
+    assert len(settled) == rounds, "one settlement record per order"
+    assert sorted(r.action.split(".")[1] for r in settled) == sorted(outcomes)
+    view = broker.get_account(alice, account.id)
+    bought = outcomes.count("filled")
+    assert view.reserved_cash == 0
+    assert view.cash == pytest.approx(10_000 - bought * 89.0)

@@ -27,7 +27,7 @@ from shared.auth.tokens import (
     authenticate_header,
     parse_roles,
 )
-from shared.config import get_settings, load_settings
+from shared.config import AZURE_PLATFORM_VARIABLES, SettingsError, get_settings, load_settings
 from tests.support.auth import auth_headers
 from tests.support.oidc_issuer import LocalIssuer
 
@@ -169,7 +169,7 @@ async def test_custom_role_and_account_claims(issuer, clock):
 
 
 def test_parse_roles_accepts_lists_and_strings_and_drops_unknown_roles():
-    assert parse_roles(["Trader", "owner"]) == frozenset({"trader"})
+    assert parse_roles(["trader", "owner"]) == frozenset({"trader"})
     assert parse_roles("viewer, admin  trader") == frozenset({"viewer", "admin", "trader"})
     assert parse_roles(None) == frozenset()
     assert parse_roles(42) == frozenset()
@@ -287,7 +287,8 @@ async def test_endpoint_maps_auth_failures_to_problem_json_with_a_challenge():
     ok = await _whoami(_request({**auth_headers("trader", "tom"), "X-Request-Id": "r-1"}))
     assert ok.status_code == 200
     assert json.loads(ok.get_body()) == {"account": "tom"}
-    assert ok.headers["X-Request-Id"] == "r-1"
+    assert ok.headers["X-Client-Request-Id"] == "r-1"
+    assert len(ok.headers["X-Request-Id"]) == 32
 
 
 async def test_concurrent_first_requests_share_one_jwks_fetch(issuer, validator):
@@ -298,3 +299,90 @@ async def test_concurrent_first_requests_share_one_jwks_fetch(issuer, validator)
     assert [c.account_id for c in callers] == [f"u{i}" for i in range(10)]
     assert issuer.jwks_hits == 1
     assert issuer.discovery_hits == 1
+
+
+# --- prod safety ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("environment", ["dev", "prod"])
+def test_dev_auth_enabled_outside_local_and_ci_stops_start_up(monkeypatch, environment):
+    monkeypatch.setenv("ENVIRONMENT", environment)
+    monkeypatch.setenv("DEV_AUTH_ENABLED", "true")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert "\n" not in message
+    assert f"DEV_AUTH_ENABLED=true is refused with ENVIRONMENT={environment}" in message
+
+
+@pytest.mark.parametrize("environment", ["local", "ci"])
+def test_dev_auth_may_be_enabled_on_local_and_ci(monkeypatch, environment):
+    monkeypatch.setenv("ENVIRONMENT", environment)
+    monkeypatch.setenv("DEV_AUTH_ENABLED", "true")
+    assert load_settings().dev_auth is True
+
+
+@pytest.mark.parametrize("variable", AZURE_PLATFORM_VARIABLES)
+def test_in_azure_an_unset_environment_is_prod_not_local(monkeypatch, variable):
+    monkeypatch.delenv("ENVIRONMENT", raising=False)
+    for name in AZURE_PLATFORM_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    assert load_settings().environment == "local"
+    monkeypatch.setenv(variable, "tj-func-prod")
+    settings = load_settings()
+    assert settings.environment == "prod"
+    assert settings.dev_auth is False
+    monkeypatch.setenv("DEV_AUTH_ENABLED", "true")
+    with pytest.raises(SettingsError, match="ENVIRONMENT=prod"):
+        load_settings()
+
+
+async def test_dev_issuer_match_is_exact(monkeypatch):
+    monkeypatch.setenv("PUBLIC_BASE_URL", "http://127.0.0.1:7071")
+    get_settings.cache_clear()
+    exact = get_settings().dev_issuer_url
+    assert exact == "http://127.0.0.1:7071/dev-issuer"
+    good = dev_issuer.mint_token("admin", "mallory")
+    assert (await authenticate_header(f"Bearer {good}", "admin")) is not None
+    near_misses = [
+        "http://127.0.0.1:7072/dev-issuer",  # another loopback port (another local process)
+        "http://127.0.0.1/dev-issuer",
+        "https://127.0.0.1:7071/dev-issuer",
+        "http://localhost:7071/dev-issuer",
+        "http://[::1]:7071/dev-issuer",
+        "http://127.0.0.1:7071/dev-issuer/",
+        "http://127.0.0.1:7071/Dev-Issuer",
+        "http://127.0.0.1:7071/x/dev-issuer",
+        "http://127.0.0.1:7071/dev-issuer?x=1",
+    ]
+    for iss in near_misses:
+        token = dev_issuer.mint_token("admin", "mallory", extra_claims={"iss": iss})
+        with pytest.raises(InvalidToken) as caught:
+            await authenticate_header(f"Bearer {token}", "viewer")
+        assert caught.value.reason == "untrusted_issuer", iss
+
+
+async def test_the_dev_issuer_setting_names_the_exact_iss(monkeypatch):
+    monkeypatch.setenv("DEV_ISSUER", "http://127.0.0.1:7071/dev-issuer")
+    monkeypatch.setenv("PUBLIC_BASE_URL", "http://127.0.0.1:50123")
+    get_settings.cache_clear()
+    token = dev_issuer.mint_token("trader", "alice")
+    assert jwt.decode(token, options={"verify_signature": False})["iss"] == (
+        "http://127.0.0.1:7071/dev-issuer"
+    )
+    caller = await authenticate_header(f"Bearer {token}", "trader")
+    assert caller is not None
+    assert caller.account_id == "alice"
+
+
+def test_role_names_are_case_sensitive():
+    assert parse_roles(["Admin", "TRADER", "viewer"]) == frozenset({"viewer"})
+    assert parse_roles("Admin trader") == frozenset({"trader"})
+    assert parse_roles([" admin", 3, None]) == frozenset()
+
+
+async def test_a_token_with_capitalised_roles_holds_no_role():
+    token = dev_issuer.mint_token(["Admin", "Trader"], "mallory")
+    with pytest.raises(InsufficientRole) as caught:
+        await authenticate_header(f"Bearer {token}", "viewer")
+    assert "the token holds: none" in str(caught.value)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from shared.config import get_settings
-from shared.watchlists import watched_symbols
+from shared.watchlists import select_watched
 
 ONE = "watchlists/{watchlistId}"
 
@@ -99,7 +99,7 @@ async def test_lists_page_with_continuation_tokens(call):
 async def test_watched_symbols_is_the_union_with_defaults(call, store):
     await create(call, symbols=["NVDA", "AAPL"])
     await create(call, account="bob", symbols=["ETH-USD"])
-    symbols = watched_symbols(store, get_settings())
+    symbols = select_watched(store, get_settings().default_symbols, None).selected
     assert symbols[: len(get_settings().default_symbols)] == get_settings().default_symbols
     assert {"NVDA", "ETH-USD"} <= set(symbols)
     assert len(symbols) == len(set(symbols))

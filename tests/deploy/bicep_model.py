@@ -221,3 +221,165 @@ def literal_values(expr: Any, parsed: dict[str, Any]) -> dict[str, str]:
 
     walk(expr)
     return values
+
+
+class Unresolved(Exception):
+    """An expression needs something only Azure knows (a resource property, an output)."""
+
+
+_BINARY = {
+    "or": lambda a, b: bool(a) or bool(b),
+    "and": lambda a, b: bool(a) and bool(b),
+    "equals": lambda a, b: a == b,
+    "not_equals": lambda a, b: a != b,
+    "greater_than": lambda a, b: a > b,
+    "greater_than_or_equals": lambda a, b: a >= b,
+    "less_than": lambda a, b: a < b,
+    "less_than_or_equals": lambda a, b: a <= b,
+}
+
+
+class Evaluator:
+    """Evaluates a pycep expression of one file for given parameter values.
+
+    Covers what deployment decisions in bicep/ are made of: literals, parameters (given or
+    their defaults), variables, `!`, `||`, `&&`, comparisons, `?:`, property and index access,
+    `[for ...]` over known arrays, and empty/length/concat/union/string/filter. Anything that
+    needs Azure (a resource or module output, subscription()) raises `Unresolved`.
+
+    pycep 0.5 mis-associates unparenthesised mixes such as `!empty(a) || b` (as `!(empty(a) ||
+    b)`); bicep/ parenthesises such expressions, and the tests evaluate only those.
+    """
+
+    def __init__(
+        self, parsed: dict[str, Any], params: dict[str, Any] | None = None, *, opaque: bool = False
+    ) -> None:
+        """`opaque`: keep interpolated strings (`'@Microsoft.KeyVault(VaultName=${x};...)'`)
+        as written instead of raising `Unresolved`."""
+        self.parsed = parsed
+        self.opaque = opaque
+        self.params = dict(params or {})
+        self.declared = dict(parsed.get("parameters", {}))
+        self.variables = _variables(parsed)
+        unknown = set(self.params) - set(self.declared)
+        if unknown:
+            raise AssertionError(f"not parameters of the file: {sorted(unknown)}")
+
+    def param(self, name: str) -> Any:
+        if name in self.params:
+            return self.params[name]
+        default = self.declared[name].get("default")
+        if default is None:
+            raise Unresolved(f"parameter {name} has no value and no default")
+        return self.value(default)
+
+    def variable(self, name: str) -> Any:
+        return self.value(self.variables[name]["value"])
+
+    def value(self, expr: Any, scope: dict[str, Any] | None = None) -> Any:
+        scope = scope or {}
+        if isinstance(expr, bool | int | float) or expr is None:
+            return expr
+        if isinstance(expr, str):
+            if expr in scope:
+                return scope[expr]
+            if expr in self.declared:
+                return self.param(expr)
+            if expr in self.variables:
+                return self.variable(expr)
+            if INTERPOLATION.search(expr) and not self.opaque:
+                raise Unresolved(f"interpolated string {expr!r}")
+            return expr
+        if isinstance(expr, list):
+            return [self.value(item, scope) for item in expr]
+        if not isinstance(expr, dict):
+            raise Unresolved(f"unknown node {expr!r}")
+        if "loop_type" in expr:
+            detail = expr["loop_type"]["detail"]
+            items = self.value(detail["array_name"], scope)
+            return [
+                self.value(expr["config"], {**scope, detail["item_name"]: item}) for item in items
+            ]
+        if "operator" in expr and isinstance(expr["operator"], dict):
+            return self._operator(expr["operator"], scope)
+        if "function" in expr and isinstance(expr["function"], dict):
+            return self._function(expr["function"], scope)
+        return {key: self.value(value, scope) for key, value in expr.items()}
+
+    def _operator(self, op: dict[str, Any], scope: dict[str, Any]) -> Any:
+        kind, operands = op["type"], op["operands"]
+        if kind == "conditional":
+            branch = "true_value" if self.value(operands["condition"], scope) else "false_value"
+            return self.value(operands[branch], scope)
+        if kind == "not":
+            return not self.value(operands["bool_value"], scope)
+        if kind == "minus" and "integer_value" in operands:
+            return -int(operands["integer_value"])
+        if kind in _BINARY:
+            left = self.value(operands["operand_1"], scope)
+            right = self.value(operands["operand_2"], scope)
+            return _BINARY[kind](left, right)
+        if kind == "property_accessor":
+            return self._access(self.value(operands["operand_1"], scope), operands["operand_2"])
+        if kind == "index_accessor":
+            target = self.value(operands["operand_1"], scope)
+            index = self.value(operands["operand_2"], scope)
+            return target[index]
+        raise Unresolved(f"operator {kind}")
+
+    def _access(self, target: Any, key: Any) -> Any:
+        """`target.key`; pycep nests a chain `a.b.c` as a.(b.c), so a key can be an accessor."""
+        if isinstance(key, dict) and key.get("operator", {}).get("type") == "property_accessor":
+            inner = key["operator"]["operands"]
+            return self._access(self._access(target, inner["operand_1"]), inner["operand_2"])
+        if not isinstance(target, dict) or not isinstance(key, str) or key not in target:
+            raise Unresolved(f"property {key!r} of {target!r}")
+        return target[key]
+
+    def _function(self, fn: dict[str, Any], scope: dict[str, Any]) -> Any:
+        kind = fn["type"]
+        args = fn.get("parameters") or {}
+        if kind == "filter":
+            items = self.value(args["input_array"], scope)
+            name = args["input_element"]
+            return [item for item in items if self.value(args["expression"], {**scope, name: item})]
+        values = [self.value(arg, scope) for arg in args.values()]
+        if kind == "empty":
+            return not values[0]
+        if kind == "length":
+            return len(values[0])
+        if kind == "concat":
+            if all(isinstance(v, list) for v in values):
+                return [item for v in values for item in v]
+            return "".join(str(v) for v in values)
+        if kind == "union":
+            merged: dict[str, Any] = {}
+            for v in values:
+                merged.update(v)
+            return merged
+        if kind == "string":
+            v = values[0]
+            return str(v).lower() if isinstance(v, bool) else str(v)
+        if kind == "contains":
+            return values[1] in values[0]
+        raise Unresolved(f"function {kind}()")
+
+
+def resource(parsed: dict[str, Any], resource_type: str) -> dict[str, Any]:
+    """The one (non-existing) resource of a type in a parsed file: its `config` body."""
+    found = [
+        r
+        for r in parsed.get("resources", {}).values()
+        if r["type"] == resource_type and not r["existing"]
+    ]
+    assert len(found) == 1, f"expected one {resource_type}, found {len(found)}"
+    config: dict[str, Any] = found[0]["config"]
+    return config
+
+
+def decorator(param: dict[str, Any], kind: str) -> Any:
+    """The argument of a parameter's decorator (`allowed`, `min_value`, ...), or None."""
+    for item in param.get("decorators", []):
+        if item["type"] == kind:
+            return item["argument"]
+    return None

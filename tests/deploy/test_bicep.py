@@ -163,6 +163,7 @@ def test_function_app_is_flex_consumption_python_311_with_identity_storage() -> 
     config = site["config"]["properties"]["functionAppConfig"]
     assert config["runtime"] == {"name": "python", "version": "3.11"}
     assert config["scaleAndConcurrency"] == {
+        "alwaysReady": "alwaysReady",
         "instanceMemoryMB": "instanceMemoryMB",
         "maximumInstanceCount": "maximumInstanceCount",
     }
@@ -177,12 +178,11 @@ def test_function_app_is_flex_consumption_python_311_with_identity_storage() -> 
     )
 
 
-def test_relay_runs_one_always_on_replica_probed_on_healthz_and_readyz() -> None:
+def test_relay_runs_at_most_one_replica_probed_on_healthz_and_readyz() -> None:
     parsed = bm.parse(bm.module_file("containerapps"))
-    resources = parsed["resources"].values()
-    app = next(r for r in resources if r["type"] == "Microsoft.App/containerApps")
-    template = app["config"]["properties"]["template"]
-    assert template["scale"] == {"minReplicas": 1, "maxReplicas": 1}
+    app = bm.resource(parsed, "Microsoft.App/containerApps")
+    template = app["properties"]["template"]
+    assert template["scale"] == {"minReplicas": "replicas", "maxReplicas": 1}
     probes = {p["type"]: p["httpGet"]["path"] for p in parsed["variables"]["probes"]["value"]}
     assert probes["Liveness"] == "/healthz"
     assert probes["Readiness"] == "/readyz"
@@ -237,21 +237,22 @@ def test_every_key_vault_secret_sets_a_content_type() -> None:
 
 
 def test_role_assignments_cover_every_data_plane_the_identity_uses() -> None:
+    """Which roles, by name; that each id is Microsoft's is tests/deploy/test_references.py."""
     parsed = bm.parse(bm.module_file("roles"))
-    role_ids = set(parsed["variables"]["roles"]["value"].values())
-    expected = {
-        "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",  # Storage Blob Data Owner
-        "974c5e8b-45b9-4653-ba55-5f855dd0fb88",  # Storage Queue Data Contributor
-        "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",  # Storage Table Data Contributor
-        "12cf5a90-567b-43ae-8102-96cf46c7d9b4",  # Web PubSub Service Owner
-        "4633458b-17de-408a-b874-0445c86b69e6",  # Key Vault Secrets User
-        "7f951dac-7ed6-4cc6-a74f-fb0ff0def1f2",  # AcrPull
-    }
-    assert expected <= role_ids
+    names = {role["name"] for role in parsed["variables"]["roles"]["value"].values()}
+    assert {
+        "Storage Blob Data Owner",  # host storage, deployment package, lake
+        "Storage Queue Data Contributor",  # Durable task hub
+        "Storage Table Data Contributor",  # Durable task hub
+        "Web PubSub Service Owner",
+        "Key Vault Secrets User",
+        "AcrPull",
+        "Monitoring Metrics Publisher",  # Entra ID telemetry ingestion
+    } <= names
     types = [r["type"] for r in parsed["resources"].values()]
     assert "Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments" in types
-    text = bm.module_file("roles").read_text()
-    assert "00000000-0000-0000-0000-000000000002" in text, "Cosmos DB Built-in Data Contributor"
+    cosmos = parsed["variables"]["cosmosDataContributor"]["value"]
+    assert cosmos["name"] == "Cosmos DB Built-in Data Contributor"
 
 
 def test_outputs_name_the_api_the_feed_hub_and_the_resources() -> None:

@@ -102,3 +102,10 @@ def test_values_must_be_an_object(tmp_path: Path) -> None:
     settings.write_text('{"Values": ["x"]}')
     with pytest.raises(LocalSettingsError, match="Values"):
         read_values(settings)
+
+
+def test_dev_auth_outside_local_and_ci_stops_start_up_with_one_line() -> None:
+    result = run_host(
+        ["--settings", os.devnull], env={"ENVIRONMENT": "prod", "DEV_AUTH_ENABLED": "true"}
+    )
+    assert_one_line_exit_2(result, "DEV_AUTH_ENABLED=true is refused with ENVIRONMENT=prod")

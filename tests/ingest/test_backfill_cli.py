@@ -39,7 +39,7 @@ def test_failures_exit_non_zero_with_the_reason(env: dict[str, str]) -> None:
         app, ["--symbols", "^GSPC", "--start", "2024-02-01", "--provider", "alphavantage"]
     )
     assert result.exit_code == 1
-    assert "not served by Alpha Vantage" in result.output
+    assert "alphavantage does not serve ^GSPC (index); use yahoo" in result.output
     assert "Traceback" not in result.output
 
 

@@ -152,3 +152,47 @@ def test_series_lock_keeps_concurrent_merges_from_losing_rows() -> None:
         list(pool.map(writer, range(3)))
     assert store.read("AAPL", "1d").num_rows == 60
     assert document_store().query_all("sync_state", "_locks") == []
+
+
+def test_a_null_never_replaces_a_stored_adj_close_or_volume() -> None:
+    """The same bar again from the same source, without adj_close or volume (a raw answer
+    after an adjusted one): the stored values stay; nothing is rewritten."""
+    store = BarLake(lake())
+    store.merge([bar(6, 10.0, adj_close=9.5)], ingested_at=T0)
+    thin = bar(6, 10.0).model_copy(update={"volume": None})
+    summary = store.merge([thin], ingested_at=T0 + timedelta(hours=1))
+    assert (summary.rows_written, summary.refused) == (0, 0)
+    (row,) = store.read("AAPL", "1d").to_pylist()
+    assert (row["adj_close"], row["volume"], row["ingested_at"]) == (9.5, 100.0, T0)
+
+
+def test_a_correction_without_adj_close_keeps_the_stored_one() -> None:
+    store = BarLake(lake())
+    store.merge([bar(6, 10.0, adj_close=9.5)], ingested_at=T0)
+    fuller = bar(6, 10.0, adj_close=None).model_copy(update={"high": 11.5})
+    summary = store.merge([fuller], ingested_at=T0 + timedelta(hours=1))
+    assert summary.rows_written == 1
+    (row,) = store.read("AAPL", "1d").to_pylist()
+    assert (row["high"], row["adj_close"]) == (11.5, 9.5)
+
+
+def test_raw_prices_never_replace_adjusted_ones() -> None:
+    """Yahoo's split-adjusted row, then Alpha Vantage's raw (as traded, 4x before a 4:1
+    split) row for the same day: the merge is refused and named, the adjusted row stays."""
+    store = BarLake(lake())
+    store.merge([bar(6, 10.0, adj_close=9.8)], ingested_at=T0)
+    raw = bar(6, 40.0, source="alphavantage").model_copy(update={"adjustment": "none"})
+    summary = store.merge([raw], ingested_at=T0 + timedelta(hours=1))
+    assert (summary.rows_written, summary.refused) == (0, 1)
+    assert "raw alphavantage prices differ from the stored adjusted" in summary.refusals[0]
+    (row,) = store.read("AAPL", "1d").to_pylist()
+    assert (row["source"], row["close"], row["adj_close"]) == ("yahoo", 10.0, 9.8)
+
+
+def test_raw_equal_prices_from_a_better_source_keep_adj_close() -> None:
+    store = BarLake(lake())
+    store.merge([bar(6, 10.0, adj_close=9.8)], ingested_at=T0)
+    raw = bar(6, 10.0, source="alphavantage").model_copy(update={"adjustment": "none"})
+    assert store.merge([raw], ingested_at=T0 + timedelta(hours=1)).rows_written == 1
+    (row,) = store.read("AAPL", "1d").to_pylist()
+    assert (row["source"], row["adjustment"], row["adj_close"]) == ("alphavantage", "none", 9.8)

@@ -55,7 +55,8 @@ def test_symbols_come_from_every_watchlist(ingestor: Ingestor) -> None:
     docs.upsert("watchlists", {"id": "w1", "pk": "alice", "symbols": ["nvda", "AAPL"]})
     docs.upsert("watchlists", {"id": "w2", "pk": "bob", "symbols": ["eth-usd", "bad!"]})
     tracked = [s.text for s in ingestor.tracked_symbols()]
-    assert tracked == ["AAPL", "BTC-USD", "ETH-USD", "MSFT", "NVDA"]
+    # DEFAULT_SYMBOLS as configured first, then the watchlists' symbols
+    assert tracked == ["AAPL", "MSFT", "BTC-USD", "ETH-USD", "NVDA"]
 
 
 def test_raw_bodies_are_archived_by_provider_and_day(ingestor: Ingestor) -> None:

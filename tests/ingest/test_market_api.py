@@ -99,6 +99,9 @@ def test_bars_csv_and_parquet_agree(filled: Ingestor) -> None:
         ({"end": "9999-12-31"}, "AAPL", 422),
         ({"start": "0001-01-01T00:00:00+05:00"}, "AAPL", 422),
         ({}, "BAD!", 422),
+        ({}, "AA\x00PL", 422),
+        ({}, "a\u00dfx", 422),
+        ({}, "A" * 4000, 422),
         ({}, "NVDA", 404),
     ],
 )
@@ -206,6 +209,14 @@ def test_backfill_clamps_a_future_end_to_today(ingestor: Ingestor) -> None:
         {"symbols": "AAPL", "start": "0001-01-01", "end": "2024-02-01"},
         {"symbols": "AAPL", "start": "9999-01-01", "end": "9999-12-31"},
         {"symbols": "AAPL"},
+        {
+            "symbols": "^GSPC",
+            "start": "2024-01-01",
+            "end": "2024-02-01",
+            "provider": "alphavantage",
+        },
+        {"symbols": "AAPL", "start": "2024-01-01", "end": "2024-02-01", "provider": "coingecko"},
+        {"symbols": "AA\u0000PL", "start": "2024-01-01", "end": "2024-02-01"},
     ],
 )
 def test_backfill_bad_input(ingestor: Ingestor, body: dict[str, str]) -> None:

@@ -36,6 +36,8 @@ CASES = [
         for f in ("429", "500", "timeout", "malformed", "empty", "not_found")
     ],
 ]
+LIMITS = ("note", "information", "429")
+"""Faults that are the provider's limits (a throttle, a daily cap, HTTP 429 + Retry-After)."""
 
 
 def _rows(lake: dict[str, bytes], symbol: str) -> set[tuple[Any, ...]]:
@@ -64,13 +66,22 @@ def test_fault_keeps_what_was_stored(
     after = snapshot()
 
     outcome = {o.symbol: o for o in report.outcomes}
+    state = after["sync_state"][f"{provider}/{symbol}|1d"]
     if fault == "empty":
         assert outcome[symbol].status == "no_data"
+    elif fault in LIMITS:
+        # A limit is not a failure: the symbol (and the rest of the run) waits for retryAt.
+        assert outcome[symbol].status == "deferred", report.as_dict()
+        retry_at = outcome[symbol].retry_at
+        assert retry_at is not None
+        assert state["consecutiveFailures"] == 0
+        assert state["retryAt"] == retry_at.isoformat()
+        assert state["lastError"]
     else:
         assert outcome[symbol].status == "failed", report.as_dict()
-        state = after["sync_state"][f"{provider}/{symbol}|1d"]
         assert state["consecutiveFailures"] == 1
         assert state["lastError"]
+    if fault != "empty":
         assert state["lastBar"] == before["sync_state"][f"{provider}/{symbol}|1d"]["lastBar"]
     assert _rows(after["lake"], symbol) == _rows(before["lake"], symbol)
     if provider == "yahoo":

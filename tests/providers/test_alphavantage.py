@@ -7,11 +7,25 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.market.symbols import parse_symbol
-from shared.providers.alphavantage import AlphaVantageClient
+from shared.providers.alphavantage import (
+    AlphaVantageClient,
+    InvalidCall,
+    PremiumRequired,
+    classify_message,
+)
 from shared.providers.base import ClientHooks
-from shared.providers.errors import BadResponse, InvalidSymbol, RateLimited
+from shared.providers.errors import (
+    AuthRejected,
+    BadResponse,
+    DailyCapReached,
+    InvalidSymbol,
+    ProviderError,
+    ProviderNotice,
+    RateLimited,
+    Throttled,
+)
 from shared.providers.http import RawResponse
-from tests.support.fake_providers import FakeProviders
+from tests.support.fake_providers import AV_MESSAGES, FakeProviders
 
 AAPL = parse_symbol("AAPL")
 
@@ -118,11 +132,19 @@ def test_crypto_daily(fake: FakeProviders, hooks: ClientHooks) -> None:
 def test_intraday_is_converted_from_us_eastern_to_utc(
     fake: FakeProviders, hooks: ClientHooks
 ) -> None:
-    bars = _client(fake, hooks).intraday(AAPL, "5m")
+    """Extended hours included (Alpha Vantage's default): 04:00 EDT pre-market is 08:00 UTC,
+    the last post-market bar 19:55 EDT is 23:55 UTC; compact is the latest 100 bars."""
+    client = _client(fake, hooks)
+    bars = client.intraday(AAPL, "5m", full=True)
     day = fake.market.last_day
-    assert bars[0].ts == datetime(day.year, day.month, day.day, 13, 30, tzinfo=UTC)
+    assert len(bars) == 192
+    assert bars[0].ts == datetime(day.year, day.month, day.day, 8, 0, tzinfo=UTC)
+    assert bars[-1].ts == datetime(day.year, day.month, day.day, 23, 55, tzinfo=UTC)
     assert {b.interval for b in bars} == {"5m"}
     assert fake.market.requests[-1].params["interval"] == "5min"
+    compact = client.intraday(AAPL, "5m")
+    assert len(compact) == 100
+    assert compact[-1].ts == bars[-1].ts
 
 
 def test_global_quote(fake: FakeProviders, hooks: ClientHooks) -> None:
@@ -147,3 +169,119 @@ def test_full_refused_as_premium_falls_back_to_compact(
     bars = _client(fake, hooks).daily(AAPL, full=True)
     assert len(bars) == 100
     assert [r.params["outputsize"] for r in fake.market.requests] == ["full", "compact"]
+
+
+@pytest.mark.parametrize("fault", sorted(AV_MESSAGES))
+def test_every_known_wording_is_classified_by_meaning(fault: str) -> None:
+    key, text, meaning = AV_MESSAGES[fault]
+    assert classify_message(key, text) == meaning
+
+
+ERRORS: dict[str, type[ProviderError]] = {
+    "throttle": Throttled,
+    "daily_cap": DailyCapReached,
+    "premium": PremiumRequired,
+    "invalid_call": InvalidCall,
+    "bad_key": AuthRejected,
+    "unknown": ProviderNotice,
+}
+
+
+@pytest.mark.parametrize("fault", sorted(AV_MESSAGES))
+def test_every_limit_answer_raises_its_kind_and_is_never_data(
+    fake: FakeProviders, hooks: ClientHooks, fault: str
+) -> None:
+    fake.market.fail("alphavantage", fault)
+    _, text, meaning = AV_MESSAGES[fault]
+    with pytest.raises(ERRORS[meaning]) as raised:
+        _client(fake, hooks).daily(AAPL)
+    assert text in raised.value.detail
+    if meaning == "throttle":
+        assert raised.value.retry_after == 60  # type: ignore[attr-defined]
+    if meaning == "daily_cap":
+        assert 0 < raised.value.retry_after <= 86400  # type: ignore[attr-defined]
+    if meaning == "unknown":
+        assert raised.value.notice == text  # type: ignore[attr-defined]
+
+
+def test_throttle_under_information_is_not_premium(fake: FakeProviders, hooks: ClientHooks) -> None:
+    """Case 1: the per-minute text under `Information` (premium URL and all) is a throttle:
+    no fallback call to the raw endpoint, and the client stays premium."""
+    fake.market.fail("alphavantage", "throttle_info")
+    client = _client(fake, hooks, premium=True)
+    with pytest.raises(Throttled, match="5 calls per minute"):
+        client.daily(AAPL)
+    assert client.premium is True
+    assert fake.market.count("alphavantage") == 1
+    assert fake.market.requests[-1].params["function"] == "TIME_SERIES_DAILY_ADJUSTED"
+
+
+@pytest.mark.parametrize("market", ["USD", "EUR"])
+def test_legacy_crypto_format_takes_the_market_currency(
+    fake: FakeProviders, hooks: ClientHooks, market: str
+) -> None:
+    """Until 2024 DIGITAL_CURRENCY_DAILY sent `1a. open (EUR)` next to `1b. open (USD)` and a
+    `6. market cap (USD)`: the bars carry the requested market's prices, to 8 decimals."""
+    fake.market.av_crypto_legacy = True
+    symbol = parse_symbol(f"BTC-{market}")
+    bars = _client(fake, hooks).daily(symbol)
+    served = fake.market.daily(f"BTC-{market}")
+    assert len(bars) == len(served) == len(fake.market.days(every_day=True))
+    last = bars[-1]
+    assert (last.open, last.high, last.low, last.close) == tuple(served[-1][1:5])
+    assert last.volume == pytest.approx(served[-1][5] / 1000)
+    assert any(b.ts.weekday() >= 5 for b in bars)
+
+
+def test_current_crypto_format_keeps_eight_decimals(
+    fake: FakeProviders, hooks: ClientHooks
+) -> None:
+    bars = _client(fake, hooks).daily(parse_symbol("ETH-USD"))
+    served = fake.market.daily("ETH-USD")
+    assert [b.close for b in bars] == [row[4] for row in served]
+    assert any(round(b.close, 4) != b.close for b in bars)
+
+
+def test_csv_is_never_asked_for_and_refused(fake: FakeProviders, hooks: ClientHooks) -> None:
+    client = _client(fake, hooks)
+    client.daily(AAPL)
+    assert fake.market.requests[-1].params["datatype"] == "json"
+    fake.market.fail("alphavantage", "csv")
+    with pytest.raises(BadResponse, match="not JSON"):
+        client.daily(AAPL)
+
+
+@pytest.mark.parametrize(
+    ("text", "asked"),
+    [("600497.SS", "600497.SHH"), ("TSCO.L", "TSCO.LON"), ("APS.AX", "APS.AX")],
+)
+def test_exchange_listings_use_alpha_vantage_suffixes(
+    fake: FakeProviders, hooks: ClientHooks, text: str, asked: str
+) -> None:
+    symbol = parse_symbol(text)
+    bars = _client(fake, hooks).daily(symbol)
+    assert fake.market.requests[-1].params["symbol"] == asked
+    assert {b.symbol for b in bars} == {symbol.text}
+    assert bars[-1].close == pytest.approx(fake.market.daily(asked)[-1][4])
+
+
+def test_fx_daily(fake: FakeProviders, hooks: ClientHooks) -> None:
+    bars = _client(fake, hooks).daily(parse_symbol("EURUSD=X"))
+    request = fake.market.requests[-1].params
+    assert (request["function"], request["from_symbol"], request["to_symbol"]) == (
+        "FX_DAILY",
+        "EUR",
+        "USD",
+    )
+    served = fake.market.daily("EURUSD=X")[-100:]
+    assert [b.ts.date() for b in bars] == [r[0] for r in served]
+    assert bars[-1].close == pytest.approx(served[-1][4], abs=1e-5)
+    assert {(b.symbol, b.volume) for b in bars} == {("EUR-USD", None)}
+
+
+def test_a_listing_alpha_vantage_does_not_serve_makes_no_call(
+    fake: FakeProviders, hooks: ClientHooks
+) -> None:
+    with pytest.raises(InvalidSymbol, match="not served"):
+        _client(fake, hooks).daily(parse_symbol("7203.T"))
+    assert fake.market.count() == 0

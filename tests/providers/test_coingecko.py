@@ -9,7 +9,13 @@ import pytest
 from shared.market.symbols import parse_symbol
 from shared.providers.base import ClientHooks
 from shared.providers.coingecko import CoinGeckoClient
-from shared.providers.errors import BadResponse, InvalidSymbol, RateLimited
+from shared.providers.errors import (
+    AuthRejected,
+    BadResponse,
+    InvalidSymbol,
+    ProviderUnavailable,
+    RateLimited,
+)
 from tests.support.fake_providers import FakeProviders
 
 BTC = parse_symbol("BTC-USD")
@@ -30,8 +36,10 @@ def test_simple_price(fake: FakeProviders, hooks: ClientHooks) -> None:
     assert sorted(q.symbol for q in quotes) == ["BTC-USD", "ETH-USD"]
     rows = fake.market.daily("BTC-USD")
     btc = next(q for q in quotes if q.symbol == "BTC-USD")
-    assert btc.price == pytest.approx(rows[-1][4])
-    assert btc.change == pytest.approx(rows[-1][4] - rows[-2][4], rel=1e-6)
+    assert btc.price == round(rows[-1][4])  # CoinGecko sends bitcoin's price as an integer
+    change = (rows[-1][4] - rows[-2][4]) / rows[-2][4]
+    assert btc.change_percent == pytest.approx(change * 100, rel=1e-9)
+    assert btc.change == pytest.approx(btc.price - btc.price / (1 + change), rel=1e-9)
     params = fake.market.requests[-1].params
     assert params["ids"] == "bitcoin,ethereum"
     assert params["include_24hr_change"] == "true"
@@ -49,14 +57,24 @@ def test_ohlc_keeps_only_complete_utc_days(fake: FakeProviders, hooks: ClientHoo
         _, o, h, low, c, _ = served[day]
         assert (bar.open, bar.high, bar.low, bar.close) == pytest.approx((o, h, low, c), abs=1e-3)
         assert bar.volume is None
-    weekdays = [d for d in served if d >= first_served]
-    assert [b.ts.date() for b in bars] == sorted(weekdays)
+    days = [d for d in served if d >= first_served]
+    assert [b.ts.date() for b in bars] == sorted(days)
+    assert any(b.ts.weekday() >= 5 for b in bars), "crypto trades on weekends too"
 
 
 def test_market_chart(fake: FakeProviders, hooks: ClientHooks) -> None:
+    """Daily points on the 00:00 UTC grid, then the live point off it (with its own volume,
+    sent as an integer)."""
     points = _client(fake, hooks).market_chart(BTC, 30)
-    assert points
-    assert points[-1][1] == pytest.approx(fake.market.daily("BTC-USD")[-1][4])
+    rows = fake.market.daily("BTC-USD")
+    grid, live = points[:-1], points[-1]
+    assert all((t.hour, t.minute, t.second, t.microsecond) == (0, 0, 0, 0) for t, _, _ in grid)
+    assert [p for _, p, _ in grid] == [r[4] for r in rows[-len(grid) :]]
+    assert live[0] == fake.market.now - timedelta(minutes=3, seconds=17) + timedelta(
+        milliseconds=418
+    )
+    assert live[1] == rows[-1][4]
+    assert live[2] == round(rows[-1][5] * 1.01)
 
 
 def test_429_with_retry_after_then_success(fake: FakeProviders, hooks: ClientHooks) -> None:
@@ -96,3 +114,33 @@ def test_demo_and_pro_key_headers(fake: FakeProviders, hooks: ClientHooks) -> No
     pro.ping()
     assert fake.market.requests[-1].headers.get("x-cg-pro-api-key") == "k"
     assert "x-cg-demo-api-key" not in fake.market.requests[-1].headers
+
+
+def test_5xx_json_body_is_unavailable_after_retries(
+    fake: FakeProviders, hooks: ClientHooks
+) -> None:
+    fake.market.fail("coingecko", "500", times=3)
+    with pytest.raises(ProviderUnavailable, match="HTTP 500"):
+        _client(fake, hooks).daily_ohlc(BTC)
+    assert [r.status for r in fake.market.requests] == [500, 500, 500]
+
+
+def test_refused_key_is_auth_rejected_with_its_message(
+    fake: FakeProviders, hooks: ClientHooks
+) -> None:
+    fake.market.fail("coingecko", "unauthorized")
+    with pytest.raises(AuthRejected, match="API Key Missing"):
+        _client(fake, hooks).simple_price([BTC])
+    assert fake.market.count("coingecko") == 1
+
+
+def test_422_names_the_problem(fake: FakeProviders, hooks: ClientHooks) -> None:
+    fake.market.fail("coingecko", "422")
+    with pytest.raises(InvalidSymbol, match="HTTP 422: invalid vs_currency"):
+        _client(fake, hooks).daily_ohlc(BTC)
+
+
+def test_a_csv_answer_is_refused(fake: FakeProviders, hooks: ClientHooks) -> None:
+    fake.market.fail("coingecko", "csv")
+    with pytest.raises(BadResponse, match="text/csv, not JSON"):
+        _client(fake, hooks).simple_price([BTC])

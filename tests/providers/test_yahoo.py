@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import json
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -38,6 +39,12 @@ def test_daily_history_in_utc_with_adjustment_recorded(
     assert raw
     assert raw[-1].params["ticker"] == "AAPL"
     assert raw[-1].status == 200
+    # The chart carried Yahoo's null bar and its events block (a split, in June): the null
+    # bar is not a bar, and the events change no prices (Yahoo's OHLC are split-adjusted).
+    body = json.loads(raw[-1].body)["chart"]["result"][0]
+    assert None in body["indicators"]["quote"][0]["close"]
+    assert body["events"]["splits"]
+    assert len(body["timestamp"]) == len(bars) + 1
 
 
 def test_crypto_session_dates_are_utc_days(fake: FakeProviders, hooks: ClientHooks) -> None:
@@ -109,3 +116,40 @@ def test_intraday_bars_are_utc(fake: FakeProviders, hooks: ClientHooks) -> None:
     assert bars[-1].ts == datetime(2024, 6, 28, 19, 45, tzinfo=UTC)
     assert {b.interval for b in bars} == {"15m"}
     assert bars[-1].close == pytest.approx(fake.market.daily("AAPL")[-1][4])
+
+
+@pytest.mark.parametrize(
+    ("text", "ticker"),
+    [
+        ("APS.AX", "APS.AX"),
+        ("600497.SS", "600497.SS"),
+        ("EURUSD=X", "EURUSD=X"),
+        ("BRK.B", "BRK-B"),
+    ],
+)
+def test_exchange_listings_fx_and_classes_reach_yahoo_unmangled(
+    fake: FakeProviders, hooks: ClientHooks, raw: list[RawResponse], text: str, ticker: str
+) -> None:
+    """Case 3: APS.AX stays APS.AX (it became APS-AX), 600497.SS and EURUSD=X are served."""
+    symbol = parse_symbol(text)
+    bars = _client(fake, hooks).history(symbol, "1d", start=JUNE[0], end=JUNE[1])
+    assert raw[-1].params["ticker"] == ticker
+    assert bars
+    assert {b.symbol for b in bars} == {symbol.text}
+    assert bars[-1].close == pytest.approx(fake.market.daily(ticker)[-1][4])
+
+
+@pytest.mark.parametrize("ticker", ["FPH.NZ", "APS.AX", "7203.T"])
+def test_daily_bars_take_the_exchange_local_session_date(
+    fake: FakeProviders, hooks: ClientHooks, raw: list[RawResponse], ticker: str
+) -> None:
+    """Yahoo stamps a daily bar at the local open: NZX's 10:00 NZST is 22:00 UTC of the day
+    before. The bar is the exchange-local session's date, never the UTC date of the stamp."""
+    bars = _client(fake, hooks).history(parse_symbol(ticker), "1d", start=JUNE[0], end=JUNE[1])
+    served = [r[0] for r in fake.market.daily(ticker) if JUNE[0] <= r[0] < JUNE[1]]
+    assert [b.ts.date() for b in bars] == served
+    assert all(b.ts.hour == 0 for b in bars)
+    stamps = [s for s in json.loads(raw[-1].body)["chart"]["result"][0]["timestamp"]]
+    if ticker == "FPH.NZ":
+        first = datetime.fromtimestamp(stamps[0], UTC)
+        assert (first.date(), first.hour) == (served[0] - timedelta(days=1), 22)

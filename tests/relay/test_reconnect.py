@@ -47,18 +47,30 @@ async def test_silent_server_trips_the_heartbeat_watchdog(
     assert "nothing received" in relay.connections[0].stats.last_error
 
 
-async def test_refused_handshakes_back_off_with_growing_capped_delays(
-    finnhub: FinnhubServer, make_relay
-) -> None:
-    relay = await make_relay(
-        finnhub_api_keys=["revoked-key"],
-        relay_backoff_initial_seconds=0.01,
-        relay_backoff_max_seconds=0.08,
+async def test_unreachable_upstream_backs_off_with_growing_capped_delays() -> None:
+    """An outage (nothing listening) retries on the capped, fully jittered curve. A refused
+    key is not an outage: see test_auth.py."""
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    connection = FinnhubConnection(
+        0,
+        f"ws://127.0.0.1:{port}",
+        "key",
+        lambda trades: None,
+        backoff_initial=0.01,
+        backoff_max=0.08,
+        connect_timeout=1.0,
     )
-    connection = relay.connections[0]
-    await eventually(lambda: len(connection.stats.delays) >= 12)
-    assert "HTTP 401" in connection.stats.last_error
-    assert finnhub.connections_total == 0
+    connection.symbols = {"AAPL"}
+    connection.start()
+    try:
+        await eventually(lambda: len(connection.stats.delays) >= 12)
+    finally:
+        await connection.stop()
+    assert not connection.auth_rejected
     delays = connection.stats.delays
     assert all(0.0 <= d <= 0.08 for d in delays)
     assert max(delays[:2]) <= 0.02

@@ -99,12 +99,14 @@ async def test_symbols_over_the_cap_are_reported_and_keys_partition_the_rest(
     assert all(len(symbols) == 2 for symbols in per_connection)
     assert not per_connection[0] & per_connection[1]
     assert {client.token for client in finnhub.clients.values()} == {"key-one", "key-two"}
-    assert relay.over_cap == ["TSLA"]
+    assert relay.over_cap == ["AMZN"], "DEFAULT_SYMBOLS are served in their configured order"
     async with httpx.AsyncClient() as client:
         body = (await client.get(f"http://127.0.0.1:{relay.http_port}/readyz")).json()
-    assert body["overCap"] == ["TSLA"]
+    assert body["overCap"] == ["AMZN"]
+    assert body["watched"]["leftOut"] == ["AMZN"]
+    assert body["watched"]["capacity"] == 4
     assert "over the cap" in caplog.text
-    assert "TSLA" in caplog.text
+    assert "AMZN" in caplog.text
 
 
 async def test_watchlist_symbols_are_picked_up_on_refresh(

@@ -6,7 +6,8 @@
         with start_host() as host:
             assert httpx.get(f"{host.base_url}/api/health").status_code == 200
 
-`start_host` picks a free loopback port (and sets PUBLIC_BASE_URL to it), gives the host its
+`start_host` picks a free loopback port (and sets PUBLIC_BASE_URL to it, and DEV_ISSUER to the
+dev issuer of this process so that `auth_headers` tokens validate there), gives the host its
 own LOCAL_DATA_DIR (a temp folder removed afterwards, unless `env` sets one), ignores any
 developer local.settings.json, runs timers only with `timers=True`, waits until
 `GET /admin/host/status` answers 200 (every plugin started), and on exit stops it (SIGTERM,
@@ -38,6 +39,7 @@ import httpx
 from devhost.host import DevHost
 from devhost.index import index_app, load_app
 from devhost.plugins import Plugin
+from shared.config import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 60.0
@@ -190,6 +192,9 @@ def _start_once(
         environment["LOCAL_DATA_DIR"] = str(data_dir)
     if "PUBLIC_BASE_URL" not in env:
         environment["PUBLIC_BASE_URL"] = base_url
+    if "DEV_ISSUER" not in env:
+        # The host matches the dev issuer exactly; tokens minted here carry this process's.
+        environment["DEV_ISSUER"] = load_settings().dev_issuer_url
     process = subprocess.Popen(
         host_command(port, timers=timers, app=app, args=args),
         cwd=REPO,

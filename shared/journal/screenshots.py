@@ -1,0 +1,181 @@
+"""Trade screenshots: a short-lived, single-use upload URL, then a signed read URL.
+
+`POST .../screenshots` checks the declared type and size and answers an upload URL naming
+a random upload slot (a document with a TTL: it expires by itself after
+`UPLOAD_SECONDS`). `PUT` to that URL with the image bytes is accepted only while the slot
+exists, only once, only with the declared content type, only up to the declared size and
+only if the bytes are that image type (magic numbers); the image lands in the lake
+container under `journal/<account>/screenshots/` and is added to the trade's annotation.
+Reading gives a signed blob URL that expires after `READ_SECONDS`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+from urllib.parse import quote
+
+from pydantic import Field
+
+from shared.api_model import ApiModel
+from shared.errors import Conflict, DomainError, InvalidInput
+from shared.journal.imports import PayloadTooLarge
+from shared.journal.store import CONTAINER, Journal
+from shared.storage.documents import DocumentNotFound, content
+
+ImageType = Literal["image/png", "image/jpeg", "image/webp"]
+MAX_SCREENSHOT_BYTES = 5 * 1024 * 1024
+MAX_SCREENSHOTS_PER_TRADE = 10
+UPLOAD_SECONDS = 300
+READ_SECONDS = 600
+EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+
+
+class UnsupportedMediaType(DomainError):
+    status = 415
+    title = "Unsupported media type"
+
+
+class ScreenshotIn(ApiModel):
+    """The image about to be uploaded."""
+
+    content_type: ImageType
+    size: int = Field(ge=1, le=MAX_SCREENSHOT_BYTES, description="Bytes (at most 5 MiB).")
+
+
+class UploadSlot(ApiModel):
+    upload_url: str = Field(description="PUT the image bytes here, once, before expiresAt.")
+    method: Literal["PUT"] = "PUT"
+    content_type: ImageType
+    max_bytes: int
+    expires_at: datetime
+
+
+class Screenshot(ApiModel):
+    name: str
+    trade_id: str
+
+
+class ScreenshotUrl(ApiModel):
+    url: str
+    expires_at: datetime
+
+
+def _magic_ok(content_type: str, data: bytes) -> bool:
+    if content_type == "image/png":
+        return data.startswith(b"\x89PNG\r\n\x1a\n")
+    if content_type == "image/jpeg":
+        return data.startswith(b"\xff\xd8\xff")
+    return data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+
+
+def open_upload(journal: Journal, trade_id: str, data: ScreenshotIn, base_url: str) -> UploadSlot:
+    """An upload slot for a screenshot of a trade the journal has."""
+    if trade_id not in set(journal.frame().id.tolist()):
+        raise DocumentNotFound(f"trade {trade_id!r} not found")
+    note = journal.annotations([trade_id]).get(trade_id)
+    if note is not None and len(note.screenshots) >= MAX_SCREENSHOTS_PER_TRADE:
+        raise Conflict(f"trade {trade_id!r} has {MAX_SCREENSHOTS_PER_TRADE} screenshots already")
+    slot = "u-" + secrets.token_hex(24)
+    expires = datetime.now(UTC) + timedelta(seconds=UPLOAD_SECONDS)
+    journal.docs.create(
+        CONTAINER,
+        {
+            "id": slot,
+            "pk": journal.account,
+            "kind": "upload",
+            "trade_id": trade_id,
+            "content_type": data.content_type,
+            "size": data.size,
+            "expires_at": expires.isoformat(),
+            "ttl": UPLOAD_SECONDS,
+        },
+    )
+    return UploadSlot(
+        upload_url=f"{base_url}/api/journal/uploads/{quote(journal.account, safe='')}/{slot}",
+        content_type=data.content_type,
+        max_bytes=data.size,
+        expires_at=expires,
+    )
+
+
+def receive_upload(journal: Journal, slot: str, content_type: str, body: bytes) -> Screenshot:
+    """Store the bytes of an open upload slot (once) and attach them to the trade."""
+    if journal.blobs is None:
+        raise InvalidInput("this journal has no blob store")
+    try:
+        doc = journal.docs.read(CONTAINER, slot, journal.account)
+    except DocumentNotFound:
+        raise DocumentNotFound("upload URL unknown, used or expired") from None
+    if doc.get("kind") != "upload" or datetime.fromisoformat(doc["expires_at"]) < datetime.now(UTC):
+        raise DocumentNotFound("upload URL unknown, used or expired")
+    if content_type.split(";")[0].strip().lower() != doc["content_type"]:
+        raise UnsupportedMediaType(
+            f"Content-Type {content_type!r} is not the declared {doc['content_type']}"
+        )
+    if len(body) > doc["size"]:
+        raise PayloadTooLarge(f"{len(body)} bytes; the upload declared {doc['size']}")
+    if not body or not _magic_ok(doc["content_type"], body):
+        raise UnsupportedMediaType(f"the bytes are not a {doc['content_type']} image")
+    if not journal.docs.delete(CONTAINER, slot, journal.account):
+        raise DocumentNotFound("upload URL unknown, used or expired")
+    trade_id = doc["trade_id"]
+    name = (
+        f"journal/{journal.account}/screenshots/{trade_id}/{slot}.{EXTENSIONS[doc['content_type']]}"
+    )
+    journal.blobs.put(name, body, content_type=doc["content_type"])
+    _attach(journal, trade_id, name)
+    return Screenshot(name=name, trade_id=trade_id)
+
+
+def _attach(journal: Journal, trade_id: str, name: str) -> None:
+    doc_id = f"a-{trade_id}"
+    for _ in range(5):
+        try:
+            current = journal.docs.read(CONTAINER, doc_id, journal.account)
+        except DocumentNotFound:
+            try:
+                journal.docs.create(
+                    CONTAINER,
+                    {
+                        "id": doc_id,
+                        "pk": journal.account,
+                        "kind": "annotation",
+                        "trade_id": trade_id,
+                        "notes": "",
+                        "tags": [],
+                        "setup": None,
+                        "mistakes": [],
+                        "planned_stop": None,
+                        "planned_target": None,
+                        "strategy_id": None,
+                        "strategy_version": None,
+                        "screenshots": [name],
+                        "updated_at": datetime.now(UTC).isoformat(),
+                    },
+                )
+                return
+            except Conflict:
+                continue
+        updated = {
+            **content(current),
+            "screenshots": [*current.get("screenshots", []), name],
+            "updated_at": datetime.now(UTC).isoformat(),
+        }
+        try:
+            journal.docs.upsert(CONTAINER, updated, if_match=current["_etag"])
+            return
+        except DomainError:
+            continue
+    raise Conflict(f"trade {trade_id!r} annotation kept changing; upload again")
+
+
+def read_url(journal: Journal, trade_id: str, index: int) -> ScreenshotUrl:
+    """A signed URL of a trade's `index`-th screenshot (0-based)."""
+    note = journal.annotations([trade_id]).get(trade_id)
+    if note is None or not 0 <= index < len(note.screenshots) or journal.blobs is None:
+        raise DocumentNotFound(f"trade {trade_id!r} has no screenshot {index}")
+    expires = datetime.now(UTC) + timedelta(seconds=READ_SECONDS)
+    url = journal.blobs.signed_url(note.screenshots[index], timedelta(seconds=READ_SECONDS))
+    return ScreenshotUrl(url=url, expires_at=expires)
