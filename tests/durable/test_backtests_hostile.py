@@ -111,7 +111,7 @@ BACKTESTS: list[tuple[Any, str, str]] = [
         "about:blank",
         r"end: .*9999-12-31 is outside 1900-01-01\.\.2200-12-31",
     ),
-    (_body(symbols=["GO\x00OG"]), "about:blank", r"unknown symbol 'GO\\x00OG'"),
+    (_body(symbols=["GO\x00OG"]), "about:blank", r"symbol contains a control character"),
     (_body(topN=True), "about:blank", r"topN: Input should be a valid integer"),
     # issue 11 #5: one declaration of each strategy's parameters
     (_grid(fast=[2.5]), "/problems/invalid-parameter", r"sma_cross: fast=2\.5 must be an integer"),
