@@ -237,3 +237,41 @@ def test_random_axes_are_refused_fast_or_sized_exactly(text: str) -> None:
         steps = {round(b - a, 9) for a, b in itertools.pairwise(values)}
         assert len(steps) == 1
         assert steps.pop() > 0
+
+
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**20), 10**20)
+    | st.floats()
+    | st.text(max_size=12)
+    | st.sampled_from(["5:50:5", "1:4000000", "1e450000", "NaN:5", "2.5", "0:1:1e-999"]),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=3)
+    ),
+    max_leaves=12,
+)
+_names = st.sampled_from([*sorted(strategy_names()), "nope", ""]) | st.text(max_size=70)
+_param_names = st.sampled_from(["fast", "slow", "signal", "n", "k", "lower", "upper", "entry", "x"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    strategy=_names | _json,
+    grid=st.dictionaries(_param_names, _json, max_size=3) | _json,
+    params=st.dictionaries(_param_names, _json, max_size=3) | _json,
+)
+def test_arbitrary_json_specs_end_in_a_spec_or_a_clear_error(
+    strategy: Any, grid: Any, params: Any
+) -> None:
+    """Any JSON in any field: a spec (whose combinations are then computable or a clear
+    error), or an `InvalidInput` / pydantic `ValidationError` (both 422s), quickly."""
+    from pydantic import ValidationError
+
+    started = time.thread_time()
+    try:
+        spec = StrategySpec.model_validate({"strategy": strategy, "grid": grid, "params": params})
+        spec.combinations()
+    except (InvalidInput, ValidationError):
+        pass
+    assert time.thread_time() - started < 0.5
