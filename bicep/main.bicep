@@ -259,6 +259,8 @@ var appSettings = [
   { name: 'DEV_ISSUER', value: '' }
 
   { name: 'BACKTEST_MAX_COMBINATIONS', value: string(backtestMaxCombinations) }
+  { name: 'BACKTEST_MAX_AXIS_VALUES', value: '10000' }
+  { name: 'BACKTEST_MAX_GRID_SIZE', value: '200000' }
   { name: 'BACKTEST_CHUNK_TARGET_SECONDS', value: '3' }
   { name: 'BACKTEST_MAX_CHUNKS_PER_ORCHESTRATION', value: '64' }
   { name: 'BACKTEST_WORKERS', value: '1' }

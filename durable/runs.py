@@ -46,6 +46,7 @@ from shared.backtest.sweep import Chunk
 from shared.config import Settings, get_settings
 from shared.errors import GridTooLarge, InvalidInput, NotEnoughBars, NotFound
 from shared.ingest.bars import BarLake
+from shared.market.models import Interval
 from shared.market.symbols import parse_symbol
 from shared.storage.blob import BlobStore
 from shared.storage.documents import DocumentNotFound, DocumentStore, PatchOp, StaleEtag
@@ -91,12 +92,7 @@ class BacktestRequest(ApiModel):
     """POST /api/backtests: what to sweep, on which bars, with which execution model."""
 
     symbols: list[str] = Field(min_length=1, max_length=20, description="Symbols to test.")
-    interval: str = Field(
-        "1d",
-        max_length=8,
-        pattern=r"^[0-9]{1,4}[a-zA-Z]{1,3}$",
-        description="Bar interval in the lake.",
-    )
+    interval: Interval = Field("1d", description="Bar interval in the lake.")
     start: date | None = Field(
         None, description=f"First day (inclusive), {FIRST_DAY}..{LAST_DAY}; default all bars."
     )

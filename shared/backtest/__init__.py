@@ -23,7 +23,9 @@ Public API (everything a caller needs; the rest is internal)::
     @register
     class MyStrategy(Strategy):          # usable as StrategySpec(strategy="mine", ...)
         name = "mine"
-        defaults = {"n": 20}
+        parameters = (Param("n", "int", 20, ge=2, le=500), Param("m", "int", 50, ge=2))
+        relations = (Relation("n", "<", "m"),)   # checked by run_backtest, run_sweep, specs
+        def warmup(self, params): return params["m"] - 1   # bars before the first signal
         def signals(self, bars, params): ...   # int8 per bar: +1 long, -1 short/flat, 0 hold
 
 Wire formats (small JSON for Durable messages): `Chunk.to_dict/from_dict`,
@@ -46,6 +48,7 @@ from shared.backtest.metrics import METRICS
 from shared.backtest.results import BacktestResult, ResultRefs, run_backtest, write_results
 from shared.backtest.spec import StrategySpec, parse_axis, parse_grid_args
 from shared.backtest.strategies import Strategy, get_strategy, register, strategy_names
+from shared.backtest.strategies.params import Param, Relation
 from shared.backtest.sweep import (
     Chunk,
     ChunkResult,
@@ -73,6 +76,8 @@ __all__ = [
     "Chunk",
     "ChunkResult",
     "ExecutionSettings",
+    "Param",
+    "Relation",
     "ResultRefs",
     "Strategy",
     "StrategySpec",

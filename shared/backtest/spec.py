@@ -302,7 +302,7 @@ class StrategySpec(BaseModel):
                 _name(k, "parameter"): check_number(v, f"params.{k}") for k, v in params.items()
             }
         strategy = data.get("strategy")
-        if isinstance(strategy, str) and not trusted:
+        if isinstance(strategy, str) and len(strategy) <= MAX_NAME_CHARS and not trusted:
             from shared.backtest.strategies import get_strategy
 
             declared = get_strategy(strategy).declaration()

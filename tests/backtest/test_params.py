@@ -8,6 +8,7 @@ import math
 import time
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,8 +16,13 @@ from hypothesis import strategies as st
 from shared.backtest import (
     BarsFrame,
     ExecutionSettings,
+    Param,
+    Relation,
+    Strategy,
     StrategySpec,
     get_strategy,
+    indicators,
+    register,
     run_backtest,
     run_sweep,
     strategy_names,
@@ -174,3 +180,33 @@ def test_the_documented_bars_needed_rule_is_the_code(name: str, data: st.DataObj
         for p in strategy.declaration().params
     }
     assert eval(strategy.bars_needed_rule, {"max": max}, dict(combo)) == strategy.bars_needed(combo)
+
+
+@register
+class _Channel(Strategy):
+    """A registered Python strategy declaring its own parameters and a relation."""
+
+    name = "test_declared_channel"
+    parameters = (Param("n", "int", 10, ge=2, le=500), Param("m", "int", 30, ge=2))
+    relations = (Relation("n", "<=", "m"),)
+    window_params = ("m",)
+
+    def warmup(self, params: dict[str, Any]) -> int:
+        return int(params["m"]) - 1
+
+    def signals(self, bars: BarsFrame, params: dict[str, Any]) -> np.ndarray:
+        fast = indicators.sma(bars.close, int(params["n"]))
+        slow = indicators.sma(bars.close, int(params["m"]))
+        return np.where(fast > slow, 1, -1).astype(np.int8)
+
+
+def test_a_registered_strategy_gets_the_same_checks(goog: BarsFrame) -> None:
+    spec = StrategySpec(strategy="test_declared_channel", grid={"n": [10, 30, 40], "m": [30]})
+    assert spec.combinations() == [{"n": 10, "m": 30}, {"n": 30, "m": 30}]
+    assert len(run_sweep(goog, spec, EXECUTION)) == 2
+    with pytest.raises(InvalidParameter, match=r"n=40 must be <= m=30 \(rule n <= m\)"):
+        run_backtest(goog, "test_declared_channel", {"n": 40}, EXECUTION)
+    with pytest.raises(InvalidParameter, match=r"test_declared_channel: n=501 must be <= 500"):
+        StrategySpec(strategy="test_declared_channel", params={"n": 501})
+    with pytest.raises(NotEnoughBars, match="test_declared_channel m=30 needs 31 bars"):
+        run_backtest(goog.slice(0, 30), "test_declared_channel", {}, EXECUTION)

@@ -24,7 +24,8 @@ from shared.errors import (
 )
 
 FAST = 0.05
-"""Seconds within which a refused spec must be refused (in practice well under 1 ms)."""
+"""CPU seconds (this thread) within which a refused spec is refused (in practice < 1 ms;
+CPU time, so a loaded machine does not make the test flaky)."""
 
 
 def test_grid_syntax() -> None:
@@ -120,10 +121,10 @@ SMA, RSI, BB = "sma_cross", "rsi_reversion", "bollinger_reversion"
 def test_invalid_specs_are_refused_when_built(
     spec: dict[str, Any], error: type[DomainError], message: str
 ) -> None:
-    started = time.perf_counter()
+    started = time.thread_time()
     with pytest.raises(error, match=message):
         StrategySpec.model_validate(spec)
-    assert time.perf_counter() - started < FAST
+    assert time.thread_time() - started < FAST
 
 
 @pytest.mark.parametrize(
@@ -154,7 +155,7 @@ def test_a_grid_without_a_valid_combination_is_an_error_not_an_empty_sweep() -> 
 
 def test_huge_ranges_are_sized_not_expanded_and_name_the_cap() -> None:
     cap = get_settings().backtest_max_axis_values
-    started = time.perf_counter()
+    started = time.thread_time()
     with pytest.raises(
         GridTooLarge,
         match=rf"grid axis 'fast' \('1:4000000'\) has 4000000 values, more than "
@@ -165,7 +166,7 @@ def test_huge_ranges_are_sized_not_expanded_and_name_the_cap() -> None:
         StrategySpec(strategy="sma_cross", grid={"fast": "0:1e15"})
     with pytest.raises(GridTooLarge, match="values, more than BACKTEST_MAX_AXIS_VALUES"):
         StrategySpec(strategy="bollinger_reversion", grid={"k": "0:1:1e-999"})
-    assert time.perf_counter() - started < FAST
+    assert time.thread_time() - started < FAST
 
 
 def test_the_whole_grid_is_capped_before_expansion(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -219,16 +220,16 @@ LIMITS = GridLimits(max_axis_values=2_000, max_grid_size=10**6)
 def test_random_axes_are_refused_fast_or_sized_exactly(text: str) -> None:
     """Every axis text is refused within FAST seconds, or expands to exactly the size its
     arithmetic announced (and a range's values are its arithmetic progression)."""
-    started = time.perf_counter()
+    started = time.thread_time()
     try:
         size = axis_size(text)
     except DomainError:
-        assert time.perf_counter() - started < FAST
+        assert time.thread_time() - started < FAST
         return
     if size > LIMITS.max_axis_values:
         with pytest.raises(GridTooLarge):
             parse_axis(text, limits=LIMITS)
-        assert time.perf_counter() - started < FAST
+        assert time.thread_time() - started < FAST
         return
     values = parse_axis(text, limits=LIMITS)
     assert len(values) == size
@@ -236,3 +237,41 @@ def test_random_axes_are_refused_fast_or_sized_exactly(text: str) -> None:
         steps = {round(b - a, 9) for a, b in itertools.pairwise(values)}
         assert len(steps) == 1
         assert steps.pop() > 0
+
+
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**20), 10**20)
+    | st.floats()
+    | st.text(max_size=12)
+    | st.sampled_from(["5:50:5", "1:4000000", "1e450000", "NaN:5", "2.5", "0:1:1e-999"]),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=3)
+    ),
+    max_leaves=12,
+)
+_names = st.sampled_from([*sorted(strategy_names()), "nope", ""]) | st.text(max_size=70)
+_param_names = st.sampled_from(["fast", "slow", "signal", "n", "k", "lower", "upper", "entry", "x"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    strategy=_names | _json,
+    grid=st.dictionaries(_param_names, _json, max_size=3) | _json,
+    params=st.dictionaries(_param_names, _json, max_size=3) | _json,
+)
+def test_arbitrary_json_specs_end_in_a_spec_or_a_clear_error(
+    strategy: Any, grid: Any, params: Any
+) -> None:
+    """Any JSON in any field: a spec (whose combinations are then computable or a clear
+    error), or an `InvalidInput` / pydantic `ValidationError` (both 422s), quickly."""
+    from pydantic import ValidationError
+
+    started = time.thread_time()
+    try:
+        spec = StrategySpec.model_validate({"strategy": strategy, "grid": grid, "params": params})
+        spec.combinations()
+    except (InvalidInput, ValidationError):
+        pass
+    assert time.thread_time() - started < 0.5

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from durable import runs
@@ -67,3 +70,43 @@ def test_walk_forward_names_the_bar_count(bars: int) -> None:
 def test_end_before_start_is_invalid_input() -> None:
     with pytest.raises(ValidationError, match="end 2010-01-01 is before start 2011-01-01"):
         _request(GRID, start="2011-01-01", end="2010-01-01")
+
+
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**30), 10**30)
+    | st.floats()
+    | st.text(max_size=10)
+    | st.sampled_from(["9999-12-31", "0001-01-01", "2020-02-30", "1e309", "NaN", "GO\x00OG"])
+)
+_fields = st.sampled_from(
+    ["symbols", "interval", "start", "end", "metric", "topN", "strategyId", "strategyVersion"]
+)
+_exec_fields = st.sampled_from(
+    ["cash", "commission", "commissionFixed", "commission_fixed", "fraction", "stopLossPct",
+     "stop_loss_pct", "fill", "sizing", "riskFreeRate", "nope"]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    fields=st.dictionaries(_fields, _scalars | st.lists(_scalars, max_size=3), max_size=4),
+    execution=st.dictionaries(_exec_fields, _scalars, max_size=4) | _scalars,
+)
+def test_arbitrary_request_fields_are_a_request_or_a_422(
+    fields: dict[str, Any], execution: Any
+) -> None:
+    """Whatever JSON lands in a request's fields, parsing ends in a request or in an error the
+    API answers with 422 (`InvalidInput` or a pydantic `ValidationError`), never another."""
+    body = {"symbols": ["GOOG"], "strategy": {"strategy": "sma_cross"}} | fields
+    body["execution"] = execution
+    try:
+        text = json.dumps(body)
+    except ValueError:
+        return
+    try:
+        request = runs.BacktestRequest.model_validate_json(text)
+    except (InvalidInput, ValidationError):
+        return
+    json.dumps(request.model_dump(mode="json", by_alias=True), allow_nan=False)
