@@ -111,10 +111,10 @@ async def run_with(
     await engine.start(warm=True)
     walls, fans, digests, chunks, kernel = [], [], set(), 0, []
     try:
-        assert engine._pool is not None
-        loop = asyncio.get_running_loop()
+        pool = engine._pool
+        assert pool is not None
         await asyncio.gather(
-            *(loop.run_in_executor(engine._pool, bench_warm) for _ in range(workers))
+            *(asyncio.wrap_future(pool.schedule(bench_warm)) for _ in range(workers))
         )
         for attempt in range(repeat):
             run_id = f"{job['runId']}-w{workers}-{attempt}"
