@@ -111,8 +111,8 @@ async def run_with(
     await engine.start(warm=True)
     walls, fans, digests, chunks, kernel = [], [], set(), 0, []
     try:
-        assert engine._pool is not None
         pool = engine._pool
+        assert pool is not None
         await asyncio.gather(
             *(asyncio.wrap_future(pool.schedule(bench_warm)) for _ in range(workers))
         )

@@ -1,9 +1,11 @@
-"""GET /api/openapi.json (OpenAPI 3.1 of every HTTP route) and GET /api/docs (a docs page)."""
+"""GET /api/openapi.json (OpenAPI 3.1 of every HTTP route), GET /api/docs (a docs page), and
+the fallback that answers every other /api path with problem+json (404, or 405 with Allow)."""
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -11,10 +13,10 @@ from typing import Any
 import azure.functions as func
 
 import functions.openapi_catalog  # noqa: F401  (describes routes declared elsewhere)
-from functions.http import endpoint, endpoint_spec, json_response
+from functions.http import endpoint, endpoint_spec, json_response, problem
 from shared.auth.caller import Caller
 from shared.config import get_settings
-from shared.openapi import EndpointSpec, RouteInfo, build_openapi, described
+from shared.openapi import EndpointSpec, RouteInfo, build_openapi, described, openapi_path
 
 bp = func.Blueprint()
 
@@ -62,6 +64,8 @@ def http_routes(app: func.FunctionApp | None = None) -> list[tuple[RouteInfo, bo
         if trigger is None or trigger.type != "httpTrigger":
             continue
         name = str(function.get_function_name())
+        if name == FALLBACK:
+            continue  # not an operation: what every unknown path and method gets
         declared = endpoint_spec(function.get_user_function())
         spec = declared or EndpointSpec(role=None, summary=name)
         extra = described(name)
@@ -104,3 +108,45 @@ DOCS_PAGE = (Path(__file__).parent / "openapi_docs.html").read_text(encoding="ut
 @endpoint(role=None, summary="A page documenting every route", tags=("docs",))
 async def openapi_docs(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     return func.HttpResponse(DOCS_PAGE, status_code=200, mimetype="text/html", charset="utf-8")
+
+
+FALLBACK = "api_fallback"
+_PARAMETER = re.compile(r"\{(\*?)[A-Za-z_][A-Za-z0-9_]*\}")
+
+
+def _segment_pattern(segment: str) -> str:
+    found = _PARAMETER.fullmatch(segment)
+    if found is None:
+        return re.escape(segment)
+    return ".*" if found.group(1) else "[^/]+"
+
+
+@lru_cache(maxsize=1)
+def _route_patterns() -> tuple[tuple[re.Pattern[str], str], ...]:
+    """(path pattern, method) of every documented operation, constraints left out."""
+    patterns = []
+    for route, _ in http_routes():
+        path, _names = openapi_path(route.path)  # drops the constraints: {id:int} -> {id}
+        segments = path.strip("/").split("/")
+        regex = "/".join(_segment_pattern(segment) for segment in segments)
+        patterns.append((re.compile(regex), route.method))
+    return tuple(patterns)
+
+
+@bp.function_name(FALLBACK)
+@bp.route(route="{*path}", methods=list(func.HttpMethod), auth_level=func.AuthLevel.ANONYMOUS)
+async def api_fallback(req: func.HttpRequest) -> func.HttpResponse:
+    """Routes with literal segments take precedence over a catch-all, in Azure's host as in
+    the local one, so this runs only for a path no route serves (404) or a method the path's
+    routes do not take (405 with Allow): problem+json, like every other error of the API."""
+    path = "api/" + (req.route_params.get("path") or "").strip("/")
+    allowed = sorted({method for pattern, method in _route_patterns() if pattern.fullmatch(path)})
+    if allowed:
+        response = problem(
+            405,
+            "Method not allowed",
+            f"method {req.method} not allowed on /{path}; use {', '.join(allowed)}",
+        )
+        response.headers["Allow"] = ", ".join(allowed)
+        return response
+    return problem(404, "Not found", f"no route serves /{path}")

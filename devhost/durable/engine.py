@@ -363,7 +363,7 @@ class DurableEngine:
                 ):
                     return
                 new_event = instance["inbox"].pop(0)
-                work = self._episode(instance, new_event)
+                work = await self._episode(instance, new_event)
                 self.store.save(instance)
                 self._signal(instance_id)
                 for task_id, item in work:
@@ -386,10 +386,14 @@ class DurableEngine:
         instance["nextId"] = task_id + 1
         return task_id
 
-    def _episode(
+    async def _episode(
         self, instance: Instance, new_event: dict[str, Any]
     ) -> list[tuple[int, dict[str, Any]]]:
-        """Apply one new event: replay the orchestrator, record and return the new work."""
+        """Apply one new event: replay the orchestrator, record and return the new work.
+
+        The replay (the SDK running the orchestrator over the whole history, and the JSON
+        around it) runs in a thread, as the Functions worker runs a sync orchestrator: a
+        sweep planning thousands of chunks must not hold the loop that serves HTTP."""
         now = utc_now()
         kind = EventType(new_event["EventType"])
         outstanding: dict[str, Any] = instance["outstanding"]
@@ -433,8 +437,10 @@ class DurableEngine:
         history = [{**item, "IsPlayed": True} for item in instance["history"]] + new_events
 
         started = time.perf_counter()
-        state, error = self._replay(instance, history)
+        state, error = await asyncio.to_thread(self._replay, instance, history)
         self._log(instance["name"], ORCHESTRATION_TRIGGER, started, "failed" if error else "ok")
+        if instance["runtimeStatus"] in TERMINAL:
+            return []  # terminated while the orchestrator replayed: nothing more to record
 
         leaves = flatten(state.get("actions") or []) if state else []
         recorded: list[str] = instance["leaves"]

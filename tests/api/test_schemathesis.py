@@ -35,7 +35,7 @@ from tests.support.host import start_host
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 MAX_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "10"))
-BUDGET_SECONDS = 240.0
+BUDGET_SECONDS = 60.0 + 15.0 * MAX_EXAMPLES  # about 4x what 10 examples take here
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -93,12 +93,7 @@ def fuzzers(
         def fuzz(case: schemathesis.Case) -> None:
             response = case.call(base_url=base_url, headers=headers, timeout=30)
             statuses[label][response.status_code] += 1
-            try:
-                case.validate_response(response, checks=CHECKS)
-            except Exception:
-                print(f"\n{label} {case.path_parameters} {case.query} {case.body!r:.300}")
-                print(f"  -> {response.status_code} {response.text[:500]}")
-                raise
+            case.validate_response(response, checks=CHECKS)
 
         return fuzz
 
@@ -136,7 +131,7 @@ def test_every_operation_survives_fuzzing_and_matches_its_schema(tmp_path):
             for fuzz in fuzzers(operation, label, host.base_url, headers, statuses):
                 try:
                     fuzz()
-                except Exception as error:
+                except (Exception, BaseExceptionGroup) as error:  # schemathesis groups its failures
                     failures.append(f"{label}: {error}"[:3000])
         elapsed = time.monotonic() - started
         calls = sum(sum(counter.values()) for counter in statuses.values())

@@ -7,6 +7,8 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
+
 from devhost.durable.engine import DurableEngine, worker_death
 from devhost.durable.history import EventType
 
@@ -68,3 +70,26 @@ def test_the_reason_names_the_signal_or_the_exit_code() -> None:
     assert worker_death("run_chunk", -9).endswith("(killed by SIGKILL)")
     assert worker_death("run_chunk", 3).endswith("(exited with code 3)")
     assert "'run_chunk'" in worker_death("run_chunk", -200)
+
+
+async def test_a_task_the_pool_refuses_fails_the_activity_instead_of_hanging(
+    isolated_settings: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = DurableEngine(app_ref=CRASH_APP, data_dir=isolated_settings, workers=1)
+    await engine.start()
+    try:
+        assert engine._pool is not None
+
+        def refuse(*args: object, **kwargs: object) -> None:
+            raise RuntimeError("the pool is shutting down")
+
+        monkeypatch.setattr(engine._pool, "schedule", refuse)
+        engine.start_new("squares", "refused", json.dumps({"count": 3, "seconds": 0.01}))
+        done = await engine.wait("refused", 30)
+    finally:
+        monkeypatch.undo()
+        await engine.stop()
+    assert done["runtimeStatus"] == "Failed"
+    failures = _events(done, EventType.TASK_FAILED)
+    assert failures
+    assert failures[0]["Reason"] == "RuntimeError: the pool is shutting down"
