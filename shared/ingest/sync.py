@@ -268,9 +268,17 @@ class Ingestor:
             bars = fetch()
             fresh_quote = quote(bars) if quote is not None else None
         except QuotaExhausted as error:
-            outcome = Outcome(symbol.text, interval, "deferred", error=error.detail)
+            # Our own budget: no pause is recorded (the quota book knows when tokens return).
+            retry_at = (
+                self.clock() + timedelta(seconds=error.retry_after)
+                if error.retry_after is not None
+                else None
+            )
+            outcome = Outcome(
+                symbol.text, interval, "deferred", error=error.detail, retry_at=retry_at
+            )
             report.outcomes.append(outcome)
-            raise _StopRun(error.detail) from None
+            raise _StopRun(error.detail, retry_at) from None
         except RateLimited as error:
             retry_at = self._pause_for(provider, error)
             self.states.deferred(
