@@ -12,9 +12,10 @@ from shared.storage.documents import DocumentStore
 log = logging.getLogger("relay.symbols")
 
 
-NOT_STREAMED = frozenset({"fx"})
-"""Kinds the relay does not subscribe: the Finnhub stream id mapping (`to_finnhub`) would send
-an FX pair such as EUR-USD to the crypto pair BINANCE:EURUSDT, a different instrument."""
+NOT_STREAMED = frozenset({"fx", "index"})
+"""Kinds the relay does not subscribe: Finnhub's trade stream has no index trades (^GSPC), and
+the stream id mapping (`to_finnhub`) would send an FX pair such as EUR-USD to the crypto pair
+BINANCE:EURUSDT, a different instrument."""
 
 
 def normalize(symbols: Iterable[object]) -> tuple[set[str], list[str]]:

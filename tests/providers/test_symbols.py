@@ -113,3 +113,12 @@ def test_parse_symbols_dedupes_in_order() -> None:
         "^GSPC",
         "EUR-USD",
     ]
+
+
+@pytest.mark.parametrize("canonical", sorted({row[1] for row in TABLE}))
+def test_every_canonical_symbol_has_a_feed_group(canonical: str) -> None:
+    """The live feed names its groups after canonical symbols: every form must make one
+    (^GSPC did not, and negotiating it was a 500)."""
+    from shared.feed.groups import group_for, symbol_of
+
+    assert symbol_of(group_for(canonical)) == canonical

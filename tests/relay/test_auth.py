@@ -108,9 +108,20 @@ async def test_finnhub_frames_as_finnhub_sends_them(
     assert "too many symbols" in connection.stats.last_error
 
 
-def test_the_relay_streams_equities_and_crypto_not_fx_pairs() -> None:
+def test_the_relay_streams_equities_and_crypto_not_fx_pairs_or_indices() -> None:
     from containerapps.relay.symbols import normalize
 
-    good, bad = normalize(["aapl", "BTC-USD", "EURUSD=X", "APS.AX", "not a symbol!", "a\x00"])
+    texts = ["aapl", "BTC-USD", "EURUSD=X", "APS.AX", "SPX", "not a symbol!", "a\x00"]
+    good, bad = normalize(texts)
     assert good == {"AAPL", "BTC-USD", "APS.AX"}
-    assert bad == ["EUR-USD", "not a symbol!", "a\x00"]
+    assert bad == ["EUR-USD", "^GSPC", "not a symbol!", "a\x00"]
+
+
+async def test_an_index_in_a_watchlist_does_not_stop_the_relay(
+    finnhub: FinnhubServer, make_relay
+) -> None:
+    """^GSPC has no Finnhub stream id (to_finnhub refuses it): it is left out, the rest is
+    subscribed."""
+    relay = await make_relay(default_symbols=["AAPL", "^GSPC", "EUR-USD"])
+    await eventually(lambda: finnhub.subscribed() == {"AAPL"})
+    assert relay.symbols == {"AAPL"}
