@@ -501,6 +501,12 @@ class Ingestor:
         client = self.coingecko_client()
         try:
             answer = client.ping()
+        except RateLimited as error:
+            report.retry_at = self._pause_for("coingecko", error)
+            report.outcomes.append(
+                Outcome(PING, "-", "deferred", error=error.detail, retry_at=report.retry_at)
+            )
+            return report
         except ProviderError as error:
             self.states.failure(
                 "coingecko", PING, "-", as_of=as_of, error=error.detail, kind=error_kind(error)

@@ -193,3 +193,15 @@ def test_backfill_honours_a_pause(ingestor: Ingestor, fake: FakeProviders, clock
     assert [o.status for o in again.outcomes] == ["deferred", "deferred"]
     assert "paused until" in (again.outcomes[0].error or "")
     assert fake.market.count("alphavantage") == 1
+
+
+def test_a_429_on_the_ping_pauses_coingecko_too(
+    ingestor: Ingestor, fake: FakeProviders, clock: Clock
+) -> None:
+    fake.market.fail("coingecko", "429", retry_after=300)
+    ping = ingestor.ping_coingecko(AS_OF)
+    assert [o.status for o in ping.outcomes] == ["deferred"]
+    assert ping.retry_at == clock.now + timedelta(seconds=300)
+    report = ingestor.sync_coingecko(AS_OF)
+    assert report.count("deferred") == 2
+    assert fake.market.count("coingecko") == 1
