@@ -90,6 +90,8 @@ class Outcome:
     rows_written: int = 0
     error: str | None = None
     retry_at: datetime | None = None
+    refused: int = 0
+    """Bars of this series whose merge was refused (raw over adjusted, a null adj_close)."""
 
 
 @dataclass
@@ -132,6 +134,7 @@ class RunReport:
                     "rowsWritten": o.rows_written,
                     "error": o.error,
                     "retryAt": o.retry_at.isoformat() if o.retry_at else None,
+                    "refused": o.refused,
                 }
                 for o in self.outcomes
             ],
@@ -317,8 +320,15 @@ class Ingestor:
             bars = [bar for bar in bars if window[0] <= bar.ts < window[1]]
         with self.locks.hold(symbol.text, interval):
             summary = self.bars.merge(bars, ingested_at=as_of)
-        for refusal in summary.refusals:
-            log.warning("%s %s %s: merge refused: %s", provider, symbol, interval, refusal)
+        if summary.refused:
+            log.warning(
+                "%s %s %s: %d bar merges refused, first: %s",
+                provider,
+                symbol,
+                interval,
+                summary.refused,
+                summary.refusals[0],
+            )
         report.merge.add(summary)
         if fresh_quote is not None and self.quotes.upsert(fresh_quote):
             report.quotes_written += 1
@@ -328,9 +338,15 @@ class Ingestor:
             interval,
             as_of=as_of,
             last_bar=summary.last_ts.get((symbol.text, interval)),
+            refusal=summary.refusals[0] if summary.refusals else None,
         )
         outcome = Outcome(
-            symbol.text, interval, "ok" if bars else "no_data", len(bars), summary.rows_written
+            symbol.text,
+            interval,
+            "ok" if bars else "no_data",
+            len(bars),
+            summary.rows_written,
+            refused=summary.refused,
         )
         report.outcomes.append(outcome)
         return outcome
