@@ -237,6 +237,7 @@ var relaySettings = [
   { name: 'RELAY_HEARTBEAT_SECONDS', value: '30' }
   { name: 'RELAY_BACKOFF_INITIAL_SECONDS', value: '1' }
   { name: 'RELAY_BACKOFF_MAX_SECONDS', value: '60' }
+  { name: 'RELAY_AUTH_BACKOFF_SECONDS', value: '3600' }
   { name: 'RELAY_CONNECT_TIMEOUT_SECONDS', value: '10' }
   { name: 'RELAY_BATCH_MS', value: '100' }
   { name: 'RELAY_BATCHING', value: 'true' }
