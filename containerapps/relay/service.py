@@ -29,9 +29,10 @@ from shared.watchlists import SymbolSelection, select_watched
 
 log = logging.getLogger("relay")
 
-NOT_STREAMED = frozenset({"fx"})
+NOT_STREAMED = frozenset({"fx", "index"})
 """Kinds the relay does not subscribe: the Finnhub stream id mapping (`to_finnhub`) would send
-an FX pair such as EUR-USD to the crypto pair BINANCE:EURUSDT, a different instrument."""
+an FX pair such as EUR-USD to the crypto pair BINANCE:EURUSDT, a different instrument, and
+an index such as ^GSPC has no Finnhub trade stream (`to_finnhub` refuses it)."""
 
 
 def build_sender(settings: Settings, client: str = "rest") -> GroupSender:

@@ -8,7 +8,7 @@ GROUP_PREFIX = "ticks."
 ALL_TICKS_GROUP = "ticks._all"
 """Every trade of every symbol (underscore: no ticker can collide with it)."""
 
-_SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9.\-^=:]{0,31}$")
+_SYMBOL = re.compile(r"^[A-Z0-9^][A-Z0-9.\-^=:]{0,31}$")
 _CRYPTO = re.compile(r"^([A-Z0-9]{2,10})-(USD|USDT)$")
 
 

@@ -107,6 +107,7 @@ def provider_health(settings: Settings, states: list[Document], now: datetime) -
                         "lastError": d.get("lastError"),
                         "lastErrorKind": d.get("lastErrorKind"),
                         "retryAt": d.get("retryAt"),
+                        "lastMergeRefusal": d.get("lastMergeRefusal"),
                         "secondsSinceSuccess": _age(now, d.get("lastSuccess")),
                         "secondsSinceLastBar": _age(now, d.get("lastBar")),
                     }

@@ -76,6 +76,7 @@ class SyncStates:
             "consecutiveFailures": 0,
             "retryAt": None,
             "lastNotice": None,
+            "lastMergeRefusal": None,
         }
         if old is not None:
             doc.update({k: v for k, v in content(old).items() if k in doc})
@@ -89,7 +90,10 @@ class SyncStates:
         *,
         as_of: datetime,
         last_bar: datetime | None,
+        refusal: str | None = None,
     ) -> Document:
+        """Record a successful sync; `refusal` names a bar whose merge was refused (kept until
+        a later sync has none)."""
         old = self.get(provider, symbol, interval)
         doc = self._base(provider, symbol, interval, old)
         stored_last = doc["lastBar"]
@@ -102,6 +106,7 @@ class SyncStates:
             lastAttempt=iso(as_of),
             consecutiveFailures=0,
             retryAt=None,
+            lastMergeRefusal=refusal,
         )
         return self._write(old, doc)
 

@@ -91,6 +91,8 @@ class Outcome:
     rows_written: int = 0
     error: str | None = None
     retry_at: datetime | None = None
+    refused: int = 0
+    """Bars of this series whose merge was refused (raw over adjusted, a null adj_close)."""
 
 
 @dataclass
@@ -133,6 +135,7 @@ class RunReport:
                     "rowsWritten": o.rows_written,
                     "error": o.error,
                     "retryAt": o.retry_at.isoformat() if o.retry_at else None,
+                    "refused": o.refused,
                 }
                 for o in self.outcomes
             ],
@@ -267,9 +270,17 @@ class Ingestor:
             bars = fetch()
             fresh_quote = quote(bars) if quote is not None else None
         except QuotaExhausted as error:
-            outcome = Outcome(symbol.text, interval, "deferred", error=error.detail)
+            # Our own budget: no pause is recorded (the quota book knows when tokens return).
+            retry_at = (
+                self.clock() + timedelta(seconds=error.retry_after)
+                if error.retry_after is not None
+                else None
+            )
+            outcome = Outcome(
+                symbol.text, interval, "deferred", error=error.detail, retry_at=retry_at
+            )
             report.outcomes.append(outcome)
-            raise _StopRun(error.detail) from None
+            raise _StopRun(error.detail, retry_at) from None
         except RateLimited as error:
             retry_at = self._pause_for(provider, error)
             self.states.deferred(
@@ -308,8 +319,15 @@ class Ingestor:
             bars = [bar for bar in bars if window[0] <= bar.ts < window[1]]
         with self.locks.hold(symbol.text, interval):
             summary = self.bars.merge(bars, ingested_at=as_of)
-        for refusal in summary.refusals:
-            log.warning("%s %s %s: merge refused: %s", provider, symbol, interval, refusal)
+        if summary.refused:
+            log.warning(
+                "%s %s %s: %d bar merges refused, first: %s",
+                provider,
+                symbol,
+                interval,
+                summary.refused,
+                summary.refusals[0],
+            )
         report.merge.add(summary)
         if fresh_quote is not None and self.quotes.upsert(fresh_quote):
             report.quotes_written += 1
@@ -319,9 +337,15 @@ class Ingestor:
             interval,
             as_of=as_of,
             last_bar=summary.last_ts.get((symbol.text, interval)),
+            refusal=summary.refusals[0] if summary.refusals else None,
         )
         outcome = Outcome(
-            symbol.text, interval, "ok" if bars else "no_data", len(bars), summary.rows_written
+            symbol.text,
+            interval,
+            "ok" if bars else "no_data",
+            len(bars),
+            summary.rows_written,
+            refused=summary.refused,
         )
         report.outcomes.append(outcome)
         return outcome
@@ -492,6 +516,12 @@ class Ingestor:
         client = self.coingecko_client()
         try:
             answer = client.ping()
+        except RateLimited as error:
+            report.retry_at = self._pause_for("coingecko", error)
+            report.outcomes.append(
+                Outcome(PING, "-", "deferred", error=error.detail, retry_at=report.retry_at)
+            )
+            return report
         except ProviderError as error:
             self.states.failure(
                 "coingecko", PING, "-", as_of=as_of, error=error.detail, kind=error_kind(error)

@@ -11,12 +11,35 @@ import httpx
 from shared.market.models import Bar, Quote
 from shared.market.symbols import Symbol
 from shared.providers.base import ClientHooks
-from shared.providers.errors import BadResponse, InvalidSymbol
+from shared.providers.errors import AuthRejected, BadResponse, InvalidSymbol, RateLimited
 from shared.providers.http import get_json, make_client
 
 PROVIDER = "coingecko"
 CANDLES_PER_DAY = 6
 """With days=3..30 CoinGecko's /ohlc answers 4-hour candles stamped at their close."""
+
+
+AUTH_CODES = frozenset({401, 10002, 10010, 10011})
+"""CoinGecko's error codes for a missing or wrong key (docs: "Errors & Rate Limits")."""
+
+
+def check_body(body: Any, what: str) -> Any:
+    """A JSON error object (`{"status": {"error_code", "error_message"}}` or `{"error": ...}`)
+    is never data, whatever the HTTP status it came with."""
+    if not isinstance(body, dict):
+        return body
+    status = body.get("status")
+    if isinstance(status, dict) and "error_code" in status:
+        code = status.get("error_code")
+        message = f"{what}: error {code}: {status.get('error_message') or ''}".rstrip(": ")
+        if code == 429:
+            raise RateLimited(PROVIDER, message)
+        if code in AUTH_CODES:
+            raise AuthRejected(PROVIDER, message)
+        raise BadResponse(PROVIDER, message)
+    if "error" in body and len(body) <= 2:
+        raise BadResponse(PROVIDER, f"{what}: error: {str(body['error'])[:200]}")
+    return body
 
 
 def _ms(value: Any) -> datetime:
@@ -133,6 +156,9 @@ class CoinGeckoClient:
         self._http.close()
 
     def _get(self, path: str, params: dict[str, str], what: str) -> Any:
+        return check_body(self._fetch(path, params, what), what)
+
+    def _fetch(self, path: str, params: dict[str, str], what: str) -> Any:
         return get_json(
             self._http,
             PROVIDER,

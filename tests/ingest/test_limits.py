@@ -43,6 +43,14 @@ def premium(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> Ingestor:
     return Ingestor.from_settings(get_settings())
 
 
+def _stored(symbol: str) -> dict[datetime, dict[str, object]]:
+    from shared.ingest.bars import BarLake
+    from shared.storage.factory import lake
+
+    table = BarLake(lake(get_settings())).read(symbol, "1d")
+    return {row["ts"]: row for row in table.to_pylist()}
+
+
 def _adj_close(symbol: str) -> dict[date, float | None]:
     from shared.ingest.bars import BarLake
     from shared.storage.factory import lake
@@ -193,3 +201,46 @@ def test_backfill_honours_a_pause(ingestor: Ingestor, fake: FakeProviders, clock
     assert [o.status for o in again.outcomes] == ["deferred", "deferred"]
     assert "paused until" in (again.outcomes[0].error or "")
     assert fake.market.count("alphavantage") == 1
+
+
+def test_a_429_on_the_ping_pauses_coingecko_too(
+    ingestor: Ingestor, fake: FakeProviders, clock: Clock
+) -> None:
+    fake.market.fail("coingecko", "429", retry_after=300)
+    ping = ingestor.ping_coingecko(AS_OF)
+    assert [o.status for o in ping.outcomes] == ["deferred"]
+    assert ping.retry_at == clock.now + timedelta(seconds=300)
+    report = ingestor.sync_coingecko(AS_OF)
+    assert report.count("deferred") == 2
+    assert fake.market.count("coingecko") == 1
+
+
+def test_raw_prices_over_adjusted_ones_are_refused_with_a_record(
+    ingestor: Ingestor, fake: FakeProviders, clock: Clock
+) -> None:
+    """Yahoo's split-adjusted bars are stored; then Alpha Vantage (no premium key: raw, as
+    traded) answers prices four times higher, as before a 4:1 split. The merge is refused bar
+    by bar: the lake keeps Yahoo's rows, and the report, the sync state and provider health
+    say so."""
+    symbols = parse_symbols("AAPL")
+    ingestor.sync_yahoo(AS_OF, symbols)
+    before = _stored("AAPL")
+    key = ("AAPL", fake.market.first_day, fake.market.last_day)
+    fake.market._cache[key] = [
+        (day, o * 4, h * 4, low * 4, c * 4, v / 4)
+        for day, o, h, low, c, v in fake.market.daily("AAPL")
+    ]
+    report = ingestor.sync_alphavantage(LATER, symbols)
+    (outcome,) = report.outcomes
+    assert outcome.status == "ok"
+    assert outcome.refused == outcome.rows_in - outcome.rows_written > 0
+    assert report.as_dict()["refused"] == outcome.refused
+    after = snapshot()
+    stored = _stored("AAPL")
+    assert {ts: stored[ts] for ts in before} == before  # every Yahoo row as it was
+    assert len(stored) - len(before) == outcome.rows_written  # only days Yahoo did not have
+    state = after["sync_state"]["alphavantage/AAPL|1d"]
+    assert "raw alphavantage prices differ from the stored adjusted" in state["lastMergeRefusal"]
+    health = provider_health(get_settings(), list(after["sync_state"].values()), clock.now)
+    av = next(p for p in health["providers"] if p["provider"] == "alphavantage")
+    assert av["symbols"][0]["lastMergeRefusal"] == state["lastMergeRefusal"]

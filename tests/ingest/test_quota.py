@@ -99,3 +99,7 @@ def test_parallel_runs_share_one_bucket(
     assert sum(r.count("ok") for r in reports) == 5
     assert sum(r.count("deferred") for r in reports) >= 1
     assert all(r.status == 200 for r in fake.market.requests)
+    # A deferral says when our own quota frees up again (a token returns within a minute).
+    deferred = [o for r in reports for o in r.outcomes if o.status == "deferred"]
+    assert deferred
+    assert all(o.retry_at is not None for o in deferred)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared.market.symbols import parse_symbol
 from shared.providers.alphavantage import (
@@ -12,6 +14,7 @@ from shared.providers.alphavantage import (
     InvalidCall,
     PremiumRequired,
     classify_message,
+    parse_daily,
 )
 from shared.providers.base import ClientHooks
 from shared.providers.errors import (
@@ -285,3 +288,23 @@ def test_a_listing_alpha_vantage_does_not_serve_makes_no_call(
     with pytest.raises(InvalidSymbol, match="not served"):
         _client(fake, hooks).daily(parse_symbol("7203.T"))
     assert fake.market.count() == 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    key=st.sampled_from(["Note", "Information", "Error Message"]),
+    text=st.text(max_size=300),
+    with_series=st.booleans(),
+)
+def test_any_message_under_a_limit_key_is_never_data(
+    key: str, text: str, with_series: bool
+) -> None:
+    """Whatever the wording (future ones included), an answer carrying `Note`, `Information`
+    or `Error Message` raises a provider error — even next to a time series."""
+    payload: dict[str, object] = {key: text}
+    if with_series:
+        payload["Time Series (Daily)"] = {
+            "2024-06-28": {"1. open": "1", "2. high": "1", "3. low": "1", "4. close": "1"}
+        }
+    with pytest.raises(ProviderError):
+        parse_daily(payload, AAPL, adjusted=False)

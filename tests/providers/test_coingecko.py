@@ -144,3 +144,13 @@ def test_a_csv_answer_is_refused(fake: FakeProviders, hooks: ClientHooks) -> Non
     fake.market.fail("coingecko", "csv")
     with pytest.raises(BadResponse, match="text/csv, not JSON"):
         _client(fake, hooks).simple_price([BTC])
+
+
+@pytest.mark.parametrize("call", ["simple_price", "daily_ohlc"])
+def test_an_error_object_is_never_data(fake: FakeProviders, hooks: ClientHooks, call: str) -> None:
+    """`{"status": {"error_code": 10005, ...}}` even with HTTP 200: an error, not an empty
+    price list or a malformed candle list."""
+    fake.market.fail("coingecko", "error_200")
+    client = _client(fake, hooks)
+    with pytest.raises(BadResponse, match="error 10005: You may not have access"):
+        client.simple_price([BTC]) if call == "simple_price" else client.daily_ohlc(BTC)

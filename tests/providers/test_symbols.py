@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared.errors import InvalidInput
 from shared.market.symbols import SymbolNotServed, parse_symbol, parse_symbols, require
@@ -113,3 +115,26 @@ def test_parse_symbols_dedupes_in_order() -> None:
         "^GSPC",
         "EUR-USD",
     ]
+
+
+@pytest.mark.parametrize("canonical", sorted({row[1] for row in TABLE}))
+def test_every_canonical_symbol_has_a_feed_group(canonical: str) -> None:
+    """The live feed names its groups after canonical symbols: every form must make one
+    (^GSPC did not, and negotiating it was a 500)."""
+    from shared.feed.groups import group_for, symbol_of
+
+    assert symbol_of(group_for(canonical)) == canonical
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.text(max_size=40), st.from_regex(r"[A-Za-z0-9.\-^=/ ]{0,20}", fullmatch=True)))
+def test_any_text_parses_or_is_a_422(text: str) -> None:
+    """Fuzz: any input is a symbol whose canonical form is a fixed point, or a 422 — never
+    another exception (a 500), never non-ASCII text let through."""
+    try:
+        symbol = parse_symbol(text)
+    except InvalidInput:  # status 422 (see test_rejects_with_a_readable_message)
+        return
+    assert symbol.text.isascii()
+    assert parse_symbol(symbol.text) == symbol
+    assert symbol.yahoo.isascii()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from datetime import UTC, datetime
 
 import aiohttp
@@ -42,9 +43,19 @@ async def test_a_refused_key_waits_the_long_interval_and_is_reported_once_per_wa
     )
     connection = relay.connections[0]
     await eventually(lambda: connection.auth_rejected)
-    await asyncio.sleep(1.2)
-    # At the reconnect backoff (<= 20 ms) that would have been ~60 handshakes; at 0.5 s: 3.
-    assert 2 <= connection.stats.auth_rejections <= 4
+    report = connection.on_auth
+    assert report is not None
+    reported: list[float] = []
+
+    async def timed(index: int, rejected: bool, why: str) -> None:
+        reported.append(time.monotonic())
+        await report(index, rejected, why)
+
+    connection.on_auth = timed
+    await eventually(lambda: len(reported) >= 2, limit=10)
+    # At the reconnect backoff (<= 20 ms) the next attempt would follow at once; a refused
+    # key waits RELAY_AUTH_BACKOFF_SECONDS between attempts, and is reported once per wait.
+    assert reported[1] - reported[0] >= 0.45
     assert connection.stats.delays == []
     assert finnhub.connections_total == 0
     refusals = [r for r in caplog.records if "refused the API key" in r.getMessage()]
@@ -108,11 +119,21 @@ async def test_finnhub_frames_as_finnhub_sends_them(
     assert "too many symbols" in connection.stats.last_error
 
 
-def test_the_relay_streams_equities_and_crypto_not_fx_pairs() -> None:
+def test_the_relay_streams_equities_and_crypto_not_fx_pairs_or_indices() -> None:
     from containerapps.relay.service import NOT_STREAMED
     from shared.watchlists import select_symbols
 
-    demand = {"alice": ["AAPL", "EUR-USD", "APS.AX"], "bob": ["BTC-USD"]}
-    selection = select_symbols(demand, ["ETH-USD", "GBP-USD"], 10, skip_kinds=NOT_STREAMED)
+    demand = {"alice": ["AAPL", "EUR-USD", "APS.AX", "^GSPC"], "bob": ["BTC-USD"]}
+    selection = select_symbols(demand, ["ETH-USD", "GBP-USD", "SPX"], 10, skip_kinds=NOT_STREAMED)
     assert selection.selected == ["ETH-USD", "AAPL", "BTC-USD", "APS.AX"]
     assert selection.left_out == []
+
+
+async def test_an_index_in_a_watchlist_does_not_stop_the_relay(
+    finnhub: FinnhubServer, make_relay
+) -> None:
+    """^GSPC has no Finnhub stream id (to_finnhub refuses it): it is left out, the rest is
+    subscribed."""
+    relay = await make_relay(default_symbols=["AAPL", "^GSPC", "EUR-USD"])
+    await eventually(lambda: finnhub.subscribed() == {"AAPL"})
+    assert relay.symbols == {"AAPL"}

@@ -130,6 +130,7 @@ FAULTS = (
     "partial",
     "csv",
     "unauthorized",
+    "error_200",
     "422",
     "429",
     "500",
@@ -402,6 +403,16 @@ class _Handler(BaseHTTPRequestHandler):
                 )
             if kind == "422":
                 return self._json({"error": "invalid vs_currency"}, 422)
+            if kind == "error_200":
+                # CoinGecko's error object (code 10005, plan restricted) with HTTP 200.
+                return self._json(
+                    {
+                        "status": {
+                            "error_code": 10005,
+                            "error_message": "You may not have access to this endpoint.",
+                        }
+                    }
+                )
             return self._json([] if kind == "empty" else {"status": {"error_code": 400}}, 200)
         if kind == "empty":
             meta = {
