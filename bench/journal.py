@@ -166,7 +166,7 @@ def peer(store: SqliteDocumentStore) -> tuple[float, int, float, pd.DataFrame]:
     """pandas from the documents: read, sort, number round trips, aggregate statistics and
     the by-symbol breakdown. Returns (seconds, trades, net P&L, by symbol)."""
     started = time.perf_counter()
-    docs = store.query_all(CONTAINER, ACCOUNT, [Filter("kind", "=", "execution")])
+    docs = store.query(CONTAINER, ACCOUNT, [Filter("kind", "=", "execution")]).items
     frame = pd.DataFrame(docs)
     frame["executed_at"] = pd.to_datetime(frame["executed_at"], utc=True)
     frame = frame.sort_values(["broker_account", "symbol", "executed_at", "id"])
