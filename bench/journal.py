@@ -5,7 +5,7 @@
 Writes the executions through the journal (SQLite documents, the local Parquet snapshot),
 annotates a fifth of the trades, then measures every analytics query (statistics, daily
 curve, each breakdown, the trade list; unfiltered and filtered): p95 warm (snapshot in
-memory) and cold (the in-process copy dropped, read back from the Parquet blob). The peer
+memory) and cold (the in-process copy dropped, read back from the Arrow blob). The peer
 is a straightforward pandas recomputation from the document store in the same run (read
 every execution document, number the round trips with cumulative sums, aggregate); its
 trade count and net P&L must equal ours. Prints one line:
@@ -16,6 +16,7 @@ trade count and net P&L must equal ours. Prints one line:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -276,6 +277,7 @@ def main() -> None:
         f"warm_p95_ms={warm_worst:.2f} cold_p95_ms={cold_worst:.2f} peer_ms={peer_s * 1000:.0f} "
         f"ratio={ratio:.0f} snapshot_mb={frame_mb:.1f} rss_mb={rss_mb:.0f} "
         f"write_s={write_s:.1f} rebuild_s={rebuild_s:.2f} "
+        f"load1={os.getloadavg()[0]:.1f} cpus={os.cpu_count()} "
         f"targets={'met' if warm_worst <= 100 and cold_worst <= 1000 else 'MISSED'}"
     )
 
