@@ -90,17 +90,20 @@ def rows(trades: Iterable[Trade], annotations: dict[str, Annotation]) -> pa.Tabl
 
 
 def replace_groups(table: pa.Table, groups: Sequence[tuple[str, str]], fresh: pa.Table) -> pa.Table:
-    """`table` with the rows of `groups` (broker account, symbol) replaced by `fresh`."""
+    """`table` with the rows of `groups` (broker account, symbol) replaced by `fresh`,
+    ordered by (opened_at, id)."""
     if groups and table.num_rows:
-        frame = table.select(list(KEY_COLUMNS)).to_pandas()
-        keys = pd.MultiIndex.from_frame(frame)
-        drop = keys.isin(pd.MultiIndex.from_tuples(list(groups), names=list(KEY_COLUMNS)))
-        table = table.filter(pa.array(~np.asarray(drop)))
+        drop = None
+        for broker_account, symbol in groups:
+            hit = pc.and_(
+                pc.equal(table.column("broker_account"), broker_account),
+                pc.equal(table.column("symbol"), symbol),
+            )
+            drop = hit if drop is None else pc.or_(drop, hit)
+        table = table.filter(pc.invert(drop))
     merged = pa.concat_tables([table, fresh.cast(SCHEMA)])
-    order = np.lexsort(
-        (merged.column("id").to_numpy(zero_copy_only=False), _ns(merged, "opened_at"))
-    )
-    return merged.take(pa.array(order))
+    order = pc.sort_indices(merged, sort_keys=[("opened_at", "ascending"), ("id", "ascending")])
+    return merged.take(order)
 
 
 def _ns(table: pa.Table, name: str) -> np.ndarray:
