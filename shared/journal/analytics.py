@@ -94,13 +94,7 @@ def select(frame: TradeFrame, f: JournalFilter) -> np.ndarray:
             labels, codes = frame.codes[name]
             mask &= np.isin(codes, np.flatnonzero(np.isin(labels, wanted)))
     if f.tags:
-        wanted_tags = set(f.tags)
-        tagged = np.fromiter(
-            (bool(wanted_tags.intersection(tags)) for tags in frame.lists["tags"]),
-            dtype=bool,
-            count=len(frame),
-        )
-        mask &= tagged
+        mask &= frame.lists["tags"].rows_with_any(f.tags, len(frame))
     rows = np.flatnonzero(mask)
     return rows[np.argsort(frame.closed_ns[rows], kind="stable")]
 
@@ -301,19 +295,15 @@ def breakdown(frame: TradeFrame, f: JournalFilter, by: BreakdownKey) -> list[Gro
         labels, codes = frame.codes[by]
         return _groups([str(x) or "(none)" for x in labels], codes[rows], net)
     if by in ("tag", "mistake"):
-        lists = frame.lists["tags" if by == "tag" else "mistakes"]
-        index: dict[str, int] = {}
-        row_codes: list[int] = []
-        row_at: list[int] = []
-        for position, row in enumerate(rows):
-            for name in lists[row] or ["(none)"]:
-                row_codes.append(index.setdefault(name, len(index)))
-                row_at.append(position)
-        return _groups(
-            list(index),
-            np.asarray(row_codes, dtype=np.int64),
-            net[np.asarray(row_at, dtype=np.int64)],
-        )
+        column = frame.lists["tags" if by == "tag" else "mistakes"]
+        chosen = np.zeros(len(frame), dtype=bool)
+        chosen[rows] = True
+        hit = chosen[column.parents]
+        untagged = rows[column.empty[rows]]
+        none = len(column.labels)
+        codes = np.concatenate((column.codes[hit], np.full(untagged.size, none, np.int32)))
+        pnl = np.concatenate((frame.net[column.parents[hit]], frame.net[untagged]))
+        return _groups([*map(str, column.labels), "(none)"], codes.astype(np.int64), pnl)
     _, weekday, hour = frame.local(f.tz)
     if by == "weekday":
         return _groups(list(WEEKDAYS), weekday[rows].astype(np.int64), net)

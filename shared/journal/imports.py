@@ -125,6 +125,7 @@ class _Rows:
     def __init__(self, text: str) -> None:
         self.reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
         self.header: list[str] = []
+        self.count = 0
 
     def _records(self) -> Iterator[list[str]]:
         while True:
@@ -146,6 +147,9 @@ class _Rows:
             if not self.header or cells == self.header:
                 self.header = cells
                 continue
+            self.count += 1
+            if self.count > MAX_IMPORT_ROWS:
+                raise PayloadTooLarge(f"the file has more than {MAX_IMPORT_ROWS} rows")
             yield line, dict(zip(self.header, cells, strict=False))
 
 

@@ -50,18 +50,22 @@ def sample_file(seed: int = 2024) -> str:
     rng = np.random.default_rng(seed)
     rows: list[tuple[str, ...]] = []
     number = 0
+    loaded: dict[str, pd.DataFrame] = {}
     for dataset in DATASETS:
         if dataset.symbol not in SIZES:
             continue
         try:
-            bars = dataset.load().tail(DAYS + 5)
+            loaded[dataset.symbol] = dataset.load()
         except (ImportError, OSError) as error:
             log.info("sample journal: %s skipped (%s)", dataset.symbol, error)
-            continue
+    # One common year for every symbol: the last DAYS sessions all of them have.
+    last = min((frame.index[-1] for frame in loaded.values()), default=None)
+    for symbol, frame in loaded.items():
+        bars = frame[frame.index <= last].tail(DAYS + 5)
         closes = bars["close"].to_numpy(dtype=float)
         opens = bars["open"].to_numpy(dtype=float)
         index = bars.index
-        low, high = SIZES[dataset.symbol]
+        low, high = SIZES[symbol]
         day = 5
         while day < len(bars) - 1:
             if rng.random() < 0.45:
@@ -88,7 +92,7 @@ def sample_file(seed: int = 2024) -> str:
                         "USD",
                         "1",
                         "STK",
-                        dataset.symbol,
+                        symbol,
                         "1",
                         f"{number}",
                         f"sample.{number:06d}",

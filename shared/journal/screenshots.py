@@ -72,7 +72,7 @@ def _magic_ok(content_type: str, data: bytes) -> bool:
 
 def open_upload(journal: Journal, trade_id: str, data: ScreenshotIn, base_url: str) -> UploadSlot:
     """An upload slot for a screenshot of a trade the journal has."""
-    if trade_id not in set(journal.frame().id.tolist()):
+    if journal.frame().row_of(trade_id) is None:
         raise DocumentNotFound(f"trade {trade_id!r} not found")
     note = journal.annotations([trade_id]).get(trade_id)
     if note is not None and len(note.screenshots) >= MAX_SCREENSHOTS_PER_TRADE:

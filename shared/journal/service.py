@@ -171,10 +171,10 @@ def trade_page(journal: Journal, query: TradesQuery) -> TradePage:
 def _trade(journal: Journal, trade_id: str) -> tuple[dict[str, Any], Trade, list[Execution]]:
     """The snapshot row, the trade and its group's executions; `NotFound` if unknown."""
     frame = journal.frame()
-    found = np.flatnonzero(frame.id == trade_id)
-    if found.size == 0:
+    found = frame.row_of(trade_id)
+    if found is None:
         raise DocumentNotFound(f"trade {trade_id!r} not found")
-    row = frame.table.take(found[:1]).to_pylist()[0]
+    row = frame.table.slice(found, 1).to_pylist()[0]
     executions = journal.all_executions({(row["broker_account"], row["symbol"])})
     trade = next(t for t in match(executions) if t.id == trade_id)
     return row, trade, executions

@@ -112,7 +112,7 @@ def test_annotations_feed_r_and_filters():
     assert note.tags == ["breakout"]
     frame = j.frame()
     assert frame.r.tolist() == [pytest.approx(2.0)]  # 200 / (1 * 100)
-    assert frame.lists["tags"] == [["breakout"]]
+    assert frame.table.column("tags").to_pylist() == [["breakout"]]
     with pytest.raises(PreconditionFailed):
         j.annotate(trade.id, AnnotationIn(notes="x"), "stale")
     assert same(frame.table, rebuilt(j))
