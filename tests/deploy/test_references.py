@@ -448,6 +448,9 @@ def test_host_json_selects_the_scheduler_the_way_microsoft_documents_it() -> Non
         f"the azureManaged provider needs bundle {reference['extension_bundle_minimum']}+"
     )
     hub = host["extensions"]["durableTask"]["hubName"]
+    from devhost.durable.plugin import hub_name
+
+    assert hub_name(bm.ROOT / "host.json") == hub, "the local host reads the same hub"
     main = bm.parse(bm.MAIN)
     assert main["variables"]["taskHubName"]["value"] == hub
     params = bm.module_params(main, "modules/durabletask.bicep")
