@@ -148,6 +148,19 @@ param durableAlwaysReadyInstances int = 1
 @description('Durable maxQueuePollingInterval (hh:mm:ss); Microsoft recommends 10 s or less on Flex Consumption, the extension defaults to 1 s there.')
 param durableMaxQueuePollingInterval string = '00:00:01'
 
+@description('Durable Functions backend: the Durable Task Scheduler (Microsoft\'s recommended backend: managed identity, a dashboard, billed per action on Consumption) or the Azure Storage provider (queues and tables in the app\'s storage account).')
+@allowed([ 'DurableTaskScheduler', 'AzureStorage' ])
+param durableBackend string = 'DurableTaskScheduler'
+
+@description('Durable Task Scheduler SKU: Consumption (pay per action, up to 500 actions/s) or Dedicated (capacity units of 2,000 actions/s, a fixed monthly price each).')
+@allowed([ 'Consumption', 'Dedicated' ])
+param durableTaskSchedulerSku string = 'Consumption'
+
+@description('Dedicated SKU capacity units (1-3; 3 for zone redundancy); ignored on Consumption.')
+@minValue(1)
+@maxValue(3)
+param durableTaskSchedulerCapacity int = 1
+
 @description('Key Vault purge protection (irreversible; blocks `azd down --purge` then `azd up` with the same environment name until the retention ends).')
 param keyVaultPurgeProtection bool = false
 
@@ -165,6 +178,7 @@ var abbrs = {
   containerEnv: 'cae-'
   containerApp: 'ca-'
   registry: 'cr'
+  durableTaskScheduler: 'dts-'
 }
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName, application: 'tradingjournal-functions' }
@@ -176,8 +190,11 @@ var storageAccountName = '${abbrs.storage}${resourceToken}'
 var cosmosAccountName = '${abbrs.cosmos}${resourceToken}'
 var webPubSubName = '${abbrs.webPubSub}${resourceToken}'
 
-// host.json extensions.durableTask.hubName
+// host.json extensions.durableTask.hubName: the Durable Task Scheduler task hub, or the
+// prefix of the Azure Storage provider's queues, tables and containers.
 var taskHubName = 'TradingJournalHub'
+var useDurableTaskScheduler = durableBackend == 'DurableTaskScheduler'
+var durableTaskSchedulerName = '${abbrs.durableTaskScheduler}${resourceToken}'
 var deploymentContainerName = 'app-package'
 var lakeContainer = 'lake'
 var rawContainer = 'raw'
@@ -186,6 +203,15 @@ var auditContainer = 'audit'
 var cosmosDatabaseName = 'tradingjournal'
 var webPubSubHub = 'ticks'
 var localDataDir = '/tmp/tradingjournal'
+
+// Settings no application module reads but the runtime does, the same in every deployed
+// environment. numba caches compiled kernels next to their source by default; the deployment
+// package is mounted read-only on Flex Consumption, so the cache goes to the instance's
+// writable temporary storage instead (each new instance still compiles once).
+var numbaCacheDir = '/tmp/numba-cache'
+var runtimeSettings = [
+  { name: 'NUMBA_CACHE_DIR', value: numbaCacheDir }
+]
 
 // Every setting shared/config.py reads, as the Function App and the relay see it in Azure.
 // Settings that only matter to the local host get an explicit value or '' (= unset).
@@ -259,8 +285,8 @@ var appSettings = [
   { name: 'DEV_ISSUER', value: '' }
 
   { name: 'BACKTEST_MAX_COMBINATIONS', value: string(backtestMaxCombinations) }
-  { name: 'BACKTEST_MAX_AXIS_VALUES', value: '10000' }
   { name: 'BACKTEST_MAX_GRID_SIZE', value: '200000' }
+  { name: 'BACKTEST_MAX_AXIS_VALUES', value: '10000' }
   { name: 'BACKTEST_CHUNK_TARGET_SECONDS', value: '3' }
   { name: 'BACKTEST_MAX_CHUNKS_PER_ORCHESTRATION', value: '64' }
   { name: 'BACKTEST_WORKERS', value: '1' }
@@ -275,8 +301,6 @@ var appSettings = [
   { name: 'WATCHLISTS_PER_ACCOUNT', value: '20' }
   { name: 'WATCHLIST_SYMBOLS_PER_ACCOUNT', value: '100' }
   { name: 'INGEST_MAX_SYMBOLS', value: '200' }
-  { name: 'BACKTEST_MAX_AXIS_VALUES', value: '10000' }
-  { name: 'BACKTEST_MAX_GRID_SIZE', value: '200000' }
 ]
 
 // Provider keys: Key Vault references when the secret is in the vault (given now, or stored
@@ -424,9 +448,23 @@ module registry 'modules/registry.bicep' = {
   }
 }
 
+module durableTask 'modules/durabletask.bicep' = if (useDurableTaskScheduler) {
+  name: 'durabletask'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    name: durableTaskSchedulerName
+    taskHubName: taskHubName
+    skuName: durableTaskSchedulerSku
+    capacity: durableTaskSchedulerCapacity
+  }
+}
+
 module roles 'modules/roles.bicep' = {
   name: 'roles'
   scope: rg
+  dependsOn: [ durableTask ]
   params: {
     identityPrincipalId: identity.outputs.principalId
     userPrincipalId: principalId
@@ -437,6 +475,9 @@ module roles 'modules/roles.bicep' = {
     keyVaultName: keyVault.outputs.name
     registryName: registry.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
+    durableTaskSchedulerEnabled: useDurableTaskScheduler
+    durableTaskSchedulerName: durableTaskSchedulerName
+    durableTaskHubName: taskHubName
   }
 }
 
@@ -454,12 +495,14 @@ module functionApp 'modules/functionapp.bicep' = {
     storageAccountName: storage.outputs.name
     deploymentContainerUrl: storage.outputs.deploymentContainerUrl
     applicationInsightsConnectionString: monitoring.outputs.connectionString
-    appSettings: concat(appSettings, functionSecretSettings)
+    appSettings: concat(appSettings, runtimeSettings, functionSecretSettings)
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
     allowedOrigins: allowedOrigins
     durableAlwaysReadyInstances: durableAlwaysReadyInstances
     durableMaxQueuePollingInterval: durableMaxQueuePollingInterval
+    durableBackend: durableBackend
+    durableTaskSchedulerEndpoint: useDurableTaskScheduler ? durableTask.outputs.endpoint : ''
   }
 }
 
@@ -489,7 +532,7 @@ module containerApps 'modules/containerapps.bicep' = {
     relayImage: empty(relayImage.outputs.containers) ? relayPlaceholderImage : relayImage.outputs.containers[0].image
     relayPort: relayPort
     relayEnabled: finnhubInVault
-    env: concat(appSettings, relaySettings, [
+    env: concat(appSettings, runtimeSettings, relaySettings, [
       { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: monitoring.outputs.connectionString }
       { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${identity.outputs.clientId};Authorization=AAD' }
       { name: 'AZURE_CLIENT_ID', value: identity.outputs.clientId }
@@ -529,3 +572,7 @@ output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsN
 output LOG_ANALYTICS_NAME string = monitoring.outputs.logAnalyticsName
 output MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output MANAGED_IDENTITY_NAME string = identity.outputs.name
+output DURABLE_BACKEND string = durableBackend
+output DURABLE_TASK_SCHEDULER_NAME string = useDurableTaskScheduler ? durableTask.outputs.name : ''
+output DURABLE_TASK_SCHEDULER_ENDPOINT string = useDurableTaskScheduler ? durableTask.outputs.endpoint : ''
+output DURABLE_TASK_HUB_DASHBOARD_URL string = useDurableTaskScheduler ? durableTask.outputs.dashboardUrl : ''

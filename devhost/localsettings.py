@@ -43,9 +43,14 @@ AZURE_SETTINGS = frozenset(
         "AZURE_CLIENT_ID",
         "AZURE_TENANT_ID",
         "AZURE_CLIENT_SECRET",
+        "AzureFunctionsJobHost",
+        "DURABLE_TASK_SCHEDULER_CONNECTION_STRING",
+        "NUMBA_CACHE_DIR",
     }
 )
-"""Settings the Functions host, the Python worker or azure-identity read (not shared/config)."""
+"""Settings the Functions host, the Python worker, azure-identity or numba read (not
+shared/config): `AzureFunctionsJobHost__<path>` overrides a host.json value, and host.json's
+durableTask.storageProvider names DURABLE_TASK_SCHEDULER_CONNECTION_STRING."""
 
 _DISABLED = re.compile(r"AzureWebJobs\.[\w-]+\.Disabled", re.IGNORECASE)
 

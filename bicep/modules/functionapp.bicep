@@ -24,6 +24,11 @@ param allowedOrigins array = []
 param durableAlwaysReadyInstances int = 1
 @description('Durable task hub maxQueuePollingInterval (hh:mm:ss); Microsoft recommends 10 seconds or less on Flex Consumption.')
 param durableMaxQueuePollingInterval string = '00:00:01'
+@description('Durable Functions backend. host.json selects the Durable Task Scheduler; AzureStorage overrides it here.')
+@allowed([ 'DurableTaskScheduler', 'AzureStorage' ])
+param durableBackend string = 'DurableTaskScheduler'
+@description('The scheduler endpoint (Microsoft.DurableTask/schedulers properties.endpoint) when durableBackend is DurableTaskScheduler.')
+param durableTaskSchedulerEndpoint string = ''
 
 // Settings the Functions host reads itself (not the application code).
 var hostSettings = [
@@ -33,10 +38,24 @@ var hostSettings = [
   { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: applicationInsightsConnectionString }
   { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${identityClientId};Authorization=AAD' }
   { name: 'AZURE_CLIENT_ID', value: identityClientId }
-  // host.json extensions.durableTask.storageProvider.maxQueuePollingInterval, overridden here so
-  // every extension bundle in host.json's range polls at the Flex Consumption recommendation.
+]
+// host.json's durableTask.storageProvider (type azureManaged, connectionStringName
+// DURABLE_TASK_SCHEDULER_CONNECTION_STRING) is read as is with the Durable Task Scheduler: the
+// app setting it names carries the scheduler endpoint and the identity to sign in with
+// (Microsoft's format: Endpoint=...;Authentication=ManagedIdentity;ClientID=<client id>).
+var durableTaskSchedulerSettings = [
+  { name: 'DURABLE_TASK_SCHEDULER_CONNECTION_STRING', value: 'Endpoint=${durableTaskSchedulerEndpoint};Authentication=ManagedIdentity;ClientID=${identityClientId}' }
+]
+// The Azure Storage provider instead: host.json values overridden through AzureFunctionsJobHost__
+// app settings, the type, the connection (AzureWebJobsStorage, the identity-based host storage;
+// the provider reads connectionStringName as its connection name) and the queue polling
+// interval at the Flex Consumption recommendation.
+var azureStorageProviderSettings = [
+  { name: 'AzureFunctionsJobHost__extensions__durableTask__storageProvider__type', value: 'AzureStorage' }
+  { name: 'AzureFunctionsJobHost__extensions__durableTask__storageProvider__connectionStringName', value: 'AzureWebJobsStorage' }
   { name: 'AzureFunctionsJobHost__extensions__durableTask__storageProvider__maxQueuePollingInterval', value: durableMaxQueuePollingInterval }
 ]
+var durableSettings = (durableBackend == 'DurableTaskScheduler') ? durableTaskSchedulerSettings : azureStorageProviderSettings
 // Per-function scale groups with instances kept warm (Flex Consumption `alwaysReady`).
 var alwaysReady = (durableAlwaysReadyInstances > 0) ? [ { name: 'durable', instanceCount: durableAlwaysReadyInstances } ] : []
 
@@ -100,7 +119,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       cors: {
         allowedOrigins: allowedOrigins
       }
-      appSettings: concat(hostSettings, appSettings)
+      appSettings: concat(hostSettings, durableSettings, appSettings)
     }
   }
 }

@@ -12,6 +12,10 @@ param webPubSubName string
 param keyVaultName string
 param registryName string
 param applicationInsightsName string
+@description('True when the Durable Task Scheduler is the Durable Functions backend.')
+param durableTaskSchedulerEnabled bool = false
+param durableTaskSchedulerName string
+param durableTaskHubName string
 
 // Azure built-in roles, each with its name as Microsoft's "Azure built-in roles" reference
 // spells it (https://learn.microsoft.com/azure/role-based-access-control/built-in-roles).
@@ -26,6 +30,7 @@ var roles = {
   keyVaultSecretsUser: { name: 'Key Vault Secrets User', id: '4633458b-17de-408a-b874-0445c86b69e6' }
   acrPull: { name: 'AcrPull', id: '7f951dda-4ed3-4680-a7ca-43fe172d538d' }
   monitoringMetricsPublisher: { name: 'Monitoring Metrics Publisher', id: '3913510d-42f4-4e42-8a64-420c390055eb' }
+  durableTaskDataContributor: { name: 'Durable Task Data Contributor', id: '0ad04412-c4d5-4796-b79c-f76d14c8d402' }
 }
 // Cosmos DB for NoSQL data-plane role (a sqlRoleDefinition of the account, not an Azure RBAC
 // role): https://learn.microsoft.com/azure/cosmos-db/nosql/security/reference-data-plane-roles
@@ -61,6 +66,15 @@ resource registry 'Microsoft.ContainerRegistry/registries@2023-07-01' existing =
 
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: applicationInsightsName
+}
+
+resource durableTaskScheduler 'Microsoft.DurableTask/schedulers@2025-11-01' existing = {
+  name: durableTaskSchedulerName
+}
+
+resource durableTaskHub 'Microsoft.DurableTask/schedulers/taskHubs@2025-11-01' existing = {
+  parent: durableTaskScheduler
+  name: durableTaskHubName
 }
 
 resource appStorage 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for role in storageRoles: {
@@ -120,6 +134,29 @@ resource appTelemetry 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
     principalId: identityPrincipalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher.id)
+  }
+}
+
+// Durable Task Scheduler: Microsoft's docs give Durable Functions apps Durable Task Data
+// Contributor, on the task hub (the scheduler scope would open every hub in it).
+resource appDurableTask 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (durableTaskSchedulerEnabled) {
+  name: guid(durableTaskHub.id, identityPrincipalId, roles.durableTaskDataContributor.id)
+  scope: durableTaskHub
+  properties: {
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.durableTaskDataContributor.id)
+  }
+}
+
+// The deploying user reads the task hub's dashboard with the same role.
+resource userDurableTask 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (durableTaskSchedulerEnabled && (!empty(userPrincipalId))) {
+  name: guid(durableTaskHub.id, userPrincipalId, roles.durableTaskDataContributor.id)
+  scope: durableTaskHub
+  properties: {
+    principalId: userPrincipalId
+    principalType: userPrincipalType
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.durableTaskDataContributor.id)
   }
 }
 

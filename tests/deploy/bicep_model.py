@@ -43,7 +43,10 @@ def module_params(main: dict[str, Any], module_path: str) -> dict[str, Any]:
     """The `params` main.bicep passes to the module at `module_path`."""
     for module in main.get("modules", {}).values():
         if module["detail"]["path"] == module_path:
-            return dict(module["config"]["params"])
+            config = module["config"]
+            if "condition" in config and "config" in config:  # `module x '...' = if (c) {`
+                config = config["config"]
+            return dict(config["params"])
     raise AssertionError(f"main.bicep does not use {module_path}")
 
 

@@ -385,35 +385,229 @@ def test_cosmos_sql_role_assignments_are_created_one_after_another() -> None:
         assert set(assignments[name]["dependsOn"]) & (set(assignments) - {name}), name
 
 
-def test_durable_on_flex_gets_an_always_ready_instance_and_fast_queue_polling() -> None:
-    durable = _platform()["flex_consumption"]["durable"]
-    main = bm.Evaluator(bm.parse(bm.MAIN))
+def _function_app(**main_params: Any) -> bm.Evaluator:
+    """The functionapp module's expressions for main.bicep parameters (Azure-only values, such
+    as the identity's client id and the scheduler endpoint, replaced by stand-ins)."""
+    main = bm.Evaluator(bm.parse(bm.MAIN), main_params)
     passed = bm.module_params(bm.parse(bm.MAIN), "modules/functionapp.bicep")
-    function_app = bm.Evaluator(
+    return bm.Evaluator(
         bm.parse(bm.module_file("functionapp")),
         {
             "durableAlwaysReadyInstances": main.value(passed["durableAlwaysReadyInstances"]),
             "durableMaxQueuePollingInterval": main.value(passed["durableMaxQueuePollingInterval"]),
-            "identityClientId": "client",
+            "durableBackend": main.value(passed["durableBackend"]),
+            "durableTaskSchedulerEndpoint": "https://dts-x.eastus.durabletask.io",
+            "identityClientId": "client-id",
             "storageAccountName": "account",
             "applicationInsightsConnectionString": "x",
         },
         opaque=True,
     )
+
+
+def test_durable_on_flex_gets_an_always_ready_instance_and_fast_queue_polling() -> None:
+    durable = _platform()["flex_consumption"]["durable"]
+    function_app = _function_app(durableBackend="AzureStorage")
     assert function_app.variable("alwaysReady") == [
         {"name": durable["always_ready_group"], "instanceCount": durable["always_ready_instances"]}
     ]
     site = bm.resource(bm.parse(bm.module_file("functionapp")), "Microsoft.Web/sites")
     scale = site["properties"]["functionAppConfig"]["scaleAndConcurrency"]
     assert scale["alwaysReady"] == "alwaysReady"
-    host = {s["name"]: s["value"] for s in function_app.variable("hostSettings")}
+    host = {s["name"]: s["value"] for s in function_app.variable("durableSettings")}
     interval = host[durable["polling_app_setting"]]
     assert 0 < _seconds(interval) <= durable["max_queue_polling_interval_seconds"], interval
     assert _seconds(interval) == durable["extension_flex_default_seconds"]
     host_json = json.loads((bm.ROOT / "host.json").read_text())
-    assert "storageProvider" not in host_json["extensions"]["durableTask"], (
-        "host.json would be overridden by the app setting; keep the value in one place"
+    provider = host_json["extensions"]["durableTask"]["storageProvider"]
+    assert "maxQueuePollingInterval" not in provider, "one place for the value: the app setting"
+
+
+# --- the Durable Task Scheduler (issue 19 item 5) -------------------------------------------
+
+
+def _dts() -> dict[str, Any]:
+    data: dict[str, Any] = _platform()["durable_task_scheduler"]
+    return data
+
+
+def _bundle_minimum(version_range: str) -> tuple[int, ...]:
+    match = re.fullmatch(r"\[(\d+(?:\.\d+)*)(?:\.\*)?, *(\d+(?:\.\d+)*)\)", version_range)
+    assert match, f"not a bundle version range: {version_range}"
+    return tuple(int(part) for part in match.group(1).split("."))
+
+
+def test_host_json_selects_the_scheduler_the_way_microsoft_documents_it() -> None:
+    reference = _dts()["host_json"]
+    host = json.loads((bm.ROOT / "host.json").read_text())
+    assert host["extensions"]["durableTask"]["storageProvider"] == reference["storage_provider"]
+    bundle = host["extensionBundle"]
+    assert bundle["id"] == reference["extension_bundle_id"]
+    minimum = tuple(int(p) for p in reference["extension_bundle_minimum"].split("."))
+    assert _bundle_minimum(bundle["version"]) >= minimum, (
+        f"the azureManaged provider needs bundle {reference['extension_bundle_minimum']}+"
     )
+    hub = host["extensions"]["durableTask"]["hubName"]
+    from devhost.durable.plugin import hub_name
+
+    assert hub_name(bm.ROOT / "host.json") == hub, "the local host reads the same hub"
+    main = bm.parse(bm.MAIN)
+    assert main["variables"]["taskHubName"]["value"] == hub
+    params = bm.module_params(main, "modules/durabletask.bicep")
+    assert params["taskHubName"] == "taskHubName", "the task hub resource is host.json's hub"
+
+
+def test_bundle_range_parser_reads_the_forms_host_json_uses() -> None:
+    assert _bundle_minimum("[4.32.0, 5.0.0)") == (4, 32, 0)
+    assert _bundle_minimum("[4.*, 5.0.0)") == (4,)
+    assert _bundle_minimum("[4.*, 5.0.0)") < (4, 32, 0), "a 4.* floor allows older bundles"
+
+
+def _scheduler(**params: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    parsed = bm.parse(bm.module_file("durabletask"))
+    evaluator = bm.Evaluator(
+        parsed, {"location": "eastus", "tags": {}, "name": "dts-x", "taskHubName": "Hub", **params}
+    )
+    scheduler = bm.resource(parsed, "Microsoft.DurableTask/schedulers")
+    hub = bm.resource(parsed, "Microsoft.DurableTask/schedulers/taskHubs")
+    return evaluator.value(scheduler["properties"]), evaluator.value(hub)
+
+
+def test_the_default_deployment_uses_a_consumption_scheduler_and_keeps_storage_as_an_option() -> (
+    None
+):
+    main_parsed = bm.parse(bm.MAIN)
+    main = bm.Evaluator(main_parsed)
+    assert main.param("durableBackend") == "DurableTaskScheduler"
+    assert main.variable("useDurableTaskScheduler") is True
+    assert bm.decorator(main_parsed["parameters"]["durableBackend"], "allowed") == [
+        "DurableTaskScheduler",
+        "AzureStorage",
+    ]
+    module = next(
+        m
+        for m in main_parsed["modules"].values()
+        if m["detail"]["path"].endswith("durabletask.bicep")
+    )
+    assert module["config"]["condition"] == "useDurableTaskScheduler"
+    storage = bm.Evaluator(main_parsed, {"durableBackend": "AzureStorage"})
+    assert storage.variable("useDurableTaskScheduler") is False
+    billing = _dts()["billing"]
+    assert main.param("durableTaskSchedulerSku") == "Consumption"
+    allowed = bm.decorator(main_parsed["parameters"]["durableTaskSchedulerSku"], "allowed")
+    assert set(allowed) == set(billing["skus"])
+    properties, hub = _scheduler(skuName=main.param("durableTaskSchedulerSku"))
+    assert properties["sku"] == {"name": "Consumption"}, "capacity is a Dedicated setting"
+    assert properties["ipAllowlist"], "an empty allow list denies every caller"
+    assert hub["name"] == "Hub"
+    assert hub["parent"] == "scheduler"
+    dedicated, _ = _scheduler(skuName="Dedicated", capacity=3)
+    assert dedicated["sku"] == {"name": "Dedicated", "capacity": 3}
+    capacity = main_parsed["parameters"]["durableTaskSchedulerCapacity"]
+    assert bm.decorator(capacity, "max_value") == billing["dedicated_max_capacity_units"]
+    written = main_parsed["variables"]["durableTaskSchedulerName"]["value"]
+    assert written == "${abbrs.durableTaskScheduler}${resourceToken}"
+    name = main.variable("abbrs")["durableTaskScheduler"] + "x" * 13  # uniqueString(): 13 chars
+    pattern = _arm_types()["types"]["Microsoft.DurableTask/schedulers@2025-11-01"]
+    assert pattern, "the scheduler type is in arm_types.json"
+    for value in (
+        name,
+        json.loads((bm.ROOT / "host.json").read_text())["extensions"]["durableTask"]["hubName"],
+    ):
+        assert re.fullmatch(r"[a-zA-Z0-9-]{3,64}", value), value  # both types' name pattern
+
+
+def test_the_app_reaches_the_scheduler_with_its_identity_in_microsofts_format() -> None:
+    reference = _dts()["connection_string"]
+    given = {
+        "${durableTaskSchedulerEndpoint}": "https://dts-x.eastus.durabletask.io",
+        "${identityClientId}": "client-id",
+    }
+    settings = {}
+    for entry in _function_app().variable("durableSettings"):
+        value = entry["value"]
+        for placeholder, stand_in in given.items():
+            value = value.replace(placeholder, stand_in)
+        settings[entry["name"]] = value
+    name = _dts()["host_json"]["storage_provider"]["connectionStringName"]
+    assert settings == {
+        name: reference["format"].format(
+            endpoint="https://dts-x.eastus.durabletask.io", client_id="client-id"
+        )
+    }, "the Azure Storage overrides must be absent, or they would replace host.json's provider"
+    passed = bm.module_params(bm.parse(bm.MAIN), "modules/functionapp.bicep")
+    endpoint = passed["durableTaskSchedulerEndpoint"]["operator"]["operands"]
+    assert endpoint["condition"] == "useDurableTaskScheduler"
+    assert "durableTask" in json.dumps(endpoint["true_value"])
+    assert "endpoint" in json.dumps(endpoint["true_value"])
+    site = bm.resource(bm.parse(bm.module_file("functionapp")), "Microsoft.Web/sites")
+    app_settings = site["properties"]["siteConfig"]["appSettings"]
+    assert "durableSettings" in json.dumps(app_settings)
+
+
+def test_the_azure_storage_option_overrides_host_json_with_the_storage_connection() -> None:
+    settings = {
+        s["name"]: s["value"]
+        for s in _function_app(durableBackend="AzureStorage").variable("durableSettings")
+    }
+    prefix = "AzureFunctionsJobHost__extensions__durableTask__storageProvider__"
+    assert settings[f"{prefix}type"] == "AzureStorage"
+    assert settings[f"{prefix}connectionStringName"] == "AzureWebJobsStorage"
+    assert not any(name.startswith("DURABLE_TASK_SCHEDULER") for name in settings)
+    host = {s["name"]: s["value"] for s in _function_app().variable("hostSettings")}
+    assert host["AzureWebJobsStorage__credential"] == "managedidentity"
+    local = json.loads((bm.ROOT / "local.settings.example.json").read_text())["Values"]
+    assert local[f"{prefix}type"] == "AzureStorage", "func start + Azurite keeps its provider"
+    assert local[f"{prefix}connectionStringName"] == "AzureWebJobsStorage"
+
+
+def test_the_app_identity_gets_durable_task_data_contributor_on_the_task_hub() -> None:
+    reference = _dts()["connection_string"]
+    parsed = bm.parse(bm.module_file("roles"))
+    evaluator = bm.Evaluator(parsed)
+    by_id = {role["id"]: role["name"] for role in evaluator.variable("roles").values()}
+    resources = parsed["resources"]
+    hub = resources["durableTaskHub"]
+    assert hub["existing"]
+    assert hub["type"] in reference["role_scopes"]
+    for name, principal in (("appDurableTask", "identityPrincipalId"), ("userDurableTask", None)):
+        wrapper = resources[name]["config"]
+        assert "durableTaskSchedulerEnabled" in json.dumps(wrapper["condition"])
+        config = wrapper["config"]
+        assert config["scope"] == "durableTaskHub"
+        role_id = evaluator.value(
+            config["properties"]["roleDefinitionId"]["function"]["parameters"]["resource_name_1"]
+        )
+        assert by_id[role_id] == reference["role"]
+        if principal:
+            assert config["properties"]["principalId"] == principal
+    off = bm.Evaluator(parsed, {"durableTaskSchedulerEnabled": False, "userPrincipalId": "u"})
+    assert off.value(resources["appDurableTask"]["config"]["condition"]) is False
+    assert off.value(resources["userDurableTask"]["config"]["condition"]) is False
+    on = bm.Evaluator(parsed, {"durableTaskSchedulerEnabled": True, "userPrincipalId": "u"})
+    assert on.value(resources["userDurableTask"]["config"]["condition"]) is True
+    main = bm.parse(bm.MAIN)
+    roles = bm.module_params(main, "modules/roles.bicep")
+    assert roles["durableTaskSchedulerEnabled"] == "useDurableTaskScheduler"
+    assert roles["durableTaskHubName"] == "taskHubName"
+    assert roles["durableTaskSchedulerName"] == "durableTaskSchedulerName"
+    module = next(
+        m for m in main["modules"].values() if m["detail"]["path"].endswith("roles.bicep")
+    )
+    assert "durableTask" in module["config"]["dependsOn"], "the hub exists before its role"
+
+
+def test_every_deployed_environment_gets_a_writable_numba_cache() -> None:
+    """Issue 19 item 1: the package is mounted read-only on Flex Consumption, so numba's
+    default cache (next to the source) cannot be written; NUMBA_CACHE_DIR points it at /tmp."""
+    main = bm.Evaluator(bm.parse(bm.MAIN), opaque=True)
+    function_app = {s["name"]: s["value"] for s in main.variable("appSettings")}
+    function_app |= {s["name"]: s["value"] for s in main.variable("runtimeSettings")}
+    assert "NUMBA_CACHE_DIR" in bm.function_app_settings()
+    assert "NUMBA_CACHE_DIR" in bm.container_app_settings()
+    cache = function_app["NUMBA_CACHE_DIR"]
+    assert cache.startswith("/tmp/"), "the instance's writable temporary storage"
+    assert cache != main.variable("localDataDir"), "its own folder"
 
 
 def test_key_vault_allows_azd_down_purge_then_azd_up() -> None:
