@@ -51,6 +51,8 @@ _MAX_DRAWDOWN_PCT = M["max_drawdown_pct"]
 _PROBABILISTIC_SHARPE = M["probabilistic_sharpe"]
 _PROFIT_FACTOR = M["profit_factor"]
 _RETURN_ANN_PCT = M["return_ann_pct"]
+_RUINED = M["ruined"]
+_RUINED_BAR = M["ruined_bar"]
 _SHARPE_RATIO = M["sharpe_ratio"]
 _SORTINO_RATIO = M["sortino_ratio"]
 _SQN = M["sqn"]
@@ -75,7 +77,7 @@ RULE_CROSS_STICKY_PREFIX = 8
 
 # Trade log columns of the detailed run.
 T_ENTRY_BAR, T_EXIT_BAR, T_SIZE, T_ENTRY_PRICE, T_EXIT_PRICE, T_PNL, T_RETURN, T_COMM = range(8)
-T_EXIT_REASON = 8  # 0 signal, 1 stop-loss, 2 take-profit
+T_EXIT_REASON = 8  # 0 signal, 1 stop-loss, 2 take-profit, 3 ruin (liquidated at equity <= 0)
 N_TRADE_FIELDS = 9
 
 FULL_SIZE = 1.0 - np.finfo(np.float64).eps  # backtesting.py's default order size (_FULL_EQUITY)
@@ -147,7 +149,7 @@ def _book_trade(
     if i >= start:
         acc[A_EXPOSED] += i - start + 1
     acc[A_LAST_EXPOSED] = i
-    if record:
+    if record and acc[A_N_REC] < trades_out.shape[0]:
         t = trades_out[int(acc[A_N_REC])]
         t[T_ENTRY_BAR] = entry_bar
         t[T_EXIT_BAR] = i
@@ -368,6 +370,8 @@ def _run_one(
     s4 = 0.0
     sneg2 = 0.0
     nonpositive = False
+    ruined = False
+    ruin_bar = -1
     acc = np.zeros(N_ACC, dtype=np.float64)
     acc[A_BEST] = -np.inf
     acc[A_WORST] = np.inf
@@ -462,6 +466,21 @@ def _run_one(
         while j < stop:
             # ---- 5. equity at the close, drawdown, period returns
             equity = cash + (close[j] * pos - pos * entry) if pos != 0.0 else cash
+            if equity <= 0.0 and not ruined:
+                # ruin (backtesting.py's rule): liquidate at this close, stop trading; the
+                # account is worth 0 from here on
+                if pos != 0.0:
+                    q = close[j] * (1.0 - slip) if pos > 0.0 else close[j] * (1.0 + slip)
+                    _book_trade(
+                        acc, trades_out, record, pos, entry, entry_comm, entry_bar, q, j, xv, 3
+                    )
+                    pos = 0.0
+                cash = 0.0
+                equity = 0.0
+                ruined = True
+                ruin_bar = j
+                pending = 0
+                next_ev = n
             if record:
                 equity_out[j] = equity
             if j < trade_start:
@@ -477,7 +496,8 @@ def _run_one(
                 max_dd = 1.0 - equity / peak
             last_zero = j if at_peak else last_zero
             peak = max(peak, equity)
-            if period_end[j]:
+            if period_end[j] and not (ruined and prev_eq == 0.0):
+                # (after ruin 0 -> 0 is no return, as backtesting.py drops 0/0)
                 if have_prev and equity == prev_eq:
                     n_ret += 1
                 elif have_prev:
@@ -501,7 +521,8 @@ def _run_one(
                 # flat with the equity already booked: the rest of the run repeats this bar
                 if last_zero == j - 1:
                     last_zero = stop - 1
-                n_ret += period_count[stop] - period_count[j]
+                if not ruined:
+                    n_ret += period_count[stop] - period_count[j]
                 j = stop
 
         i = stop
@@ -595,6 +616,15 @@ def _run_one(
                 z = sr * math.sqrt(n_ret - 1.0) / math.sqrt(denom)
                 psr = 0.5 * math.erfc(-z / math.sqrt(2.0))
     out[_PROBABILISTIC_SHARPE] = psr
+    out[_RUINED] = 1.0 if ruined else 0.0
+    out[_RUINED_BAR] = ruin_bar if ruined else np.nan
+    if ruined:
+        # ratios of a wiped-out account mean nothing: NaN, so rankings cannot prefer them
+        out[_RETURN_ANN_PCT] = -100.0
+        out[_SHARPE_RATIO] = np.nan
+        out[_SORTINO_RATIO] = np.nan
+        out[_CALMAR_RATIO] = np.nan
+        out[_PROBABILISTIC_SHARPE] = np.nan
     return int(acc[A_N_REC])
 
 

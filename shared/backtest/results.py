@@ -31,6 +31,17 @@ class BacktestResult:
     trades: pd.DataFrame
     metrics: dict[str, float]
 
+    @property
+    def ruined(self) -> bool:
+        """Equity reached 0 or below: everything was closed at that bar's close, no trade
+        after it, equity 0 from there on."""
+        return bool(self.metrics["ruined"])
+
+    @property
+    def ruined_bar(self) -> int | None:
+        """The bar of the liquidation, None when not ruined."""
+        return int(self.metrics["ruined_bar"]) if self.ruined else None
+
 
 @dataclass(frozen=True)
 class ResultRefs:
@@ -102,7 +113,7 @@ def simulate_detailed(
             "return_pct": t[:, 6] * 100.0,
             "commission": t[:, 7],
             "exit_reason": pd.Categorical.from_codes(
-                t[:, 8].astype(np.int64), ["signal", "stop_loss", "take_profit"]
+                t[:, 8].astype(np.int64), ["signal", "stop_loss", "take_profit", "ruin"]
             ),
         }
     )
