@@ -165,6 +165,49 @@ def _book_trade(
 
 
 @njit(cache=True, inline="always")
+def _fill(
+    fill_ev: int,
+    fill_price: float,
+    i: int,
+    pos: float,
+    entry: float,
+    entry_comm: float,
+    entry_bar: int,
+    cash: float,
+    long_short: bool,
+    sizing: int,
+    acc: np.ndarray,
+    trades_out: np.ndarray,
+    record: bool,
+    xv: np.ndarray,
+) -> tuple[float, float, float, int, float]:
+    """Act on signal `fill_ev` at `fill_price` on bar i: +-1 go that way (a position already
+    that way is kept), +-2 the same but a position already that way is closed and re-opened;
+    a reversal is two orders, close then open. Returns (pos, entry, entry_comm, entry_bar, cash)."""
+    slip = xv[X_SLIPPAGE]
+    want = 1.0 if fill_ev > 0 else -1.0
+    if pos != 0.0:
+        if pos * want < 0.0 or fill_ev == 2 or fill_ev == -2:
+            q = fill_price * (1.0 - slip) if pos > 0.0 else fill_price * (1.0 + slip)
+            cash += _book_trade(
+                acc, trades_out, record, pos, entry, entry_comm, entry_bar, q, i, xv, 0
+            )
+            pos = 0.0
+        else:
+            return pos, entry, entry_comm, entry_bar, cash
+    if want > 0.0 or long_short:
+        q = fill_price * (1.0 + slip) if want > 0.0 else fill_price * (1.0 - slip)
+        size = _entry_size(sizing, cash, q, xv)
+        if size > 0.0:
+            pos = size * want
+            entry = q
+            entry_comm = xv[X_COMM_FIXED] + size * q * xv[X_COMM_RATE]
+            cash -= entry_comm
+            entry_bar = i
+    return pos, entry, entry_comm, entry_bar, cash
+
+
+@njit(cache=True, inline="always")
 def _window_mean(sums: np.ndarray, i: int, n: int) -> float:
     """Mean of the n values ending at i from their prefix sums (vectorbt's MA, bit for bit)."""
     if i < n - 1:
@@ -337,8 +380,6 @@ def _run_one(
     cash0 = xv[X_CASH]
     on_close = int(xv[X_FILL]) == FILL_CLOSE
     long_short = xv[X_LONG_SHORT] != 0.0
-    rate = xv[X_COMM_RATE]
-    fixed = xv[X_COMM_FIXED]
     slip = xv[X_SLIPPAGE]
     sizing = int(xv[X_SIZING])
     sl = xv[X_STOP_LOSS]
@@ -389,71 +430,51 @@ def _run_one(
             # quiet bars up to the next signal: nothing to fill or check, only mark to market
             stop = next_ev
         else:
-            # ---- 1. fill the order decided at the previous close (next-open mode)
-            fill_ev = 0
-            fill_price = 0.0
+            # The order of events inside bar i, the same for both fill modes:
+            # ---- 1. the open: the order decided at the previous close fills (next-open mode)
             if not on_close and pending != 0:
-                fill_ev = pending
-                fill_price = opn[i]
+                pos, entry, entry_comm, entry_bar, cash = _fill(
+                    pending, opn[i], i, pos, entry, entry_comm, entry_bar, cash,
+                    long_short, sizing, acc, trades_out, record, xv,
+                )  # fmt: skip
             pending = 0
 
-            # ---- 2. signal at this bar's close (found in phase one)
-            ev = 0
-            if i == next_ev:
-                ev = int(ev_code[k_ev])
-                k_ev += 1
-                next_ev = ev_bar[k_ev] if k_ev < n_ev else n
-            if on_close and ev != 0:
-                fill_ev = ev
-                fill_price = close[i]
-            elif ev != 0:
-                pending = ev
-
-            # ---- 3. fill (open or close price of bar i), reversal = close then open
-            if fill_ev != 0:
-                want = 1.0 if fill_ev > 0 else -1.0
-                reenter = fill_ev == 2 or fill_ev == -2
-                act = True
-                if pos != 0.0:
-                    if pos * want < 0.0 or reenter:
-                        q = fill_price * (1.0 - slip) if pos > 0.0 else fill_price * (1.0 + slip)
-                        cash += _book_trade(
-                            acc, trades_out, record, pos, entry, entry_comm, entry_bar, q, i, xv, 0
-                        )
-                        pos = 0.0
-                    else:
-                        act = False
-                if act and (want > 0.0 or long_short):
-                    q = fill_price * (1.0 + slip) if want > 0.0 else fill_price * (1.0 - slip)
-                    size = _entry_size(sizing, cash, q, xv)
-                    if size > 0.0:
-                        pos = size * want
-                        entry = q
-                        entry_comm = fixed + size * q * rate
-                        cash -= entry_comm
-                        entry_bar = i
-
-            # ---- 4. stop-loss / take-profit on this bar's range (pessimistic: stop first)
-            if use_exits and pos != 0.0 and (entry_bar < i or not on_close):
+            # ---- 2. stop-loss / take-profit of a position held from an earlier bar or filled
+            # at this open: a gap through a level fills at the open, then the bar's range
+            # (stop first when both levels are inside it: pessimistic)
+            if use_exits and pos != 0.0:
                 exit_price = 0.0
                 reason = 0
+                gap = entry_bar < i
                 if pos > 0.0:
                     sl_level = entry * (1.0 - sl)
                     tp_level = entry * (1.0 + tp)
-                    if sl > 0.0 and low[i] <= sl_level:
-                        exit_price = min(opn[i], sl_level) if entry_bar < i else sl_level
+                    if gap and sl > 0.0 and opn[i] <= sl_level:
+                        exit_price = opn[i]
+                        reason = 1
+                    elif gap and tp > 0.0 and opn[i] >= tp_level:
+                        exit_price = opn[i]
+                        reason = 2
+                    elif sl > 0.0 and low[i] <= sl_level:
+                        exit_price = sl_level
                         reason = 1
                     elif tp > 0.0 and high[i] >= tp_level:
-                        exit_price = max(opn[i], tp_level) if entry_bar < i else tp_level
+                        exit_price = tp_level
                         reason = 2
                 else:
                     sl_level = entry * (1.0 + sl)
                     tp_level = entry * (1.0 - tp)
-                    if sl > 0.0 and high[i] >= sl_level:
-                        exit_price = max(opn[i], sl_level) if entry_bar < i else sl_level
+                    if gap and sl > 0.0 and opn[i] >= sl_level:
+                        exit_price = opn[i]
+                        reason = 1
+                    elif gap and tp > 0.0 and opn[i] <= tp_level:
+                        exit_price = opn[i]
+                        reason = 2
+                    elif sl > 0.0 and high[i] >= sl_level:
+                        exit_price = sl_level
                         reason = 1
                     elif tp > 0.0 and low[i] <= tp_level:
-                        exit_price = min(opn[i], tp_level) if entry_bar < i else tp_level
+                        exit_price = tp_level
                         reason = 2
                 if reason != 0:
                     q = exit_price * (1.0 - slip) if pos > 0.0 else exit_price * (1.0 + slip)
@@ -462,9 +483,23 @@ def _run_one(
                     )
                     pos = 0.0
 
+            # ---- 3. the close: this bar's signal (found in phase one) fills now (close
+            # mode) or is kept for the next open
+            if i == next_ev:
+                ev = int(ev_code[k_ev])
+                k_ev += 1
+                next_ev = ev_bar[k_ev] if k_ev < n_ev else n
+                if on_close:
+                    pos, entry, entry_comm, entry_bar, cash = _fill(
+                        ev, close[i], i, pos, entry, entry_comm, entry_bar, cash,
+                        long_short, sizing, acc, trades_out, record, xv,
+                    )  # fmt: skip
+                else:
+                    pending = ev
+
         j = i
         while j < stop:
-            # ---- 5. equity at the close, drawdown, period returns
+            # ---- 4. equity at the close, drawdown, period returns
             equity = cash + (close[j] * pos - pos * entry) if pos != 0.0 else cash
             if equity <= 0.0 and not ruined:
                 # ruin (backtesting.py's rule): liquidate at this close, stop trading; the
