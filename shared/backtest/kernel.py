@@ -17,6 +17,7 @@ from numba import njit, prange
 
 from shared.backtest.execution import (
     FILL_CLOSE,
+    N_EXEC_FIELDS,
     SIZING_ALL_CASH_UNITS,
     SIZING_FIXED_FRACTION,
     X_ANNUAL_PERIODS,
@@ -337,14 +338,62 @@ def _events(
                 elif close[i] < lb[i]:
                     ev = -1
         else:
-            if i >= first_bar:
-                ev = int(la[i])
+            v = la[i]
+            if i >= first_bar and v == v:  # NaN holds
+                ev = 2 if v >= 2.0 else (-2 if v <= -2.0 else int(v))
 
         if ev != 0:
             ev_bar[count] = i
             ev_code[count] = ev
             count += 1
     return count
+
+
+@njit(cache=True)
+def _inputs_fit(
+    code: int,
+    opn: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    period_end: np.ndarray,
+    period_count: np.ndarray,
+    ts: np.ndarray,
+    lines: np.ndarray,
+    ia: np.ndarray,
+    fa: np.ndarray,
+    trade_start: int,
+    xv: np.ndarray,
+    out: np.ndarray,
+    record: bool,
+    equity_out: np.ndarray,
+) -> bool:
+    """Whether every index `_run_one` will take stays inside its arrays: the kernel's own
+    bounds check, whatever the caller passed (a combination that fails it gets NaN metrics)."""
+    n = close.shape[0]
+    if n < 1 or not 0 <= trade_start < n:
+        return False
+    if opn.shape[0] < n or high.shape[0] < n or low.shape[0] < n or ts.shape[0] < n:
+        return False
+    if period_end.shape[0] < n or period_count.shape[0] < n + 1:
+        return False
+    if xv.shape[0] < N_EXEC_FIELDS or out.shape[0] < N_METRICS:
+        return False
+    if record and equity_out.shape[0] < n:
+        return False
+    if ia.shape[0] < 1 or lines.shape[0] < 1 or lines.shape[1] < n:
+        return False
+    if code in (RULE_CROSS_PREFIX, RULE_CROSS_STICKY_PREFIX):
+        # ia holds the two windows, read from the prefix-sum row lines[0]
+        return ia.shape[0] >= 2 and ia[0] >= 1 and ia[1] >= 1
+    for k in range(ia.shape[0]):
+        if not 0 <= ia[k] < lines.shape[0]:
+            return False
+    if code == RULE_THRESHOLD:
+        return fa.shape[0] >= 2
+    if code in (RULE_MACD, RULE_BANDS):
+        return fa.shape[0] >= 1
+    return True
 
 
 @njit(cache=True, error_model="numpy")
@@ -376,6 +425,13 @@ def _run_one(
     With `record`, also write the equity of every bar into `equity_out` and the closed
     trades into `trades_out`; return the number of trades written.
     """
+    if not _inputs_fit(
+        code, opn, high, low, close, period_end, period_count, ts, lines, ia, fa, trade_start,
+        xv, out, record, equity_out,
+    ):  # fmt: skip
+        for k in range(out.shape[0]):
+            out[k] = np.nan
+        return 0
     n = close.shape[0]
     cash0 = xv[X_CASH]
     on_close = int(xv[X_FILL]) == FILL_CLOSE
@@ -591,7 +647,10 @@ def _run_one(
     out[_EQUITY_PEAK] = peak
     out[_TOTAL_RETURN_PCT] = (equity - cash0) / cash0 * 100.0
     wb = max(warm_bar, trade_start)
-    out[_BUY_HOLD_RETURN_PCT] = (close[last] - close[wb]) / close[wb] * 100.0
+    # buy-and-hold from the bar the indicators are valid; NaN when they never are
+    out[_BUY_HOLD_RETURN_PCT] = (
+        (close[last] - close[wb]) / close[wb] * 100.0 if wb <= last else np.nan
+    )
     out[_RETURN_ANN_PCT] = ann_ret * 100.0
     out[_CAGR_PCT] = ((equity / cash0) ** (1.0 / years) - 1.0) * 100.0 if years > 0 else np.nan
     out[_VOLATILITY_ANN_PCT] = vol * 100.0
@@ -684,6 +743,9 @@ def sweep_kernel(
     """Metrics of every combination (rows of `ia`/`fa`): a (combinations x metrics) array."""
     n_combos = ia.shape[0]
     out = np.empty((n_combos, N_METRICS), dtype=np.float64)
+    if fa.shape[0] < n_combos or first_bar.shape[0] < n_combos or warm_bar.shape[0] < n_combos:
+        out[:] = np.nan
+        return out
     no_equity = np.empty(0, dtype=np.float64)
     no_trades = np.empty((0, N_TRADE_FIELDS), dtype=np.float64)
     for c in prange(n_combos):

@@ -84,7 +84,7 @@ def simulate_detailed(
     n = len(bars)
     ends = period_ends(bars.ts)
     out = np.empty(N_METRICS, dtype=np.float64)
-    equity = np.empty(n, dtype=np.float64)
+    equity = np.full(n, np.nan, dtype=np.float64)
     trades = np.empty((n + 1, N_TRADE_FIELDS), dtype=np.float64)
     count = _run_one(
         plan.code, bars.open, bars.high, bars.low, bars.close, ends, period_counts(ends), bars.ts,
