@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -14,11 +16,15 @@ import pyarrow.parquet as pq
 from shared.errors import InvalidInput
 
 COLUMNS = ("open", "high", "low", "close", "volume")
+NS_PER_DAY = 86_400_000_000_000
+Periodicity = Literal["intraday", "daily", "weekly", "monthly", "yearly"]
 
 
 @dataclass(frozen=True, eq=False)
 class BarsFrame:
-    """Bars of one symbol and interval in time order. `ts` is UTC epoch nanoseconds."""
+    """Bars of one symbol and interval in time order. `ts` is UTC epoch nanoseconds; `tz` is
+    the time zone of the index the bars came with (its calendar dates decide the return
+    periods: a daily bar dated in Tokyo belongs to that Tokyo date)."""
 
     ts: np.ndarray
     open: np.ndarray
@@ -27,6 +33,7 @@ class BarsFrame:
     close: np.ndarray
     volume: np.ndarray
     symbol: str = ""
+    tz: str = "UTC"
 
     def __len__(self) -> int:
         return int(self.close.shape[0])
@@ -41,10 +48,13 @@ class BarsFrame:
             self.close[start:stop],
             self.volume[start:stop],
             self.symbol,
+            self.tz,
         )
 
     def index(self) -> pd.DatetimeIndex:
-        return pd.DatetimeIndex(pd.to_datetime(self.ts, unit="ns", utc=True))
+        """The bar times in the bars' own time zone (`tz`)."""
+        index = pd.DatetimeIndex(pd.to_datetime(self.ts, unit="ns", utc=True))
+        return index if self.tz == "UTC" else index.tz_convert(self.tz)
 
     def to_frame(self) -> pd.DataFrame:
         """Columns Open/High/Low/Close/Volume on a UTC DatetimeIndex (backtesting.py's layout)."""
@@ -62,7 +72,7 @@ class BarsFrame:
     def to_parquet(self) -> bytes:
         table = pa.table(
             {
-                "ts": pa.array(self.ts, type=pa.timestamp("ns", tz="UTC")),
+                "ts": pa.array(self.ts, type=pa.timestamp("ns", tz=self.tz)),
                 **{c: pa.array(getattr(self, c)) for c in COLUMNS},
             }
         )
@@ -70,21 +80,73 @@ class BarsFrame:
         pq.write_table(table, sink)
         return sink.getvalue()
 
+    @cached_property
+    def local_days(self) -> np.ndarray:
+        """Each bar's calendar date in `tz` as days since 1970-01-01 (int64)."""
+        if self.tz == "UTC":
+            return self.ts // NS_PER_DAY
+        wall = self.index().tz_localize(None).as_unit("ns").asi8
+        return np.asarray(wall // NS_PER_DAY, dtype=np.int64)
+
+    @cached_property
+    def periodicity(self) -> Periodicity:
+        """What one bar is, from the median spacing of the first 1,000 bars: `intraday` (under
+        a day), `daily`, `weekly` (6.5-7.5 days), `monthly` (27-32) or `yearly` (360 and up)."""
+        if len(self) < 2:
+            return "daily"
+        step_days = float(np.median(np.diff(self.ts[: min(len(self), 1000)]))) / NS_PER_DAY
+        if 6.5 <= step_days <= 7.5:
+            return "weekly"
+        if 27 <= step_days <= 32:
+            return "monthly"
+        if step_days >= 360:
+            return "yearly"
+        return "intraday" if step_days < 1 else "daily"
+
     def annual_periods(self) -> float:
-        """Return periods per year backtesting.py would use: 252 (or 365 with weekends) for
-        daily or finer bars (returns are taken per calendar day), 52 weekly, 12 monthly."""
+        """Return periods per year, as backtesting.py counts them: 52 weekly, 12 monthly,
+        1 yearly; for daily or finer bars (returns are taken per calendar day) 365 when
+        weekend dates hold more than 60 % of their share of bars, else 252. Dates are the
+        index's own (`tz`), not UTC."""
+        kind = self.periodicity
+        if kind in ("weekly", "monthly", "yearly"):
+            return {"weekly": 52.0, "monthly": 12.0, "yearly": 1.0}[kind]
         if len(self) < 2:
             return 252.0
-        step_days = float(np.median(np.diff(self.ts[: min(len(self), 1000)]))) / 86_400e9
-        if 6.5 <= step_days <= 7.5:
-            return 52.0
-        if 27 <= step_days <= 32:
-            return 12.0
-        if step_days >= 360:
-            return 1.0
-        days = (self.ts // 86_400_000_000_000 + 3) % 7  # 0 = Monday (1970-01-01 a Thursday)
-        weekend_share = float(np.mean(days >= 5))
+        weekday = (self.local_days + 3) % 7  # 0 = Monday (1970-01-01 was a Thursday)
+        weekend_share = float(np.mean(weekday >= 5))
         return 365.0 if weekend_share > 2 / 7 * 0.6 else 252.0
+
+    def period_ends(self) -> np.ndarray:
+        """True on the last bar of each return period in the index's own calendar: the local
+        day for daily and intraday bars (backtesting.py resamples equity to days), the week
+        (Monday to Sunday), the month or the year for coarser bars."""
+        days = self.local_days
+        kind = self.periodicity
+        if kind == "weekly":
+            key = (days + 3) // 7
+        elif kind in ("monthly", "yearly"):
+            dates = days.astype("datetime64[D]")
+            unit = "M" if kind == "monthly" else "Y"
+            key = dates.astype(f"datetime64[{unit}]").astype(np.int64)
+        else:
+            key = days
+        ends = np.empty(key.shape[0], dtype=np.bool_)
+        if key.shape[0]:
+            ends[:-1] = key[1:] != key[:-1]
+            ends[-1] = True
+        return ends
+
+    def annualisation(self) -> dict[str, str | float]:
+        """How returns are annualised for these bars (reported with every result)."""
+        return {
+            "periodicity": self.periodicity,
+            "period": {"weekly": "week", "monthly": "month", "yearly": "year"}.get(
+                self.periodicity, "day"
+            ),
+            "periodsPerYear": self.annual_periods(),
+            "timeZone": self.tz,
+        }
 
 
 def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
@@ -96,15 +158,27 @@ def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
     raise InvalidInput(f"bars need a {name!r} column; got {list(frame.columns)}")
 
 
-def _timestamps(frame: pd.DataFrame) -> np.ndarray:
+def _timestamps(frame: pd.DataFrame) -> tuple[np.ndarray, str]:
+    """UTC epoch nanoseconds and the time zone of the given times (naive times are UTC)."""
     for candidate in ("ts", "timestamp", "time", "date", "Date"):
         if candidate in frame.columns:
-            values = pd.DatetimeIndex(pd.to_datetime(frame[candidate], utc=True))
-            return np.ascontiguousarray(values.as_unit("ns").asi8.astype(np.int64))
+            try:
+                given = pd.DatetimeIndex(pd.to_datetime(frame[candidate]))
+            except (ValueError, TypeError):  # mixed offsets: one UTC calendar
+                given = pd.DatetimeIndex(pd.to_datetime(frame[candidate], utc=True))
+            return _utc_ns(given), _zone(given)
     if isinstance(frame.index, pd.DatetimeIndex):
-        index = frame.index if frame.index.tz is not None else frame.index.tz_localize("UTC")
-        return np.ascontiguousarray(index.as_unit("ns").asi8.astype(np.int64))
+        return _utc_ns(frame.index), _zone(frame.index)
     raise InvalidInput("bars need a 'ts' column or a DatetimeIndex")
+
+
+def _utc_ns(index: pd.DatetimeIndex) -> np.ndarray:
+    index = index if index.tz is not None else index.tz_localize("UTC")
+    return np.ascontiguousarray(index.as_unit("ns").asi8.astype(np.int64))
+
+
+def _zone(index: pd.DatetimeIndex) -> str:
+    return "UTC" if index.tz is None else str(index.tz)
 
 
 def _utc(moment: pd.Timestamp | str) -> int:
@@ -128,7 +202,7 @@ def load_bars(
         frame = pq.read_table(str(source)).to_pandas()
     else:
         frame = source
-    ts = _timestamps(frame)
+    ts, tz = _timestamps(frame)
     arrays = {c: _column(frame, c) for c in COLUMNS}
     order = np.argsort(ts, kind="stable")
     if not np.all(order == np.arange(len(ts))):
@@ -149,4 +223,4 @@ def load_bars(
             f"{bad.size} bar(s) have a missing price (first rows {bad[:5].tolist()}); "
             "drop or fill them first, e.g. frame.dropna()"
         )
-    return BarsFrame(ts=ts, symbol=symbol, **arrays)
+    return BarsFrame(ts=ts, symbol=symbol, tz=tz, **arrays)

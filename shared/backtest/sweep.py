@@ -135,6 +135,8 @@ class SweepResult:
     metrics: dict[str, np.ndarray]
     symbol: str = ""
     chunk_seconds: list[float] = field(default_factory=list)
+    annualisation: dict[str, str | float] = field(default_factory=dict)
+    """How returns were annualised (see `BarsFrame.annualisation`); filled by `run_sweep`."""
 
     def __len__(self) -> int:
         return len(self.params)
@@ -260,11 +262,15 @@ def run_sweep(
     chunks: Sequence[Chunk] | None = None,
 ) -> SweepResult:
     """The whole grid in this process (one chunk unless `chunks` is given)."""
+    from shared.backtest.results import annualisation
+
     chunks = chunks or split_even(spec.n_combinations(), 1)
-    return aggregate(
+    result = aggregate(
         spec,
         execution,
         len(bars),
         (run_chunk(bars, spec, execution, c) for c in chunks),
         symbol=bars.symbol,
     )
+    result.annualisation = annualisation(bars, execution)
+    return result

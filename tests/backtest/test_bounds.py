@@ -23,7 +23,7 @@ from shared.backtest.metrics import METRIC_INDEX, N_METRICS
 from shared.backtest.results import BacktestResult, simulate_detailed
 from shared.backtest.spec import ParamValue
 from shared.backtest.strategies import get_strategy
-from shared.backtest.strategies.base import KernelPlan, period_counts, period_ends
+from shared.backtest.strategies.base import KernelPlan, period_counts
 
 ROOT = Path(__file__).resolve().parents[2]
 HUGE: dict[str, dict[str, ParamValue]] = {
@@ -80,7 +80,7 @@ def run_case(
     execution: ExecutionSettings,
     kernel: Callable[..., Any] = sweep_kernel,
 ) -> tuple[np.ndarray, BacktestResult]:
-    ends = period_ends(bars.ts)
+    ends = bars.period_ends()
     counts = period_counts(ends)
     table = kernel(
         plan.code, bars.open, bars.high, bars.low, bars.close, ends, counts, bars.ts, plan.lines,
