@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -186,16 +187,32 @@ def _utc(moment: pd.Timestamp | str) -> int:
     return int((stamp.tz_localize("UTC") if stamp.tz is None else stamp).value)
 
 
+REPAIRS = ("sort", "drop_duplicates", "drop_invalid", "fix_high_low")
+"""What `load_bars(..., repair=...)` may repair; `repair=True` means all of them:
+
+- `sort`: put the bars in time order (stable);
+- `drop_duplicates`: keep the last bar of each repeated timestamp (after sorting);
+- `drop_invalid`: drop bars with no time or a missing, infinite, zero or negative price;
+- `fix_high_low`: widen High/Low to the largest/smallest of Open, High, Low, Close."""
+
+
 def load_bars(
     source: pd.DataFrame | bytes | str | Path,
     *,
     symbol: str = "",
     start: pd.Timestamp | str | None = None,
     end: pd.Timestamp | str | None = None,
+    repair: bool | Iterable[str] = (),
 ) -> BarsFrame:
     """Bars from a DataFrame (columns open/high/low/close[/volume] in any case, time in a `ts`
     column or the index), Parquet bytes, or a Parquet file path; optionally cut to
-    [start, end]. Rows with a missing price are refused with the rows named."""
+    [start, end].
+
+    Bad bars are refused (`InvalidInput` naming the rows, as positions in `source` with their
+    times, and the fix): timestamps out of order or repeated, a missing, infinite, zero or
+    negative price, High below Low. `repair` names repairs to apply instead (see `REPAIRS`;
+    True for all)."""
+    repairs = _repairs(repair)
     if isinstance(source, bytes):
         frame = pq.read_table(io.BytesIO(source)).to_pandas()
     elif isinstance(source, str | Path):
@@ -204,23 +221,100 @@ def load_bars(
         frame = source
     ts, tz = _timestamps(frame)
     arrays = {c: _column(frame, c) for c in COLUMNS}
-    order = np.argsort(ts, kind="stable")
-    if not np.all(order == np.arange(len(ts))):
-        ts = ts[order]
-        arrays = {c: np.ascontiguousarray(a[order]) for c, a in arrays.items()}
+    rows = np.arange(len(ts))  # positions in `source`, for the messages
     mask = np.ones(len(ts), dtype=bool)
     if start is not None:
         mask &= ts >= _utc(start)
     if end is not None:
         mask &= ts <= _utc(end)
     if not mask.all():
-        ts = ts[mask]
-        arrays = {c: np.ascontiguousarray(a[mask]) for c, a in arrays.items()}
+        ts, rows = ts[mask], rows[mask]
+        arrays = {c: a[mask] for c, a in arrays.items()}
+
+    def keep(selected: np.ndarray) -> None:
+        nonlocal ts, rows, arrays
+        ts, rows = ts[selected], rows[selected]
+        arrays = {c: a[selected] for c, a in arrays.items()}
+
+    untimed = np.flatnonzero(ts == np.iinfo(np.int64).min)  # NaT
+    if untimed.size:
+        if "drop_invalid" not in repairs:
+            raise InvalidInput(
+                f"{untimed.size} bar(s) have no time (rows {rows[untimed[:5]].tolist()}): "
+                "drop them (frame.dropna()) or pass repair=['drop_invalid']"
+            )
+        keep(ts != np.iinfo(np.int64).min)
+    back = np.flatnonzero(np.diff(ts) < 0) + 1
+    if back.size:
+        if "sort" not in repairs:
+            raise InvalidInput(
+                f"{back.size} bar(s) come before the bar above them ({_where(rows, ts, back)}): "
+                "bars must be in time order; sort them (frame.sort_index()) or pass "
+                "repair=['sort']"
+            )
+        keep(np.argsort(ts, kind="stable"))
+    repeated = np.flatnonzero(np.diff(ts) == 0) + 1
+    if repeated.size:
+        if "drop_duplicates" not in repairs:
+            raise InvalidInput(
+                f"{repeated.size} bar(s) repeat the timestamp of the bar above them "
+                f"({_where(rows, ts, repeated)}): keep one bar per time "
+                "(frame[~frame.index.duplicated(keep='last')]) or pass "
+                "repair=['drop_duplicates'] (keeps the last)"
+            )
+        last = np.ones(len(ts), dtype=bool)
+        last[repeated - 1] = False
+        keep(last)
     prices = np.vstack([arrays[c] for c in ("open", "high", "low", "close")])
-    bad = np.flatnonzero(~np.isfinite(prices).all(axis=0))
-    if bad.size:
+    with np.errstate(invalid="ignore"):
+        invalid = np.flatnonzero(~(np.isfinite(prices) & (prices > 0)).all(axis=0))
+    if invalid.size:
+        if "drop_invalid" not in repairs:
+            raise InvalidInput(
+                f"{invalid.size} bar(s) have a missing, infinite, zero or negative price "
+                f"({_where(rows, ts, invalid)}): drop or fix them (e.g. frame.dropna(), "
+                "frame[frame[['Open', 'High', 'Low', 'Close']].gt(0).all(axis=1)]) or pass "
+                "repair=['drop_invalid']"
+            )
+        valid = np.ones(len(ts), dtype=bool)
+        valid[invalid] = False
+        keep(valid)
+    inverted = np.flatnonzero(arrays["high"] < arrays["low"])
+    if inverted.size and "fix_high_low" not in repairs:
         raise InvalidInput(
-            f"{bad.size} bar(s) have a missing price (first rows {bad[:5].tolist()}); "
-            "drop or fill them first, e.g. frame.dropna()"
+            f"{inverted.size} bar(s) have High below Low ({_where(rows, ts, inverted)}): "
+            "fix the data or pass repair=['fix_high_low'] (High and Low widened to the "
+            "largest and smallest of Open, High, Low, Close)"
         )
-    return BarsFrame(ts=ts, symbol=symbol, tz=tz, **arrays)
+    if "fix_high_low" in repairs and len(ts):
+        stacked = np.vstack([arrays[c] for c in ("open", "high", "low", "close")])
+        arrays["high"] = stacked.max(axis=0)
+        arrays["low"] = stacked.min(axis=0)
+    arrays = {c: np.ascontiguousarray(a, dtype=np.float64) for c, a in arrays.items()}
+    return BarsFrame(ts=np.ascontiguousarray(ts), symbol=symbol, tz=tz, **arrays)
+
+
+def _repairs(repair: bool | Iterable[str]) -> frozenset[str]:
+    if repair is True:
+        return frozenset(REPAIRS)
+    if repair is False:
+        return frozenset()
+    if isinstance(repair, str):
+        repair = [repair]
+    chosen = frozenset(repair)
+    unknown = chosen - set(REPAIRS)
+    if unknown:
+        raise InvalidInput(
+            f"unknown bar repair {', '.join(sorted(unknown))}; choose from {', '.join(REPAIRS)}"
+        )
+    return chosen
+
+
+def _where(rows: np.ndarray, ts: np.ndarray, found: np.ndarray, limit: int = 5) -> str:
+    """'rows 3 (2024-01-04T00:00:00Z), 7 (...)' for the first `limit` of `found`."""
+    shown = [
+        f"{int(rows[k])} ({pd.Timestamp(int(ts[k]), unit='ns', tz='UTC').isoformat()})"
+        for k in found[:limit]
+    ]
+    more = f" and {found.size - limit} more" if found.size > limit else ""
+    return f"row{'s' if found.size > 1 else ''} {', '.join(shown)}{more}"
