@@ -162,12 +162,27 @@ class SweepResult:
         return ranking_order(self.metrics[metric], self.metrics["ruined"])
 
     def digest(self) -> str:
-        """SHA-256 over the metric arrays' bytes: equal digests mean bit-identical results."""
+        """SHA-256 over the metric arrays in canonical form (`canonical_floats`): equal
+        digests mean equal results, however they travelled (in process, Parquet, JSON)."""
         h = hashlib.sha256()
         for name in METRICS:
             h.update(name.encode())
-            h.update(np.ascontiguousarray(self.metrics[name], dtype=np.float64).tobytes())
+            h.update(canonical_floats(self.metrics[name]).tobytes())
         return h.hexdigest()
+
+
+CANONICAL_NAN = np.frombuffer(b"\x00\x00\x00\x00\x00\x00\xf8\x7f", dtype="<f8")[0]
+"""The one NaN digests see (0x7ff8000000000000); x86 produces 0xfff8... for 0/0, JSON
+round-trips produce this one."""
+
+
+def canonical_floats(values: np.ndarray) -> np.ndarray:
+    """`values` as little-endian float64 with every NaN the same NaN and -0.0 as 0.0, so equal
+    numbers always give equal bytes."""
+    out = np.array(values, dtype="<f8", copy=True).reshape(-1)
+    out[np.isnan(out)] = CANONICAL_NAN
+    out[out == 0.0] = 0.0
+    return out
 
 
 def ranking_order(values: np.ndarray, ruined: np.ndarray | None = None) -> np.ndarray:
