@@ -68,3 +68,38 @@ def test_close_fill_is_not_checked_against_its_own_bar() -> None:
     result = run(bars, [0, 1, 0], fill="close", stop_loss_pct=5)
     assert result.trades.empty
     assert result.equity["equity"].iloc[-1] == pytest.approx(10_000)
+
+
+def test_gap_through_the_target_differs_from_backtesting_py_which_takes_the_stop() -> None:
+    """Pins a remaining difference (README): bar 3 of the worked example opens above the
+    target and later trades below the stop. The engine sells at the open (the target was
+    reached first); backtesting.py checks the stop first on every bar and sells at 105.45."""
+    import warnings
+
+    import pandas as pd
+    from backtesting import Backtest, Strategy
+
+    class BuyAtBarTwo(Strategy):
+        def init(self) -> None:
+            pass
+
+        def next(self) -> None:
+            if len(self.data) - 1 == 2:
+                self.buy(sl=111 * 0.95, tp=111 * 1.1)
+
+    frame = pd.DataFrame(
+        {"Open": OPENS, "High": HIGHS, "Low": LOWS, "Close": CLOSES},
+        index=pd.date_range("2024-01-01", periods=5, freq="D"),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = Backtest(frame, BuyAtBarTwo, cash=10_000, trade_on_close=True).run()
+    peer = ref["_trades"].iloc[0]
+    assert (peer.EntryBar, peer.EntryPrice, peer.ExitBar) == (2, 111.0, 3)
+    assert peer.ExitPrice == pytest.approx(105.45)
+    bars = make_bars(OPENS, highs=HIGHS, lows=LOWS, closes=CLOSES)
+    ours = run(bars, [0, 0, 1, 0, 0], fill="close", stop_loss_pct=5, take_profit_pct=10)
+    assert (ours.trades.iloc[0].exit_price, ours.trades.iloc[0].exit_reason) == (
+        123.0,
+        "take_profit",
+    )
