@@ -153,7 +153,10 @@ class BarsFrame:
 def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
     for candidate in (name, name.capitalize(), name.upper()):
         if candidate in frame.columns:
-            return np.ascontiguousarray(frame[candidate].to_numpy(dtype=np.float64))
+            try:
+                return np.ascontiguousarray(frame[candidate].to_numpy(dtype=np.float64))
+            except (ValueError, TypeError) as exc:
+                raise InvalidInput(f"bars column {candidate!r} is not numeric: {exc}") from None
     if name == "volume":
         return np.zeros(len(frame), dtype=np.float64)
     raise InvalidInput(f"bars need a {name!r} column; got {list(frame.columns)}")
@@ -161,6 +164,15 @@ def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
 
 def _timestamps(frame: pd.DataFrame) -> tuple[np.ndarray, str]:
     """UTC epoch nanoseconds and the time zone of the given times (naive times are UTC)."""
+    try:
+        return _parse_times(frame)
+    except InvalidInput:
+        raise
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise InvalidInput(f"bar times cannot be read as timestamps: {exc}") from None
+
+
+def _parse_times(frame: pd.DataFrame) -> tuple[np.ndarray, str]:
     for candidate in ("ts", "timestamp", "time", "date", "Date"):
         if candidate in frame.columns:
             try:
@@ -213,12 +225,16 @@ def load_bars(
     negative price, High below Low. `repair` names repairs to apply instead (see `REPAIRS`;
     True for all)."""
     repairs = _repairs(repair)
-    if isinstance(source, bytes):
-        frame = pq.read_table(io.BytesIO(source)).to_pandas()
-    elif isinstance(source, str | Path):
-        frame = pq.read_table(str(source)).to_pandas()
-    else:
+    if isinstance(source, bytes | str | Path):
+        try:
+            table = pq.read_table(io.BytesIO(source) if isinstance(source, bytes) else str(source))
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise InvalidInput(f"bars could not be read as Parquet: {exc}") from None
+        frame = table.to_pandas()
+    elif isinstance(source, pd.DataFrame):
         frame = source
+    else:
+        raise InvalidInput(f"bars must be a DataFrame, Parquet bytes or a path, not {type(source)}")
     ts, tz = _timestamps(frame)
     arrays = {c: _column(frame, c) for c in COLUMNS}
     rows = np.arange(len(ts))  # positions in `source`, for the messages
