@@ -12,6 +12,7 @@ from azure.durable_functions.models.Task import TaskState
 
 from durable import runs
 from shared import telemetry
+from shared.backtest.sweep import rank_key
 
 bp = df.Blueprint()
 
@@ -37,7 +38,9 @@ class ChunkFailed(Exception):
 def _better(best: dict[str, Any] | None, candidate: dict[str, Any] | None) -> dict[str, Any] | None:
     if candidate is None or candidate.get("value") is None:
         return best
-    if best is None or candidate["value"] > best["value"]:
+    if best is None or rank_key(candidate["value"], candidate.get("ruined")) < rank_key(
+        best["value"], best.get("ruined")
+    ):
         return candidate
     return best
 

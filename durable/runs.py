@@ -42,7 +42,7 @@ from shared.backtest.metrics import METRIC_JSON_NAMES, json_metric_keys, metric_
 from shared.backtest.spec import check_number
 from shared.backtest.strategies import get_strategy
 from shared.backtest.strategies.base import not_enough_bars
-from shared.backtest.sweep import Chunk
+from shared.backtest.sweep import Chunk, rank_key
 from shared.config import Settings, get_settings
 from shared.errors import GridTooLarge, InvalidInput, NotEnoughBars, NotFound
 from shared.ingest.bars import BarLake
@@ -437,6 +437,7 @@ def run_chunk_item(job: dict[str, Any]) -> dict[str, Any]:
             "combo": combo,
             "params": request.spec.combinations()[combo],
             "value": value,
+            "ruined": result.is_ruined(combo),
         }
     return summary
 
@@ -588,9 +589,10 @@ def aggregate_run(job: dict[str, Any]) -> dict[str, Any]:
 
 def _overall_leaderboard(symbols: dict[str, Any], metric: str, top_n: int) -> list[dict[str, Any]]:
     """The best `top_n` rows across every symbol's leaderboard by `metric` (camelCase), best
-    first; rows without a value last; ties keep symbol then rank order."""
+    first; ruined rows after surviving ones, rows without a value last; ties keep symbol then
+    rank order."""
     rows = [row for item in symbols.values() for row in item.get("leaderboard", [])]
-    ranked = sorted(rows, key=lambda row: (row.get(metric) is None, -(row.get(metric) or 0.0)))
+    ranked = sorted(rows, key=lambda row: rank_key(row.get(metric), row.get("ruined")))
     return ranked[:top_n]
 
 

@@ -17,6 +17,7 @@ from numba import njit, prange
 
 from shared.backtest.execution import (
     FILL_CLOSE,
+    N_EXEC_FIELDS,
     SIZING_ALL_CASH_UNITS,
     SIZING_FIXED_FRACTION,
     X_ANNUAL_PERIODS,
@@ -51,6 +52,8 @@ _MAX_DRAWDOWN_PCT = M["max_drawdown_pct"]
 _PROBABILISTIC_SHARPE = M["probabilistic_sharpe"]
 _PROFIT_FACTOR = M["profit_factor"]
 _RETURN_ANN_PCT = M["return_ann_pct"]
+_RUINED = M["ruined"]
+_RUINED_BAR = M["ruined_bar"]
 _SHARPE_RATIO = M["sharpe_ratio"]
 _SORTINO_RATIO = M["sortino_ratio"]
 _SQN = M["sqn"]
@@ -75,7 +78,7 @@ RULE_CROSS_STICKY_PREFIX = 8
 
 # Trade log columns of the detailed run.
 T_ENTRY_BAR, T_EXIT_BAR, T_SIZE, T_ENTRY_PRICE, T_EXIT_PRICE, T_PNL, T_RETURN, T_COMM = range(8)
-T_EXIT_REASON = 8  # 0 signal, 1 stop-loss, 2 take-profit
+T_EXIT_REASON = 8  # 0 signal, 1 stop-loss, 2 take-profit, 3 ruin (liquidated at equity <= 0)
 N_TRADE_FIELDS = 9
 
 FULL_SIZE = 1.0 - np.finfo(np.float64).eps  # backtesting.py's default order size (_FULL_EQUITY)
@@ -147,7 +150,7 @@ def _book_trade(
     if i >= start:
         acc[A_EXPOSED] += i - start + 1
     acc[A_LAST_EXPOSED] = i
-    if record:
+    if record and acc[A_N_REC] < trades_out.shape[0]:
         t = trades_out[int(acc[A_N_REC])]
         t[T_ENTRY_BAR] = entry_bar
         t[T_EXIT_BAR] = i
@@ -160,6 +163,49 @@ def _book_trade(
         t[T_EXIT_REASON] = reason
         acc[A_N_REC] += 1.0
     return pl - exit_comm
+
+
+@njit(cache=True, inline="always")
+def _fill(
+    fill_ev: int,
+    fill_price: float,
+    i: int,
+    pos: float,
+    entry: float,
+    entry_comm: float,
+    entry_bar: int,
+    cash: float,
+    long_short: bool,
+    sizing: int,
+    acc: np.ndarray,
+    trades_out: np.ndarray,
+    record: bool,
+    xv: np.ndarray,
+) -> tuple[float, float, float, int, float]:
+    """Act on signal `fill_ev` at `fill_price` on bar i: +-1 go that way (a position already
+    that way is kept), +-2 the same but a position already that way is closed and re-opened;
+    a reversal is two orders, close then open. Returns (pos, entry, entry_comm, entry_bar, cash)."""
+    slip = xv[X_SLIPPAGE]
+    want = 1.0 if fill_ev > 0 else -1.0
+    if pos != 0.0:
+        if pos * want < 0.0 or fill_ev == 2 or fill_ev == -2:
+            q = fill_price * (1.0 - slip) if pos > 0.0 else fill_price * (1.0 + slip)
+            cash += _book_trade(
+                acc, trades_out, record, pos, entry, entry_comm, entry_bar, q, i, xv, 0
+            )
+            pos = 0.0
+        else:
+            return pos, entry, entry_comm, entry_bar, cash
+    if want > 0.0 or long_short:
+        q = fill_price * (1.0 + slip) if want > 0.0 else fill_price * (1.0 - slip)
+        size = _entry_size(sizing, cash, q, xv)
+        if size > 0.0:
+            pos = size * want
+            entry = q
+            entry_comm = xv[X_COMM_FIXED] + size * q * xv[X_COMM_RATE]
+            cash -= entry_comm
+            entry_bar = i
+    return pos, entry, entry_comm, entry_bar, cash
 
 
 @njit(cache=True, inline="always")
@@ -292,14 +338,62 @@ def _events(
                 elif close[i] < lb[i]:
                     ev = -1
         else:
-            if i >= first_bar:
-                ev = int(la[i])
+            v = la[i]
+            if i >= first_bar and v == v:  # NaN holds
+                ev = 2 if v >= 2.0 else (-2 if v <= -2.0 else int(v))
 
         if ev != 0:
             ev_bar[count] = i
             ev_code[count] = ev
             count += 1
     return count
+
+
+@njit(cache=True)
+def _inputs_fit(
+    code: int,
+    opn: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    period_end: np.ndarray,
+    period_count: np.ndarray,
+    ts: np.ndarray,
+    lines: np.ndarray,
+    ia: np.ndarray,
+    fa: np.ndarray,
+    trade_start: int,
+    xv: np.ndarray,
+    out: np.ndarray,
+    record: bool,
+    equity_out: np.ndarray,
+) -> bool:
+    """Whether every index `_run_one` will take stays inside its arrays: the kernel's own
+    bounds check, whatever the caller passed (a combination that fails it gets NaN metrics)."""
+    n = close.shape[0]
+    if n < 1 or not 0 <= trade_start < n:
+        return False
+    if opn.shape[0] < n or high.shape[0] < n or low.shape[0] < n or ts.shape[0] < n:
+        return False
+    if period_end.shape[0] < n or period_count.shape[0] < n + 1:
+        return False
+    if xv.shape[0] < N_EXEC_FIELDS or out.shape[0] < N_METRICS:
+        return False
+    if record and equity_out.shape[0] < n:
+        return False
+    if ia.shape[0] < 1 or lines.shape[0] < 1 or lines.shape[1] < n:
+        return False
+    if code in (RULE_CROSS_PREFIX, RULE_CROSS_STICKY_PREFIX):
+        # ia holds the two windows, read from the prefix-sum row lines[0]
+        return ia.shape[0] >= 2 and ia[0] >= 1 and ia[1] >= 1
+    for k in range(ia.shape[0]):
+        if not 0 <= ia[k] < lines.shape[0]:
+            return False
+    if code == RULE_THRESHOLD:
+        return fa.shape[0] >= 2
+    if code in (RULE_MACD, RULE_BANDS):
+        return fa.shape[0] >= 1
+    return True
 
 
 @njit(cache=True, error_model="numpy")
@@ -331,12 +425,17 @@ def _run_one(
     With `record`, also write the equity of every bar into `equity_out` and the closed
     trades into `trades_out`; return the number of trades written.
     """
+    if not _inputs_fit(
+        code, opn, high, low, close, period_end, period_count, ts, lines, ia, fa, trade_start,
+        xv, out, record, equity_out,
+    ):  # fmt: skip
+        for k in range(out.shape[0]):
+            out[k] = np.nan
+        return 0
     n = close.shape[0]
     cash0 = xv[X_CASH]
     on_close = int(xv[X_FILL]) == FILL_CLOSE
     long_short = xv[X_LONG_SHORT] != 0.0
-    rate = xv[X_COMM_RATE]
-    fixed = xv[X_COMM_FIXED]
     slip = xv[X_SLIPPAGE]
     sizing = int(xv[X_SIZING])
     sl = xv[X_STOP_LOSS]
@@ -368,6 +467,8 @@ def _run_one(
     s4 = 0.0
     sneg2 = 0.0
     nonpositive = False
+    ruined = False
+    ruin_bar = -1
     acc = np.zeros(N_ACC, dtype=np.float64)
     acc[A_BEST] = -np.inf
     acc[A_WORST] = np.inf
@@ -385,71 +486,51 @@ def _run_one(
             # quiet bars up to the next signal: nothing to fill or check, only mark to market
             stop = next_ev
         else:
-            # ---- 1. fill the order decided at the previous close (next-open mode)
-            fill_ev = 0
-            fill_price = 0.0
+            # The order of events inside bar i, the same for both fill modes:
+            # ---- 1. the open: the order decided at the previous close fills (next-open mode)
             if not on_close and pending != 0:
-                fill_ev = pending
-                fill_price = opn[i]
+                pos, entry, entry_comm, entry_bar, cash = _fill(
+                    pending, opn[i], i, pos, entry, entry_comm, entry_bar, cash,
+                    long_short, sizing, acc, trades_out, record, xv,
+                )  # fmt: skip
             pending = 0
 
-            # ---- 2. signal at this bar's close (found in phase one)
-            ev = 0
-            if i == next_ev:
-                ev = int(ev_code[k_ev])
-                k_ev += 1
-                next_ev = ev_bar[k_ev] if k_ev < n_ev else n
-            if on_close and ev != 0:
-                fill_ev = ev
-                fill_price = close[i]
-            elif ev != 0:
-                pending = ev
-
-            # ---- 3. fill (open or close price of bar i), reversal = close then open
-            if fill_ev != 0:
-                want = 1.0 if fill_ev > 0 else -1.0
-                reenter = fill_ev == 2 or fill_ev == -2
-                act = True
-                if pos != 0.0:
-                    if pos * want < 0.0 or reenter:
-                        q = fill_price * (1.0 - slip) if pos > 0.0 else fill_price * (1.0 + slip)
-                        cash += _book_trade(
-                            acc, trades_out, record, pos, entry, entry_comm, entry_bar, q, i, xv, 0
-                        )
-                        pos = 0.0
-                    else:
-                        act = False
-                if act and (want > 0.0 or long_short):
-                    q = fill_price * (1.0 + slip) if want > 0.0 else fill_price * (1.0 - slip)
-                    size = _entry_size(sizing, cash, q, xv)
-                    if size > 0.0:
-                        pos = size * want
-                        entry = q
-                        entry_comm = fixed + size * q * rate
-                        cash -= entry_comm
-                        entry_bar = i
-
-            # ---- 4. stop-loss / take-profit on this bar's range (pessimistic: stop first)
-            if use_exits and pos != 0.0 and (entry_bar < i or not on_close):
+            # ---- 2. stop-loss / take-profit of a position held from an earlier bar or filled
+            # at this open: a gap through a level fills at the open, then the bar's range
+            # (stop first when both levels are inside it: pessimistic)
+            if use_exits and pos != 0.0:
                 exit_price = 0.0
                 reason = 0
+                gap = entry_bar < i
                 if pos > 0.0:
                     sl_level = entry * (1.0 - sl)
                     tp_level = entry * (1.0 + tp)
-                    if sl > 0.0 and low[i] <= sl_level:
-                        exit_price = min(opn[i], sl_level) if entry_bar < i else sl_level
+                    if gap and sl > 0.0 and opn[i] <= sl_level:
+                        exit_price = opn[i]
+                        reason = 1
+                    elif gap and tp > 0.0 and opn[i] >= tp_level:
+                        exit_price = opn[i]
+                        reason = 2
+                    elif sl > 0.0 and low[i] <= sl_level:
+                        exit_price = sl_level
                         reason = 1
                     elif tp > 0.0 and high[i] >= tp_level:
-                        exit_price = max(opn[i], tp_level) if entry_bar < i else tp_level
+                        exit_price = tp_level
                         reason = 2
                 else:
                     sl_level = entry * (1.0 + sl)
                     tp_level = entry * (1.0 - tp)
-                    if sl > 0.0 and high[i] >= sl_level:
-                        exit_price = max(opn[i], sl_level) if entry_bar < i else sl_level
+                    if gap and sl > 0.0 and opn[i] >= sl_level:
+                        exit_price = opn[i]
+                        reason = 1
+                    elif gap and tp > 0.0 and opn[i] <= tp_level:
+                        exit_price = opn[i]
+                        reason = 2
+                    elif sl > 0.0 and high[i] >= sl_level:
+                        exit_price = sl_level
                         reason = 1
                     elif tp > 0.0 and low[i] <= tp_level:
-                        exit_price = min(opn[i], tp_level) if entry_bar < i else tp_level
+                        exit_price = tp_level
                         reason = 2
                 if reason != 0:
                     q = exit_price * (1.0 - slip) if pos > 0.0 else exit_price * (1.0 + slip)
@@ -458,10 +539,39 @@ def _run_one(
                     )
                     pos = 0.0
 
+            # ---- 3. the close: this bar's signal (found in phase one) fills now (close
+            # mode) or is kept for the next open
+            if i == next_ev:
+                ev = int(ev_code[k_ev])
+                k_ev += 1
+                next_ev = ev_bar[k_ev] if k_ev < n_ev else n
+                if on_close:
+                    pos, entry, entry_comm, entry_bar, cash = _fill(
+                        ev, close[i], i, pos, entry, entry_comm, entry_bar, cash,
+                        long_short, sizing, acc, trades_out, record, xv,
+                    )  # fmt: skip
+                else:
+                    pending = ev
+
         j = i
         while j < stop:
-            # ---- 5. equity at the close, drawdown, period returns
+            # ---- 4. equity at the close, drawdown, period returns
             equity = cash + (close[j] * pos - pos * entry) if pos != 0.0 else cash
+            if equity <= 0.0 and not ruined:
+                # ruin (backtesting.py's rule): liquidate at this close, stop trading; the
+                # account is worth 0 from here on
+                if pos != 0.0:
+                    q = close[j] * (1.0 - slip) if pos > 0.0 else close[j] * (1.0 + slip)
+                    _book_trade(
+                        acc, trades_out, record, pos, entry, entry_comm, entry_bar, q, j, xv, 3
+                    )
+                    pos = 0.0
+                cash = 0.0
+                equity = 0.0
+                ruined = True
+                ruin_bar = j
+                pending = 0
+                next_ev = n
             if record:
                 equity_out[j] = equity
             if j < trade_start:
@@ -477,7 +587,8 @@ def _run_one(
                 max_dd = 1.0 - equity / peak
             last_zero = j if at_peak else last_zero
             peak = max(peak, equity)
-            if period_end[j]:
+            if period_end[j] and not (ruined and prev_eq == 0.0):
+                # (after ruin 0 -> 0 is no return, as backtesting.py drops 0/0)
                 if have_prev and equity == prev_eq:
                     n_ret += 1
                 elif have_prev:
@@ -501,7 +612,8 @@ def _run_one(
                 # flat with the equity already booked: the rest of the run repeats this bar
                 if last_zero == j - 1:
                     last_zero = stop - 1
-                n_ret += period_count[stop] - period_count[j]
+                if not ruined:
+                    n_ret += period_count[stop] - period_count[j]
                 j = stop
 
         i = stop
@@ -535,7 +647,10 @@ def _run_one(
     out[_EQUITY_PEAK] = peak
     out[_TOTAL_RETURN_PCT] = (equity - cash0) / cash0 * 100.0
     wb = max(warm_bar, trade_start)
-    out[_BUY_HOLD_RETURN_PCT] = (close[last] - close[wb]) / close[wb] * 100.0
+    # buy-and-hold from the bar the indicators are valid; NaN when they never are
+    out[_BUY_HOLD_RETURN_PCT] = (
+        (close[last] - close[wb]) / close[wb] * 100.0 if wb <= last else np.nan
+    )
     out[_RETURN_ANN_PCT] = ann_ret * 100.0
     out[_CAGR_PCT] = ((equity / cash0) ** (1.0 / years) - 1.0) * 100.0 if years > 0 else np.nan
     out[_VOLATILITY_ANN_PCT] = vol * 100.0
@@ -595,6 +710,15 @@ def _run_one(
                 z = sr * math.sqrt(n_ret - 1.0) / math.sqrt(denom)
                 psr = 0.5 * math.erfc(-z / math.sqrt(2.0))
     out[_PROBABILISTIC_SHARPE] = psr
+    out[_RUINED] = 1.0 if ruined else 0.0
+    out[_RUINED_BAR] = ruin_bar if ruined else np.nan
+    if ruined:
+        # ratios of a wiped-out account mean nothing: NaN, so rankings cannot prefer them
+        out[_RETURN_ANN_PCT] = -100.0
+        out[_SHARPE_RATIO] = np.nan
+        out[_SORTINO_RATIO] = np.nan
+        out[_CALMAR_RATIO] = np.nan
+        out[_PROBABILISTIC_SHARPE] = np.nan
     return int(acc[A_N_REC])
 
 
@@ -619,6 +743,9 @@ def sweep_kernel(
     """Metrics of every combination (rows of `ia`/`fa`): a (combinations x metrics) array."""
     n_combos = ia.shape[0]
     out = np.empty((n_combos, N_METRICS), dtype=np.float64)
+    if fa.shape[0] < n_combos or first_bar.shape[0] < n_combos or warm_bar.shape[0] < n_combos:
+        out[:] = np.nan
+        return out
     no_equity = np.empty(0, dtype=np.float64)
     no_trades = np.empty((0, N_TRADE_FIELDS), dtype=np.float64)
     for c in prange(n_combos):

@@ -32,8 +32,21 @@ METRICS: tuple[str, ...] = (
     "exposure_pct",
     "commissions",
     "probabilistic_sharpe",
+    "ruined",
+    "ruined_bar",
 )
-"""Every metric, in the column order of chunk results and the metrics table."""
+"""Every metric, in the column order of chunk results and the metrics table. `ruined` is 1.0
+when equity reached 0 or below (the run was liquidated there and stopped trading), else 0.0;
+`ruined_bar` is the bar of the liquidation (NaN when not ruined)."""
+
+RUIN_NAN_METRICS: tuple[str, ...] = (
+    "sharpe_ratio",
+    "sortino_ratio",
+    "calmar_ratio",
+    "probabilistic_sharpe",
+)
+"""Ratio metrics that are NaN for a ruined run (a ratio on a wiped-out account means nothing);
+its `return_ann_pct` is -100."""
 
 METRIC_JSON_NAMES: dict[str, str] = {name: to_camel(name) for name in METRICS}
 """Each metric's camelCase name in JSON (HTTP responses, summary/leaderboard JSON); Parquet

@@ -30,6 +30,20 @@ class BacktestResult:
     equity: pd.DataFrame
     trades: pd.DataFrame
     metrics: dict[str, float]
+    annualisation: dict[str, str | float] = field(default_factory=dict)
+    """How returns were annualised (`BarsFrame.annualisation`): periodicity, period,
+    periodsPerYear (the override in `ExecutionSettings.annual_periods` when given), timeZone."""
+
+    @property
+    def ruined(self) -> bool:
+        """Equity reached 0 or below: everything was closed at that bar's close, no trade
+        after it, equity 0 from there on."""
+        return bool(self.metrics["ruined"])
+
+    @property
+    def ruined_bar(self) -> int | None:
+        """The bar of the liquidation, None when not ruined."""
+        return int(self.metrics["ruined_bar"]) if self.ruined else None
 
 
 @dataclass(frozen=True)
@@ -68,12 +82,12 @@ def simulate_detailed(
     per-bar equity and every closed trade."""
     from shared.backtest.kernel import N_TRADE_FIELDS, _run_one
     from shared.backtest.metrics import METRICS, N_METRICS
-    from shared.backtest.strategies.base import period_counts, period_ends
+    from shared.backtest.strategies.base import period_counts
 
     n = len(bars)
-    ends = period_ends(bars.ts)
+    ends = bars.period_ends()
     out = np.empty(N_METRICS, dtype=np.float64)
-    equity = np.empty(n, dtype=np.float64)
+    equity = np.full(n, np.nan, dtype=np.float64)
     trades = np.empty((n + 1, N_TRADE_FIELDS), dtype=np.float64)
     count = _run_one(
         plan.code, bars.open, bars.high, bars.low, bars.close, ends, period_counts(ends), bars.ts,
@@ -102,7 +116,7 @@ def simulate_detailed(
             "return_pct": t[:, 6] * 100.0,
             "commission": t[:, 7],
             "exit_reason": pd.Categorical.from_codes(
-                t[:, 8].astype(np.int64), ["signal", "stop_loss", "take_profit"]
+                t[:, 8].astype(np.int64), ["signal", "stop_loss", "take_profit", "ruin"]
             ),
         }
     )
@@ -111,7 +125,16 @@ def simulate_detailed(
         equity=equity_frame,
         trades=trade_frame,
         metrics={name: float(out[k]) for k, name in enumerate(METRICS)},
+        annualisation=annualisation(bars, execution),
     )
+
+
+def annualisation(bars: BarsFrame, execution: ExecutionSettings) -> dict[str, str | float]:
+    """The annualisation a run of `bars` under `execution` uses."""
+    report = bars.annualisation()
+    if execution.annual_periods:
+        report["periodsPerYear"] = execution.annual_periods
+    return report
 
 
 def write_results(
@@ -164,6 +187,7 @@ def write_results(
         "metric": METRIC_JSON_NAMES[metric],
         "combinations": len(sweep),
         "bars": sweep.n_bars,
+        "annualisation": annualisation(bars, sweep.execution),
         "rows": [
             json_metric_keys({k: _json_value(v) for k, v in row.items()})
             for row in leaderboard.to_dict(orient="records")
@@ -192,6 +216,7 @@ def write_results(
         "best_value": _finite(top.get(metric)),
         "best_final_equity": _finite(top.get("final_equity")),
         "best_trades": _finite(top.get("trades")),
+        "annualisation": annualisation(bars, sweep.execution),
     }
     return ResultRefs(heatmap=heatmap, summary=summary, **names)
 

@@ -109,13 +109,19 @@ class ChunkResult:
         )
 
     def best(self, metric: str = "sharpe_ratio") -> tuple[int, float] | None:
-        """(combination index, value) of the best finite value of `metric`, or None."""
+        """(combination index, value) of the best finite value of `metric`, or None; a
+        surviving combination always beats a ruined one (see `ranking_order`)."""
         values = self.metrics[metric]
-        finite = np.isfinite(values)
-        if not finite.any():
+        if not np.isfinite(values).any():
             return None
-        k = int(np.argmax(np.where(finite, values, -np.inf)))
+        k = int(ranking_order(values, self.metrics["ruined"])[0])
+        if not np.isfinite(values[k]):
+            return None
         return self.chunk.start + k, float(values[k])
+
+    def is_ruined(self, combo: int) -> bool:
+        """Whether combination `combo` (a sweep-wide index inside this chunk) was ruined."""
+        return bool(self.metrics["ruined"][combo - self.chunk.start])
 
 
 @dataclass(eq=False)
@@ -129,6 +135,8 @@ class SweepResult:
     metrics: dict[str, np.ndarray]
     symbol: str = ""
     chunk_seconds: list[float] = field(default_factory=list)
+    annualisation: dict[str, str | float] = field(default_factory=dict)
+    """How returns were annualised (see `BarsFrame.annualisation`); filled by `run_sweep`."""
 
     def __len__(self) -> int:
         return len(self.params)
@@ -149,18 +157,49 @@ class SweepResult:
         return self.to_frame().iloc[self.ranking(metric)[:top_n]].reset_index(drop=True)
 
     def ranking(self, metric: str = "sharpe_ratio") -> np.ndarray:
-        """Combination indices best first, deterministic (stable on ties)."""
-        values = self.metrics[metric]
-        key = np.where(np.isnan(values), np.inf, -values)
-        return np.argsort(key, kind="stable")
+        """Combination indices best first, deterministic (stable on ties); surviving
+        combinations before ruined ones whatever the metric (see `ranking_order`)."""
+        return ranking_order(self.metrics[metric], self.metrics["ruined"])
 
     def digest(self) -> str:
-        """SHA-256 over the metric arrays' bytes: equal digests mean bit-identical results."""
+        """SHA-256 over the metric arrays in canonical form (`canonical_floats`): equal
+        digests mean equal results, however they travelled (in process, Parquet, JSON)."""
         h = hashlib.sha256()
         for name in METRICS:
             h.update(name.encode())
-            h.update(np.ascontiguousarray(self.metrics[name], dtype=np.float64).tobytes())
+            h.update(canonical_floats(self.metrics[name]).tobytes())
         return h.hexdigest()
+
+
+CANONICAL_NAN = np.frombuffer(b"\x00\x00\x00\x00\x00\x00\xf8\x7f", dtype="<f8")[0]
+"""The one NaN digests see (0x7ff8000000000000); x86 produces 0xfff8... for 0/0, JSON
+round-trips produce this one."""
+
+
+def canonical_floats(values: np.ndarray) -> np.ndarray:
+    """`values` as little-endian float64 with every NaN the same NaN and -0.0 as 0.0, so equal
+    numbers always give equal bytes."""
+    out = np.array(values, dtype="<f8", copy=True).reshape(-1)
+    out[np.isnan(out)] = CANONICAL_NAN
+    out[out == 0.0] = 0.0
+    return out
+
+
+def ranking_order(values: np.ndarray, ruined: np.ndarray | None = None) -> np.ndarray:
+    """Indices of `values` best (largest) first: surviving runs, then ruined ones (`ruined`
+    nonzero), each group by value descending with NaN last, ties by index. The one ranking
+    rule of leaderboards, chunk bests and walk-forward selection."""
+    values = np.asarray(values, dtype=np.float64)
+    lost = np.zeros(values.shape, dtype=bool) if ruined is None else np.asarray(ruined) != 0
+    key = np.where(np.isnan(values), np.inf, -values)
+    return np.lexsort((key, lost))
+
+
+def rank_key(value: float | None, ruined: bool | float | None) -> tuple[bool, bool, float]:
+    """Sort key (ascending = best first) of one JSON row's metric `value` (None for NaN) and
+    its `ruined` flag: the same rule as `ranking_order`, for rows outside a SweepResult."""
+    missing = value is None or math.isnan(value)
+    return bool(ruined), missing, 0.0 if missing else -float(value)  # type: ignore[arg-type]
 
 
 def plan_chunks(
@@ -238,11 +277,15 @@ def run_sweep(
     chunks: Sequence[Chunk] | None = None,
 ) -> SweepResult:
     """The whole grid in this process (one chunk unless `chunks` is given)."""
+    from shared.backtest.results import annualisation
+
     chunks = chunks or split_even(spec.n_combinations(), 1)
-    return aggregate(
+    result = aggregate(
         spec,
         execution,
         len(bars),
         (run_chunk(bars, spec, execution, c) for c in chunks),
         symbol=bars.symbol,
     )
+    result.annualisation = annualisation(bars, execution)
+    return result

@@ -139,14 +139,14 @@ def test_open_trade_at_the_end_counts_in_equity_not_in_trades() -> None:
 def test_settings_are_validated() -> None:
     with pytest.raises(ValueError, match="fill"):
         ExecutionSettings(fill="vwap")
-    with pytest.raises(InvalidInput, match="missing price"):
+    with pytest.raises(InvalidInput, match="missing, infinite, zero or negative price"):
         make_bars([10, np.nan, 11])
 
 
 def test_load_bars_cuts_sorts_and_round_trips_parquet() -> None:
     bars = make_bars([10, 11, 12, 13, 14])
     frame = bars.to_frame().iloc[::-1]
-    cut = load_bars(frame, start="2024-01-02", end="2024-01-04T00:00:00+00:00")
+    cut = load_bars(frame, start="2024-01-02", end="2024-01-04T00:00:00+00:00", repair=["sort"])
     assert cut.close.tolist() == [11.5, 12.5, 13.5]
     again = load_bars(cut.to_parquet())
     assert np.array_equal(again.ts, cut.ts)

@@ -39,7 +39,7 @@ def test_default_metric_is_camel_case_and_unknown_ones_name_the_choices() -> Non
         runs.BacktestRequest.model_validate(
             {"symbols": ["GOOG"], "strategy": SPEC, "metric": "moon"}
         )
-    assert len(METRICS) == 24
+    assert len(METRICS) == 26
 
 
 def test_overall_leaderboard_ranks_rows_across_symbols() -> None:

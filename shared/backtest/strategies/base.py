@@ -235,7 +235,7 @@ class Strategy:
             return {name: np.empty(0) for name in METRICS}
         opts = self.resolve_options(options or {})
         xv = execution.vector(bars.annual_periods())
-        ends = period_ends(bars.ts)
+        ends = bars.period_ends()
         counts = period_counts(ends)
         if type(self).plan is Strategy.plan:
             # Python signals: one combination at a time, so memory stays O(bars).
