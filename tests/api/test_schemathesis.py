@@ -1,7 +1,8 @@
 """Fuzz every operation of the running local host's /api/openapi.json with schemathesis: no
 5xx, and every response conforms to the documented status codes, media types and schemas.
 
-None is skipped: POST /api/backtests and /api/backtests/walk-forward start real runs on a
+None is skipped, and operations on `{id}` paths also run against a seeded resource of each
+kind (DELETEs last). POST /api/backtests and /api/backtests/walk-forward start real runs on a
 small data set (one year of GOOG daily bars from the bundled sample data) under a small grid
 cap, and POST /api/ops/backfill runs against the offline sample provider with the network
 providers pointed at a closed port (one try each). The budget is fixed: MAX_EXAMPLES per
@@ -70,16 +71,43 @@ def fuzz_environment(data_dir: str) -> dict[str, str]:
     }
 
 
+def seed_resources(base_url: str, headers: dict[str, str]) -> dict[str, str]:
+    """One resource of each kind, so that operations on `{id}` paths also run against a real
+    one (random ids only reach the 404 branch): path parameter name -> value."""
+    sma = {"strategy": "sma_cross", "grid": {"fast": [5, 10], "slow": [20, 40]}}
+    ids = {"symbol": "GOOG", "version": "1"}
+    with httpx.Client(base_url=base_url, headers=headers, timeout=60) as client:
+
+        def create(path: str, body: dict[str, Any], key: str = "id") -> str:
+            reply = client.post(path, json=body)
+            assert reply.status_code in (201, 202), f"{path}: {reply.status_code} {reply.text}"
+            return str(reply.json()[key])
+
+        ids["watchlistId"] = create("/api/watchlists", {"name": "seed", "symbols": ["GOOG"]})
+        ids["strategyId"] = create("/api/strategies", {"name": "seed", "spec": sma})
+        ids["accountId"] = create("/api/paper/accounts", {"name": "seed", "startingCash": 1000})
+        ids["orderId"] = create(
+            f"/api/paper/accounts/{ids['accountId']}/orders",
+            {"symbol": "GOOG", "side": "buy", "type": "limit", "qty": 1, "limitPrice": 1},
+        )
+        ids["run_id"] = create(
+            "/api/backtests", {"symbols": ["GOOG"], "strategy": sma}, key="runId"
+        )
+    return ids
+
+
 def fuzzers(
     operation: Any,
     label: str,
     base_url: str,
     headers: dict[str, str],
     statuses: dict[str, Counter[int]],
+    seeded: dict[str, str],
 ) -> list[Callable[[], None]]:
     """Hypothesis tests of one operation, each with every check: its documented examples
-    (a sweep that starts, a backfill that writes), then MAX_EXAMPLES derandomized cases that
-    fit the schema and MAX_EXAMPLES that break it (those must be 4xx, never 5xx)."""
+    (a sweep that starts, a backfill that writes), MAX_EXAMPLES derandomized cases that fit
+    the schema, the same on the seeded resource when the path names one, and MAX_EXAMPLES
+    that break the schema (those must be 4xx, never 5xx)."""
 
     def run(strategy: Any, budget: int) -> Callable[[], None]:
         @given(case=strategy)
@@ -102,6 +130,11 @@ def fuzzers(
     if examples:
         tests.append(run(st.one_of(examples), len(examples)))
     tests.append(run(operation.as_strategy(GenerationMode.POSITIVE), MAX_EXAMPLES))
+    names = [parameter.name for parameter in operation.path_parameters]
+    if names and all(name in seeded for name in names):
+        on_seeded = {name: seeded[name] for name in names}
+        strategy = operation.as_strategy(GenerationMode.POSITIVE, path_parameters=on_seeded)
+        tests.append(run(strategy, MAX_EXAMPLES))
     if operation.path_parameters or operation.query or operation.body:
         tests.append(run(operation.as_strategy(GenerationMode.NEGATIVE), MAX_EXAMPLES))
     return tests
@@ -119,6 +152,8 @@ def test_every_operation_survives_fuzzing_and_matches_its_schema(tmp_path):
         documented = {f"{m.upper()} {p}" for p, item in document["paths"].items() for m in item}
         schema = schemathesis.openapi.from_dict(document)
         operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
+        operations.sort(key=lambda operation: operation.method.upper() == "DELETE")  # last
+        seeded_ids = seed_resources(host.base_url, headers)
         started = time.monotonic()
         failures: list[str] = []
         statuses: dict[str, Counter[int]] = {}
@@ -128,7 +163,7 @@ def test_every_operation_survives_fuzzing_and_matches_its_schema(tmp_path):
                 documented.discard(label)
                 continue
             statuses[label] = Counter()
-            for fuzz in fuzzers(operation, label, host.base_url, headers, statuses):
+            for fuzz in fuzzers(operation, label, host.base_url, headers, statuses, seeded_ids):
                 try:
                     fuzz()
                 except (Exception, BaseExceptionGroup) as error:  # schemathesis groups its failures
