@@ -56,6 +56,7 @@ from shared.journal.service import (
     TradePage,
     TradesQuery,
     check_breakdown,
+    check_strategy_link,
     journal_of,
     owner,
     trade_detail,
@@ -259,6 +260,7 @@ async def journal_trades_annotate(req: func.HttpRequest, caller: Caller) -> func
     data = parse_body(req, AnnotationIn)
     journal = journal_of(caller.account_id)
     trade_id = req.route_params["tradeId"]
+    await asyncio.to_thread(check_strategy_link, caller.account_id, data)
     stored = await asyncio.to_thread(journal.annotate, trade_id, data, if_match(req))
     detail = data.model_dump(mode="json", by_alias=True, exclude={"notes"})
     detail["notesLength"] = len(data.notes)

@@ -13,16 +13,17 @@ from pydantic import ConfigDict, Field
 from shared.api_model import ApiModel
 from shared.auth.caller import Caller
 from shared.config import get_settings
-from shared.errors import NotFound
+from shared.errors import InvalidInput, NotFound
 from shared.ingest.bars import BarLake
 from shared.journal.analytics import BreakdownKey, DailyPoint, Group, JournalFilter, select
 from shared.journal.excursion import Excursion, excursion
 from shared.journal.imports import ImportResult
 from shared.journal.matching import match
-from shared.journal.models import Annotation, Execution, Trade
+from shared.journal.models import Annotation, AnnotationIn, Execution, Trade
 from shared.journal.store import Journal
 from shared.storage.documents import DocumentNotFound
 from shared.storage.factory import blob_store, document_store, lake
+from shared.strategies_store import StrategyStore
 
 
 def owner(caller: Caller, account: str | None) -> str:
@@ -203,3 +204,18 @@ def check_breakdown(by: str) -> BreakdownKey:
         if key == by:
             return key
     raise NotFound(f"breakdown {by!r} is not one of {', '.join(BREAKDOWNS)}")
+
+
+def check_strategy_link(account: str, data: AnnotationIn) -> None:
+    """An annotation's strategy link names a saved version of the account's strategy
+    (deleted strategies keep their versions); 422 otherwise."""
+    if data.strategy_id is None and data.strategy_version is None:
+        return
+    if data.strategy_id is None or data.strategy_version is None:
+        raise InvalidInput("strategyId and strategyVersion go together: the version followed")
+    try:
+        StrategyStore(document_store()).get_version(
+            account, data.strategy_id, data.strategy_version
+        )
+    except NotFound as error:
+        raise InvalidInput(error.detail) from None

@@ -73,6 +73,13 @@ def _annotation(doc: Document) -> Annotation:
     return Annotation.model_validate({**fields, "account": doc["pk"], "etag": doc.get("_etag", "")})
 
 
+def group_key(broker_account: str, symbol: str) -> str:
+    """What an execution document carries to find its (broker account, symbol) with one
+    filter (only execution documents have it; one JSON field is a third of the work of
+    three on SQLite, which parses the document for every filtered field)."""
+    return f"{broker_account}|{symbol}"
+
+
 @dataclass(frozen=True)
 class WriteResult:
     added: int
@@ -143,6 +150,7 @@ class Journal:
                 "id": exec_id,
                 "pk": self.account,
                 "kind": "execution",
+                "group": group_key(item.broker_account, item.symbol),
                 "source": source,
                 "import_id": import_id,
                 "created_at": now,
@@ -179,6 +187,7 @@ class Journal:
         doc = {
             **content(self.docs.read(CONTAINER, execution_id, self.account)),
             **data.model_dump(mode="json"),
+            "group": group_key(data.broker_account, data.symbol),
             "updated_at": datetime.now(UTC).isoformat(),
         }
         stored = self.docs.upsert(CONTAINER, doc, if_match=if_match or current.etag)
@@ -221,13 +230,7 @@ class Journal:
             return [_execution(doc) for doc in docs]
         found: list[Execution] = []
         for broker_account, symbol in sorted(groups):
-            docs = self._every(
-                [
-                    Filter("kind", "=", "execution"),
-                    Filter("broker_account", "=", broker_account),
-                    Filter("symbol", "=", symbol),
-                ]
-            )
+            docs = self._every([Filter("group", "=", group_key(broker_account, symbol))])
             found.extend(_execution(doc) for doc in docs)
         return found
 

@@ -185,3 +185,29 @@ async def test_bad_input_is_a_named_4xx(call):
     assert "moon" in by.json["detail"]
     page = await call("GET", "journal/trades", query={"continuationToken": "abc"})
     assert page.status == 422
+
+
+async def test_strategy_link_must_name_a_saved_version(call):
+    await round_trip(call)
+    [trade] = (await call("GET", "journal/trades")).json["items"]
+    params = {"tradeId": trade["id"]}
+    spec = {"name": "x", "spec": {"strategy": "sma_cross", "grid": {"fast": [5], "slow": [20]}}}
+    strategy = (await call("POST", "strategies", body=spec)).json
+    route = "journal/trades/{tradeId}/annotation"
+    linked = await call(
+        "PUT", route, params=params, body={"strategyId": strategy["id"], "strategyVersion": 1}
+    )
+    assert linked.status == 200
+    assert linked.json["strategyVersion"] == 1
+    missing = await call(
+        "PUT", route, params=params, body={"strategyId": strategy["id"], "strategyVersion": 9}
+    )
+    assert missing.status == 422
+    assert "no version 9" in missing.json["detail"]
+    theirs = await call(
+        "PUT", route, params=params, body={"strategyId": "st-nope", "strategyVersion": 1}
+    )
+    assert theirs.status == 422
+    half = await call("PUT", route, params=params, body={"strategyId": strategy["id"]})
+    assert half.status == 422
+    assert "go together" in half.json["detail"]

@@ -91,6 +91,7 @@ def test_snapshot_is_read_cold_from_the_blob_and_rebuilt_when_stale():
             "id": "x-late",
             "pk": "alice",
             "kind": "execution",
+            "group": "default|AAPL",
             "source": "manual",
             "created_at": T0.isoformat(),
         },
