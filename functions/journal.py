@@ -409,6 +409,10 @@ async def journal_screenshots_open(req: func.HttpRequest, caller: Caller) -> fun
     journal = journal_of(caller.account_id)
     trade_id = req.route_params["tradeId"]
     slot = await asyncio.to_thread(open_upload, journal, trade_id, data, _origin(req))
+    detail = {"contentType": data.content_type, "size": data.size}
+    await asyncio.to_thread(
+        _audit, caller, "journal.screenshot.slot_opened", f"trades/{trade_id}", detail
+    )
     return json_response(slot, status=201)
 
 

@@ -100,6 +100,76 @@ async def _backfill(call) -> Reply:
     return await call("POST", "ops/backfill", role="admin", account="root", body=body)
 
 
+EXECUTION = {
+    "symbol": "AAPL",
+    "side": "buy",
+    "quantity": 1,
+    "price": 10,
+    "executedAt": "2024-03-04T09:30:00-05:00",
+}
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
+GENERIC_CSV = (
+    "broker_account,symbol,side,quantity,price,fees,executed_at,currency,external_id\n"
+    "U1,AAPL,buy,1,10,0,2024-03-04T09:30:00-05:00,USD,x-1\n"
+)
+
+
+async def _execution(call) -> str:
+    return (await call("POST", "journal/executions", body=EXECUTION)).json["id"]
+
+
+async def _trade(call) -> str:
+    await _execution(call)
+    trades = await call("GET", "journal/trades", query={"status": "open"})
+    return trades.json["items"][0]["id"]
+
+
+async def _slot(call) -> Reply:
+    one = {"tradeId": await _trade(call)}
+    body = {"contentType": "image/png", "size": len(PNG)}
+    return await call("POST", "journal/trades/{tradeId}/screenshots", params=one, body=body)
+
+
+async def _record_execution(call) -> Reply:
+    return await call("POST", "journal/executions", body=EXECUTION)
+
+
+async def _edit_execution(call) -> Reply:
+    one = {"executionId": await _execution(call)}
+    return await call(
+        "PUT", "journal/executions/{executionId}", params=one, body={**EXECUTION, "price": 11}
+    )
+
+
+async def _delete_execution(call) -> Reply:
+    one = {"executionId": await _execution(call)}
+    return await call("DELETE", "journal/executions/{executionId}", params=one)
+
+
+async def _annotate(call) -> Reply:
+    one = {"tradeId": await _trade(call)}
+    body = {"notes": "late entry", "tags": ["gap"]}
+    return await call("PUT", "journal/trades/{tradeId}/annotation", params=one, body=body)
+
+
+async def _import(call) -> Reply:
+    body = {"format": "generic", "content": GENERIC_CSV, "filename": "trades.csv"}
+    return await call("POST", "journal/imports", body=body)
+
+
+async def _upload(call) -> Reply:
+    slot = (await _slot(call)).json
+    owner, upload = slot["uploadUrl"].split("?")[0].split("/")[-2:]
+    return await call(
+        "PUT",
+        "journal/uploads/{owner}/{uploadId}",
+        params={"owner": owner, "uploadId": upload},
+        role=None,
+        body=PNG,
+        headers={"Content-Type": "image/png"},
+    )
+
+
 RECIPES: dict[tuple[str, str], Recipe] = {
     ("POST", "watchlists"): _create_watchlist,
     ("PUT", "watchlists/{watchlistId}"): _replace_watchlist,
@@ -112,6 +182,13 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("POST", "paper/accounts/{accountId}/orders/{orderId}/cancel"): _cancel,
     ("POST", "paper/match"): _match,
     ("POST", "ops/backfill"): _backfill,
+    ("POST", "journal/executions"): _record_execution,
+    ("PUT", "journal/executions/{executionId}"): _edit_execution,
+    ("DELETE", "journal/executions/{executionId}"): _delete_execution,
+    ("PUT", "journal/trades/{tradeId}/annotation"): _annotate,
+    ("POST", "journal/imports"): _import,
+    ("POST", "journal/trades/{tradeId}/screenshots"): _slot,
+    ("PUT", "journal/uploads/{owner}/{uploadId}"): _upload,
 }
 
 
