@@ -28,11 +28,13 @@ ARGS = [
     not shutil.which("chromium") and os.environ.get("CI") != "true",
     reason="Debian's chromium is not installed (apt-get install -y chromium)",
 )
-def test_demo_page_shows_trades_arriving() -> None:
+def test_demo_page_shows_trades_arriving(tmp_path) -> None:
     from playwright.sync_api import sync_playwright
 
     env = {
-        "LOCAL_DATA_DIR": os.environ["LOCAL_DATA_DIR"],
+        # a data folder of its own: watchlists other tests left behind would share the
+        # replay's trades with their symbols
+        "LOCAL_DATA_DIR": str(tmp_path),
         "RELAY_REPLAY_RATE": "10",
         "DEFAULT_SYMBOLS": "AAPL,MSFT",
     }
