@@ -3,6 +3,7 @@
 - `shared/` (the core) imports none of its adapters (`functions/`, `durable/`, `devhost/`,
   `containerapps/`, `function_app`) nor the Azure Functions SDKs, not even inside a function;
 - `functions/` (HTTP routes) imports nothing from `durable/` but the package itself;
+- `bench/` and `testsupport/` (their shared support code) import nothing from `tests/`;
 - `shared/` has no import cycle among its modules at import time (module-level statements,
   `if TYPE_CHECKING:` blocks excluded since they never run).
 
@@ -20,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 ADAPTERS = ("functions", "durable", "devhost", "containerapps", "function_app")
 FUNCTIONS_SDKS = ("azure.functions", "azure.durable_functions")
-PROJECT = {"shared", *ADAPTERS, "tests", "bench", "tools"}
+PROJECT = {"shared", *ADAPTERS, "tests", "testsupport", "bench", "tools"}
 
 # functions/ -> durable/ internals that exist today. Issue 16 item 1 moves the run service out
 # of durable/runs.py into shared/, after which these go.
@@ -175,6 +176,12 @@ def cycles(graph: dict[str, set[str]]) -> set[frozenset[str]]:
 def test_shared_imports_no_adapter_and_no_functions_sdk() -> None:
     violations = boundary_violations("shared", ADAPTERS + FUNCTIONS_SDKS)
     assert not violations, f"shared/ must not import adapters or azure.functions: {violations}"
+
+
+def test_bench_and_testsupport_import_nothing_from_tests() -> None:
+    for package in ("bench", "testsupport"):
+        violations = boundary_violations(package, ("tests",))
+        assert not violations, f"{package}/ imports tests/ (move it to testsupport/): {violations}"
 
 
 def test_functions_import_no_durable_internals_beyond_the_allow_list() -> None:
