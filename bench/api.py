@@ -25,14 +25,15 @@ import httpx
 
 from shared.auth.tokens import authenticate_header
 from shared.config import get_settings
+from shared.ingest.state import QUOTES
 from shared.storage.documents_sqlite import SqliteDocumentStore
-from tests.support.auth import auth_headers
-from tests.support.host import start_host
+from testsupport.auth import auth_headers
+from testsupport.host import start_host
 
 
 def put_quote(store: SqliteDocumentStore, symbol: str, price: float) -> None:
     store.upsert(
-        "quotes",
+        QUOTES,
         {
             "id": symbol,
             "pk": symbol,

@@ -3,7 +3,7 @@
 
     .venv/bin/python bench/backtest_validation.py [--rounds 3]
 
-Sends every body of tests/durable/test_backtests_hostile.py (grids of 4,000,000 values,
+Sends every body of testsupport/hostile_bodies.py (grids of 4,000,000 values,
 "1e450000", NaN, warm-ups longer than the bars, ...) `--rounds` times, one at a time, with
 GOOG's daily bars in the lake, and polls GET /api/health every 20 ms in another thread
 (first alone for a baseline, then during the requests). Prints one line a script can read:
@@ -54,10 +54,10 @@ def main() -> int:
         "BACKTEST_WORKERS": "1",
     }
     os.environ.update(env)
-    from tests.durable.bars import write_bars
-    from tests.durable.test_backtests_hostile import BACKTESTS, STRATEGIES
-    from tests.support.auth import auth_headers
-    from tests.support.host import start_host
+    from testsupport.auth import auth_headers
+    from testsupport.bars import write_bars
+    from testsupport.host import start_host
+    from testsupport.hostile_bodies import BACKTESTS, STRATEGIES
 
     write_bars()
     headers = {**auth_headers(), "Content-Type": "application/json"}

@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
 
-from tests.support.auth import auth_headers
-from tests.support.host import start_host
+from testsupport.auth import auth_headers
+from testsupport.host import start_host
 
 POLL_SECONDS = 0.005
 REST_SECONDS = 2.0

@@ -33,7 +33,7 @@ from shared.ingest.sync import Ingestor
 from shared.market.symbols import parse_symbol
 from shared.storage.factory import blob_store, clear_cache
 from shared.storage.lake import parquet_bytes
-from tests.support.fake_providers import FakeMarket, FakeProviders, serve_fake_providers
+from testsupport.fake_providers import FakeMarket, FakeProviders, serve_fake_providers
 
 LAST_DAY = date(2024, 6, 28)
 

@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 import pyarrow as pa
 
+from shared.ingest.state import QUOTES  # any provisioned container; the documents are the bench's
 from shared.storage.blob_local import LocalBlobStore
 from shared.storage.documents import Filter, PatchOp
 from shared.storage.documents_sqlite import SqliteDocumentStore
@@ -30,26 +31,26 @@ from shared.storage.lake import ParquetLake
 def _writer(path: str, worker: int, count: int) -> None:
     store = SqliteDocumentStore(Path(path))
     for number in range(count):
-        store.upsert("quotes", {"id": f"w{worker}-{number}", "pk": f"p{number % 50}", "n": number})
+        store.upsert(QUOTES, {"id": f"w{worker}-{number}", "pk": f"p{number % 50}", "n": number})
 
 
 def bench_documents(root: Path, count: int) -> None:
     store = SqliteDocumentStore(root / "docs.sqlite3")
     started = time.perf_counter()
     for number in range(count):
-        store.upsert("quotes", {"id": f"s{number}", "pk": f"p{number % 50}", "price": number * 0.5})
+        store.upsert(QUOTES, {"id": f"s{number}", "pk": f"p{number % 50}", "price": number * 0.5})
     writes = count / (time.perf_counter() - started)
     started = time.perf_counter()
     for number in range(count):
-        store.read("quotes", f"s{number}", f"p{number % 50}")
+        store.read(QUOTES, f"s{number}", f"p{number % 50}")
     reads = count / (time.perf_counter() - started)
     started = time.perf_counter()
     for number in range(200):
-        store.query("quotes", f"p{number % 50}", [Filter("price", ">", 100.0)], order_by="price")
+        store.query(QUOTES, f"p{number % 50}", [Filter("price", ">", 100.0)], order_by="price")
     queries = 200 / (time.perf_counter() - started)
     started = time.perf_counter()
     for _ in range(count // 5):
-        store.patch("quotes", "s1", "p1", [PatchOp("incr", "/price", 1)])
+        store.patch(QUOTES, "s1", "p1", [PatchOp("incr", "/price", 1)])
     patches = (count // 5) / (time.perf_counter() - started)
     context = multiprocessing.get_context("spawn")
     workers = [

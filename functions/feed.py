@@ -19,6 +19,7 @@ from shared.feed.groups import ALL_TICKS_GROUP, group_for, join_role
 from shared.market.symbols import parse_symbols
 from shared.storage.factory import document_store
 from shared.watchlists import WatchlistStore
+from shared.watchlists.selection import CONTAINER as WATCHLISTS
 
 bp = func.Blueprint()
 TAGS = ("feed",)
@@ -65,7 +66,7 @@ def _symbols_for(caller: Caller, query: NegotiateQuery, settings: Settings) -> l
     if query.symbols:
         return [symbol.text for symbol in parse_symbols(query.symbols)]
     seen = dict.fromkeys(settings.default_symbols)
-    for doc in document_store().query_all("watchlists", caller.account_id):
+    for doc in document_store().query_all(WATCHLISTS, caller.account_id):
         seen.update(dict.fromkeys(doc.get("symbols", [])))
     return list(seen)
 

@@ -18,8 +18,8 @@ from shared.ingest.bars import BarLake
 from shared.ingest.health import provider_health
 from shared.ingest.query import bars_csv, bars_json, bars_parquet, parse_bar_query
 from shared.ingest.state import QuoteBook, SyncStates
-from shared.ingest.sync import PROVIDERS, Ingestor, backfill_request_symbols, backfill_window
-from shared.market.models import Interval
+from shared.ingest.sync import Ingestor, backfill_request_symbols, backfill_window
+from shared.market.models import INGEST_PROVIDERS, Interval
 from shared.market.symbols import parse_symbol, parse_symbols
 from shared.storage.documents import content
 from shared.storage.factory import document_store, lake
@@ -206,7 +206,7 @@ class BackfillRequest(ApiModel):
     start: date
     end: date
     interval: Interval = Field("1d", description="1d, or an intraday interval (1m ... 60m)")
-    provider: str | None = Field(None, description="alphavantage | yahoo | coingecko | sample")
+    provider: str | None = Field(None, description=" | ".join(INGEST_PROVIDERS))
 
 
 @bp.function_name("market_backfill")
@@ -221,8 +221,10 @@ async def backfill(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     body = parse_body(req, BackfillRequest)
     symbols = backfill_request_symbols(body.symbols, MAX_BACKFILL_SYMBOLS)
     start, end = backfill_window(body.start, body.end)
-    if body.provider is not None and body.provider not in PROVIDERS:
-        raise InvalidInput(f"provider {body.provider!r} is not one of {', '.join(PROVIDERS)}")
+    if body.provider is not None and body.provider not in INGEST_PROVIDERS:
+        raise InvalidInput(
+            f"provider {body.provider!r} is not one of {', '.join(INGEST_PROVIDERS)}"
+        )
     ingestor = Ingestor.from_settings(get_settings())
     asked = {
         "symbols": [s.text for s in symbols],

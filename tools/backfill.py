@@ -19,12 +19,12 @@ from rich.table import Table
 from shared.config import SettingsError, get_settings
 from shared.errors import DomainError
 from shared.ingest.sync import (
-    PROVIDERS,
     Ingestor,
     Outcome,
     backfill_request_symbols,
     backfill_window,
 )
+from shared.market.models import INGEST_PROVIDERS
 
 app = typer.Typer(add_completion=False, help=__doc__)
 console = Console(stderr=True)
@@ -50,7 +50,10 @@ def main(
         "1d", "--interval", "-i", help="1d, or intraday 1m/5m/15m/30m/60m (recent days only)"
     ),
     provider: str | None = typer.Option(
-        None, "--provider", "-p", help=f"One of {', '.join(PROVIDERS)}; default picks per symbol"
+        None,
+        "--provider",
+        "-p",
+        help=f"One of {', '.join(INGEST_PROVIDERS)}; default picks per symbol",
     ),
     wait: float = typer.Option(
         90.0, "--wait", help="Longest wait (s) for a provider quota token per call"
@@ -62,8 +65,10 @@ def main(
         first, last = backfill_window(first, last)
     except DomainError as error:
         raise typer.BadParameter(error.detail, param_hint="--start") from None
-    if provider is not None and provider not in PROVIDERS:
-        raise typer.BadParameter(f"use one of {', '.join(PROVIDERS)}", param_hint="--provider")
+    if provider is not None and provider not in INGEST_PROVIDERS:
+        raise typer.BadParameter(
+            f"use one of {', '.join(INGEST_PROVIDERS)}", param_hint="--provider"
+        )
     logging.basicConfig(level=logging.ERROR)
     try:
         wanted = backfill_request_symbols(symbols, limit=1000)

@@ -20,13 +20,12 @@ from datetime import UTC, datetime
 
 from shared.events import quotes_written
 from shared.feed.trades import Trade
-from shared.ingest.state import quote_document
+from shared.ingest.state import QUOTES, quote_document
 from shared.market.models import Quote
 from shared.storage.documents import DocumentNotFound, DocumentStore, StaleEtag
 
 log = logging.getLogger("relay.quotes")
 
-CONTAINER = "quotes"
 WRITE_ATTEMPTS = 3
 
 
@@ -94,7 +93,7 @@ class QuoteWriter:
     def _write_one(self, symbol: str, trade: Trade) -> bool:
         for _attempt in range(WRITE_ATTEMPTS):
             try:
-                existing = self.documents.read(CONTAINER, symbol, symbol)
+                existing = self.documents.read(QUOTES, symbol, symbol)
             except DocumentNotFound:
                 existing = None
             document = quote_document(trade_quote(trade, existing))
@@ -102,7 +101,7 @@ class QuoteWriter:
                 return False
             etag = str(existing["_etag"]) if existing and existing.get("_etag") else None
             try:
-                self.documents.upsert(CONTAINER, document, if_match=etag)
+                self.documents.upsert(QUOTES, document, if_match=etag)
             except (StaleEtag, DocumentNotFound):
                 continue
             return True

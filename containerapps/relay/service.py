@@ -13,14 +13,14 @@ from typing import Any
 from aiohttp import web
 
 from containerapps.relay.archive import TickArchive
+from containerapps.relay.publisher import TickPublisher
 from containerapps.relay.quotes import QuoteWriter
+from containerapps.relay.senders import GroupSender, RestSender, WebPubSubSender
 from containerapps.relay.settings import RelaySettings
 from containerapps.relay.upstream import FinnhubConnection, SymbolAllocator
 from shared import telemetry
 from shared.config import Settings, SettingsError
 from shared.feed.connection import webpubsub_connection_string
-from shared.feed.publisher import TickPublisher
-from shared.feed.senders import GroupSender, RestSender, WebPubSubSender
 from shared.feed.trades import Trade
 from shared.ingest.state import AUTH, SyncStates
 from shared.storage.documents import DocumentStore

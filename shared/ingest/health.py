@@ -7,9 +7,10 @@ from typing import Any
 
 from shared.config import Settings
 from shared.ingest.state import AUTH, PAUSE, PING, PSEUDO_SYMBOLS
+from shared.market.models import INGEST_PROVIDERS
 from shared.storage.documents import Document
 
-PROVIDER_NAMES = ("alphavantage", "yahoo", "coingecko", "sample", "finnhub")
+PROVIDER_NAMES = (*INGEST_PROVIDERS, "finnhub")
 
 
 def _enabled(settings: Settings, provider: str) -> bool:

@@ -24,9 +24,8 @@ from shared.errors import InvalidInput
 from shared.ingest.bars import BarLake, MergeSummary, day_range
 from shared.ingest.planner import run_allowance, runs_left_today, stalest_first
 from shared.ingest.raw import RawArchive
-from shared.ingest.state import PING, ProviderPauses, QuoteBook, SeriesLocks, SyncStates
-from shared.market.models import INTERVALS, Bar, Quote
-from shared.market.symbols import PROVIDERS as SYMBOL_PROVIDERS
+from shared.ingest.state import PING, SYNC, ProviderPauses, QuoteBook, SeriesLocks, SyncStates
+from shared.market.models import INTERVALS, MARKET_PROVIDERS, Bar, Quote
 from shared.market.symbols import Symbol, parse_symbol, require
 from shared.providers.alphavantage import AlphaVantageClient, PremiumRequired
 from shared.providers.base import ClientHooks
@@ -49,8 +48,6 @@ from shared.watchlists.selection import select_watched
 
 log = logging.getLogger("shared.ingest")
 
-Provider = Literal["alphavantage", "yahoo", "coingecko", "sample"]
-PROVIDERS: tuple[str, ...] = ("alphavantage", "yahoo", "coingecko", "sample")
 INTRADAY_PROVIDERS: tuple[str, ...] = ("alphavantage", "yahoo")
 Status = Literal["ok", "no_data", "failed", "deferred"]
 ERROR_KINDS: dict[type[ProviderError], str] = {
@@ -250,7 +247,7 @@ class Ingestor:
         return [parse_symbol(text) for text in selection.selected]
 
     def _states(self, provider: str, interval: str) -> dict[str, dict[str, Any]]:
-        docs = self.documents.query_all("sync_state", provider, [Filter("interval", "=", interval)])
+        docs = self.documents.query_all(SYNC, provider, [Filter("interval", "=", interval)])
         return {str(doc["symbol"]): doc for doc in docs}
 
     # --- the per-symbol path ------------------------------------------------------------------
@@ -609,7 +606,7 @@ class Ingestor:
             raise InvalidInput(
                 f"{provider} has no {interval} bars; use {' or '.join(INTRADAY_PROVIDERS)}"
             )
-        if provider in SYMBOL_PROVIDERS:
+        if provider in MARKET_PROVIDERS:
             for symbol in symbols:
                 require(symbol, provider)
         report = RunReport(provider or "auto", as_of)

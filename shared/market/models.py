@@ -16,7 +16,16 @@ Adjustment = Literal["none", "split", "split_dividend"]
 (Yahoo's raw OHLC); 'split_dividend' = split- and dividend-adjusted. `adj_close`, when present,
 is always split- and dividend-adjusted."""
 
-Source = Literal["alphavantage", "yahoo", "coingecko", "finnhub", "sample", "test"]
+MarketProvider = Literal["alphavantage", "yahoo", "coingecko"]
+"""The market-data providers called over HTTP (each has a client in `shared/providers/`).
+The one list of providers: every other list below and elsewhere is derived from it."""
+MARKET_PROVIDERS: tuple[MarketProvider, ...] = get_args(MarketProvider)
+
+IngestProvider = Literal[MarketProvider, "sample"]
+"""What ingestion can run: the HTTP providers and the bundled offline sample data."""
+INGEST_PROVIDERS: tuple[IngestProvider, ...] = get_args(IngestProvider)
+
+Source = Literal[MarketProvider, "finnhub", "sample", "test"]
 
 
 def interval_length(interval: str) -> timedelta:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from shared.errors import InvalidInput
+from shared.market.models import MARKET_PROVIDERS
 
 SymbolKind = Literal["equity", "index", "crypto", "fx"]
 MAX_SYMBOL_LENGTH = 32
@@ -111,8 +112,6 @@ COINGECKO_IDS: dict[str, str] = {
 }
 COINGECKO_VS = frozenset({*(c.lower() for c in FIAT), "btc", "eth"})
 """CoinGecko `vs_currency` values the suite asks for (all in its supported list)."""
-
-PROVIDERS = ("alphavantage", "yahoo", "coingecko")
 
 _ALLOWED = re.compile(r"^[A-Za-z0-9.\-^=/: ]*$")
 _EQUITY = re.compile(r"^(?P<base>[A-Z0-9]{1,12})(?:\.(?P<a>[A-Z]{1,3}))?(?:\.(?P<b>[A-Z]{1,3}))?$")
@@ -201,7 +200,7 @@ class Symbol:
         return None
 
     def served_by(self) -> list[str]:
-        return [p for p in PROVIDERS if self.spelling(p) is not None]
+        return [p for p in MARKET_PROVIDERS if self.spelling(p) is not None]
 
 
 def require(symbol: Symbol, provider: str) -> str:

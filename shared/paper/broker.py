@@ -26,6 +26,7 @@ from shared.auth.caller import Caller
 from shared.auth.scope import owned_page, read_owned
 from shared.config import Settings
 from shared.errors import Conflict, DomainError, InvalidInput, NotFound
+from shared.ingest.state import QUOTES
 from shared.journal.paper import record_paper_fill
 from shared.paper.matching import (
     affordable_qty,
@@ -55,7 +56,6 @@ from shared.storage.documents import (
 log = logging.getLogger("shared.paper")
 
 CONTAINER = "paper"
-QUOTES = "quotes"
 SETTLED_KEPT = 500
 ORPHAN_AGE = timedelta(minutes=10)
 EPSILON = 1e-9

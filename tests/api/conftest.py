@@ -14,7 +14,7 @@ import pytest
 from functions.openapi import http_routes
 from shared.storage.documents import DocumentStore
 from shared.storage.factory import document_store
-from tests.support.auth import auth_headers
+from testsupport.auth import auth_headers
 
 
 @dataclass

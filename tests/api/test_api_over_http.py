@@ -14,8 +14,8 @@ from shared.auth import dev_issuer
 from shared.config import get_settings
 from shared.storage.documents_sqlite import SqliteDocumentStore
 from tests.api.conftest import put_quote
-from tests.support.auth import auth_headers
-from tests.support.host import RunningHost, start_host
+from testsupport.auth import auth_headers
+from testsupport.host import RunningHost, start_host
 
 pytestmark = pytest.mark.e2e
 

@@ -14,7 +14,7 @@ from functions.openapi import http_routes
 from shared.audit import AuditLog
 from shared.errors import Conflict
 from tests.api.conftest import put_quote
-from tests.support.auth import auth_headers
+from testsupport.auth import auth_headers
 
 
 async def audit(call, **query):

@@ -11,8 +11,8 @@ import azure.functions as func
 from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
 
 from functions import backtests
-from tests.durable.bars import write_bars
-from tests.support.auth import auth_headers
+from testsupport.auth import auth_headers
+from testsupport.bars import write_bars
 
 
 @dataclass

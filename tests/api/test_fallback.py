@@ -9,8 +9,8 @@ import pytest
 
 from functions.openapi import FALLBACK, openapi_document
 from shared.config import Settings
-from tests.support.auth import auth_headers
-from tests.support.host import in_process_host
+from testsupport.auth import auth_headers
+from testsupport.host import in_process_host
 
 SCHEDULES = {
     name.upper(): str(field.default)

@@ -19,8 +19,8 @@ from functions.openapi import http_routes
 from shared.auth.caller import ROLE_RANK
 from shared.storage.documents_sqlite import SqliteDocumentStore
 from tests.api.conftest import put_quote
-from tests.support.auth import auth_headers
-from tests.support.host import start_host
+from testsupport.auth import auth_headers
+from testsupport.host import start_host
 
 IDENTITIES: dict[str, tuple[str | None, str]] = {
     "anonymous": (None, ""),

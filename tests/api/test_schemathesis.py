@@ -30,8 +30,8 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from tests.support.auth import auth_headers
-from tests.support.host import start_host
+from testsupport.auth import auth_headers
+from testsupport.host import start_host
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -143,7 +143,7 @@ async def test_a_stored_spec_that_breaks_todays_rules_reads_but_does_not_run(cal
 
     from functions.backtests import _parse_and_validate
     from shared.errors import InvalidParameter
-    from tests.durable.bars import write_bars
+    from testsupport.bars import write_bars
 
     first = (await create(call)).json
     head = store.read("strategies", first["id"], "alice")

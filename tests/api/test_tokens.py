@@ -28,8 +28,8 @@ from shared.auth.tokens import (
     parse_roles,
 )
 from shared.config import AZURE_PLATFORM_VARIABLES, SettingsError, get_settings, load_settings
-from tests.support.auth import auth_headers
 from tests.support.oidc_issuer import LocalIssuer
+from testsupport.auth import auth_headers
 
 AUDIENCE = "api://tradingjournal"
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.auth import auth_headers
-from tests.support.host import start_host
+from testsupport.auth import auth_headers
+from testsupport.host import start_host
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.support.host import start_host
+from testsupport.host import start_host
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -12,7 +12,7 @@ import pytest
 
 from devhost import host as host_module
 from devhost.host import DevHost
-from tests.support.host import in_process_host
+from testsupport.host import in_process_host
 
 SAMPLE_APP = "tests.devhost.sample_app:app"
 SETTINGS = {"SAMPLE_SCHEDULE": "0 0 0 1 1 *"}

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from shared.storage.blob_local import LocalBlobStore
-from tests.support.host import RunningHost, start_host
+from testsupport.host import RunningHost, start_host
 
 pytestmark = pytest.mark.e2e
 

@@ -13,7 +13,7 @@ import time
 import httpx
 import pytest
 
-from tests.support.host import REPO, free_port, start_host
+from testsupport.host import REPO, free_port, start_host
 
 pytestmark = pytest.mark.e2e
 
@@ -43,7 +43,7 @@ def test_host_exits_when_its_parent_dies() -> None:
         f"""
         import os, sys
         sys.path.insert(0, {str(REPO)!r})
-        from tests.support.host import start_host
+        from testsupport.host import start_host
         host = start_host({ENV!r}, app={SAMPLE!r}, args=["--no-plugins"])
         print(host.process.pid, flush=True)
         os._exit(0)

@@ -20,7 +20,7 @@ from shared.feed.connection import local_connection_string, webpubsub_connection
 from shared.local_secrets import install_secret
 from shared.storage.blob_local import read_signed, sign
 from shared.storage.factory import blob_store, clear_cache
-from tests.support.host import in_process_host
+from testsupport.host import in_process_host
 
 OLD_SIGNING_KEY = "local-dev-signing-key-change-me"
 OLD_ACCESS_KEY = "local-webpubsub-access-key-not-a-secret"

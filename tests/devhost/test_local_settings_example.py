@@ -8,7 +8,7 @@ import pytest
 
 from devhost.localsettings import read_values
 from shared.config import load_settings
-from tests.support.host import REPO
+from testsupport.host import REPO
 
 EXAMPLE = REPO / "local.settings.example.json"
 

@@ -19,7 +19,7 @@ from devhost.plugins import (
     PluginHost,
     load_plugins,
 )
-from tests.support.host import in_process_host
+from testsupport.host import in_process_host
 
 
 def make_app() -> func.FunctionApp:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from devhost.localsettings import LocalSettingsError, check_name, read_values
-from tests.support.host import REPO
+from testsupport.host import REPO
 
 pytestmark = pytest.mark.e2e
 

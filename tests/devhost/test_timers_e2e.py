@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.host import start_host
+from testsupport.host import start_host
 
 pytestmark = pytest.mark.e2e
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import azure.functions as func
 
 from devhost.timers import ScheduleMonitor, ScheduleStatus, monitored, parse_schedule
-from tests.support.host import in_process_host
+from testsupport.host import in_process_host
 
 
 def timer_app(calls: list[tuple[str, bool, float]], work_seconds: float) -> func.FunctionApp:

@@ -23,7 +23,7 @@ from shared.backtest import (
 from shared.backtest.metrics import json_metric_keys
 from shared.config import get_settings
 from shared.storage.factory import document_store
-from tests.durable.bars import write_bars
+from testsupport.bars import write_bars
 
 APP = "tests.durable.apps.backtest_app:app"
 GRID = {"fast": "5:20:5", "slow": "30:90:20"}

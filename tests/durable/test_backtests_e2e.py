@@ -15,9 +15,9 @@ import psutil
 import pytest
 
 from shared.backtest import ExecutionSettings, StrategySpec, run_sweep
-from tests.durable.bars import write_bars
-from tests.support.auth import auth_headers
-from tests.support.host import RunningHost, start_host
+from testsupport.auth import auth_headers
+from testsupport.bars import write_bars
+from testsupport.host import RunningHost, start_host
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

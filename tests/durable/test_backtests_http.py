@@ -17,9 +17,9 @@ from shared.backtest import ExecutionSettings, StrategySpec, run_sweep
 from shared.config import get_settings
 from shared.storage.factory import document_store
 from shared.strategies_store.store import StrategyIn, StrategyStore
-from tests.durable.bars import write_bars
-from tests.support.auth import auth_headers
-from tests.support.host import in_process_host
+from testsupport.auth import auth_headers
+from testsupport.bars import write_bars
+from testsupport.host import in_process_host
 
 APP = "tests.durable.apps.backtest_app:app"
 

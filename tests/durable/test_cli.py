@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.durable.bars import write_bars
+from testsupport.bars import write_bars
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ from durable import runs
 from shared.backtest import plan_walk_forward
 from shared.config import get_settings
 from shared.storage.factory import document_store
-from tests.durable.bars import goog_frame, write_bars
+from testsupport.bars import goog_frame, write_bars
 from tools import dts_actions
 
 APP = "tests.durable.apps.backtest_app:app"

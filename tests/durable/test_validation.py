@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from durable import runs
 from shared.config import get_settings
 from shared.errors import GridTooLarge, InvalidInput
-from tests.durable.bars import write_bars
+from testsupport.bars import write_bars
 
 GRID = {"fast": "5:15:5", "slow": "20:40:10"}
 

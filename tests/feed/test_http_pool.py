@@ -12,7 +12,7 @@ import pytest
 import trustme
 from aiohttp import web
 
-from shared.feed.http_pool import KeepAlivePool
+from containerapps.relay.http_pool import KeepAlivePool
 from tests.support.loopback import serve
 
 pytestmark = pytest.mark.timeout(30)

@@ -15,8 +15,8 @@ from devhost.host import DevHost
 from devhost.webpubsub import WebPubSubPlugin
 from shared.config import get_settings
 from shared.storage.factory import document_store
-from tests.support.auth import auth_headers
-from tests.support.host import in_process_host
+from testsupport.auth import auth_headers
+from testsupport.host import in_process_host
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.e2e]
 

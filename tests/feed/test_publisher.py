@@ -10,8 +10,8 @@ import aiohttp
 import jwt
 import pytest
 
+from containerapps.relay.publisher import TickPublisher
 from shared.feed.groups import ALL_TICKS_GROUP, from_finnhub, group_for, to_finnhub
-from shared.feed.publisher import TickPublisher
 from shared.feed.trades import MalformedMessageError, Trade, TradeSequencer, parse_finnhub
 
 pytestmark = pytest.mark.timeout(30)
@@ -207,8 +207,13 @@ async def test_trades_the_live_feed_loses_are_counted_as_dropped() -> None:
 async def test_key_and_sdk_senders_deliver_to_a_group_through_the_standin() -> None:
     from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient
 
+    from containerapps.relay.senders import (
+        AccessKeyTokens,
+        RestSender,
+        WebPubSubSender,
+        WebPubSubSendError,
+    )
     from devhost.webpubsub.standin import JSON_PROTOCOL, StandInServer
-    from shared.feed.senders import AccessKeyTokens, RestSender, WebPubSubSender, WebPubSubSendError
 
     key = "publisher-tests-access-key-0123456789abcdef"
     server = await StandInServer(key).start()

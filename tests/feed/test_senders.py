@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from azure.core.credentials import AccessToken
 
-from shared.feed.senders import (
+from containerapps.relay.senders import (
     ENTRA_SCOPE,
     AccessKeyTokens,
     EntraTokens,

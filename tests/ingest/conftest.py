@@ -11,7 +11,7 @@ import pytest
 from shared.config import get_settings
 from shared.ingest.sync import Ingestor
 from shared.storage.factory import blob_store, clear_cache, document_store
-from tests.support.fake_providers import FakeMarket, FakeProviders, serve_fake_providers
+from testsupport.fake_providers import FakeMarket, FakeProviders, serve_fake_providers
 
 AS_OF = datetime(2024, 7, 1, 0, 5, tzinfo=UTC)
 SYMBOLS = "AAPL,MSFT,BTC-USD,ETH-USD"

@@ -8,9 +8,9 @@ import httpx
 import pytest
 
 from tests.ingest.conftest import fast_env
-from tests.support.auth import auth_headers
-from tests.support.fake_providers import FakeProviders
-from tests.support.host import RunningHost, start_host
+from testsupport.auth import auth_headers
+from testsupport.fake_providers import FakeProviders
+from testsupport.host import RunningHost, start_host
 
 pytestmark = [pytest.mark.e2e]
 

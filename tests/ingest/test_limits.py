@@ -13,7 +13,7 @@ from shared.ingest.health import provider_health
 from shared.ingest.sync import Ingestor
 from shared.market.symbols import parse_symbols
 from tests.ingest.conftest import AS_OF, next_business_day, snapshot
-from tests.support.fake_providers import AV_MESSAGES, FakeProviders
+from testsupport.fake_providers import AV_MESSAGES, FakeProviders
 
 LATER = AS_OF + timedelta(days=1)
 EQUITIES = parse_symbols("AAPL,MSFT,IBM")

@@ -17,7 +17,7 @@ from functions import market
 from shared.config import get_settings
 from shared.ingest.sync import Ingestor
 from tests.ingest.conftest import AS_OF
-from tests.support.auth import auth_headers
+from testsupport.auth import auth_headers
 
 
 def _functions() -> dict[str, Any]:

@@ -25,7 +25,7 @@ from shared.ingest.sync import Ingestor
 from shared.market.symbols import parse_symbols
 from shared.storage.factory import clear_cache
 from tests.ingest.conftest import AS_OF, fast_env, lake_files
-from tests.support.fake_providers import FakeMarket, FakeProviders, serve_fake_providers
+from testsupport.fake_providers import FakeMarket, FakeProviders, serve_fake_providers
 
 ANSWERS = {
     # answer: (faults to script, is it data?); "yahoo" is Yahoo's split-adjusted series

@@ -12,7 +12,7 @@ import pytest
 
 from shared.ingest.sync import Ingestor, RunReport
 from tests.ingest.conftest import AS_OF, next_business_day, snapshot
-from tests.support.fake_providers import FakeProviders
+from testsupport.fake_providers import FakeProviders
 
 LATER = AS_OF + timedelta(days=1)
 

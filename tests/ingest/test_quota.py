@@ -13,7 +13,7 @@ from shared.ingest.sync import Ingestor
 from shared.market.symbols import parse_symbols
 from shared.quota import Limit, QuotaBook, QuotaExhausted
 from shared.storage.factory import document_store
-from tests.support.fake_providers import FakeProviders
+from testsupport.fake_providers import FakeProviders
 
 
 class Clock:

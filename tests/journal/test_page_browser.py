@@ -11,8 +11,8 @@ import pytest
 
 from shared.journal.sample import DEMO_ACCOUNT, seed_demo
 from shared.journal.service import journal_of
-from tests.support.auth import auth_headers
-from tests.support.host import start_host
+from testsupport.auth import auth_headers
+from testsupport.host import start_host
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(180)]
 

@@ -8,7 +8,7 @@ import pytest
 
 from shared.providers.base import ClientHooks
 from shared.providers.http import RawResponse, RetryPolicy
-from tests.support.fake_providers import FakeMarket, FakeProviders, serve_fake_providers
+from testsupport.fake_providers import FakeMarket, FakeProviders, serve_fake_providers
 
 FAST = RetryPolicy(
     attempts=3, wait_initial=0.01, wait_max=0.05, wait_jitter=0.01, retry_after_max=2.0

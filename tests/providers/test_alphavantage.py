@@ -28,7 +28,7 @@ from shared.providers.errors import (
     Throttled,
 )
 from shared.providers.http import RawResponse
-from tests.support.fake_providers import AV_MESSAGES, FakeProviders
+from testsupport.fake_providers import AV_MESSAGES, FakeProviders
 
 AAPL = parse_symbol("AAPL")
 

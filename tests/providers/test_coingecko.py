@@ -16,7 +16,7 @@ from shared.providers.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from tests.support.fake_providers import FakeProviders
+from testsupport.fake_providers import FakeProviders
 
 BTC = parse_symbol("BTC-USD")
 

@@ -9,7 +9,7 @@ import pytest
 from shared.providers.errors import BadResponse, InvalidSymbol, ProviderUnavailable, RateLimited
 from shared.providers.http import RetryPolicy, get_json, make_client, retry_after_seconds
 from tests.providers.conftest import FAST
-from tests.support.fake_providers import FakeProviders
+from testsupport.fake_providers import FakeProviders
 
 
 def _ping(fake: FakeProviders, policy: RetryPolicy = FAST, timeout: float = 5.0) -> object:

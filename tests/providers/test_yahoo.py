@@ -12,7 +12,7 @@ from shared.providers.base import ClientHooks
 from shared.providers.errors import BadResponse, InvalidSymbol, ProviderUnavailable, RateLimited
 from shared.providers.http import RawResponse
 from shared.providers.yahoo import YahooClient
-from tests.support.fake_providers import FakeProviders
+from testsupport.fake_providers import FakeProviders
 
 JUNE = (date(2024, 6, 1), date(2024, 6, 29))
 

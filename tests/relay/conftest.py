@@ -15,13 +15,13 @@ from azure.messaging.webpubsubclient.aio import WebPubSubClient
 from azure.messaging.webpubsubclient.models import CallbackType
 from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient
 
+from containerapps.relay.senders import RestSender
 from containerapps.relay.service import Relay
 from containerapps.relay.settings import RelaySettings
 from devhost.webpubsub.finnhub import FinnhubServer
 from devhost.webpubsub.standin import StandInServer
 from shared.config import load_settings
 from shared.feed.groups import group_for, join_role
-from shared.feed.senders import RestSender
 from shared.feed.trades import Trade
 
 ACCESS_KEY = "relay-tests-access-key-0123456789abcdef"

@@ -111,7 +111,7 @@ def keys_unique() -> bool:
 
 @pytest.fixture
 def relay_env(finnhub: FinnhubServer, standin: StandInServer, tmp_path: Path) -> dict[str, str]:
-    from tests.support.host import free_port
+    from testsupport.host import free_port
 
     return {
         "FINNHUB_API_KEYS": KEYS[0],

@@ -1,6 +1,6 @@
 """Start the local host for end-to-end tests: a real `python -m devhost` subprocess.
 
-    from tests.support.host import start_host
+    from testsupport.host import start_host
 
     def test_health():
         with start_host() as host:
@@ -41,7 +41,7 @@ from devhost.index import index_app, load_app
 from devhost.plugins import Plugin
 from shared.config import SettingsError, load_settings
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 READY_TIMEOUT = 60.0
 READY_PATH = "/admin/host/status"
 STOP_TIMEOUT = 10.0

@@ -29,12 +29,12 @@ from dataclasses import dataclass
 
 import orjson
 
+from containerapps.relay.senders import GroupSender
 from shared import telemetry
 from shared.feed.groups import ALL_TICKS_GROUP, group_for
-from shared.feed.senders import GroupSender
 from shared.feed.trades import Trade
 
-log = logging.getLogger("shared.feed.publisher")
+log = logging.getLogger("containerapps.relay.publisher")
 
 FAILING_FOR_SECONDS = 60.0
 

@@ -21,10 +21,10 @@ import jwt
 import stamina
 from azure.core.credentials_async import AsyncTokenCredential
 
+from containerapps.relay.http_pool import KeepAlivePool
 from shared.feed.connection import parse_connection_string
-from shared.feed.http_pool import KeepAlivePool
 
-log = logging.getLogger("shared.feed.senders")
+log = logging.getLogger("containerapps.relay.senders")
 
 API_VERSION = "2024-12-01"
 ENTRA_SCOPE = "https://webpubsub.azure.com/.default"
