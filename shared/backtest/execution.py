@@ -33,9 +33,13 @@ class ExecutionSettings(BaseModel):
       the commission-adjusted price (backtesting.py's `size=.9999` default); `fractional`
       the same without rounding; `fixed_fraction` commits `fraction` of equity per entry
       (whole units).
-    - `stop_loss_pct` / `take_profit_pct`: exits at a % from the entry price, checked on
-      each bar's high/low after entry; if both are touched in one bar the stop-loss is
-      assumed to hit first (pessimistic). A gap through the level fills at the open.
+    - `stop_loss_pct` / `take_profit_pct`: exits at a % from the entry price. Inside a bar,
+      for both fill modes: the open (next-open fills; a gap through either level fills it at
+      the open), then the bar's low/high (the stop first when both levels are inside it:
+      pessimistic), then the close (close fills). A next-open entry is checked against its
+      own bar's range, a close entry from the next bar.
+    - ruin: when the equity at a close is 0 or below, everything is closed at that close and
+      nothing trades after it (equity 0), as backtesting.py; the result says `ruined`.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")

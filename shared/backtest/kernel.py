@@ -558,20 +558,7 @@ def _run_one(
             # ---- 4. equity at the close, drawdown, period returns
             equity = cash + (close[j] * pos - pos * entry) if pos != 0.0 else cash
             if equity <= 0.0 and not ruined:
-                # ruin (backtesting.py's rule): liquidate at this close, stop trading; the
-                # account is worth 0 from here on
-                if pos != 0.0:
-                    q = close[j] * (1.0 - slip) if pos > 0.0 else close[j] * (1.0 + slip)
-                    _book_trade(
-                        acc, trades_out, record, pos, entry, entry_comm, entry_bar, q, j, xv, 3
-                    )
-                    pos = 0.0
-                cash = 0.0
-                equity = 0.0
-                ruined = True
-                ruin_bar = j
-                pending = 0
-                next_ev = n
+                break  # ruin at bar j: handled below, out of this loop's registers
             if record:
                 equity_out[j] = equity
             if j < trade_start:
@@ -616,6 +603,20 @@ def _run_one(
                     n_ret += period_count[stop] - period_count[j]
                 j = stop
 
+        if j < stop:
+            # ruin (backtesting.py's rule): liquidate at bar j's close and stop trading; the
+            # account is worth 0 from there on (bar j is marked again, at 0, from the top)
+            if pos != 0.0:
+                q = close[j] * (1.0 - slip) if pos > 0.0 else close[j] * (1.0 + slip)
+                _book_trade(acc, trades_out, record, pos, entry, entry_comm, entry_bar, q, j, xv, 3)
+                pos = 0.0
+            cash = 0.0
+            ruined = True
+            ruin_bar = j
+            pending = 0
+            next_ev = n
+            i = j
+            continue
         i = stop
 
     # ---- finish: metrics with backtesting.py's definitions

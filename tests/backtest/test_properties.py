@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from shared.backtest import (
@@ -47,13 +47,17 @@ BUILT_INS = (
 
 
 @st.composite
-def ohlc(draw: st.DrawFn, min_bars: int = 40, max_bars: int = 160) -> BarsFrame:
+def ohlc(
+    draw: st.DrawFn, min_bars: int = 40, max_bars: int = 160, rally: bool = False
+) -> BarsFrame:
     """A positive random walk with wild moves (so some runs are ruined), valid bars."""
     n = draw(st.integers(min_bars, max_bars))
     seed = draw(st.integers(0, 2**32 - 1))
     scale = draw(st.sampled_from([0.01, 0.05, 0.25]))
+    drift = draw(st.sampled_from([0.04, 0.08] if rally else [0.0, 0.0, 0.04]))
     rng = np.random.default_rng(seed)
-    close = np.maximum(np.round(100 * np.exp(np.cumsum(rng.normal(0, scale, n))), 2), 0.01)
+    steps = rng.normal(drift, scale, n)
+    close = np.maximum(np.round(100 * np.exp(np.cumsum(steps)), 2), 0.01)
     opn = np.maximum(
         np.round(np.r_[close[0], close[:-1]] * np.exp(rng.normal(0, scale / 2, n)), 2), 0.01
     )
@@ -106,12 +110,46 @@ def cases(draw: st.DrawFn) -> tuple[BarsFrame, str, dict[str, Any], ExecutionSet
     return bars, strategy, params, draw(executions)
 
 
+@st.composite
+def rallies(draw: st.DrawFn) -> tuple[BarsFrame, str, dict[str, Any], ExecutionSettings]:
+    """Steep rallies traded long-short: the shorts are often wiped out."""
+    bars = draw(ohlc(rally=True))
+    strategy = draw(st.sampled_from(BUILT_INS))
+    params = draw(valid_params(strategy, len(bars) // 3))
+    execution = draw(executions).model_copy(update={"direction": "long_short"})
+    return bars, strategy, params, execution
+
+
+def rally_bars(n: int = 120, seed: int = 3) -> BarsFrame:
+    rng = np.random.default_rng(seed)
+    close = np.round(100 * np.exp(np.cumsum(rng.normal(0.06, 0.05, n))), 2)
+    frame = pd.DataFrame(
+        {"Open": close, "High": close * 1.01, "Low": close * 0.99, "Close": close},
+        index=pd.date_range("2021-01-04", periods=n, freq="D", tz="UTC"),
+    )
+    return load_bars(frame)
+
+
+RUINOUS = (
+    rally_bars(),
+    "rsi_reversion",
+    {"n": 2, "lower": 5, "upper": 65},
+    ExecutionSettings(direction="long_short", sizing="fractional", commission=0.001),
+)
+"""A short held into a rally: a ruined run every property run sees (`@example`)."""
+
+
+def test_the_ruinous_example_is_ruined() -> None:
+    assert run_backtest(*RUINOUS).ruined
+
+
 def same(a: float, b: float) -> bool:
     return a == b or (math.isnan(a) and math.isnan(b))
 
 
 @BUDGET
-@given(cases())
+@given(st.one_of(cases(), rallies()))
+@example(RUINOUS)
 def test_equity_never_negative_and_nothing_after_ruin(case: tuple) -> None:
     bars, strategy, params, execution = case
     result = run_backtest(bars, strategy, params, execution)
@@ -129,7 +167,8 @@ def test_equity_never_negative_and_nothing_after_ruin(case: tuple) -> None:
 
 
 @BUDGET
-@given(cases())
+@given(st.one_of(cases(), rallies()))
+@example(RUINOUS)
 def test_cash_plus_position_value_is_the_equity(case: tuple) -> None:
     """Rebuilt from the trade log: cash = start + booked P&L - the open trade's entry
     commission; position value = size x (close - entry). Checked on every bar up to the last
