@@ -18,6 +18,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.alias_generators import to_camel
 
 import shared.backtest.strategies.builtin  # noqa: F401  (the registry)
 from shared.api_model import ApiModel
@@ -165,7 +166,7 @@ class DriftRequest(ApiModel):
     )
     @classmethod
     def _numbers(cls, value: object, info: ValidationInfo) -> object:
-        return None if value is None else check_number(value, str(info.field_name))
+        return None if value is None else check_number(value, to_camel(str(info.field_name)))
 
     @model_validator(mode="after")
     def _scope(self) -> DriftRequest:
@@ -184,7 +185,7 @@ class DriftRequest(ApiModel):
             return ExecutionSettings(**given)
         except ValidationError as error:
             first = error.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
+            where = ".".join(to_camel(str(p)) for p in first["loc"])
             raise ValueError(f"{where}: {first['msg']}") from None
 
 
