@@ -3,15 +3,19 @@ journal's own route, viewer reads own, admins any; problem+json for each bad inp
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared.backtest import ExecutionSettings, run_backtest
 from shared.ingest.bars import BarLake
 from shared.journal.store import forget_cache
 from shared.storage.factory import lake
+from tests.api.conftest import call_route
 from tests.drift.conftest import SYMBOL, frame_of, walk
 
 ROUTE = "journal/drift"
@@ -144,3 +148,25 @@ async def test_a_saved_strategy_version_replays_the_same(call):
     assert reply.status == 200, reply.body
     assert reply.json["params"] == {"fast": 3, "slow": 10}
     assert len(reply.json["missed"]) == len(REPLAY.trades)
+
+
+FIELDS = [
+    "strategy", "params", "options", "strategyId", "strategyVersion", "symbols", "start",
+    "end", "brokerAccount", "interval", "toleranceBars", "cash", "fill", "direction",
+    "commission", "commissionFixed", "slippageBps", "sizing", "fraction", "stopLossPct",
+    "takeProfitPct", "account", "unknown",
+]  # fmt: skip
+TEXT = st.one_of(
+    st.text(max_size=30),
+    st.sampled_from(["nan", "1e999", "-1", "0", "fast=3,slow=10", "sma_cross", "2024-02-30"]),
+)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(changes=st.dictionaries(st.sampled_from(FIELDS), TEXT, max_size=4))
+def test_fuzzed_queries_are_answered_never_a_500(changes):
+    BarLake(lake()).merge(BARS[:40], ingested_at=datetime.now(UTC))
+    reply = asyncio.run(call_route("GET", ROUTE, query=QUERY | changes, role="viewer"))
+    assert reply.status in (200, 404, 422), reply.body
+    if reply.status != 200:
+        assert reply.mimetype == "application/problem+json"
