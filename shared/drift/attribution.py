@@ -21,9 +21,10 @@ that matches none adds +J.net (extra).
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
 from fractions import Fraction
 from typing import Literal
 
@@ -32,6 +33,9 @@ import pandas as pd
 DIGITS = 6
 SCALE = 10**DIGITS
 QUANTUM = Decimal(1).scaleb(-DIGITS)
+EXACT = Context(prec=200)
+"""Decimal arithmetic here never rounds: amounts have at most ~40 digits (1e9 units x 1e9
+price x 1e6 multiplier, 6 decimals), sums of any realistic count far below 200."""
 CAUSES = ("missed", "extra", "size", "timing", "price", "fees")
 Cause = Literal["missed", "extra", "size", "timing", "price", "fees"]
 
@@ -61,6 +65,10 @@ class Leg:
     def net(self) -> Decimal:
         return money(Fraction(self.gross) - Fraction(self.fees))
 
+    @property
+    def holding(self) -> pd.Timedelta:
+        return self.exited_at - self.entered_at
+
 
 @dataclass(frozen=True)
 class Modelled:
@@ -79,12 +87,12 @@ class Pair:
 
     @property
     def difference(self) -> Decimal:
-        return self.trader.net() - self.strategy.net()
+        return EXACT.subtract(self.trader.net(), self.strategy.net())
 
 
 def money(value: Fraction) -> Decimal:
     """An exact rational rounded (half-even) to `QUANTUM`."""
-    return Decimal(round(value * SCALE)).scaleb(-DIGITS)
+    return Decimal(round(value * SCALE)).scaleb(-DIGITS, context=EXACT)
 
 
 def attribute(strategy: Leg, trader: Leg, modelled: Modelled) -> dict[str, Decimal]:
@@ -97,8 +105,9 @@ def attribute(strategy: Leg, trader: Leg, modelled: Modelled) -> dict[str, Decim
     size = money(d * (q_j - q_s) * s_move)
     price = money(Fraction(trader.gross) - d * q_j * m_move)
     fees = money(Fraction(strategy.fees) - Fraction(trader.fees))
-    total = trader.net() - strategy.net()
-    timing = total - size - price - fees
+    with localcontext(EXACT):
+        total = trader.net() - strategy.net()
+        timing = total - size - price - fees
     return {"size": size, "timing": timing, "price": price, "fees": fees}
 
 
@@ -113,12 +122,19 @@ def match_legs(
     holding intervals overlap once each is widened by `tolerance` on both ends; among the
     candidates the closest entries pair first (ties: earlier strategy trade, then earlier
     trader trade). Returns the pairs (in strategy order), the missed and the extra legs."""
-    candidates = [
-        (abs((j.entered_at - s.entered_at).total_seconds()), i, k)
-        for i, s in enumerate(strategy)
-        for k, j in enumerate(trader)
-        if s.symbol == j.symbol and s.side == j.side and _overlaps(s, j, tolerance)
-    ]
+    # trader legs by entry time: only those entering within [s.entry - tolerance - longest
+    # trader holding, s.exit + tolerance] can overlap s, so the cost is not |S| x |J|
+    order = sorted(range(len(trader)), key=lambda k: trader[k].entered_at)
+    entries = [trader[k].entered_at for k in order]
+    longest = max((j.holding for j in trader), default=pd.Timedelta(0))
+    candidates = []
+    for i, s in enumerate(strategy):
+        low = bisect.bisect_left(entries, s.entered_at - tolerance - longest)
+        high = bisect.bisect_right(entries, s.exited_at + tolerance)
+        for k in order[low:high]:
+            j = trader[k]
+            if s.symbol == j.symbol and s.side == j.side and _overlaps(s, j, tolerance):
+                candidates.append((abs((j.entered_at - s.entered_at).total_seconds()), i, k))
     candidates.sort()
     taken_s: dict[int, int] = {}
     taken_j: set[int] = set()
@@ -140,29 +156,31 @@ class Drift:
 
     @property
     def strategy_pnl(self) -> Decimal:
-        return sum((p.strategy.net() for p in self.pairs), Decimal(0)) + sum(
-            (s.net() for s in self.missed), Decimal(0)
-        )
+        return _total([p.strategy for p in self.pairs] + self.missed)
 
     @property
     def trader_pnl(self) -> Decimal:
-        return sum((p.trader.net() for p in self.pairs), Decimal(0)) + sum(
-            (j.net() for j in self.extra), Decimal(0)
-        )
+        return _total([p.trader for p in self.pairs] + self.extra)
 
     @property
     def difference(self) -> Decimal:
-        return self.trader_pnl - self.strategy_pnl
+        return EXACT.subtract(self.trader_pnl, self.strategy_pnl)
 
     def attribution(self) -> dict[str, Decimal]:
         """Total effect by cause; sums exactly to `difference`."""
         totals = dict.fromkeys(CAUSES, Decimal(0))
-        totals["missed"] = -sum((s.net() for s in self.missed), Decimal(0))
-        totals["extra"] = sum((j.net() for j in self.extra), Decimal(0))
-        for pair in self.pairs:
-            for cause, value in pair.effects.items():
-                totals[cause] += value
+        with localcontext(EXACT):
+            totals["missed"] = -_total(self.missed)
+            totals["extra"] = _total(self.extra)
+            for pair in self.pairs:
+                for cause, value in pair.effects.items():
+                    totals[cause] += value
         return totals
+
+
+def _total(legs: Sequence[Leg]) -> Decimal:
+    with localcontext(EXACT):
+        return sum((leg.net() for leg in legs), Decimal(0))
 
 
 def drift(

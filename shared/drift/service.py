@@ -244,7 +244,7 @@ class DriftReport(ApiModel):
     )
     exact: dict[str, str] = Field(
         description="strategyPnl, traderPnl, difference and each cause as exact decimal text "
-        "(the floats above are these figures; beyond ~9e9 a float cannot hold 6 decimals)."
+        "(the floats above are these figures; beyond 1e9 a float cannot hold 6 decimals)."
     )
     pairs: list[PairView]
     missed: list[LegView] = Field(description="Strategy trades the trader did not take.")
