@@ -162,3 +162,32 @@ def test_attribution_sums_exactly_to_the_difference(strategy, trader, model, tol
     # JSON floats carry the decimals exactly up to 15 significant digits (below 1e9)
     if all(abs(v) < 1e9 for v in [*causes.values(), result.difference]):
         assert sum(Decimal(str(float(v))) for v in causes.values()) == result.difference
+
+
+def brute_force(strategy: list[Leg], trader: list[Leg], tolerance: pd.Timedelta):
+    """Every (strategy, trader) candidate, closest entries first: the rule as written."""
+    candidates = sorted(
+        (abs((j.entered_at - s.entered_at).total_seconds()), i, k)
+        for i, s in enumerate(strategy)
+        for k, j in enumerate(trader)
+        if s.symbol == j.symbol
+        and s.side == j.side
+        and j.entered_at <= s.exited_at + tolerance
+        and j.exited_at >= s.entered_at - tolerance
+    )
+    taken: dict[int, int] = {}
+    for _, i, k in candidates:
+        if i not in taken and k not in taken.values():
+            taken[i] = k
+    return [(strategy[i], trader[taken[i]]) for i in sorted(taken)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    strategy=st.lists(legs("s"), max_size=10),
+    trader=st.lists(legs("j"), max_size=10),
+    tolerance=st.integers(0, 3),
+)
+def test_the_bounded_matching_finds_what_the_brute_force_finds(strategy, trader, tolerance):
+    pairs, _, _ = match_legs(strategy, trader, tolerance * DAY)
+    assert pairs == brute_force(strategy, trader, tolerance * DAY)
