@@ -5,6 +5,7 @@ import azure.functions as func
 from durable.backtest import bp as backtest_durable_bp
 from functions.audit import bp as audit_bp
 from functions.backtests import bp as backtests_bp
+from functions.drift import bp as drift_bp
 from functions.feed import bp as feed_bp
 from functions.health import bp as health_bp
 from functions.ingest_timers import bp as ingest_timers_bp
@@ -30,5 +31,6 @@ for blueprint in (
     backtest_durable_bp,
     feed_bp,
     journal_bp,
+    drift_bp,
 ):
     app.register_functions(blueprint)
