@@ -272,6 +272,7 @@ var appSettings = [
   { name: 'WEBPUBSUB_CONNECTION_STRING', value: '' }
   { name: 'WEBPUBSUB_HUB', value: webPubSubHub }
   { name: 'FEED_TOKEN_MINUTES', value: '10' }
+  { name: 'RELAY_ENABLED', value: finnhubInVault ? 'true' : 'false' }
 
   { name: 'AUTH_ISSUERS', value: authIssuers }
   { name: 'AUTH_AUDIENCE', value: authAudience }

@@ -154,6 +154,11 @@ class Settings(BaseSettings):
     sample_data_enabled: bool = Field(
         True, description="Ingest the bundled real daily prices when no provider key is set."
     )
+    relay_enabled: bool = Field(
+        True,
+        description="False when the deployment runs no Finnhub relay (no Finnhub keys); "
+        "provider health then shows finnhub as disabled and says why.",
+    )
     http_timeout_seconds: float = Field(20.0, gt=0, description="Provider HTTP timeout.")
     yahoo_base_url: str | None = Field(
         None, description="Redirect yfinance's Yahoo origins here (tests, proxies); unset = Yahoo."

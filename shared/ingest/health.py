@@ -20,7 +20,18 @@ def _enabled(settings: Settings, provider: str) -> bool:
         return settings.yahoo_enabled
     if provider == "sample":
         return settings.sample_data_enabled and not settings.alphavantage_api_keys
+    if provider == "finnhub":
+        return settings.relay_enabled
     return True
+
+
+DISABLED_BECAUSE = {
+    "alphavantage": "no Alpha Vantage key (ALPHAVANTAGE_API_KEYS)",
+    "yahoo": "YAHOO_ENABLED is false",
+    "sample": "SAMPLE_DATA_ENABLED is false, or an Alpha Vantage key is set",
+    "finnhub": "no Finnhub key: the relay is deployed with zero replicas (RELAY_ENABLED false); "
+    "azd env set FINNHUB_API_KEYS <key>, then azd provision",
+}
 
 
 def _pseudo(states: list[Document], provider: str, symbol: str) -> Document | None:
@@ -84,6 +95,7 @@ def provider_health(settings: Settings, states: list[Document], now: datetime) -
             {
                 "provider": name,
                 "status": status,
+                "disabledReason": DISABLED_BECAUSE.get(name) if status == "disabled" else None,
                 "pausedUntil": paused_until,
                 "pauseReason": pause.get("reason") if paused_until and pause else None,
                 "authRejected": auth_rejected,

@@ -88,6 +88,23 @@ async def test_a_refused_key_waits_the_long_interval_and_is_reported_once_per_wa
     assert finnhub_health["authRejected"] is False
 
 
+def test_a_deployment_without_finnhub_keys_shows_why_in_provider_health(monkeypatch) -> None:
+    monkeypatch.setenv("RELAY_ENABLED", "false")
+    get_settings.cache_clear()
+    try:
+        health = provider_health(get_settings(), [], datetime.now(UTC))
+    finally:
+        monkeypatch.delenv("RELAY_ENABLED")
+        get_settings.cache_clear()
+    finnhub_health = next(p for p in health["providers"] if p["provider"] == "finnhub")
+    assert finnhub_health["status"] == "disabled"
+    assert "no Finnhub key" in finnhub_health["disabledReason"]
+    enabled = provider_health(get_settings(), [], datetime.now(UTC))
+    assert next(p for p in enabled["providers"] if p["provider"] == "finnhub")["status"] != (
+        "disabled"
+    )
+
+
 async def test_finnhub_frames_as_finnhub_sends_them(
     finnhub: FinnhubServer, make_relay, subscribe
 ) -> None:
