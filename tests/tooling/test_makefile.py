@@ -48,7 +48,7 @@ def test_run_and_token_together_install_once_and_the_token_is_clean(tmp_path: Pa
     run = _make(project, "run")
     token = _make(project, "token", "ROLE=trader", "ACCOUNT=alice")
     token_out, token_err = token.communicate(timeout=60)
-    run_out, run_err = run.communicate(timeout=60)
+    _run_out, run_err = run.communicate(timeout=60)
     assert token.returncode == 0, token_err
     assert run.returncode == 0, run_err
     assert token_out == "eyJ.fake.token\n", "pip's output must not reach the captured token"
