@@ -12,7 +12,7 @@ from pydantic import Field
 from functions.http import QueryModel, audit_change, endpoint, json_response, parse_body
 from shared.api_model import ApiModel
 from shared.auth.caller import Caller
-from shared.config import get_settings
+from shared.config import Settings, get_settings
 from shared.errors import InvalidInput, NotFound
 from shared.ingest.bars import BarLake
 from shared.ingest.health import provider_health
@@ -118,11 +118,7 @@ async def bars(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
         table.num_rows == 0
         and await asyncio.to_thread(store.last_ts, symbol.text, interval) is None
     ):
-        raise NotFound(
-            f"no {interval} bars stored for {symbol}; backfill them with "
-            f"`python -m tools.backfill --symbols {symbol} --interval {interval}` "
-            "or POST /api/ops/backfill"
-        )
+        raise NotFound(_no_bars(settings, symbol.text, interval))
     name = f"{symbol.text}_{interval}"
     if fmt == "csv":
         return func.HttpResponse(
@@ -143,6 +139,25 @@ async def bars(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
             "count": table.num_rows,
             "bars": bars_json(table),
         }
+    )
+
+
+def _no_bars(settings: Settings, symbol: str, interval: str) -> str:
+    """The 404 detail: offline (the sample provider on), which bundled series exist; else how
+    to backfill."""
+    if settings.sample_data_enabled and not settings.alphavantage_api_keys:
+        from shared.providers.sample import DATASETS
+
+        bundled = ", ".join(dataset.symbol for dataset in DATASETS)
+        return (
+            f"no {interval} bars stored for {symbol}: the bundled offline data has daily bars "
+            f"of {bundled} only. With network access, `python -m tools.backfill --symbols "
+            f"{symbol} --interval {interval}` loads it from a provider"
+        )
+    return (
+        f"no {interval} bars stored for {symbol}; backfill them with "
+        f"`python -m tools.backfill --symbols {symbol} --interval {interval}` "
+        "or POST /api/ops/backfill"
     )
 
 
