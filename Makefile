@@ -87,7 +87,8 @@ token: deps-local ## print a dev-issuer bearer token: make token ROLE=trader ACC
 	  || { echo "make token: no token minted (see the error above)" >&2; exit 1; }; echo "$$out"
 
 smoke: deps-local ## smoke-test a running app: make smoke URL=https://<app>.azurewebsites.net [TOKEN=...]
-	$(PY) -m tools.smoke --base-url $(URL) $(if $(TOKEN),--token $(TOKEN),)
+	@echo "$(PY) -m tools.smoke --base-url $(URL)$(if $(TOKEN), (bearer token from TOKEN via SMOKE_TOKEN; not shown),)"
+	@$(if $(TOKEN),SMOKE_TOKEN="$$TOKEN" ,)$(PY) -m tools.smoke --base-url $(URL)
 
 clean: ## remove local data (lake, documents, durable state)
 	rm -rf .data

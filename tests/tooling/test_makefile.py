@@ -78,3 +78,21 @@ def test_token_that_mints_nothing_exits_non_zero_with_a_message(
     assert token.returncode != 0
     assert out == ""
     assert "make token: no token minted" in err
+
+
+def test_make_smoke_passes_the_token_without_printing_it(tmp_path: Path) -> None:
+    project = _project(tmp_path, 'echo "args: $*"; echo "env: $SMOKE_TOKEN" >&2\n')
+    (project / ".venv" / ".local-installed").touch()
+    smoke = subprocess.run(
+        ["make", "smoke", "URL=http://127.0.0.1:9", "TOKEN=eyJ.secret.token"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert smoke.returncode == 0, smoke.stderr
+    assert "eyJ.secret.token" not in smoke.stdout
+    assert "args: -m tools.smoke --base-url http://127.0.0.1:9\n" in smoke.stdout
+    assert "(bearer token from TOKEN via SMOKE_TOKEN; not shown)" in smoke.stdout
+    assert smoke.stderr == "env: eyJ.secret.token\n", "the runner gets it from SMOKE_TOKEN"
