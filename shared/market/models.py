@@ -16,7 +16,8 @@ Adjustment = Literal["none", "split", "split_dividend"]
 (Yahoo's raw OHLC); 'split_dividend' = split- and dividend-adjusted. `adj_close`, when present,
 is always split- and dividend-adjusted."""
 
-Source = Literal["alphavantage", "yahoo", "coingecko", "finnhub", "sample", "test"]
+Source = Literal["alphavantage", "yahoo", "coingecko", "finnhub", "replay", "sample", "test"]
+"""`replay`: a quote the local host's relay made from REPLAYED trades (condition `replay`)."""
 
 
 def interval_length(interval: str) -> timedelta:
