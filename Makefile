@@ -11,7 +11,7 @@ ROLE   ?= trader
 ACCOUNT ?= dev-$(ROLE)
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint typecheck unit bench backtest token deps-local deps-dev emulators clean checkov-deps smoke _install-local _install-dev
+.PHONY: help docs-check run test lint typecheck unit bench backtest token deps-local deps-dev emulators clean checkov-deps smoke _install-local _install-dev
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -75,6 +75,9 @@ lint: deps-dev ## ruff check and format check
 
 typecheck: deps-dev ## mypy
 	$(VENV)/bin/mypy .
+
+docs-check: deps-dev ## run the README's examples against a fresh local host (make test runs it too)
+	$(PY) -m pytest -q tests/tooling/test_readme_examples.py
 
 bench: deps-dev ## every benchmark in bench/, printing figures and ratios
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
