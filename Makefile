@@ -23,7 +23,8 @@ help: ## list the targets
 LOCK := .venv-install.lock
 define locked
 	@if command -v flock >/dev/null 2>&1; then flock $(LOCK) $(MAKE) --no-print-directory $(1); \
-	else until mkdir $(LOCK).d 2>/dev/null; do sleep 1; done; \
+	else until mkdir $(LOCK).d 2>/dev/null; do [ -n "$$said" ] || echo "waiting for another \
+	install to finish (if none runs: rmdir $(LOCK).d)" >&2; said=1; sleep 1; done; \
 	$(MAKE) --no-print-directory $(1); rc=$$?; rmdir $(LOCK).d; exit $$rc; fi
 endef
 
