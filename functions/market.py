@@ -137,9 +137,22 @@ async def bars(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
             "symbol": symbol.text,
             "interval": interval,
             "count": table.num_rows,
-            "bars": bars_json(table),
+            "bars": [_utc_z(row) for row in bars_json(table)],
         }
     )
+
+
+_TIME_KEYS = ("ts", "ingestedAt", "ingested_at", "updatedAt", "updated_at")
+
+
+def _utc_z(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with its UTC times as every API time is written (`...Z`, as `ApiModel` does);
+    the lake and the stored quotes spell them `+00:00`."""
+    for key in _TIME_KEYS:
+        value = row.get(key)
+        if isinstance(value, str) and "T" in value and value.endswith("+00:00"):
+            row[key] = value[: -len("+00:00")] + "Z"
+    return row
 
 
 def _no_bars(settings: Settings, symbol: str, interval: str) -> str:
@@ -179,7 +192,7 @@ async def quotes(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
         raise InvalidInput(f"at most {MAX_QUOTES} symbols per request; got {len(symbols)}")
     book = QuoteBook(document_store(get_settings()))
     docs = await asyncio.to_thread(book.many, [s.text for s in symbols])
-    found = {str(doc["symbol"]): content(doc) for doc in docs}
+    found = {str(doc["symbol"]): _utc_z(content(doc)) for doc in docs}
     for doc in found.values():
         doc.pop("id", None)
         doc.pop("pk", None)

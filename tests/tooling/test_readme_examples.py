@@ -163,7 +163,8 @@ def test_example_session(tmp_path: Path) -> None:
             check=False,
         )
         elapsed = time.monotonic() - started
-    assert run.returncode == 0, f"exit {run.returncode}\n{run.stdout}\n{run.stderr}"
+        logs = host.logs
+    assert run.returncode == 0, f"exit {run.returncode}\n{run.stdout}\n{run.stderr}\n{logs[-4000:]}"
     outputs = dict(
         (int(chunk.split("\n", 1)[0]), chunk.split("\n", 1)[1] if "\n" in chunk else "")
         for chunk in run.stdout.split("@@@ ")[1:]
