@@ -171,6 +171,16 @@ def main(
         raise fail(str(error)) from None
     _configure_logging(values.log_level)
 
+    from devhost.profile import apply_offline_defaults, profile_banner
+
+    offline_note = apply_offline_defaults(values)
+    if offline_note:
+        get_settings.cache_clear()
+        values = get_settings()
+        log.info("%s", offline_note)
+    for line in profile_banner(values, settings_path if settings_path.exists() else None):
+        typer.echo(f"devhost: {line}", err=True)
+
     from devhost.host import DevHost, route_prefix
     from devhost.index import IndexingError, binding_problems, index_app, load_app
     from devhost.plugins import PLUGINS, load_plugins

@@ -119,7 +119,10 @@ async def feed_negotiate(req: func.HttpRequest, caller: Caller) -> func.HttpResp
     symbols = await asyncio.to_thread(_symbols_for, caller, query, settings)
     if len(symbols) > MAX_SYMBOLS:
         raise InvalidInput(f"{len(symbols)} symbols; the feed allows at most {MAX_SYMBOLS}")
-    groups = [group_for(symbol) for symbol in symbols]
+    try:
+        groups = [group_for(symbol) for symbol in symbols]
+    except ValueError as error:  # a stored watchlist symbol today's rules refuse
+        raise InvalidInput(str(error)) from None
     if query.all:
         groups.append(ALL_TICKS_GROUP)
     minutes = settings.feed_token_minutes

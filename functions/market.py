@@ -12,7 +12,7 @@ from pydantic import Field
 from functions.http import QueryModel, audit_change, endpoint, json_response, parse_body
 from shared.api_model import ApiModel
 from shared.auth.caller import Caller
-from shared.config import get_settings
+from shared.config import Settings, get_settings
 from shared.errors import InvalidInput, NotFound
 from shared.ingest.bars import BarLake
 from shared.ingest.health import provider_health
@@ -118,11 +118,7 @@ async def bars(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
         table.num_rows == 0
         and await asyncio.to_thread(store.last_ts, symbol.text, interval) is None
     ):
-        raise NotFound(
-            f"no {interval} bars stored for {symbol}; backfill them with "
-            f"`python -m tools.backfill --symbols {symbol} --interval {interval}` "
-            "or POST /api/ops/backfill"
-        )
+        raise NotFound(_no_bars(settings, symbol.text, interval))
     name = f"{symbol.text}_{interval}"
 
     def respond() -> func.HttpResponse:
@@ -144,11 +140,43 @@ async def bars(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
                 "symbol": symbol.text,
                 "interval": interval,
                 "count": table.num_rows,
-                "bars": bars_json(table),
+                "bars": [_utc_z(row) for row in bars_json(table)],
             }
         )
 
     return await asyncio.to_thread(respond)
+
+
+_TIME_KEYS = ("ts", "ingestedAt", "ingested_at", "updatedAt", "updated_at")
+
+
+def _utc_z(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with its UTC times as every API time is written (`...Z`, as `ApiModel` does);
+    the lake and the stored quotes spell them `+00:00`."""
+    for key in _TIME_KEYS:
+        value = row.get(key)
+        if isinstance(value, str) and "T" in value and value.endswith("+00:00"):
+            row[key] = value[: -len("+00:00")] + "Z"
+    return row
+
+
+def _no_bars(settings: Settings, symbol: str, interval: str) -> str:
+    """The 404 detail: offline (the sample provider on), which bundled series exist; else how
+    to backfill."""
+    if settings.sample_data_enabled and not settings.alphavantage_api_keys:
+        from shared.providers.sample import DATASETS
+
+        bundled = ", ".join(dataset.symbol for dataset in DATASETS)
+        return (
+            f"no {interval} bars stored for {symbol}: the bundled offline data has daily bars "
+            f"of {bundled} only. With network access, `python -m tools.backfill --symbols "
+            f"{symbol} --interval {interval}` loads it from a provider"
+        )
+    return (
+        f"no {interval} bars stored for {symbol}; backfill them with "
+        f"`python -m tools.backfill --symbols {symbol} --interval {interval}` "
+        "or POST /api/ops/backfill"
+    )
 
 
 @bp.function_name("market_quotes")
@@ -169,7 +197,7 @@ async def quotes(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
         raise InvalidInput(f"at most {MAX_QUOTES} symbols per request; got {len(symbols)}")
     book = QuoteBook(document_store(get_settings()))
     docs = await asyncio.to_thread(book.many, [s.text for s in symbols])
-    found = {str(doc["symbol"]): content(doc) for doc in docs}
+    found = {str(doc["symbol"]): _utc_z(content(doc)) for doc in docs}
     for doc in found.values():
         doc.pop("id", None)
         doc.pop("pk", None)

@@ -5,7 +5,7 @@
 Starts the local durable engine in this process (activities in a process pool, one worker per
 core or BACKTEST_WORKERS), shows a progress bar fed by the orchestration's custom status, and
 prints the leaderboard. Bars come from the lake under LOCAL_DATA_DIR; `--load-sample` first
-merges backtesting.py's bundled GOOG daily bars into it (needs the dev dependencies).
+merges the bundled daily bars of each symbol (GOOG, ^GSPC, ^IXIC; see shared.providers.sample).
 """
 
 from __future__ import annotations
@@ -44,29 +44,25 @@ console = Console()
 
 
 def load_sample(symbol: str) -> int:
-    """Merge backtesting.py's GOOG daily bars into the lake as `symbol` (interval 1d)."""
+    """Merge the bundled daily bars of `symbol` (`shared.providers.sample`, the same data the
+    `ingest_sample` timer loads: one dataset per symbol) into the lake; typer.Exit(2) naming
+    the symbols that have one when `symbol` has none."""
     from datetime import UTC, datetime
 
-    from backtesting.test import GOOG
-
     from shared.ingest.bars import BarLake
-    from shared.market.models import Bar
+    from shared.market.symbols import parse_symbol
+    from shared.providers.sample import DATASETS, SampleClient
     from shared.storage.factory import lake
 
-    bars = [
-        Bar(
-            symbol=symbol,
-            interval="1d",
-            ts=ts.to_pydatetime().replace(tzinfo=UTC),
-            open=row.Open,
-            high=row.High,
-            low=row.Low,
-            close=row.Close,
-            volume=float(row.Volume),
-            source="sample",
+    names = [dataset.symbol for dataset in DATASETS]
+    text = parse_symbol(symbol).text
+    if text not in names:
+        console.print(
+            f"[red]no bundled sample data for {text}[/red]; bundled: {', '.join(names)} "
+            "(other symbols need a provider: python -m tools.backfill ...)"
         )
-        for ts, row in zip(GOOG.index, GOOG.itertuples(), strict=True)
-    ]
+        raise typer.Exit(2)
+    bars = SampleClient().daily(parse_symbol(text))
     BarLake(lake()).merge(bars, ingested_at=datetime.now(UTC))
     return len(bars)
 
@@ -197,7 +193,9 @@ def main(
         None, help="Also save the best combination's PNG chart here."
     ),
     load_sample: bool = typer.Option(
-        False, "--load-sample", help="First merge backtesting.py's GOOG bars into the lake."
+        False,
+        "--load-sample",
+        help="First merge the bundled daily bars (GOOG, ^GSPC, ^IXIC).",
     ),
 ) -> None:
     """Sweep a strategy's grid through the Durable orchestration and print the leaderboard."""

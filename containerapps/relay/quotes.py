@@ -1,8 +1,9 @@
 """Throttled latest-price upserts into the `quotes` container (pk = symbol, id = symbol).
 
 The document is `shared.ingest.state.quote_document` of a `Quote`, the shape ingestion
-writes, so the API returns one shape whoever wrote the quote; `source` is "finnhub" and
-`ts` the trade's time. `change` is carried over against the previous close the stored
+writes, so the API returns one shape whoever wrote the quote; `source` is "finnhub" (or
+"replay" for the local host's replayed trades, condition `replay`) and `ts` the trade's time.
+`change` is carried over against the previous close the stored
 quote implies (its `price - change`); when the stored quote is from an earlier UTC day, its
 price is taken as the previous close instead (the last price seen before the day began).
 The stored `volume` is kept within its day. A stored quote with a later `ts` is left alone,
@@ -54,7 +55,7 @@ def trade_quote(trade: Trade, existing: dict[str, object] | None) -> Quote:
         change_percent=new_percent,
         volume=None if earlier_day else _number(stored.get("volume")),
         ts=ts,
-        source="finnhub",
+        source="replay" if "replay" in trade.conditions else "finnhub",
     )
 
 

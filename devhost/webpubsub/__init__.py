@@ -2,7 +2,8 @@
 
 `make run` (no FINNHUB_API_KEYS) serves the stand-in on the host's own port, starts a local
 Finnhub-protocol server replaying ticks derived from real S&P 500 daily closes, and runs
-the relay in-process against both, so the live feed works on a fresh machine. With
+the relay in-process against both, so the live feed works on a fresh machine; the relay
+writes their quotes (source `replay`, RELAY_WRITE_QUOTES), so paper orders fill locally. With
 FINNHUB_API_KEYS set the relay connects to Finnhub itself. RELAY_IN_DEVHOST=false turns the
 relay off (the stand-in stays).
 """
@@ -81,12 +82,13 @@ class WebPubSubPlugin(Plugin):
             overrides.update(
                 finnhub_api_keys=[REPLAY_KEY],
                 finnhub_ws_url=self.finnhub.url,
-                relay_write_quotes=False,
             )
             log.info(
                 "no FINNHUB_API_KEYS: relaying REPLAYED trades (derived from S&P 500 daily "
-                "closes, not market data) from the local Finnhub-protocol server %s",
+                "closes, not market data) from the local Finnhub-protocol server %s; their "
+                "quotes (source 'replay') fill paper orders%s",
                 self.finnhub.url,
+                "" if relay_settings.relay_write_quotes else " (off: RELAY_WRITE_QUOTES=false)",
             )
         relay_settings = relay_settings.model_copy(update=overrides)
         self.relay = Relay(relay_settings, settings)

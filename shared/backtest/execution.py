@@ -6,6 +6,7 @@ from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
 
 FILL_NEXT_OPEN = 0
 FILL_CLOSE = 1
@@ -42,7 +43,11 @@ class ExecutionSettings(BaseModel):
       nothing trades after it (equity 0), as backtesting.py; the result says `ruined`.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True
+    )
+    """camelCase in API JSON (`stopLossPct`, `slippageBps`), as every request body; the
+    snake_case names are accepted too, as by `shared.api_model.ApiModel`."""
 
     cash: float = Field(10_000.0, gt=0, description="Starting cash.")
     fill: Literal["next_open", "close"] = "next_open"

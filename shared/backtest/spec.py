@@ -251,6 +251,35 @@ _AXIS_SCHEMA = WithJsonSchema(
 """What a client may send (the model holds the expanded list of numbers)."""
 
 
+class _Yaml12Loader(yaml.SafeLoader):
+    """PyYAML's SafeLoader without YAML 1.1's sexagesimal numbers (`1:30` = 90), which
+    YAML 1.2 dropped: such scalars stay strings, so a grid axis `5:50:5` reads as written."""
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [
+        (tag, regexp)
+        for tag, regexp in resolvers
+        if tag not in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+    ]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+for _tag, _pattern, _first in (
+    (
+        "tag:yaml.org,2002:int",
+        r"""^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$""",
+        "-+0123456789",
+    ),
+    (
+        "tag:yaml.org,2002:float",
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"""
+        r"""|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$""",
+        "-+0123456789.",
+    ),
+):
+    _Yaml12Loader.add_implicit_resolver(_tag, re.compile(_pattern, re.X), list(_first))
+
+
 class StrategySpec(BaseModel):
     """A strategy from the registry and the grid of its parameters.
 
@@ -325,7 +354,9 @@ class StrategySpec(BaseModel):
 
     @classmethod
     def from_yaml(cls, text: str | bytes) -> StrategySpec:
-        return cls.model_validate(yaml.safe_load(text))
+        """A spec written in YAML, read with YAML 1.2's plain scalars: `fast: 5:50:5` is the
+        range "5:50:5", not YAML 1.1's base-60 integer 21005."""
+        return cls.model_validate(yaml.load(text, Loader=_Yaml12Loader))
 
     def to_json(self) -> str:
         return self.model_dump_json()

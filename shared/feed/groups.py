@@ -8,7 +8,8 @@ GROUP_PREFIX = "ticks."
 ALL_TICKS_GROUP = "ticks._all"
 """Every trade of every symbol (underscore: no ticker can collide with it)."""
 
-_SYMBOL = re.compile(r"^[A-Z0-9^][A-Z0-9.\-^=:]{0,31}$")
+_SYMBOL = re.compile(r"^\^?[A-Z0-9][A-Z0-9.\-=:]{0,31}$")
+"""A ticker, optionally an index's leading `^` (`^GSPC`); `^` only there."""
 _CRYPTO = re.compile(r"^([A-Z0-9]{2,10})-(USD|USDT)$")
 
 
@@ -16,7 +17,9 @@ def normalize_symbol(symbol: str) -> str:
     """Upper-case, trimmed symbol; `ValueError` naming the symbol if it cannot be a ticker."""
     text = symbol.strip().upper()
     if not _SYMBOL.match(text):
-        raise ValueError(f"{symbol!r} is not a symbol (letters, digits and . - ^ = : only)")
+        raise ValueError(
+            f"{symbol!r} is not a symbol (letters, digits and . - = :, or a leading ^ for an index)"
+        )
     return text
 
 

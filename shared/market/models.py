@@ -25,7 +25,8 @@ IngestProvider = Literal[MarketProvider, "sample"]
 """What ingestion can run: the HTTP providers and the bundled offline sample data."""
 INGEST_PROVIDERS: tuple[IngestProvider, ...] = get_args(IngestProvider)
 
-Source = Literal[MarketProvider, "finnhub", "sample", "test"]
+Source = Literal[MarketProvider, "finnhub", "replay", "sample", "test"]
+"""`replay`: a quote the local host's relay made from REPLAYED trades (condition `replay`)."""
 
 
 def interval_length(interval: str) -> timedelta:

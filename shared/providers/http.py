@@ -49,6 +49,28 @@ Limiter = Callable[[], None]
 """Called before every HTTP attempt (retries included); raises `RateLimited` to refuse."""
 
 
+_retry_log = logging.getLogger("shared.providers.retry")
+
+
+def log_retry(details: stamina.instrumentation.RetryDetails) -> None:
+    """stamina's on-retry hook: one warning naming the provider (a `ProviderError`'s
+    `provider`; else the retried callable), the attempt, the wait and the cause, instead of
+    stamina's bare `stamina.retry_scheduled`."""
+    error = details.caused_by
+    who = getattr(error, "provider", None) or details.name
+    _retry_log.warning(
+        "%s: attempt %d failed (%s: %s); retrying in %.1f s",
+        who,
+        details.retry_num,
+        type(error).__name__,
+        error,
+        details.wait_for,
+    )
+
+
+stamina.instrumentation.set_on_retry_hooks([log_retry])
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Exponential backoff with jitter on 5xx, timeouts and 429; never on the caller's 4xx."""

@@ -93,3 +93,36 @@ async def test_negotiate_refusals(host: DevHost) -> None:
     assert (await negotiate(host, "?symbols=not%20a%20symbol!")).status_code == 422
     many = ",".join(f"S{i}" for i in range(101))
     assert (await negotiate(host, f"?symbols={many}")).status_code == 422
+
+
+async def test_index_symbols_and_their_aliases_negotiate_and_join(host: DevHost) -> None:
+    for query in ("?symbols=%5EGSPC", "?symbols=SPX", "?symbols=spx,%5Egspc"):
+        response = await negotiate(host, query)
+        assert response.status_code == 200, (query, response.text)
+        assert response.json()["groups"] == ["ticks.^GSPC"], query
+        assert response.json()["symbols"] == ["^GSPC"], query
+    body = (await negotiate(host, "?symbols=SPX,IXIC")).json()
+    client = WebPubSubClient(body["url"], message_retry_total=0)
+    async with client:
+        await client.join_group("ticks.^GSPC")
+        await client.join_group("ticks.^IXIC")
+
+
+async def test_an_index_in_a_watchlist_keeps_the_default_feed_working(host: DevHost) -> None:
+    document_store().upsert(
+        "watchlists",
+        {
+            "id": "w-idx",
+            "pk": "alice",
+            "name": "idx",
+            "symbols": ["^GSPC", "AAPL"],
+            "created_at": "2026-01-01T00:00:00+00:00",
+            "updated_at": "2026-01-01T00:00:00+00:00",
+        },
+    )
+    response = await negotiate(host, "")
+    assert response.status_code == 200, response.text
+    assert "ticks.^GSPC" in response.json()["groups"]
+    by_id = await negotiate(host, "?watchlist=w-idx")
+    assert by_id.status_code == 200, by_id.text
+    assert by_id.json()["groups"] == ["ticks.^GSPC", "ticks.AAPL"]

@@ -36,19 +36,19 @@ def test_demo_page_shows_trades_arriving(tmp_path) -> None:
         # replay's trades with their symbols
         "LOCAL_DATA_DIR": str(tmp_path),
         "RELAY_REPLAY_RATE": "10",
-        "DEFAULT_SYMBOLS": "AAPL,MSFT",
+        "DEFAULT_SYMBOLS": "AAPL,MSFT,^GSPC",
     }
     token = auth_headers("viewer", "alice")["Authorization"].removeprefix("Bearer ")
     with start_host(env) as host:
         host.wait_for_log(r"finnhub connection 0 up", timeout=60)
-        url = f"{host.base_url}/api/feed/page?symbols=AAPL,MSFT&autoconnect=1#token={token}"
+        url = f"{host.base_url}/api/feed/page?symbols=AAPL,MSFT,SPX&autoconnect=1#token={token}"
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             try:
                 page = browser.new_page()
                 page.goto(url)
                 page.wait_for_function(
-                    """() => ["AAPL", "MSFT"].every((s) => {
+                    """() => ["AAPL", "MSFT", "^GSPC"].every((s) => {
                         const cell = document.querySelector(`tr[data-symbol="${s}"] td.count`);
                         return cell && Number(cell.textContent) >= 5;
                     })""",
@@ -65,6 +65,6 @@ def test_demo_page_shows_trades_arriving(tmp_path) -> None:
                 assert 500 < price < 3500, "replayed prices are S&P 500 index levels"
                 points = page.get_attribute('tr[data-symbol="AAPL"] polyline', "points") or ""
                 assert len(points.split()) >= 5
-                assert "live: AAPL, MSFT" in (page.text_content("#status") or "")
+                assert "live: AAPL, MSFT, ^GSPC" in (page.text_content("#status") or "")
             finally:
                 browser.close()

@@ -64,7 +64,7 @@ def test_bars_json(filled: Ingestor) -> None:
     assert body["symbol"] == "AAPL"
     assert body["count"] == 20
     first = body["bars"][0]
-    assert first["ts"] == "2024-06-03T00:00:00+00:00"
+    assert first["ts"] == "2024-06-03T00:00:00Z"
     assert {
         "open",
         "high",
