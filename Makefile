@@ -28,12 +28,12 @@ define locked
 	$(MAKE) --no-print-directory $(1); rc=$$?; rmdir $(LOCK).d; exit $$rc; fi
 endef
 
-$(VENV)/.local-installed: requirements.txt requirements-local.txt
+$(VENV)/.local-installed: requirements.txt requirements-local.txt containerapps/relay/requirements.txt
 	$(call locked,_install-local)
 
 _install-local:
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or: make PYTHON=python3 ...)" >&2; exit 1; }
-	@if [ -f $(VENV)/.local-installed ] && [ -z "$$(find requirements.txt requirements-local.txt -newer $(VENV)/.local-installed)" ]; then exit 0; fi; \
+	@if [ -f $(VENV)/.local-installed ] && [ -z "$$(find requirements.txt requirements-local.txt containerapps/relay/requirements.txt -newer $(VENV)/.local-installed)" ]; then exit 0; fi; \
 	echo "installing requirements-local.txt into $(VENV) (first run: a few minutes)" >&2; \
 	{ test -x $(PY) || $(PYTHON) -m venv $(VENV); } && \
 	$(PIP) install --progress-bar on --upgrade pip 1>&2 && \
