@@ -2,13 +2,13 @@
 loop, and every other caller's `/api/health`) for more than a few milliseconds.
 
 `await run_cpu(fn, *args)` runs a picklable top-level `fn` in a small process pool of its own
-(one spawned worker, started on first use and rebuilt if it dies), or in a thread of this
-process when `BACKTEST_WORKERS=0` (the in-process test hosts, whose tests patch this process).
-The worker takes this process's environment with every call, so settings a test or the host
-set after start-up apply there too. Used for backtest validation (it sizes grids, builds their
-combinations and reads bars) and for encoding bars as CSV/JSON (issue 12: no request may stall
-health by more than 50 ms).
-"""
+(one spawned worker, started on first use and rebuilt if it dies) once `enable()` was called
+(the local host does, unless `BACKTEST_WORKERS=0`), else in a thread of this process (code
+that calls the routes in-process, e.g. tests that patch this process). The worker takes this
+process's environment with every call, so settings a test or the host set after start-up
+apply there too. Used for backtest validation (it builds the grid's combinations and reads
+bars), bars as CSV/JSON and backfills (issue 12: no request may stall health by more than
+50 ms)"""
 
 from __future__ import annotations
 
@@ -29,11 +29,20 @@ T = TypeVar("T")
 
 _lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
+_enabled = False
+
+
+def enable() -> None:
+    """Run request CPU work in the worker process from now on (the local host does, when its
+    activities run in processes: `BACKTEST_WORKERS` not 0)."""
+    global _enabled
+    _enabled = True
 
 
 def in_processes() -> bool:
-    """Whether request CPU work runs in a worker process (not with BACKTEST_WORKERS=0)."""
-    return get_settings().backtest_workers != 0
+    """Whether request CPU work runs in the worker process (else in a thread, as code that
+    calls the routes in-process, e.g. tests that patch this process, expects)."""
+    return _enabled
 
 
 def _pool_now() -> ProcessPoolExecutor:
@@ -100,8 +109,10 @@ def _import(modules: tuple[str, ...]) -> None:
 
 
 def shutdown() -> None:
-    global _pool
+    """Stop the worker; request CPU work runs in threads again until `enable()`."""
+    global _pool, _enabled
     with _lock:
         pool, _pool = _pool, None
+        _enabled = False
     if pool is not None:
         pool.shutdown(wait=False, cancel_futures=True)

@@ -77,7 +77,10 @@ class DurablePlugin(Plugin):
     async def start(self) -> None:
         if self.engine is not None and self.engine.functions:
             await self.engine.start(warm=False)
-        offload.warm("durable.runs", "shared.ingest.query")
+        if self.engine is not None and self.engine.workers > 0:
+            # request CPU work (validation, bars, backfills) in a worker process too (issue 12)
+            offload.enable()
+            offload.warm("durable.runs", "shared.ingest.query")
 
     async def stop(self) -> None:
         offload.shutdown()
