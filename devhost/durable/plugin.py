@@ -77,6 +77,7 @@ class DurablePlugin(Plugin):
     async def start(self) -> None:
         if self.engine is not None and self.engine.functions:
             await self.engine.start(warm=False)
+            self.engine.prestart()
         if self.engine is not None and self.engine.workers > 0:
             # request CPU work (validation, bars, backfills) in a worker process too (issue 12)
             offload.enable()
