@@ -27,7 +27,7 @@ from functions.http import (
     parse_body,
     parse_query,
 )
-from shared import telemetry
+from shared import offload, telemetry
 from shared.auth.caller import Caller
 from shared.auth.scope import list_scope
 from shared.errors import Conflict, InvalidInput, NotFound
@@ -135,12 +135,10 @@ def _resolve_strategy(request: runs.BacktestRequest, caller: Caller) -> runs.Bac
     return request.model_copy(update={"strategy": spec, "strategy_version": version})
 
 
-def _parse_and_validate(req: func.HttpRequest, caller: Caller) -> tuple[runs.BacktestRequest, int]:
-    """Parse, resolve a saved strategy and validate, off the event loop: grid sizes, the
-    strategy's parameter rules and the warm-up against the bars are all checked here,
-    before anything is stored or queued."""
-    request = _resolve_strategy(parse_body(req, runs.BacktestRequest), caller)
-    return request, runs.validate_request(request)
+def _parse(req: func.HttpRequest, caller: Caller) -> runs.BacktestRequest:
+    """Parse and resolve a saved strategy (grid sizes and parameter rules are checked as the
+    spec is parsed, from range arithmetic: bounded cost)."""
+    return _resolve_strategy(parse_body(req, runs.BacktestRequest), caller)
 
 
 @endpoint(
@@ -152,7 +150,10 @@ def _parse_and_validate(req: func.HttpRequest, caller: Caller) -> tuple[runs.Bac
     tags=("backtests",),
 )
 async def start_backtest(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
-    request, combinations = await asyncio.to_thread(_parse_and_validate, req, caller)
+    request = await asyncio.to_thread(_parse, req, caller)
+    # building the combinations and reading the bars is CPU work: in the request worker
+    # process, so that it never holds this process's event loop (issue 12)
+    combinations = await offload.run_cpu(runs.validate_request, request)
     run_id = uuid.uuid4().hex
     doc = runs.run_document(run_id, caller.account_id, request, combinations)
     await asyncio.to_thread(document_store().create, runs.RUNS_CONTAINER, doc)

@@ -10,15 +10,16 @@ import azure.functions as func
 from pydantic import Field
 
 from functions.http import QueryModel, audit_change, endpoint, json_response, parse_body
+from shared import offload
 from shared.api_model import ApiModel
 from shared.auth.caller import Caller
 from shared.config import Settings, get_settings
 from shared.errors import InvalidInput, NotFound
 from shared.ingest.bars import BarLake
 from shared.ingest.health import provider_health
-from shared.ingest.query import bars_csv, bars_json, bars_parquet, parse_bar_query
+from shared.ingest.query import parse_bar_query, stored_bars_body, utc_z
 from shared.ingest.state import QuoteBook, SyncStates
-from shared.ingest.sync import Ingestor, backfill_request_symbols, backfill_window
+from shared.ingest.sync import backfill_report, backfill_request_symbols, backfill_window
 from shared.market.models import INGEST_PROVIDERS, Interval
 from shared.market.symbols import parse_symbol, parse_symbols
 from shared.storage.documents import content
@@ -110,54 +111,27 @@ async def bars(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
         req.params.get("format"),
     )
     settings = get_settings()
-    store = BarLake(lake(settings))
-    table = await asyncio.to_thread(
-        store.read, symbol.text, interval, start, end, max_rows=settings.bars_max_rows
+    # read and encoded in the request worker process: ~100s of ms of Python (issue 12)
+    count, body = await offload.run_cpu(
+        stored_bars_body, symbol.text, interval, start, end, fmt, settings.bars_max_rows
     )
-    if (
-        table.num_rows == 0
-        and await asyncio.to_thread(store.last_ts, symbol.text, interval) is None
-    ):
+    store = BarLake(lake(settings))
+    if count == 0 and await asyncio.to_thread(store.last_ts, symbol.text, interval) is None:
         raise NotFound(_no_bars(settings, symbol.text, interval))
     name = f"{symbol.text}_{interval}"
-
-    def respond() -> func.HttpResponse:
-        """Encode up to BARS_MAX_ROWS bars (off the event loop: it takes ~100s of ms)."""
-        if fmt == "csv":
-            return func.HttpResponse(
-                bars_csv(table),
-                mimetype="text/csv",
-                headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-            )
-        if fmt == "parquet":
-            return func.HttpResponse(
-                bars_parquet(table),
-                mimetype="application/vnd.apache.parquet",
-                headers={"Content-Disposition": f'attachment; filename="{name}.parquet"'},
-            )
-        return json_response(
-            {
-                "symbol": symbol.text,
-                "interval": interval,
-                "count": table.num_rows,
-                "bars": [_utc_z(row) for row in bars_json(table)],
-            }
+    if fmt == "csv":
+        return func.HttpResponse(
+            body,
+            mimetype="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
         )
-
-    return await asyncio.to_thread(respond)
-
-
-_TIME_KEYS = ("ts", "ingestedAt", "ingested_at", "updatedAt", "updated_at")
-
-
-def _utc_z(row: dict[str, Any]) -> dict[str, Any]:
-    """The row with its UTC times as every API time is written (`...Z`, as `ApiModel` does);
-    the lake and the stored quotes spell them `+00:00`."""
-    for key in _TIME_KEYS:
-        value = row.get(key)
-        if isinstance(value, str) and "T" in value and value.endswith("+00:00"):
-            row[key] = value[: -len("+00:00")] + "Z"
-    return row
+    if fmt == "parquet":
+        return func.HttpResponse(
+            body,
+            mimetype="application/vnd.apache.parquet",
+            headers={"Content-Disposition": f'attachment; filename="{name}.parquet"'},
+        )
+    return func.HttpResponse(body, mimetype="application/json")
 
 
 def _no_bars(settings: Settings, symbol: str, interval: str) -> str:
@@ -197,7 +171,7 @@ async def quotes(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
         raise InvalidInput(f"at most {MAX_QUOTES} symbols per request; got {len(symbols)}")
     book = QuoteBook(document_store(get_settings()))
     docs = await asyncio.to_thread(book.many, [s.text for s in symbols])
-    found = {str(doc["symbol"]): _utc_z(content(doc)) for doc in docs}
+    found = {str(doc["symbol"]): utc_z(content(doc)) for doc in docs}
     for doc in found.values():
         doc.pop("id", None)
         doc.pop("pk", None)
@@ -253,7 +227,6 @@ async def backfill(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
         raise InvalidInput(
             f"provider {body.provider!r} is not one of {', '.join(INGEST_PROVIDERS)}"
         )
-    ingestor = Ingestor.from_settings(get_settings())
     asked = {
         "symbols": [s.text for s in symbols],
         "start": start.isoformat(),
@@ -262,19 +235,14 @@ async def backfill(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
         "provider": body.provider,
     }
     try:
-        report = await asyncio.to_thread(
-            ingestor.backfill,
-            symbols,
-            start,
-            end,
-            interval=body.interval,
-            provider=body.provider,
+        # in the request worker process: years of bars are CPU work (issue 12)
+        result = await offload.run_cpu(
+            backfill_report, symbols, start, end, body.interval, body.provider
         )
     except Exception as error:
         failed = {**asked, "error": type(error).__name__}
         await asyncio.to_thread(_audit_backfill, caller, "failed", failed)
         raise
-    result = report.as_dict()
     done = {**asked, **{k: result.get(k) for k in ("ok", "failed", "deferred", "rowsWritten")}}
     await asyncio.to_thread(_audit_backfill, caller, "ok", done)
     return json_response(result)

@@ -160,6 +160,14 @@ class DurableEngine:
                 self._redispatch(instance)
                 self._kick(instance["instanceId"])
 
+    def prestart(self) -> None:
+        """Have the pool spawn its worker processes now, without waiting for them: spawning
+        one as the first activity of a run arrives costs the host's event loop tens of ms
+        while a request is in flight (issue 12)."""
+        if self._pool is not None:
+            for _ in range(self.workers):
+                self._pool.schedule(warm_worker)
+
     async def stop(self) -> None:
         self._stopped = True
         for handle in self._timers.values():

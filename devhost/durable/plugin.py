@@ -19,6 +19,7 @@ from devhost.durable.functions import (
     durable_function,
 )
 from devhost.plugins import Binding, FunctionInfo, InvocationContext, Plugin, PluginHost
+from shared import offload
 from shared.config import get_settings
 
 DEFAULT_HUB = "TradingJournalHub"
@@ -76,8 +77,14 @@ class DurablePlugin(Plugin):
     async def start(self) -> None:
         if self.engine is not None and self.engine.functions:
             await self.engine.start(warm=False)
+            self.engine.prestart()
+        if self.engine is not None and self.engine.workers > 0:
+            # request CPU work (validation, bars, backfills) in a worker process too (issue 12)
+            offload.enable()
+            offload.warm("durable.runs", "shared.ingest.query")
 
     async def stop(self) -> None:
+        offload.shutdown()
         if self.engine is not None:
             await self.engine.stop()
 

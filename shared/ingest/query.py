@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -74,3 +75,41 @@ def bars_parquet(table: pa.Table) -> bytes:
     sink = io.BytesIO()
     pq.write_table(table, sink, compression="zstd")
     return sink.getvalue()
+
+
+_TIME_KEYS = ("ts", "ingestedAt", "ingested_at", "updatedAt", "updated_at")
+
+
+def utc_z(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with its UTC times as every API time is written (`...Z`, as `ApiModel` does);
+    the lake and the stored quotes spell them `+00:00`."""
+    for key in _TIME_KEYS:
+        value = row.get(key)
+        if isinstance(value, str) and "T" in value and value.endswith("+00:00"):
+            row[key] = value[: -len("+00:00")] + "Z"
+    return row
+
+
+def stored_bars_body(
+    symbol: str,
+    interval: str,
+    start: datetime | None,
+    end: datetime | None,
+    fmt: str,
+    max_rows: int,
+) -> tuple[int, bytes]:
+    """(row count, encoded body) of one series' stored bars in [start, end) as `fmt`: read
+    and encoded together, in the request worker process (`shared.offload`), since encoding
+    thousands of rows as CSV/JSON is ~100 ms of Python that would otherwise hold the host's
+    event loop. `TooManyBars` past `max_rows`."""
+    from shared.ingest.bars import BarLake
+    from shared.storage.factory import lake
+
+    table = BarLake(lake()).read(symbol, interval, start, end, max_rows=max_rows)
+    if fmt == "csv":
+        return table.num_rows, bars_csv(table).encode()
+    if fmt == "parquet":
+        return table.num_rows, bars_parquet(table)
+    body = {"symbol": symbol, "interval": interval, "count": table.num_rows}
+    body["bars"] = [utc_z(row) for row in bars_json(table)]
+    return table.num_rows, json.dumps(body, default=str, allow_nan=False).encode()

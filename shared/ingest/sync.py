@@ -709,3 +709,17 @@ def backfill_request_symbols(texts: str | list[str], limit: int = 100) -> list[S
     if len(symbols) > limit:
         raise InvalidInput(f"at most {limit} symbols per backfill; got {len(symbols)}")
     return symbols
+
+
+def backfill_report(
+    symbols: list[Symbol], start: date, end: date, interval: str, provider: str | None
+) -> dict[str, Any]:
+    """`Ingestor.backfill` with this process's settings, as the report's JSON: what
+    `POST /api/ops/backfill` runs in the request worker process (`shared.offload`), since
+    parsing and merging years of bars is CPU work that would hold the host's event loop.
+    Series leases and quotas live in the document store, so they hold across processes."""
+    from shared.config import get_settings
+
+    ingestor = Ingestor.from_settings(get_settings())
+    report = ingestor.backfill(symbols, start, end, interval=interval, provider=provider)
+    return report.as_dict()

@@ -141,7 +141,8 @@ async def test_a_stored_spec_that_breaks_todays_rules_reads_but_does_not_run(cal
     """Specs saved before a rule existed stay readable; running one is refused by the rule."""
     import azure.functions as func
 
-    from functions.backtests import _parse_and_validate
+    from durable.runs import validate_request
+    from functions.backtests import _parse
     from shared.errors import InvalidParameter
     from testsupport.bars import write_bars
 
@@ -156,4 +157,4 @@ async def test_a_stored_spec_that_breaks_todays_rules_reads_but_does_not_run(cal
     body = json.dumps({"symbols": ["GOOG"], "strategyId": first["id"]}).encode()
     request = func.HttpRequest("POST", "http://127.0.0.1/api/backtests", body=body, headers={})
     with pytest.raises(InvalidParameter, match="sma_cross: fast=0 must be >= 1"):
-        _parse_and_validate(request, Caller("alice", frozenset({"trader"})))
+        validate_request(_parse(request, Caller("alice", frozenset({"trader"}))))
