@@ -22,7 +22,14 @@ echo "pip $*" >> pip.log
 
 
 def _project(tmp_path: Path, python: str) -> Path:
-    for name in ("Makefile", "requirements.txt", "requirements-local.txt", "requirements-dev.txt"):
+    for name in (
+        "Makefile",
+        "requirements.txt",
+        "requirements-local.txt",
+        "requirements-dev.txt",
+        "containerapps/relay/requirements.txt",
+    ):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, tmp_path / name)
     bin_dir = tmp_path / ".venv" / "bin"
     bin_dir.mkdir(parents=True)
