@@ -522,13 +522,7 @@ def aggregate_run(job: dict[str, Any]) -> dict[str, Any]:
         bars = load_snapshot(ref)
         if request.walk_forward is not None:
             windows = [e for e in job.get("evaluations", []) if e["symbol"] == symbol]
-            combined = combine_windows([_window_result(w) for w in windows])
-            symbols[symbol] = {
-                "walkForward": [_window_json(w) for w in windows],
-                "outOfSample": json_metric_keys(
-                    {k: _finite(v) for k, v in combined.out_of_sample.items()}
-                ),
-            }
+            symbols[symbol] = _walk_forward_results(request, run_id, symbol, bars, windows)
             continue
         refs = [c["ref"] for c in chunks if c["symbol"] == symbol]
         sweep = _sweep(job, symbol, refs, len(bars))
@@ -587,13 +581,87 @@ def aggregate_run(job: dict[str, Any]) -> dict[str, Any]:
     return {"summary": summary_name, "symbols": _compact(symbols), "chunkStats": stats}
 
 
+def _walk_forward_results(
+    request: BacktestRequest,
+    run_id: str,
+    symbol: str,
+    bars: BarsFrame,
+    windows: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """A symbol's walk-forward results: its windows, the stitched out-of-sample metrics, a
+    leaderboard of each window's chosen combination by its out-of-sample metrics (ranked by
+    `rank_key`, ruined runs last) and files like a sweep's under `runs/{id}/{symbol}/`:
+    leaderboard.json, metrics.parquet (every window), equity.parquet (the stitched
+    out-of-sample equity and drawdown) and chart.png."""
+    from shared.backtest.chart import equity_chart
+    from shared.backtest.results import PARQUET
+
+    store = results_store()
+    combined = combine_windows([_window_result(w) for w in windows])
+    rows = [
+        {
+            "symbol": symbol,
+            "window": w["window"]["index"],
+            **w["params"],
+            **json_metric_keys(w["out_of_sample"]),
+        }
+        for w in windows
+    ]
+    leaderboard = _ranked(rows, request.metric, request.top_n)
+    base = f"runs/{run_id}/{symbol}"
+    files = {
+        "leaderboard": f"{base}/leaderboard.json",
+        "metrics": f"{base}/metrics.parquet",
+        "equity": f"{base}/equity.parquet",
+        "chart": f"{base}/chart.png",
+    }
+    board = {
+        "strategy": request.spec.strategy,
+        "symbol": symbol,
+        "metric": request.metric,
+        "windows": len(windows),
+        "rows": leaderboard,
+    }
+    store.put(files["leaderboard"], json.dumps(board).encode(), content_type="application/json")
+    table = pd.DataFrame([{**w["window"], **w["params"], **w["out_of_sample"]} for w in windows])
+    store.put(files["metrics"], _parquet(table), content_type=PARQUET)
+    equity = combined.equity if combined.equity is not None else np.ones(0)
+    positions = combined.positions if combined.positions is not None else np.zeros(0, int)
+    peak = np.maximum.accumulate(equity) if len(equity) else equity
+    curve = pd.DataFrame(
+        {"equity": equity, "drawdown_pct": (equity / peak - 1.0) * 100.0},
+        index=pd.DatetimeIndex(bars.index()[positions], name="ts"),
+    )
+    store.put(files["equity"], _parquet(curve.reset_index()), content_type=PARQUET)
+    title = f"{symbol} {request.spec.strategy}: walk-forward out of sample ({len(windows)} windows)"
+    chart = equity_chart([("out of sample", curve)], title)
+    store.put(files["chart"], chart, content_type="image/png")
+    return {
+        "walkForward": [_window_json(w) for w in windows],
+        "outOfSample": json_metric_keys({k: _finite(v) for k, v in combined.out_of_sample.items()}),
+        "leaderboard": leaderboard,
+        "files": files,
+    }
+
+
+def _parquet(frame: pd.DataFrame) -> bytes:
+    sink = io.BytesIO()
+    frame.to_parquet(sink, index=False)
+    return sink.getvalue()
+
+
 def _overall_leaderboard(symbols: dict[str, Any], metric: str, top_n: int) -> list[dict[str, Any]]:
     """The best `top_n` rows across every symbol's leaderboard by `metric` (camelCase), best
     first; ruined rows after surviving ones, rows without a value last; ties keep symbol then
     rank order."""
     rows = [row for item in symbols.values() for row in item.get("leaderboard", [])]
-    ranked = sorted(rows, key=lambda row: rank_key(row.get(metric), row.get("ruined")))
-    return ranked[:top_n]
+    return _ranked(rows, metric, top_n)
+
+
+def _ranked(rows: list[dict[str, Any]], metric: str, top_n: int) -> list[dict[str, Any]]:
+    """The best `top_n` JSON rows by `metric` (`rank_key`: ruined after surviving, rows
+    without a value last; ties keep their order)."""
+    return sorted(rows, key=lambda row: rank_key(row.get(metric), row.get("ruined")))[:top_n]
 
 
 def _window_json(item: dict[str, Any]) -> dict[str, Any]:
@@ -612,14 +680,19 @@ def _window_json(item: dict[str, Any]) -> dict[str, Any]:
 def _compact(symbols: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for symbol, item in symbols.items():
-        if "leaderboard" in item:
+        if "walkForward" in item:
+            out[symbol] = {
+                "windows": len(item["walkForward"]),
+                "outOfSample": item["outOfSample"],
+                "best": item["leaderboard"][0] if item["leaderboard"] else None,
+                "files": item["files"],
+            }
+        else:
             out[symbol] = {
                 "digest": item["digest"],
                 "best": item["leaderboard"][0] if item["leaderboard"] else None,
                 "files": item["files"],
             }
-        else:
-            out[symbol] = {"windows": len(item["walkForward"]), "outOfSample": item["outOfSample"]}
     return out
 
 

@@ -66,6 +66,10 @@ class WalkForwardResult:
 
     windows: list[WindowResult]
     out_of_sample: dict[str, float]
+    equity: np.ndarray | None = None
+    """The chained out-of-sample equity curve (starting at 1.0), one value per test bar."""
+    positions: np.ndarray | None = None
+    """The bar index (into the whole series) of each value of `equity`."""
 
 
 def plan_walk_forward(
@@ -151,6 +155,7 @@ def combine_windows(results: list[WindowResult]) -> WalkForwardResult:
     """Stitch the test periods: compounded return, drawdown of the chained equity, trades."""
     results = sorted(results, key=lambda r: r.window.index)
     chained: list[np.ndarray] = []
+    bars: list[np.ndarray] = []
     level = 1.0
     for r in results:
         if r.equity is None or not len(r.equity):
@@ -158,8 +163,10 @@ def combine_windows(results: list[WindowResult]) -> WalkForwardResult:
         start = r.equity[0] if r.equity[0] else 1.0
         curve = level * r.equity / start
         chained.append(curve)
+        bars.append(np.arange(r.window.test_start, r.window.test_start + len(curve)))
         level = float(curve[-1])
     equity = np.concatenate(chained) if chained else np.ones(1)
+    positions = np.concatenate(bars) if bars else np.zeros(0, dtype=np.int64)
     peak = np.maximum.accumulate(equity)
     sharpes = [r.out_of_sample.get("sharpe_ratio", np.nan) for r in results]
     finite = [x for x in sharpes if np.isfinite(x)]
@@ -170,7 +177,7 @@ def combine_windows(results: list[WindowResult]) -> WalkForwardResult:
         "trades": float(sum(r.out_of_sample.get("trades", 0.0) for r in results)),
         "mean_sharpe_ratio": float(np.mean(finite)) if finite else float("nan"),
     }
-    return WalkForwardResult(results, summary)
+    return WalkForwardResult(results, summary, equity if chained else None, positions)
 
 
 def _clean(values: dict[str, float]) -> dict[str, float | None]:

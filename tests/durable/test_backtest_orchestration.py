@@ -4,15 +4,18 @@ messages."""
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from devhost.durable.engine import DurableEngine
 from durable import runs
+from functions import backtests
 from shared.backtest import (
     ExecutionSettings,
     StrategySpec,
@@ -96,6 +99,61 @@ async def test_walk_forward_on_the_fan_out_equals_the_direct_walk_forward(
     assert set(first["window"]) == {"index", "trainStart", "trainStop", "testStart", "testStop"}
     assert "sharpeRatio" in first["inSample"]
     assert [w["params"] for w in summary["walkForward"]] == [w.params for w in direct.windows]
+
+
+async def test_walk_forward_results_have_a_leaderboard_files_and_a_chart(
+    engine: DurableEngine,
+) -> None:
+    bars = write_bars()
+    body = {
+        "symbols": ["GOOG"],
+        "strategy": {"strategy": "sma_cross", "grid": GRID},
+        "walkForward": {"trainBars": 500, "testBars": 250},
+        "topN": 3,
+    }
+    done = await _run(engine, body, "wf-files")
+    store = runs.results_store()
+    summary = json.loads(store.get(done["output"]["summary"]))
+    goog = summary["symbols"]["GOOG"]
+    windows = plan_walk_forward(len(bars), train_bars=500, test_bars=250)
+    spec = StrategySpec(strategy="sma_cross", grid=GRID)
+    direct = walk_forward(bars, spec, ExecutionSettings(), windows)
+    # every window's chosen combination with its out-of-sample metrics, best Sharpe first
+    oos = {w.window.index: (w.params, json_metric_keys(w.out_of_sample)) for w in direct.windows}
+    expected = sorted(oos, key=lambda i: -oos[i][1]["sharpeRatio"])[:3]
+    assert len(windows) > 3
+    assert [row["window"] for row in goog["leaderboard"]] == expected
+    for row in goog["leaderboard"]:
+        params, metrics = oos[row["window"]]
+        assert row["symbol"] == "GOOG"
+        assert {k: row[k] for k in params} == params
+        assert row["sharpeRatio"] == pytest.approx(metrics["sharpeRatio"], rel=1e-12)
+        assert row["totalReturnPct"] == pytest.approx(metrics["totalReturnPct"], rel=1e-12)
+        assert row["trades"] == metrics["trades"]
+        assert row["ruined"] == 0.0
+        shown = summary["symbols"]["GOOG"]["walkForward"][row["window"]]["outOfSample"]
+        assert {k: row[k] for k in shown} == shown
+    assert summary["leaderboard"] == goog["leaderboard"]
+    files = goog["files"]
+    assert set(files) == {"leaderboard", "metrics", "equity", "chart"}
+    assert store.get(files["chart"]).startswith(b"\x89PNG\r\n\x1a\n")
+    board = json.loads(store.get(files["leaderboard"]))
+    assert board["rows"] == goog["leaderboard"]
+    assert board["windows"] == len(windows)
+    equity = pd.read_parquet(io.BytesIO(store.get(files["equity"])))
+    assert len(equity) == sum(w.test_stop - w.test_start for w in windows)
+    assert equity["ts"].iloc[0] == bars.index()[windows[0].test_start]
+    final = 1.0 + goog["outOfSample"]["totalReturnPct"] / 100.0
+    assert equity["equity"].iloc[-1] == pytest.approx(final, rel=1e-12)
+    assert equity["drawdown_pct"].min() == pytest.approx(
+        goog["outOfSample"]["maxDrawdownPct"], rel=1e-12
+    )
+    table = pd.read_parquet(io.BytesIO(store.get(files["metrics"])))
+    assert list(table["index"]) == [w.index for w in windows]
+    # the results route signs a URL for each file, the chart among them
+    doc = runs.read_run("alice", "wf-files")
+    assert doc["results"]["symbols"]["GOOG"]["files"] == files
+    assert set(backtests._results(doc)["urls"]["GOOG"]) == set(files)
 
 
 async def test_a_failing_chunk_in_a_block_fails_the_run_naming_block_and_chunk(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pydantic import ValidationError
 
@@ -67,3 +69,14 @@ def test_overall_leaderboard_ranks_rows_across_symbols() -> None:
         ("AAA", 0.2),
     ]
     assert runs._overall_leaderboard(symbols, "sharpeRatio", 10)[-1]["sharpeRatio"] is None
+
+
+def test_ranked_rows_put_ruined_ones_last_whatever_their_value() -> None:
+    rows: list[dict[str, Any]] = [
+        {"window": 0, "sharpeRatio": 3.0, "ruined": 1.0},
+        {"window": 1, "sharpeRatio": None, "ruined": 0.0},
+        {"window": 2, "sharpeRatio": 0.4, "ruined": 0.0},
+        {"window": 3, "sharpeRatio": 1.2, "ruined": 0.0},
+    ]
+    assert [row["window"] for row in runs._ranked(rows, "sharpeRatio", 10)] == [3, 2, 1, 0]
+    assert [row["window"] for row in runs._ranked(rows, "sharpeRatio", 2)] == [3, 2]
