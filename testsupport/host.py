@@ -142,6 +142,11 @@ def host_command(port: int, *, timers: bool, app: str | None, args: Sequence[str
     return [*command, *args]
 
 
+IN_PROCESS_HOST_WRITES = ("WEBPUBSUB_CONNECTION_STRING",)
+"""Variables the local host sets in its own os.environ (the stand-in's connection string):
+a host started later must make its own, not inherit one pointing at a host that is gone."""
+
+
 def start_host(
     env: dict[str, str] | None = None,
     timers: bool = False,
@@ -187,6 +192,9 @@ def _start_once(
         "DEVHOST_PARENT_PID": str(os.getpid()),
         **env,
     }
+    for name in IN_PROCESS_HOST_WRITES:
+        if name not in env:  # left in os.environ by a host an earlier test ran in-process
+            environment.pop(name, None)
     if "LOCAL_DATA_DIR" not in env:
         data_dir = Path(tempfile.mkdtemp(prefix="devhost-data-"))
         environment["LOCAL_DATA_DIR"] = str(data_dir)

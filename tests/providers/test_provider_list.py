@@ -14,7 +14,15 @@ def test_each_http_provider_has_a_client_and_the_order_is_kept() -> None:
     assert PROVIDER_NAMES == ("alphavantage", "yahoo", "coingecko", "sample", "finnhub")
 
 
-def test_source_accepts_every_provider_plus_the_feed_and_tests() -> None:
+def test_source_accepts_every_provider_plus_the_feed_replay_and_tests() -> None:
     from typing import get_args
 
-    assert get_args(Source) == ("alphavantage", "yahoo", "coingecko", "finnhub", "sample", "test")
+    assert get_args(Source) == (
+        "alphavantage",
+        "yahoo",
+        "coingecko",
+        "finnhub",
+        "replay",
+        "sample",
+        "test",
+    )
