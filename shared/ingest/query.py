@@ -53,7 +53,11 @@ def parse_bar_query(
 
 
 def _iso(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
+    """A datetime as the API writes every time: ISO 8601, UTC spelled `Z`."""
+    if not isinstance(value, datetime):
+        return value
+    text = value.isoformat()
+    return text[: -len("+00:00")] + "Z" if text.endswith("+00:00") else text
 
 
 def bars_json(table: pa.Table) -> list[dict[str, Any]]:
@@ -111,5 +115,5 @@ def stored_bars_body(
     if fmt == "parquet":
         return table.num_rows, bars_parquet(table)
     body = {"symbol": symbol, "interval": interval, "count": table.num_rows}
-    body["bars"] = [utc_z(row) for row in bars_json(table)]
+    body["bars"] = bars_json(table)
     return table.num_rows, json.dumps(body, default=str, allow_nan=False).encode()

@@ -94,4 +94,4 @@ def test_a_refused_validation_in_the_worker_is_the_same_problem(host: RunningHos
         lines = csv.text.splitlines()
         assert lines[0].startswith("symbol,interval,ts,open,high,low,close,volume,")
         assert len(lines) == 1 + 9  # 2004-08-19..08-31: 9 trading days
-        assert lines[1].startswith("GOOG,1d,2004-08-19T00:00:00+00:00,")
+        assert lines[1].startswith("GOOG,1d,2004-08-19T00:00:00Z,")

@@ -87,6 +87,7 @@ def test_bars_csv_and_parquet_agree(filled: Ingestor) -> None:
     table = pq.read_table(io.BytesIO(parquet.get_body()))
     assert len(rows) == table.num_rows == 20
     assert float(rows[-1]["close"]) == table["close"].to_pylist()[-1]
+    assert rows[-1]["ts"].endswith("Z"), "CSV times are written as JSON's are (UTC as Z)"
 
 
 @pytest.mark.parametrize(
