@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +26,16 @@ def dev_issuer_key_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
         os.environ.pop("DEV_ISSUER_KEY_FILE", None)
     else:
         os.environ["DEV_ISSUER_KEY_FILE"] = previous
+
+
+@pytest.fixture(autouse=True)
+def numba_thread_count_pinned(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep NUMBA_NUM_THREADS at the count numba already launched its threads with: numba
+    re-reads it when it compiles, and a different value then (`tools` sets 1 at import, other
+    code may leave it unset) raises "Cannot set NUMBA_NUM_THREADS to a different value"."""
+    numba = sys.modules.get("numba")
+    if numba is not None:
+        monkeypatch.setenv("NUMBA_NUM_THREADS", str(numba.config.NUMBA_NUM_THREADS))
 
 
 @pytest.fixture(autouse=True)
