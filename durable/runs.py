@@ -7,7 +7,7 @@ import io
 import json
 import os
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -32,7 +32,6 @@ from shared.backtest import (
     aggregate,
     combine_windows,
     evaluate_window,
-    load_bars,
     plan_chunks,
     plan_walk_forward,
     run_chunk,
@@ -45,12 +44,12 @@ from shared.backtest.strategies.base import not_enough_bars
 from shared.backtest.sweep import Chunk, rank_key
 from shared.config import Settings, get_settings
 from shared.errors import GridTooLarge, InvalidInput, NotEnoughBars, NotFound
-from shared.ingest.bars import BarLake
+from shared.ingest.query import lake_bars
 from shared.market.models import Interval
 from shared.market.symbols import parse_symbol
 from shared.storage.blob import BlobStore
 from shared.storage.documents import DocumentNotFound, DocumentStore, PatchOp, StaleEtag
-from shared.storage.factory import blob_store, document_store, lake
+from shared.storage.factory import blob_store, document_store
 
 RUNS_CONTAINER = "backtests"
 RunStatus = Literal["Pending", "Running", "Completed", "Failed", "Terminated"]
@@ -238,13 +237,7 @@ def validate_request(request: BacktestRequest, settings: Settings | None = None)
 # ------------------------------------------------------------------------------ data
 def read_bars(symbol: str, interval: str, start: date | None, end: date | None) -> BarsFrame:
     """The lake's bars (dataset "bars", written by ingestion) of one series in [start, end]."""
-    begin = datetime.combine(start, datetime.min.time(), UTC) if start else None
-    stop = datetime.combine(end + timedelta(days=1), datetime.min.time(), UTC) if end else None
-    table = BarLake(lake()).read(symbol, interval, begin, stop)
-    frame = table.select(["ts", "open", "high", "low", "close", "volume"]).to_pandas()
-    frame["volume"] = frame["volume"].astype(float).fillna(0.0)
-    frame.index = pd.DatetimeIndex(frame.pop("ts"))
-    return load_bars(frame, symbol=symbol)
+    return lake_bars(symbol, interval, start, end)
 
 
 def results_store() -> BlobStore:

@@ -4,7 +4,7 @@ trader's closed trades from the journal, match and attribute (`shared.drift.attr
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -23,18 +23,17 @@ from pydantic.alias_generators import to_camel
 import shared.backtest.strategies.builtin  # noqa: F401  (the registry)
 from shared.api_model import ApiModel
 from shared.auth.caller import Caller
-from shared.backtest import BarsFrame, ExecutionSettings, get_strategy, load_bars, run_backtest
+from shared.backtest import BarsFrame, ExecutionSettings, get_strategy, run_backtest
 from shared.backtest.spec import ParamValue, check_number
 from shared.backtest.strategies import strategy_names
 from shared.drift.attribution import CAUSES, Drift, Leg, Modelled, drift
 from shared.errors import InvalidInput, NotEnoughBars, NotFound
-from shared.ingest.bars import BarLake
+from shared.ingest.query import lake_bars
 from shared.journal import Trade, match
 from shared.journal.models import BrokerAccount
 from shared.journal.store import Journal
 from shared.market.models import Interval
 from shared.market.symbols import parse_symbol
-from shared.storage.factory import lake
 
 MAX_SYMBOLS = 20
 MAX_BARS_PER_SYMBOL = 1_000_000
@@ -254,15 +253,10 @@ class DriftReport(ApiModel):
 # ------------------------------------------------------------------------------ inputs
 def read_bars(symbol: str, interval: str, start: date, end: date) -> BarsFrame:
     """The lake's bars of one series in [start, end] (UTC days); `NotEnoughBars` if none."""
-    begin = datetime.combine(start, datetime.min.time(), UTC)
-    stop = datetime.combine(end + timedelta(days=1), datetime.min.time(), UTC)
-    table = BarLake(lake()).read(symbol, interval, begin, stop, max_rows=MAX_BARS_PER_SYMBOL)
-    if table.num_rows == 0:
+    bars: BarsFrame = lake_bars(symbol, interval, start, end, max_rows=MAX_BARS_PER_SYMBOL)
+    if len(bars) == 0:
         raise NotEnoughBars(f"no {interval} bars of {symbol} in the lake for {start}..{end}")
-    frame = table.select(["ts", "open", "high", "low", "close", "volume"]).to_pandas()
-    frame["volume"] = frame["volume"].astype(float).fillna(0.0)
-    frame.index = pd.DatetimeIndex(frame.pop("ts"))
-    return load_bars(frame, symbol=symbol)
+    return bars
 
 
 def resolve_strategy(

@@ -117,3 +117,23 @@ def stored_bars_body(
     body = {"symbol": symbol, "interval": interval, "count": table.num_rows}
     body["bars"] = bars_json(table)
     return table.num_rows, json.dumps(body, default=str, allow_nan=False).encode()
+
+
+def lake_bars(
+    symbol: str, interval: str, start: date | None, end: date | None, max_rows: int | None = None
+) -> Any:
+    """The lake's bars of one series in [start, end] (UTC days, None: open) as the engine's
+    `BarsFrame` (checked by `load_bars`): what a backtest and a drift replay run on."""
+    import pandas as pd
+
+    from shared.backtest import load_bars
+    from shared.ingest.bars import BarLake
+    from shared.storage.factory import lake
+
+    begin = datetime.combine(start, datetime.min.time(), UTC) if start else None
+    stop = datetime.combine(end + timedelta(days=1), datetime.min.time(), UTC) if end else None
+    table = BarLake(lake()).read(symbol, interval, begin, stop, max_rows=max_rows)
+    frame = table.select(["ts", "open", "high", "low", "close", "volume"]).to_pandas()
+    frame["volume"] = frame["volume"].astype(float).fillna(0.0)
+    frame.index = pd.DatetimeIndex(frame.pop("ts"))
+    return load_bars(frame, symbol=symbol)
