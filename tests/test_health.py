@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import azure.functions as func
 import pytest
 
 from shared.storage.factory import clear_cache
 from tests.support.emulators import AzuriteEndpoints, CosmosEndpoint
+from testsupport.routes import app_function, call_route
 
 
 def closed_port() -> int:
@@ -24,23 +24,11 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def health_function() -> Any:
-    """The registered `health` function (get_functions() rejects names it saw before, so its
-    memory is cleared first, as the Python worker's indexer does once per process)."""
-    from function_app import app
-
-    app.functions_bindings = {}
-    (function,) = [f for f in app.get_functions() if f.get_function_name() == "health"]
-    return function
-
-
 def call_health() -> tuple[int, dict[str, Any], float]:
-    function = health_function()
-    request = func.HttpRequest("GET", "http://127.0.0.1:7071/api/health", headers={}, body=b"")
     started = time.monotonic()
-    response = asyncio.run(function.get_user_function()(request))
+    reply = asyncio.run(call_route("GET", "health", role=None))
     elapsed = time.monotonic() - started
-    return response.status_code, json.loads(response.get_body()), elapsed
+    return reply.status, reply.json, elapsed
 
 
 @pytest.fixture(autouse=True)
@@ -49,7 +37,7 @@ def fresh_adapters() -> None:
 
 
 def test_health_route_is_public_get() -> None:
-    trigger = health_function().get_trigger()
+    trigger = app_function("health").get_trigger()
     assert trigger.route == "health"
     assert [
         str(method.value if hasattr(method, "value") else method) for method in trigger.methods

@@ -13,9 +13,9 @@ import pytest
 from shared.auth import dev_issuer
 from shared.config import get_settings
 from shared.storage.documents_sqlite import SqliteDocumentStore
-from tests.api.conftest import put_quote
 from testsupport.auth import auth_headers
 from testsupport.host import RunningHost, start_host
+from testsupport.routes import put_quote
 
 pytestmark = pytest.mark.e2e
 

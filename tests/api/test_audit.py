@@ -13,8 +13,8 @@ import pytest
 from functions.openapi import http_routes
 from shared.audit import AuditLog
 from shared.errors import Conflict
-from tests.api.conftest import put_quote
 from testsupport.auth import auth_headers
+from testsupport.routes import app_function, put_quote
 
 
 async def audit(call, **query):
@@ -220,13 +220,7 @@ async def test_matching_on_demand_is_audited_with_each_fill(call, store):
 
 
 async def test_the_matching_timer_audits_its_fills_as_the_system(call, store):
-    import function_app
-
-    timer = next(
-        f.get_user_function()
-        for f in function_app.app.get_functions()
-        if f.get_function_name() == "paper_matching_timer"
-    )
+    timer = app_function("paper_matching_timer").get_user_function()
     put_quote(store, "AAPL", 100.0)
     account_id = (await call("POST", "paper/accounts", body={"startingCash": 1000})).json["id"]
     await call(

@@ -15,7 +15,7 @@ from shared.config import get_settings
 from shared.errors import Conflict
 from shared.paper import IdempotencyStore, OrderIn, PaperBroker
 from shared.paper.matching import fill_price
-from tests.api.conftest import put_quote
+from testsupport.routes import put_quote
 
 ORDERS = "paper/accounts/{accountId}/orders"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from datetime import UTC, datetime
 
 import pytest
 
@@ -13,6 +12,7 @@ from shared.auth.caller import Caller
 from shared.config import get_settings, load_settings
 from shared.paper import IdempotencyStore, InsufficientFunds, OrderIn, PaperAccountIn, PaperBroker
 from shared.paper.idempotency import Claim, StoredResponse
+from testsupport.routes import put_quote
 
 pytestmark = pytest.mark.emulator
 
@@ -32,17 +32,7 @@ def cosmos_store(cosmos_emulator):
 
 
 def test_racing_orders_never_overdraw_on_cosmos(cosmos_store):
-    cosmos_store.upsert(
-        "quotes",
-        {
-            "id": "AAPL",
-            "pk": "AAPL",
-            "symbol": "AAPL",
-            "price": 100.0,
-            "ts": datetime.now(UTC).isoformat(),
-            "source": "test",
-        },
-    )
+    put_quote(cosmos_store, "AAPL", 100.0)
     broker = PaperBroker(cosmos_store, get_settings().model_copy(update={"paper_slippage_bps": 0}))
     alice = Caller("alice", frozenset({"trader"}))
     account = broker.create_account(alice, PaperAccountIn(starting_cash=500))

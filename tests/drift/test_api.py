@@ -15,8 +15,8 @@ from shared.backtest import ExecutionSettings, run_backtest
 from shared.ingest.bars import BarLake
 from shared.journal.store import forget_cache
 from shared.storage.factory import lake
-from tests.api.conftest import call_route
 from tests.drift.conftest import SYMBOL, frame_of, walk
+from testsupport.routes import call_route
 
 ROUTE = "journal/drift"
 BARS = walk()
