@@ -37,6 +37,15 @@ class Reply:
         return body["type"], body["title"]
 
 
+def assert_problem(
+    reply: Reply, status: int, title: str, names: str = "", type_: str = "about:blank"
+) -> None:
+    """`reply` is the problem+json of one error: its status, `type` and `title`, and a detail
+    that contains `names` (what tells it from the other problems sharing its status)."""
+    assert (reply.status, *reply.problem) == (status, type_, title), reply.body[:500]
+    assert names in reply.json["detail"], reply.json["detail"]
+
+
 _ROUTES: dict[tuple[str, str], Any] = {}
 
 

@@ -14,7 +14,7 @@ from functions.openapi import http_routes
 from shared.audit import AuditLog
 from shared.errors import Conflict
 from testsupport.auth import auth_headers
-from testsupport.routes import app_function, put_quote
+from testsupport.routes import app_function, assert_problem, put_quote
 
 
 async def audit(call, **query):
@@ -82,7 +82,7 @@ async def test_order_actions_are_recorded(call, store):
 async def test_reading_is_for_admins_and_months_are_validated(call):
     assert (await call("GET", "audit", role="trader")).status == 403
     bad = await call("GET", "audit", role="admin", account="root", query={"month": "2026-13"})
-    assert bad.status == 422
+    assert_problem(bad, 422, "Invalid input", "month must look like 2026-11")
     empty = await call("GET", "audit", role="admin", account="root", query={"month": "2001-01"})
     assert empty.json == {"items": [], "continuationToken": None}
 

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from shared.config import get_settings
 from shared.ingest.sync import Ingestor
 from shared.watchlists import select_symbols, select_watched
+from testsupport.routes import assert_problem
 
 ONE = "watchlists/{watchlistId}"
 
@@ -91,7 +92,7 @@ async def test_an_account_over_a_lowered_limit_may_still_shrink(call, monkeypatc
     shrink = await call("PUT", ONE, params=one, body={"name": "w", "symbols": junk("Q", 7)})
     assert shrink.status == 200, shrink.body
     grow = await call("PUT", ONE, params=one, body={"name": "w", "symbols": junk("Q", 9)})
-    assert grow.status == 422
+    assert_problem(grow, 422, "Limit exceeded", "at most 5 distinct symbols")
 
 
 async def test_racing_creates_never_leave_an_account_over_its_limit(call, store, limits):

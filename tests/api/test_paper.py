@@ -15,7 +15,7 @@ from shared.config import get_settings
 from shared.errors import Conflict
 from shared.paper import IdempotencyStore, OrderIn, PaperBroker
 from shared.paper.matching import fill_price
-from testsupport.routes import put_quote
+from testsupport.routes import assert_problem, put_quote
 
 ORDERS = "paper/accounts/{accountId}/orders"
 
@@ -127,7 +127,7 @@ async def test_an_order_larger_than_cash_is_refused_and_holds_nothing(call, stor
     limit = await place(
         call, account_id, symbol="SPY", side="buy", type="limit", qty=3, limitPrice=400
     )
-    assert limit.status == 422
+    assert_problem(limit, 422, "Insufficient funds", "needs 1200.00 but only 1000.00 cash")
     view = await account_view(call, account_id)
     assert (view["cash"], view["reservedCash"]) == (1_000, 0)
     orders = await call("GET", ORDERS, params={"accountId": account_id})
@@ -137,7 +137,8 @@ async def test_an_order_larger_than_cash_is_refused_and_holds_nothing(call, stor
 async def test_selling_more_than_held_is_refused(call, store):
     put_quote(store, "AAPL", 10.0)
     account_id = await open_account(call, 1_000)
-    assert (await place(call, account_id, symbol="AAPL", side="sell", qty=1)).status == 422
+    refused = await place(call, account_id, symbol="AAPL", side="sell", qty=1)
+    assert_problem(refused, 422, "Insufficient funds", "sells 1 AAPL but only 0 are free")
 
 
 async def test_cancel_releases_the_reservation_and_a_second_cancel_conflicts(call, store):
@@ -153,7 +154,7 @@ async def test_cancel_releases_the_reservation_and_a_second_cancel_conflicts(cal
     assert cancelled.json["status"] == "cancelled"
     assert (await account_view(call, account_id))["availableCash"] == 1_000
     again = await call("POST", ORDERS + "/{orderId}/cancel", params=params)
-    assert again.status == 409
+    assert_problem(again, 409, "Conflict", "is already cancelled")
     put_quote(store, "AAPL", 80.0)
     await match(call)
     final = await call("GET", ORDERS + "/{orderId}", params=params)
@@ -236,19 +237,19 @@ async def test_stop_orders_trigger_when_the_price_reaches_the_stop(call, store):
 
 async def test_order_validation(call, store):
     blank = await call("POST", "paper/accounts", body={"name": "  ", "startingCash": 10})
-    assert blank.status == 422
+    assert_problem(blank, 422, "Invalid input", "name: String should have at least 1")
     account_id = await open_account(call)
     no_quote = await place(call, account_id, symbol="AAPL", side="buy", qty=1)
-    assert no_quote.status == 422
+    assert_problem(no_quote, 422, "No fresh quote", "no quote for AAPL yet")
     no_limit = await place(call, account_id, symbol="AAPL", side="buy", type="limit", qty=1)
-    assert no_limit.status == 422
+    assert_problem(no_limit, 422, "Invalid input", "a limit order needs limitPrice")
     bad_symbol = await place(call, account_id, symbol="not a symbol!", side="buy", qty=1)
-    assert bad_symbol.status == 422
+    assert_problem(bad_symbol, 422, "Invalid input", "unknown symbol 'not a symbol!'")
     zero = await place(call, account_id, symbol="AAPL", side="buy", qty=0)
-    assert zero.status == 422
+    assert_problem(zero, 422, "Invalid input", "qty: Input should be greater than or equal to")
     put_quote(store, "AAPL", 100.0)
     dust = await place(call, account_id, symbol="AAPL", side="buy", qty=1e-9)
-    assert dust.status == 422
+    assert_problem(dust, 422, "Invalid input", "qty: Input should be greater than or equal to")
     assert (await account_view(call, account_id))["positions"] == []
     smallest = await place(call, account_id, symbol="AAPL", side="buy", qty=1e-6)
     assert smallest.status == 201
@@ -547,7 +548,7 @@ async def test_a_failure_after_the_order_is_recorded_never_lets_a_retry_place_an
     assert first.status == 500
     monkeypatch.undo()
     soon = await place(call, account_id, headers=headers, **order)
-    assert soon.status == 409
+    assert_problem(soon, 409, "Conflict", "Idempotency-Key is still in progress")
     claim = IdempotencyStore._id(f"paper-order:{account_id}", "dies-late")
     record = {k: v for k, v in store.read("idempotency", claim, "alice").items() if k[0] != "_"}
     record["created_at"] = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 
 from shared.journal.service import journal_of
+from testsupport.routes import assert_problem
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
 SHOTS = "journal/trades/{tradeId}/screenshots"
@@ -49,7 +50,7 @@ async def test_upload_once_then_read_through_a_signed_url(call):
     again = await call(
         "PUT", UPLOAD, params=params, role=None, body=PNG, headers={"Content-Type": "image/png"}
     )
-    assert again.status == 404  # single use
+    assert_problem(again, 404, "Not found", "upload URL unknown, used or expired")  # single use
     assert journal_of("alice").blobs.get(name) == PNG  # type: ignore[union-attr]
     detail = await call("GET", "journal/trades/{tradeId}", params={"tradeId": trade})
     assert detail.json["annotation"]["screenshots"] == [name]
@@ -58,14 +59,12 @@ async def test_upload_once_then_read_through_a_signed_url(call):
     )
     assert url.status == 200
     assert "sig=" in url.json["url"]
-    assert (
-        await call("GET", SHOTS + "/{index}", params={"tradeId": trade, "index": "1"})
-    ).status == 404
-    assert (
-        await call(
-            "GET", SHOTS + "/{index}", params={"tradeId": trade, "index": "0"}, account="bob"
-        )
-    ).status == 404
+    second = await call("GET", SHOTS + "/{index}", params={"tradeId": trade, "index": "1"})
+    assert_problem(second, 404, "Not found", f"trade '{trade}' has no screenshot 1")
+    bobs = await call(
+        "GET", SHOTS + "/{index}", params={"tradeId": trade, "index": "0"}, account="bob"
+    )
+    assert_problem(bobs, 404, "Not found", f"trade '{trade}' has no screenshot 0")
 
 
 async def test_type_size_and_content_are_checked(call):
@@ -81,11 +80,11 @@ async def test_type_size_and_content_are_checked(call):
     gif = await call(
         "POST", SHOTS, params={"tradeId": trade}, body={"contentType": "image/gif", "size": 10}
     )
-    assert gif.status == 422
+    assert_problem(gif, 422, "Invalid input", "contentType: Input should be 'image/png'")
     unknown = await call(
         "POST", SHOTS, params={"tradeId": "t-nope"}, body={"contentType": "image/png", "size": 10}
     )
-    assert unknown.status == 404
+    assert_problem(unknown, 404, "Not found", "trade 't-nope' not found")
     viewer = await call(
         "POST",
         SHOTS,
@@ -103,7 +102,7 @@ async def test_type_size_and_content_are_checked(call):
     longer = await call(
         "PUT", UPLOAD, params=params, role=None, body=PNG, headers={"Content-Type": "image/png"}
     )
-    assert longer.status == 413
+    assert_problem(longer, 413, "Payload too large", "108 bytes; the upload declared 50")
     wrong_type = await call(
         "PUT",
         UPLOAD,
@@ -112,7 +111,7 @@ async def test_type_size_and_content_are_checked(call):
         body=PNG[:50],
         headers={"Content-Type": "image/jpeg"},
     )
-    assert wrong_type.status == 415
+    assert_problem(wrong_type, 415, "Unsupported media type", "is not the declared image/png")
     not_png = await call(
         "PUT",
         UPLOAD,
@@ -131,4 +130,4 @@ async def test_type_size_and_content_are_checked(call):
         body=PNG,
         headers={"Content-Type": "image/png"},
     )
-    assert forged.status == 404
+    assert_problem(forged, 404, "Not found", "upload URL unknown, used or expired")
