@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import azure.functions as func
+import httpx
 
 from shared.ingest.state import QUOTES, quote_document
 from shared.market.models import Quote
@@ -38,12 +39,23 @@ class Reply:
 
 
 def assert_problem(
-    reply: Reply, status: int, title: str, names: str = "", type_: str = "about:blank"
+    reply: Reply | httpx.Response,
+    status: int,
+    title: str,
+    names: str = "",
+    type_: str = "about:blank",
 ) -> None:
-    """`reply` is the problem+json of one error: its status, `type` and `title`, and a detail
-    that contains `names` (what tells it from the other problems sharing its status)."""
-    assert (reply.status, *reply.problem) == (status, type_, title), reply.body[:500]
-    assert names in reply.json["detail"], reply.json["detail"]
+    """`reply` (in-process or over HTTP) is the problem+json of one error: its status, `type`
+    and `title`, and a detail that contains `names` (what tells it from the other problems
+    sharing its status)."""
+    if isinstance(reply, httpx.Response):
+        got, media, body = reply.status_code, reply.headers.get("content-type", ""), reply.content
+    else:
+        got, media, body = reply.status, reply.mimetype, reply.body
+    assert media.split(";")[0] == "application/problem+json", (got, media, body[:300])
+    problem = json.loads(body)
+    assert (got, problem["type"], problem["title"]) == (status, type_, title), body[:500]
+    assert names in problem["detail"], problem["detail"]
 
 
 _ROUTES: dict[tuple[str, str], Any] = {}
