@@ -5,7 +5,6 @@ out visible in GET /api/health/providers and to the ingestion timers."""
 from __future__ import annotations
 
 import asyncio
-import string
 
 import pytest
 from hypothesis import given, settings
@@ -15,6 +14,7 @@ from shared.config import get_settings
 from shared.ingest.sync import Ingestor
 from shared.watchlists import select_symbols, select_watched
 from testsupport.routes import assert_problem
+from testsupport.watchlists import flood, junk
 
 ONE = "watchlists/{watchlistId}"
 
@@ -30,12 +30,6 @@ async def create(call, symbols, account="alice", name="w"):
     return await call(
         "POST", "watchlists", body={"name": name, "symbols": symbols}, account=account
     )
-
-
-def junk(prefix: str, n: int) -> list[str]:
-    """`n` distinct valid symbols starting with `prefix` (up to 26**3)."""
-    a = string.ascii_uppercase
-    return [f"{prefix}{a[i // 676]}{a[i // 26 % 26]}{a[i % 26]}" for i in range(n)]
 
 
 # --- per-account limits ----------------------------------------------------------------------
@@ -175,37 +169,11 @@ def test_a_more_watched_symbol_is_never_left_out_for_a_less_watched_one(demand, 
 
 
 # --- the same selection drives the timers and shows in provider health -----------------------
-def _flood(store) -> None:
-    """Mallory's five lists of 200 junk symbols (written directly, as if made before the
-    limits existed) and Bob's NFLX and TSLA."""
-    for n in range(5):
-        store.upsert(
-            "watchlists",
-            {
-                "id": f"m{n}",
-                "pk": "mallory",
-                "name": f"junk {n}",
-                "symbols": junk(f"{'JKLMN'[n]}", 200),
-                "created_at": f"2026-01-01T00:00:0{n}+00:00",
-            },
-        )
-    store.upsert(
-        "watchlists",
-        {
-            "id": "b1",
-            "pk": "bob",
-            "name": "mine",
-            "symbols": ["NFLX", "TSLA"],
-            "created_at": "2026-02-01T00:00:00+00:00",
-        },
-    )
-
-
 def test_the_ingestion_timers_serve_every_account(store, monkeypatch):
     monkeypatch.setenv("INGEST_MAX_SYMBOLS", "10")
     monkeypatch.setenv("DEFAULT_SYMBOLS", "AAPL,MSFT")
     get_settings.cache_clear()
-    _flood(store)
+    flood(store, 200)
     tracked = [s.text for s in Ingestor.from_settings(get_settings()).tracked_symbols()]
     assert len(tracked) == 10
     assert tracked[:2] == ["AAPL", "MSFT"]
@@ -216,7 +184,7 @@ async def test_provider_health_shows_what_is_left_out(call, store, monkeypatch):
     monkeypatch.setenv("INGEST_MAX_SYMBOLS", "10")
     monkeypatch.setenv("DEFAULT_SYMBOLS", "AAPL,MSFT")
     get_settings.cache_clear()
-    _flood(store)
+    flood(store, 200)
     reply = await call("GET", "health/providers", role="viewer")
     assert reply.status == 200
     watched = reply.json["watched"]

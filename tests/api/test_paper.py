@@ -15,6 +15,7 @@ from shared.config import get_settings
 from shared.errors import Conflict
 from shared.paper import IdempotencyStore, OrderIn, PaperBroker
 from shared.paper.matching import fill_price
+from testsupport.paper import racing_buys
 from testsupport.routes import assert_problem, put_quote
 
 ORDERS = "paper/accounts/{accountId}/orders"
@@ -351,34 +352,9 @@ def test_a_stop_that_gaps_past_free_cash_fills_only_what_cash_covers(store):
 
 
 def test_threads_racing_on_one_account_never_overdraw(store):
-    put_quote(store, "AAPL", 100.0)
-    broker = PaperBroker(store, get_settings().model_copy(update={"paper_slippage_bps": 0.0}))
-    alice = Caller("alice", frozenset({"trader"}))
-    from shared.paper import PaperAccountIn
-
-    account = broker.create_account(alice, PaperAccountIn(starting_cash=1_000))
-    results: list[str] = []
-    lock = threading.Lock()
-
-    def buy() -> None:
-        try:
-            order = broker.place_order(alice, account.id, OrderIn(symbol="AAPL", side="buy", qty=1))
-            outcome: str = order.status
-        except Exception as error:
-            outcome = type(error).__name__
-        with lock:
-            results.append(outcome)
-
-    threads = [threading.Thread(target=buy) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert results.count("filled") == 10
-    assert results.count("InsufficientFunds") == 10
-    view = broker.get_account(alice, account.id)
-    assert view.cash == 0
-    assert view.positions[0].qty == 10
+    outcomes, view = racing_buys(store, starting_cash=1_000, buyers=20)
+    assert sorted(outcomes) == ["InsufficientFunds"] * 10 + ["filled"] * 10
+    assert (view.cash, view.reserved_cash, view.positions[0].qty) == (0, 0, 10)
 
 
 @pytest.mark.parametrize(
@@ -455,6 +431,15 @@ def test_a_reservation_whose_order_was_never_written_is_released_later(store):
     assert broker.release_orphans() == 0
 
 
+def fail_fills(monkeypatch, error: Exception) -> None:
+    """Make every fill attempt raise `error` (until `monkeypatch.undo()`)."""
+
+    def failing(self, order, price, **_):
+        raise error
+
+    monkeypatch.setattr(PaperBroker, "_try_fill", failing)
+
+
 def fail_first_order(monkeypatch, error: Exception) -> None:
     """Make the broker's first `place_order` raise `error`; later calls go through."""
     original = PaperBroker.place_order
@@ -488,10 +473,7 @@ async def test_a_fill_that_loses_every_race_leaves_the_order_placed_and_open(
     put_quote(store, "AAPL", 100.0)
     account_id = await open_account(call, 10_000)
 
-    def always_busy(self, order, price, **_):
-        raise Conflict("paper account is busy; retry")
-
-    monkeypatch.setattr(PaperBroker, "_try_fill", always_busy)
+    fail_fills(monkeypatch, Conflict("paper account is busy; retry"))
     reply = await place(call, account_id, symbol="AAPL", side="buy", qty=1)
     assert reply.status == 201
     assert reply.json["status"] == "open"
@@ -538,10 +520,7 @@ async def test_a_failure_after_the_order_is_recorded_never_lets_a_retry_place_an
     put_quote(store, "AAPL", 100.0)
     account_id = await open_account(call, 10_000)
 
-    def broken(self, order, price, **_):
-        raise RuntimeError("storage fell over")
-
-    monkeypatch.setattr(PaperBroker, "_try_fill", broken)
+    fail_fills(monkeypatch, RuntimeError("storage fell over"))
     headers = {"Idempotency-Key": "dies-late"}
     order: dict[str, Any] = {"symbol": "AAPL", "side": "buy", "qty": 1}
     first = await place(call, account_id, headers=headers, **order)
