@@ -24,6 +24,16 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def blob_storage_at(monkeypatch: pytest.MonkeyPatch, port: int) -> None:
+    """Azure Blob storage (Azurite's well-known account) expected on loopback `port`."""
+    monkeypatch.setenv("BLOB_BACKEND", "azure")
+    monkeypatch.setenv(
+        "AZURE_STORAGE_CONNECTION_STRING",
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
+        f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;",
+    )
+
+
 def call_health() -> tuple[int, dict[str, Any], float]:
     started = time.monotonic()
     reply = asyncio.run(call_route("GET", "health", role=None))
@@ -57,12 +67,7 @@ def test_health_ok_on_embedded_storage() -> None:
 
 def test_unreachable_blob_storage_is_503_fast(monkeypatch: pytest.MonkeyPatch) -> None:
     port = closed_port()
-    monkeypatch.setenv("BLOB_BACKEND", "azure")
-    monkeypatch.setenv(
-        "AZURE_STORAGE_CONNECTION_STRING",
-        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
-        f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;",
-    )
+    blob_storage_at(monkeypatch, port)
     status, body, elapsed = call_health()
     assert status == 503, body
     assert body["status"] == "unavailable"
@@ -125,12 +130,7 @@ def test_silent_server_hits_the_deadline(monkeypatch: pytest.MonkeyPatch) -> Non
         silent.listen(8)
         port = silent.getsockname()[1]
         monkeypatch.setattr(shared.health, "DEADLINE_SECONDS", 0.5)
-        monkeypatch.setenv("BLOB_BACKEND", "azure")
-        monkeypatch.setenv(
-            "AZURE_STORAGE_CONNECTION_STRING",
-            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
-            f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;",
-        )
+        blob_storage_at(monkeypatch, port)
         status, body, elapsed = call_health()
     assert status == 503, body
     assert body["storage"]["blob"]["detail"] == "no answer within 0.5 s"
