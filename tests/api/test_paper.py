@@ -40,6 +40,13 @@ async def place(call, account_id: str, account: str = "alice", headers=None, **o
     )
 
 
+@pytest.fixture
+async def account_id(call, store) -> str:
+    """AAPL quoted at 100 and a new paper account of alice's with 10,000 cash: its id."""
+    put_quote(store, "AAPL", 100.0)
+    return await open_account(call, 10_000)
+
+
 async def account_view(call, account_id: str, account: str = "alice") -> dict:
     reply = await call(
         "GET", "paper/accounts/{accountId}", params={"accountId": account_id}, account=account
@@ -162,9 +169,7 @@ async def test_cancel_releases_the_reservation_and_a_second_cancel_conflicts(cal
     assert final.json["status"] == "cancelled"
 
 
-async def test_retried_idempotency_key_creates_one_order(call, store):
-    put_quote(store, "AAPL", 100.0)
-    account_id = await open_account(call, 10_000)
+async def test_retried_idempotency_key_creates_one_order(call, account_id):
     headers = {"Idempotency-Key": "order-123"}
     first = await place(call, account_id, headers=headers, symbol="AAPL", side="buy", qty=1)
     second = await place(call, account_id, headers=headers, symbol="AAPL", side="buy", qty=1)
@@ -182,9 +187,7 @@ async def test_retried_idempotency_key_creates_one_order(call, store):
     assert view["positions"][0]["qty"] == 1
 
 
-async def test_concurrent_retries_of_one_key_place_one_order(call, store):
-    put_quote(store, "AAPL", 100.0)
-    account_id = await open_account(call, 10_000)
+async def test_concurrent_retries_of_one_key_place_one_order(call, account_id):
     headers = {"Idempotency-Key": "burst"}
     replies = await asyncio.gather(
         *[
@@ -454,9 +457,7 @@ def fail_first_order(monkeypatch, error: Exception) -> None:
     monkeypatch.setattr(PaperBroker, "place_order", fail_once)
 
 
-async def test_a_busy_account_409_is_not_replayed_to_the_retry(call, store, monkeypatch):
-    put_quote(store, "AAPL", 100.0)
-    account_id = await open_account(call, 10_000)
+async def test_a_busy_account_409_is_not_replayed_to_the_retry(call, monkeypatch, account_id):
     fail_first_order(monkeypatch, Conflict("paper account is busy; retry"))
     headers = {"Idempotency-Key": "busy"}
     first = await place(call, account_id, headers=headers, symbol="AAPL", side="buy", qty=1)
@@ -468,11 +469,8 @@ async def test_a_busy_account_409_is_not_replayed_to_the_retry(call, store, monk
 
 
 async def test_a_fill_that_loses_every_race_leaves_the_order_placed_and_open(
-    call, store, monkeypatch
+    call, monkeypatch, account_id
 ):
-    put_quote(store, "AAPL", 100.0)
-    account_id = await open_account(call, 10_000)
-
     fail_fills(monkeypatch, Conflict("paper account is busy; retry"))
     reply = await place(call, account_id, symbol="AAPL", side="buy", qty=1)
     assert reply.status == 201
@@ -515,11 +513,8 @@ async def test_a_takeover_of_a_dead_attempt_finds_the_order_it_placed(call, stor
 
 
 async def test_a_failure_after_the_order_is_recorded_never_lets_a_retry_place_another(
-    call, store, monkeypatch
+    call, store, monkeypatch, account_id
 ):
-    put_quote(store, "AAPL", 100.0)
-    account_id = await open_account(call, 10_000)
-
     fail_fills(monkeypatch, RuntimeError("storage fell over"))
     headers = {"Idempotency-Key": "dies-late"}
     order: dict[str, Any] = {"symbol": "AAPL", "side": "buy", "qty": 1}
@@ -539,10 +534,8 @@ async def test_a_failure_after_the_order_is_recorded_never_lets_a_retry_place_an
 
 
 async def test_a_failure_before_the_order_is_recorded_frees_the_key_at_once(
-    call, store, monkeypatch
+    call, monkeypatch, account_id
 ):
-    put_quote(store, "AAPL", 100.0)
-    account_id = await open_account(call, 10_000)
     fail_first_order(monkeypatch, RuntimeError("storage fell over"))
     headers = {"Idempotency-Key": "dies-early"}
     first = await place(call, account_id, headers=headers, symbol="AAPL", side="buy", qty=1)

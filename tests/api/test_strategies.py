@@ -65,8 +65,10 @@ async def test_unknown_strategy_and_huge_grids_are_422(call):
 async def test_delete_hides_it_but_a_backtest_can_still_read_the_version_it_ran(call):
     first = (await create(call)).json
     params = {"strategyId": first["id"]}
-    assert (await call("GET", ONE, params=params, account="bob")).status == 404
-    assert (await call("DELETE", ONE, params=params, account="bob")).status == 404
+    gone = f"strategy '{first['id']}' not found"
+    assert_problem(await call("GET", ONE, params=params, account="bob"), 404, "Not found", gone)
+    deleted = await call("DELETE", ONE, params=params, account="bob")
+    assert_problem(deleted, 404, "Not found", gone)
     assert (await call("DELETE", ONE, params=params)).status == 204
     assert (await call("GET", ONE, params=params)).status == 404
     listed = await call("GET", "strategies")
@@ -108,9 +110,8 @@ async def test_a_version_lost_between_head_and_copy_is_rewritten_from_the_head(c
     assert v2.json["spec"]["grid"]["fast"] == [3]
     versions = await call("GET", ONE + "/versions", params=params)
     assert [v["version"] for v in versions.json["items"]] == [1, 2]
-    assert (
-        await call("GET", ONE + "/versions/{version}", params={**params, "version": "3"})
-    ).status == 404
+    third = await call("GET", ONE + "/versions/{version}", params={**params, "version": "3"})
+    assert_problem(third, 404, "Not found", "has no version 3")
 
 
 async def test_hostile_specs_are_422_problems_naming_the_rule(call):

@@ -75,12 +75,13 @@ async def test_replace_honours_if_match_and_delete_removes(call):
     assert_problem(weak, 412, "Precondition failed", "was changed by someone else")
     star = {"If-Match": "*"}
     assert (await call("PUT", ONE, params=params, body=body, headers=star)).status == 200
-    assert (
-        await call("DELETE", ONE, params=params, headers={"If-Match": item["etag"]})
-    ).status == 412
+    stale_delete = await call("DELETE", ONE, params=params, headers={"If-Match": item["etag"]})
+    assert_problem(stale_delete, 412, "Precondition failed", "was changed by someone else")
     assert (await call("DELETE", ONE, params=params, headers=star)).status == 204
-    assert (await call("DELETE", ONE, params=params, headers=star)).status == 404
-    assert (await call("GET", ONE, params=params)).status == 404
+    gone = f"watchlist '{item['id']}' not found"
+    again = await call("DELETE", ONE, params=params, headers=star)
+    assert_problem(again, 404, "Not found", gone)
+    assert_problem(await call("GET", ONE, params=params), 404, "Not found", gone)
 
 
 async def test_lists_page_with_continuation_tokens(call):

@@ -208,7 +208,7 @@ async def test_strategy_link_must_name_a_saved_version(call):
     theirs = await call(
         "PUT", route, params=params, body={"strategyId": "st-nope", "strategyVersion": 1}
     )
-    assert theirs.status == 422
+    assert_problem(theirs, 422, "Invalid input", "st-nope")
     half = await call("PUT", route, params=params, body={"strategyId": strategy["id"]})
     assert half.status == 422
     assert "go together" in half.json["detail"]
