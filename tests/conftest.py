@@ -13,6 +13,7 @@ import pytest
 from shared.config import get_settings
 from shared.storage.documents import DocumentStore
 from shared.storage.factory import document_store
+from testsupport.fake_providers import FakeMarket, FakeProviders, serve_fake_providers
 from testsupport.routes import call_route
 
 pytest_plugins = ["tests.support.emulators"]  # session fixtures `azurite`, `cosmos_emulator`
@@ -56,6 +57,14 @@ def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
 def call() -> Callable[..., Any]:
     """`testsupport.routes.call_route`: the app's routes called in-process."""
     return call_route
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeProviders]:
+    """The fake provider servers (Alpha Vantage, Yahoo, CoinGecko) on loopback;
+    `fake.env()` points the settings at them."""
+    with serve_fake_providers(FakeMarket(timeout_sleep=1.0)) as server:
+        yield server
 
 
 @pytest.fixture
