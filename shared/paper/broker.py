@@ -19,15 +19,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, TypeVar
 
-import stamina
-
 from shared.audit import AuditLog
 from shared.auth.caller import Caller
 from shared.auth.scope import owned_page, read_owned
 from shared.config import Settings
 from shared.errors import Conflict, DomainError, InvalidInput, NotFound
-from shared.ingest.state import QUOTES
+from shared.ingest.state import QuoteBook
 from shared.journal.paper import record_paper_fill
+from shared.market.models import Quote
 from shared.paper.matching import (
     affordable_qty,
     apply_fill,
@@ -49,7 +48,6 @@ from shared.storage.documents import (
     DocumentNotFound,
     DocumentStore,
     Filter,
-    StaleEtag,
     content,
 )
 
@@ -63,6 +61,9 @@ SYSTEM_ACTOR = "system"
 """The actor of transitions no caller asked for (the matching timer's fills and expiries)."""
 
 R = TypeVar("R")
+ACCOUNT_ATTEMPTS = 400
+"""Tries of a paper account update: every order, fill and cancel of an account writes its
+one document, so a busy account loses many races before it wins one."""
 
 
 class Settlement(NamedTuple):
@@ -120,6 +121,7 @@ class PaperBroker:
         audit: AuditLog | None = None,
     ) -> None:
         self.store = store
+        self.quotes = QuoteBook(store)
         self.settings = settings
         self.clock = clock
         self.audit = audit if audit is not None else AuditLog(store)
@@ -145,29 +147,16 @@ class PaperBroker:
         )
 
     # --- quotes ----------------------------------------------------------------------
-    def _quote(self, symbol: str) -> Document | None:
-        try:
-            return self.store.read(QUOTES, symbol, symbol)
-        except DocumentNotFound:
-            return None
+    def _quote(self, symbol: str) -> Quote | None:
+        return self.quotes.get(symbol)
 
     @staticmethod
-    def _price(quote: Document | None) -> float | None:
-        price = quote.get("price") if quote is not None else None
-        return float(price) if isinstance(price, int | float) and price > 0 else None
+    def _price(quote: Quote | None) -> float | None:
+        return quote.price if quote is not None and quote.price > 0 else None
 
-    @staticmethod
-    def _quote_ts(quote: Document) -> datetime | None:
-        try:
-            ts = datetime.fromisoformat(str(quote.get("ts")))
-        except ValueError:
-            return None
-        return ts if ts.tzinfo is not None else None
-
-    def _fresh(self, quote: Document) -> bool:
-        ts = self._quote_ts(quote)
+    def _fresh(self, quote: Quote) -> bool:
         max_age = timedelta(seconds=self.settings.paper_max_quote_age_seconds)
-        return ts is not None and self.clock() - ts <= max_age
+        return self.clock() - quote.ts <= max_age
 
     def last_price(self, symbol: str) -> float | None:
         """The latest price of `symbol` however old (for valuing positions)."""
@@ -202,28 +191,22 @@ class PaperBroker:
         max_age = self.settings.paper_max_quote_age_seconds
         return NoFreshQuote(
             f"no quote for {symbol} newer than {max_age:g} s; the last is from "
-            f"{quote.get('ts')}, a market order needs a fresh price"
+            f"{quote.ts.isoformat()}, a market order needs a fresh price"
         )
 
     # --- the ledger ------------------------------------------------------------------
     def _mutate(self, pk: str, account_id: str, change: Callable[[Document], R]) -> R:
-        """Apply `change` to the account document under its etag, retrying on conflict."""
-        for attempt in stamina.retry_context(
-            on=StaleEtag,
-            attempts=400,
-            timeout=30.0,
-            wait_initial=0.002,
-            wait_max=0.05,
-            wait_jitter=0.02,
-        ):
-            with attempt:
-                doc = self.store.read(CONTAINER, account_id, pk)
-                body = content(doc)
-                result = change(body)
-                body["updated_at"] = self.clock().isoformat()
-                self.store.upsert(CONTAINER, body, if_match=doc["_etag"])
-                return result
-        raise Conflict(f"paper account {account_id} is busy; retry")  # pragma: no cover
+        """Apply `change` (it edits the account document in place) under its etag; the
+        store retries a lost race (`UpdateContended`, a 409, only after 400 of them)."""
+        results: list[R] = []
+
+        def apply(body: Document) -> Document:
+            results.append(change(body))
+            body["updated_at"] = self.clock().isoformat()
+            return body
+
+        self.store.update(CONTAINER, account_id, pk, apply, attempts=ACCOUNT_ATTEMPTS)
+        return results[-1]
 
     def _account_doc(self, caller: Caller, account_id: str) -> Document:
         if not account_id.startswith("pa-"):
