@@ -21,8 +21,9 @@ from pydantic import Field
 from shared.api_model import ApiModel
 from shared.errors import Conflict, DomainError, InvalidInput
 from shared.journal.imports import PayloadTooLarge
-from shared.journal.store import CONTAINER, Journal
-from shared.storage.documents import DocumentNotFound, content
+from shared.journal.models import AnnotationIn
+from shared.journal.store import CONTAINER, Journal, annotation_document
+from shared.storage.documents import Document, DocumentNotFound
 
 ImageType = Literal["image/png", "image/jpeg", "image/webp"]
 MAX_SCREENSHOT_BYTES = 5 * 1024 * 1024
@@ -130,45 +131,22 @@ def receive_upload(journal: Journal, slot: str, content_type: str, body: bytes) 
 
 
 def _attach(journal: Journal, trade_id: str, name: str) -> None:
+    """Add screenshot `name` to the trade's annotation (an empty one if it has none yet)."""
     doc_id = f"a-{trade_id}"
-    for _ in range(5):
-        try:
-            current = journal.docs.read(CONTAINER, doc_id, journal.account)
-        except DocumentNotFound:
-            try:
-                journal.docs.create(
-                    CONTAINER,
-                    {
-                        "id": doc_id,
-                        "pk": journal.account,
-                        "kind": "annotation",
-                        "trade_id": trade_id,
-                        "notes": "",
-                        "tags": [],
-                        "setup": None,
-                        "mistakes": [],
-                        "planned_stop": None,
-                        "planned_target": None,
-                        "strategy_id": None,
-                        "strategy_version": None,
-                        "screenshots": [name],
-                        "updated_at": datetime.now(UTC).isoformat(),
-                    },
-                )
-                return
-            except Conflict:
-                continue
-        updated = {
-            **content(current),
+    now = datetime.now(UTC).isoformat()
+
+    def add(current: Document) -> Document:
+        if "kind" not in current:  # no annotation yet
+            return annotation_document(journal.account, trade_id, AnnotationIn(), [name], now)
+        return {
+            **current,
             "screenshots": [*current.get("screenshots", []), name],
-            "updated_at": datetime.now(UTC).isoformat(),
+            "updated_at": now,
         }
-        try:
-            journal.docs.upsert(CONTAINER, updated, if_match=current["_etag"])
-            return
-        except DomainError:
-            continue
-    raise Conflict(f"trade {trade_id!r} annotation kept changing; upload again")
+
+    journal.docs.update(
+        CONTAINER, doc_id, journal.account, add, default={"id": doc_id, "pk": journal.account}
+    )
 
 
 def read_url(journal: Journal, trade_id: str, index: int) -> ScreenshotUrl:

@@ -73,6 +73,21 @@ def _annotation(doc: Document) -> Annotation:
     return Annotation.model_validate({**fields, "account": doc["pk"], "etag": doc.get("_etag", "")})
 
 
+def annotation_document(
+    account: str, trade_id: str, data: AnnotationIn, screenshots: list[str], at: str
+) -> Document:
+    """The `journal` document of a trade's annotation (id `a-<trade id>`): its one shape."""
+    return {
+        **data.model_dump(mode="json"),
+        "id": f"a-{trade_id}",
+        "pk": account,
+        "kind": "annotation",
+        "trade_id": trade_id,
+        "screenshots": screenshots,
+        "updated_at": at,
+    }
+
+
 def group_key(broker_account: str, symbol: str) -> str:
     """What an execution document carries to find its (broker account, symbol) with one
     filter (only execution documents have it; one JSON field is a third of the work of
@@ -183,14 +198,27 @@ class Journal:
     def replace(
         self, execution_id: str, data: ExecutionIn, if_match: str | None
     ) -> tuple[Execution, Execution]:
-        current = self.get(execution_id)
-        doc = {
-            **content(self.docs.read(CONTAINER, execution_id, self.account)),
-            **data.model_dump(mode="json"),
-            "group": group_key(data.broker_account, data.symbol),
-            "updated_at": datetime.now(UTC).isoformat(),
-        }
-        stored = self.docs.upsert(CONTAINER, doc, if_match=if_match or current.etag)
+        before: list[Execution] = []
+
+        def change(doc: Document) -> Document:
+            if doc.get("kind") != "execution":
+                raise DocumentNotFound(f"execution {execution_id!r} not found")
+            before[:] = [_execution(doc)]
+            return {
+                **doc,
+                **data.model_dump(mode="json"),
+                "group": group_key(data.broker_account, data.symbol),
+                "updated_at": datetime.now(UTC).isoformat(),
+            }
+
+        try:
+            stored = self.docs.update(
+                CONTAINER, execution_id, self.account, change, if_match=if_match
+            )
+        except DocumentNotFound:
+            raise DocumentNotFound(f"execution {execution_id!r} not found") from None
+        assert stored is not None
+        current = before[-1]
         self._refresh(
             {(current.broker_account, current.symbol), (data.broker_account, data.symbol)}
         )
@@ -275,30 +303,28 @@ class Journal:
         if frame.row_of(trade_id) is None:
             raise DocumentNotFound(f"trade {trade_id!r} not found")
         doc_id = f"a-{trade_id}"
+
+        def change(current: Document) -> Document:
+            return annotation_document(
+                self.account,
+                trade_id,
+                data,
+                current.get("screenshots", []),
+                datetime.now(UTC).isoformat(),
+            )
+
         try:
-            current = self.docs.read(CONTAINER, doc_id, self.account)
-            screenshots = current.get("screenshots", [])
-            etag: str | None = if_match or current["_etag"]
-        except DocumentNotFound:
-            if if_match:
-                raise StaleEtag(f"trade {trade_id!r} has no annotation yet") from None
-            screenshots, etag = [], None
-        doc = {
-            **data.model_dump(mode="json"),
-            "id": doc_id,
-            "pk": self.account,
-            "kind": "annotation",
-            "trade_id": trade_id,
-            "screenshots": screenshots,
-            "updated_at": datetime.now(UTC).isoformat(),
-        }
-        if etag is None:
-            try:
-                stored = self.docs.create(CONTAINER, doc)
-            except Conflict:
-                raise StaleEtag(f"trade {trade_id!r} was annotated at the same time") from None
-        else:
-            stored = self.docs.upsert(CONTAINER, doc, if_match=etag)
+            stored = self.docs.update(
+                CONTAINER,
+                doc_id,
+                self.account,
+                change,
+                if_match=if_match,
+                default={"id": doc_id, "pk": self.account},
+            )
+        except DocumentNotFound:  # only with `if_match`: the version asked for is not there
+            raise StaleEtag(f"trade {trade_id!r} has no annotation yet") from None
+        assert stored is not None
         self._refresh_annotation(trade_id)
         return _annotation(stored)
 
@@ -306,16 +332,7 @@ class Journal:
         """Write annotations of trades without one (seeding), then one snapshot rebuild."""
         now = datetime.now(UTC).isoformat()
         for trade_id, data in notes.items():
-            doc = {
-                **data.model_dump(mode="json"),
-                "id": f"a-{trade_id}",
-                "pk": self.account,
-                "kind": "annotation",
-                "trade_id": trade_id,
-                "screenshots": [],
-                "updated_at": now,
-            }
-            self.docs.upsert(CONTAINER, doc)
+            self.docs.upsert(CONTAINER, annotation_document(self.account, trade_id, data, [], now))
         self._save(self._build(), self._bump())
 
     # --- trades and the snapshot ----------------------------------------------------

@@ -21,7 +21,13 @@ from shared.auth.scope import owned_page, read_owned
 from shared.backtest.spec import TRUSTED, StrategySpec
 from shared.backtest.strategies import get_strategy
 from shared.errors import NotFound
-from shared.storage.documents import Document, DocumentNotFound, DocumentStore, Filter, content
+from shared.storage.documents import (
+    Change,
+    Document,
+    DocumentNotFound,
+    DocumentStore,
+    Filter,
+)
 
 CONTAINER = "strategies"
 
@@ -171,26 +177,48 @@ class StrategyStore:
     def update(
         self, caller: Caller, strategy_id: str, data: StrategyIn, if_match: str | None
     ) -> Strategy:
-        """A new version; `StaleEtag` if `if_match` (or a racing update) got there first."""
-        current = self._live_head(caller, strategy_id)
-        head = {
-            **content(current),
-            "name": data.name,
-            "description": data.description,
-            "spec": data.spec.model_dump(mode="json"),
-            "version": current["version"] + 1,
-            "updated_at": datetime.now(UTC).isoformat(),
-        }
-        stored = self.store.upsert(CONTAINER, head, if_match=if_match or current["_etag"])
+        """A new version; `StaleEtag` if `if_match` is not the current version (without it,
+        a racing update is re-read and this one becomes the version after it)."""
+        _current, stored = self._change_head(
+            caller,
+            strategy_id,
+            if_match,
+            lambda head: {
+                **head,
+                "name": data.name,
+                "description": data.description,
+                "spec": data.spec.model_dump(mode="json"),
+                "version": head["version"] + 1,
+                "updated_at": datetime.now(UTC).isoformat(),
+            },
+        )
         self._write_version(stored)
         return _head(stored)
 
     def delete(self, caller: Caller, strategy_id: str, if_match: str | None) -> Strategy:
-        current = self._live_head(caller, strategy_id)
-        head = content(current)
-        head.update(deleted=True, updated_at=datetime.now(UTC).isoformat())
-        self.store.upsert(CONTAINER, head, if_match=if_match or current["_etag"])
+        current, _stored = self._change_head(
+            caller,
+            strategy_id,
+            if_match,
+            lambda head: {**head, "deleted": True, "updated_at": datetime.now(UTC).isoformat()},
+        )
         return _head(current)
+
+    def _change_head(
+        self, caller: Caller, strategy_id: str, if_match: str | None, change: Change
+    ) -> tuple[Document, Document]:
+        """`change` applied to the live head under its etag (`DocumentStore.update`):
+        (the head as first read, the head stored)."""
+        current = self._live_head(caller, strategy_id)
+
+        def live(head: Document) -> Document | None:
+            if head.get("kind") != "head" or head.get("deleted"):
+                raise NotFound(f"strategy {strategy_id!r} not found")
+            return change(head)
+
+        stored = self.store.update(CONTAINER, strategy_id, current["pk"], live, if_match=if_match)
+        assert stored is not None  # `change` always returns a document
+        return current, stored
 
     def versions(
         self, caller: Caller, strategy_id: str, *, limit: int, continuation: str | None

@@ -21,7 +21,7 @@ from shared.auth.scope import owned_page, read_owned
 from shared.config import Settings, get_settings
 from shared.errors import InvalidInput, LimitExceeded
 from shared.market.symbols import parse_symbols
-from shared.storage.documents import Document, DocumentStore, StaleEtag, content
+from shared.storage.documents import Document, DocumentStore, StaleEtag
 from shared.watchlists.selection import CONTAINER
 
 MAX_SYMBOLS = 200
@@ -167,19 +167,26 @@ class WatchlistStore:
         current = read_owned(self.store, CONTAINER, watchlist_id, caller, "watchlist")
         account = current["pk"]
         self._check(account, new_list=False, change=(current["id"], data.symbols))
-        updated = {
-            **content(current),
-            "name": data.name,
-            "symbols": data.symbols,
-            "updated_at": datetime.now(UTC).isoformat(),
-        }
-        stored = self.store.upsert(CONTAINER, updated, if_match=if_match or current["_etag"])
-        grew = bool(set(data.symbols) - set(current.get("symbols", [])))
+        before: list[Document] = []
+
+        def change(doc: Document) -> Document:
+            before[:] = [doc]
+            return {
+                **doc,
+                "name": data.name,
+                "symbols": data.symbols,
+                "updated_at": datetime.now(UTC).isoformat(),
+            }
+
+        stored = self.store.update(CONTAINER, current["id"], account, change, if_match=if_match)
+        assert stored is not None  # `change` always returns a document
+        previous = before[-1]
+        grew = bool(set(data.symbols) - set(previous.get("symbols", [])))
         over = self._over(account, lists_grew=False, symbols_grew=grew)
         if over is not None:
             # undo, unless it changed again meanwhile (that write was checked on its own)
             with contextlib.suppress(StaleEtag):
-                self.store.upsert(CONTAINER, content(current), if_match=stored["_etag"])
+                self.store.upsert(CONTAINER, previous, if_match=stored["_etag"])
             raise over
         return _to_model(current), _to_model(stored)
 
