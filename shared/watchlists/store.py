@@ -22,7 +22,7 @@ from shared.config import Settings, get_settings
 from shared.errors import InvalidInput, LimitExceeded
 from shared.market.symbols import parse_symbols
 from shared.storage.documents import Document, DocumentStore, StaleEtag
-from shared.watchlists.selection import CONTAINER
+from shared.watchlists.selection import CONTAINER, symbols_of
 
 MAX_SYMBOLS = 200
 """Most symbols in one request body (the per-account limit is a setting)."""
@@ -94,9 +94,9 @@ class WatchlistStore:
         if change is None:
             return
         changed_id, symbols = change
-        before = {s for doc in lists for s in doc.get("symbols", [])}
-        others = {s for doc in lists if doc["id"] != changed_id for s in doc.get("symbols", [])}
-        after = others | set(symbols)
+        before = set(symbols_of(lists)[0])
+        after = set(symbols_of([doc for doc in lists if doc["id"] != changed_id])[0])
+        after.update(symbols)
         limit = self.settings.watchlist_symbols_per_account
         if len(after) > limit and len(after) > len(before):
             raise LimitExceeded(
@@ -117,7 +117,7 @@ class WatchlistStore:
                 limit=limit,
                 setting="WATCHLISTS_PER_ACCOUNT",
             )
-        symbols = {s for doc in lists for s in doc.get("symbols", [])}
+        symbols = symbols_of(lists)[0]
         if symbols_grew and len(symbols) > self.settings.watchlist_symbols_per_account:
             limit = self.settings.watchlist_symbols_per_account
             return LimitExceeded(
