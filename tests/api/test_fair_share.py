@@ -242,5 +242,8 @@ async def test_one_accounts_watched_symbols_are_its_share_of_the_demand(call, st
     assert invalid == 0
     assert watched_by(store, "alice") == demand["alice"]
     assert watched_by(store, "nobody") == []
-    docs = [{"symbols": ["AAPL", "not a symbol!", {"symbol": "msft"}]}, {"symbols": "x"}]
+    docs: list[dict[str, object]] = [
+        {"symbols": ["AAPL", "not a symbol!", {"symbol": "msft"}]},
+        {"symbols": "x"},
+    ]
     assert symbols_of(docs) == (["AAPL", "MSFT"], 1)
