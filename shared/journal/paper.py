@@ -9,17 +9,16 @@ once. Recording never fails the fill: the ledger is the paper broker's truth, an
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from shared.config import get_settings
 from shared.journal.models import ExecutionIn
 from shared.journal.store import Journal
-from shared.storage.documents import DocumentStore, Filter
+from shared.storage.documents import DocumentStore
 from shared.storage.factory import blob_store
 
 log = logging.getLogger("shared.journal.paper")
-
-PAPER_CONTAINER = "paper"
 
 
 def _execution(order: dict[str, Any]) -> ExecutionIn:
@@ -49,13 +48,10 @@ def record_paper_fill(store: DocumentStore, order: dict[str, Any]) -> None:
         log.exception("could not record paper fill of order %s in the journal", order.get("id"))
 
 
-def record_paper_fills(store: DocumentStore, account: str) -> int:
-    """Every filled paper order of `account` into its journal; how many were new."""
-    orders = [
-        doc
-        for doc in store.query_all(PAPER_CONTAINER, account, [Filter("kind", "=", "order")])
-        if doc.get("filled_qty") and doc.get("fill_price") is not None
-    ]
+def record_paper_fills(store: DocumentStore, account: str, orders: Iterable[dict[str, Any]]) -> int:
+    """The filled ones of `account`'s paper `orders` (the broker reads them:
+    `PaperBroker.record_fills`) into its journal; how many were new."""
+    orders = [o for o in orders if o.get("filled_qty") and o.get("fill_price") is not None]
     if not orders:
         return 0
     return _journal(store, account).add([_execution(o) for o in orders], "paper").added

@@ -25,7 +25,7 @@ from shared.auth.scope import owned_page, read_owned
 from shared.config import Settings
 from shared.errors import Conflict, DomainError, InvalidInput, NotFound
 from shared.ingest.state import QuoteBook
-from shared.journal.paper import record_paper_fill
+from shared.journal.paper import record_paper_fill, record_paper_fills
 from shared.market.models import Quote
 from shared.paper.matching import (
     affordable_qty,
@@ -541,6 +541,12 @@ class PaperBroker:
         stored = self.store.upsert(CONTAINER, updated)
         record_paper_fill(self.store, stored)  # idempotent: one execution per order, retries too
         return Settlement(stored, here)
+
+    def record_fills(self, pk: str) -> int:
+        """Catch up: every filled order in partition `pk` into its journal (the fill hook
+        never fails a fill, so it may have missed one); how many were new."""
+        orders = self.store.query_all(CONTAINER, pk, [Filter("kind", "=", "order")])
+        return record_paper_fills(self.store, pk, orders)
 
     def _try_fill(self, order: Document, price: float, *, actor: str = SYSTEM_ACTOR) -> Document:
         at = fill_price(
