@@ -86,10 +86,10 @@ def open_upload(journal: Journal, trade_id: str, data: ScreenshotIn, base_url: s
             "id": slot,
             "pk": journal.account,
             "kind": "upload",
-            "trade_id": trade_id,
-            "content_type": data.content_type,
+            "tradeId": trade_id,
+            "contentType": data.content_type,
             "size": data.size,
-            "expires_at": expires.isoformat(),
+            "expiresAt": expires.isoformat(),
             "ttl": UPLOAD_SECONDS,
         },
     )
@@ -109,23 +109,23 @@ def receive_upload(journal: Journal, slot: str, content_type: str, body: bytes) 
         doc = journal.docs.read(CONTAINER, slot, journal.account)
     except DocumentNotFound:
         raise DocumentNotFound("upload URL unknown, used or expired") from None
-    if doc.get("kind") != "upload" or datetime.fromisoformat(doc["expires_at"]) < datetime.now(UTC):
+    if doc.get("kind") != "upload" or datetime.fromisoformat(doc["expiresAt"]) < datetime.now(UTC):
         raise DocumentNotFound("upload URL unknown, used or expired")
-    if content_type.split(";")[0].strip().lower() != doc["content_type"]:
+    if content_type.split(";")[0].strip().lower() != doc["contentType"]:
         raise UnsupportedMediaType(
-            f"Content-Type {content_type!r} is not the declared {doc['content_type']}"
+            f"Content-Type {content_type!r} is not the declared {doc['contentType']}"
         )
     if len(body) > doc["size"]:
         raise PayloadTooLarge(f"{len(body)} bytes; the upload declared {doc['size']}")
-    if not body or not _magic_ok(doc["content_type"], body):
-        raise UnsupportedMediaType(f"the bytes are not a {doc['content_type']} image")
+    if not body or not _magic_ok(doc["contentType"], body):
+        raise UnsupportedMediaType(f"the bytes are not a {doc['contentType']} image")
     if not journal.docs.delete(CONTAINER, slot, journal.account):
         raise DocumentNotFound("upload URL unknown, used or expired")
-    trade_id = doc["trade_id"]
+    trade_id = doc["tradeId"]
     name = (
-        f"journal/{journal.account}/screenshots/{trade_id}/{slot}.{EXTENSIONS[doc['content_type']]}"
+        f"journal/{journal.account}/screenshots/{trade_id}/{slot}.{EXTENSIONS[doc['contentType']]}"
     )
-    journal.blobs.put(name, body, content_type=doc["content_type"])
+    journal.blobs.put(name, body, content_type=doc["contentType"])
     _attach(journal, trade_id, name)
     return Screenshot(name=name, trade_id=trade_id)
 
@@ -141,7 +141,7 @@ def _attach(journal: Journal, trade_id: str, name: str) -> None:
         return {
             **current,
             "screenshots": [*current.get("screenshots", []), name],
-            "updated_at": now,
+            "updatedAt": now,
         }
 
     journal.docs.update(

@@ -47,7 +47,8 @@ _cache: dict[tuple[str, str], snapshot.TradeFrame] = {}
 _cache_lock = threading.Lock()
 
 
-_EXECUTION_FIELDS = frozenset(Execution.model_fields)
+_EXECUTION_FIELDS = {field.alias or name: name for name, field in Execution.model_fields.items()}
+"""An execution document's keys (camelCase, as the API spells them) to the model's fields."""
 
 
 def _time(value: Any) -> datetime | None:
@@ -60,7 +61,7 @@ def _execution(doc: Document) -> Execution:
     """An execution document as the model, without validating it again: only the
     journal writes these documents, from validated models (reading 100,000 of them
     through the validators took seconds)."""
-    fields = {k: v for k, v in doc.items() if k in _EXECUTION_FIELDS}
+    fields = {_EXECUTION_FIELDS[k]: v for k, v in doc.items() if k in _EXECUTION_FIELDS}
     for name in ("executed_at", "created_at", "updated_at"):
         fields[name] = _time(fields.get(name))
     fields["account"] = doc["pk"]
@@ -78,13 +79,13 @@ def annotation_document(
 ) -> Document:
     """The `journal` document of a trade's annotation (id `a-<trade id>`): its one shape."""
     return {
-        **data.model_dump(mode="json"),
+        **data.model_dump(mode="json", by_alias=True),
         "id": f"a-{trade_id}",
         "pk": account,
         "kind": "annotation",
-        "trade_id": trade_id,
+        "tradeId": trade_id,
         "screenshots": screenshots,
-        "updated_at": at,
+        "updatedAt": at,
     }
 
 
@@ -161,14 +162,14 @@ class Journal:
                 exec_id = f"x-{uuid.uuid4().hex[:24]}"
             written.append(exec_id)
             doc = {
-                **item.model_dump(mode="json"),
+                **item.model_dump(mode="json", by_alias=True),
                 "id": exec_id,
                 "pk": self.account,
                 "kind": "execution",
                 "group": group_key(item.broker_account, item.symbol),
                 "source": source,
-                "import_id": import_id,
-                "created_at": now,
+                "importId": import_id,
+                "createdAt": now,
             }
             try:
                 self.docs.create(CONTAINER, doc)
@@ -206,9 +207,9 @@ class Journal:
             before[:] = [_execution(doc)]
             return {
                 **doc,
-                **data.model_dump(mode="json"),
+                **data.model_dump(mode="json", by_alias=True),
                 "group": group_key(data.broker_account, data.symbol),
-                "updated_at": datetime.now(UTC).isoformat(),
+                "updatedAt": datetime.now(UTC).isoformat(),
             }
 
         try:
@@ -241,7 +242,7 @@ class Journal:
             CONTAINER,
             self.account,
             [Filter("kind", "=", "execution"), *(filters or [])],
-            order_by="executed_at",
+            order_by="executedAt",
             limit=limit,
             continuation=continuation,
         )
@@ -295,7 +296,7 @@ class Journal:
                     docs.append(self.docs.read(CONTAINER, f"a-{trade_id}", self.account))
                 except DocumentNotFound:
                     continue
-        return {doc["trade_id"]: _annotation(doc) for doc in docs}
+        return {doc["tradeId"]: _annotation(doc) for doc in docs}
 
     def annotate(self, trade_id: str, data: AnnotationIn, if_match: str | None) -> Annotation:
         """Write the annotation of a trade the journal has (404 otherwise)."""

@@ -97,15 +97,15 @@ def _release(doc: Document, order_id: str) -> dict[str, Any] | None:
     if held is None:
         return None
     if held["cash"]:
-        doc["reserved_cash"] = round_money(max(0.0, doc["reserved_cash"] - held["cash"]))
+        doc["reservedCash"] = round_money(max(0.0, doc["reservedCash"] - held["cash"]))
     if held["qty"]:
         position = doc.setdefault("positions", {}).get(held["symbol"])
         if position is not None:
-            position["reserved_qty"] = round_money(
-                max(0.0, position.get("reserved_qty", 0.0) - held["qty"])
+            position["reservedQty"] = round_money(
+                max(0.0, position.get("reservedQty", 0.0) - held["qty"])
             )
     if not doc["reservations"]:
-        doc["reserved_cash"] = 0.0
+        doc["reservedCash"] = 0.0
     return held
 
 
@@ -133,7 +133,7 @@ class PaperBroker:
             action,
             actor=actor,
             account=order["pk"],
-            target=f"paper/{order['paper_account_id']}/{order['id']}",
+            target=f"paper/{order['paperAccountId']}/{order['id']}",
             outcome=order["status"],
             reason=order.get("reason", ""),
             detail={
@@ -141,8 +141,8 @@ class PaperBroker:
                 "side": order["side"],
                 "type": order["type"],
                 "qty": order["qty"],
-                "filledQty": order.get("filled_qty", 0.0),
-                "fillPrice": order.get("fill_price"),
+                "filledQty": order.get("filledQty", 0.0),
+                "fillPrice": order.get("fillPrice"),
             },
         )
 
@@ -202,7 +202,7 @@ class PaperBroker:
 
         def apply(body: Document) -> Document:
             results.append(change(body))
-            body["updated_at"] = self.clock().isoformat()
+            body["updatedAt"] = self.clock().isoformat()
             return body
 
         self.store.update(CONTAINER, account_id, pk, apply, attempts=ACCOUNT_ATTEMPTS)
@@ -225,15 +225,15 @@ class PaperBroker:
         for symbol, held in sorted(positions_doc.items()):
             price = prices.get(symbol)
             value = held["qty"] * price if price is not None else None
-            pnl = held["qty"] * (price - held["avg_price"]) if price is not None else None
-            market_value += value if value is not None else held["qty"] * held["avg_price"]
+            pnl = held["qty"] * (price - held["avgPrice"]) if price is not None else None
+            market_value += value if value is not None else held["qty"] * held["avgPrice"]
             unrealized += pnl or 0.0
             positions.append(
                 Position(
                     symbol=symbol,
                     qty=held["qty"],
-                    avg_price=round_money(held["avg_price"]),
-                    reserved_qty=held.get("reserved_qty", 0.0),
+                    avg_price=round_money(held["avgPrice"]),
+                    reserved_qty=held.get("reservedQty", 0.0),
                     market_price=price,
                     market_value=None if value is None else round_money(value),
                     unrealized_pnl=None if pnl is None else round_money(pnl),
@@ -243,16 +243,16 @@ class PaperBroker:
             id=doc["id"],
             account=doc["pk"],
             name=doc["name"],
-            starting_cash=doc["starting_cash"],
+            starting_cash=doc["startingCash"],
             cash=doc["cash"],
-            reserved_cash=doc["reserved_cash"],
-            available_cash=round_money(doc["cash"] - doc["reserved_cash"]),
-            realized_pnl=round_money(doc.get("realized_pnl", 0.0)),
+            reserved_cash=doc["reservedCash"],
+            available_cash=round_money(doc["cash"] - doc["reservedCash"]),
+            realized_pnl=round_money(doc.get("realizedPnl", 0.0)),
             unrealized_pnl=round_money(unrealized),
             equity=round_money(doc["cash"] + market_value),
             positions=positions,
-            created_at=doc["created_at"],
-            updated_at=doc["updated_at"],
+            created_at=doc["createdAt"],
+            updated_at=doc["updatedAt"],
         )
 
     # --- accounts --------------------------------------------------------------------
@@ -264,15 +264,15 @@ class PaperBroker:
             "pk": caller.account_id,
             "kind": "account",
             "name": data.name,
-            "starting_cash": cash,
+            "startingCash": cash,
             "cash": cash,
-            "reserved_cash": 0.0,
-            "realized_pnl": 0.0,
+            "reservedCash": 0.0,
+            "realizedPnl": 0.0,
             "positions": {},
             "reservations": {},
             "settled": {},
-            "created_at": now,
-            "updated_at": now,
+            "createdAt": now,
+            "updatedAt": now,
         }
         return self._view(self.store.create(CONTAINER, doc))
 
@@ -298,22 +298,22 @@ class PaperBroker:
     def _order(doc: Document) -> Order:
         return Order(
             id=doc["id"],
-            paper_account_id=doc["paper_account_id"],
+            paper_account_id=doc["paperAccountId"],
             account=doc["pk"],
             symbol=doc["symbol"],
             side=doc["side"],
             type=doc["type"],
             qty=doc["qty"],
-            limit_price=doc.get("limit_price"),
-            stop_price=doc.get("stop_price"),
-            time_in_force=doc["time_in_force"],
+            limit_price=doc.get("limitPrice"),
+            stop_price=doc.get("stopPrice"),
+            time_in_force=doc["timeInForce"],
             status=doc["status"],
-            filled_qty=doc.get("filled_qty", 0.0),
-            fill_price=doc.get("fill_price"),
+            filled_qty=doc.get("filledQty", 0.0),
+            fill_price=doc.get("fillPrice"),
             reason=doc.get("reason", ""),
-            created_at=doc["created_at"],
-            updated_at=doc["updated_at"],
-            filled_at=doc.get("filled_at"),
+            created_at=doc["createdAt"],
+            updated_at=doc["updatedAt"],
+            filled_at=doc.get("filledAt"),
         )
 
     def find_by_idempotency_ref(self, caller: Caller, account_id: str, ref: str) -> Order | None:
@@ -321,8 +321,8 @@ class PaperBroker:
         account = self._account_doc(caller, account_id)
         filters = [
             Filter("kind", "=", "order"),
-            Filter("paper_account_id", "=", account["id"]),
-            Filter("idempotency_ref", "=", ref),
+            Filter("paperAccountId", "=", account["id"]),
+            Filter("idempotencyRef", "=", ref),
         ]
         page = self.store.query(CONTAINER, account["pk"], filters)
         return self._order(page.items[0]) if page.items else None
@@ -355,12 +355,12 @@ class PaperBroker:
             reservations = doc.setdefault("reservations", {})
             if data.side == "buy":
                 need = round_money(data.qty * (per_unit or 0.0))
-                free = doc["cash"] - doc["reserved_cash"]
+                free = doc["cash"] - doc["reservedCash"]
                 if need > free + EPSILON:
                     raise InsufficientFunds(
                         f"the order needs {need:.2f} but only {free:.2f} cash is free"
                     )
-                doc["reserved_cash"] = round_money(doc["reserved_cash"] + need)
+                doc["reservedCash"] = round_money(doc["reservedCash"] + need)
                 reservations[order_id] = {
                     "cash": need,
                     "qty": 0.0,
@@ -369,12 +369,12 @@ class PaperBroker:
                 }
             else:
                 held = doc.setdefault("positions", {}).get(data.symbol)
-                free = held["qty"] - held.get("reserved_qty", 0.0) if held else 0.0
+                free = held["qty"] - held.get("reservedQty", 0.0) if held else 0.0
                 if data.qty > free + EPSILON:
                     raise InsufficientFunds(
                         f"the order sells {data.qty:g} {data.symbol} but only {free:g} are free"
                     )
-                held["reserved_qty"] = round_money(held.get("reserved_qty", 0.0) + data.qty)
+                held["reservedQty"] = round_money(held.get("reservedQty", 0.0) + data.qty)
                 reservations[order_id] = {
                     "cash": 0.0,
                     "qty": data.qty,
@@ -388,22 +388,22 @@ class PaperBroker:
             "id": order_id,
             "pk": pk,
             "kind": "order",
-            "paper_account_id": account["id"],
+            "paperAccountId": account["id"],
             "symbol": data.symbol,
             "side": data.side,
             "type": data.type,
             "qty": data.qty,
-            "limit_price": data.limit_price,
-            "stop_price": data.stop_price,
-            "time_in_force": data.time_in_force,
+            "limitPrice": data.limit_price,
+            "stopPrice": data.stop_price,
+            "timeInForce": data.time_in_force,
             "status": "open",
-            "filled_qty": 0.0,
-            "fill_price": None,
+            "filledQty": 0.0,
+            "fillPrice": None,
             "reason": "",
-            "created_at": now,
-            "updated_at": now,
-            "filled_at": None,
-            "idempotency_ref": idempotency_ref,
+            "createdAt": now,
+            "updatedAt": now,
+            "filledAt": None,
+            "idempotencyRef": idempotency_ref,
         }
         try:
             stored = self.store.create(CONTAINER, order)
@@ -424,7 +424,7 @@ class PaperBroker:
             doc = self.store.read(CONTAINER, order_id, account["pk"])
         except DocumentNotFound:
             raise NotFound(f"order {order_id!r} not found") from None
-        if doc.get("kind") != "order" or doc.get("paper_account_id") != account["id"]:
+        if doc.get("kind") != "order" or doc.get("paperAccountId") != account["id"]:
             raise NotFound(f"order {order_id!r} not found")
         return doc
 
@@ -441,14 +441,14 @@ class PaperBroker:
         continuation: str | None,
     ) -> tuple[list[Order], str | None]:
         account = self._account_doc(caller, account_id)
-        filters = [Filter("kind", "=", "order"), Filter("paper_account_id", "=", account["id"])]
+        filters = [Filter("kind", "=", "order"), Filter("paperAccountId", "=", account["id"])]
         if status:
             filters.append(Filter("status", "=", status))
         page = self.store.query(
             CONTAINER,
             account["pk"],
             filters,
-            order_by="created_at",
+            order_by="createdAt",
             descending=True,
             limit=limit,
             continuation=continuation,
@@ -491,15 +491,15 @@ class PaperBroker:
                 return settled.get(order_id), False
             outcome: dict[str, Any] = {
                 "status": status,
-                "filled_qty": 0.0,
-                "fill_price": None,
+                "filledQty": 0.0,
+                "fillPrice": None,
                 "reason": reason,
                 "at": now,
             }
             if status == "filled" and price is not None:
                 qty = order["qty"]
                 if order["side"] == "buy":
-                    free = doc["cash"] - doc["reserved_cash"]
+                    free = doc["cash"] - doc["reservedCash"]
                     if qty * price > free + EPSILON:
                         qty = affordable_qty(free, price)
                         outcome["reason"] = (
@@ -514,8 +514,8 @@ class PaperBroker:
                     apply_fill(doc, order["side"], order["symbol"], qty, price)
                     outcome.update(
                         status="filled" if qty >= order["qty"] - EPSILON else "partially_filled",
-                        filled_qty=qty,
-                        fill_price=round_money(price),
+                        filledQty=qty,
+                        fillPrice=round_money(price),
                     )
             settled[order_id] = outcome
             if len(settled) > SETTLED_KEPT:
@@ -523,18 +523,18 @@ class PaperBroker:
                     del settled[old]
             return outcome, True
 
-        outcome, here = self._mutate(order["pk"], order["paper_account_id"], settle)
+        outcome, here = self._mutate(order["pk"], order["paperAccountId"], settle)
         if outcome is None:
             log.warning("order %s has no reservation and no settlement record", order_id)
             return Settlement(order, False)
         updated = {
             **content(order),
             "status": outcome["status"],
-            "filled_qty": outcome["filled_qty"],
-            "fill_price": outcome["fill_price"],
+            "filledQty": outcome["filledQty"],
+            "fillPrice": outcome["fillPrice"],
             "reason": outcome["reason"],
-            "updated_at": outcome["at"],
-            "filled_at": outcome["at"] if outcome["filled_qty"] else None,
+            "updatedAt": outcome["at"],
+            "filledAt": outcome["at"] if outcome["filledQty"] else None,
         }
         if here:
             self._audit(f"order.{outcome['status']}", updated, actor)
@@ -553,8 +553,8 @@ class PaperBroker:
             order["type"],
             order["side"],
             price,
-            limit_price=order.get("limit_price"),
-            stop_price=order.get("stop_price"),
+            limit_price=order.get("limitPrice"),
+            stop_price=order.get("stopPrice"),
             slippage_bps=self.settings.paper_slippage_bps,
         )
         if at is None:
@@ -564,7 +564,7 @@ class PaperBroker:
     def _settled_in_ledger(self, order: Document, ledgers: dict[str, Document]) -> bool:
         """Whether the account ledger already settled an order whose document still says
         open (the order write after the ledger write failed)."""
-        account_id = order["paper_account_id"]
+        account_id = order["paperAccountId"]
         if account_id not in ledgers:
             ledgers[account_id] = self.store.read(CONTAINER, account_id, order["pk"])
         ledger = ledgers[account_id]
@@ -579,7 +579,7 @@ class PaperBroker:
         filters = [Filter("kind", "=", "order"), Filter("status", "=", "open")]
         if symbols:
             filters.append(Filter("symbol", "in", list(symbols)))
-        orders = self.store.query_all(CONTAINER, None, filters, order_by="created_at")
+        orders = self.store.query_all(CONTAINER, None, filters, order_by="createdAt")
         by_symbol: dict[str, list[Document]] = defaultdict(list)
         for order in orders:
             by_symbol[order["symbol"]].append(order)
@@ -592,7 +592,7 @@ class PaperBroker:
                 try:
                     if self._settled_in_ledger(order, ledgers):
                         self._settle(order, "cancelled", actor=actor)
-                    elif expired(order["time_in_force"], order["created_at"], now):
+                    elif expired(order["timeInForce"], order["createdAt"], now):
                         self._settle(
                             order, "expired", reason="day order expired unfilled", actor=actor
                         )
@@ -627,8 +627,8 @@ class PaperBroker:
                         return False
                     doc.setdefault("settled", {})[order_id] = {
                         "status": "cancelled",
-                        "filled_qty": 0.0,
-                        "fill_price": None,
+                        "filledQty": 0.0,
+                        "fillPrice": None,
                         "reason": "orphaned reservation released",
                         "at": self.clock().isoformat(),
                     }

@@ -60,9 +60,9 @@ class IdempotencyStore:
             "id": doc_id,
             "pk": account,
             "scope": scope,
-            "request_hash": request_hash,
+            "requestHash": request_hash,
             "state": "pending",
-            "created_at": now.isoformat(),
+            "createdAt": now.isoformat(),
             "ttl": self.ttl_seconds,
         }
         seen: dict[str, Any] = {}
@@ -71,21 +71,21 @@ class IdempotencyStore:
             seen.clear()
             if "state" not in doc:  # no record yet: claim the key
                 return record
-            if doc.get("request_hash") != request_hash:
+            if doc.get("requestHash") != request_hash:
                 raise InvalidInput(
                     "this Idempotency-Key was already used for a different request; "
                     "use a new key for a new request"
                 )
             if doc.get("state") == "done":
-                seen["done"] = StoredResponse(doc["status"], doc["body"], doc.get("media_type", ""))
+                seen["done"] = StoredResponse(doc["status"], doc["body"], doc.get("mediaType", ""))
                 return None
-            started = datetime.fromisoformat(doc["created_at"])
+            started = datetime.fromisoformat(doc["createdAt"])
             if now - started < PENDING_TAKEOVER:
                 raise Conflict(
                     "a request with this Idempotency-Key is still in progress; retry shortly"
                 )
             seen["recovered"] = True  # the first request died mid-way: take the key over
-            return {**record, "created_at": now.isoformat()}
+            return {**record, "createdAt": now.isoformat()}
 
         self.store.update(CONTAINER, doc_id, account, claim, default={"id": doc_id, "pk": account})
         if "done" in seen:
@@ -96,7 +96,7 @@ class IdempotencyStore:
     def complete(self, account: str, claim: Claim, status: int, body: Any, media_type: str) -> None:
         record = self.store.read(CONTAINER, claim.ref, account)
         done = content(record)
-        done.update(state="done", status=status, body=body, media_type=media_type)
+        done.update(state="done", status=status, body=body, mediaType=media_type)
         self.store.upsert(CONTAINER, done)
 
     def abandon(self, account: str, claim: Claim) -> None:

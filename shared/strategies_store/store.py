@@ -87,21 +87,21 @@ def _head(doc: Document) -> Strategy:
         description=doc.get("description", ""),
         version=doc["version"],
         spec=StrategySpec.model_validate(doc["spec"], context=TRUSTED),
-        created_at=doc["created_at"],
-        updated_at=doc["updated_at"],
+        created_at=doc["createdAt"],
+        updated_at=doc["updatedAt"],
         etag=doc.get("_etag", ""),
     )
 
 
 def _version(doc: Document) -> StrategyVersion:
     return StrategyVersion(
-        strategy_id=doc["strategy_id"],
+        strategy_id=doc["strategyId"],
         account=doc["pk"],
         version=doc["version"],
         name=doc["name"],
         description=doc.get("description", ""),
         spec=StrategySpec.model_validate(doc["spec"], context=TRUSTED),
-        created_at=doc["created_at"],
+        created_at=doc["createdAt"],
     )
 
 
@@ -122,12 +122,12 @@ class StrategyStore:
                 "id": version_id(head["id"], head["version"]),
                 "pk": head["pk"],
                 "kind": "version",
-                "strategy_id": head["id"],
+                "strategyId": head["id"],
                 "version": head["version"],
                 "name": head["name"],
                 "description": head["description"],
                 "spec": head["spec"],
-                "created_at": head["updated_at"],
+                "createdAt": head["updatedAt"],
             },
         )
 
@@ -149,8 +149,8 @@ class StrategyStore:
             "description": data.description,
             "version": 1,
             "spec": data.spec.model_dump(mode="json"),
-            "created_at": now,
-            "updated_at": now,
+            "createdAt": now,
+            "updatedAt": now,
             "deleted": False,
         }
         stored = self.store.create(CONTAINER, head)
@@ -189,7 +189,7 @@ class StrategyStore:
                 "description": data.description,
                 "spec": data.spec.model_dump(mode="json"),
                 "version": head["version"] + 1,
-                "updated_at": datetime.now(UTC).isoformat(),
+                "updatedAt": datetime.now(UTC).isoformat(),
             },
         )
         self._write_version(stored)
@@ -200,7 +200,7 @@ class StrategyStore:
             caller,
             strategy_id,
             if_match,
-            lambda head: {**head, "deleted": True, "updated_at": datetime.now(UTC).isoformat()},
+            lambda head: {**head, "deleted": True, "updatedAt": datetime.now(UTC).isoformat()},
         )
         return _head(current)
 
@@ -227,7 +227,7 @@ class StrategyStore:
         page = self.store.query(
             CONTAINER,
             head["pk"],
-            [Filter("kind", "=", "version"), Filter("strategy_id", "=", head["id"])],
+            [Filter("kind", "=", "version"), Filter("strategyId", "=", head["id"])],
             order_by="version",
             limit=limit,
             continuation=continuation,

@@ -69,7 +69,7 @@ def _kind(symbol: str) -> str:
 
 
 def _oldest_first(docs: list[Document]) -> list[Document]:
-    return sorted(docs, key=lambda d: (str(d.get("created_at") or ""), str(d.get("id"))))
+    return sorted(docs, key=lambda d: (str(d.get("createdAt") or ""), str(d.get("id"))))
 
 
 def symbols_of(docs: Iterable[Document]) -> tuple[list[str], int]:

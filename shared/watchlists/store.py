@@ -61,8 +61,8 @@ def _to_model(doc: Document) -> Watchlist:
         account=doc["pk"],
         name=doc["name"],
         symbols=doc["symbols"],
-        created_at=doc["created_at"],
-        updated_at=doc["updated_at"],
+        created_at=doc["createdAt"],
+        updated_at=doc["updatedAt"],
         etag=doc.get("_etag", ""),
     )
 
@@ -139,8 +139,8 @@ class WatchlistStore:
             "pk": account,
             "name": data.name,
             "symbols": data.symbols,
-            "created_at": now,
-            "updated_at": now,
+            "createdAt": now,
+            "updatedAt": now,
         }
         created = self.store.create(CONTAINER, doc)
         over = self._over(account, lists_grew=True, symbols_grew=bool(data.symbols))
@@ -175,7 +175,7 @@ class WatchlistStore:
                 **doc,
                 "name": data.name,
                 "symbols": data.symbols,
-                "updated_at": datetime.now(UTC).isoformat(),
+                "updatedAt": datetime.now(UTC).isoformat(),
             }
 
         stored = self.store.update(CONTAINER, current["id"], account, change, if_match=if_match)

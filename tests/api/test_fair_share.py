@@ -185,7 +185,7 @@ def _flood(store) -> None:
                 "pk": "mallory",
                 "name": f"junk {n}",
                 "symbols": junk(f"{'JKLMN'[n]}", 200),
-                "created_at": f"2026-01-01T00:00:0{n}+00:00",
+                "createdAt": f"2026-01-01T00:00:0{n}+00:00",
             },
         )
     store.upsert(
@@ -195,7 +195,7 @@ def _flood(store) -> None:
             "pk": "bob",
             "name": "mine",
             "symbols": ["NFLX", "TSLA"],
-            "created_at": "2026-02-01T00:00:00+00:00",
+            "createdAt": "2026-02-01T00:00:00+00:00",
         },
     )
 

@@ -27,7 +27,7 @@ def _flood() -> list[str]:
                 "pk": "mallory",
                 "name": f"junk {n}",
                 "symbols": symbols,
-                "created_at": f"2026-01-01T00:00:0{n}+00:00",
+                "createdAt": f"2026-01-01T00:00:0{n}+00:00",
             },
         )
     store.upsert(
@@ -37,7 +37,7 @@ def _flood() -> list[str]:
             "pk": "bob",
             "name": "mine",
             "symbols": ["NFLX", "TSLA"],
-            "created_at": "2026-02-01T00:00:00+00:00",
+            "createdAt": "2026-02-01T00:00:00+00:00",
         },
     )
     return junk
