@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.errors import Conflict, InvalidInput
-from shared.storage.documents import Document, DocumentStore, content
+from shared.storage.documents import Document, DocumentStore
 
 CONTAINER = "idempotency"
 PENDING_TAKEOVER = timedelta(minutes=2)
@@ -94,10 +94,19 @@ class IdempotencyStore:
         return Claim(ref=doc_id, recovered=bool(seen.get("recovered")))
 
     def complete(self, account: str, claim: Claim, status: int, body: Any, media_type: str) -> None:
-        record = self.store.read(CONTAINER, claim.ref, account)
-        done = content(record)
-        done.update(state="done", status=status, body=body, mediaType=media_type)
-        self.store.upsert(CONTAINER, done)
+        """Keep the response for the retries (`DocumentNotFound` if the claim expired)."""
+        self.store.update(
+            CONTAINER,
+            claim.ref,
+            account,
+            lambda record: {
+                **record,
+                "state": "done",
+                "status": status,
+                "body": body,
+                "mediaType": media_type,
+            },
+        )
 
     def abandon(self, account: str, claim: Claim) -> None:
         """Forget the claim (the request failed unexpectedly; a retry may run it again)."""
