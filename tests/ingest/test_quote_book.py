@@ -4,12 +4,12 @@ over a newer one."""
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 from shared.ingest.state import QUOTES, QuoteBook, quote_body, quote_document, quote_of
 from shared.market.models import Quote, Source
 from shared.storage.factory import document_store
+from testsupport.race import race
 
 T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 
@@ -61,24 +61,13 @@ def test_racing_writers_leave_the_newest_quote() -> None:
     store = document_store()
     book = QuoteBook(store)
     threads, each = 4, 25
-    start = threading.Barrier(threads)
-    errors: list[BaseException] = []
 
     def writer(index: int) -> None:
-        try:
-            start.wait()
-            for step in range(each):
-                seconds = step * threads + index  # every writer's quotes interleave in time
-                book.upsert(quote(100.0 + seconds, seconds))
-        except BaseException as error:  # pragma: no cover - reported below
-            errors.append(error)
+        for step in range(each):
+            seconds = step * threads + index  # every writer's quotes interleave in time
+            book.upsert(quote(100.0 + seconds, seconds))
 
-    pool = [threading.Thread(target=writer, args=(i,)) for i in range(threads)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
-    assert errors == []
+    assert race(threads, writer) == []
     newest = threads * each - 1
     assert store.read(QUOTES, "AAPL", "AAPL")["price"] == 100.0 + newest
     assert book.get("AAPL") == quote(100.0 + newest, newest)

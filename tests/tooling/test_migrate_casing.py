@@ -129,14 +129,9 @@ def test_free_form_data_keeps_its_keys() -> None:
         "positions": {"BRK_B": {"avg_price": 1.0}},
         "_etag": "x",
     }
-    assert camelized(doc, ("positions",)) == {
-        "id": "s",
-        "pk": "alice",
-        "createdAt": "newer",
-        "spec": {"params": {"fast_period": 5}},
-        "positions": {"BRK_B": {"avgPrice": 1.0}},
-        "_etag": "x",
-    }
+    expected = {k: v for k, v in doc.items() if k != "created_at"}
+    expected["positions"] = {"BRK_B": {"avgPrice": 1.0}}
+    assert camelized(doc, ("positions",)) == expected
 
 
 def test_the_command_prints_per_container_counts(capsys: Any) -> None:
