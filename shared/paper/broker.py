@@ -91,6 +91,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _priced(symbols: list[str], price_of: Callable[[str], float | None]) -> dict[str, float]:
+    """The symbols (each once) that have a price, with it."""
+    prices = {symbol: price_of(symbol) for symbol in dict.fromkeys(symbols)}
+    return {symbol: price for symbol, price in prices.items() if price is not None}
+
+
 def _release(doc: Document, order_id: str) -> dict[str, Any] | None:
     """Remove an order's reservation from an account document; what it held, or None."""
     held: dict[str, Any] | None = doc.setdefault("reservations", {}).pop(order_id, None)
@@ -163,12 +169,7 @@ class PaperBroker:
         return self._price(self._quote(symbol))
 
     def last_prices(self, symbols: list[str]) -> dict[str, float]:
-        prices = {}
-        for symbol in dict.fromkeys(symbols):
-            price = self.last_price(symbol)
-            if price is not None:
-                prices[symbol] = price
-        return prices
+        return _priced(symbols, self.last_price)
 
     def fresh_price(self, symbol: str) -> float | None:
         """The latest price of `symbol` if its quote is no older than
@@ -177,12 +178,7 @@ class PaperBroker:
         return self._price(quote) if quote is not None and self._fresh(quote) else None
 
     def fresh_prices(self, symbols: list[str]) -> dict[str, float]:
-        prices = {}
-        for symbol in dict.fromkeys(symbols):
-            price = self.fresh_price(symbol)
-            if price is not None:
-                prices[symbol] = price
-        return prices
+        return _priced(symbols, self.fresh_price)
 
     def _no_fresh_quote(self, symbol: str) -> NoFreshQuote:
         quote = self._quote(symbol)
