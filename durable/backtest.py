@@ -218,26 +218,26 @@ def _step(name: str, body: Callable[[M], Any], message: type[M], payload: dict[s
     return None if result is None else wire(result)
 
 
-@bp.activity_trigger(input_name="job")
+@bp.activity_trigger(input_name="job", activity=PLAN_ACTIVITY)
 def backtest_plan(job: dict[str, Any]) -> dict[str, Any]:
     return _step(PLAN_ACTIVITY, plan_run, RunJob, job)
 
 
-@bp.activity_trigger(input_name="job")
+@bp.activity_trigger(input_name="job", activity=CHUNK_ACTIVITY)
 def backtest_chunk(job: dict[str, Any]) -> dict[str, Any]:
     return _step(CHUNK_ACTIVITY, run_chunk_item, ChunkTask, job)
 
 
-@bp.activity_trigger(input_name="job")
+@bp.activity_trigger(input_name="job", activity=EVALUATE_ACTIVITY)
 def backtest_evaluate(job: dict[str, Any]) -> dict[str, Any]:
     return _step(EVALUATE_ACTIVITY, evaluate_item, EvaluateTask, job)
 
 
-@bp.activity_trigger(input_name="job")
+@bp.activity_trigger(input_name="job", activity=AGGREGATE_ACTIVITY)
 def backtest_aggregate(job: dict[str, Any]) -> dict[str, Any]:
     return _step(AGGREGATE_ACTIVITY, aggregate_run, AggregateTask, job)
 
 
-@bp.activity_trigger(input_name="job")
+@bp.activity_trigger(input_name="job", activity=FAILED_ACTIVITY)
 def backtest_failed(job: dict[str, Any]) -> None:
     _step(FAILED_ACTIVITY, finish_failed, FailedTask, job)

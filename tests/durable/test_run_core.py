@@ -228,3 +228,44 @@ def test_chunk_summaries_keep_their_wire_names() -> None:
     assert ExecutionSettings.model_validate(wire(_job())["request"]["execution"]) == (
         ExecutionSettings()
     )
+
+
+def test_the_routes_take_the_durable_client_as_their_binding_argument() -> None:
+    """Each backtest function's signature is what the worker binds: the request and, but for
+    the list, the Durable client (`endpoint` passes a handler's bindings through)."""
+    import inspect
+
+    import azure.functions as func
+
+    from functions.backtests import bp
+
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+    app.register_functions(bp)  # a fresh app: an app's get_functions runs only once
+    found = {}
+    for function in app.get_functions():
+        name = str(function.get_function_name())
+        if not name.startswith("backtests_"):
+            continue
+        bindings = {
+            b.get_dict_repr()["type"]: b.get_dict_repr()["name"] for b in function.get_bindings()
+        }
+        found[name] = (list(inspect.signature(function.get_user_function()).parameters), bindings)
+    assert found == {
+        "backtests_start": (
+            ["req", "client"],
+            {"httpTrigger": "req", "durableClient": "client", "http": "$return"},
+        ),
+        "backtests_list": (["req"], {"httpTrigger": "req", "http": "$return"}),
+        "backtests_status": (
+            ["req", "client"],
+            {"httpTrigger": "req", "durableClient": "client", "http": "$return"},
+        ),
+        "backtests_results": (
+            ["req", "client"],
+            {"httpTrigger": "req", "durableClient": "client", "http": "$return"},
+        ),
+        "backtests_cancel": (
+            ["req", "client"],
+            {"httpTrigger": "req", "durableClient": "client", "http": "$return"},
+        ),
+    }
