@@ -317,7 +317,6 @@ def endpoint(
         async def wrapper(req: func.HttpRequest) -> func.HttpResponse:
             context = request_context_of(req)
             rid = context.request_id
-            telemetry.ensure_configured()
             with request_context(context):
                 try:
                     with telemetry.invocation(

@@ -4,7 +4,6 @@ the fallback that answers every other /api path with problem+json (404, or 405 w
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 import azure.functions as func
 
 import functions.openapi_catalog  # noqa: F401  (describes routes declared elsewhere)
+from functions.app import FunctionApp
 from functions.http import endpoint, endpoint_spec, json_response, problem
 from shared.auth.caller import Caller
 from shared.config import get_settings
@@ -29,14 +29,21 @@ DESCRIPTION = (
 )
 
 
-def app_functions(app: func.FunctionApp) -> list[Any]:
-    """`app.get_functions()`, callable more than once (it refuses names it has seen)."""
-    seen = app.functions_bindings
-    app.functions_bindings = None
-    try:
-        return list(app.get_functions())
-    finally:
-        app.functions_bindings = seen
+_served: list[FunctionApp] = []
+
+
+def serve(app: FunctionApp) -> None:
+    """Describe `app`'s routes: `function_app.py` calls this once it has registered every
+    blueprint, so the document, the docs page and the fallback see exactly that app."""
+    _served[:] = [app]
+    _document.cache_clear()
+    _route_patterns.cache_clear()
+
+
+def served_app() -> FunctionApp:
+    if not _served:
+        raise RuntimeError("no app to describe: function_app.py calls functions.openapi.serve")
+    return _served[0]
 
 
 def _merge(declared: EndpointSpec, described_: EndpointSpec) -> EndpointSpec:
@@ -53,13 +60,12 @@ def _merge(declared: EndpointSpec, described_: EndpointSpec) -> EndpointSpec:
     return EndpointSpec(**values)
 
 
-def http_routes(app: func.FunctionApp | None = None) -> list[tuple[RouteInfo, bool]]:
-    """Every (function, method) HTTP route of the app with its contract, and whether the
-    contract came from the route's `endpoint` (False: no `endpoint` wrapper found)."""
-    if app is None:
-        app = importlib.import_module("function_app").app
+def http_routes(app: FunctionApp | None = None) -> list[tuple[RouteInfo, bool]]:
+    """Every (function, method) HTTP route of the app (default: the one `serve` was given)
+    with its contract, and whether the contract came from the route's `endpoint` (False: no
+    `endpoint` wrapper found)."""
     routes: list[tuple[RouteInfo, bool]] = []
-    for function in app_functions(app):
+    for function in (app or served_app()).get_functions():
         trigger = function.get_trigger()
         if trigger is None or trigger.type != "httpTrigger":
             continue

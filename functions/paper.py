@@ -1,4 +1,4 @@
-"""Paper-trading routes (/api/paper/...) and the matching timer (SCHEDULE_PAPER_MATCHING)."""
+"""Paper-trading routes (/api/paper/...); the matching triggers are in `paper_matching`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import time
 from typing import Literal
 
 import azure.functions as func
@@ -29,7 +28,6 @@ from shared.audit import audit_log
 from shared.auth.caller import Caller
 from shared.config import get_settings
 from shared.errors import Conflict, DomainError
-from shared.events import quotes_written
 from shared.openapi import IDEMPOTENCY_KEY
 from shared.paper import (
     Claim,
@@ -48,8 +46,6 @@ log = logging.getLogger("functions.paper")
 
 bp = func.Blueprint()
 TAGS = ("paper trading",)
-ORPHAN_SWEEP_SECONDS = 600.0
-_last_orphan_sweep = float("-inf")
 
 
 class OrderListQuery(ListQuery):
@@ -291,25 +287,3 @@ async def paper_match(req: func.HttpRequest, caller: Caller) -> func.HttpRespons
         detail=report.model_dump(mode="json", by_alias=True),
     )
     return json_response(report)
-
-
-@bp.function_name("paper_matching_timer")
-@bp.timer_trigger(schedule="%SCHEDULE_PAPER_MATCHING%", arg_name="timer", run_on_startup=False)
-async def paper_matching_timer(timer: func.TimerRequest) -> None:
-    global _last_orphan_sweep
-    broker = _broker()
-    report = await asyncio.to_thread(broker.match)
-    if report.filled or report.expired or report.rejected:
-        log.info("paper matching: %s", report.model_dump_json())
-    if time.monotonic() - _last_orphan_sweep >= ORPHAN_SWEEP_SECONDS:
-        _last_orphan_sweep = time.monotonic()
-        await asyncio.to_thread(broker.release_orphans)
-
-
-def _match_symbols(symbols: list[str]) -> None:
-    report = _broker().match(symbols)
-    if report.filled or report.rejected:
-        log.info("paper matching after quotes of %s: %s", symbols[:5], report.model_dump_json())
-
-
-quotes_written.subscribe("paper-matching", _match_symbols)

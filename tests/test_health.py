@@ -25,11 +25,9 @@ def closed_port() -> int:
 
 
 def health_function() -> Any:
-    """The registered `health` function (get_functions() rejects names it saw before, so its
-    memory is cleared first, as the Python worker's indexer does once per process)."""
+    """The registered `health` function."""
     from function_app import app
 
-    app.functions_bindings = {}
     (function,) = [f for f in app.get_functions() if f.get_function_name() == "health"]
     return function
 

@@ -19,7 +19,6 @@ import logging
 import time
 from datetime import UTC, datetime
 
-from shared.events import quotes_written
 from shared.feed.trades import Trade
 from shared.ingest.state import QUOTES, quote_document
 from shared.market.models import Quote
@@ -88,7 +87,6 @@ class QuoteWriter:
                 self.errors += 1
                 log.warning("quote upsert for %s failed: %s", symbol, error)
         self.upserts += len(written)
-        quotes_written.publish(written)
         return len(written)
 
     def _write_one(self, symbol: str, trade: Trade) -> bool:

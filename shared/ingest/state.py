@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from datetime import datetime
 
 from shared.errors import Conflict, Unavailable
-from shared.events import quotes_written
 from shared.market.models import Quote
 from shared.storage.documents import (
     Document,
@@ -246,7 +245,6 @@ class QuoteBook:
             if old.get("ts") == new["ts"] and old.get("source") != new["source"]:
                 return False
         self.store.upsert(QUOTES, new)
-        quotes_written.publish([quote.symbol])
         return True
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import azure.functions as func
 import pytest
 
+import function_app  # noqa: F401  (assembles the app whose routes http_routes lists)
 from functions.openapi import http_routes
 from shared.storage.documents import DocumentStore
 from shared.storage.factory import document_store
@@ -35,10 +36,9 @@ _ROUTES: dict[tuple[str, str], Any] = {}
 def _route_table() -> dict[tuple[str, str], Any]:
     if not _ROUTES:
         import function_app
-        from functions.openapi import app_functions
 
-        for function in app_functions(function_app.app):
-            trigger = function.get_trigger()
+        for function in function_app.app.get_functions():
+            trigger: Any = function.get_trigger()
             if trigger is None or trigger.type != "httpTrigger":
                 continue
             for method in trigger.methods or []:
