@@ -8,17 +8,18 @@ import asyncio
 
 import azure.functions as func
 
-from functions.http import endpoint, json_response, parse_query
+from functions.http import Routes, json_response
 from shared.auth.caller import Caller
 from shared.drift import DriftReport, DriftRequest, drift_report
 from shared.journal.service import journal_of, owner
 
 bp = func.Blueprint()
+route = Routes(bp)
 
 
-@bp.function_name("journal_drift")
-@bp.route(route="journal/drift", methods=["GET"])
-@endpoint(
+@route(
+    "GET",
+    "journal/drift",
     role="viewer",
     summary="Execution drift: my trades against a strategy's replay, each difference costed",
     description="Replays the strategy (a registered name with `params`, or a saved "
@@ -33,8 +34,9 @@ bp = func.Blueprint()
     errors=(404, 422),
     tags=("journal",),
 )
-async def journal_drift(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
-    request = parse_query(req, DriftRequest)
+async def journal_drift(
+    req: func.HttpRequest, caller: Caller, request: DriftRequest
+) -> func.HttpResponse:
     journal = journal_of(owner(caller, request.account))
     report = await asyncio.to_thread(drift_report, request, caller, journal)
     return json_response(report)

@@ -10,7 +10,7 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypedDict, TypeVar, Unpack
 
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -49,7 +49,8 @@ MAX_BODY_BYTES = 256 * 1024
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 
-Handler = Callable[[func.HttpRequest, Caller], Awaitable[func.HttpResponse]]
+Handler = Callable[..., Awaitable[func.HttpResponse]]
+"""`(req, caller)`, or `(req, caller, query)` for a route that declares a query model."""
 Route = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]
 
 
@@ -180,12 +181,13 @@ def page_response(items: Sequence[Any], continuation: str | None) -> func.HttpRe
     return json_response(body)
 
 
-async def account_list_response(
-    req: func.HttpRequest, caller: Caller, lister: Callable[..., tuple[Sequence[Any], str | None]]
+async def account_page(
+    query: AccountListQuery,
+    caller: Caller,
+    lister: Callable[..., tuple[Sequence[Any], str | None]],
 ) -> func.HttpResponse:
-    """One page of an account-scoped list: `?limit=&continuationToken=&account=` passed to
-    `lister(caller, account=, limit=, continuation=)` off the event loop."""
-    query = parse_query(req, AccountListQuery)
+    """One page of an account-scoped list: `lister(caller, account=, limit=, continuation=)`
+    off the event loop."""
     items, token = await asyncio.to_thread(
         lister,
         caller,
@@ -194,6 +196,97 @@ async def account_list_response(
         continuation=query.continuation_token,
     )
     return page_response(items, token)
+
+
+class Contract(TypedDict, total=False):
+    """The keyword arguments of `endpoint` other than `role`: a route's OpenAPI contract."""
+
+    summary: str
+    description: str
+    body: type[BaseModel] | None
+    body_examples: tuple[tuple[str, dict[str, Any]], ...]
+    query: type[BaseModel] | None
+    headers: tuple[HeaderParam, ...]
+    response: type[BaseModel] | None
+    status: int
+    media_type: str
+    other_media_types: tuple[str, ...]
+    same_body_statuses: tuple[int, ...]
+    errors: tuple[int, ...]
+    tags: tuple[str, ...]
+
+
+class Routes:
+    """The HTTP routes of one blueprint, each declared in one place: method, path, who may
+    call it and its contract (see `endpoint`)::
+
+        route = Routes(bp, tags=("journal",))
+
+        @route("GET", "journal/trades/{tradeId}", role="viewer", summary="Read a trade",
+               query=ExecutionsQuery, response=TradeDetail, errors=(404,))
+        async def journal_trades_get(req, caller, query: ExecutionsQuery) -> func.HttpResponse:
+            ...
+
+    The function is registered under the handler's name unless `name` says otherwise."""
+
+    def __init__(self, bp: func.Blueprint, *, tags: tuple[str, ...] = ()) -> None:
+        self.bp = bp
+        self.tags = tags
+
+    def __call__(
+        self,
+        method: str,
+        route: str,
+        *,
+        role: Role | None,
+        name: str | None = None,
+        auth_level: func.AuthLevel | None = None,
+        **contract: Unpack[Contract],
+    ) -> Callable[[Handler], Any]:
+        declared: Contract = {"tags": self.tags, **contract}
+
+        def register(handler: Handler) -> Any:
+            wrapped = endpoint(role=role, **declared)(handler)
+            built = self.bp.route(route=route, methods=[method], auth_level=auth_level)(wrapped)
+            return self.bp.function_name(name or handler.__name__)(built)
+
+        return register
+
+    def account_list(
+        self,
+        route: str,
+        *,
+        name: str,
+        summary: str,
+        item: type[BaseModel],
+        lister: Callable[[], Callable[..., tuple[Sequence[Any], str | None]]],
+    ) -> None:
+        """`GET /api/{route}`: one page of the caller's items (`?account=` for admins), listed
+        by `lister()(caller, account=, limit=, continuation=)`."""
+
+        async def handler(
+            req: func.HttpRequest, caller: Caller, query: AccountListQuery
+        ) -> func.HttpResponse:
+            return await account_page(query, caller, lister())
+
+        handler.__name__ = handler.__qualname__ = name
+        page: type[BaseModel] = Page[item]  # type: ignore[valid-type]
+        self("GET", route, role="viewer", summary=summary, query=AccountListQuery, response=page)(
+            handler
+        )
+
+
+async def reply(
+    call: Callable[..., Any], *args: Any, headers: dict[str, str] | None = None
+) -> func.HttpResponse:
+    """200 with what `call(*args)` returns, run off the event loop."""
+    return json_response(await asyncio.to_thread(call, *args), headers=headers)
+
+
+def created(item: Any, location: str, *, etag: str | None = None) -> func.HttpResponse:
+    """201 with `item`, its `Location` and, when given, its `ETag`."""
+    headers = {"Location": location} if etag is None else {"Location": location, "ETag": etag}
+    return json_response(item, status=201, headers=headers)
 
 
 def audit_change(
@@ -287,32 +380,47 @@ def endpoint(
     summary: str = "",
     description: str = "",
     body: type[BaseModel] | None = None,
-    response: type[BaseModel] | None = None,
-    status: int = 200,
+    body_examples: tuple[tuple[str, dict[str, Any]], ...] = (),
     query: type[BaseModel] | None = None,
     headers: tuple[HeaderParam, ...] = (),
+    response: type[BaseModel] | None = None,
+    status: int = 200,
+    media_type: str = "application/json",
+    other_media_types: tuple[str, ...] = (),
+    same_body_statuses: tuple[int, ...] = (),
     errors: tuple[int, ...] = (),
     tags: tuple[str, ...] = (),
-    other_media_types: tuple[str, ...] = (),
 ) -> Callable[[Handler], Route]:
-    """Wrap a route handler `(req, caller)`: authenticate and authorize for `role`
-    (None = public), echo/assign the request id, map errors to problem+json, and never
-    leak a traceback. The other arguments declare the route's contract for OpenAPI."""
+    """Wrap a route handler `(req, caller)`, or `(req, caller, query)` when the route
+    declares a `query` model (the query string parsed by that model, 422 if it does not
+    fit): authenticate and authorize for `role` (None = public), echo/assign the request
+    id, map errors to problem+json, and never leak a traceback.
+
+    The arguments are the route's whole OpenAPI contract: `body` (with named
+    `body_examples` that succeed), `query`, request `headers`, the success `status` with its
+    `response` model in `media_type` (a non-JSON body without a model is a string of that
+    media type) and `other_media_types`, `same_body_statuses` answered with the success body
+    (health's 503), and the problem+json `errors` beyond those every route may answer."""
     spec = EndpointSpec(
         role=role,
         summary=summary,
         description=description,
         body=body,
-        response=response,
-        status=status,
+        body_examples=body_examples,
         query=query,
         headers=headers,
+        response=response,
+        status=status,
+        response_media_type=media_type,
+        other_media_types=other_media_types,
+        same_body_statuses=same_body_statuses,
         errors=errors,
         tags=tags,
-        other_media_types=other_media_types,
     )
 
     def decorate(handler: Handler) -> Route:
+        takes_query = len(inspect.signature(handler).parameters) >= 3
+
         @functools.wraps(handler)
         async def wrapper(req: func.HttpRequest) -> func.HttpResponse:
             context = request_context_of(req)
@@ -323,7 +431,13 @@ def endpoint(
                         handler.__name__, invocation_id=rid, carrier=req.headers
                     ):
                         caller = await authenticate(req, role)
-                        response = await handler(req, caller)
+                        if query is None:
+                            response = await handler(req, caller)
+                        elif takes_query:
+                            response = await handler(req, caller, parse_query(req, query))
+                        else:  # the declared model still checks the query first
+                            parse_query(req, query)
+                            response = await handler(req, caller)
                 except (Unauthorized, Forbidden) as error:
                     if isinstance(error, MissingToken | InvalidToken | InsufficientRole):
                         try:

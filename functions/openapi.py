@@ -3,7 +3,6 @@ the fallback that answers every other /api path with problem+json (404, or 405 w
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -11,14 +10,20 @@ from typing import Any
 
 import azure.functions as func
 
-import functions.openapi_catalog  # noqa: F401  (describes routes declared elsewhere)
 from functions.app import FunctionApp
-from functions.http import endpoint, endpoint_spec, json_response, problem
+from functions.http import Routes, endpoint_spec, json_response, problem
 from shared.auth.caller import Caller
 from shared.config import get_settings
-from shared.openapi import EndpointSpec, RouteInfo, build_openapi, described, openapi_path
+from shared.openapi import (
+    EndpointSpec,
+    OpenApiDocument,
+    RouteInfo,
+    build_openapi,
+    openapi_path,
+)
 
 bp = func.Blueprint()
+route = Routes(bp)
 
 DESCRIPTION = (
     "The tradingJournal Functions HTTP API. Send `Authorization: Bearer <token>` (an OIDC "
@@ -46,20 +51,6 @@ def served_app() -> FunctionApp:
     return _served[0]
 
 
-def _merge(declared: EndpointSpec, described_: EndpointSpec) -> EndpointSpec:
-    """What the route's own `endpoint` declares wins; `describe` fills in the rest. The
-    role always comes from `endpoint`, which enforces it."""
-    defaults = EndpointSpec(role=None)
-    values = {}
-    for field in dataclasses.fields(EndpointSpec):
-        own = getattr(declared, field.name)
-        values[field.name] = (
-            own if own != getattr(defaults, field.name) else getattr(described_, field.name)
-        )
-    values["role"] = declared.role
-    return EndpointSpec(**values)
-
-
 def http_routes(app: FunctionApp | None = None) -> list[tuple[RouteInfo, bool]]:
     """Every (function, method) HTTP route of the app (default: the one `serve` was given)
     with its contract, and whether the contract came from the route's `endpoint` (False: no
@@ -74,9 +65,6 @@ def http_routes(app: FunctionApp | None = None) -> list[tuple[RouteInfo, bool]]:
             continue  # not an operation: what every unknown path and method gets
         declared = endpoint_spec(function.get_user_function())
         spec = declared or EndpointSpec(role=None, summary=name)
-        extra = described(name)
-        if extra is not None:
-            spec = _merge(spec, extra)
         route = str(getattr(trigger, "route", None) or name)
         methods = getattr(trigger, "methods", None) or ["GET", "POST"]
         for method in methods:
@@ -99,9 +87,14 @@ def openapi_document() -> dict[str, Any]:
     return _document(get_settings().app_version)
 
 
-@bp.function_name("openapi_json")
-@bp.route(route="openapi.json", methods=["GET"])
-@endpoint(role=None, summary="This API's OpenAPI 3.1 document", tags=("docs",))
+@route(
+    "GET",
+    "openapi.json",
+    role=None,
+    summary="This API's OpenAPI 3.1 document",
+    response=OpenApiDocument,
+    tags=("docs",),
+)
 async def openapi_json(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     return json_response(openapi_document(), headers={"Cache-Control": "public, max-age=300"})
 
@@ -109,9 +102,14 @@ async def openapi_json(req: func.HttpRequest, caller: Caller) -> func.HttpRespon
 DOCS_PAGE = (Path(__file__).parent / "openapi_docs.html").read_text(encoding="utf-8")
 
 
-@bp.function_name("openapi_docs")
-@bp.route(route="docs", methods=["GET"])
-@endpoint(role=None, summary="A page documenting every route", tags=("docs",))
+@route(
+    "GET",
+    "docs",
+    role=None,
+    summary="A page documenting every route",
+    media_type="text/html",
+    tags=("docs",),
+)
 async def openapi_docs(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     return func.HttpResponse(DOCS_PAGE, status_code=200, mimetype="text/html", charset="utf-8")
 

@@ -152,22 +152,15 @@ class _Ingestion(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.mark.slow
-def test_configure_telemetry_exports_spans_and_logs_to_application_insights(tmp_path) -> None:
+def _export_to_fake_ingestion(
+    script: str, tmp_path: Path, timeout: float
+) -> tuple[subprocess.CompletedProcess[str], list[bytes]]:
+    """Run `script` in a fresh process whose APPLICATIONINSIGHTS_CONNECTION_STRING points at
+    a local ingestion endpoint; the process's result and the bodies it sent there."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Ingestion)
     _Ingestion.received = []
     threading.Thread(target=server.serve_forever, daemon=True).start()
     endpoint = f"http://127.0.0.1:{server.server_address[1]}/"
-    script = f"""
-import logging
-from shared import telemetry
-assert telemetry.configure_telemetry("smoke-test") is True
-assert telemetry.configure_telemetry("again") is True
-carrier = {{"traceparent": "{PARENT}"}}
-with telemetry.invocation("probe-span", invocation_id="inv-9", carrier=carrier):
-    logging.getLogger("probe").warning("probe-log")
-telemetry.flush()
-"""
     env = {
         **os.environ,
         "APPLICATIONINSIGHTS_CONNECTION_STRING": (
@@ -184,13 +177,29 @@ telemetry.flush()
             env=env,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=timeout,
             check=False,
         )
     finally:
         server.shutdown()
+    return run, list(_Ingestion.received)
+
+
+@pytest.mark.slow
+def test_configure_telemetry_exports_spans_and_logs_to_application_insights(tmp_path) -> None:
+    script = f"""
+import logging
+from shared import telemetry
+assert telemetry.configure_telemetry("smoke-test") is True
+assert telemetry.configure_telemetry("again") is True
+carrier = {{"traceparent": "{PARENT}"}}
+with telemetry.invocation("probe-span", invocation_id="inv-9", carrier=carrier):
+    logging.getLogger("probe").warning("probe-log")
+telemetry.flush()
+"""
+    run, received = _export_to_fake_ingestion(script, tmp_path, timeout=120)
     assert run.returncode == 0, run.stderr[-3000:]
-    sent = b"\n".join(_Ingestion.received).decode()
+    sent = b"\n".join(received).decode()
     assert "probe-span" in sent, "the span was not exported"
     assert "probe-log" in sent, "the log record was not exported"
     assert TRACE_ID in sent, "exported telemetry lost the incoming trace id"
@@ -296,10 +305,6 @@ def test_the_composed_app_exports_a_durable_activity_and_the_paper_timer(tmp_pat
     """function_app.py configures telemetry once for every trigger: an activity run as the
     worker runs it (continuing the orchestration's trace) and the paper matching timer
     export their spans, and the timer's log line, with no per-trigger setup of their own."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ingestion)
-    _Ingestion.received = []
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    endpoint = f"http://127.0.0.1:{server.server_address[1]}/"
     script = f"""
 import asyncio, json
 import function_app
@@ -335,31 +340,11 @@ timer = next(
 asyncio.run(timer(None))
 telemetry.flush()
 """
-    env = {
-        **os.environ,
-        "APPLICATIONINSIGHTS_CONNECTION_STRING": (
-            "InstrumentationKey=00000000-0000-0000-0000-000000000000;"
-            f"IngestionEndpoint={endpoint};LiveEndpoint={endpoint}"
-        ),
-        "LOCAL_DATA_DIR": str(tmp_path),
-        "TMPDIR": str(tmp_path),
-    }
-    try:
-        run = subprocess.run(
-            [sys.executable, "-c", script],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-            check=False,
-        )
-    finally:
-        server.shutdown()
+    run, received = _export_to_fake_ingestion(script, tmp_path, timeout=180)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "activity failed as planned: ValidationError" in run.stdout
     items: list[dict[str, Any]] = []
-    for body in _Ingestion.received:
+    for body in received:
         sent = json.loads(body)
         items.extend(sent if isinstance(sent, list) else [sent])
     spans = {
