@@ -4,11 +4,9 @@ of a strategy over the same bars. Read-only: viewers read their own journal, adm
 
 from __future__ import annotations
 
-import asyncio
-
 import azure.functions as func
 
-from functions.http import Routes, json_response
+from functions.http import Routes, reply
 from shared.auth.caller import Caller
 from shared.drift import DriftReport, DriftRequest, drift_report
 from shared.journal.service import journal_of, owner
@@ -35,8 +33,7 @@ route = Routes(bp)
     tags=("journal",),
 )
 async def journal_drift(
-    req: func.HttpRequest, caller: Caller, request: DriftRequest
+    req: func.HttpRequest, caller: Caller, query: DriftRequest
 ) -> func.HttpResponse:
-    journal = journal_of(owner(caller, request.account))
-    report = await asyncio.to_thread(drift_report, request, caller, journal)
-    return json_response(report)
+    journal = journal_of(owner(caller, query.account))
+    return await reply(drift_report, query, caller, journal)

@@ -45,13 +45,15 @@ MAX_CLIENT_REQUEST_ID = 128
 PROBLEM_JSON = "application/problem+json"
 SPEC_ATTRIBUTE = "api_spec"
 MAX_BODY_BYTES = 256 * 1024
+DURABLE_CLIENT = "client"
+"""The keyword a `Routes(..., durable_client=True)` handler gets its Durable client as."""
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 
 Handler = Callable[..., Awaitable[func.HttpResponse]]
-"""`(req, caller)`, or `(req, caller, query)` for a route that declares a query model."""
-Route = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]
+"""`(req, caller)`, plus `query` and any input binding, by name (see `endpoint`)."""
+Route = Callable[..., Awaitable[func.HttpResponse]]
 
 
 def request_context_of(req: func.HttpRequest) -> RequestContext:
@@ -241,12 +243,16 @@ class Routes:
         role: Role | None,
         name: str | None = None,
         auth_level: func.AuthLevel | None = None,
+        durable_client: bool = False,
         **contract: Unpack[Contract],
     ) -> Callable[[Handler], Any]:
         declared: Contract = {"tags": self.tags, **contract}
+        bindings = (DURABLE_CLIENT,) if durable_client else ()
 
         def register(handler: Handler) -> Any:
-            wrapped = endpoint(role=role, **declared)(handler)
+            wrapped: Any = endpoint(role=role, input_bindings=bindings, **declared)(handler)
+            if durable_client:  # the handler gets `client`, a DurableOrchestrationClient
+                wrapped = self.bp.durable_client_input(client_name=DURABLE_CLIENT)(wrapped)
             built = self.bp.route(route=route, methods=[method], auth_level=auth_level)(wrapped)
             return self.bp.function_name(name or handler.__name__)(built)
 
@@ -276,11 +282,16 @@ class Routes:
         )
 
 
-async def reply(
-    call: Callable[..., Any], *args: Any, headers: dict[str, str] | None = None
-) -> func.HttpResponse:
-    """200 with what `call(*args)` returns, run off the event loop."""
-    return json_response(await asyncio.to_thread(call, *args), headers=headers)
+async def reply(call: Callable[..., Any], *args: Any, etag: bool = False) -> func.HttpResponse:
+    """200 with what `call(*args)` returns, run off the event loop (with its `ETag` when
+    `etag`)."""
+    found = await asyncio.to_thread(call, *args)
+    return versioned(found) if etag else json_response(found)
+
+
+def versioned(item: Any) -> func.HttpResponse:
+    """200 with `item` and its `ETag` (send it back as `If-Match` to write that version)."""
+    return json_response(item, headers={"ETag": item.etag})
 
 
 def created(item: Any, location: str, *, etag: str | None = None) -> func.HttpResponse:
@@ -390,11 +401,13 @@ def endpoint(
     same_body_statuses: tuple[int, ...] = (),
     errors: tuple[int, ...] = (),
     tags: tuple[str, ...] = (),
+    input_bindings: tuple[str, ...] = (),
 ) -> Callable[[Handler], Route]:
-    """Wrap a route handler `(req, caller)`, or `(req, caller, query)` when the route
-    declares a `query` model (the query string parsed by that model, 422 if it does not
-    fit): authenticate and authorize for `role` (None = public), echo/assign the request
-    id, map errors to problem+json, and never leak a traceback.
+    """Wrap a route handler `(req, caller)`: authenticate and authorize for `role` (None =
+    public), echo/assign the request id, map errors to problem+json, and never leak a
+    traceback. A route that declares a `query` model has the query string parsed by it
+    first (422 if it does not fit) and, if the handler has a `query` parameter, passed as
+    `query=`; the values of `input_bindings` (e.g. a Durable client) are passed by name.
 
     The arguments are the route's whole OpenAPI contract: `body` (with named
     `body_examples` that succeed), `query`, request `headers`, the success `status` with its
@@ -419,10 +432,10 @@ def endpoint(
     )
 
     def decorate(handler: Handler) -> Route:
-        takes_query = len(inspect.signature(handler).parameters) >= 3
+        takes_query = "query" in inspect.signature(handler).parameters
 
         @functools.wraps(handler)
-        async def wrapper(req: func.HttpRequest) -> func.HttpResponse:
+        async def wrapper(req: func.HttpRequest, **bindings: Any) -> func.HttpResponse:
             context = request_context_of(req)
             rid = context.request_id
             with request_context(context):
@@ -431,13 +444,12 @@ def endpoint(
                         handler.__name__, invocation_id=rid, carrier=req.headers
                     ):
                         caller = await authenticate(req, role)
-                        if query is None:
-                            response = await handler(req, caller)
-                        elif takes_query:
-                            response = await handler(req, caller, parse_query(req, query))
-                        else:  # the declared model still checks the query first
-                            parse_query(req, query)
-                            response = await handler(req, caller)
+                        arguments = dict(bindings)
+                        if query is not None:
+                            parsed = parse_query(req, query)
+                            if takes_query:
+                                arguments["query"] = parsed
+                        response = await handler(req, caller, **arguments)
                 except (Unauthorized, Forbidden) as error:
                     if isinstance(error, MissingToken | InvalidToken | InsufficientRole):
                         try:
@@ -459,8 +471,20 @@ def endpoint(
             return response
 
         setattr(wrapper, SPEC_ATTRIBUTE, spec)
-        # The worker reads inspect.signature, which would follow __wrapped__ to (req, caller).
-        wrapper.__signature__ = inspect.signature(wrapper, follow_wrapped=False)  # type: ignore[attr-defined]
+        # The worker reads inspect.signature (which would follow __wrapped__ to the handler)
+        # to match parameters to bindings: the request, then each input binding by name.
+        wrapper.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [
+                inspect.Parameter(
+                    "req", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=func.HttpRequest
+                ),
+                *(
+                    inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=str)
+                    for name in input_bindings
+                ),
+            ],
+            return_annotation=func.HttpResponse,
+        )
         return wrapper
 
     return decorate

@@ -19,6 +19,7 @@ from functions.http import (
     parse_body,
     problem,
     reply,
+    versioned,
 )
 from shared.auth.caller import Caller
 from shared.config import get_settings
@@ -139,8 +140,7 @@ async def journal_executions_get(
     req: func.HttpRequest, caller: Caller, query: ExecutionsQuery
 ) -> func.HttpResponse:
     journal = journal_of(owner(caller, query.account))
-    found = await asyncio.to_thread(journal.get, req.route_params["executionId"])
-    return json_response(found, headers={"ETag": found.etag})
+    return await reply(journal.get, req.route_params["executionId"], etag=True)
 
 
 @route(
@@ -163,7 +163,7 @@ async def journal_executions_replace(req: func.HttpRequest, caller: Caller) -> f
     await asyncio.to_thread(
         _audit, caller, "journal.execution.updated", f"executions/{after.id}", detail
     )
-    return json_response(after, headers={"ETag": after.etag})
+    return versioned(after)
 
 
 @route(
@@ -249,7 +249,7 @@ async def journal_trades_annotate(req: func.HttpRequest, caller: Caller) -> func
     detail = data.model_dump(mode="json", by_alias=True, exclude={"notes"})
     detail["notesLength"] = len(data.notes)
     await asyncio.to_thread(_audit, caller, "journal.trade.annotated", f"trades/{trade_id}", detail)
-    return json_response(stored, headers={"ETag": stored.etag})
+    return versioned(stored)
 
 
 @route(

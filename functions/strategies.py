@@ -18,6 +18,8 @@ from functions.http import (
     no_content,
     page_response,
     parse_body,
+    reply,
+    versioned,
 )
 from shared.auth.caller import Caller
 from shared.errors import NotFound
@@ -87,8 +89,7 @@ async def strategies_create(req: func.HttpRequest, caller: Caller) -> func.HttpR
     errors=(404,),
 )
 async def strategies_get(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
-    found = await asyncio.to_thread(_store().get, caller, req.route_params["strategyId"])
-    return json_response(found, headers={"ETag": found.etag})
+    return await reply(_store().get, caller, req.route_params["strategyId"], etag=True)
 
 
 @route(
@@ -111,7 +112,7 @@ async def strategies_update(req: func.HttpRequest, caller: Caller) -> func.HttpR
         if_match(req),
     )
     await asyncio.to_thread(_audit, caller, "strategy.updated", updated, {"name": updated.name})
-    return json_response(updated, headers={"ETag": updated.etag})
+    return versioned(updated)
 
 
 @route(

@@ -12,9 +12,10 @@ from functions.http import (
     audit_change,
     created,
     if_match,
-    json_response,
     no_content,
     parse_body,
+    reply,
+    versioned,
 )
 from shared.auth.caller import Caller
 from shared.openapi import IF_MATCH
@@ -81,8 +82,7 @@ async def watchlists_create(req: func.HttpRequest, caller: Caller) -> func.HttpR
     errors=(404,),
 )
 async def watchlists_get(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
-    found = await asyncio.to_thread(_store().get, caller, req.route_params["watchlistId"])
-    return json_response(found, headers={"ETag": found.etag})
+    return await reply(_store().get, caller, req.route_params["watchlistId"], etag=True)
 
 
 @route(
@@ -107,7 +107,7 @@ async def watchlists_replace(req: func.HttpRequest, caller: Caller) -> func.Http
     )
     detail = {"before": before.symbols, "after": after.symbols, "name": after.name}
     await asyncio.to_thread(_audit, caller, "watchlist.updated", after, detail)
-    return json_response(after, headers={"ETag": after.etag})
+    return versioned(after)
 
 
 @route(
