@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from devhost.plugins import FunctionInfo, Plugin, PluginHost
+from devhost.plugins import Binding, FunctionInfo, Plugin, PluginHost
 from shared.storage.documents import Document, DocumentStore, Filter
 
 if TYPE_CHECKING:
@@ -94,13 +94,22 @@ class ChangeFeedPlugin(Plugin):
 
         for function in self.host.functions_with_trigger(COSMOS_TRIGGER):
             trigger = function.trigger
-            feed = ChangeFeed(
-                document_store(),
-                str(trigger["containerName"]),
-                start_from_beginning=bool(trigger.get("startFromBeginning", False)),
-            )
+
+            def open_feed(trigger: Binding = trigger) -> ChangeFeed:
+                return ChangeFeed(
+                    document_store(),
+                    str(trigger["containerName"]),
+                    start_from_beginning=bool(trigger.get("startFromBeginning", False)),
+                )
+
+            try:  # the feed starts when the host does ...
+                feed: ChangeFeed | None = await asyncio.to_thread(open_feed)
+            except Exception:  # ... or, if the store does not answer yet, once it does
+                feed = None
             self._tasks.append(
-                asyncio.create_task(self._run(function, feed), name=f"changefeed-{function.name}")
+                asyncio.create_task(
+                    self._run(function, open_feed, feed), name=f"changefeed-{function.name}"
+                )
             )
 
     async def stop(self) -> None:
@@ -116,15 +125,28 @@ class ChangeFeedPlugin(Plugin):
         poll = int(trigger.get("feedPollDelay") or DEFAULT_POLL_MS)
         return f"change feed of {trigger['containerName']} (every {poll} ms)"
 
-    async def _run(self, function: FunctionInfo, feed: ChangeFeed) -> None:
+    async def _run(
+        self,
+        function: FunctionInfo,
+        open_feed: Callable[[], ChangeFeed],
+        feed: ChangeFeed | None,
+    ) -> None:
+        """Poll one function's feed; a store that does not answer (the emulator profile with
+        the emulator down) is retried every poll, and said once, not on every poll."""
         trigger = function.trigger
         poll = int(trigger.get("feedPollDelay") or DEFAULT_POLL_MS) / 1000
         batch = int(trigger.get("maxItemsPerInvocation") or DEFAULT_MAX_ITEMS)
+        failing = False
         while True:
             try:
+                if feed is None:
+                    feed = await asyncio.to_thread(open_feed)
                 changed = await asyncio.to_thread(feed.read)
-            except Exception:
-                log.exception("change feed of %s unreadable; retrying", feed.container)
+                failing = False
+            except Exception as error:
+                if not failing:
+                    log.warning("%s: change feed unreadable, retrying: %s", function.name, error)
+                failing = True
                 changed = []
             for start in range(0, len(changed), batch):
                 await self._deliver(function, changed[start : start + batch])

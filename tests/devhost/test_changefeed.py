@@ -11,6 +11,7 @@ import azure.functions as func
 import pytest
 
 from devhost.changefeed import ChangeFeed, ChangeFeedPlugin
+from shared.errors import Unavailable
 from shared.storage.documents import DocumentStore
 from shared.storage.factory import document_store
 from testsupport.host import in_process_host
@@ -108,3 +109,40 @@ async def test_the_plugin_runs_the_trigger_in_batches_of_max_items(store: Docume
         await asyncio.sleep(0.3)  # nothing more arrives: each version is handed over once
     assert [len(batch) for batch in received] == [2, 1]
     assert sorted(doc["symbol"] for batch in received for doc in batch) == ["A", "B", "C"]
+
+
+class Unreachable:
+    """The real store, unreachable for the first `failures` queries (an emulator not up)."""
+
+    def __init__(self, inner: DocumentStore, failures: int) -> None:
+        self.inner = inner
+        self.failures = failures
+
+    def query_all(self, *args: Any, **kwargs: Any) -> Any:
+        if self.failures > 0:
+            self.failures -= 1
+            raise Unavailable("store did not answer")
+        return self.inner.query_all(*args, **kwargs)
+
+
+async def test_a_store_that_does_not_answer_yet_is_retried_and_said_once(
+    store: DocumentStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    flaky = Unreachable(store, failures=3)
+    monkeypatch.setattr("shared.storage.factory.document_store", lambda: flaky)
+    received: list[list[dict[str, Any]]] = []
+    async with in_process_host(change_feed_app(received), plugins=[ChangeFeedPlugin()]):
+        for _ in range(100):
+            if flaky.failures == 0:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+        store.upsert(CONTAINER, quote("LATE", 5.0))
+        for _ in range(100):
+            if received:
+                break
+            await asyncio.sleep(0.05)
+    assert [symbols_and_prices(batch) for batch in received] == [[("LATE", 5.0)]]
+    warnings = [r for r in caplog.records if "change feed unreadable" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "store did not answer" in warnings[0].getMessage()

@@ -66,6 +66,8 @@ async def test_a_relayed_trade_fills_a_resting_limit_order(
             if current["status"] != "open" or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.1)
+        # the order is written before the invocation ends: let it end before the host stops
+        await eventually(lambda: any("outcome=ok" in line for line in _matched(caplog)), 10)
     assert (current["status"], current["fillPrice"], current["filledQty"]) == (
         "filled",
         89.0,
@@ -74,8 +76,12 @@ async def test_a_relayed_trade_fills_a_resting_limit_order(
     stored = document_store().read("quotes", "AAPL", "AAPL")
     assert (stored["price"], stored["source"]) == (89.0, "finnhub")
     assert datetime.fromisoformat(stored["ts"]) == datetime.fromtimestamp(now_ms / 1000, UTC)
-    matched = [
-        r.getMessage() for r in caplog.records if "function=paper_matching_quotes" in r.getMessage()
-    ]
+    matched = _matched(caplog)
     assert "outcome=ok" in matched[0], matched
     assert not [r for r in caplog.records if "function=paper_matching_timer" in r.getMessage()]
+
+
+def _matched(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The local host's invocation lines of the change-feed trigger."""
+    lines = [r.getMessage() for r in caplog.records]
+    return [line for line in lines if "function=paper_matching_quotes" in line]
