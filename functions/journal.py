@@ -64,6 +64,7 @@ from shared.journal.service import (
     trade_excursion,
     trade_page,
 )
+from shared.journal.store import Journal
 from shared.openapi import IF_MATCH
 
 bp = func.Blueprint()
@@ -76,6 +77,11 @@ def _audit(caller: Caller, action: str, target: str, detail: dict[str, Any]) -> 
     audit_change(
         caller, action, account=caller.account_id, target=f"journal/{target}", detail=detail
     )
+
+
+def _journal(caller: Caller, query: JournalQuery | ExecutionsQuery) -> Journal:
+    """The journal a read is about: the caller's, or (admins) the `?account=` one."""
+    return journal_of(owner(caller, query.account))
 
 
 def _brief(execution: Execution) -> dict[str, Any]:
@@ -97,7 +103,7 @@ def _brief(execution: Execution) -> dict[str, Any]:
 async def journal_executions_list(
     req: func.HttpRequest, caller: Caller, query: ExecutionsQuery
 ) -> func.HttpResponse:
-    journal = journal_of(owner(caller, query.account))
+    journal = _journal(caller, query)
     items, token = await asyncio.to_thread(
         journal.executions, limit=query.limit, continuation=query.continuation_token
     )
@@ -139,7 +145,7 @@ async def journal_executions_create(req: func.HttpRequest, caller: Caller) -> fu
 async def journal_executions_get(
     req: func.HttpRequest, caller: Caller, query: ExecutionsQuery
 ) -> func.HttpResponse:
-    journal = journal_of(owner(caller, query.account))
+    journal = _journal(caller, query)
     return await reply(journal.get, req.route_params["executionId"], etag=True)
 
 
@@ -195,7 +201,7 @@ async def journal_executions_delete(req: func.HttpRequest, caller: Caller) -> fu
 async def journal_trades_list(
     req: func.HttpRequest, caller: Caller, query: TradesQuery
 ) -> func.HttpResponse:
-    return await reply(trade_page, journal_of(owner(caller, query.account)), query)
+    return await reply(trade_page, _journal(caller, query), query)
 
 
 @route(
@@ -210,7 +216,7 @@ async def journal_trades_list(
 async def journal_trades_get(
     req: func.HttpRequest, caller: Caller, query: ExecutionsQuery
 ) -> func.HttpResponse:
-    journal = journal_of(owner(caller, query.account))
+    journal = _journal(caller, query)
     return await reply(trade_detail, journal, req.route_params["tradeId"])
 
 
@@ -226,7 +232,7 @@ async def journal_trades_get(
 async def journal_trades_excursion(
     req: func.HttpRequest, caller: Caller, query: ExecutionsQuery
 ) -> func.HttpResponse:
-    journal = journal_of(owner(caller, query.account))
+    journal = _journal(caller, query)
     return await reply(trade_excursion, journal, req.route_params["tradeId"])
 
 
@@ -263,7 +269,7 @@ async def journal_trades_annotate(req: func.HttpRequest, caller: Caller) -> func
 async def journal_stats(
     req: func.HttpRequest, caller: Caller, query: JournalQuery
 ) -> func.HttpResponse:
-    frame = await asyncio.to_thread(journal_of(owner(caller, query.account)).frame)
+    frame = await asyncio.to_thread(_journal(caller, query).frame)
     return json_response(analytics.stats(frame, query))
 
 
@@ -278,7 +284,7 @@ async def journal_stats(
 async def journal_daily(
     req: func.HttpRequest, caller: Caller, query: JournalQuery
 ) -> func.HttpResponse:
-    frame = await asyncio.to_thread(journal_of(owner(caller, query.account)).frame)
+    frame = await asyncio.to_thread(_journal(caller, query).frame)
     return json_response(DailyCurve(points=analytics.daily(frame, query)))
 
 
@@ -295,7 +301,7 @@ async def journal_breakdown(
     req: func.HttpRequest, caller: Caller, query: JournalQuery
 ) -> func.HttpResponse:
     by = check_breakdown(req.route_params["by"])
-    frame = await asyncio.to_thread(journal_of(owner(caller, query.account)).frame)
+    frame = await asyncio.to_thread(_journal(caller, query).frame)
     return json_response(Breakdown(by=by, groups=analytics.breakdown(frame, query, by)))
 
 
@@ -345,7 +351,7 @@ async def journal_imports_create(req: func.HttpRequest, caller: Caller) -> func.
 async def journal_imports_list(
     req: func.HttpRequest, caller: Caller, query: ExecutionsQuery
 ) -> func.HttpResponse:
-    journal = journal_of(owner(caller, query.account))
+    journal = _journal(caller, query)
     items = await asyncio.to_thread(journal.imports)
     return json_response(ImportList.model_validate({"items": items}))
 
@@ -446,7 +452,7 @@ async def journal_uploads_put(req: func.HttpRequest, caller: Caller) -> func.Htt
 async def journal_screenshots_get(
     req: func.HttpRequest, caller: Caller, query: ExecutionsQuery
 ) -> func.HttpResponse:
-    journal = journal_of(owner(caller, query.account))
+    journal = _journal(caller, query)
     index = req.route_params["index"]
     if not index.isdigit() or len(index) > 3:
         raise NotFound(f"screenshot {index!r} not found")
