@@ -496,6 +496,7 @@ module functionApp 'modules/functionapp.bicep' = {
     storageAccountName: storage.outputs.name
     deploymentContainerUrl: storage.outputs.deploymentContainerUrl
     applicationInsightsConnectionString: monitoring.outputs.connectionString
+    cosmosEndpoint: cosmos.outputs.endpoint
     appSettings: concat(appSettings, runtimeSettings, functionSecretSettings)
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount

@@ -42,6 +42,8 @@ AZURE_SETTINGS = frozenset(
         "ENABLE_ORYX_BUILD",
         "AZURE_CLIENT_ID",
         "AZURE_TENANT_ID",
+        # trigger connections of function_app.py (the paper_matching_quotes change feed)
+        "COSMOS",
         "AZURE_CLIENT_SECRET",
         "AzureFunctionsJobHost",
         "DURABLE_TASK_SCHEDULER_CONNECTION_STRING",

@@ -67,6 +67,7 @@ PLUGINS: tuple[str, ...] = (
     "devhost.durable:create_plugin",
     "devhost.webpubsub:create_plugin",
     "devhost.issuer:create_plugin",
+    "devhost.changefeed:create_plugin",
 )
 """Where plugins are found: "module:attribute", attribute a zero-argument Plugin factory."""
 

@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 import azure.functions as func
 from pydantic import Field, field_validator
 
-from functions.http import ListQuery, Page, endpoint, page_response, parse_query
+from functions.http import ListQuery, Page, Routes, page_response
 from shared.audit import AuditKind, AuditRecord, audit_log
 from shared.auth.caller import Caller
 
 bp = func.Blueprint()
+route = Routes(bp)
 
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
@@ -33,17 +34,16 @@ class AuditQuery(ListQuery):
         return value
 
 
-@bp.function_name("audit_list")
-@bp.route(route="audit", methods=["GET"])
-@endpoint(
+@route(
+    "GET",
+    "audit",
     role="admin",
     summary="Read the audit log of a month, newest first",
     query=AuditQuery,
     response=Page[AuditRecord],
     tags=("audit",),
 )
-async def audit_list(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
-    query = parse_query(req, AuditQuery)
+async def audit_list(req: func.HttpRequest, caller: Caller, query: AuditQuery) -> func.HttpResponse:
     month = query.month or datetime.now(UTC).strftime("%Y-%m")
     records, token = await asyncio.to_thread(
         audit_log().page,

@@ -12,13 +12,11 @@ import azure.functions as func
 from functions.http import (
     AccountListQuery,
     Page,
-    Route,
+    Routes,
     audit_change,
-    endpoint,
     json_response,
     page_response,
     parse_body,
-    parse_query,
 )
 from shared.auth.caller import Caller
 from shared.auth.scope import list_scope
@@ -36,6 +34,7 @@ from shared.backtest.runs import (
 )
 
 bp = df.Blueprint()
+route = Routes(bp, tags=("backtests",))
 
 
 def _parse(req: func.HttpRequest, caller: Caller) -> BacktestRequest:
@@ -44,14 +43,25 @@ def _parse(req: func.HttpRequest, caller: Caller) -> BacktestRequest:
     return resolve_strategy(parse_body(req, BacktestRequest), caller)
 
 
-@endpoint(
+@route(
+    "POST",
+    "backtests",
     role="trader",
     summary="Start a backtest sweep",
     body=BacktestRequest,
+    body_examples=(
+        (
+            "sweep",
+            {
+                "symbols": ["GOOG"],
+                "start": "2005-01-01",
+                "strategy": {"strategy": "sma_cross", "grid": {"fast": [5, 10], "slow": [20, 40]}},
+            },
+        ),
+    ),
     response=RunAccepted,
     status=202,
-    errors=(401, 403, 422),
-    tags=("backtests",),
+    durable_client=True,
 )
 async def backtests_start(
     req: func.HttpRequest, caller: Caller, client: df.DurableOrchestrationClient
@@ -73,12 +83,14 @@ async def backtests_start(
     )
 
 
-@endpoint(
+@route(
+    "GET",
+    "backtests/{run_id}",
     role="viewer",
     summary="A backtest's status and progress",
     response=RunView,
-    errors=(401, 403, 404),
-    tags=("backtests",),
+    errors=(404,),
+    durable_client=True,
 )
 async def backtests_status(
     req: func.HttpRequest, caller: Caller, client: df.DurableOrchestrationClient
@@ -87,12 +99,14 @@ async def backtests_status(
     return json_response(await RunService(client).view(doc))
 
 
-@endpoint(
+@route(
+    "GET",
+    "backtests/{run_id}/results",
     role="viewer",
     summary="A finished backtest's summary and signed result URLs",
     response=RunResults,
-    errors=(401, 403, 404, 409),
-    tags=("backtests",),
+    errors=(404, 409),
+    durable_client=True,
 )
 async def backtests_results(
     req: func.HttpRequest, caller: Caller, client: df.DurableOrchestrationClient
@@ -101,13 +115,15 @@ async def backtests_results(
     return json_response(await RunService(client).results(doc))
 
 
-@endpoint(
+@route(
+    "DELETE",
+    "backtests/{run_id}",
     role="trader",
     summary="Cancel a running backtest",
     response=RunCancelled,
     status=202,
-    errors=(401, 403, 404, 409),
-    tags=("backtests",),
+    errors=(404, 409),
+    durable_client=True,
 )
 async def backtests_cancel(
     req: func.HttpRequest, caller: Caller, client: df.DurableOrchestrationClient
@@ -127,16 +143,17 @@ async def backtests_cancel(
     return json_response(cancelled, status=202)
 
 
-@endpoint(
+@route(
+    "GET",
+    "backtests",
     role="viewer",
     summary="The caller's backtest runs, newest first (admins: every account's, or ?account=)",
     query=AccountListQuery,
     response=Page[RunListItem],
-    errors=(401, 403, 422),
-    tags=("backtests",),
 )
-async def backtests_list(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
-    query = parse_query(req, AccountListQuery)
+async def backtests_list(
+    req: func.HttpRequest, caller: Caller, query: AccountListQuery
+) -> func.HttpResponse:
     items, token = await asyncio.to_thread(
         list_page,
         list_scope(caller, query.account),
@@ -144,16 +161,3 @@ async def backtests_list(req: func.HttpRequest, caller: Caller) -> func.HttpResp
         continuation=query.continuation_token,
     )
     return page_response(items, token)
-
-
-def _register(route: str, method: str, handler: Route, *, client: bool = True) -> None:
-    """Register `handler` as the function of `method route`, with the Durable client bound."""
-    function = bp.durable_client_input(client_name="client")(handler) if client else handler
-    bp.route(route=route, methods=[method], auth_level=func.AuthLevel.ANONYMOUS)(function)
-
-
-_register("backtests", "POST", backtests_start)
-_register("backtests", "GET", backtests_list, client=False)
-_register("backtests/{run_id}", "GET", backtests_status)
-_register("backtests/{run_id}/results", "GET", backtests_results)
-_register("backtests/{run_id}", "DELETE", backtests_cancel)

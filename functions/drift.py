@@ -4,21 +4,20 @@ of a strategy over the same bars. Read-only: viewers read their own journal, adm
 
 from __future__ import annotations
 
-import asyncio
-
 import azure.functions as func
 
-from functions.http import endpoint, json_response, parse_query
+from functions.http import Routes, reply
 from shared.auth.caller import Caller
 from shared.drift import DriftReport, DriftRequest, drift_report
 from shared.journal.service import journal_of, owner
 
 bp = func.Blueprint()
+route = Routes(bp)
 
 
-@bp.function_name("journal_drift")
-@bp.route(route="journal/drift", methods=["GET"])
-@endpoint(
+@route(
+    "GET",
+    "journal/drift",
     role="viewer",
     summary="Execution drift: my trades against a strategy's replay, each difference costed",
     description="Replays the strategy (a registered name with `params`, or a saved "
@@ -33,8 +32,8 @@ bp = func.Blueprint()
     errors=(404, 422),
     tags=("journal",),
 )
-async def journal_drift(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
-    request = parse_query(req, DriftRequest)
-    journal = journal_of(owner(caller, request.account))
-    report = await asyncio.to_thread(drift_report, request, caller, journal)
-    return json_response(report)
+async def journal_drift(
+    req: func.HttpRequest, caller: Caller, query: DriftRequest
+) -> func.HttpResponse:
+    journal = journal_of(owner(caller, query.account))
+    return await reply(drift_report, query, caller, journal)

@@ -9,7 +9,7 @@ from pathlib import Path
 import azure.functions as func
 from pydantic import Field, field_validator
 
-from functions.http import QueryModel, endpoint, json_response, parse_query
+from functions.http import QueryModel, Routes, json_response
 from shared.api_model import ApiModel
 from shared.auth.caller import Caller
 from shared.config import Settings, get_settings
@@ -22,6 +22,7 @@ from shared.watchlists import WatchlistStore, watched_by
 
 bp = func.Blueprint()
 TAGS = ("feed",)
+route = Routes(bp, tags=TAGS)
 MAX_SYMBOLS = 100
 SUBPROTOCOL = "json.webpubsub.azure.v1"
 PAGE = (Path(__file__).parent / "feed_page.html").read_text(encoding="utf-8")
@@ -100,18 +101,18 @@ async def client_access(
     return {key: str(value) for key, value in token.items()}
 
 
-@bp.function_name("feed_negotiate")
-@bp.route(route="feed/negotiate", methods=["GET"])
-@endpoint(
+@route(
+    "GET",
+    "feed/negotiate",
     role="viewer",
     summary="A short-lived Web PubSub client URL that may join only ticks.<SYMBOL> groups",
     query=NegotiateQuery,
     response=FeedNegotiation,
     errors=(404, 422, 503),
-    tags=TAGS,
 )
-async def feed_negotiate(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
-    query = parse_query(req, NegotiateQuery)
+async def feed_negotiate(
+    req: func.HttpRequest, caller: Caller, query: NegotiateQuery
+) -> func.HttpResponse:
     settings = get_settings()
     symbols = await asyncio.to_thread(_symbols_for, caller, query, settings)
     if len(symbols) > MAX_SYMBOLS:
@@ -136,8 +137,12 @@ async def feed_negotiate(req: func.HttpRequest, caller: Caller) -> func.HttpResp
     return json_response(body, headers={"Cache-Control": "no-store"})
 
 
-@bp.function_name("feed_page")
-@bp.route(route="feed/page", methods=["GET"])
-@endpoint(role=None, summary="A demo page showing live trades with a sparkline", tags=TAGS)
+@route(
+    "GET",
+    "feed/page",
+    role=None,
+    summary="A demo page showing live trades with a sparkline",
+    media_type="text/html",
+)
 async def feed_page(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     return func.HttpResponse(PAGE, status_code=200, mimetype="text/html", charset="utf-8")

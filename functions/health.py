@@ -8,13 +8,14 @@ from typing import Literal
 import azure.functions as func
 from pydantic import Field
 
-from functions.http import endpoint, json_response
+from functions.http import Routes, json_response
 from shared.api_model import ApiModel
 from shared.auth.caller import Caller
 from shared.config import SettingsError, get_settings
 from shared.health import health_report, misconfigured_report
 
 bp = func.Blueprint()
+route = Routes(bp)
 
 
 class StoreHealth(ApiModel):
@@ -41,12 +42,14 @@ class Health(ApiModel):
     detail: str | None = Field(None, description="Which settings do not load (misconfigured)")
 
 
-@bp.function_name("health")
-@bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-@endpoint(
+@route(
+    "GET",
+    "health",
+    auth_level=func.AuthLevel.ANONYMOUS,
     role=None,
     summary="Version and storage reachability (503 when a store is down)",
     response=Health,
+    same_body_statuses=(503,),
     tags=("health",),
 )
 async def health(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:

@@ -10,7 +10,7 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypedDict, TypeVar, Unpack
 
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -45,12 +45,14 @@ MAX_CLIENT_REQUEST_ID = 128
 PROBLEM_JSON = "application/problem+json"
 SPEC_ATTRIBUTE = "api_spec"
 MAX_BODY_BYTES = 256 * 1024
+DURABLE_CLIENT = "client"
+"""The keyword a `Routes(..., durable_client=True)` handler gets its Durable client as."""
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 
 Handler = Callable[..., Awaitable[func.HttpResponse]]
-"""`(req, caller, **bindings)`: the bindings are the function's other inputs (a Durable client)."""
+"""`(req, caller)`, plus `query` and any input binding, by name (see `endpoint`)."""
 Route = Callable[..., Awaitable[func.HttpResponse]]
 
 
@@ -181,12 +183,13 @@ def page_response(items: Sequence[Any], continuation: str | None) -> func.HttpRe
     return json_response(body)
 
 
-async def account_list_response(
-    req: func.HttpRequest, caller: Caller, lister: Callable[..., tuple[Sequence[Any], str | None]]
+async def account_page(
+    query: AccountListQuery,
+    caller: Caller,
+    lister: Callable[..., tuple[Sequence[Any], str | None]],
 ) -> func.HttpResponse:
-    """One page of an account-scoped list: `?limit=&continuationToken=&account=` passed to
-    `lister(caller, account=, limit=, continuation=)` off the event loop."""
-    query = parse_query(req, AccountListQuery)
+    """One page of an account-scoped list: `lister(caller, account=, limit=, continuation=)`
+    off the event loop."""
     items, token = await asyncio.to_thread(
         lister,
         caller,
@@ -195,6 +198,106 @@ async def account_list_response(
         continuation=query.continuation_token,
     )
     return page_response(items, token)
+
+
+class Contract(TypedDict, total=False):
+    """The keyword arguments of `endpoint` other than `role`: a route's OpenAPI contract."""
+
+    summary: str
+    description: str
+    body: type[BaseModel] | None
+    body_examples: tuple[tuple[str, dict[str, Any]], ...]
+    query: type[BaseModel] | None
+    headers: tuple[HeaderParam, ...]
+    response: type[BaseModel] | None
+    status: int
+    media_type: str
+    other_media_types: tuple[str, ...]
+    same_body_statuses: tuple[int, ...]
+    errors: tuple[int, ...]
+    tags: tuple[str, ...]
+
+
+class Routes:
+    """The HTTP routes of one blueprint, each declared in one place: method, path, who may
+    call it and its contract (see `endpoint`)::
+
+        route = Routes(bp, tags=("journal",))
+
+        @route("GET", "journal/trades/{tradeId}", role="viewer", summary="Read a trade",
+               query=ExecutionsQuery, response=TradeDetail, errors=(404,))
+        async def journal_trades_get(req, caller, query: ExecutionsQuery) -> func.HttpResponse:
+            ...
+
+    The function is registered under the handler's name unless `name` says otherwise."""
+
+    def __init__(self, bp: func.Blueprint, *, tags: tuple[str, ...] = ()) -> None:
+        self.bp = bp
+        self.tags = tags
+
+    def __call__(
+        self,
+        method: str,
+        route: str,
+        *,
+        role: Role | None,
+        name: str | None = None,
+        auth_level: func.AuthLevel | None = None,
+        durable_client: bool = False,
+        **contract: Unpack[Contract],
+    ) -> Callable[[Handler], Any]:
+        declared: Contract = {"tags": self.tags, **contract}
+        bindings = (DURABLE_CLIENT,) if durable_client else ()
+
+        def register(handler: Handler) -> Any:
+            wrapped: Any = endpoint(role=role, input_bindings=bindings, **declared)(handler)
+            if durable_client:  # the handler gets `client`, a DurableOrchestrationClient
+                wrapped = self.bp.durable_client_input(client_name=DURABLE_CLIENT)(wrapped)
+            built = self.bp.route(route=route, methods=[method], auth_level=auth_level)(wrapped)
+            return self.bp.function_name(name or handler.__name__)(built)
+
+        return register
+
+    def account_list(
+        self,
+        route: str,
+        *,
+        name: str,
+        summary: str,
+        item: type[BaseModel],
+        lister: Callable[[], Callable[..., tuple[Sequence[Any], str | None]]],
+    ) -> None:
+        """`GET /api/{route}`: one page of the caller's items (`?account=` for admins), listed
+        by `lister()(caller, account=, limit=, continuation=)`."""
+
+        async def handler(
+            req: func.HttpRequest, caller: Caller, query: AccountListQuery
+        ) -> func.HttpResponse:
+            return await account_page(query, caller, lister())
+
+        handler.__name__ = handler.__qualname__ = name
+        page: type[BaseModel] = Page[item]  # type: ignore[valid-type]
+        self("GET", route, role="viewer", summary=summary, query=AccountListQuery, response=page)(
+            handler
+        )
+
+
+async def reply(call: Callable[..., Any], *args: Any, etag: bool = False) -> func.HttpResponse:
+    """200 with what `call(*args)` returns, run off the event loop (with its `ETag` when
+    `etag`)."""
+    found = await asyncio.to_thread(call, *args)
+    return versioned(found) if etag else json_response(found)
+
+
+def versioned(item: Any) -> func.HttpResponse:
+    """200 with `item` and its `ETag` (send it back as `If-Match` to write that version)."""
+    return json_response(item, headers={"ETag": item.etag})
+
+
+def created(item: Any, location: str, *, etag: str | None = None) -> func.HttpResponse:
+    """201 with `item`, its `Location` and, when given, its `ETag`."""
+    headers = {"Location": location} if etag is None else {"Location": location, "ETag": etag}
+    return json_response(item, status=201, headers=headers)
 
 
 def audit_change(
@@ -288,44 +391,65 @@ def endpoint(
     summary: str = "",
     description: str = "",
     body: type[BaseModel] | None = None,
-    response: type[BaseModel] | None = None,
-    status: int = 200,
+    body_examples: tuple[tuple[str, dict[str, Any]], ...] = (),
     query: type[BaseModel] | None = None,
     headers: tuple[HeaderParam, ...] = (),
+    response: type[BaseModel] | None = None,
+    status: int = 200,
+    media_type: str = "application/json",
+    other_media_types: tuple[str, ...] = (),
+    same_body_statuses: tuple[int, ...] = (),
     errors: tuple[int, ...] = (),
     tags: tuple[str, ...] = (),
-    other_media_types: tuple[str, ...] = (),
+    input_bindings: tuple[str, ...] = (),
 ) -> Callable[[Handler], Route]:
-    """Wrap a route handler `(req, caller, **bindings)`: authenticate and authorize for `role`
-    (None = public), echo/assign the request id, map errors to problem+json, and never
-    leak a traceback. The other arguments declare the route's contract for OpenAPI."""
+    """Wrap a route handler `(req, caller)`: authenticate and authorize for `role` (None =
+    public), echo/assign the request id, map errors to problem+json, and never leak a
+    traceback. A route that declares a `query` model has the query string parsed by it
+    first (422 if it does not fit) and, if the handler has a `query` parameter, passed as
+    `query=`; the values of `input_bindings` (e.g. a Durable client) are passed by name.
+
+    The arguments are the route's whole OpenAPI contract: `body` (with named
+    `body_examples` that succeed), `query`, request `headers`, the success `status` with its
+    `response` model in `media_type` (a non-JSON body without a model is a string of that
+    media type) and `other_media_types`, `same_body_statuses` answered with the success body
+    (health's 503), and the problem+json `errors` beyond those every route may answer."""
     spec = EndpointSpec(
         role=role,
         summary=summary,
         description=description,
         body=body,
-        response=response,
-        status=status,
+        body_examples=body_examples,
         query=query,
         headers=headers,
+        response=response,
+        status=status,
+        response_media_type=media_type,
+        other_media_types=other_media_types,
+        same_body_statuses=same_body_statuses,
         errors=errors,
         tags=tags,
-        other_media_types=other_media_types,
     )
 
     def decorate(handler: Handler) -> Route:
+        takes_query = "query" in inspect.signature(handler).parameters
+
         @functools.wraps(handler)
         async def wrapper(req: func.HttpRequest, **bindings: Any) -> func.HttpResponse:
             context = request_context_of(req)
             rid = context.request_id
-            telemetry.ensure_configured()
             with request_context(context):
                 try:
                     with telemetry.invocation(
                         handler.__name__, invocation_id=rid, carrier=req.headers
                     ):
                         caller = await authenticate(req, role)
-                        response = await handler(req, caller, **bindings)
+                        arguments = dict(bindings)
+                        if query is not None:
+                            parsed = parse_query(req, query)
+                            if takes_query:
+                                arguments["query"] = parsed
+                        response = await handler(req, caller, **arguments)
                 except (Unauthorized, Forbidden) as error:
                     if isinstance(error, MissingToken | InvalidToken | InsufficientRole):
                         try:
@@ -347,12 +471,19 @@ def endpoint(
             return response
 
         setattr(wrapper, SPEC_ATTRIBUTE, spec)
-        # The worker reads inspect.signature, which would follow __wrapped__ to (req, caller):
-        # the route takes the request and the handler's bindings after (req, caller).
-        own = inspect.signature(wrapper, follow_wrapped=False)
-        taken = list(inspect.signature(handler).parameters.values())[2:]
-        wrapper.__signature__ = own.replace(  # type: ignore[attr-defined]
-            parameters=[own.parameters["req"], *taken]
+        # The worker reads inspect.signature (which would follow __wrapped__ to the handler)
+        # to match parameters to bindings: the request, then each input binding by name.
+        wrapper.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [
+                inspect.Parameter(
+                    "req", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=func.HttpRequest
+                ),
+                *(
+                    inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=str)
+                    for name in input_bindings
+                ),
+            ],
+            return_annotation=func.HttpResponse,
         )
         return wrapper
 

@@ -11,14 +11,15 @@ from urllib.parse import urlsplit
 import azure.functions as func
 
 from functions.http import (
+    Routes,
     audit_change,
-    endpoint,
     if_match,
     json_response,
     no_content,
     parse_body,
-    parse_query,
     problem,
+    reply,
+    versioned,
 )
 from shared.auth.caller import Caller
 from shared.config import get_settings
@@ -63,27 +64,24 @@ from shared.journal.service import (
     trade_excursion,
     trade_page,
 )
-from shared.openapi import IF_MATCH, EndpointSpec, describe
+from shared.journal.store import Journal
+from shared.openapi import IF_MATCH
 
 bp = func.Blueprint()
 TAGS = ("journal",)
+route = Routes(bp, tags=TAGS)
 PAGE = (Path(__file__).parent / "journal_page.html").read_text(encoding="utf-8")
-describe(
-    "journal_page",
-    EndpointSpec(
-        role=None,
-        summary="The journal dashboard (it calls the API with the token in #token=...)",
-        response_media_type="text/html",
-        response_schema={"type": "string"},
-        tags=TAGS,
-    ),
-)
 
 
 def _audit(caller: Caller, action: str, target: str, detail: dict[str, Any]) -> None:
     audit_change(
         caller, action, account=caller.account_id, target=f"journal/{target}", detail=detail
     )
+
+
+def _journal(caller: Caller, query: JournalQuery | ExecutionsQuery) -> Journal:
+    """The journal a read is about: the caller's, or (admins) the `?account=` one."""
+    return journal_of(owner(caller, query.account))
 
 
 def _brief(execution: Execution) -> dict[str, Any]:
@@ -94,34 +92,33 @@ def _brief(execution: Execution) -> dict[str, Any]:
     )
 
 
-@bp.function_name("journal_executions_list")
-@bp.route(route="journal/executions", methods=["GET"])
-@endpoint(
+@route(
+    "GET",
+    "journal/executions",
     role="viewer",
     summary="List my executions, oldest first (admins: any account's)",
     query=ExecutionsQuery,
     response=ExecutionPage,
-    tags=TAGS,
 )
-async def journal_executions_list(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
-    query = parse_query(req, ExecutionsQuery)
-    journal = journal_of(owner(caller, query.account))
+async def journal_executions_list(
+    req: func.HttpRequest, caller: Caller, query: ExecutionsQuery
+) -> func.HttpResponse:
+    journal = _journal(caller, query)
     items, token = await asyncio.to_thread(
         journal.executions, limit=query.limit, continuation=query.continuation_token
     )
     return json_response(ExecutionPage(items=items, continuation_token=token))
 
 
-@bp.function_name("journal_executions_create")
-@bp.route(route="journal/executions", methods=["POST"])
-@endpoint(
+@route(
+    "POST",
+    "journal/executions",
     role="trader",
     summary="Record an execution by hand",
     description="With `externalId`, recording the same execution again stores it once (200).",
     body=ExecutionIn,
     response=Execution,
     status=201,
-    tags=TAGS,
 )
 async def journal_executions_create(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     data = parse_body(req, ExecutionIn)
@@ -136,33 +133,31 @@ async def journal_executions_create(req: func.HttpRequest, caller: Caller) -> fu
     return json_response(stored, status=201 if result.added else 200, headers=headers)
 
 
-@bp.function_name("journal_executions_get")
-@bp.route(route="journal/executions/{executionId}", methods=["GET"])
-@endpoint(
+@route(
+    "GET",
+    "journal/executions/{executionId}",
     role="viewer",
     summary="Read an execution",
     query=ExecutionsQuery,
     response=Execution,
     errors=(404,),
-    tags=TAGS,
 )
-async def journal_executions_get(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
-    query = parse_query(req, ExecutionsQuery)
-    journal = journal_of(owner(caller, query.account))
-    found = await asyncio.to_thread(journal.get, req.route_params["executionId"])
-    return json_response(found, headers={"ETag": found.etag})
+async def journal_executions_get(
+    req: func.HttpRequest, caller: Caller, query: ExecutionsQuery
+) -> func.HttpResponse:
+    journal = _journal(caller, query)
+    return await reply(journal.get, req.route_params["executionId"], etag=True)
 
 
-@bp.function_name("journal_executions_replace")
-@bp.route(route="journal/executions/{executionId}", methods=["PUT"])
-@endpoint(
+@route(
+    "PUT",
+    "journal/executions/{executionId}",
     role="trader",
     summary="Edit an execution; its trades are recomputed",
     body=ExecutionIn,
     response=Execution,
     headers=(IF_MATCH,),
     errors=(404, 412),
-    tags=TAGS,
 )
 async def journal_executions_replace(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     data = parse_body(req, ExecutionIn)
@@ -174,18 +169,17 @@ async def journal_executions_replace(req: func.HttpRequest, caller: Caller) -> f
     await asyncio.to_thread(
         _audit, caller, "journal.execution.updated", f"executions/{after.id}", detail
     )
-    return json_response(after, headers={"ETag": after.etag})
+    return versioned(after)
 
 
-@bp.function_name("journal_executions_delete")
-@bp.route(route="journal/executions/{executionId}", methods=["DELETE"])
-@endpoint(
+@route(
+    "DELETE",
+    "journal/executions/{executionId}",
     role="trader",
     summary="Delete an execution; its trades are recomputed",
     status=204,
     headers=(IF_MATCH,),
     errors=(404, 412),
-    tags=TAGS,
 )
 async def journal_executions_delete(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     journal = journal_of(caller.account_id)
@@ -196,65 +190,61 @@ async def journal_executions_delete(req: func.HttpRequest, caller: Caller) -> fu
     return no_content()
 
 
-@bp.function_name("journal_trades_list")
-@bp.route(route="journal/trades", methods=["GET"])
-@endpoint(
+@route(
+    "GET",
+    "journal/trades",
     role="viewer",
     summary="List my trades, newest first, with their notes and tags",
     query=TradesQuery,
     response=TradePage,
-    tags=TAGS,
 )
-async def journal_trades_list(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
-    query = parse_query(req, TradesQuery)
-    journal = journal_of(owner(caller, query.account))
-    return json_response(await asyncio.to_thread(trade_page, journal, query))
+async def journal_trades_list(
+    req: func.HttpRequest, caller: Caller, query: TradesQuery
+) -> func.HttpResponse:
+    return await reply(trade_page, _journal(caller, query), query)
 
 
-@bp.function_name("journal_trades_get")
-@bp.route(route="journal/trades/{tradeId}", methods=["GET"])
-@endpoint(
+@route(
+    "GET",
+    "journal/trades/{tradeId}",
     role="viewer",
     summary="Read a trade with its executions and annotation",
     query=ExecutionsQuery,
     response=TradeDetail,
     errors=(404,),
-    tags=TAGS,
 )
-async def journal_trades_get(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
-    query = parse_query(req, ExecutionsQuery)
-    journal = journal_of(owner(caller, query.account))
-    detail = await asyncio.to_thread(trade_detail, journal, req.route_params["tradeId"])
-    return json_response(detail)
+async def journal_trades_get(
+    req: func.HttpRequest, caller: Caller, query: ExecutionsQuery
+) -> func.HttpResponse:
+    journal = _journal(caller, query)
+    return await reply(trade_detail, journal, req.route_params["tradeId"])
 
 
-@bp.function_name("journal_trades_excursion")
-@bp.route(route="journal/trades/{tradeId}/excursion", methods=["GET"])
-@endpoint(
+@route(
+    "GET",
+    "journal/trades/{tradeId}/excursion",
     role="viewer",
     summary="MFE and MAE of a trade from the lake's bars (intraday if present, else daily)",
     query=ExecutionsQuery,
     response=Excursion,
     errors=(404,),
-    tags=TAGS,
 )
-async def journal_trades_excursion(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
-    query = parse_query(req, ExecutionsQuery)
-    journal = journal_of(owner(caller, query.account))
-    found = await asyncio.to_thread(trade_excursion, journal, req.route_params["tradeId"])
-    return json_response(found)
+async def journal_trades_excursion(
+    req: func.HttpRequest, caller: Caller, query: ExecutionsQuery
+) -> func.HttpResponse:
+    journal = _journal(caller, query)
+    return await reply(trade_excursion, journal, req.route_params["tradeId"])
 
 
-@bp.function_name("journal_trades_annotate")
-@bp.route(route="journal/trades/{tradeId}/annotation", methods=["PUT"])
-@endpoint(
+@route(
+    "PUT",
+    "journal/trades/{tradeId}/annotation",
     role="trader",
     summary="Write a trade's notes, tags, setup, mistakes, planned stop/target, strategy",
     body=AnnotationIn,
     response=Annotation,
     headers=(IF_MATCH,),
     errors=(404, 412),
-    tags=TAGS,
 )
 async def journal_trades_annotate(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     data = parse_body(req, AnnotationIn)
@@ -265,59 +255,59 @@ async def journal_trades_annotate(req: func.HttpRequest, caller: Caller) -> func
     detail = data.model_dump(mode="json", by_alias=True, exclude={"notes"})
     detail["notesLength"] = len(data.notes)
     await asyncio.to_thread(_audit, caller, "journal.trade.annotated", f"trades/{trade_id}", detail)
-    return json_response(stored, headers={"ETag": stored.etag})
+    return versioned(stored)
 
 
-@bp.function_name("journal_stats")
-@bp.route(route="journal/stats", methods=["GET"])
-@endpoint(
+@route(
+    "GET",
+    "journal/stats",
     role="viewer",
     summary="Statistics of my closed trades for a date range and filters",
     query=JournalQuery,
     response=analytics.Stats,
-    tags=TAGS,
 )
-async def journal_stats(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
-    query = parse_query(req, JournalQuery)
-    frame = await asyncio.to_thread(journal_of(owner(caller, query.account)).frame)
+async def journal_stats(
+    req: func.HttpRequest, caller: Caller, query: JournalQuery
+) -> func.HttpResponse:
+    frame = await asyncio.to_thread(_journal(caller, query).frame)
     return json_response(analytics.stats(frame, query))
 
 
-@bp.function_name("journal_daily")
-@bp.route(route="journal/daily", methods=["GET"])
-@endpoint(
+@route(
+    "GET",
+    "journal/daily",
     role="viewer",
     summary="Daily P&L curve and calendar (P&L, trades, cumulative, drawdown per day)",
     query=JournalQuery,
     response=DailyCurve,
-    tags=TAGS,
 )
-async def journal_daily(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
-    query = parse_query(req, JournalQuery)
-    frame = await asyncio.to_thread(journal_of(owner(caller, query.account)).frame)
+async def journal_daily(
+    req: func.HttpRequest, caller: Caller, query: JournalQuery
+) -> func.HttpResponse:
+    frame = await asyncio.to_thread(_journal(caller, query).frame)
     return json_response(DailyCurve(points=analytics.daily(frame, query)))
 
 
-@bp.function_name("journal_breakdown")
-@bp.route(route="journal/breakdowns/{by}", methods=["GET"])
-@endpoint(
+@route(
+    "GET",
+    "journal/breakdowns/{by}",
     role="viewer",
     summary="Trades, P&L and win rate by symbol, tag, setup, weekday, hour, holding, side, mistake",
     query=JournalQuery,
     response=Breakdown,
     errors=(404,),
-    tags=TAGS,
 )
-async def journal_breakdown(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+async def journal_breakdown(
+    req: func.HttpRequest, caller: Caller, query: JournalQuery
+) -> func.HttpResponse:
     by = check_breakdown(req.route_params["by"])
-    query = parse_query(req, JournalQuery)
-    frame = await asyncio.to_thread(journal_of(owner(caller, query.account)).frame)
+    frame = await asyncio.to_thread(_journal(caller, query).frame)
     return json_response(Breakdown(by=by, groups=analytics.breakdown(frame, query, by)))
 
 
-@bp.function_name("journal_imports_create")
-@bp.route(route="journal/imports", methods=["POST"])
-@endpoint(
+@route(
+    "POST",
+    "journal/imports",
     role="trader",
     summary="Import a broker file (IB Flex trades, Webull orders, or the generic CSV)",
     description=(
@@ -327,7 +317,6 @@ async def journal_breakdown(req: func.HttpRequest, caller: Caller) -> func.HttpR
     body=ImportRequest,
     response=ImportResult,
     errors=(413,),
-    tags=TAGS,
 )
 async def journal_imports_create(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     raw = req.get_body()
@@ -351,25 +340,29 @@ async def journal_imports_create(req: func.HttpRequest, caller: Caller) -> func.
     return json_response(result)
 
 
-@bp.function_name("journal_imports_list")
-@bp.route(route="journal/imports", methods=["GET"])
-@endpoint(
+@route(
+    "GET",
+    "journal/imports",
     role="viewer",
     summary="My last 50 imports, newest first",
     query=ExecutionsQuery,
     response=ImportList,
-    tags=TAGS,
 )
-async def journal_imports_list(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
-    query = parse_query(req, ExecutionsQuery)
-    journal = journal_of(owner(caller, query.account))
+async def journal_imports_list(
+    req: func.HttpRequest, caller: Caller, query: ExecutionsQuery
+) -> func.HttpResponse:
+    journal = _journal(caller, query)
     items = await asyncio.to_thread(journal.imports)
     return json_response(ImportList.model_validate({"items": items}))
 
 
-@bp.function_name("journal_page")
-@bp.route(route="journal/page", methods=["GET"])
-@endpoint(role=None, summary="The journal dashboard", tags=TAGS)
+@route(
+    "GET",
+    "journal/page",
+    role=None,
+    summary="The journal dashboard",
+    media_type="text/html",
+)
 async def journal_page(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     return func.HttpResponse(PAGE, status_code=200, mimetype="text/html", charset="utf-8")
 
@@ -392,9 +385,9 @@ def _origin(req: func.HttpRequest) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-@bp.function_name("journal_screenshots_open")
-@bp.route(route="journal/trades/{tradeId}/screenshots", methods=["POST"])
-@endpoint(
+@route(
+    "POST",
+    "journal/trades/{tradeId}/screenshots",
     role="trader",
     summary="A single-use upload URL for a trade screenshot (PNG, JPEG or WebP, <= 5 MiB)",
     description="PUT the bytes to `uploadUrl` within 5 minutes, with the declared Content-Type.",
@@ -402,7 +395,6 @@ def _origin(req: func.HttpRequest) -> str:
     response=UploadSlot,
     status=201,
     errors=(404, 409),
-    tags=TAGS,
 )
 async def journal_screenshots_open(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     data = parse_body(req, ScreenshotIn)
@@ -416,15 +408,14 @@ async def journal_screenshots_open(req: func.HttpRequest, caller: Caller) -> fun
     return json_response(slot, status=201)
 
 
-@bp.function_name("journal_uploads_put")
-@bp.route(route="journal/uploads/{owner}/{uploadId}", methods=["PUT"])
-@endpoint(
+@route(
+    "PUT",
+    "journal/uploads/{owner}/{uploadId}",
     role=None,
     summary="Upload a screenshot to the URL the screenshot route gave (the URL authorizes)",
     response=Screenshot,
     status=201,
     errors=(404, 413, 415),
-    tags=TAGS,
 )
 async def journal_uploads_put(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     body = req.get_body()
@@ -449,19 +440,19 @@ async def journal_uploads_put(req: func.HttpRequest, caller: Caller) -> func.Htt
     return json_response(stored, status=201)
 
 
-@bp.function_name("journal_screenshots_get")
-@bp.route(route="journal/trades/{tradeId}/screenshots/{index}", methods=["GET"])
-@endpoint(
+@route(
+    "GET",
+    "journal/trades/{tradeId}/screenshots/{index}",
     role="viewer",
     summary="A signed URL (10 minutes) to read a trade's screenshot",
     query=ExecutionsQuery,
     response=ScreenshotUrl,
     errors=(404,),
-    tags=TAGS,
 )
-async def journal_screenshots_get(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
-    query = parse_query(req, ExecutionsQuery)
-    journal = journal_of(owner(caller, query.account))
+async def journal_screenshots_get(
+    req: func.HttpRequest, caller: Caller, query: ExecutionsQuery
+) -> func.HttpResponse:
+    journal = _journal(caller, query)
     index = req.route_params["index"]
     if not index.isdigit() or len(index) > 3:
         raise NotFound(f"screenshot {index!r} not found")

@@ -7,9 +7,9 @@ from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 import azure.functions as func
-from pydantic import Field
+from pydantic import Field, PrivateAttr, model_validator
 
-from functions.http import QueryModel, audit_change, endpoint, json_response, parse_body
+from functions.http import QueryModel, Routes, audit_change, json_response, parse_body
 from shared import offload
 from shared.api_model import ApiModel
 from shared.auth.caller import Caller
@@ -21,7 +21,7 @@ from shared.ingest.query import parse_bar_query, stored_bars_body, utc_z
 from shared.ingest.state import QuoteBook, SyncStates, quote_body
 from shared.ingest.sync import backfill_report, backfill_request_symbols, backfill_window
 from shared.market.models import INGEST_PROVIDERS, Interval
-from shared.market.symbols import parse_symbol, parse_symbols
+from shared.market.symbols import Symbol, parse_symbol, parse_symbols
 from shared.storage.factory import document_store, lake
 from shared.watchlists import select_watched
 
@@ -29,6 +29,7 @@ bp = func.Blueprint()
 MAX_QUOTES = 100
 MAX_BACKFILL_SYMBOLS = 25
 TAGS = ("market data",)
+route = Routes(bp, tags=TAGS)
 
 
 class BarsQuery(QueryModel):
@@ -38,6 +39,29 @@ class BarsQuery(QueryModel):
         None, description="ISO date (that whole day included) or time (UTC; bars before it)."
     )
     format: Literal["json", "csv", "parquet"] | None = Field(None, description="Default json.")
+    _window: tuple[datetime | None, datetime | None] = PrivateAttr((None, None))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, values: Any) -> Any:
+        """`shared.ingest.query.parse_bar_query` decides (its errors name the parameter)."""
+        if not isinstance(values, dict):
+            return values
+        interval, _, _, fmt = parse_bar_query(
+            values.get("interval"), values.get("start"), values.get("end"), values.get("format")
+        )
+        return {**values, "interval": interval, "format": fmt}
+
+    @model_validator(mode="after")
+    def _times(self) -> BarsQuery:
+        _, begin, stop, _ = parse_bar_query(self.interval, self.start, self.end, self.format)
+        self._window = (begin, stop)
+        return self
+
+    @property
+    def window(self) -> tuple[datetime | None, datetime | None]:
+        """(start, end) as UTC times; a bare end date includes that whole day."""
+        return self._window
 
 
 class BarsPage(ApiModel):
@@ -53,6 +77,29 @@ class BarsPage(ApiModel):
 
 class QuotesQuery(QueryModel):
     symbols: str = Field(description="Comma-separated, e.g. AAPL,BTC-USD (at most 100).")
+    _parsed: list[Symbol] = PrivateAttr(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _present(cls, values: Any) -> Any:
+        if isinstance(values, dict) and not values.get("symbols"):
+            raise InvalidInput("give symbols, e.g. ?symbols=AAPL,BTC-USD")
+        return values
+
+    @model_validator(mode="after")
+    def _parse(self) -> QuotesQuery:
+        symbols = parse_symbols(self.symbols)
+        if not symbols:
+            raise InvalidInput("give symbols, e.g. ?symbols=AAPL,BTC-USD")
+        if len(symbols) > MAX_QUOTES:
+            raise InvalidInput(f"at most {MAX_QUOTES} symbols per request; got {len(symbols)}")
+        self._parsed = symbols
+        return self
+
+    @property
+    def parsed(self) -> list[Symbol]:
+        """The symbols asked for, canonical, duplicates dropped, in order."""
+        return self._parsed
 
 
 class QuotesReply(ApiModel):
@@ -85,9 +132,10 @@ class ProviderHealth(ApiModel):
     watched: WatchedSymbols | None = None
 
 
-@bp.function_name("market_bars")
-@bp.route(route="bars/{symbol}", methods=["GET"])
-@endpoint(
+@route(
+    "GET",
+    "bars/{symbol}",
+    name="market_bars",
     role="viewer",
     summary="Bars of a symbol from the lake (JSON, CSV or Parquet)",
     description=(
@@ -99,16 +147,11 @@ class ProviderHealth(ApiModel):
     response=BarsPage,
     other_media_types=("text/csv", "application/vnd.apache.parquet"),
     errors=(404, 422),
-    tags=TAGS,
 )
-async def bars(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+async def bars(req: func.HttpRequest, caller: Caller, query: BarsQuery) -> func.HttpResponse:
     symbol = parse_symbol(req.route_params.get("symbol", ""))
-    interval, start, end, fmt = parse_bar_query(
-        req.params.get("interval"),
-        req.params.get("start"),
-        req.params.get("end"),
-        req.params.get("format"),
-    )
+    interval, fmt = str(query.interval), str(query.format)
+    start, end = query.window
     settings = get_settings()
     # read and encoded in the request worker process: ~100s of ms of Python (issue 12)
     count, body = await offload.run_cpu(
@@ -152,22 +195,17 @@ def _no_bars(settings: Settings, symbol: str, interval: str) -> str:
     )
 
 
-@bp.function_name("market_quotes")
-@bp.route(route="quotes", methods=["GET"])
-@endpoint(
+@route(
+    "GET",
+    "quotes",
+    name="market_quotes",
     role="viewer",
     summary="Latest quotes of some symbols",
     query=QuotesQuery,
     response=QuotesReply,
-    tags=TAGS,
 )
-async def quotes(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
-    text = req.params.get("symbols", "")
-    symbols = parse_symbols(text)
-    if not symbols:
-        raise InvalidInput("give symbols, e.g. ?symbols=AAPL,BTC-USD")
-    if len(symbols) > MAX_QUOTES:
-        raise InvalidInput(f"at most {MAX_QUOTES} symbols per request; got {len(symbols)}")
+async def quotes(req: func.HttpRequest, caller: Caller, query: QuotesQuery) -> func.HttpResponse:
+    symbols = query.parsed
     book = QuoteBook(document_store(get_settings()))
     stored = await asyncio.to_thread(book.many, [s.text for s in symbols])
     found = {quote.symbol: utc_z(quote_body(quote)) for quote in stored}
@@ -179,13 +217,13 @@ async def quotes(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     )
 
 
-@bp.function_name("market_provider_health")
-@bp.route(route="health/providers", methods=["GET"])
-@endpoint(
+@route(
+    "GET",
+    "health/providers",
+    name="market_provider_health",
     role="viewer",
     summary="Sync status of each market-data provider",
     response=ProviderHealth,
-    tags=TAGS,
 )
 async def providers(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     settings = get_settings()
@@ -207,13 +245,53 @@ class BackfillRequest(ApiModel):
     provider: str | None = Field(None, description=" | ".join(INGEST_PROVIDERS))
 
 
-@bp.function_name("market_backfill")
-@bp.route(route="ops/backfill", methods=["POST"])
-@endpoint(
+class BackfillOutcome(ApiModel):
+    """What the backfill did for one series."""
+
+    symbol: str
+    interval: str
+    status: Literal["ok", "no_data", "failed", "deferred"]
+    rows_in: int
+    rows_written: int
+    error: str | None
+    retry_at: str | None = Field(description="ISO 8601 time to retry a deferred series.")
+    refused: int = Field(description="Bars whose merge was refused.")
+
+
+class BackfillReport(ApiModel):
+    """One backfill run (`shared.ingest.sync.RunReport.as_dict`)."""
+
+    provider: str
+    as_of: str = Field(description="ISO 8601 time the run belongs to.")
+    ok: int
+    no_data: int
+    failed: int
+    deferred: int
+    rows_in: int
+    rows_written: int
+    partitions_changed: int
+    bytes_written: int
+    quotes_written: int
+    refused: int
+    note: str | None
+    retry_at: str | None
+    outcomes: list[BackfillOutcome]
+
+
+@route(
+    "POST",
+    "ops/backfill",
+    name="market_backfill",
     role="admin",
     summary="Backfill daily or intraday bars of some symbols from a provider",
     body=BackfillRequest,
-    tags=TAGS,
+    body_examples=(
+        (
+            "sample",
+            {"symbols": "GOOG", "start": "2005-01-01", "end": "2005-03-31", "provider": "sample"},
+        ),
+    ),
+    response=BackfillReport,
 )
 async def backfill(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     body = parse_body(req, BackfillRequest)

@@ -3,8 +3,6 @@ the fallback that answers every other /api path with problem+json (404, or 405 w
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -12,13 +10,20 @@ from typing import Any
 
 import azure.functions as func
 
-import functions.openapi_catalog  # noqa: F401  (describes routes declared elsewhere)
-from functions.http import endpoint, endpoint_spec, json_response, problem
+from functions.app import FunctionApp
+from functions.http import Routes, endpoint_spec, json_response, problem
 from shared.auth.caller import Caller
 from shared.config import get_settings
-from shared.openapi import EndpointSpec, RouteInfo, build_openapi, described, openapi_path
+from shared.openapi import (
+    EndpointSpec,
+    OpenApiDocument,
+    RouteInfo,
+    build_openapi,
+    openapi_path,
+)
 
 bp = func.Blueprint()
+route = Routes(bp)
 
 DESCRIPTION = (
     "The tradingJournal Functions HTTP API. Send `Authorization: Bearer <token>` (an OIDC "
@@ -29,37 +34,29 @@ DESCRIPTION = (
 )
 
 
-def app_functions(app: func.FunctionApp) -> list[Any]:
-    """`app.get_functions()`, callable more than once (it refuses names it has seen)."""
-    seen = app.functions_bindings
-    app.functions_bindings = None
-    try:
-        return list(app.get_functions())
-    finally:
-        app.functions_bindings = seen
+_served: list[FunctionApp] = []
 
 
-def _merge(declared: EndpointSpec, described_: EndpointSpec) -> EndpointSpec:
-    """What the route's own `endpoint` declares wins; `describe` fills in the rest. The
-    role always comes from `endpoint`, which enforces it."""
-    defaults = EndpointSpec(role=None)
-    values = {}
-    for field in dataclasses.fields(EndpointSpec):
-        own = getattr(declared, field.name)
-        values[field.name] = (
-            own if own != getattr(defaults, field.name) else getattr(described_, field.name)
-        )
-    values["role"] = declared.role
-    return EndpointSpec(**values)
+def serve(app: FunctionApp) -> None:
+    """Describe `app`'s routes: `function_app.py` calls this once it has registered every
+    blueprint, so the document, the docs page and the fallback see exactly that app."""
+    _served[:] = [app]
+    _document.cache_clear()
+    _route_patterns.cache_clear()
 
 
-def http_routes(app: func.FunctionApp | None = None) -> list[tuple[RouteInfo, bool]]:
-    """Every (function, method) HTTP route of the app with its contract, and whether the
-    contract came from the route's `endpoint` (False: no `endpoint` wrapper found)."""
-    if app is None:
-        app = importlib.import_module("function_app").app
+def served_app() -> FunctionApp:
+    if not _served:
+        raise RuntimeError("no app to describe: function_app.py calls functions.openapi.serve")
+    return _served[0]
+
+
+def http_routes(app: FunctionApp | None = None) -> list[tuple[RouteInfo, bool]]:
+    """Every (function, method) HTTP route of the app (default: the one `serve` was given)
+    with its contract, and whether the contract came from the route's `endpoint` (False: no
+    `endpoint` wrapper found)."""
     routes: list[tuple[RouteInfo, bool]] = []
-    for function in app_functions(app):
+    for function in (app or served_app()).get_functions():
         trigger = function.get_trigger()
         if trigger is None or trigger.type != "httpTrigger":
             continue
@@ -68,9 +65,6 @@ def http_routes(app: func.FunctionApp | None = None) -> list[tuple[RouteInfo, bo
             continue  # not an operation: what every unknown path and method gets
         declared = endpoint_spec(function.get_user_function())
         spec = declared or EndpointSpec(role=None, summary=name)
-        extra = described(name)
-        if extra is not None:
-            spec = _merge(spec, extra)
         route = str(getattr(trigger, "route", None) or name)
         methods = getattr(trigger, "methods", None) or ["GET", "POST"]
         for method in methods:
@@ -93,9 +87,14 @@ def openapi_document() -> dict[str, Any]:
     return _document(get_settings().app_version)
 
 
-@bp.function_name("openapi_json")
-@bp.route(route="openapi.json", methods=["GET"])
-@endpoint(role=None, summary="This API's OpenAPI 3.1 document", tags=("docs",))
+@route(
+    "GET",
+    "openapi.json",
+    role=None,
+    summary="This API's OpenAPI 3.1 document",
+    response=OpenApiDocument,
+    tags=("docs",),
+)
 async def openapi_json(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     return json_response(openapi_document(), headers={"Cache-Control": "public, max-age=300"})
 
@@ -103,9 +102,14 @@ async def openapi_json(req: func.HttpRequest, caller: Caller) -> func.HttpRespon
 DOCS_PAGE = (Path(__file__).parent / "openapi_docs.html").read_text(encoding="utf-8")
 
 
-@bp.function_name("openapi_docs")
-@bp.route(route="docs", methods=["GET"])
-@endpoint(role=None, summary="A page documenting every route", tags=("docs",))
+@route(
+    "GET",
+    "docs",
+    role=None,
+    summary="A page documenting every route",
+    media_type="text/html",
+    tags=("docs",),
+)
 async def openapi_docs(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     return func.HttpResponse(DOCS_PAGE, status_code=200, mimetype="text/html", charset="utf-8")
 

@@ -1,4 +1,4 @@
-"""Paper-trading routes (/api/paper/...) and the matching timer (SCHEDULE_PAPER_MATCHING)."""
+"""Paper-trading routes (/api/paper/...); the matching triggers are in `paper_matching`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import time
 from typing import Literal
 
 import azure.functions as func
@@ -14,22 +13,20 @@ from pydantic import Field
 
 from functions.http import (
     PROBLEM_JSON,
-    AccountListQuery,
     ListQuery,
     Page,
-    account_list_response,
+    Routes,
     audit_change,
-    endpoint,
+    created,
     json_response,
     page_response,
     parse_body,
-    parse_query,
+    reply,
 )
 from shared.audit import audit_log
 from shared.auth.caller import Caller
 from shared.config import get_settings
 from shared.errors import Conflict, DomainError
-from shared.events import quotes_written
 from shared.openapi import IDEMPOTENCY_KEY
 from shared.paper import (
     Claim,
@@ -48,8 +45,7 @@ log = logging.getLogger("functions.paper")
 
 bp = func.Blueprint()
 TAGS = ("paper trading",)
-ORPHAN_SWEEP_SECONDS = 600.0
-_last_orphan_sweep = float("-inf")
+route = Routes(bp, tags=TAGS)
 
 
 class OrderListQuery(ListQuery):
@@ -62,71 +58,63 @@ def _broker() -> PaperBroker:
     return PaperBroker(document_store(), get_settings())
 
 
-@bp.function_name("paper_accounts_list")
-@bp.route(route="paper/accounts", methods=["GET"])
-@endpoint(
-    role="viewer",
+route.account_list(
+    "paper/accounts",
+    name="paper_accounts_list",
     summary="List my paper accounts",
-    query=AccountListQuery,
-    response=Page[PaperAccount],
-    tags=TAGS,
+    item=PaperAccount,
+    lister=lambda: _broker().list_accounts,
 )
-async def paper_accounts_list(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
-    return await account_list_response(req, caller, _broker().list_accounts)
 
 
-@bp.function_name("paper_accounts_create")
-@bp.route(route="paper/accounts", methods=["POST"])
-@endpoint(
+@route(
+    "POST",
+    "paper/accounts",
     role="trader",
     summary="Open a paper account with starting cash",
     body=PaperAccountIn,
+    body_examples=(("account", {"name": "t", "startingCash": 1000}),),
     response=PaperAccount,
     status=201,
-    tags=TAGS,
 )
 async def paper_accounts_create(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     data = parse_body(req, PaperAccountIn)
-    created = await asyncio.to_thread(_broker().create_account, caller, data)
+    account = await asyncio.to_thread(_broker().create_account, caller, data)
     await asyncio.to_thread(
         audit_change,
         caller,
         "paper_account.created",
-        account=created.account,
-        target=f"paper/{created.id}",
-        detail={"startingCash": created.starting_cash},
+        account=account.account,
+        target=f"paper/{account.id}",
+        detail={"startingCash": account.starting_cash},
     )
-    return json_response(
-        created, status=201, headers={"Location": f"/api/paper/accounts/{created.id}"}
-    )
+    return created(account, f"/api/paper/accounts/{account.id}")
 
 
-@bp.function_name("paper_accounts_get")
-@bp.route(route="paper/accounts/{accountId}", methods=["GET"])
-@endpoint(
+@route(
+    "GET",
+    "paper/accounts/{accountId}",
     role="viewer",
     summary="A paper account: cash, positions, realized and unrealized P&L",
     response=PaperAccount,
     errors=(404,),
-    tags=TAGS,
 )
 async def paper_accounts_get(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
-    found = await asyncio.to_thread(_broker().get_account, caller, req.route_params["accountId"])
-    return json_response(found)
+    return await reply(_broker().get_account, caller, req.route_params["accountId"])
 
 
-@bp.function_name("paper_orders_list")
-@bp.route(route="paper/accounts/{accountId}/orders", methods=["GET"])
-@endpoint(
+@route(
+    "GET",
+    "paper/accounts/{accountId}/orders",
     role="viewer",
     summary="List a paper account's orders, newest first",
     query=OrderListQuery,
     response=Page[Order],
     errors=(404,),
-    tags=TAGS,
 )
-async def paper_orders_list(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
-    query = parse_query(req, OrderListQuery)
+async def paper_orders_list(
+    req: func.HttpRequest, caller: Caller, query: OrderListQuery
+) -> func.HttpResponse:
     items, token = await asyncio.to_thread(
         _broker().list_orders,
         caller,
@@ -150,9 +138,9 @@ def _replay(stored: StoredResponse) -> func.HttpResponse:
     )
 
 
-@bp.function_name("paper_orders_create")
-@bp.route(route="paper/accounts/{accountId}/orders", methods=["POST"])
-@endpoint(
+@route(
+    "POST",
+    "paper/accounts/{accountId}/orders",
     role="trader",
     summary="Place an order (filled at once when the latest quote allows)",
     description=(
@@ -168,7 +156,6 @@ def _replay(stored: StoredResponse) -> func.HttpResponse:
     status=201,
     headers=(IDEMPOTENCY_KEY,),
     errors=(404, 409),
-    tags=TAGS,
 )
 async def paper_orders_create(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     data = parse_body(req, OrderIn)
@@ -242,43 +229,41 @@ def _order_location(paper_account_id: str, order_id: str) -> str:
 
 
 def _created(order: Order) -> func.HttpResponse:
-    location = _order_location(order.paper_account_id, order.id)
-    return json_response(order, status=201, headers={"Location": location})
+    return created(order, _order_location(order.paper_account_id, order.id))
 
 
-@bp.function_name("paper_orders_get")
-@bp.route(route="paper/accounts/{accountId}/orders/{orderId}", methods=["GET"])
-@endpoint(role="viewer", summary="Read an order", response=Order, errors=(404,), tags=TAGS)
+@route(
+    "GET",
+    "paper/accounts/{accountId}/orders/{orderId}",
+    role="viewer",
+    summary="Read an order",
+    response=Order,
+    errors=(404,),
+)
 async def paper_orders_get(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
-    found = await asyncio.to_thread(
-        _broker().get_order, caller, req.route_params["accountId"], req.route_params["orderId"]
-    )
-    return json_response(found)
+    params = req.route_params
+    return await reply(_broker().get_order, caller, params["accountId"], params["orderId"])
 
 
-@bp.function_name("paper_orders_cancel")
-@bp.route(route="paper/accounts/{accountId}/orders/{orderId}/cancel", methods=["POST"])
-@endpoint(
+@route(
+    "POST",
+    "paper/accounts/{accountId}/orders/{orderId}/cancel",
     role="trader",
     summary="Cancel an open order (409 if it already settled or another cancel won)",
     response=Order,
     errors=(404, 409),
-    tags=TAGS,
 )
 async def paper_orders_cancel(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
-    cancelled = await asyncio.to_thread(
-        _broker().cancel_order, caller, req.route_params["accountId"], req.route_params["orderId"]
-    )
-    return json_response(cancelled)
+    params = req.route_params
+    return await reply(_broker().cancel_order, caller, params["accountId"], params["orderId"])
 
 
-@bp.function_name("paper_match")
-@bp.route(route="paper/match", methods=["POST"])
-@endpoint(
+@route(
+    "POST",
+    "paper/match",
     role="admin",
     summary="Run one matching pass now (the timer runs it on SCHEDULE_PAPER_MATCHING)",
     response=MatchReport,
-    tags=TAGS,
 )
 async def paper_match(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     report = await asyncio.to_thread(_broker().match, actor=caller.account_id)
@@ -291,25 +276,3 @@ async def paper_match(req: func.HttpRequest, caller: Caller) -> func.HttpRespons
         detail=report.model_dump(mode="json", by_alias=True),
     )
     return json_response(report)
-
-
-@bp.function_name("paper_matching_timer")
-@bp.timer_trigger(schedule="%SCHEDULE_PAPER_MATCHING%", arg_name="timer", run_on_startup=False)
-async def paper_matching_timer(timer: func.TimerRequest) -> None:
-    global _last_orphan_sweep
-    broker = _broker()
-    report = await asyncio.to_thread(broker.match)
-    if report.filled or report.expired or report.rejected:
-        log.info("paper matching: %s", report.model_dump_json())
-    if time.monotonic() - _last_orphan_sweep >= ORPHAN_SWEEP_SECONDS:
-        _last_orphan_sweep = time.monotonic()
-        await asyncio.to_thread(broker.release_orphans)
-
-
-def _match_symbols(symbols: list[str]) -> None:
-    report = _broker().match(symbols)
-    if report.filled or report.rejected:
-        log.info("paper matching after quotes of %s: %s", symbols[:5], report.model_dump_json())
-
-
-quotes_written.subscribe("paper-matching", _match_symbols)

@@ -8,18 +8,18 @@ from typing import Any
 import azure.functions as func
 
 from functions.http import (
-    AccountListQuery,
     ListQuery,
     Page,
-    account_list_response,
+    Routes,
     audit_change,
-    endpoint,
+    created,
     if_match,
     json_response,
     no_content,
     page_response,
     parse_body,
-    parse_query,
+    reply,
+    versioned,
 )
 from shared.auth.caller import Caller
 from shared.errors import NotFound
@@ -29,6 +29,7 @@ from shared.strategies_store import Strategy, StrategyIn, StrategyStore, Strateg
 
 bp = func.Blueprint()
 TAGS = ("strategies",)
+route = Routes(bp, tags=TAGS)
 
 
 def _store() -> StrategyStore:
@@ -45,61 +46,61 @@ def _audit(caller: Caller, action: str, strategy: Strategy, detail: dict[str, An
     )
 
 
-@bp.function_name("strategies_list")
-@bp.route(route="strategies", methods=["GET"])
-@endpoint(
-    role="viewer",
+route.account_list(
+    "strategies",
+    name="strategies_list",
     summary="List my strategies at their latest version",
-    query=AccountListQuery,
-    response=Page[Strategy],
-    tags=TAGS,
+    item=Strategy,
+    lister=lambda: _store().list_page,
 )
-async def strategies_list(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
-    return await account_list_response(req, caller, _store().list_page)
 
 
-@bp.function_name("strategies_create")
-@bp.route(route="strategies", methods=["POST"])
-@endpoint(
+@route(
+    "POST",
+    "strategies",
     role="trader",
     summary="Save a strategy (version 1)",
     body=StrategyIn,
+    body_examples=(
+        (
+            "smaCross",
+            {
+                "name": "cross",
+                "spec": {"strategy": "sma_cross", "grid": {"fast": [5, 10], "slow": [20, 40]}},
+            },
+        ),
+    ),
     response=Strategy,
     status=201,
-    tags=TAGS,
 )
 async def strategies_create(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     data = await asyncio.to_thread(parse_body, req, StrategyIn)
-    created = await asyncio.to_thread(_store().create, caller, data)
-    await asyncio.to_thread(_audit, caller, "strategy.created", created, {"name": created.name})
-    headers = {"Location": f"/api/strategies/{created.id}", "ETag": created.etag}
-    return json_response(created, status=201, headers=headers)
+    item = await asyncio.to_thread(_store().create, caller, data)
+    await asyncio.to_thread(_audit, caller, "strategy.created", item, {"name": item.name})
+    return created(item, f"/api/strategies/{item.id}", etag=item.etag)
 
 
-@bp.function_name("strategies_get")
-@bp.route(route="strategies/{strategyId}", methods=["GET"])
-@endpoint(
+@route(
+    "GET",
+    "strategies/{strategyId}",
     role="viewer",
     summary="Read a strategy at its latest version",
     response=Strategy,
     errors=(404,),
-    tags=TAGS,
 )
 async def strategies_get(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
-    found = await asyncio.to_thread(_store().get, caller, req.route_params["strategyId"])
-    return json_response(found, headers={"ETag": found.etag})
+    return await reply(_store().get, caller, req.route_params["strategyId"], etag=True)
 
 
-@bp.function_name("strategies_update")
-@bp.route(route="strategies/{strategyId}", methods=["PUT"])
-@endpoint(
+@route(
+    "PUT",
+    "strategies/{strategyId}",
     role="trader",
     summary="Save a new version of a strategy",
     body=StrategyIn,
     response=Strategy,
     headers=(IF_MATCH,),
     errors=(404, 412),
-    tags=TAGS,
 )
 async def strategies_update(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     data = await asyncio.to_thread(parse_body, req, StrategyIn)
@@ -111,18 +112,17 @@ async def strategies_update(req: func.HttpRequest, caller: Caller) -> func.HttpR
         if_match(req),
     )
     await asyncio.to_thread(_audit, caller, "strategy.updated", updated, {"name": updated.name})
-    return json_response(updated, headers={"ETag": updated.etag})
+    return versioned(updated)
 
 
-@bp.function_name("strategies_delete")
-@bp.route(route="strategies/{strategyId}", methods=["DELETE"])
-@endpoint(
+@route(
+    "DELETE",
+    "strategies/{strategyId}",
     role="trader",
     summary="Delete a strategy (its versions stay readable to backtests that ran them)",
     status=204,
     headers=(IF_MATCH,),
     errors=(404, 412),
-    tags=TAGS,
 )
 async def strategies_delete(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     gone = await asyncio.to_thread(
@@ -132,18 +132,18 @@ async def strategies_delete(req: func.HttpRequest, caller: Caller) -> func.HttpR
     return no_content()
 
 
-@bp.function_name("strategies_versions")
-@bp.route(route="strategies/{strategyId}/versions", methods=["GET"])
-@endpoint(
+@route(
+    "GET",
+    "strategies/{strategyId}/versions",
     role="viewer",
     summary="List every version of a strategy, oldest first",
     query=ListQuery,
     response=Page[StrategyVersion],
     errors=(404,),
-    tags=TAGS,
 )
-async def strategies_versions(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
-    query = parse_query(req, ListQuery)
+async def strategies_versions(
+    req: func.HttpRequest, caller: Caller, query: ListQuery
+) -> func.HttpResponse:
     items, token = await asyncio.to_thread(
         _store().versions,
         caller,
@@ -154,14 +154,13 @@ async def strategies_versions(req: func.HttpRequest, caller: Caller) -> func.Htt
     return page_response(items, token)
 
 
-@bp.function_name("strategies_version")
-@bp.route(route="strategies/{strategyId}/versions/{version}", methods=["GET"])
-@endpoint(
+@route(
+    "GET",
+    "strategies/{strategyId}/versions/{version}",
     role="viewer",
     summary="Read one version of a strategy",
     response=StrategyVersion,
     errors=(404,),
-    tags=TAGS,
 )
 async def strategies_version(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     text = req.route_params["version"]

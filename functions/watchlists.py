@@ -8,15 +8,14 @@ from typing import Any
 import azure.functions as func
 
 from functions.http import (
-    AccountListQuery,
-    Page,
-    account_list_response,
+    Routes,
     audit_change,
-    endpoint,
+    created,
     if_match,
-    json_response,
     no_content,
     parse_body,
+    reply,
+    versioned,
 )
 from shared.auth.caller import Caller
 from shared.openapi import IF_MATCH
@@ -25,6 +24,7 @@ from shared.watchlists import Watchlist, WatchlistIn, WatchlistStore
 
 bp = func.Blueprint()
 TAGS = ("watchlists",)
+route = Routes(bp, tags=TAGS)
 LIMITS = (
     "Per account at most WATCHLISTS_PER_ACCOUNT lists and WATCHLIST_SYMBOLS_PER_ACCOUNT "
     "distinct symbols across them; a write over a limit is refused with 422 problem+json "
@@ -46,49 +46,48 @@ def _audit(caller: Caller, action: str, watchlist: Watchlist, detail: dict[str, 
     )
 
 
-@bp.function_name("watchlists_list")
-@bp.route(route="watchlists", methods=["GET"])
-@endpoint(
-    role="viewer",
+route.account_list(
+    "watchlists",
+    name="watchlists_list",
     summary="List my watchlists (admins: every account's)",
-    query=AccountListQuery,
-    response=Page[Watchlist],
-    tags=TAGS,
+    item=Watchlist,
+    lister=lambda: _store().list_page,
 )
-async def watchlists_list(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
-    return await account_list_response(req, caller, _store().list_page)
 
 
-@bp.function_name("watchlists_create")
-@bp.route(route="watchlists", methods=["POST"])
-@endpoint(
+@route(
+    "POST",
+    "watchlists",
     role="trader",
     summary="Create a watchlist",
     description=LIMITS,
     body=WatchlistIn,
+    body_examples=(("tech", {"name": "tech", "symbols": ["AAPL"]}),),
     response=Watchlist,
     status=201,
-    tags=TAGS,
 )
 async def watchlists_create(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     data = parse_body(req, WatchlistIn)
-    created = await asyncio.to_thread(_store().create, caller, data)
-    await asyncio.to_thread(_audit, caller, "watchlist.created", created, {"symbols": data.symbols})
-    headers = {"Location": f"/api/watchlists/{created.id}", "ETag": created.etag}
-    return json_response(created, status=201, headers=headers)
+    item = await asyncio.to_thread(_store().create, caller, data)
+    await asyncio.to_thread(_audit, caller, "watchlist.created", item, {"symbols": data.symbols})
+    return created(item, f"/api/watchlists/{item.id}", etag=item.etag)
 
 
-@bp.function_name("watchlists_get")
-@bp.route(route="watchlists/{watchlistId}", methods=["GET"])
-@endpoint(role="viewer", summary="Read a watchlist", response=Watchlist, errors=(404,), tags=TAGS)
+@route(
+    "GET",
+    "watchlists/{watchlistId}",
+    role="viewer",
+    summary="Read a watchlist",
+    response=Watchlist,
+    errors=(404,),
+)
 async def watchlists_get(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
-    found = await asyncio.to_thread(_store().get, caller, req.route_params["watchlistId"])
-    return json_response(found, headers={"ETag": found.etag})
+    return await reply(_store().get, caller, req.route_params["watchlistId"], etag=True)
 
 
-@bp.function_name("watchlists_replace")
-@bp.route(route="watchlists/{watchlistId}", methods=["PUT"])
-@endpoint(
+@route(
+    "PUT",
+    "watchlists/{watchlistId}",
     role="trader",
     summary="Replace a watchlist's name and symbols",
     description=LIMITS,
@@ -96,7 +95,6 @@ async def watchlists_get(req: func.HttpRequest, caller: Caller) -> func.HttpResp
     response=Watchlist,
     headers=(IF_MATCH,),
     errors=(404, 412),
-    tags=TAGS,
 )
 async def watchlists_replace(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     data = parse_body(req, WatchlistIn)
@@ -109,18 +107,17 @@ async def watchlists_replace(req: func.HttpRequest, caller: Caller) -> func.Http
     )
     detail = {"before": before.symbols, "after": after.symbols, "name": after.name}
     await asyncio.to_thread(_audit, caller, "watchlist.updated", after, detail)
-    return json_response(after, headers={"ETag": after.etag})
+    return versioned(after)
 
 
-@bp.function_name("watchlists_delete")
-@bp.route(route="watchlists/{watchlistId}", methods=["DELETE"])
-@endpoint(
+@route(
+    "DELETE",
+    "watchlists/{watchlistId}",
     role="trader",
     summary="Delete a watchlist",
     status=204,
     headers=(IF_MATCH,),
     errors=(404, 412),
-    tags=TAGS,
 )
 async def watchlists_delete(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     gone = await asyncio.to_thread(

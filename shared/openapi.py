@@ -1,16 +1,15 @@
 """OpenAPI 3.1 from route declarations: each route's role, query, body and response models.
 
-A route declares its contract where it is defined (``functions.http.endpoint`` stores an
-`EndpointSpec` on the handler). Routes declared elsewhere can be described after the fact
-with `describe(function_name, EndpointSpec(...))`. `build_openapi` turns a list of
-`RouteInfo` (method, path, spec) into the document; no `azure.functions` import here.
+A route declares its whole contract where it is defined (``functions.http.endpoint`` stores
+an `EndpointSpec` on the handler). `build_openapi` turns a list of `RouteInfo` (method,
+path, spec) into the document; no `azure.functions` import here.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
@@ -73,10 +72,9 @@ class EndpointSpec:
     errors: tuple[int, ...] = ()
     tags: tuple[str, ...] = ()
     response_media_type: str = "application/json"
-    response_schema: dict[str, Any] | None = None
-    """A raw JSON schema for non-model responses (e.g. text/html)."""
+    """The success body's media type; a body that is not JSON (text/html) is a string."""
     other_media_types: tuple[str, ...] = ()
-    """Further media types the success response may have (e.g. text/csv), any content."""
+    """Further media types the success response may have (e.g. text/csv), each a string."""
     same_body_statuses: tuple[int, ...] = ()
     """Further statuses answered with the success body, not a problem (health's 503)."""
     body_examples: tuple[tuple[str, dict[str, Any]], ...] = ()
@@ -104,16 +102,27 @@ class Problem(ApiModel):
     detail: str
 
 
-_described: dict[str, EndpointSpec] = {}
+class OpenApiInfo(ApiModel):
+    title: str
+    version: str
+    description: str = ""
 
 
-def describe(function_name: str, spec: EndpointSpec) -> None:
-    """Declare (or override) the contract of a route by its function name."""
-    _described[function_name] = spec
+class OpenApiDocument(ApiModel):
+    """An OpenAPI 3.1 document (https://spec.openapis.org/oas/v3.1.0#openapi-object)."""
+
+    model_config = {"extra": "allow"}
+
+    openapi: Literal["3.1.0"]
+    info: OpenApiInfo
+    servers: list[dict[str, str]]
+    paths: dict[str, dict[str, dict[str, Any]]]
+    components: dict[str, dict[str, Any]]
 
 
-def described(function_name: str) -> EndpointSpec | None:
-    return _described.get(function_name)
+def text_schema(media_type: str) -> dict[str, Any]:
+    """The schema of a body that is not JSON: a string of that media type."""
+    return {"type": "string", "contentMediaType": media_type}
 
 
 _PARAM = re.compile(r"\{(\*?)([A-Za-z_][A-Za-z0-9_]*)(?::[^}?]*)?(\??)\}")
@@ -201,10 +210,12 @@ def build_openapi(
             success["content"] = {
                 spec.response_media_type: {"schema": ref(spec.response, "serialization")}
             }
-        elif spec.response_schema is not None:
-            success["content"] = {spec.response_media_type: {"schema": spec.response_schema}}
+        elif spec.response_media_type != "application/json":
+            success["content"] = {
+                spec.response_media_type: {"schema": text_schema(spec.response_media_type)}
+            }
         for media_type in spec.other_media_types:
-            success.setdefault("content", {})[media_type] = {"schema": {}}
+            success.setdefault("content", {})[media_type] = {"schema": text_schema(media_type)}
         responses: dict[str, Any] = {str(spec.status): success}
         for status in spec.same_body_statuses:
             responses[str(status)] = {**success, "description": STATUS_TEXT.get(status, "Error")}

@@ -64,9 +64,8 @@ _ROUTES: dict[tuple[str, str], Any] = {}
 def app_functions() -> list[Any]:
     """Every function `function_app.app` registers (imported on first use)."""
     import function_app
-    from functions.openapi import app_functions as registered
 
-    return registered(function_app.app)
+    return list(function_app.app.get_functions())
 
 
 def app_function(name: str) -> Any:

@@ -4,6 +4,8 @@ param location string
 param tags object
 param accountName string
 param databaseName string
+@description('The change-feed lease container (the app\'s cosmosDBTrigger leaseContainerName).')
+param leaseContainerName string = 'leases'
 @description('Public network access; the Flex Consumption app reaches Cosmos over its public endpoint unless VNet-integrated.')
 @allowed([ 'Enabled', 'Disabled' ])
 param publicNetworkAccess string = 'Enabled'
@@ -116,6 +118,25 @@ resource sqlContainers 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/conta
     }
   }
 }]
+
+// The lease container of the change-feed trigger on `quotes` (functions/paper_matching.py):
+// owned by the Functions host, which requires partition key /id; created here because the
+// app's identity has data-plane rights only (it cannot create containers).
+// https://learn.microsoft.com/azure/azure-functions/functions-bindings-cosmosdb-v2-trigger
+resource leases 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-05-15' = {
+  parent: database
+  name: leaseContainerName
+  properties: {
+    resource: {
+      id: leaseContainerName
+      partitionKey: {
+        paths: [ '/id' ]
+        kind: 'Hash'
+        version: 2
+      }
+    }
+  }
+}
 
 output id string = account.id
 output name string = account.name

@@ -9,6 +9,8 @@ param identityClientId string
 param storageAccountName string
 param deploymentContainerUrl string
 param applicationInsightsConnectionString string
+@description('Cosmos DB account endpoint: the change-feed trigger (connection COSMOS) signs in with the identity.')
+param cosmosEndpoint string
 @description('App settings the application code reads (name/value pairs), built in main.bicep.')
 param appSettings array
 @allowed([ 512, 2048, 4096 ])
@@ -38,6 +40,11 @@ var hostSettings = [
   { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: applicationInsightsConnectionString }
   { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${identityClientId};Authorization=AAD' }
   { name: 'AZURE_CLIENT_ID', value: identityClientId }
+  // The cosmosDBTrigger connection "COSMOS" (functions/paper_matching.py), identity-based:
+  // https://learn.microsoft.com/azure/azure-functions/functions-bindings-cosmosdb-v2-trigger#identity-based-connections
+  { name: 'COSMOS__accountEndpoint', value: cosmosEndpoint }
+  { name: 'COSMOS__credential', value: 'managedidentity' }
+  { name: 'COSMOS__clientId', value: identityClientId }
 ]
 // host.json's durableTask.storageProvider (type azureManaged, connectionStringName
 // DURABLE_TASK_SCHEDULER_CONNECTION_STRING) is read as is with the Durable Task Scheduler: the

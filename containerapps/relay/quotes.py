@@ -20,7 +20,6 @@ import logging
 import time
 from datetime import UTC, datetime
 
-from shared.events import quotes_written
 from shared.feed.trades import Trade
 from shared.ingest.state import QuoteBook
 from shared.market.models import Quote
@@ -83,7 +82,6 @@ class QuoteWriter:
                 self.errors += 1
                 log.warning("quote upsert for %s failed: %s", symbol, error)
         self.upserts += len(written)
-        quotes_written.publish(written)
         return len(written)
 
     def _write_one(self, symbol: str, trade: Trade) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import inspect
 import logging
 import os
@@ -51,18 +50,17 @@ def durable_function(
 
 def index_app(app_ref: str) -> dict[str, DurableFunction]:
     """Import `module:attribute` (a FunctionApp) and return its durable functions by name."""
-    module_name, _, attribute = app_ref.partition(":")
-    app = getattr(importlib.import_module(module_name), attribute or "app")
+    from devhost.index import index_app as index_functions
+    from devhost.index import load_app
+
     found: dict[str, DurableFunction] = {}
-    app.functions_bindings = {}
     logging.disable(logging.WARNING)  # "Auth level is not applied to non http function app"
     try:
-        functions = app.get_functions()
+        functions = index_functions(load_app(app_ref))
     finally:
         logging.disable(logging.NOTSET)
     for function in functions:
-        trigger = function.get_trigger().get_dict_repr()
-        item = durable_function(function.get_function_name(), trigger, function.get_user_function())
+        item = durable_function(function.name, dict(function.trigger), function.user_function)
         if item is not None:
             found[item.name] = item
     return found

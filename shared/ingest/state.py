@@ -18,7 +18,6 @@ from datetime import datetime
 from pydantic import ValidationError
 
 from shared.errors import Unavailable
-from shared.events import quotes_written
 from shared.market.models import Quote
 from shared.storage.documents import (
     Document,
@@ -293,7 +292,7 @@ class QuoteBook:
         """Store the quote `make` derives from the stored one (None if there is none), under
         the stored one's etag (a write in between is re-read and `make` applied on top of
         it), unless the stored quote is newer, equal, or as new from another source. True if
-        written; nothing is published (see `upsert`)."""
+        written."""
 
         def change(old: Document) -> Document | None:
             new = quote_document(make(quote_of(old)))
@@ -311,11 +310,8 @@ class QuoteBook:
 
     def upsert(self, quote: Quote) -> bool:
         """Store `quote` unless the stored one is newer or equal (see `write`); True if
-        written, and then `quotes_written` is published."""
-        if not self.write(quote.symbol, lambda _stored: quote):
-            return False
-        quotes_written.publish([quote.symbol])
-        return True
+        written (the change feed on the quotes container tells paper matching)."""
+        return self.write(quote.symbol, lambda _stored: quote)
 
 
 class SeriesLocks:

@@ -379,12 +379,28 @@ def test_fill_price_rules(order_type, side, price, limit, stop, expected):
 
 
 async def test_writing_a_quote_matches_open_orders_without_waiting_for_the_timer(call, store):
-    import functions.paper  # noqa: F401  (subscribes matching to quote writes)
+    """Each quote write reaches `paper_matching_quotes` as its change-feed document (read here
+    as the local host reads it; tests/relay/test_paper_matching.py runs the whole path)."""
+    import azure.functions as func
+
+    from devhost.changefeed import ChangeFeed
+    from functions.paper_matching import paper_matching_quotes
     from shared.ingest.state import QuoteBook
     from shared.market.models import Quote
 
     book = QuoteBook(store)
-    book.upsert(Quote(symbol="AAPL", price=100.0, ts=datetime.now(UTC), source="test"))
+    feed = ChangeFeed(store, "quotes")
+
+    async def write(price: float, seconds: int) -> None:
+        ts = datetime.now(UTC) + timedelta(seconds=seconds)
+        book.upsert(Quote(symbol="AAPL", price=price, ts=ts, source="test"))
+        changed = feed.read()
+        assert [doc["price"] for doc in changed] == [price]
+        await paper_matching_quotes(
+            func.DocumentList([func.Document.from_dict(d) for d in changed])
+        )
+
+    await write(100.0, 0)
     account_id = await open_account(call)
     order = (
         await place(
@@ -399,13 +415,9 @@ async def test_writing_a_quote_matches_open_orders_without_waiting_for_the_timer
         )
     ).json
     params = {"accountId": account_id, "orderId": order["id"]}
-    book.upsert(
-        Quote(symbol="AAPL", price=91.0, ts=datetime.now(UTC) + timedelta(seconds=1), source="test")
-    )
+    await write(91.0, 1)
     assert (await call("GET", ORDERS + "/{orderId}", params=params)).json["status"] == "open"
-    book.upsert(
-        Quote(symbol="AAPL", price=89.0, ts=datetime.now(UTC) + timedelta(seconds=2), source="test")
-    )
+    await write(89.0, 2)
     filled = (await call("GET", ORDERS + "/{orderId}", params=params)).json
     assert (filled["status"], filled["fillPrice"]) == ("filled", 89.0)
 

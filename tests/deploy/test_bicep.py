@@ -104,8 +104,9 @@ def test_every_declared_cosmos_container_is_provisioned_with_pk_and_ttl() -> Non
         for r in parsed["resources"].values()
         if r["type"] == "Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers"
     ]
-    assert len(resources) == 1, "expected one looped container resource in cosmos.bicep"
-    loop = resources[0]["config"]
+    looped = [r for r in resources if r["config"].get("loop_type")]
+    assert len(looped) == 1, "expected one looped container resource in cosmos.bicep"
+    loop = looped[0]["config"]
     source = loop["loop_type"]["detail"]["array_name"]
     declared = {item["name"]: item for item in parsed["variables"][source]["value"]}
     resource = loop["config"]["properties"]["resource"]
@@ -119,6 +120,47 @@ def test_every_declared_cosmos_container_is_provisioned_with_pk_and_ttl() -> Non
     for name, spec in CONTAINERS.items():
         ttl = bm.literal(declared[name].get("defaultTtl"))
         assert ttl == spec.default_ttl, f"{name}: defaultTtl {ttl} != code's {spec.default_ttl}"
+
+
+def _cosmos_triggers() -> list[dict[str, Any]]:
+    import function_app
+
+    return [
+        binding
+        for function in function_app.app.get_functions()
+        for binding in json.loads(function.get_function_json())["bindings"]
+        if binding["type"] == "cosmosDBTrigger"
+    ]
+
+
+def test_every_change_feed_trigger_has_its_containers_and_identity_connection() -> None:
+    """The host reads `<connection>__accountEndpoint` (+ credential, clientId) and needs the
+    lease container (partition key /id) to exist: the identity cannot create containers."""
+    triggers = _cosmos_triggers()
+    assert [t["containerName"] for t in triggers] == ["quotes"]
+    parsed = bm.parse(bm.module_file("cosmos"))
+    lease_param = parsed["parameters"]["leaseContainerName"]
+    host = {
+        e["name"]: e["value"]
+        for e in bm.parse(bm.module_file("functionapp"))["variables"]["hostSettings"]["value"]
+    }
+    for trigger in triggers:
+        assert trigger["containerName"] in CONTAINERS
+        assert trigger["databaseName"] == "%COSMOS_DATABASE%"
+        assert "COSMOS_DATABASE" in bm.function_app_settings()
+        assert trigger["createLeaseContainerIfNotExists"] is False
+        assert bm.literal(lease_param.get("default")) == trigger["leaseContainerName"]
+        leases = next(
+            r["config"]
+            for r in parsed["resources"].values()
+            if r["type"] == "Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers"
+            and not r["config"].get("loop_type")
+        )
+        assert leases["properties"]["resource"]["partitionKey"]["paths"] == ["/id"]
+        connection = trigger["connection"]
+        assert host[f"{connection}__credential"] == "managedidentity"
+        assert f"{connection}__accountEndpoint" in host
+        assert f"{connection}__clientId" in host
 
 
 ORDER_BY = re.compile(r"""order_by\s*=\s*["']([A-Za-z_][\w.]*)["']""")

@@ -400,6 +400,7 @@ def _function_app(**main_params: Any) -> bm.Evaluator:
             "identityClientId": "client-id",
             "storageAccountName": "account",
             "applicationInsightsConnectionString": "x",
+            "cosmosEndpoint": "https://cosmos-x.documents.azure.com:443/",
         },
         opaque=True,
     )

@@ -19,6 +19,23 @@ def test_example_names_only_known_settings() -> None:
     assert values["AzureWebJobsStorage"] == "UseDevelopmentStorage=true"
 
 
+def test_every_trigger_connection_of_the_app_is_a_known_setting() -> None:
+    import function_app
+    from devhost.localsettings import check_name
+
+    connections = {
+        binding["connection"]
+        for function in function_app.app.get_functions()
+        for binding in json.loads(function.get_function_json())["bindings"]
+        if binding.get("connection")
+    }
+    assert connections == {"COSMOS"}
+    for name in connections:
+        check_name(name)
+        check_name(f"{name}__accountEndpoint")
+    assert "COSMOS" in read_values(EXAMPLE), "func start with the emulator needs it"
+
+
 def test_example_values_validate(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in read_values(EXAMPLE).items():
         monkeypatch.setenv(name, value)

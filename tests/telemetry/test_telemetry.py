@@ -152,22 +152,15 @@ class _Ingestion(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.mark.slow
-def test_configure_telemetry_exports_spans_and_logs_to_application_insights(tmp_path) -> None:
+def _export_to_fake_ingestion(
+    script: str, tmp_path: Path, timeout: float
+) -> tuple[subprocess.CompletedProcess[str], list[bytes]]:
+    """Run `script` in a fresh process whose APPLICATIONINSIGHTS_CONNECTION_STRING points at
+    a local ingestion endpoint; the process's result and the bodies it sent there."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Ingestion)
     _Ingestion.received = []
     threading.Thread(target=server.serve_forever, daemon=True).start()
     endpoint = f"http://127.0.0.1:{server.server_address[1]}/"
-    script = f"""
-import logging
-from shared import telemetry
-assert telemetry.configure_telemetry("smoke-test") is True
-assert telemetry.configure_telemetry("again") is True
-carrier = {{"traceparent": "{PARENT}"}}
-with telemetry.invocation("probe-span", invocation_id="inv-9", carrier=carrier):
-    logging.getLogger("probe").warning("probe-log")
-telemetry.flush()
-"""
     env = {
         **os.environ,
         "APPLICATIONINSIGHTS_CONNECTION_STRING": (
@@ -184,13 +177,29 @@ telemetry.flush()
             env=env,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=timeout,
             check=False,
         )
     finally:
         server.shutdown()
+    return run, list(_Ingestion.received)
+
+
+@pytest.mark.slow
+def test_configure_telemetry_exports_spans_and_logs_to_application_insights(tmp_path) -> None:
+    script = f"""
+import logging
+from shared import telemetry
+assert telemetry.configure_telemetry("smoke-test") is True
+assert telemetry.configure_telemetry("again") is True
+carrier = {{"traceparent": "{PARENT}"}}
+with telemetry.invocation("probe-span", invocation_id="inv-9", carrier=carrier):
+    logging.getLogger("probe").warning("probe-log")
+telemetry.flush()
+"""
+    run, received = _export_to_fake_ingestion(script, tmp_path, timeout=120)
     assert run.returncode == 0, run.stderr[-3000:]
-    sent = b"\n".join(_Ingestion.received).decode()
+    sent = b"\n".join(received).decode()
     assert "probe-span" in sent, "the span was not exported"
     assert "probe-log" in sent, "the log record was not exported"
     assert TRACE_ID in sent, "exported telemetry lost the incoming trace id"
@@ -289,3 +298,67 @@ def test_application_insights_entra_id_authentication_string() -> None:
     assert telemetry._aad_credential("Authorization=AAD") is not None
     assert telemetry._aad_credential("Authorization=Other") is None
     assert telemetry._aad_credential(None) is None
+
+
+@pytest.mark.slow
+def test_the_composed_app_exports_a_durable_activity_and_the_paper_timer(tmp_path) -> None:
+    """function_app.py configures telemetry once for every trigger: an activity run as the
+    worker runs it (continuing the orchestration's trace) and the paper matching timer
+    export their spans, and the timer's log line, with no per-trigger setup of their own."""
+    script = f"""
+import asyncio, json
+import function_app
+from devhost.durable.functions import call_activity, index_app
+from shared import telemetry
+from shared.auth.caller import Caller
+from shared.config import get_settings
+from shared.paper import OrderIn, PaperAccountIn, PaperBroker
+from shared.storage.factory import document_store
+from tests.api.conftest import put_quote
+
+activity = index_app("function_app:app")["backtest_plan"]
+job = {{"runId": "r-telemetry", "request": {{}}, "traceContext": {{"traceparent": "{PARENT}"}}}}
+try:
+    call_activity(activity, json.dumps(job))
+except Exception as error:
+    print("activity failed as planned:", type(error).__name__)
+
+store = document_store()
+put_quote(store, "AAPL", 100.0)
+broker = PaperBroker(store, get_settings())
+alice = Caller("alice", frozenset({{"trader"}}))
+account = broker.create_account(alice, PaperAccountIn(starting_cash=1000))
+broker.place_order(
+    alice, account.id, OrderIn(symbol="AAPL", side="buy", type="limit", qty=1, limit_price=90)
+)
+put_quote(store, "AAPL", 85.0)
+timer = next(
+    f.get_user_function()
+    for f in function_app.app.get_functions()
+    if f.get_function_name() == "paper_matching_timer"
+)
+asyncio.run(timer(None))
+telemetry.flush()
+"""
+    run, received = _export_to_fake_ingestion(script, tmp_path, timeout=180)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "activity failed as planned: ValidationError" in run.stdout
+    items: list[dict[str, Any]] = []
+    for body in received:
+        sent = json.loads(body)
+        items.extend(sent if isinstance(sent, list) else [sent])
+    spans = {
+        item["data"]["baseData"]["name"]: item
+        for item in items
+        if item["data"]["baseType"] in ("RequestData", "RemoteDependencyData")
+    }
+    assert {"backtest_plan", "paper_matching_timer"} <= set(spans), sorted(spans)
+    assert spans["backtest_plan"]["tags"]["ai.operation.id"] == TRACE_ID
+    assert spans["backtest_plan"]["data"]["baseData"]["success"] is False
+    messages = [
+        item["data"]["baseData"]["message"]
+        for item in items
+        if item["data"]["baseType"] == "MessageData"
+    ]
+    (fill_log,) = [m for m in messages if m.startswith("paper matching:")]
+    assert json.loads(fill_log.split(":", 1)[1])["filled"] == 1
