@@ -212,9 +212,8 @@ def backtest_block(context: df.DurableOrchestrationContext) -> Orchestration:
 
 def _step(name: str, body: Callable[[M], Any], message: type[M], payload: dict[str, Any]) -> Any:
     """Run activity `name`: its typed input from `payload`, its typed output as JSON."""
-    parsed = from_wire(message, payload)
-    with telemetry.activity(name, payload, run_id=getattr(parsed, "run_id", None)):
-        result = body(parsed)
+    with telemetry.activity(name, payload, run_id=payload.get("runId")):
+        result = body(from_wire(message, payload))
     return None if result is None else wire(result)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from azure.durable_functions.models.utils import http_utils
 
 from shared.config import get_settings
 from shared.storage.documents import DocumentStore
@@ -41,6 +42,15 @@ def numba_thread_count_pinned(monkeypatch: pytest.MonkeyPatch) -> None:
     numba = sys.modules.get("numba")
     if numba is not None:
         monkeypatch.setenv("NUMBA_NUM_THREADS", str(numba.config.NUMBA_NUM_THREADS))
+
+
+@pytest.fixture(autouse=True)
+def durable_sdk_session_per_loop() -> Iterator[None]:
+    """The Durable SDK keeps one aiohttp session per process, bound to the event loop that
+    opened it; a worker has one loop, but each test here has its own. Forget the session a
+    test's loop opened so the next test's client opens one on its own loop."""
+    yield
+    http_utils._client_session = None
 
 
 @pytest.fixture(autouse=True)

@@ -74,6 +74,16 @@ def app_function(name: str) -> Any:
     return function
 
 
+def endpoint_of(name: str) -> Any:
+    """The `endpoint` wrapper of route `name`, beneath the SDK's binding decorators: it takes
+    the request and the bindings as objects (e.g. a stand-in Durable client), not as the
+    JSON strings the worker passes."""
+    user = app_function(name).get_user_function()
+    while hasattr(getattr(user, "__wrapped__", None), "api_spec"):
+        user = user.__wrapped__
+    return user
+
+
 def _route_table() -> dict[tuple[str, str], Any]:
     if not _ROUTES:
         for function in app_functions():

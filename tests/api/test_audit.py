@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+import function_app  # noqa: F401  (assembles the app the OpenAPI module describes)
 from functions.openapi import http_routes
 from shared.audit import AuditLog
 from shared.errors import Conflict

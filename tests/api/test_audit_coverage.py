@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+import function_app  # noqa: F401  (assembles the app the OpenAPI module describes)
 from functions.openapi import http_routes
 from shared.audit import AuditLog
 from shared.storage.factory import document_store

@@ -10,9 +10,9 @@ from typing import Any
 import azure.functions as func
 from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
 
-from functions import backtests
 from testsupport.auth import auth_headers
 from testsupport.bars import write_bars
+from testsupport.routes import endpoint_of
 
 
 @dataclass
@@ -60,15 +60,15 @@ async def test_start_and_cancel_each_write_one_record(call):
         "symbols": ["GOOG"],
         "strategy": {"strategy": "sma_cross", "grid": {"fast": [5, 10], "slow": [20]}},
     }
-    started = await backtests.backtests_start(
+    started = await endpoint_of("backtests_start")(
         _request("POST", "backtests", "trader", "alice", body), client=client
     )
     assert started.status_code == 202, started.get_body()
     run_id = json.loads(started.get_body())["runId"]
     cancel = _request("DELETE", f"backtests/{run_id}", "trader", "alice", run_id=run_id)
-    cancelled = await backtests.backtests_cancel(cancel, client=client)
+    cancelled = await endpoint_of("backtests_cancel")(cancel, client=client)
     assert cancelled.status_code == 202, cancelled.get_body()
-    again = await backtests.backtests_cancel(cancel, client=client)
+    again = await endpoint_of("backtests_cancel")(cancel, client=client)
     assert again.status_code == 409
 
     reply = await call("GET", "audit", role="admin", account="root", query={"kind": "backtest"})
@@ -87,7 +87,7 @@ async def test_start_and_cancel_each_write_one_record(call):
 async def test_a_refused_start_writes_no_record(call):
     client = RecordingClient()
     body = {"symbols": ["NODATA"], "strategy": {"strategy": "sma_cross", "grid": {"fast": [5]}}}
-    refused = await backtests.backtests_start(
+    refused = await endpoint_of("backtests_start")(
         _request("POST", "backtests", "trader", "alice", body), client=client
     )
     assert refused.status_code == 422

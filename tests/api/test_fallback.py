@@ -7,6 +7,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+import function_app  # noqa: F401  (assembles the app the OpenAPI module describes)
 from functions.openapi import FALLBACK, openapi_document
 from shared.config import Settings
 from testsupport.auth import auth_headers

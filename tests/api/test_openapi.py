@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import function_app  # noqa: F401  (assembles the app the OpenAPI module describes)
 from functions.openapi import http_routes
 from shared.openapi import openapi_path
 

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+import function_app  # noqa: F401  (assembles the app the OpenAPI module describes)
 from functions.openapi import http_routes
 from shared.auth.caller import ROLE_RANK
 from shared.storage.documents_sqlite import SqliteDocumentStore

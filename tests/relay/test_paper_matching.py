@@ -19,10 +19,10 @@ from devhost.changefeed import ChangeFeedPlugin
 from devhost.webpubsub.finnhub import FinnhubServer
 from shared.config import Settings
 from shared.storage.factory import document_store
-from tests.api.conftest import put_quote
 from tests.relay.conftest import eventually
 from testsupport.auth import auth_headers
 from testsupport.host import in_process_host
+from testsupport.routes import put_quote
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -314,7 +314,7 @@ from shared.auth.caller import Caller
 from shared.config import get_settings
 from shared.paper import OrderIn, PaperAccountIn, PaperBroker
 from shared.storage.factory import document_store
-from tests.api.conftest import put_quote
+from testsupport.routes import put_quote
 
 activity = index_app("function_app:app")["backtest_plan"]
 job = {{"runId": "r-telemetry", "request": {{}}, "traceContext": {{"traceparent": "{PARENT}"}}}}
