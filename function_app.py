@@ -15,6 +15,7 @@ from functions.openapi import bp as openapi_bp
 from functions.paper import bp as paper_bp
 from functions.strategies import bp as strategies_bp
 from functions.watchlists import bp as watchlists_bp
+from shared.backtest.warmup import warm_in_background
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
@@ -34,3 +35,6 @@ for blueprint in (
     drift_bp,
 ):
     app.register_functions(blueprint)
+
+# compiled kernels ready before the first request (a daemon thread of this worker process)
+warm_in_background()

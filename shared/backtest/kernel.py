@@ -11,6 +11,7 @@ read from one prefix-sum row: never a bars x combinations matrix.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from numba import njit, prange
@@ -219,7 +220,7 @@ def _window_mean(sums: np.ndarray, i: int, n: int) -> float:
 
 
 @njit(cache=True)
-def prefix_sums(values: np.ndarray) -> np.ndarray:
+def _prefix_sums_compiled(values: np.ndarray) -> np.ndarray:
     """Running sums in bar order (one sequential addition per bar)."""
     out = np.empty(values.shape[0], dtype=np.float64)
     total = 0.0
@@ -397,7 +398,7 @@ def _inputs_fit(
 
 
 @njit(cache=True, error_model="numpy")
-def _run_one(
+def _run_one_compiled(
     code: int,
     opn: np.ndarray,
     high: np.ndarray,
@@ -724,7 +725,7 @@ def _run_one(
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def sweep_kernel(
+def _sweep_compiled(
     code: int,
     opn: np.ndarray,
     high: np.ndarray,
@@ -750,8 +751,111 @@ def sweep_kernel(
     no_equity = np.empty(0, dtype=np.float64)
     no_trades = np.empty((0, N_TRADE_FIELDS), dtype=np.float64)
     for c in prange(n_combos):
-        _run_one(
+        _run_one_compiled(
             code, opn, high, low, close, period_end, period_count, ts, lines, ia[c], fa[c],
             first_bar[c], warm_bar[c], trade_start, xv, out[c], False, no_equity, no_trades,
         )  # fmt: skip
     return out
+
+
+# ---- the entry points Python calls, each compiled for one signature --------------------------
+# Inputs are passed as read-only C-contiguous arrays of one dtype (a view, no copy, when they
+# already are): bars from pandas, from a Parquet snapshot or from a test then all take the
+# same compiled code, and `compile_kernels` can compile it before the first call.
+
+
+def frozen(values: np.ndarray, dtype: type[np.generic] | np.dtype[Any]) -> np.ndarray:
+    """`values` as a read-only C-contiguous array of `dtype` (a view when it already is one)."""
+    out = np.ascontiguousarray(values, dtype=dtype)
+    if out.flags.writeable:
+        out = out.view()
+        out.flags.writeable = False
+    return out
+
+
+def prefix_sums(values: np.ndarray) -> np.ndarray:
+    """Running sums in bar order (one sequential addition per bar)."""
+    return _prefix_sums_compiled(frozen(values, np.float64))
+
+
+def _run_one(
+    code: int,
+    opn: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    period_end: np.ndarray,
+    period_count: np.ndarray,
+    ts: np.ndarray,
+    lines: np.ndarray,
+    ia: np.ndarray,
+    fa: np.ndarray,
+    first_bar: int,
+    warm_bar: int,
+    trade_start: int,
+    xv: np.ndarray,
+    out: np.ndarray,
+    record: bool,
+    equity_out: np.ndarray,
+    trades_out: np.ndarray,
+) -> int:
+    """One combination in detail (see `_run_one_compiled`); `out`, `equity_out` and
+    `trades_out` are written in place."""
+    f8, i8 = np.float64, np.int64
+    count: int = _run_one_compiled(
+        int(code), frozen(opn, f8), frozen(high, f8), frozen(low, f8), frozen(close, f8),
+        frozen(period_end, np.bool_), frozen(period_count, i8), frozen(ts, i8),
+        frozen(lines, f8), frozen(ia, i8), frozen(fa, f8), int(first_bar), int(warm_bar),
+        int(trade_start), frozen(xv, f8), out, bool(record), equity_out, trades_out,
+    )  # fmt: skip
+    return count
+
+
+def sweep_kernel(
+    code: int,
+    opn: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    period_end: np.ndarray,
+    period_count: np.ndarray,
+    ts: np.ndarray,
+    lines: np.ndarray,
+    ia: np.ndarray,
+    fa: np.ndarray,
+    first_bar: np.ndarray,
+    warm_bar: np.ndarray,
+    trade_start: int,
+    xv: np.ndarray,
+) -> np.ndarray:
+    """Metrics of every combination (rows of `ia`/`fa`): a (combinations x metrics) array
+    (see `_sweep_compiled`)."""
+    f8, i8 = np.float64, np.int64
+    result: np.ndarray = _sweep_compiled(
+        int(code), frozen(opn, f8), frozen(high, f8), frozen(low, f8), frozen(close, f8),
+        frozen(period_end, np.bool_), frozen(period_count, i8), frozen(ts, i8),
+        frozen(lines, f8), frozen(ia, i8), frozen(fa, f8), frozen(first_bar, i8),
+        frozen(warm_bar, i8), int(trade_start), frozen(xv, f8),
+    )  # fmt: skip
+    return result
+
+
+def compiled_signatures() -> list[tuple[Any, tuple[Any, ...]]]:
+    """(dispatcher, argument types) of every compiled entry point of this module, as the
+    wrappers above call them: compiling these leaves nothing to compile on a call."""
+    from numba import types
+
+    def ro(dtype: Any, ndim: int) -> Any:
+        return types.Array(dtype, ndim, "C", readonly=True)
+
+    f8, i8 = types.float64, types.int64
+    bars = (i8, ro(f8, 1), ro(f8, 1), ro(f8, 1), ro(f8, 1))
+    periods = (ro(types.boolean, 1), ro(i8, 1), ro(i8, 1), ro(f8, 2))
+    sweep = (*bars, *periods, ro(i8, 2), ro(f8, 2), ro(i8, 1), ro(i8, 1), i8, ro(f8, 1))
+    w1, w2 = types.Array(f8, 1, "C"), types.Array(f8, 2, "C")
+    one = (*bars, *periods, ro(i8, 1), ro(f8, 1), i8, i8, i8, ro(f8, 1), w1, types.boolean, w1, w2)
+    return [
+        (_prefix_sums_compiled, (ro(f8, 1),)),
+        (_run_one_compiled, one),
+        (_sweep_compiled, sweep),
+    ]
