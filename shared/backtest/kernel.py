@@ -242,53 +242,28 @@ def _events(
     ev_code: np.ndarray,
 ) -> int:
     """Phase one of a combination: the bars where its rule fires and what it says (+-1 go
-    long/short-or-flat, +-2 the same but close and re-open a position already that way)."""
+    long/short-or-flat, +-2 the same but close and re-open a position already that way).
+    One loop per rule (the rule is fixed for the whole run)."""
     n = close.shape[0]
     prefix = code in (RULE_CROSS_PREFIX, RULE_CROSS_STICKY_PREFIX)
-    if prefix:
-        code = RULE_CROSS if code == RULE_CROSS_PREFIX else RULE_CROSS_STICKY
-        la = lines[0]
-        lb = lines[0]
-    else:
-        la = lines[ia[0]]
-        lb = lines[ia[ia.shape[0] - 1]]
-    ever_below = False
-    ever_above = False
-    sig_ema = np.nan
-    a_prev = np.nan
-    b_prev = np.nan
-    u_prev = np.nan
-    if code == RULE_MACD:
-        first_bar = max(first_bar, 1)
+    la = lines[0] if prefix else lines[ia[0]]
+    lb = lines[0] if prefix else lines[ia[ia.shape[0] - 1]]
     count = 0
-    for i in range(n):
-        ev = 0
-        if code == RULE_CROSS:
-            if prefix:
-                a = _window_mean(la, i, ia[0])
-                b = _window_mean(la, i, ia[1])
-            else:
-                a = la[i]
-                b = lb[i]
-            if i >= first_bar:
-                if a_prev < b_prev and a > b:
-                    ev = 2
-                elif a_prev > b_prev and a < b:
-                    ev = -2
-            a_prev = a
-            b_prev = b
-        elif code == RULE_CROSS_STICKY:
-            if prefix:
-                a = _window_mean(la, i, ia[0])
-                b = _window_mean(la, i, ia[1])
-            else:
-                a = la[i]
-                b = lb[i]
-            if np.isnan(a) or np.isnan(b):
-                ever_below = False
-                ever_above = False
-            else:
-                if a > b:
+    if prefix:
+        sticky = code == RULE_CROSS_STICKY_PREFIX
+        ever_below = False
+        ever_above = False
+        a_prev = np.nan
+        b_prev = np.nan
+        for i in range(n):
+            a = _window_mean(la, i, ia[0])
+            b = _window_mean(la, i, ia[1])
+            ev = 0
+            if sticky:
+                if np.isnan(a) or np.isnan(b):
+                    ever_below = False
+                    ever_above = False
+                elif a > b:
                     if ever_below and not (a_prev > b_prev) and i >= first_bar:
                         ev = 1
                     ever_above = True
@@ -296,57 +271,147 @@ def _events(
                     if ever_above and not (a_prev < b_prev) and i >= first_bar:
                         ev = -1
                     ever_below = True
-            a_prev = a
-            b_prev = b
-        elif code == RULE_MACD:
-            a = la[i] - lb[i]
-            if not np.isnan(a):
-                sig_ema = a if np.isnan(sig_ema) else fa[0] * a + (1.0 - fa[0]) * sig_ema
-            b = sig_ema
-            if i >= first_bar:
+            elif i >= first_bar:
                 if a_prev < b_prev and a > b:
                     ev = 2
                 elif a_prev > b_prev and a < b:
                     ev = -2
             a_prev = a
             b_prev = b
-        elif code == RULE_THRESHOLD:
+            if ev != 0:
+                ev_bar[count] = i
+                ev_code[count] = ev
+                count += 1
+        return count
+    if code == RULE_CROSS:
+        a_prev = np.nan
+        b_prev = np.nan
+        for i in range(n):
+            a = la[i]
+            b = lb[i]
+            if i >= first_bar:
+                ev = 0
+                if a_prev < b_prev and a > b:
+                    ev = 2
+                elif a_prev > b_prev and a < b:
+                    ev = -2
+                if ev != 0:
+                    ev_bar[count] = i
+                    ev_code[count] = ev
+                    count += 1
+            a_prev = a
+            b_prev = b
+        return count
+    if code == RULE_CROSS_STICKY:
+        ever_below = False
+        ever_above = False
+        a_prev = np.nan
+        b_prev = np.nan
+        for i in range(n):
+            a = la[i]
+            b = lb[i]
+            ev = 0
+            if np.isnan(a) or np.isnan(b):
+                ever_below = False
+                ever_above = False
+            elif a > b:
+                if ever_below and not (a_prev > b_prev) and i >= first_bar:
+                    ev = 1
+                ever_above = True
+            elif a < b:
+                if ever_above and not (a_prev < b_prev) and i >= first_bar:
+                    ev = -1
+                ever_below = True
+            a_prev = a
+            b_prev = b
+            if ev != 0:
+                ev_bar[count] = i
+                ev_code[count] = ev
+                count += 1
+        return count
+    if code == RULE_MACD:
+        first_bar = max(first_bar, 1)
+        sig_ema = np.nan
+        a_prev = np.nan
+        b_prev = np.nan
+        for i in range(n):
+            a = la[i] - lb[i]
+            if not np.isnan(a):
+                sig_ema = a if np.isnan(sig_ema) else fa[0] * a + (1.0 - fa[0]) * sig_ema
+            b = sig_ema
+            if i >= first_bar:
+                ev = 0
+                if a_prev < b_prev and a > b:
+                    ev = 2
+                elif a_prev > b_prev and a < b:
+                    ev = -2
+                if ev != 0:
+                    ev_bar[count] = i
+                    ev_code[count] = ev
+                    count += 1
+            a_prev = a
+            b_prev = b
+        return count
+    if code == RULE_THRESHOLD:
+        a_prev = np.nan
+        for i in range(n):
             a = la[i]
             if i >= first_bar:
+                ev = 0
                 if a < fa[0] and a_prev >= fa[0]:
                     ev = 1
                 elif a > fa[1] and a_prev <= fa[1]:
                     ev = -1
+                if ev != 0:
+                    ev_bar[count] = i
+                    ev_code[count] = ev
+                    count += 1
             a_prev = a
-        elif code == RULE_BANDS:
+        return count
+    if code == RULE_BANDS:
+        a_prev = np.nan
+        b_prev = np.nan
+        u_prev = np.nan
+        for i in range(n):
             mid = la[i]
             width = fa[0] * lb[i]
             c = close[i]
             lo_band = mid - width
             hi_band = mid + width
             if i >= first_bar:
+                ev = 0
                 if c < lo_band and a_prev >= b_prev:
                     ev = 1
                 elif c > hi_band and a_prev <= u_prev:
                     ev = -1
+                if ev != 0:
+                    ev_bar[count] = i
+                    ev_code[count] = ev
+                    count += 1
             a_prev = c
             b_prev = lo_band
             u_prev = hi_band
-        elif code == RULE_BREAKOUT:
-            if i >= first_bar:
-                if close[i] > la[i]:
-                    ev = 1
-                elif close[i] < lb[i]:
-                    ev = -1
-        else:
-            v = la[i]
-            if i >= first_bar and v == v:  # NaN holds
-                ev = 2 if v >= 2.0 else (-2 if v <= -2.0 else int(v))
-
-        if ev != 0:
-            ev_bar[count] = i
-            ev_code[count] = ev
-            count += 1
+        return count
+    if code == RULE_BREAKOUT:
+        for i in range(max(first_bar, 0), n):
+            ev = 0
+            if close[i] > la[i]:
+                ev = 1
+            elif close[i] < lb[i]:
+                ev = -1
+            if ev != 0:
+                ev_bar[count] = i
+                ev_code[count] = ev
+                count += 1
+        return count
+    for i in range(max(first_bar, 0), n):  # RULE_SIGNALS: the line is the signal
+        v = la[i]
+        if v == v:  # NaN holds
+            ev = 2 if v >= 2.0 else (-2 if v <= -2.0 else int(v))
+            if ev != 0:
+                ev_bar[count] = i
+                ev_code[count] = ev
+                count += 1
     return count
 
 
@@ -596,8 +661,14 @@ def _run_one_compiled(
                     first_eq = equity
                 prev_eq = equity
             j += 1
-            if pos == 0.0 and not record and have_prev and prev_eq == equity and j > trade_start:
-                # flat with the equity already booked: the rest of the run repeats this bar
+            if (
+                pos == 0.0
+                and not record
+                and j > trade_start
+                and ((have_prev and prev_eq == equity) or period_count[stop] == period_count[j])
+            ):
+                # flat, with the equity already booked or no period end before `stop`: the
+                # rest of the stretch repeats this bar
                 if last_zero == j - 1:
                     last_zero = stop - 1
                 if not ruined:
