@@ -19,6 +19,7 @@ from functions.paper_matching import bp as paper_matching_bp
 from functions.strategies import bp as strategies_bp
 from functions.watchlists import bp as watchlists_bp
 from shared import telemetry
+from shared.backtest.warmup import warm_in_background
 
 # Once per process, before any trigger runs: HTTP routes, timers, orchestrators, activities
 # and the change-feed trigger all log with invocation and trace ids and export spans.
@@ -48,3 +49,6 @@ for blueprint in (
 
 # /api/openapi.json, /api/docs and the problem+json fallback describe exactly these routes.
 openapi.serve(app)
+
+# Compiled kernels ready before the first request (a daemon thread of this worker process).
+warm_in_background()

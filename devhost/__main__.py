@@ -190,6 +190,10 @@ def main(
     for name in skipped:
         log.info("%s from %s ignored: the environment already sets it", name, settings_path)
 
+    if values.backtest_workers != 0:
+        from shared.backtest.warmup import hold_here
+
+        hold_here()  # activities run in the worker processes, which warm themselves
     try:
         function_app = load_app(app)
         functions = index_app(function_app)

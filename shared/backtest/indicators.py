@@ -11,14 +11,18 @@ to vectorbt's `MA`; its rounding drifts with the length of the series.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from numba import njit
 
+from shared.backtest.kernel import frozen
+
 
 def sma(values: np.ndarray, n: int, method: str = "rolling") -> np.ndarray:
     if method == "prefix":
-        return _prefix_mean(values, n)
+        return _prefix_mean(frozen(values, np.float64), int(n))
     return pd.Series(values).rolling(n).mean().to_numpy(dtype=np.float64)
 
 
@@ -72,3 +76,10 @@ def highest_before(values: np.ndarray, n: int) -> np.ndarray:
 def lowest_before(values: np.ndarray, n: int) -> np.ndarray:
     """Lowest value of the n bars before each bar (the bar itself excluded)."""
     return pd.Series(values).rolling(n).min().shift(1).to_numpy(dtype=np.float64)
+
+
+def compiled_signatures() -> list[tuple[Any, tuple[Any, ...]]]:
+    """(dispatcher, argument types) of this module's compiled code, as `sma` calls it."""
+    from numba import types
+
+    return [(_prefix_mean, (types.Array(types.float64, 1, "C", readonly=True), types.int64))]

@@ -11,6 +11,7 @@ read from one prefix-sum row: never a bars x combinations matrix.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from numba import njit, prange
@@ -219,7 +220,7 @@ def _window_mean(sums: np.ndarray, i: int, n: int) -> float:
 
 
 @njit(cache=True)
-def prefix_sums(values: np.ndarray) -> np.ndarray:
+def _prefix_sums_compiled(values: np.ndarray) -> np.ndarray:
     """Running sums in bar order (one sequential addition per bar)."""
     out = np.empty(values.shape[0], dtype=np.float64)
     total = 0.0
@@ -241,53 +242,28 @@ def _events(
     ev_code: np.ndarray,
 ) -> int:
     """Phase one of a combination: the bars where its rule fires and what it says (+-1 go
-    long/short-or-flat, +-2 the same but close and re-open a position already that way)."""
+    long/short-or-flat, +-2 the same but close and re-open a position already that way).
+    One loop per rule (the rule is fixed for the whole run)."""
     n = close.shape[0]
     prefix = code in (RULE_CROSS_PREFIX, RULE_CROSS_STICKY_PREFIX)
-    if prefix:
-        code = RULE_CROSS if code == RULE_CROSS_PREFIX else RULE_CROSS_STICKY
-        la = lines[0]
-        lb = lines[0]
-    else:
-        la = lines[ia[0]]
-        lb = lines[ia[ia.shape[0] - 1]]
-    ever_below = False
-    ever_above = False
-    sig_ema = np.nan
-    a_prev = np.nan
-    b_prev = np.nan
-    u_prev = np.nan
-    if code == RULE_MACD:
-        first_bar = max(first_bar, 1)
+    la = lines[0] if prefix else lines[ia[0]]
+    lb = lines[0] if prefix else lines[ia[ia.shape[0] - 1]]
     count = 0
-    for i in range(n):
-        ev = 0
-        if code == RULE_CROSS:
-            if prefix:
-                a = _window_mean(la, i, ia[0])
-                b = _window_mean(la, i, ia[1])
-            else:
-                a = la[i]
-                b = lb[i]
-            if i >= first_bar:
-                if a_prev < b_prev and a > b:
-                    ev = 2
-                elif a_prev > b_prev and a < b:
-                    ev = -2
-            a_prev = a
-            b_prev = b
-        elif code == RULE_CROSS_STICKY:
-            if prefix:
-                a = _window_mean(la, i, ia[0])
-                b = _window_mean(la, i, ia[1])
-            else:
-                a = la[i]
-                b = lb[i]
-            if np.isnan(a) or np.isnan(b):
-                ever_below = False
-                ever_above = False
-            else:
-                if a > b:
+    if prefix:
+        sticky = code == RULE_CROSS_STICKY_PREFIX
+        ever_below = False
+        ever_above = False
+        a_prev = np.nan
+        b_prev = np.nan
+        for i in range(n):
+            a = _window_mean(la, i, ia[0])
+            b = _window_mean(la, i, ia[1])
+            ev = 0
+            if sticky:
+                if np.isnan(a) or np.isnan(b):
+                    ever_below = False
+                    ever_above = False
+                elif a > b:
                     if ever_below and not (a_prev > b_prev) and i >= first_bar:
                         ev = 1
                     ever_above = True
@@ -295,57 +271,147 @@ def _events(
                     if ever_above and not (a_prev < b_prev) and i >= first_bar:
                         ev = -1
                     ever_below = True
-            a_prev = a
-            b_prev = b
-        elif code == RULE_MACD:
-            a = la[i] - lb[i]
-            if not np.isnan(a):
-                sig_ema = a if np.isnan(sig_ema) else fa[0] * a + (1.0 - fa[0]) * sig_ema
-            b = sig_ema
-            if i >= first_bar:
+            elif i >= first_bar:
                 if a_prev < b_prev and a > b:
                     ev = 2
                 elif a_prev > b_prev and a < b:
                     ev = -2
             a_prev = a
             b_prev = b
-        elif code == RULE_THRESHOLD:
+            if ev != 0:
+                ev_bar[count] = i
+                ev_code[count] = ev
+                count += 1
+        return count
+    if code == RULE_CROSS:
+        a_prev = np.nan
+        b_prev = np.nan
+        for i in range(n):
+            a = la[i]
+            b = lb[i]
+            if i >= first_bar:
+                ev = 0
+                if a_prev < b_prev and a > b:
+                    ev = 2
+                elif a_prev > b_prev and a < b:
+                    ev = -2
+                if ev != 0:
+                    ev_bar[count] = i
+                    ev_code[count] = ev
+                    count += 1
+            a_prev = a
+            b_prev = b
+        return count
+    if code == RULE_CROSS_STICKY:
+        ever_below = False
+        ever_above = False
+        a_prev = np.nan
+        b_prev = np.nan
+        for i in range(n):
+            a = la[i]
+            b = lb[i]
+            ev = 0
+            if np.isnan(a) or np.isnan(b):
+                ever_below = False
+                ever_above = False
+            elif a > b:
+                if ever_below and not (a_prev > b_prev) and i >= first_bar:
+                    ev = 1
+                ever_above = True
+            elif a < b:
+                if ever_above and not (a_prev < b_prev) and i >= first_bar:
+                    ev = -1
+                ever_below = True
+            a_prev = a
+            b_prev = b
+            if ev != 0:
+                ev_bar[count] = i
+                ev_code[count] = ev
+                count += 1
+        return count
+    if code == RULE_MACD:
+        first_bar = max(first_bar, 1)
+        sig_ema = np.nan
+        a_prev = np.nan
+        b_prev = np.nan
+        for i in range(n):
+            a = la[i] - lb[i]
+            if not np.isnan(a):
+                sig_ema = a if np.isnan(sig_ema) else fa[0] * a + (1.0 - fa[0]) * sig_ema
+            b = sig_ema
+            if i >= first_bar:
+                ev = 0
+                if a_prev < b_prev and a > b:
+                    ev = 2
+                elif a_prev > b_prev and a < b:
+                    ev = -2
+                if ev != 0:
+                    ev_bar[count] = i
+                    ev_code[count] = ev
+                    count += 1
+            a_prev = a
+            b_prev = b
+        return count
+    if code == RULE_THRESHOLD:
+        a_prev = np.nan
+        for i in range(n):
             a = la[i]
             if i >= first_bar:
+                ev = 0
                 if a < fa[0] and a_prev >= fa[0]:
                     ev = 1
                 elif a > fa[1] and a_prev <= fa[1]:
                     ev = -1
+                if ev != 0:
+                    ev_bar[count] = i
+                    ev_code[count] = ev
+                    count += 1
             a_prev = a
-        elif code == RULE_BANDS:
+        return count
+    if code == RULE_BANDS:
+        a_prev = np.nan
+        b_prev = np.nan
+        u_prev = np.nan
+        for i in range(n):
             mid = la[i]
             width = fa[0] * lb[i]
             c = close[i]
             lo_band = mid - width
             hi_band = mid + width
             if i >= first_bar:
+                ev = 0
                 if c < lo_band and a_prev >= b_prev:
                     ev = 1
                 elif c > hi_band and a_prev <= u_prev:
                     ev = -1
+                if ev != 0:
+                    ev_bar[count] = i
+                    ev_code[count] = ev
+                    count += 1
             a_prev = c
             b_prev = lo_band
             u_prev = hi_band
-        elif code == RULE_BREAKOUT:
-            if i >= first_bar:
-                if close[i] > la[i]:
-                    ev = 1
-                elif close[i] < lb[i]:
-                    ev = -1
-        else:
-            v = la[i]
-            if i >= first_bar and v == v:  # NaN holds
-                ev = 2 if v >= 2.0 else (-2 if v <= -2.0 else int(v))
-
-        if ev != 0:
-            ev_bar[count] = i
-            ev_code[count] = ev
-            count += 1
+        return count
+    if code == RULE_BREAKOUT:
+        for i in range(max(first_bar, 0), n):
+            ev = 0
+            if close[i] > la[i]:
+                ev = 1
+            elif close[i] < lb[i]:
+                ev = -1
+            if ev != 0:
+                ev_bar[count] = i
+                ev_code[count] = ev
+                count += 1
+        return count
+    for i in range(max(first_bar, 0), n):  # RULE_SIGNALS: the line is the signal
+        v = la[i]
+        if v == v:  # NaN holds
+            ev = 2 if v >= 2.0 else (-2 if v <= -2.0 else int(v))
+            if ev != 0:
+                ev_bar[count] = i
+                ev_code[count] = ev
+                count += 1
     return count
 
 
@@ -397,7 +463,7 @@ def _inputs_fit(
 
 
 @njit(cache=True, error_model="numpy")
-def _run_one(
+def _run_one_compiled(
     code: int,
     opn: np.ndarray,
     high: np.ndarray,
@@ -595,8 +661,14 @@ def _run_one(
                     first_eq = equity
                 prev_eq = equity
             j += 1
-            if pos == 0.0 and not record and have_prev and prev_eq == equity and j > trade_start:
-                # flat with the equity already booked: the rest of the run repeats this bar
+            if (
+                pos == 0.0
+                and not record
+                and j > trade_start
+                and ((have_prev and prev_eq == equity) or period_count[stop] == period_count[j])
+            ):
+                # flat, with the equity already booked or no period end before `stop`: the
+                # rest of the stretch repeats this bar
                 if last_zero == j - 1:
                     last_zero = stop - 1
                 if not ruined:
@@ -724,7 +796,7 @@ def _run_one(
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def sweep_kernel(
+def _sweep_compiled(
     code: int,
     opn: np.ndarray,
     high: np.ndarray,
@@ -750,8 +822,111 @@ def sweep_kernel(
     no_equity = np.empty(0, dtype=np.float64)
     no_trades = np.empty((0, N_TRADE_FIELDS), dtype=np.float64)
     for c in prange(n_combos):
-        _run_one(
+        _run_one_compiled(
             code, opn, high, low, close, period_end, period_count, ts, lines, ia[c], fa[c],
             first_bar[c], warm_bar[c], trade_start, xv, out[c], False, no_equity, no_trades,
         )  # fmt: skip
     return out
+
+
+# ---- the entry points Python calls, each compiled for one signature --------------------------
+# Inputs are passed as read-only C-contiguous arrays of one dtype (a view, no copy, when they
+# already are): bars from pandas, from a Parquet snapshot or from a test then all take the
+# same compiled code, and `compile_kernels` can compile it before the first call.
+
+
+def frozen(values: np.ndarray, dtype: type[np.generic] | np.dtype[Any]) -> np.ndarray:
+    """`values` as a read-only C-contiguous array of `dtype` (a view when it already is one)."""
+    out = np.ascontiguousarray(values, dtype=dtype)
+    if out.flags.writeable:
+        out = out.view()
+        out.flags.writeable = False
+    return out
+
+
+def prefix_sums(values: np.ndarray) -> np.ndarray:
+    """Running sums in bar order (one sequential addition per bar)."""
+    return _prefix_sums_compiled(frozen(values, np.float64))
+
+
+def _run_one(
+    code: int,
+    opn: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    period_end: np.ndarray,
+    period_count: np.ndarray,
+    ts: np.ndarray,
+    lines: np.ndarray,
+    ia: np.ndarray,
+    fa: np.ndarray,
+    first_bar: int,
+    warm_bar: int,
+    trade_start: int,
+    xv: np.ndarray,
+    out: np.ndarray,
+    record: bool,
+    equity_out: np.ndarray,
+    trades_out: np.ndarray,
+) -> int:
+    """One combination in detail (see `_run_one_compiled`); `out`, `equity_out` and
+    `trades_out` are written in place."""
+    f8, i8 = np.float64, np.int64
+    count: int = _run_one_compiled(
+        int(code), frozen(opn, f8), frozen(high, f8), frozen(low, f8), frozen(close, f8),
+        frozen(period_end, np.bool_), frozen(period_count, i8), frozen(ts, i8),
+        frozen(lines, f8), frozen(ia, i8), frozen(fa, f8), int(first_bar), int(warm_bar),
+        int(trade_start), frozen(xv, f8), out, bool(record), equity_out, trades_out,
+    )  # fmt: skip
+    return count
+
+
+def sweep_kernel(
+    code: int,
+    opn: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    period_end: np.ndarray,
+    period_count: np.ndarray,
+    ts: np.ndarray,
+    lines: np.ndarray,
+    ia: np.ndarray,
+    fa: np.ndarray,
+    first_bar: np.ndarray,
+    warm_bar: np.ndarray,
+    trade_start: int,
+    xv: np.ndarray,
+) -> np.ndarray:
+    """Metrics of every combination (rows of `ia`/`fa`): a (combinations x metrics) array
+    (see `_sweep_compiled`)."""
+    f8, i8 = np.float64, np.int64
+    result: np.ndarray = _sweep_compiled(
+        int(code), frozen(opn, f8), frozen(high, f8), frozen(low, f8), frozen(close, f8),
+        frozen(period_end, np.bool_), frozen(period_count, i8), frozen(ts, i8),
+        frozen(lines, f8), frozen(ia, i8), frozen(fa, f8), frozen(first_bar, i8),
+        frozen(warm_bar, i8), int(trade_start), frozen(xv, f8),
+    )  # fmt: skip
+    return result
+
+
+def compiled_signatures() -> list[tuple[Any, tuple[Any, ...]]]:
+    """(dispatcher, argument types) of every compiled entry point of this module, as the
+    wrappers above call them: compiling these leaves nothing to compile on a call."""
+    from numba import types
+
+    def ro(dtype: Any, ndim: int) -> Any:
+        return types.Array(dtype, ndim, "C", readonly=True)
+
+    f8, i8 = types.float64, types.int64
+    bars = (i8, ro(f8, 1), ro(f8, 1), ro(f8, 1), ro(f8, 1))
+    periods = (ro(types.boolean, 1), ro(i8, 1), ro(i8, 1), ro(f8, 2))
+    sweep = (*bars, *periods, ro(i8, 2), ro(f8, 2), ro(i8, 1), ro(i8, 1), i8, ro(f8, 1))
+    w1, w2 = types.Array(f8, 1, "C"), types.Array(f8, 2, "C")
+    one = (*bars, *periods, ro(i8, 1), ro(f8, 1), i8, i8, i8, ro(f8, 1), w1, types.boolean, w1, w2)
+    return [
+        (_prefix_sums_compiled, (ro(f8, 1),)),
+        (_run_one_compiled, one),
+        (_sweep_compiled, sweep),
+    ]

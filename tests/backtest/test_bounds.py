@@ -120,7 +120,7 @@ def test_the_kernel_under_numba_bounds_checking(tmp_path: Path) -> None:
         from numba import njit
         from backtesting.test import GOOG
         from shared.backtest import load_bars
-        from shared.backtest.kernel import sweep_kernel
+        from shared.backtest.kernel import _sweep_compiled
         from tests.backtest.test_bounds import (
             SETTINGS, built_in_plan, check, kernel_cases, run_case
         )
@@ -141,12 +141,12 @@ def test_the_kernel_under_numba_bounds_checking(tmp_path: Path) -> None:
             for label, plan, part, start in kernel_cases(bars):
                 # the parallel wrapper as Python (its prange a range): the compiled
                 # per-combination kernel underneath is what runs with bounds checking
-                table, detail = run_case(plan, part, start, execution, sweep_kernel.py_func)
+                table, detail = run_case(plan, part, start, execution, _sweep_compiled.py_func)
                 check(label, table, detail.metrics)
                 count += 1
             # an ordinary run, every branch of the bar loop
             plan = built_in_plan("sma_cross", bars, {"fast": 10, "slow": 20})
-            run_case(plan, bars, 0, execution, sweep_kernel.py_func)
+            run_case(plan, bars, 0, execution, _sweep_compiled.py_func)
         print("cases", count)
         """
     )
