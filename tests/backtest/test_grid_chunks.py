@@ -43,9 +43,9 @@ def specs(draw: st.DrawFn) -> StrategySpec:
         if not draw(st.booleans()):
             continue
         low = int(param.ge or 0) + (1 if param.kind == "int" and (param.ge or 0) < 1 else 0)
-        values = st.integers(low, low + 12)
+        values: st.SearchStrategy[int | float] = st.integers(low, low + 12)
         if param.kind == "float":
-            values = st.integers(0, 40).map(lambda n, low=low: low + n / 2)
+            values = st.integers(0, 40).map(lambda n: n / 2 + low)  # noqa: B023 (drawn now)
         grid[param.name] = draw(st.lists(values, min_size=1, max_size=6, unique=True))
     return StrategySpec(strategy=name, grid=grid)
 
@@ -59,9 +59,9 @@ def reference(spec: StrategySpec) -> list[dict[str, Any]]:
     return [c for c in rows if strategy.declaration().holds(c)]
 
 
-def cuts(total: int, draw: st.DrawFn) -> list[Chunk]:
+def cuts(total: int, data: st.DataObject) -> list[Chunk]:
     """Contiguous chunks covering [0, total) at random bounds (some empty)."""
-    inner = draw(st.lists(st.integers(0, total), max_size=6))
+    inner = data.draw(st.lists(st.integers(0, total), max_size=6))
     bounds = [0, *sorted(inner), total]
     return [Chunk(i, a, b) for i, (a, b) in enumerate(itertools.pairwise(bounds))]
 
@@ -78,7 +78,7 @@ def test_chunks_concatenated_are_the_grid(spec: StrategySpec, data: st.DataObjec
         return
     assert spec.combinations() == expected
     for chunks in (
-        cuts(total, data.draw),
+        cuts(total, data),
         split_even(total, data.draw(st.integers(1, total + 2))),
     ):
         located = locate_chunks(spec, chunks)
@@ -109,7 +109,9 @@ def test_a_python_predicate_locates_and_decodes_the_same(
 ) -> None:
     """A registered class's own `valid` (a predicate, not relations) goes the same way; a
     small block makes blocks and chunk ranges straddle each other."""
-    axes = {f"p{k}": [k * 100 + v for v in range(n)] for k, n in enumerate(sizes)}
+    axes: dict[str, list[int | float]] = {
+        f"p{k}": [k * 100 + v for v in range(n)] for k, n in enumerate(sizes)
+    }
 
     def keep(combo: dict[str, Any]) -> bool:
         return sum(combo.values()) % modulus == 0
