@@ -62,7 +62,7 @@ class Grid:
 
     def locate(self, positions: Sequence[int]) -> list[int]:
         """The raw index of each valid combination numbered in `positions` (ascending); a
-        position at or past the last valid combination gives `raw_size`. Chunk k of the
+        position with no combination (the count, or past it) gives `raw_size`. Chunk k of the
         combinations [a, b) is then raw range [locate(a), locate(b))."""
         found: list[int] = []
         pending = list(positions)
