@@ -329,10 +329,43 @@ class StrategySpec(BaseModel):
         return list(_combinations(self.model_dump_json()))
 
     def n_combinations(self) -> int:
-        return len(_combinations(self.model_dump_json()))
+        """How many valid combinations, counted without building them (memory O(block));
+        `NoValidCombination` if none."""
+        count = _count(self.model_dump_json())
+        if count == 0:
+            self.combinations()  # raises NoValidCombination, naming the rule
+        return count
+
+    def locate(self, positions: Sequence[int]) -> list[int]:
+        """The raw index (in the unfiltered product of `axes()`, last axis fastest) of each
+        combination index in `positions` (ascending; an index past the last combination
+        gives the product's size). Combinations [a, b) are the valid ones among raw indices
+        [locate(a), locate(b)): what the plan records per chunk."""
+        return list(_locate(self.model_dump_json(), tuple(positions)))
+
+    def combinations_between(self, raw_start: int, raw_stop: int) -> list[dict[str, ParamValue]]:
+        """The valid combinations among raw indices [raw_start, raw_stop), in order: a chunk's
+        own combinations, decoded from its raw range without enumerating the grid."""
+        return get_strategy(self.strategy).grid(self).combinations(raw_start, raw_stop)
+
+
+def _trusted(spec_json: str) -> StrategySpec:
+    return StrategySpec.model_validate_json(spec_json, context=TRUSTED)
 
 
 @lru_cache(maxsize=32)
 def _combinations(spec_json: str) -> tuple[dict[str, ParamValue], ...]:
-    spec = StrategySpec.model_validate_json(spec_json, context=TRUSTED)
+    spec = _trusted(spec_json)
     return tuple(get_strategy(spec.strategy).combinations(spec))
+
+
+@lru_cache(maxsize=32)
+def _count(spec_json: str) -> int:
+    spec = _trusted(spec_json)
+    return get_strategy(spec.strategy).count_combinations(spec)
+
+
+@lru_cache(maxsize=32)
+def _locate(spec_json: str, positions: tuple[int, ...]) -> tuple[int, ...]:
+    spec = _trusted(spec_json)
+    return tuple(get_strategy(spec.strategy).grid(spec).locate(positions))

@@ -7,7 +7,7 @@ import io
 import math
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -30,21 +30,34 @@ DEFAULT_THROUGHPUT = 5.0e7
 
 @dataclass(frozen=True)
 class Chunk:
-    """Combinations [start, stop) of a spec's grid; `index` orders chunks of one sweep."""
+    """Combinations [start, stop) of a spec's grid; `index` orders chunks of one sweep.
+    `raw_start`/`raw_stop`, set by `plan_chunks`, are where they lie in the unfiltered product
+    of the axes (`StrategySpec.locate`): the chunk decodes only those (`chunk_combinations`)."""
 
     index: int
     start: int
     stop: int
+    raw_start: int | None = None
+    raw_stop: int | None = None
 
     def __len__(self) -> int:
         return self.stop - self.start
 
     def to_dict(self) -> dict[str, int]:
-        return {"index": self.index, "start": self.start, "stop": self.stop}
+        found = {"index": self.index, "start": self.start, "stop": self.stop}
+        if self.raw_start is not None and self.raw_stop is not None:
+            found |= {"raw_start": self.raw_start, "raw_stop": self.raw_stop}
+        return found
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Chunk:
-        return cls(int(data["index"]), int(data["start"]), int(data["stop"]))
+        raw = (data.get("raw_start"), data.get("raw_stop"))
+        return cls(
+            int(data["index"]),
+            int(data["start"]),
+            int(data["stop"]),
+            *(None if r is None else int(r) for r in raw),
+        )
 
 
 def _encode_float(value: float) -> float | str | None:
@@ -222,7 +235,30 @@ def plan_chunks(
     count = math.ceil(total / per_chunk)
     if max_chunks is not None:
         count = max(1, min(count, max_chunks))
-    return split_even(total, count)
+    return locate_chunks(spec, split_even(total, count))
+
+
+def locate_chunks(spec: StrategySpec, chunks: Sequence[Chunk]) -> list[Chunk]:
+    """`chunks` with the raw range of each in the unfiltered grid (one pass over the grid in
+    blocks: memory O(block), not O(grid)), so each chunk derives only its own combinations."""
+    bounds = sorted({c.start for c in chunks} | {c.stop for c in chunks})
+    raw = dict(zip(bounds, spec.locate(bounds), strict=True))
+    return [replace(c, raw_start=raw[c.start], raw_stop=raw[c.stop]) for c in chunks]
+
+
+def chunk_combinations(spec: StrategySpec, chunk: Chunk) -> list[dict[str, ParamValue]]:
+    """The combinations [chunk.start, chunk.stop): decoded from the chunk's raw range when the
+    plan located it (without enumerating the grid), else sliced from the whole grid."""
+    if chunk.raw_start is None or chunk.raw_stop is None:
+        return spec.combinations()[chunk.start : chunk.stop]
+    combos = spec.combinations_between(chunk.raw_start, chunk.raw_stop)
+    if len(combos) != len(chunk):
+        raise InvalidInput(
+            f"chunk {chunk.index}: raw grid range {chunk.raw_start}..{chunk.raw_stop} holds "
+            f"{len(combos)} valid combinations, not the {len(chunk)} of combinations "
+            f"{chunk.start}..{chunk.stop - 1}; the plan does not match this grid"
+        )
+    return combos
 
 
 def split_even(total: int, count: int) -> list[Chunk]:
@@ -233,11 +269,17 @@ def split_even(total: int, count: int) -> list[Chunk]:
 
 
 def run_chunk(
-    bars: BarsFrame, spec: StrategySpec, execution: ExecutionSettings, chunk: Chunk
+    bars: BarsFrame,
+    spec: StrategySpec,
+    execution: ExecutionSettings,
+    chunk: Chunk,
+    combos: Sequence[dict[str, ParamValue]] | None = None,
 ) -> ChunkResult:
-    """Run combinations [chunk.start, chunk.stop) through the compiled kernel."""
+    """Run combinations [chunk.start, chunk.stop) through the compiled kernel (`combos`, if
+    the caller already has them from `chunk_combinations`)."""
     started = time.perf_counter()
-    combos = spec.combinations()[chunk.start : chunk.stop]
+    if combos is None:
+        combos = chunk_combinations(spec, chunk)
     metrics = run_metrics(get_strategy(spec.strategy), bars, combos, execution, spec.options)
     return ChunkResult(chunk, metrics, time.perf_counter() - started)
 

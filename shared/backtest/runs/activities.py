@@ -43,6 +43,7 @@ from shared.backtest.runs.messages import (
     Window,
     WindowOutcome,
 )
+from shared.backtest.sweep import chunk_combinations
 from shared.config import get_settings
 from shared.errors import InvalidInput
 
@@ -122,7 +123,8 @@ def run_chunk_item(task: ChunkTask) -> ChunkSummary:
     if item.window:
         bars = bars.slice(item.window.train_start, item.window.train_stop)
     chunk = item.chunk.chunk()
-    result = run_chunk(bars, task.spec, task.execution, chunk)
+    combos = chunk_combinations(task.spec, chunk)  # its own combinations only
+    result = run_chunk(bars, task.spec, task.execution, chunk, combos)
     name = chunk_blob(task.run_id, item)
     results_store().put(name, result.to_parquet(), content_type=PARQUET)
     best = result.best(task.metric)
@@ -139,7 +141,7 @@ def run_chunk_item(task: ChunkTask) -> ChunkSummary:
         summary.best = Best(
             symbol=item.symbol,
             combo=combo,
-            params=task.spec.combinations()[combo],
+            params=combos[combo - chunk.start],
             value=value,
             ruined=result.is_ruined(combo),
         )

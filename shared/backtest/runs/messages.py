@@ -53,18 +53,28 @@ class DataRef(ApiModel):
 
 
 class ChunkRange(ApiModel):
-    """Combinations [start, stop) of the grid; `index` orders a sweep's chunks."""
+    """Combinations [start, stop) of the grid; `index` orders a sweep's chunks. `rawStart`,
+    `rawStop`: where they lie in the unfiltered product of the axes (the plan locates them),
+    so the chunk decodes only its own combinations."""
 
     index: int
     start: int
     stop: int
+    raw_start: int | None = None
+    raw_stop: int | None = None
 
     @classmethod
     def of(cls, chunk: Chunk) -> ChunkRange:
-        return cls(index=chunk.index, start=chunk.start, stop=chunk.stop)
+        return cls(
+            index=chunk.index,
+            start=chunk.start,
+            stop=chunk.stop,
+            raw_start=chunk.raw_start,
+            raw_stop=chunk.raw_stop,
+        )
 
     def chunk(self) -> Chunk:
-        return Chunk(self.index, self.start, self.stop)
+        return Chunk(self.index, self.start, self.stop, self.raw_start, self.raw_stop)
 
 
 class Window(ApiModel):

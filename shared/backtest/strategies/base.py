@@ -4,7 +4,6 @@ indicator lines and signal rule the kernel runs, `KernelPlan`). A strategy never
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
@@ -13,11 +12,10 @@ import numpy as np
 
 from shared.backtest.bars import BarsFrame
 from shared.backtest.kernel import RULE_SIGNALS
+from shared.backtest.strategies.grid import Combo, Grid
 from shared.backtest.strategies.params import Declaration, Param, Relation
 from shared.backtest.values import GridAxis, ParamValue
 from shared.errors import InvalidInput, NotEnoughBars, NoValidCombination
-
-Combo = dict[str, ParamValue]
 
 
 @dataclass(eq=False)
@@ -162,24 +160,26 @@ class Strategy:
                 axes[pname] = [declared.param(pname).check(self.name, value)]
         return axes
 
-    def count_combinations(self, spec: GridRequest) -> int:
-        """How many combinations `combinations` would return, without building them (for a
-        cap checked before the work)."""
-        if type(self).valid is not Strategy.valid:
-            return len(self.combinations(spec))
-        self.resolve_options(spec.options)
-        axes = self.axes(spec)
-        return int(_valid_index(axes, self.declaration().relations).shape[1]) if axes else 1
-
-    def combinations(self, spec: GridRequest) -> list[Combo]:
-        """The grid's combinations that meet the relations; `NoValidCombination` if none."""
+    def grid(self, spec: GridRequest) -> Grid:
+        """The grid of `spec` (options and values checked): its axes in parameter order and
+        the rule a combination must meet (the relations, or this class's own `valid`)."""
         self.resolve_options(spec.options)
         axes = self.axes(spec)
         if type(self).valid is Strategy.valid:
-            found = _valid_product(axes, self.declaration().relations)
-        else:  # a registered class with its own `valid`
-            found = [c for c in _product(axes) if self.valid(c)]
+            return Grid(axes, self.declaration().relations)
+        return Grid(axes, valid=self.valid)
+
+    def count_combinations(self, spec: GridRequest) -> int:
+        """How many combinations `combinations` would return, without building them (for a
+        cap checked before the work; memory O(block), not O(grid))."""
+        return self.grid(spec).count()
+
+    def combinations(self, spec: GridRequest) -> list[Combo]:
+        """The grid's combinations that meet the relations; `NoValidCombination` if none."""
+        grid = self.grid(spec)
+        found = grid.combinations()
         if not found:
+            axes = grid.axes
             ranges = ", ".join(
                 f"{n} {min(v)}..{max(v)}" if len(v) > 1 else f"{n}={v[0]}" for n, v in axes.items()
             )
@@ -225,40 +225,6 @@ class Strategy:
         python_signals = type(self).plan is Strategy.plan
         batches: list[Sequence[Combo]] = [[c] for c in combos] if python_signals else [combos]
         return (self.kernel_plan(bars, batch, opts) for batch in batches)
-
-
-_UFUNCS = {"<": np.less, "<=": np.less_equal}
-
-
-def _valid_index(axes: Mapping[str, GridAxis], relations: Sequence[Relation]) -> np.ndarray:
-    """(axes x combinations) value indices of the cartesian product of `axes`, in
-    itertools.product order, that meet `relations` (computed on arrays, no dicts)."""
-    names = list(axes)
-    index = np.indices([len(axes[n]) for n in names]).reshape(len(names), -1)
-    keep = np.ones(index.shape[1], dtype=np.bool_)
-    for relation in relations:
-        left = np.asarray(axes[relation.left], dtype=np.float64)[index[names.index(relation.left)]]
-        right = np.asarray(axes[relation.right], dtype=np.float64)[
-            index[names.index(relation.right)]
-        ]
-        keep &= _UFUNCS[relation.op](left, right)
-    return index[:, keep]
-
-
-def _product(axes: Mapping[str, GridAxis]) -> Iterator[Combo]:
-    names = list(axes)
-    for values in itertools.product(*(axes[n] for n in names)):
-        yield dict(zip(names, values, strict=True))
-
-
-def _valid_product(axes: Mapping[str, GridAxis], relations: Sequence[Relation]) -> list[Combo]:
-    """The combinations of `_valid_index` as dicts."""
-    names = list(axes)
-    if not names:
-        return [{}]
-    index = _valid_index(axes, relations)
-    columns = [np.asarray(axes[n], dtype=object)[index[k]].tolist() for k, n in enumerate(names)]
-    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
 
 
 def not_enough_bars(strategy: Strategy, combo: Combo, needed: int, bars: BarsFrame) -> str:
