@@ -30,10 +30,12 @@ from shared.drift.attribution import CAUSES, Drift, Leg, Modelled, drift
 from shared.errors import InvalidInput, NotEnoughBars, NotFound
 from shared.ingest.query import lake_bars
 from shared.journal import Trade, match
+from shared.journal.broker_accounts import account_terms
 from shared.journal.models import BrokerAccount
 from shared.journal.store import Journal
 from shared.market.models import Interval
 from shared.market.symbols import parse_symbol
+from shared.storage.documents import DocumentStore
 
 MAX_SYMBOLS = 20
 MAX_BARS_PER_SYMBOL = 1_000_000
@@ -177,11 +179,20 @@ class DriftRequest(ApiModel):
         return self
 
     @property
+    def given_execution(self) -> dict[str, Any]:
+        """The execution fields this request sets."""
+        return {k: getattr(self, k) for k in EXECUTION_FIELDS if getattr(self, k) is not None}
+
+    @property
     def execution(self) -> ExecutionSettings:
-        """The replay's execution model: the given fields over the backtest defaults."""
-        given = {k: getattr(self, k) for k in EXECUTION_FIELDS if getattr(self, k) is not None}
+        """The request's own execution model: its fields over the backtest defaults."""
+        return self.execution_over({})
+
+    def execution_over(self, account: Mapping[str, object]) -> ExecutionSettings:
+        """The replay's execution model: the request's fields over the broker account's
+        terms (`account`) over the backtest defaults."""
         try:
-            return ExecutionSettings(**given)
+            return ExecutionSettings(**{**account, **self.given_execution})
         except ValidationError as error:
             first = error.errors()[0]
             where = ".".join(to_camel(str(p)) for p in first["loc"])
@@ -223,6 +234,29 @@ class PairView(ApiModel):
     attribution: dict[str, float] = Field(description="size, timing, price, fees: sum exactly.")
 
 
+ExecutionSource = Literal["request", "brokerAccount", "paperAccount", "default"]
+
+
+def execution_of(
+    request: DriftRequest, docs: DocumentStore, account: str
+) -> tuple[ExecutionSettings, dict[str, ExecutionSource]]:
+    """The replay's execution model for a request on `account`'s journal, and where each
+    field of it came from: the request, the broker account's stored terms, its paper
+    account, or the backtest defaults."""
+    terms = account_terms(docs, account, request.broker_account)
+    execution = request.execution_over({k: value for k, (value, _) in terms.items()})
+    given = request.given_execution
+    sources: dict[str, ExecutionSource] = {}
+    for name in EXECUTION_FIELDS:
+        if name in given:
+            sources[to_camel(name)] = "request"
+        elif name in terms:
+            sources[to_camel(name)] = terms[name][1]
+        else:
+            sources[to_camel(name)] = "default"
+    return execution, sources
+
+
 class DriftReport(ApiModel):
     strategy: str
     params: dict[str, ParamValue]
@@ -234,6 +268,12 @@ class DriftReport(ApiModel):
     broker_account: str
     interval: str
     tolerance_seconds: dict[str, float] = Field(description="The matching tolerance per symbol.")
+    execution: ExecutionSettings = Field(description="The execution model the replay ran with.")
+    execution_sources: dict[str, ExecutionSource] = Field(
+        description="Where each execution field came from: the request, the broker account's "
+        "terms (PUT /api/journal/broker-accounts/{brokerAccount}), its paper account, or the "
+        "backtest default."
+    )
     strategy_pnl: float
     trader_pnl: float
     difference: float = Field(description="traderPnl - strategyPnl.")
@@ -474,13 +514,14 @@ def scope_drift(
 def drift_report(request: DriftRequest, caller: Caller, journal: Journal) -> DriftReport:
     """The whole report of one request (synchronous)."""
     strategy, params, options = resolve_strategy(request, caller)
+    execution, sources = execution_of(request, journal.docs, journal.account)
     bars = {s: read_bars(s, request.interval, request.start, request.end) for s in request.symbols}
     trades = {
         s: journal_trades(journal, request.broker_account, s, request.start, request.end)
         for s in request.symbols
     }
     result, tolerances = scope_drift(
-        bars, trades, strategy, params, request.execution, request.tolerance_bars, options
+        bars, trades, strategy, params, execution, request.tolerance_bars, options
     )
     return DriftReport(
         strategy=strategy,
@@ -493,6 +534,8 @@ def drift_report(request: DriftRequest, caller: Caller, journal: Journal) -> Dri
         broker_account=request.broker_account,
         interval=request.interval,
         tolerance_seconds=tolerances,
+        execution=execution,
+        execution_sources=sources,
         **report_of(result),
     )
 
