@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any, Literal
 
 import numpy as np
@@ -26,7 +26,7 @@ from shared.auth.caller import Caller
 from shared.backtest import BarsFrame, ExecutionSettings, get_strategy, run_backtest
 from shared.backtest.spec import ParamValue, check_number
 from shared.backtest.strategies import strategy_names
-from shared.drift.attribution import CAUSES, Drift, Leg, Modelled, drift
+from shared.drift.attribution import CAUSES, EXACT, Drift, Leg, Modelled, drift
 from shared.errors import InvalidInput, NotEnoughBars, NotFound
 from shared.ingest.query import lake_bars
 from shared.journal import Trade, match
@@ -234,6 +234,14 @@ class PairView(ApiModel):
     attribution: dict[str, float] = Field(description="size, timing, price, fees: sum exactly.")
 
 
+class CurvePoint(ApiModel):
+    """Cumulative net P&L of each side's trades closed up to `at`."""
+
+    at: datetime
+    strategy: float
+    trader: float
+
+
 ExecutionSource = Literal["request", "brokerAccount", "paperAccount", "default"]
 
 
@@ -284,6 +292,10 @@ class DriftReport(ApiModel):
     exact: dict[str, str] = Field(
         description="strategyPnl, traderPnl, difference and each cause as exact decimal text "
         "(the floats above are these figures; beyond 1e9 a float cannot hold 6 decimals)."
+    )
+    curve: list[CurvePoint] = Field(
+        description="The two equity curves: each side's cumulative net P&L at every exit, "
+        "in time order; the last point is (strategyPnl, traderPnl)."
     )
     pairs: list[PairView]
     missed: list[LegView] = Field(description="Strategy trades the trader did not take.")
@@ -426,6 +438,26 @@ def _floats(values: dict[str, Decimal]) -> dict[str, float]:
     return {k: float(v) for k, v in values.items()}
 
 
+def curve_of(result: Drift) -> list[CurvePoint]:
+    """Each side's cumulative net P&L at every exit time (both sides at each point)."""
+    steps: dict[pd.Timestamp, list[Decimal]] = {}
+    sides = (
+        ([p.strategy for p in result.pairs] + result.missed, 0),
+        ([p.trader for p in result.pairs] + result.extra, 1),
+    )
+    for legs, side in sides:
+        for leg in legs:
+            steps.setdefault(leg.exited_at, [Decimal(0), Decimal(0)])[side] += leg.net()
+    points = []
+    totals = [Decimal(0), Decimal(0)]
+    with localcontext(EXACT):
+        for at in sorted(steps):
+            totals = [totals[0] + steps[at][0], totals[1] + steps[at][1]]
+            strategy, trader = float(totals[0]), float(totals[1])
+            points.append(CurvePoint(at=at.to_pydatetime(), strategy=strategy, trader=trader))
+    return points
+
+
 def report_of(result: Drift) -> dict[str, Any]:
     """The figures of a `Drift` as the report's fields."""
     pairs = []
@@ -461,6 +493,7 @@ def report_of(result: Drift) -> dict[str, Any]:
         "trader_pnl": float(result.trader_pnl),
         "difference": float(result.difference),
         "attribution": _floats(causes),
+        "curve": curve_of(result),
         "pairs": pairs,
         "missed": [_leg_view(s) for s in result.missed],
         "extra": [_leg_view(j) for j in result.extra],
