@@ -111,7 +111,9 @@ def test_the_drift_view_draws_the_reports_figures() -> None:
                 for step in steps:
                     key = step.get_attribute("data-step") or ""
                     value = report["attribution"][key] if key in causes else report[key]
-                    assert step.query_selector("text.amount").text_content() == money(value), key
+                    amount = step.query_selector("text.amount")
+                    assert amount is not None
+                    assert amount.text_content() == money(value), key
                     assert step.query_selector("rect") is not None
                 # the unmatched trades, listed with the API's figures
                 for side in ("missed", "extra"):
