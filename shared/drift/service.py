@@ -544,21 +544,69 @@ def scope_drift(
     return Drift(pairs=pairs, missed=missed, extra=extra), tolerances
 
 
-def drift_report(request: DriftRequest, caller: Caller, journal: Journal) -> DriftReport:
-    """The whole report of one request (synchronous)."""
+class DriftPlan(ApiModel):
+    """A request resolved: the strategy to replay and the execution model to replay it
+    with, for one journal. What every step of a report works from (the synchronous route,
+    and each activity of a fanned-out run)."""
+
+    account_id: str = Field(description="Whose journal.")
+    request: DriftRequest
+    strategy: str
+    params: dict[str, ParamValue]
+    options: dict[str, str]
+    execution: ExecutionSettings
+    execution_sources: dict[str, ExecutionSource]
+
+
+def plan_drift(request: DriftRequest, caller: Caller, journal: Journal) -> DriftPlan:
+    """Resolve the strategy (404/422 here) and the execution model of a request."""
     strategy, params, options = resolve_strategy(request, caller)
     execution, sources = execution_of(request, journal.docs, journal.account)
-    bars = {s: read_bars(s, request.interval, request.start, request.end) for s in request.symbols}
-    trades = {
-        s: journal_trades(journal, request.broker_account, s, request.start, request.end)
-        for s in request.symbols
-    }
-    result, tolerances = scope_drift(
-        bars, trades, strategy, params, execution, request.tolerance_bars, options
-    )
-    return DriftReport(
+    return DriftPlan(
+        account_id=journal.account,
+        request=request,
         strategy=strategy,
         params=params,
+        options=options,
+        execution=execution,
+        execution_sources=sources,
+    )
+
+
+def symbol_drift(plan: DriftPlan, symbol: str, journal: Journal) -> tuple[Drift, float]:
+    """One symbol of the scope: its drift and its matching tolerance (seconds)."""
+    request = plan.request
+    bars = {symbol: read_bars(symbol, request.interval, request.start, request.end)}
+    trades = {
+        symbol: journal_trades(journal, request.broker_account, symbol, request.start, request.end)
+    }
+    result, tolerances = scope_drift(
+        bars,
+        trades,
+        plan.strategy,
+        plan.params,
+        plan.execution,
+        request.tolerance_bars,
+        plan.options,
+    )
+    return result, tolerances[symbol]
+
+
+def combine(parts: Sequence[Drift]) -> Drift:
+    """The symbols' drifts as one, in the given order (the request's symbol order)."""
+    return Drift(
+        pairs=[p for part in parts for p in part.pairs],
+        missed=[leg for part in parts for leg in part.missed],
+        extra=[leg for part in parts for leg in part.extra],
+    )
+
+
+def build_report(plan: DriftPlan, result: Drift, tolerances: dict[str, float]) -> DriftReport:
+    """The report of a plan's combined drift: the same however the symbols were computed."""
+    request = plan.request
+    return DriftReport(
+        strategy=plan.strategy,
+        params=plan.params,
         strategy_id=request.strategy_id,
         strategy_version=request.strategy_version,
         symbols=request.symbols,
@@ -567,10 +615,29 @@ def drift_report(request: DriftRequest, caller: Caller, journal: Journal) -> Dri
         broker_account=request.broker_account,
         interval=request.interval,
         tolerance_seconds=tolerances,
-        execution=execution,
-        execution_sources=sources,
+        execution=plan.execution,
+        execution_sources=plan.execution_sources,
         **report_of(result),
     )
 
 
-__all__ = ["CAUSES", "DriftReport", "DriftRequest", "drift_report", "scope_drift"]
+def drift_report(request: DriftRequest, caller: Caller, journal: Journal) -> DriftReport:
+    """The whole report of one request (synchronous): each symbol in turn."""
+    plan = plan_drift(request, caller, journal)
+    parts = [symbol_drift(plan, symbol, journal) for symbol in request.symbols]
+    tolerances = {s: tolerance for s, (_, tolerance) in zip(request.symbols, parts, strict=True)}
+    return build_report(plan, combine([part for part, _ in parts]), tolerances)
+
+
+__all__ = [
+    "CAUSES",
+    "DriftPlan",
+    "DriftReport",
+    "DriftRequest",
+    "build_report",
+    "combine",
+    "drift_report",
+    "plan_drift",
+    "scope_drift",
+    "symbol_drift",
+]
