@@ -3,6 +3,7 @@
 import azure.functions as func
 
 from durable.backtest import bp as backtest_durable_bp
+from durable.drift import bp as drift_durable_bp
 from functions.audit import bp as audit_bp
 from functions.backtests import bp as backtests_bp
 from functions.drift import bp as drift_bp
@@ -32,5 +33,6 @@ for blueprint in (
     feed_bp,
     journal_bp,
     drift_bp,
+    drift_durable_bp,
 ):
     app.register_functions(blueprint)

@@ -6,14 +6,27 @@ the replay takes its commission, slippage and sizing from (`shared.journal.broke
 from __future__ import annotations
 
 import asyncio
+from contextvars import ContextVar
+from typing import Any
 
+import azure.durable_functions as df
 import azure.functions as func
 from pydantic import ConfigDict, Field
 
-from functions.http import audit_change, endpoint, json_response, parse_body, parse_query
+from functions.http import (
+    SPEC_ATTRIBUTE,
+    audit_change,
+    endpoint,
+    endpoint_spec,
+    json_response,
+    parse_body,
+    parse_query,
+)
+from shared import telemetry
 from shared.api_model import ApiModel
 from shared.auth.caller import Caller
-from shared.drift import DriftReport, DriftRequest, drift_report
+from shared.drift import DriftReport, DriftRequest, drift_report, runs
+from shared.drift.runs import DRIFT_ORCHESTRATOR, DriftProgress, DriftRunView
 from shared.journal.broker_accounts import (
     BrokerAccountTerms,
     BrokerAccountTermsIn,
@@ -22,9 +35,11 @@ from shared.journal.broker_accounts import (
     stored_terms,
 )
 from shared.journal.service import journal_of, owner
+from shared.openapi import EndpointSpec, describe
 from shared.storage.factory import document_store
 
-bp = func.Blueprint()
+bp = df.Blueprint()
+_client: ContextVar[df.DurableOrchestrationClient] = ContextVar("drift_durable_client")
 
 
 class AccountQuery(ApiModel):
@@ -33,28 +48,104 @@ class AccountQuery(ApiModel):
     account: str | None = Field(None, max_length=255, description="Admins only: whose journal.")
 
 
-@bp.function_name("journal_drift")
-@bp.route(route="journal/drift", methods=["GET"])
 @endpoint(
     role="viewer",
     summary="Execution drift: my trades against a strategy's replay, each difference costed",
     description="Replays the strategy (a registered name with `params`, or a saved "
     "`strategyId`/`strategyVersion`) over the lake's bars of `symbols` in `start..end` with "
-    "the execution model given here, matches its trades to the journal's closed trades of "
-    "`brokerAccount` (same symbol and side, holding times overlapping within `toleranceBars` "
-    "bars) and attributes the P&L difference to missed and extra trades, size, timing, price "
-    "and fees; the causes sum exactly to `difference`. 404: unknown strategy; 422: bad "
+    "the execution model given here, else the broker account's terms, matches its trades to "
+    "the journal's closed trades of `brokerAccount` (same symbol and side, holding times "
+    "overlapping within `toleranceBars` bars) and attributes the P&L difference to missed "
+    "and extra trades, size, timing, price and fees; the causes sum exactly to `difference`. "
+    "A scope that can hold more than DRIFT_SYNC_MAX_BARS bars (symbols x days x bars per "
+    "day) runs fanned out per symbol: 202 with the run's `statusUrl` (also `Location`), "
+    "where its progress and, once Completed, its report are. 404: unknown strategy; 422: bad "
     "parameters or execution fields, or a scope with no bars.",
     query=DriftRequest,
     response=DriftReport,
     errors=(404, 422),
     tags=("journal",),
 )
-async def journal_drift(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+async def drift(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     request = parse_query(req, DriftRequest)
     journal = journal_of(owner(caller, request.account))
-    report = await asyncio.to_thread(drift_report, request, caller, journal)
-    return json_response(report)
+    if not runs.is_large(request):
+        report = await asyncio.to_thread(drift_report, request, caller, journal)
+        return json_response(report)
+    job = await asyncio.to_thread(runs.start_run, request, caller, journal)
+    payload = dict(job.model_dump(mode="json", by_alias=True))
+    telemetry.with_trace(payload)
+    await _client.get().start_new(DRIFT_ORCHESTRATOR, job.run_id, payload)
+    view = await asyncio.to_thread(runs.run_view, journal.account, job.run_id, None)
+    return json_response(
+        view, status=202, headers={"Location": view.status_url, "Retry-After": "2"}
+    )
+
+
+describe("journal_drift", EndpointSpec(role="viewer", other_responses=((202, DriftRunView),)))
+
+
+@endpoint(
+    role="viewer",
+    summary="A fanned-out drift run: status, progress and, once Completed, the report",
+    description="Progress counts the symbols done (one chunk each) and the pairs, missed and "
+    "extra trades found so far. 404: no such run in this journal.",
+    query=AccountQuery,
+    response=DriftRunView,
+    errors=(404,),
+    tags=("journal",),
+)
+async def drift_run_status(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+    query = parse_query(req, AccountQuery)
+    account = owner(caller, query.account)
+    run_id = req.route_params["runId"]
+    status = await _client.get().get_status(run_id)
+    custom = status.custom_status if status and status.runtime_status else None
+    progress = DriftProgress.model_validate(custom) if isinstance(custom, dict) else None
+    view = await asyncio.to_thread(runs.run_view, account, run_id, progress)
+    return json_response(view)
+
+
+def _documented(route: Any) -> Any:
+    """Carry the route's OpenAPI contract onto the registered function (the durable client
+    wrapper hides the `endpoint` wrapper)."""
+
+    def mark(function: Any) -> Any:
+        setattr(function, SPEC_ATTRIBUTE, endpoint_spec(route))
+        return function
+
+    return mark
+
+
+async def _with_client(
+    route: Any, req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    token = _client.set(client)
+    try:
+        response: func.HttpResponse = await route(req)
+        return response
+    finally:
+        _client.reset(token)
+
+
+@bp.function_name("journal_drift")
+@bp.route(route="journal/drift", methods=["GET"])
+@bp.durable_client_input(client_name="client")
+@_documented(drift)
+async def journal_drift(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    return await _with_client(drift, req, client)
+
+
+@bp.function_name("journal_drift_run")
+@bp.route(route="journal/drift/runs/{runId}", methods=["GET"])
+@bp.durable_client_input(client_name="client")
+@_documented(drift_run_status)
+async def journal_drift_run(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    return await _with_client(drift_run_status, req, client)
 
 
 @bp.function_name("journal_broker_account_terms_get")

@@ -301,6 +301,15 @@ class Settings(BaseSettings):
         "make chunk N fail its first / every attempt, 'delay:S' slows every chunk by S s.",
     )
 
+    # --- execution drift ------------------------------------------------------------------
+    drift_sync_max_bars: int = Field(
+        20_000,
+        ge=0,
+        description="A drift report whose scope can hold more bars than this (symbols x days "
+        "x bars per day) runs fanned out per symbol (202 + status URL); smaller ones answer "
+        "at once (200).",
+    )
+
     # --- observability --------------------------------------------------------------------
     applicationinsights_connection_string: str | None = Field(
         None, description="Turns on OpenTelemetry export to Application Insights."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +31,16 @@ class Reply:
 
 
 _ROUTES: dict[tuple[str, str], Any] = {}
+OFFLINE_DURABLE_CLIENT = json.dumps(
+    {
+        "taskHubName": "InProcess",
+        "creationUrls": {},
+        "managementUrls": {"id": "INSTANCEID"},
+        "rpcBaseUrl": "http://127.0.0.1:9/durabletask/",
+    }
+)
+"""The durable client binding an in-process call gets: enough for routes that only start
+orchestrations on some inputs (a call that does reach it fails to connect: use a host)."""
 
 
 def _route_table() -> dict[tuple[str, str], Any]:
@@ -43,7 +54,10 @@ def _route_table() -> dict[tuple[str, str], Any]:
                 continue
             for method in trigger.methods or []:
                 key = (str(getattr(method, "value", method)).upper(), str(trigger.route))
-                _ROUTES[key] = function.get_user_function()
+                user = function.get_user_function()
+                if any(b.type == "durableClient" for b in function.get_bindings()):
+                    user = functools.partial(user, client=OFFLINE_DURABLE_CLIENT)
+                _ROUTES[key] = user
     return _ROUTES
 
 

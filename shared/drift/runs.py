@@ -1,0 +1,389 @@
+"""Drift runs: a large scope (many symbols or years) fanned out one chunk per symbol.
+
+The steps, each a function the Durable orchestration's activities call (`durable/drift.py`
+only sequences them): `start_run` resolves the plan and records the run document (in the
+journal's container, kind `drift_run`); `run_symbol` computes one symbol's drift and writes it
+as a blob (the message carries its name, never the legs); `finish_run` reads the parts in
+the request's symbol order, builds the report exactly as the synchronous route does, stores
+it and marks the run Completed; `fail_run` records a failure. Messages between the steps are
+the pydantic models below.
+
+Whether a request runs synchronously is `is_large(request)`: its estimated bar count
+(symbols x days x bars per day) against DRIFT_SYNC_MAX_BARS.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+import pandas as pd
+from pydantic import Field
+
+from shared.api_model import ApiModel
+from shared.auth.caller import Caller
+from shared.config import get_settings
+from shared.drift.attribution import Drift, Leg, Modelled, Pair
+from shared.drift.service import (
+    DriftPlan,
+    DriftReport,
+    DriftRequest,
+    build_report,
+    combine,
+    plan_drift,
+    symbol_drift,
+)
+from shared.errors import NotFound
+from shared.journal.service import journal_of
+from shared.journal.store import Journal
+from shared.market.models import interval_length
+from shared.storage.blob import BlobNotFound, BlobStore
+from shared.storage.documents import Document, DocumentNotFound, DocumentStore
+from shared.storage.factory import blob_store, document_store
+
+CONTAINER = "journal"
+KIND = "drift_run"
+DRIFT_ORCHESTRATOR = "drift_run"
+"""The orchestration's name (`durable/drift.py` registers it; the route starts it)."""
+RunStatus = Literal["Pending", "Running", "Completed", "Failed"]
+SESSION_DAY = pd.Timedelta(days=1)
+
+
+# ------------------------------------------------------------------------------ sizing
+def estimated_bars(request: DriftRequest) -> int:
+    """Bars the scope can hold at most (every symbol, every day, the interval's bars per
+    day), computed from the request alone: no read."""
+    days = (request.end - request.start).days + 1
+    per_day = max(1, int(SESSION_DAY / pd.Timedelta(interval_length(request.interval))))
+    return len(request.symbols) * days * per_day
+
+
+def is_large(request: DriftRequest) -> bool:
+    """Whether a request runs as a fanned-out run (202) rather than synchronously (200)."""
+    return estimated_bars(request) > get_settings().drift_sync_max_bars
+
+
+# ------------------------------------------------------------------------------ messages
+class DriftJob(ApiModel):
+    """The orchestration's input: a run of a resolved plan."""
+
+    run_id: str
+    plan: DriftPlan
+    trace_context: dict[str, str] = Field(default_factory=dict)
+
+
+class SymbolTask(ApiModel):
+    """One chunk: one symbol of a run."""
+
+    run_id: str
+    plan: DriftPlan
+    symbol: str
+    trace_context: dict[str, str] = Field(default_factory=dict)
+
+
+class SymbolDone(ApiModel):
+    """What a chunk hands back: where its part is, and its counts for the progress."""
+
+    symbol: str
+    blob: str
+    pairs: int
+    missed: int
+    extra: int
+    seconds: float
+
+
+class FinishTask(ApiModel):
+    run_id: str
+    plan: DriftPlan
+    parts: list[SymbolDone]
+    trace_context: dict[str, str] = Field(default_factory=dict)
+
+
+class FailTask(ApiModel):
+    run_id: str
+    account_id: str
+    error: str
+
+
+class DriftProgress(ApiModel):
+    """The orchestration's custom status."""
+
+    stage: Literal["running", "combining", "done", "failed"]
+    symbols_done: int
+    symbols_total: int
+    pairs: int = 0
+    missed: int = 0
+    extra: int = 0
+
+
+class DriftRunView(ApiModel):
+    """A drift run: its status, its progress and, once completed, its report."""
+
+    run_id: str
+    status: RunStatus
+    symbols: list[str]
+    estimated_bars: int
+    progress: DriftProgress | None
+    created_at: datetime
+    completed_at: datetime | None = None
+    error: str | None = None
+    status_url: str
+    report: DriftReport | None = Field(None, description="The report, once Completed.")
+
+
+# ------------------------------------------------------------------------------ parts
+class _LegData(ApiModel):
+    id: str
+    symbol: str
+    side: Literal["long", "short"]
+    entered_at: str
+    exited_at: str
+    entry_bar: int
+    exit_bar: int
+    quantity: float
+    entry_price: float
+    exit_price: float
+    gross: float
+    fees: float
+
+
+class _PairData(ApiModel):
+    strategy: _LegData
+    trader: _LegData
+    modelled_entry: float
+    modelled_exit: float
+    effects: dict[str, str]
+
+
+class _PartData(ApiModel):
+    """One symbol's drift as stored: floats exactly as computed (JSON keeps a float's
+    repr), times with their nanoseconds, effects as exact decimal text."""
+
+    symbol: str
+    tolerance_seconds: float
+    pairs: list[_PairData]
+    missed: list[_LegData]
+    extra: list[_LegData]
+
+
+def _leg_data(leg: Leg) -> _LegData:
+    return _LegData(
+        id=leg.id,
+        symbol=leg.symbol,
+        side=leg.side,
+        entered_at=leg.entered_at.isoformat(),
+        exited_at=leg.exited_at.isoformat(),
+        entry_bar=leg.entry_bar,
+        exit_bar=leg.exit_bar,
+        quantity=leg.quantity,
+        entry_price=leg.entry_price,
+        exit_price=leg.exit_price,
+        gross=leg.gross,
+        fees=leg.fees,
+    )
+
+
+def _leg(data: _LegData) -> Leg:
+    fields = data.model_dump()
+    fields["entered_at"] = pd.Timestamp(data.entered_at)
+    fields["exited_at"] = pd.Timestamp(data.exited_at)
+    return Leg(**fields)
+
+
+def part_json(symbol: str, result: Drift, tolerance: float) -> bytes:
+    part = _PartData(
+        symbol=symbol,
+        tolerance_seconds=tolerance,
+        pairs=[
+            _PairData(
+                strategy=_leg_data(p.strategy),
+                trader=_leg_data(p.trader),
+                modelled_entry=p.modelled.entry_price,
+                modelled_exit=p.modelled.exit_price,
+                effects={k: format(v, "f") for k, v in p.effects.items()},
+            )
+            for p in result.pairs
+        ],
+        missed=[_leg_data(leg) for leg in result.missed],
+        extra=[_leg_data(leg) for leg in result.extra],
+    )
+    return part.model_dump_json(by_alias=True).encode()
+
+
+def part_of(raw: bytes) -> tuple[Drift, float]:
+    """A stored part back as the `Drift` it was (equal field for field)."""
+    part = _PartData.model_validate_json(raw)
+    pairs = [
+        Pair(
+            strategy=_leg(p.strategy),
+            trader=_leg(p.trader),
+            modelled=Modelled(p.modelled_entry, p.modelled_exit),
+            effects={k: Decimal(v) for k, v in p.effects.items()},
+        )
+        for p in part.pairs
+    ]
+    drift = Drift(
+        pairs=pairs,
+        missed=[_leg(leg) for leg in part.missed],
+        extra=[_leg(leg) for leg in part.extra],
+    )
+    return drift, part.tolerance_seconds
+
+
+# ------------------------------------------------------------------------------ storage
+def results() -> BlobStore:
+    return blob_store(get_settings().results_container)
+
+
+def _prefix(account_id: str, run_id: str) -> str:
+    return f"drift/{account_id}/{run_id}"
+
+
+def _doc_id(run_id: str) -> str:
+    return f"drift-run:{run_id}"
+
+
+def status_url(run_id: str) -> str:
+    return f"/api/journal/drift/runs/{run_id}"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _update(docs: DocumentStore, account_id: str, run_id: str, **fields: Any) -> None:
+    doc = docs.read(CONTAINER, _doc_id(run_id), account_id)
+    docs.upsert(CONTAINER, {**doc, **fields})
+
+
+# ------------------------------------------------------------------------------ steps
+def start_run(request: DriftRequest, caller: Caller, journal: Journal) -> DriftJob:
+    """Resolve the plan (a bad strategy or execution field fails here, before any fan-out)
+    and record the run (Pending)."""
+    plan = plan_drift(request, caller, journal)
+    run_id = uuid.uuid4().hex
+    journal.docs.create(
+        CONTAINER,
+        {
+            "id": _doc_id(run_id),
+            "pk": journal.account,
+            "kind": KIND,
+            "run_id": run_id,
+            "status": "Pending",
+            "symbols": request.symbols,
+            "estimated_bars": estimated_bars(request),
+            "created_at": _now(),
+            "completed_at": None,
+            "error": None,
+            "report_blob": None,
+        },
+    )
+    return DriftJob(run_id=run_id, plan=plan)
+
+
+def run_symbol(task: SymbolTask) -> SymbolDone:
+    """One chunk: the drift of one symbol, written as a blob (idempotent: a retry rewrites
+    the same blob)."""
+    began = time.perf_counter()
+    plan = task.plan
+    docs = document_store()
+    _update(docs, plan.account_id, task.run_id, status="Running")
+    result, tolerance = symbol_drift(plan, task.symbol, journal_of(plan.account_id))
+    name = f"{_prefix(plan.account_id, task.run_id)}/parts/{task.symbol}.json"
+    results().put(name, part_json(task.symbol, result, tolerance), content_type="application/json")
+    return SymbolDone(
+        symbol=task.symbol,
+        blob=name,
+        pairs=len(result.pairs),
+        missed=len(result.missed),
+        extra=len(result.extra),
+        seconds=time.perf_counter() - began,
+    )
+
+
+def finish_run(task: FinishTask) -> None:
+    """Fan in: the parts in the request's symbol order, the report as the synchronous
+    route builds it, stored; the run Completed."""
+    store = results()
+    by_symbol = {part.symbol: part for part in task.parts}
+    parts = [part_of(store.get(by_symbol[s].blob)) for s in task.plan.request.symbols]
+    tolerances = {
+        s: tolerance for s, (_, tolerance) in zip(task.plan.request.symbols, parts, strict=True)
+    }
+    report = build_report(task.plan, combine([drift for drift, _ in parts]), tolerances)
+    name = f"{_prefix(task.plan.account_id, task.run_id)}/report.json"
+    store.put(name, report.model_dump_json(by_alias=True).encode(), content_type="application/json")
+    _update(
+        document_store(),
+        task.plan.account_id,
+        task.run_id,
+        status="Completed",
+        completed_at=_now(),
+        report_blob=name,
+    )
+
+
+def fail_run(task: FailTask) -> None:
+    _update(
+        document_store(),
+        task.account_id,
+        task.run_id,
+        status="Failed",
+        completed_at=_now(),
+        error=task.error,
+    )
+
+
+def run_view(account_id: str, run_id: str, progress: DriftProgress | None) -> DriftRunView:
+    """A run of `account_id`'s journal; `NotFound` for any other account's."""
+    docs = document_store()
+    try:
+        doc: Document = docs.read(CONTAINER, _doc_id(run_id), account_id)
+    except DocumentNotFound:
+        raise NotFound(f"no drift run {run_id!r}") from None
+    if doc.get("kind") != KIND:
+        raise NotFound(f"no drift run {run_id!r}")
+    report = None
+    if doc["status"] == "Completed" and doc.get("report_blob"):
+        try:
+            report = DriftReport.model_validate(json.loads(results().get(doc["report_blob"])))
+        except BlobNotFound:
+            raise NotFound(f"the report of drift run {run_id!r} is gone") from None
+    return DriftRunView(
+        run_id=run_id,
+        status=doc["status"],
+        symbols=doc["symbols"],
+        estimated_bars=doc["estimated_bars"],
+        progress=progress,
+        created_at=doc["created_at"],
+        completed_at=doc.get("completed_at"),
+        error=doc.get("error"),
+        status_url=status_url(run_id),
+        report=report,
+    )
+
+
+__all__ = [
+    "DRIFT_ORCHESTRATOR",
+    "DriftJob",
+    "DriftProgress",
+    "DriftRunView",
+    "FailTask",
+    "FinishTask",
+    "SymbolDone",
+    "SymbolTask",
+    "estimated_bars",
+    "fail_run",
+    "finish_run",
+    "is_large",
+    "part_json",
+    "part_of",
+    "run_symbol",
+    "run_view",
+    "start_run",
+    "status_url",
+]

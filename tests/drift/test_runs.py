@@ -1,0 +1,169 @@
+"""Large scopes fan out one chunk per symbol through the Durable orchestration (on an
+in-process local host with the Durable plugin): 202 and a status URL, progress per symbol,
+and a report equal, field for field, to the synchronous one; small scopes answer at once.
+The chunk parts survive their JSON round trip exactly."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from devhost.durable.plugin import DurablePlugin
+from shared.auth.caller import Caller
+from shared.backtest import ExecutionSettings, run_backtest
+from shared.config import get_settings
+from shared.drift import DriftRequest, drift_report
+from shared.drift.runs import estimated_bars, is_large, part_json, part_of
+from shared.drift.service import plan_drift, symbol_drift
+from shared.ingest.bars import BarLake
+from shared.journal.models import ExecutionIn
+from shared.journal.service import journal_of
+from shared.storage.factory import lake
+from tests.drift.conftest import SYMBOL, frame_of, walk
+from testsupport.auth import auth_headers
+from testsupport.host import in_process_host
+
+APP = "tests.drift.apps.drift_app:app"
+SYMBOLS = [SYMBOL, "DRF2", "DRF3"]
+QUERY = {
+    "strategy": "sma_cross", "params": "fast=3,slow=10", "symbols": ",".join(SYMBOLS),
+    "start": "2024-01-01", "end": "2024-06-30", "brokerAccount": "U1", "commission": "0.001",
+}  # fmt: skip
+ALICE = Caller("alice", frozenset({"viewer"}))
+
+
+def seed() -> None:
+    """Bars of three symbols; the trader copies each symbol's replay but its first trade,
+    a dollar late on entry of the second."""
+    executions = []
+    for n, symbol in enumerate(SYMBOLS):
+        bars = [b.model_copy(update={"symbol": symbol}) for b in walk(seed=7 + n)]
+        BarLake(lake()).merge(bars, ingested_at=datetime.now(UTC))
+        trades = run_backtest(
+            frame_of(walk(seed=7 + n)), "sma_cross", {"fast": 3, "slow": 10},
+            ExecutionSettings(commission=0.001),
+        ).trades  # fmt: skip
+        for k in range(1, len(trades)):
+            t = trades.iloc[k]
+            for side, price, at in (
+                ("buy", float(t.entry_price) + (1.0 if k == 1 else 0.0), t.entry_time),
+                ("sell", float(t.exit_price), t.exit_time),
+            ):
+                executions.append(
+                    ExecutionIn(
+                        broker_account="U1", symbol=symbol, side=side, quantity=float(t["size"]),
+                        price=price, fees=0.5, executed_at=at.to_pydatetime() + timedelta(hours=15),
+                    )
+                )  # fmt: skip
+    journal_of("alice").add(executions, "manual")
+
+
+def request(**changes: str) -> DriftRequest:
+    return DriftRequest.model_validate(QUERY | changes)
+
+
+def test_the_size_of_a_scope_is_estimated_from_the_request_alone(isolated_settings: Path):
+    assert estimated_bars(request()) == 3 * 182
+    assert estimated_bars(request(interval="60m")) == 3 * 182 * 24
+    days = (date(2200, 12, 31) - date(1900, 1, 1)).days + 1
+    assert estimated_bars(request(start="1900-01-01", end="2200-12-31")) == 3 * days
+    assert not is_large(request())
+    assert is_large(request(interval="5m"))  # 3 x 182 x 288 > 20,000
+
+
+def test_a_part_survives_its_json_round_trip_exactly(isolated_settings: Path):
+    seed()
+    journal = journal_of("alice")
+    plan = plan_drift(request(), ALICE, journal)
+    for symbol in SYMBOLS:
+        result, tolerance = symbol_drift(plan, symbol, journal)
+        assert result.pairs
+        assert result.missed
+        again, tolerance_again = part_of(part_json(symbol, result, tolerance))
+        assert again == result
+        assert tolerance_again == tolerance
+
+
+async def _finished(client: httpx.AsyncClient, url: str) -> dict[str, Any]:
+    seen: list[dict[str, Any]] = []
+    for _ in range(600):
+        reply = await client.get(url, headers=auth_headers("viewer"))
+        assert reply.status_code == 200, reply.text
+        view = reply.json()
+        seen.append(view)
+        if view["status"] in ("Completed", "Failed"):
+            return view
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"run {url} did not finish: {seen[-1]}")
+
+
+async def test_a_large_scope_fans_out_per_symbol_and_reports_as_the_synchronous_route(
+    isolated_settings: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("BACKTEST_WORKERS", "0")
+    monkeypatch.setenv("DRIFT_SYNC_MAX_BARS", "400")  # 3 symbols x 182 days = 546 bars
+    get_settings.cache_clear()
+    seed()
+    expected = drift_report(request(), ALICE, journal_of("alice"))
+    async with (
+        in_process_host(APP, plugins=[DurablePlugin()]) as host,
+        httpx.AsyncClient(base_url=host.base_url, timeout=60) as client,
+    ):
+        started = await client.get(
+            "/api/journal/drift", params=QUERY, headers=auth_headers("viewer")
+        )
+        assert started.status_code == 202, started.text
+        body = started.json()
+        assert started.headers["Location"] == body["statusUrl"]
+        assert body["statusUrl"] == f"/api/journal/drift/runs/{body['runId']}"
+        assert (body["status"], body["estimatedBars"], body["report"]) == ("Pending", 546, None)
+
+        view = await _finished(client, body["statusUrl"])
+        assert view["status"] == "Completed", view
+        assert view["progress"] == {
+            "stage": "done", "symbolsDone": 3, "symbolsTotal": 3,
+            "pairs": len(expected.pairs), "missed": len(expected.missed),
+            "extra": len(expected.extra),
+        }  # fmt: skip
+        assert view["report"] == expected.model_dump(mode="json", by_alias=True)
+
+        # another account cannot read it; an admin names the account
+        bobs = await client.get(body["statusUrl"], headers=auth_headers("viewer", "bob"))
+        assert bobs.status_code == 404
+        assert bobs.headers["Content-Type"].startswith("application/problem+json")
+        admin = await client.get(
+            body["statusUrl"], params={"account": "alice"}, headers=auth_headers("admin", "root")
+        )
+        assert admin.json()["report"] == view["report"]
+
+        # a small scope answers at once, with the report itself
+        small = await client.get(
+            "/api/journal/drift", params=QUERY | {"symbols": SYMBOL}, headers=auth_headers()
+        )
+        assert small.status_code == 200, small.text
+        assert small.json()["symbols"] == [SYMBOL]
+
+        # a symbol without bars fails its chunk: the run says which
+        missing = await client.get(
+            "/api/journal/drift", params=QUERY | {"symbols": f"{SYMBOL},ZZZZ,DRF2"},
+            headers=auth_headers(),
+        )  # fmt: skip
+        assert missing.status_code == 202, missing.text
+        failed = await _finished(client, missing.json()["statusUrl"])
+        assert failed["status"] == "Failed"
+        assert "ZZZZ" in failed["error"]
+        assert "no 1d bars of ZZZZ" in failed["error"]
+        assert failed["report"] is None
+
+        # an unknown strategy is refused before any fan-out
+        refused = await client.get(
+            "/api/journal/drift", params=QUERY | {"strategy": "nope"}, headers=auth_headers()
+        )
+        assert refused.status_code == 404
+        unknown = await client.get("/api/journal/drift/runs/nope", headers=auth_headers())
+        assert unknown.status_code == 404
