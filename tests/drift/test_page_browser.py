@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
@@ -57,6 +59,21 @@ def seed_goog() -> None:
     BarLake(lake()).merge(bars, ingested_at=datetime.now(UTC))
 
 
+def fanned_out_report(base_url: str, headers: dict[str, str], query: dict[str, str]) -> Any:
+    """The report of a scope that runs fanned out: 202, then its status URL until done."""
+    started = httpx.get(f"{base_url}/api/journal/drift", headers=headers, params=query)
+    assert started.status_code == 202, started.text
+    url = f"{base_url}{started.json()['statusUrl']}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        view = httpx.get(url, headers=headers).json()
+        if view["status"] == "Completed":
+            return view["report"]
+        assert view["status"] in ("Pending", "Running"), view
+        time.sleep(0.5)
+    raise AssertionError(f"the run at {url} did not finish")
+
+
 @pytest.mark.skipif(
     not shutil.which("chromium") and os.environ.get("CI") != "true",
     reason="Debian's chromium is not installed (apt-get install -y chromium)",
@@ -68,7 +85,9 @@ def test_the_drift_view_draws_the_reports_figures() -> None:
     seed_demo(journal_of(DEMO_ACCOUNT))
     headers = auth_headers("viewer", DEMO_ACCOUNT)
     token = headers["Authorization"].removeprefix("Bearer ")
-    with start_host({"LOCAL_DATA_DIR": os.environ["LOCAL_DATA_DIR"]}) as host:
+    # the README's scope (397 days of one symbol) answers at once; a wider one fans out
+    env = {"LOCAL_DATA_DIR": os.environ["LOCAL_DATA_DIR"], "DRIFT_SYNC_MAX_BARS": "400"}
+    with start_host(env) as host:
         reply = httpx.get(
             f"{host.base_url}/api/journal/drift", headers=headers, params=API_QUERY, timeout=60
         )
@@ -143,5 +162,23 @@ def test_the_drift_view_draws_the_reports_figures() -> None:
                     "document.body.dataset.driftLoaded === 'error'", timeout=30_000
                 )
                 assert "strategy 'nope'" in (page.text_content("#drift-status") or "")
+
+                # a large scope: the page follows the run's status URL to its report
+                wide = API_QUERY | {"start": "2007-01-01"}
+                run = fanned_out_report(host.base_url, headers, wide)
+                page.fill("#drift", "sma_cross")
+                page.fill("#from", "2007-01-01")
+                page.click("#drift-run")
+                page.wait_for_function(
+                    "document.body.dataset.driftLoaded !== 'error'"
+                    " && document.body.dataset.driftRun !== undefined",
+                    timeout=90_000,
+                )
+                for key in ("strategyPnl", "traderPnl", "difference"):
+                    shown = page.text_content(f'[data-drift="{key}"] .value')
+                    assert shown == money(run[key]), key
+                assert run["difference"] != report["difference"]
+                extra = page.text_content('[data-count="extra"]')
+                assert extra == str(len(run["extra"]))
             finally:
                 browser.close()
