@@ -75,8 +75,17 @@ async def drift(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     job = await asyncio.to_thread(runs.start_run, request, caller, journal)
     payload = dict(job.model_dump(mode="json", by_alias=True))
     telemetry.with_trace(payload)
-    await _client.get().start_new(DRIFT_ORCHESTRATOR, job.run_id, payload)
     view = await asyncio.to_thread(runs.run_view, journal.account, job.run_id, None)
+    await _client.get().start_new(DRIFT_ORCHESTRATOR, job.run_id, payload)
+    await asyncio.to_thread(
+        audit_change,
+        caller,
+        "journal.drift.started",
+        kind="backtest",
+        account=journal.account,
+        target=f"journal/drift/runs/{job.run_id}",
+        detail={"symbols": request.symbols, "estimatedBars": runs.estimated_bars(request)},
+    )
     return json_response(
         view, status=202, headers={"Location": view.status_url, "Retry-After": "2"}
     )

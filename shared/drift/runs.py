@@ -14,6 +14,7 @@ Whether a request runs synchronously is `is_large(request)`: its estimated bar c
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -42,7 +43,7 @@ from shared.journal.service import journal_of
 from shared.journal.store import Journal
 from shared.market.models import interval_length
 from shared.storage.blob import BlobNotFound, BlobStore
-from shared.storage.documents import Document, DocumentNotFound, DocumentStore
+from shared.storage.documents import Document, DocumentNotFound, DocumentStore, StaleEtag, content
 from shared.storage.factory import blob_store, document_store
 
 CONTAINER = "journal"
@@ -257,7 +258,17 @@ def _now() -> str:
 
 def _update(docs: DocumentStore, account_id: str, run_id: str, **fields: Any) -> None:
     doc = docs.read(CONTAINER, _doc_id(run_id), account_id)
-    docs.upsert(CONTAINER, {**doc, **fields})
+    docs.upsert(CONTAINER, {**content(doc), **fields})
+
+
+def _mark_running(docs: DocumentStore, account_id: str, run_id: str) -> None:
+    """Pending -> Running, once: only while the run is still Pending (a chunk finishing
+    after its run failed must not write it back to Running)."""
+    doc = docs.read(CONTAINER, _doc_id(run_id), account_id)
+    if doc.get("status") != "Pending":
+        return
+    with contextlib.suppress(StaleEtag):  # another chunk (or the failure) wrote it first
+        docs.upsert(CONTAINER, {**content(doc), "status": "Running"}, if_match=doc.get("_etag"))
 
 
 # ------------------------------------------------------------------------------ steps
@@ -291,7 +302,7 @@ def run_symbol(task: SymbolTask) -> SymbolDone:
     began = time.perf_counter()
     plan = task.plan
     docs = document_store()
-    _update(docs, plan.account_id, task.run_id, status="Running")
+    _mark_running(docs, plan.account_id, task.run_id)
     result, tolerance = symbol_drift(plan, task.symbol, journal_of(plan.account_id))
     name = f"{_prefix(plan.account_id, task.run_id)}/parts/{task.symbol}.json"
     results().put(name, part_json(task.symbol, result, tolerance), content_type="application/json")

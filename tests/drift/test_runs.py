@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from devhost.durable.plugin import DurablePlugin
+from shared.audit import AuditLog
 from shared.auth.caller import Caller
 from shared.backtest import ExecutionSettings, run_backtest
 from shared.config import get_settings
@@ -23,7 +24,7 @@ from shared.drift.service import plan_drift, symbol_drift
 from shared.ingest.bars import BarLake
 from shared.journal.models import ExecutionIn
 from shared.journal.service import journal_of
-from shared.storage.factory import lake
+from shared.storage.factory import document_store, lake
 from tests.drift.conftest import SYMBOL, frame_of, walk
 from testsupport.auth import auth_headers
 from testsupport.host import in_process_host
@@ -123,6 +124,12 @@ async def test_a_large_scope_fans_out_per_symbol_and_reports_as_the_synchronous_
         assert body["statusUrl"] == f"/api/journal/drift/runs/{body['runId']}"
         assert (body["status"], body["estimatedBars"], body["report"]) == ("Pending", 546, None)
 
+        started_records = [
+            r for r in AuditLog(document_store()).page(datetime.now(UTC).strftime("%Y-%m"))[0]
+            if r.action == "journal.drift.started"
+        ]  # fmt: skip
+        assert [r.target for r in started_records] == [f"journal/drift/runs/{body['runId']}"]
+        assert started_records[0].detail["estimatedBars"] == 546
         view = await _finished(client, body["statusUrl"])
         assert view["status"] == "Completed", view
         assert view["progress"] == {
