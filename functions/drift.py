@@ -22,11 +22,12 @@ from functions.http import (
     parse_body,
     parse_query,
 )
-from shared import telemetry
+from shared import offload, telemetry
 from shared.api_model import ApiModel
 from shared.auth.caller import Caller
-from shared.drift import DriftReport, DriftRequest, drift_report, runs
+from shared.drift import DriftReport, DriftRequest, runs
 from shared.drift.runs import DRIFT_ORCHESTRATOR, DriftProgress, DriftRunView
+from shared.drift.service import account_report
 from shared.journal.broker_accounts import (
     BrokerAccountTerms,
     BrokerAccountTermsIn,
@@ -70,7 +71,8 @@ async def drift(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     request = parse_query(req, DriftRequest)
     journal = journal_of(owner(caller, request.account))
     if not runs.is_large(request):
-        report = await asyncio.to_thread(drift_report, request, caller, journal)
+        # replaying and matching is CPU work: in the request worker process (issue 12)
+        report = await offload.run_cpu(account_report, request, caller, journal.account)
         return json_response(report)
     job = await asyncio.to_thread(runs.start_run, request, caller, journal)
     payload = dict(job.model_dump(mode="json", by_alias=True))

@@ -32,6 +32,7 @@ from shared.ingest.query import lake_bars
 from shared.journal import Trade, match
 from shared.journal.broker_accounts import account_terms
 from shared.journal.models import BrokerAccount
+from shared.journal.service import journal_of
 from shared.journal.store import Journal
 from shared.market.models import Interval
 from shared.market.symbols import parse_symbol
@@ -629,11 +630,18 @@ def drift_report(request: DriftRequest, caller: Caller, journal: Journal) -> Dri
     return build_report(plan, combine([part for part, _ in parts]), tolerances)
 
 
+def account_report(request: DriftRequest, caller: Caller, account: str) -> DriftReport:
+    """`drift_report` on `account`'s journal: picklable arguments, for the request worker
+    process (`shared.offload.run_cpu`)."""
+    return drift_report(request, caller, journal_of(account))
+
+
 __all__ = [
     "CAUSES",
     "DriftPlan",
     "DriftReport",
     "DriftRequest",
+    "account_report",
     "build_report",
     "combine",
     "drift_report",
