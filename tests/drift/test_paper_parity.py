@@ -9,6 +9,7 @@ broker's slippage and fees."""
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -19,9 +20,9 @@ import pytest
 from containerapps.relay.quotes import trade_quote
 from devhost.webpubsub.finnhub import FinnhubServer, SampleReplay
 from shared.auth.caller import Caller
-from shared.backtest import ExecutionSettings, load_bars, run_backtest
+from shared.backtest import BarsFrame, ExecutionSettings, load_bars, run_backtest
 from shared.config import get_settings
-from shared.drift import CAUSES, DriftRequest, drift_report, money
+from shared.drift import CAUSES, DriftReport, DriftRequest, drift_report, money
 from shared.feed.trades import Trade
 from shared.ingest.bars import BarLake
 from shared.ingest.state import QUOTES, quote_document
@@ -72,7 +73,18 @@ def lake_bars_of(replay: SampleReplay, first: int) -> list[Bar]:
     return bars
 
 
-def test_following_the_signals_on_paper_leaves_only_timing_slippage_and_fees() -> None:
+@dataclass
+class Followed:
+    report: DriftReport
+    signals: pd.DataFrame
+    fills: list[tuple[float, float]]  # (quote, fill price) of each order placed
+    frame: BarsFrame
+    model: ExecutionSettings
+
+
+def follow(skip: frozenset[int] = frozenset(), halve: frozenset[int] = frozenset()) -> Followed:
+    """The follower trades every signal (but those in `skip`; half the size on those in
+    `halve`) at the first replayed quote of its fill bar; then the drift report."""
     replay, first = replay_source()
     bars = lake_bars_of(replay, first)
     BarLake(lake()).merge(bars, ingested_at=datetime.now(UTC))
@@ -102,8 +114,11 @@ def test_following_the_signals_on_paper_leaves_only_timing_slippage_and_fees() -
     signals = run_backtest(frame, "sma_cross", PARAMS, model).trades
     assert len(signals) >= 5
 
-    fills: list[tuple[float, float]] = []  # (quote, fill price) of each order
-    for t in signals.itertuples(index=False):
+    fills: list[tuple[float, float]] = []
+    for k, t in enumerate(signals.itertuples(index=False)):
+        if k in skip:
+            continue
+        qty = float(t.size) / 2 if k in halve else float(t.size)
         for bar, side in ((int(t.entry_bar), "buy"), (int(t.exit_bar), "sell")):
             at = bars[bar].ts + FILL_AFTER
             tick = replayed_tick(replay, first + bar, at)
@@ -111,9 +126,7 @@ def test_following_the_signals_on_paper_leaves_only_timing_slippage_and_fees() -
             assert quote.source == "replay"
             store.upsert(QUOTES, quote_document(quote))
             clock[0] = at
-            order = broker.place_order(
-                TRADER, paper.id, OrderIn(symbol=SYMBOL, side=side, qty=float(t.size))
-            )
+            order = broker.place_order(TRADER, paper.id, OrderIn(symbol=SYMBOL, side=side, qty=qty))
             assert order.status == "filled", order
             fills.append((tick.price, float(order.fill_price or 0)))
 
@@ -125,6 +138,15 @@ def test_following_the_signals_on_paper_leaves_only_timing_slippage_and_fees() -
         }
     )  # fmt: skip
     report = drift_report(request, Caller("alice", frozenset({"viewer"})), journal_of("alice"))
+    return Followed(report, signals, fills, frame, model)
+
+
+def test_following_the_signals_on_paper_leaves_only_timing_slippage_and_fees() -> None:
+    followed = follow()
+    report, signals, fills, frame, model = (
+        followed.report, followed.signals, followed.fills, followed.frame, followed.model,
+    )  # fmt: skip
+    settings = get_settings()
 
     # the account's terms are the model the follower traded by
     assert report.execution == model
@@ -163,3 +185,19 @@ def test_following_the_signals_on_paper_leaves_only_timing_slippage_and_fees() -
             pytest.approx(quote_price * (1 + float(slip))),
             pytest.approx(quote_price * (1 - float(slip))),
         )
+
+
+def test_a_skipped_signal_and_a_halved_order_show_as_missed_and_size() -> None:
+    """The check is not blind: a follower that skips signal 1 and halves signal 3 gets
+    exactly that trade missed and a size effect on exactly that pair."""
+    followed = follow(skip=frozenset({1}), halve=frozenset({3}))
+    report, signals = followed.report, followed.signals
+    assert [leg.entry_bar for leg in report.missed] == [int(signals.entry_bar[1])]
+    assert report.extra == []
+    exact = {k: Decimal(v) for k, v in report.exact.items()}
+    assert exact["missed"] == -Decimal(str(report.missed[0].net_pnl))
+    halved = [p for p in report.pairs if p.size_difference != 0]
+    assert [p.strategy.entry_bar for p in halved] == [int(signals.entry_bar[3])]
+    assert halved[0].size_difference == -float(signals["size"][3]) / 2
+    assert exact["size"] != 0
+    assert sum(exact[c] for c in CAUSES) == exact["difference"]
