@@ -1,17 +1,24 @@
 """The drift orchestration: one activity per symbol (with retries), progress in the custom
-status, then the fan-in. The work is in `shared.drift.runs`; messages are its models."""
+status, then the fan-in. The work is in `shared.drift.runs`; here only the orchestrator and
+one-line activities, which pass its typed messages as JSON (`wire`), as `durable/backtest.py`
+does for backtests."""
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from typing import Any
+from collections.abc import Callable, Generator
+from typing import Any, TypeVar
 
 import azure.durable_functions as df
 from azure.durable_functions.models.Task import TaskState
+from pydantic import BaseModel
 
 from shared import telemetry
+from shared.backtest.runs.messages import wire
 from shared.drift.runs import (
     DRIFT_ORCHESTRATOR,
+    FAILED_ACTIVITY,
+    FINISH_ACTIVITY,
+    SYMBOL_ACTIVITY,
     DriftJob,
     DriftProgress,
     FailTask,
@@ -29,14 +36,11 @@ CHUNK_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=500, max_numb
 STEP_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=1000, max_number_of_attempts=2)
 
 Orchestration = Generator[Any, Any, Any]
+M = TypeVar("M", bound=BaseModel)
 
 
-def _message(model: Any) -> dict[str, Any]:
-    return dict(model.model_dump(mode="json", by_alias=True))
-
-
-def _status(context: df.DurableOrchestrationContext, progress: DriftProgress) -> None:
-    context.set_custom_status(_message(progress))
+class SymbolFailed(Exception):
+    """A symbol's chunk still failed after its retries; the message names it."""
 
 
 @bp.orchestration_trigger(context_name="context", orchestration=DRIFT_ORCHESTRATOR)
@@ -44,20 +48,11 @@ def drift_run(context: df.DurableOrchestrationContext) -> Orchestration:
     job = DriftJob.model_validate(context.get_input())
     symbols = job.plan.request.symbols
     progress = DriftProgress(stage="running", symbols_done=0, symbols_total=len(symbols))
-    _status(context, progress)
+    context.set_custom_status(progress.to_status())
     try:
         tasks = [
             context.call_activity_with_retry(
-                "drift_symbol",
-                CHUNK_RETRY,
-                _message(
-                    SymbolTask(
-                        run_id=job.run_id,
-                        plan=job.plan,
-                        symbol=symbol,
-                        trace_context=job.trace_context,
-                    )
-                ),
+                SYMBOL_ACTIVITY, CHUNK_RETRY, wire(job.symbol_task(symbol))
             )
             for symbol in symbols
         ]
@@ -69,53 +64,48 @@ def drift_run(context: df.DurableOrchestrationContext) -> Orchestration:
             pending.remove(index)
             if finished.state is TaskState.FAILED:
                 reason = str(finished.result).split(" \n ", 1)[0]
-                raise RuntimeError(f"symbol {symbols[index]} failed: {reason}")
+                raise SymbolFailed(
+                    f"symbol {symbols[index]} failed after "
+                    f"{CHUNK_RETRY.max_number_of_attempts} attempts: {reason}"
+                )
             part = SymbolDone.model_validate(finished.result)
             parts.append(part)
-            progress.symbols_done += 1
-            progress.pairs += part.pairs
-            progress.missed += part.missed
-            progress.extra += part.extra
-            _status(context, progress)
+            progress.add(part)
+            context.set_custom_status(progress.to_status())
         progress.stage = "combining"
-        _status(context, progress)
+        context.set_custom_status(progress.to_status())
         yield context.call_activity_with_retry(
-            "drift_finish",
-            STEP_RETRY,
-            _message(
-                FinishTask(
-                    run_id=job.run_id, plan=job.plan, parts=parts, trace_context=job.trace_context
-                )
-            ),
+            FINISH_ACTIVITY, STEP_RETRY, wire(job.finish_task(parts))
         )
         progress.stage = "done"
-        _status(context, progress)
+        context.set_custom_status(progress.to_status())
         return {"runId": job.run_id}
     except Exception as error:
         message = str(error).split(" \n ", 1)[0]
         progress.stage = "failed"
-        _status(context, progress)
-        yield context.call_activity(
-            "drift_failed",
-            _message(FailTask(run_id=job.run_id, account_id=job.plan.account_id, error=message)),
-        )
-        raise RuntimeError(message) from None
+        context.set_custom_status(progress.to_status())
+        yield context.call_activity(FAILED_ACTIVITY, wire(job.failed_task(message)))
+        raise SymbolFailed(message) from None
+
+
+def _step(name: str, body: Callable[[M], Any], message: type[M], payload: dict[str, Any]) -> Any:
+    """Run activity `name`: its typed input from `payload`, its typed output as JSON."""
+    parsed = message.model_validate(payload)
+    with telemetry.activity(name, payload, run_id=getattr(parsed, "run_id", None)):
+        result = body(parsed)
+    return None if result is None else wire(result)
 
 
 @bp.activity_trigger(input_name="task")
 def drift_symbol(task: dict[str, Any]) -> dict[str, Any]:
-    parsed = SymbolTask.model_validate(task)
-    with telemetry.activity("drift_symbol", task, run_id=parsed.run_id):
-        return _message(run_symbol(parsed))
+    return _step(SYMBOL_ACTIVITY, run_symbol, SymbolTask, task)
 
 
 @bp.activity_trigger(input_name="task")
 def drift_finish(task: dict[str, Any]) -> None:
-    parsed = FinishTask.model_validate(task)
-    with telemetry.activity("drift_finish", task, run_id=parsed.run_id):
-        finish_run(parsed)
+    _step(FINISH_ACTIVITY, finish_run, FinishTask, task)
 
 
 @bp.activity_trigger(input_name="task")
 def drift_failed(task: dict[str, Any]) -> None:
-    fail_run(FailTask.model_validate(task))
+    _step(FAILED_ACTIVITY, fail_run, FailTask, task)

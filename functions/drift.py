@@ -6,27 +6,17 @@ the replay takes its commission, slippage and sizing from (`shared.journal.broke
 from __future__ import annotations
 
 import asyncio
-from contextvars import ContextVar
-from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
 from pydantic import ConfigDict, Field
 
-from functions.http import (
-    SPEC_ATTRIBUTE,
-    audit_change,
-    endpoint,
-    endpoint_spec,
-    json_response,
-    parse_body,
-    parse_query,
-)
-from shared import offload, telemetry
+from functions.http import audit_change, endpoint, json_response, parse_body, parse_query
+from shared import offload
 from shared.api_model import ApiModel
 from shared.auth.caller import Caller
 from shared.drift import DriftReport, DriftRequest, runs
-from shared.drift.runs import DRIFT_ORCHESTRATOR, DriftProgress, DriftRunView
+from shared.drift.runs import DriftRunService, DriftRunView
 from shared.drift.service import account_report
 from shared.journal.broker_accounts import (
     BrokerAccountTerms,
@@ -40,7 +30,6 @@ from shared.openapi import EndpointSpec, describe
 from shared.storage.factory import document_store
 
 bp = df.Blueprint()
-_client: ContextVar[df.DurableOrchestrationClient] = ContextVar("drift_durable_client")
 
 
 class AccountQuery(ApiModel):
@@ -49,6 +38,9 @@ class AccountQuery(ApiModel):
     account: str | None = Field(None, max_length=255, description="Admins only: whose journal.")
 
 
+@bp.function_name("journal_drift")
+@bp.route(route="journal/drift", methods=["GET"])
+@bp.durable_client_input(client_name="client")
 @endpoint(
     role="viewer",
     summary="Execution drift: my trades against a strategy's replay, each difference costed",
@@ -67,26 +59,24 @@ class AccountQuery(ApiModel):
     errors=(404, 422),
     tags=("journal",),
 )
-async def drift(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+async def journal_drift(
+    req: func.HttpRequest, caller: Caller, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
     request = parse_query(req, DriftRequest)
     journal = journal_of(owner(caller, request.account))
     if not runs.is_large(request):
         # replaying and matching is CPU work: in the request worker process (issue 12)
         report = await offload.run_cpu(account_report, request, caller, journal.account)
         return json_response(report)
-    job = await asyncio.to_thread(runs.start_run, request, caller, journal)
-    payload = dict(job.model_dump(mode="json", by_alias=True))
-    telemetry.with_trace(payload)
-    view = await asyncio.to_thread(runs.run_view, journal.account, job.run_id, None)
-    await _client.get().start_new(DRIFT_ORCHESTRATOR, job.run_id, payload)
+    view = await DriftRunService(client).start(request, caller, journal)
     await asyncio.to_thread(
         audit_change,
         caller,
         "journal.drift.started",
         kind="backtest",
         account=journal.account,
-        target=f"journal/drift/runs/{job.run_id}",
-        detail={"symbols": request.symbols, "estimatedBars": runs.estimated_bars(request)},
+        target=f"journal/drift/runs/{view.run_id}",
+        detail={"symbols": request.symbols, "estimatedBars": view.estimated_bars},
     )
     return json_response(
         view, status=202, headers={"Location": view.status_url, "Retry-After": "2"}
@@ -96,6 +86,9 @@ async def drift(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
 describe("journal_drift", EndpointSpec(role="viewer", other_responses=((202, DriftRunView),)))
 
 
+@bp.function_name("journal_drift_run")
+@bp.route(route="journal/drift/runs/{runId}", methods=["GET"])
+@bp.durable_client_input(client_name="client")
 @endpoint(
     role="viewer",
     summary="A fanned-out drift run: status, progress and, once Completed, the report",
@@ -106,57 +99,13 @@ describe("journal_drift", EndpointSpec(role="viewer", other_responses=((202, Dri
     errors=(404,),
     tags=("journal",),
 )
-async def drift_run_status(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+async def journal_drift_run(
+    req: func.HttpRequest, caller: Caller, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
     query = parse_query(req, AccountQuery)
     account = owner(caller, query.account)
-    run_id = req.route_params["runId"]
-    status = await _client.get().get_status(run_id)
-    custom = status.custom_status if status and status.runtime_status else None
-    progress = DriftProgress.model_validate(custom) if isinstance(custom, dict) else None
-    view = await asyncio.to_thread(runs.run_view, account, run_id, progress)
+    view = await DriftRunService(client).view(account, req.route_params["runId"])
     return json_response(view)
-
-
-def _documented(route: Any) -> Any:
-    """Carry the route's OpenAPI contract onto the registered function (the durable client
-    wrapper hides the `endpoint` wrapper)."""
-
-    def mark(function: Any) -> Any:
-        setattr(function, SPEC_ATTRIBUTE, endpoint_spec(route))
-        return function
-
-    return mark
-
-
-async def _with_client(
-    route: Any, req: func.HttpRequest, client: df.DurableOrchestrationClient
-) -> func.HttpResponse:
-    token = _client.set(client)
-    try:
-        response: func.HttpResponse = await route(req)
-        return response
-    finally:
-        _client.reset(token)
-
-
-@bp.function_name("journal_drift")
-@bp.route(route="journal/drift", methods=["GET"])
-@bp.durable_client_input(client_name="client")
-@_documented(drift)
-async def journal_drift(
-    req: func.HttpRequest, client: df.DurableOrchestrationClient
-) -> func.HttpResponse:
-    return await _with_client(drift, req, client)
-
-
-@bp.function_name("journal_drift_run")
-@bp.route(route="journal/drift/runs/{runId}", methods=["GET"])
-@bp.durable_client_input(client_name="client")
-@_documented(drift_run_status)
-async def journal_drift_run(
-    req: func.HttpRequest, client: df.DurableOrchestrationClient
-) -> func.HttpResponse:
-    return await _with_client(drift_run_status, req, client)
 
 
 @bp.function_name("journal_broker_account_terms_get")

@@ -14,7 +14,7 @@ Whether a request runs synchronously is `is_large(request)`: its estimated bar c
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import json
 import time
 import uuid
@@ -25,8 +25,11 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import Field
 
+from shared import telemetry
 from shared.api_model import ApiModel
 from shared.auth.caller import Caller
+from shared.backtest.runs.messages import Traced, wire
+from shared.backtest.runs.service import OrchestrationClient, runtime_of
 from shared.config import get_settings
 from shared.drift.attribution import Drift, Leg, Modelled, Pair
 from shared.drift.service import (
@@ -42,15 +45,21 @@ from shared.errors import NotFound
 from shared.journal.service import journal_of
 from shared.journal.store import Journal
 from shared.market.models import interval_length
+from shared.orchestration import TERMINAL
 from shared.storage.blob import BlobNotFound, BlobStore
-from shared.storage.documents import Document, DocumentNotFound, DocumentStore, StaleEtag, content
+from shared.storage.documents import Document, DocumentNotFound, content
 from shared.storage.factory import blob_store, document_store
 
 CONTAINER = "journal"
 KIND = "drift_run"
 DRIFT_ORCHESTRATOR = "drift_run"
-"""The orchestration's name (`durable/drift.py` registers it; the route starts it)."""
+SYMBOL_ACTIVITY = "drift_symbol"
+FINISH_ACTIVITY = "drift_finish"
+FAILED_ACTIVITY = "drift_failed"
+"""The orchestration's and activities' names (`durable/drift.py` registers them; the run
+service starts the orchestration)."""
 RunStatus = Literal["Pending", "Running", "Completed", "Failed"]
+"""Of the runtime's statuses (`shared.orchestration`), those a drift run document holds."""
 SESSION_DAY = pd.Timedelta(days=1)
 
 
@@ -69,21 +78,32 @@ def is_large(request: DriftRequest) -> bool:
 
 
 # ------------------------------------------------------------------------------ messages
-class DriftJob(ApiModel):
+class DriftJob(Traced):
     """The orchestration's input: a run of a resolved plan."""
 
     run_id: str
     plan: DriftPlan
-    trace_context: dict[str, str] = Field(default_factory=dict)
+
+    def symbol_task(self, symbol: str) -> SymbolTask:
+        return SymbolTask(
+            run_id=self.run_id, plan=self.plan, symbol=symbol, trace_context=self.trace_context
+        )
+
+    def finish_task(self, parts: list[SymbolDone]) -> FinishTask:
+        return FinishTask(
+            run_id=self.run_id, plan=self.plan, parts=parts, trace_context=self.trace_context
+        )
+
+    def failed_task(self, error: str) -> FailTask:
+        return FailTask(run_id=self.run_id, account_id=self.plan.account_id, error=error)
 
 
-class SymbolTask(ApiModel):
+class SymbolTask(Traced):
     """One chunk: one symbol of a run."""
 
     run_id: str
     plan: DriftPlan
     symbol: str
-    trace_context: dict[str, str] = Field(default_factory=dict)
 
 
 class SymbolDone(ApiModel):
@@ -97,21 +117,24 @@ class SymbolDone(ApiModel):
     seconds: float
 
 
-class FinishTask(ApiModel):
+class FinishTask(Traced):
+    """The fan-in: every symbol's part."""
+
     run_id: str
     plan: DriftPlan
     parts: list[SymbolDone]
-    trace_context: dict[str, str] = Field(default_factory=dict)
 
 
 class FailTask(ApiModel):
+    """Record why a run failed."""
+
     run_id: str
     account_id: str
     error: str
 
 
 class DriftProgress(ApiModel):
-    """The orchestration's custom status."""
+    """The orchestration's custom status: symbols done (one chunk each) and what they found."""
 
     stage: Literal["running", "combining", "done", "failed"]
     symbols_done: int
@@ -119,6 +142,25 @@ class DriftProgress(ApiModel):
     pairs: int = 0
     missed: int = 0
     extra: int = 0
+
+    def add(self, part: SymbolDone) -> None:
+        self.symbols_done += 1
+        self.pairs += part.pairs
+        self.missed += part.missed
+        self.extra += part.extra
+
+    def to_status(self) -> dict[str, Any]:
+        return wire(self)
+
+    @classmethod
+    def of(cls, custom_status: Any) -> DriftProgress | None:
+        """The progress in a custom status; None for anything else (not started yet)."""
+        if isinstance(custom_status, dict):
+            try:
+                return cls.model_validate(custom_status)
+            except ValueError:
+                return None
+        return None
 
 
 class DriftRunView(ApiModel):
@@ -256,19 +298,27 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def _update(docs: DocumentStore, account_id: str, run_id: str, **fields: Any) -> None:
-    doc = docs.read(CONTAINER, _doc_id(run_id), account_id)
-    docs.upsert(CONTAINER, {**content(doc), **fields})
+FINAL_FIELDS = frozenset({"status", "completed_at", "error", "report_blob"})
+"""What a run that already ended keeps (as a backtest run's document does): a late chunk
+cannot turn a failed run back to Running, nor overwrite why it ended."""
 
 
-def _mark_running(docs: DocumentStore, account_id: str, run_id: str) -> None:
-    """Pending -> Running, once: only while the run is still Pending (a chunk finishing
-    after its run failed must not write it back to Running)."""
-    doc = docs.read(CONTAINER, _doc_id(run_id), account_id)
-    if doc.get("status") != "Pending":
-        return
-    with contextlib.suppress(StaleEtag):  # another chunk (or the failure) wrote it first
-        docs.upsert(CONTAINER, {**content(doc), "status": "Running"}, if_match=doc.get("_etag"))
+def update_run(account_id: str, run_id: str, **fields: Any) -> None:
+    """Set fields of a run document: the one update path, etag-guarded read-modify-write
+    (`DocumentStore.update`: a lost race is re-applied, never dropped). A run that ended
+    keeps `FINAL_FIELDS`; Running is only ever set on a Pending run."""
+
+    def change(doc: Document) -> Document | None:
+        changes = dict(fields)
+        if doc.get("status") in TERMINAL:
+            changes = {k: v for k, v in changes.items() if k not in FINAL_FIELDS}
+        if changes.get("status") == "Running" and doc.get("status") != "Pending":
+            del changes["status"]
+        if not changes:
+            return None
+        return {**content(doc), **changes}
+
+    document_store().update(CONTAINER, _doc_id(run_id), account_id, change)
 
 
 # ------------------------------------------------------------------------------ steps
@@ -301,8 +351,7 @@ def run_symbol(task: SymbolTask) -> SymbolDone:
     the same blob)."""
     began = time.perf_counter()
     plan = task.plan
-    docs = document_store()
-    _mark_running(docs, plan.account_id, task.run_id)
+    update_run(plan.account_id, task.run_id, status="Running")
     result, tolerance = symbol_drift(plan, task.symbol, journal_of(plan.account_id))
     name = f"{_prefix(plan.account_id, task.run_id)}/parts/{task.symbol}.json"
     results().put(name, part_json(task.symbol, result, tolerance), content_type="application/json")
@@ -328,8 +377,7 @@ def finish_run(task: FinishTask) -> None:
     report = build_report(task.plan, combine([drift for drift, _ in parts]), tolerances)
     name = f"{_prefix(task.plan.account_id, task.run_id)}/report.json"
     store.put(name, report.model_dump_json(by_alias=True).encode(), content_type="application/json")
-    _update(
-        document_store(),
+    update_run(
         task.plan.account_id,
         task.run_id,
         status="Completed",
@@ -339,14 +387,36 @@ def finish_run(task: FinishTask) -> None:
 
 
 def fail_run(task: FailTask) -> None:
-    _update(
-        document_store(),
+    update_run(
         task.account_id,
         task.run_id,
         status="Failed",
         completed_at=_now(),
         error=task.error,
     )
+
+
+class DriftRunService:
+    """Start and read drift runs behind an `OrchestrationClient` (the Durable client), as
+    `shared.backtest.runs.RunService` does for backtests."""
+
+    def __init__(self, client: OrchestrationClient) -> None:
+        self.client = client
+
+    async def start(self, request: DriftRequest, caller: Caller, journal: Journal) -> DriftRunView:
+        """Record the run and start its orchestration; the view as recorded (Pending)."""
+        job = await asyncio.to_thread(start_run, request, caller, journal)
+        payload = wire(job)
+        telemetry.with_trace(payload)
+        view = await asyncio.to_thread(run_view, journal.account, job.run_id, None)
+        await self.client.start_new(DRIFT_ORCHESTRATOR, job.run_id, payload)
+        return view
+
+    async def view(self, account_id: str, run_id: str) -> DriftRunView:
+        """A run of `account_id`'s journal with its orchestration's progress."""
+        status = await self.client.get_status(run_id)
+        custom = status.custom_status if runtime_of(status) is not None else None
+        return await asyncio.to_thread(run_view, account_id, run_id, DriftProgress.of(custom))
 
 
 def run_view(account_id: str, run_id: str, progress: DriftProgress | None) -> DriftRunView:
@@ -380,8 +450,12 @@ def run_view(account_id: str, run_id: str, progress: DriftProgress | None) -> Dr
 
 __all__ = [
     "DRIFT_ORCHESTRATOR",
+    "FAILED_ACTIVITY",
+    "FINISH_ACTIVITY",
+    "SYMBOL_ACTIVITY",
     "DriftJob",
     "DriftProgress",
+    "DriftRunService",
     "DriftRunView",
     "FailTask",
     "FinishTask",
@@ -397,4 +471,5 @@ __all__ = [
     "run_view",
     "start_run",
     "status_url",
+    "update_run",
 ]
