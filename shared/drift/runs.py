@@ -1,12 +1,15 @@
-"""Drift runs: a large scope (many symbols or years) fanned out one chunk per symbol.
+"""Drift runs: a large scope (many symbols or years) fanned out one chunk per symbol, on the
+machinery of backtest runs (`shared.backtest.runs`: typed messages passed as `wire` JSON with
+the caller's trace context, an `OrchestrationClient`, a run document with one update path).
 
-The steps, each a function the Durable orchestration's activities call (`durable/drift.py`
-only sequences them): `start_run` resolves the plan and records the run document (in the
-journal's container, kind `drift_run`); `run_symbol` computes one symbol's drift and writes it
-as a blob (the message carries its name, never the legs); `finish_run` reads the parts in
-the request's symbol order, builds the report exactly as the synchronous route does, stores
-it and marks the run Completed; `fail_run` records a failure. Messages between the steps are
-the pydantic models below.
+`DriftRunService(client).start` resolves the plan (a bad strategy or execution field fails
+here, before any fan-out), records the run document (the journal's container, kind
+`drift_run`) and starts the `drift_run` orchestration (`durable/drift.py`, which only
+sequences these steps): `run_symbol` computes one symbol's drift and writes it as a blob (the
+message carries its name, never the legs); `finish_run` reads the parts in the request's
+symbol order, builds the report exactly as the synchronous route does, stores it and marks
+the run Completed; `fail_run` records a failure. `DriftRunService.view` reads the run with
+the orchestration's progress (`DriftProgress`, its custom status).
 
 Whether a request runs synchronously is `is_large(request)`: its estimated bar count
 (symbols x days x bars per day) against DRIFT_SYNC_MAX_BARS.
