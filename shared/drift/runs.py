@@ -418,8 +418,15 @@ class DriftRunService:
     async def view(self, account_id: str, run_id: str) -> DriftRunView:
         """A run of `account_id`'s journal with its orchestration's progress."""
         status = await self.client.get_status(run_id)
-        custom = status.custom_status if runtime_of(status) is not None else None
-        return await asyncio.to_thread(run_view, account_id, run_id, DriftProgress.of(custom))
+        runtime = runtime_of(status)
+        custom = status.custom_status if runtime is not None else None
+        view = await asyncio.to_thread(run_view, account_id, run_id, DriftProgress.of(custom))
+        if view.status not in TERMINAL and runtime in TERMINAL and runtime != "Completed":
+            # the orchestration ended without its failure step landing: say so, not Running
+            view = view.model_copy(
+                update={"status": "Failed", "error": f"orchestration {runtime}: {status.output}"}
+            )
+        return view
 
 
 def run_view(account_id: str, run_id: str, progress: DriftProgress | None) -> DriftRunView:

@@ -19,7 +19,16 @@ from shared.auth.caller import Caller
 from shared.backtest import ExecutionSettings, run_backtest
 from shared.config import get_settings
 from shared.drift import DriftRequest, drift_report
-from shared.drift.runs import estimated_bars, is_large, part_json, part_of
+from shared.drift.runs import (
+    DriftRunService,
+    FailTask,
+    estimated_bars,
+    fail_run,
+    is_large,
+    part_json,
+    part_of,
+    update_run,
+)
 from shared.drift.service import plan_drift, symbol_drift
 from shared.ingest.bars import BarLake
 from shared.journal.models import ExecutionIn
@@ -174,3 +183,51 @@ async def test_a_large_scope_fans_out_per_symbol_and_reports_as_the_synchronous_
         assert refused.status_code == 404
         unknown = await client.get("/api/journal/drift/runs/nope", headers=auth_headers())
         assert unknown.status_code == 404
+
+
+class _Ended:
+    """An orchestration status as the Durable client returns it."""
+
+    def __init__(self, runtime: str, output: str) -> None:
+        self.runtime_status = runtime
+        self.custom_status = {"stage": "running", "symbolsDone": 1, "symbolsTotal": 3}
+        self.output = output
+
+
+class _Client:
+    def __init__(self, status: Any) -> None:
+        self.status = status
+        self.started: list[tuple[str, str]] = []
+
+    async def start_new(self, name: str, instance_id: str, client_input: Any, /) -> Any:
+        self.started.append((name, instance_id))
+
+    async def get_status(self, instance_id: str, /) -> Any:
+        return self.status
+
+    async def terminate(self, instance_id: str, reason: str, /) -> Any:
+        return None
+
+
+async def test_a_run_whose_orchestration_ended_without_its_failure_step_reads_failed(
+    isolated_settings: Path,
+):
+    seed()
+    client = _Client(_Ended("Terminated", "killed by an operator"))
+    service = DriftRunService(client)
+    started = await service.start(request(), Caller("alice", frozenset({"trader"})),
+                                  journal_of("alice"))  # fmt: skip
+    assert client.started == [("drift_run", started.run_id)]
+    assert started.status == "Pending"
+    view = await service.view("alice", started.run_id)
+    assert (view.status, view.error) == (
+        "Failed",
+        "orchestration Terminated: killed by an operator",
+    )
+    assert view.progress is not None
+    assert view.progress.symbols_done == 1
+    # a run that really ended keeps its own status: the failure step wrote it
+    fail_run(FailTask(run_id=started.run_id, account_id="alice", error="symbol X failed"))
+    update_run("alice", started.run_id, status="Running")  # a late chunk
+    view = await service.view("alice", started.run_id)
+    assert (view.status, view.error) == ("Failed", "symbol X failed")
