@@ -309,6 +309,12 @@ class Settings(BaseSettings):
         "x bars per day) runs fanned out per symbol (202 + status URL); smaller ones answer "
         "at once (200).",
     )
+    drift_active_runs_per_account: int = Field(
+        2,
+        ge=1,
+        description="Most fanned-out drift runs one journal may have Pending or Running (started "
+        "in the last hour) at once; another is refused (422, the limit named).",
+    )
 
     # --- observability --------------------------------------------------------------------
     applicationinsights_connection_string: str | None = Field(

@@ -21,7 +21,7 @@ import asyncio
 import json
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -44,13 +44,13 @@ from shared.drift.service import (
     plan_drift,
     symbol_drift,
 )
-from shared.errors import NotFound
+from shared.errors import LimitExceeded, NotFound
 from shared.journal.service import journal_of
 from shared.journal.store import Journal
 from shared.market.models import interval_length
 from shared.orchestration import TERMINAL
 from shared.storage.blob import BlobNotFound, BlobStore
-from shared.storage.documents import Document, DocumentNotFound, content
+from shared.storage.documents import Document, DocumentNotFound, DocumentStore, Filter, content
 from shared.storage.factory import blob_store, document_store
 
 CONTAINER = "journal"
@@ -325,10 +325,39 @@ def update_run(account_id: str, run_id: str, **fields: Any) -> None:
 
 
 # ------------------------------------------------------------------------------ steps
+ACTIVE_WINDOW = timedelta(hours=1)
+"""A run still Pending or Running after this long counts as stuck, not active."""
+
+
+def check_active_runs(docs: DocumentStore, account_id: str) -> None:
+    """`LimitExceeded` if the journal already has DRIFT_ACTIVE_RUNS_PER_ACCOUNT runs Pending
+    or Running (started within `ACTIVE_WINDOW`): one caller cannot fill the fan-out."""
+    limit = get_settings().drift_active_runs_per_account
+    since = (datetime.now(UTC) - ACTIVE_WINDOW).isoformat()
+    active = docs.query_all(
+        CONTAINER,
+        account_id,
+        [
+            Filter("kind", "=", KIND),
+            Filter("status", "in", ["Pending", "Running"]),
+            Filter("created_at", ">=", since),
+        ],
+    )
+    if len(active) >= limit:
+        urls = ", ".join(status_url(d["run_id"]) for d in active)
+        raise LimitExceeded(
+            f"this journal already has {len(active)} drift runs under way (the limit is "
+            f"{limit}); wait for one to finish: {urls}",
+            limit=limit,
+            setting="DRIFT_ACTIVE_RUNS_PER_ACCOUNT",
+        )
+
+
 def start_run(request: DriftRequest, caller: Caller, journal: Journal) -> DriftJob:
-    """Resolve the plan (a bad strategy or execution field fails here, before any fan-out)
-    and record the run (Pending)."""
+    """Resolve the plan (a bad strategy or execution field fails here, before any fan-out),
+    check the journal's active runs, and record the run (Pending)."""
     plan = plan_drift(request, caller, journal)
+    check_active_runs(journal.docs, journal.account)
     run_id = uuid.uuid4().hex
     journal.docs.create(
         CONTAINER,
@@ -438,6 +467,10 @@ def run_view(account_id: str, run_id: str, progress: DriftProgress | None) -> Dr
         raise NotFound(f"no drift run {run_id!r}") from None
     if doc.get("kind") != KIND:
         raise NotFound(f"no drift run {run_id!r}")
+    ended = {"Completed": "done", "Failed": "failed"}.get(doc["status"])
+    if progress is not None and ended is not None and progress.stage != ended:
+        # the document ends a run a moment before the orchestration's last custom status
+        progress = progress.model_copy(update={"stage": ended})
     report = None
     if doc["status"] == "Completed" and doc.get("report_blob"):
         try:

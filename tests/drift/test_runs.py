@@ -30,6 +30,7 @@ from shared.drift.runs import (
     update_run,
 )
 from shared.drift.service import plan_drift, symbol_drift
+from shared.errors import LimitExceeded
 from shared.ingest.bars import BarLake
 from shared.journal.models import ExecutionIn
 from shared.journal.service import journal_of
@@ -231,3 +232,24 @@ async def test_a_run_whose_orchestration_ended_without_its_failure_step_reads_fa
     update_run("alice", started.run_id, status="Running")  # a late chunk
     view = await service.view("alice", started.run_id)
     assert (view.status, view.error) == ("Failed", "symbol X failed")
+
+
+async def test_one_journal_has_at_most_the_limit_of_runs_under_way(
+    isolated_settings: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("DRIFT_ACTIVE_RUNS_PER_ACCOUNT", "2")
+    get_settings.cache_clear()
+    seed()
+    client = _Client(None)  # orchestrations never start: the runs stay Pending
+    service = DriftRunService(client)
+    alice, bob = Caller("alice", frozenset({"trader"})), Caller("bob", frozenset({"trader"}))
+    first = await service.start(request(), alice, journal_of("alice"))
+    await service.start(request(), alice, journal_of("alice"))
+    with pytest.raises(LimitExceeded) as refused:
+        await service.start(request(), alice, journal_of("alice"))
+    assert refused.value.extensions == {"limit": 2, "setting": "DRIFT_ACTIVE_RUNS_PER_ACCOUNT"}
+    assert first.status_url in refused.value.detail
+    assert len(client.started) == 2  # the refused one started nothing
+    await service.start(request(), bob, journal_of("bob"))  # another journal is not affected
+    fail_run(FailTask(run_id=first.run_id, account_id="alice", error="x"))
+    await service.start(request(), alice, journal_of("alice"))  # an ended run frees a place
