@@ -17,6 +17,7 @@ from shared.config import get_settings
 from shared.storage.factory import document_store
 from testsupport.auth import auth_headers
 from testsupport.host import in_process_host
+from testsupport.routes import assert_problem
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.e2e]
 
@@ -88,11 +89,14 @@ async def test_negotiate_refusals(host: DevHost) -> None:
         },
     )
     assert (await negotiate(host, "?symbols=AAPL", role=None)).status_code == 401
-    assert (await negotiate(host, "?watchlist=wl-bob")).status_code == 404
+    others = await negotiate(host, "?watchlist=wl-bob")
+    assert_problem(others, 404, "Not found", "wl-bob")
     assert (await negotiate(host, "?watchlist=wl-bob", account="bob")).status_code == 200
-    assert (await negotiate(host, "?symbols=not%20a%20symbol!")).status_code == 422
+    bad = await negotiate(host, "?symbols=not%20a%20symbol!")
+    assert_problem(bad, 422, "Invalid input", "unknown symbol 'not a symbol!'")
     many = ",".join(f"S{i}" for i in range(101))
-    assert (await negotiate(host, f"?symbols={many}")).status_code == 422
+    too_many = await negotiate(host, f"?symbols={many}")
+    assert_problem(too_many, 422, "Invalid input", "101 symbols; the feed allows at most 100")
 
 
 async def test_index_symbols_and_their_aliases_negotiate_and_join(host: DevHost) -> None:

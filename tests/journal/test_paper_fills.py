@@ -7,7 +7,7 @@ import pytest
 from shared.journal.paper import record_paper_fill, record_paper_fills
 from shared.journal.service import journal_of
 from shared.storage.factory import document_store
-from tests.api.conftest import put_quote
+from testsupport.routes import put_quote
 
 ORDERS = "paper/accounts/{accountId}/orders"
 
