@@ -28,7 +28,7 @@ def flood(store: DocumentStore, per_list: int) -> list[str]:
                 "pk": "mallory",
                 "name": f"junk {n}",
                 "symbols": listed,
-                "created_at": f"2026-01-01T00:00:0{n}+00:00",
+                "createdAt": f"2026-01-01T00:00:0{n}+00:00",
             },
         )
     store.upsert(
@@ -38,7 +38,7 @@ def flood(store: DocumentStore, per_list: int) -> list[str]:
             "pk": "bob",
             "name": "mine",
             "symbols": ["NFLX", "TSLA"],
-            "created_at": "2026-02-01T00:00:00+00:00",
+            "createdAt": "2026-02-01T00:00:00+00:00",
         },
     )
     return symbols

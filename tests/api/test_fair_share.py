@@ -197,3 +197,22 @@ async def test_provider_health_shows_what_is_left_out(call, store, monkeypatch):
     assert watched["accountsWatching"] == 2
     same = select_watched(store, ["AAPL", "MSFT"], 10)
     assert watched["leftOut"] == same.left_out[:50]
+
+
+# --- one owner of "the symbols an account watches" ----------------------------------------------
+async def test_one_accounts_watched_symbols_are_its_share_of_the_demand(call, store):
+    from shared.watchlists.selection import symbols_of, watch_demand, watched_by
+
+    assert (await create(call, ["MSFT", "AAPL"], name="first")).status == 201
+    assert (await create(call, ["aapl", "BTC-USD", "NVDA"], name="second")).status == 201
+    assert (await create(call, ["TSLA"], account="bob")).status == 201
+    demand, invalid = watch_demand(store)
+    assert demand == {"alice": ["MSFT", "AAPL", "BTC-USD", "NVDA"], "bob": ["TSLA"]}
+    assert invalid == 0
+    assert watched_by(store, "alice") == demand["alice"]
+    assert watched_by(store, "nobody") == []
+    docs: list[dict[str, object]] = [
+        {"symbols": ["AAPL", "not a symbol!", {"symbol": "msft"}]},
+        {"symbols": "x"},
+    ]
+    assert symbols_of(docs) == (["AAPL", "MSFT"], 1)

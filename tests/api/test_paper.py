@@ -495,8 +495,8 @@ async def test_a_takeover_of_a_dead_attempt_finds_the_order_it_placed(call, stor
     data = OrderIn.model_validate(body)
     request_hash = hashlib.sha256(f"{account_id}\n{data.model_dump_json()}".encode()).hexdigest()
     started = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
-    pending = {"id": ref, "pk": "root", "scope": scope, "request_hash": request_hash}
-    store.create("idempotency", pending | {"state": "pending", "created_at": started, "ttl": 60})
+    pending = {"id": ref, "pk": "root", "scope": scope, "requestHash": request_hash}
+    store.create("idempotency", pending | {"state": "pending", "createdAt": started, "ttl": 60})
     reply = await call(
         "POST",
         ORDERS,
@@ -525,7 +525,7 @@ async def test_a_failure_after_the_order_is_recorded_never_lets_a_retry_place_an
     assert_problem(soon, 409, "Conflict", "Idempotency-Key is still in progress")
     claim = IdempotencyStore._id(f"paper-order:{account_id}", "dies-late")
     record = {k: v for k, v in store.read("idempotency", claim, "alice").items() if k[0] != "_"}
-    record["created_at"] = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    record["createdAt"] = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
     store.upsert("idempotency", record)
     later = await place(call, account_id, headers=headers, **order)
     assert later.status == 201, later.body

@@ -84,8 +84,8 @@ async def test_negotiate_refusals(host: DevHost) -> None:
             "pk": "bob",
             "name": "b",
             "symbols": ["AMD"],
-            "created_at": "2026-01-01T00:00:00+00:00",
-            "updated_at": "2026-01-01T00:00:00+00:00",
+            "createdAt": "2026-01-01T00:00:00+00:00",
+            "updatedAt": "2026-01-01T00:00:00+00:00",
         },
     )
     assert (await negotiate(host, "?symbols=AAPL", role=None)).status_code == 401
@@ -120,8 +120,8 @@ async def test_an_index_in_a_watchlist_keeps_the_default_feed_working(host: DevH
             "pk": "alice",
             "name": "idx",
             "symbols": ["^GSPC", "AAPL"],
-            "created_at": "2026-01-01T00:00:00+00:00",
-            "updated_at": "2026-01-01T00:00:00+00:00",
+            "createdAt": "2026-01-01T00:00:00+00:00",
+            "updatedAt": "2026-01-01T00:00:00+00:00",
         },
     )
     response = await negotiate(host, "")

@@ -34,6 +34,7 @@ from shared.backtest.runs.fanin import aggregate_run, overall_leaderboard, ranke
 from shared.backtest.runs.messages import (
     AggregateTask,
     Best,
+    BlockJob,
     ChunkItem,
     ChunkRef,
     ChunkStats,
@@ -46,7 +47,9 @@ from shared.backtest.runs.messages import (
     Plan,
     RunJob,
     RunOutput,
+    SweepJob,
     WindowOutcome,
+    from_wire,
     wire,
 )
 from shared.backtest.runs.orchestration import (
@@ -96,6 +99,7 @@ __all__ = [
     "AggregateTask",
     "BacktestRequest",
     "Best",
+    "BlockJob",
     "ChunkItem",
     "ChunkRef",
     "ChunkStats",
@@ -119,6 +123,7 @@ __all__ = [
     "RunService",
     "RunStatus",
     "RunView",
+    "SweepJob",
     "WalkForwardRequest",
     "WindowOutcome",
     "aggregate_run",
@@ -127,6 +132,7 @@ __all__ = [
     "chunk_blob",
     "evaluate_item",
     "finish_failed",
+    "from_wire",
     "is_terminal",
     "list_page",
     "load_snapshot",
