@@ -96,16 +96,16 @@ def _step(name: str, body: Callable[[M], Any], message: type[M], payload: dict[s
     return None if result is None else wire(result)
 
 
-@bp.activity_trigger(input_name="task")
+@bp.activity_trigger(input_name="task", activity=SYMBOL_ACTIVITY)
 def drift_symbol(task: dict[str, Any]) -> dict[str, Any]:
     return _step(SYMBOL_ACTIVITY, run_symbol, SymbolTask, task)
 
 
-@bp.activity_trigger(input_name="task")
+@bp.activity_trigger(input_name="task", activity=FINISH_ACTIVITY)
 def drift_finish(task: dict[str, Any]) -> None:
     _step(FINISH_ACTIVITY, finish_run, FinishTask, task)
 
 
-@bp.activity_trigger(input_name="task")
+@bp.activity_trigger(input_name="task", activity=FAILED_ACTIVITY)
 def drift_failed(task: dict[str, Any]) -> None:
     _step(FAILED_ACTIVITY, fail_run, FailTask, task)
