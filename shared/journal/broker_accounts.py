@@ -17,15 +17,16 @@ from typing import Literal
 from pydantic import Field, TypeAdapter, ValidationError
 
 from shared.api_model import ApiModel
+from shared.auth.caller import Caller
 from shared.config import get_settings
-from shared.errors import InvalidInput
+from shared.errors import InvalidInput, NotFound
 from shared.journal.models import BrokerAccount
+from shared.paper.broker import PaperBroker
 from shared.storage.documents import Document, DocumentNotFound, DocumentStore, content
 
 CONTAINER = "journal"
 KIND = "broker_account"
 PAPER_PREFIX = "paper-"
-PAPER_CONTAINER = "paper"
 
 TermSource = Literal["brokerAccount", "paperAccount"]
 _NAME: TypeAdapter[str] = TypeAdapter(BrokerAccount)
@@ -108,20 +109,21 @@ def save_terms(
 
 def paper_terms(docs: DocumentStore, account: str, broker_account: str) -> BrokerAccountTermsIn:
     """The terms a paper broker account implies (all unset for any other broker account, or
-    a paper account that no longer exists)."""
+    a paper account of someone else or that no longer exists). The paper account is read
+    through the paper broker, the owner of its stored shape."""
     if not broker_account.startswith(PAPER_PREFIX):
         return BrokerAccountTermsIn()
+    settings = get_settings()
+    owner = Caller(account, frozenset({"viewer"}))
     try:
-        doc = docs.read(PAPER_CONTAINER, broker_account[len(PAPER_PREFIX) :], account)
-    except DocumentNotFound:
-        return BrokerAccountTermsIn()
-    if doc.get("kind") != "account":
+        paper = PaperBroker(docs, settings).get_account(owner, broker_account[len(PAPER_PREFIX) :])
+    except NotFound:
         return BrokerAccountTermsIn()
     return BrokerAccountTermsIn(
-        cash=float(doc["starting_cash"]),
+        cash=paper.starting_cash,
         commission=0.0,
         commission_fixed=0.0,
-        slippage_bps=get_settings().paper_slippage_bps,
+        slippage_bps=settings.paper_slippage_bps,
     )
 
 
