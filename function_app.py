@@ -4,6 +4,7 @@ matching path and the OpenAPI contract of the routes registered here."""
 import azure.functions as func
 
 from durable.backtest import bp as backtest_durable_bp
+from durable.drift import bp as drift_durable_bp
 from functions import openapi
 from functions.app import FunctionApp
 from functions.audit import bp as audit_bp
@@ -44,6 +45,7 @@ for blueprint in (
     feed_bp,
     journal_bp,
     drift_bp,
+    drift_durable_bp,
 ):
     app.register_functions(blueprint)
 

@@ -74,6 +74,7 @@ def child(mode: str, data_dir: Path) -> dict[str, Any]:
 
     from shared.backtest import ExecutionSettings, StrategySpec, load_bars
     from shared.backtest.results import write_results
+    from shared.backtest.simulation import run_single
     from shared.backtest.strategies import get_strategy
     from shared.backtest.sweep import aggregate, run_chunk, split_even
     from shared.storage.blob_local import LocalBlobStore
@@ -87,7 +88,7 @@ def child(mode: str, data_dir: Path) -> dict[str, Any]:
     parts: list[Any] = []
 
     def single() -> None:
-        get_strategy("sma_cross").run_single(bars, {"fast": 10, "slow": 30}, execution)
+        run_single(get_strategy("sma_cross"), bars, {"fast": 10, "slow": 30}, execution)
 
     def sweep() -> None:
         parts[:] = [run_chunk(bars, spec, execution, c) for c in chunks]

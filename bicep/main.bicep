@@ -293,6 +293,9 @@ var appSettings = [
   { name: 'BACKTEST_WORKERS', value: '1' }
   { name: 'BACKTEST_FAULT_INJECTION', value: '' }
 
+  { name: 'DRIFT_SYNC_MAX_BARS', value: '20000' }
+  { name: 'DRIFT_ACTIVE_RUNS_PER_ACCOUNT', value: '2' }
+
   { name: 'PAPER_SLIPPAGE_BPS', value: '5' }
   { name: 'PAPER_DEFAULT_STARTING_CASH', value: '100000' }
   { name: 'PAPER_MAX_QUOTE_AGE_SECONDS', value: '900' }

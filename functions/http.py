@@ -214,6 +214,7 @@ class Contract(TypedDict, total=False):
     media_type: str
     other_media_types: tuple[str, ...]
     same_body_statuses: tuple[int, ...]
+    other_responses: tuple[tuple[int, type[BaseModel]], ...]
     errors: tuple[int, ...]
     tags: tuple[str, ...]
 
@@ -399,6 +400,7 @@ def endpoint(
     media_type: str = "application/json",
     other_media_types: tuple[str, ...] = (),
     same_body_statuses: tuple[int, ...] = (),
+    other_responses: tuple[tuple[int, type[BaseModel]], ...] = (),
     errors: tuple[int, ...] = (),
     tags: tuple[str, ...] = (),
     input_bindings: tuple[str, ...] = (),
@@ -413,7 +415,8 @@ def endpoint(
     `body_examples` that succeed), `query`, request `headers`, the success `status` with its
     `response` model in `media_type` (a non-JSON body without a model is a string of that
     media type) and `other_media_types`, `same_body_statuses` answered with the success body
-    (health's 503), and the problem+json `errors` beyond those every route may answer."""
+    (health's 503), `other_responses` with a body of their own (a run's 202), and the
+    problem+json `errors` beyond those every route may answer."""
     spec = EndpointSpec(
         role=role,
         summary=summary,
@@ -427,6 +430,7 @@ def endpoint(
         response_media_type=media_type,
         other_media_types=other_media_types,
         same_body_statuses=same_body_statuses,
+        other_responses=other_responses,
         errors=errors,
         tags=tags,
     )

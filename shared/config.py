@@ -301,6 +301,21 @@ class Settings(BaseSettings):
         "make chunk N fail its first / every attempt, 'delay:S' slows every chunk by S s.",
     )
 
+    # --- execution drift ------------------------------------------------------------------
+    drift_sync_max_bars: int = Field(
+        20_000,
+        ge=0,
+        description="A drift report whose scope can hold more bars than this (symbols x days "
+        "x bars per day) runs fanned out per symbol (202 + status URL); smaller ones answer "
+        "at once (200).",
+    )
+    drift_active_runs_per_account: int = Field(
+        2,
+        ge=1,
+        description="Most fanned-out drift runs one journal may have Pending or Running (started "
+        "in the last hour) at once; another is refused (422, the limit named).",
+    )
+
     # --- observability --------------------------------------------------------------------
     applicationinsights_connection_string: str | None = Field(
         None, description="Turns on OpenTelemetry export to Application Insights."

@@ -79,6 +79,8 @@ class EndpointSpec:
     """Further statuses answered with the success body, not a problem (health's 503)."""
     body_examples: tuple[tuple[str, dict[str, Any]], ...] = ()
     """Named request bodies that succeed (documentation, and schemathesis' explicit cases)."""
+    other_responses: tuple[tuple[int, type[BaseModel]], ...] = ()
+    """Further success statuses with a body of their own (a 202 that started a run)."""
 
 
 @dataclass(frozen=True)
@@ -219,6 +221,11 @@ def build_openapi(
         responses: dict[str, Any] = {str(spec.status): success}
         for status in spec.same_body_statuses:
             responses[str(status)] = {**success, "description": STATUS_TEXT.get(status, "Error")}
+        for status, model in spec.other_responses:
+            responses[str(status)] = {
+                "description": STATUS_TEXT.get(status, "Success"),
+                "content": {"application/json": {"schema": ref(model, "serialization")}},
+            }
         errors = set(spec.errors)
         if spec.role is not None:
             errors |= {401, 403}

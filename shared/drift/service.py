@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any, Literal
 
 import numpy as np
@@ -25,14 +25,17 @@ from shared.auth.caller import Caller
 from shared.backtest import BarsFrame, ExecutionSettings, get_strategy, run_backtest
 from shared.backtest.spec import ParamValue, check_number
 from shared.backtest.strategies import strategy_names
-from shared.drift.attribution import CAUSES, Drift, Leg, Modelled, drift
+from shared.drift.attribution import CAUSES, EXACT, Drift, Leg, Modelled, drift
 from shared.errors import InvalidInput, NotEnoughBars, NotFound
 from shared.ingest.query import lake_bars
 from shared.journal import Trade, match
+from shared.journal.broker_accounts import account_terms
 from shared.journal.models import BrokerAccount
+from shared.journal.service import journal_of
 from shared.journal.store import Journal
 from shared.market.models import Interval
 from shared.market.symbols import parse_symbol
+from shared.storage.documents import DocumentStore
 
 MAX_SYMBOLS = 20
 MAX_BARS_PER_SYMBOL = 1_000_000
@@ -176,11 +179,20 @@ class DriftRequest(ApiModel):
         return self
 
     @property
+    def given_execution(self) -> dict[str, Any]:
+        """The execution fields this request sets."""
+        return {k: getattr(self, k) for k in EXECUTION_FIELDS if getattr(self, k) is not None}
+
+    @property
     def execution(self) -> ExecutionSettings:
-        """The replay's execution model: the given fields over the backtest defaults."""
-        given = {k: getattr(self, k) for k in EXECUTION_FIELDS if getattr(self, k) is not None}
+        """The request's own execution model: its fields over the backtest defaults."""
+        return self.execution_over({})
+
+    def execution_over(self, account: Mapping[str, object]) -> ExecutionSettings:
+        """The replay's execution model: the request's fields over the broker account's
+        terms (`account`) over the backtest defaults."""
         try:
-            return ExecutionSettings(**given)
+            return ExecutionSettings(**{**account, **self.given_execution})
         except ValidationError as error:
             first = error.errors()[0]
             where = ".".join(to_camel(str(p)) for p in first["loc"])
@@ -222,6 +234,37 @@ class PairView(ApiModel):
     attribution: dict[str, float] = Field(description="size, timing, price, fees: sum exactly.")
 
 
+class CurvePoint(ApiModel):
+    """Cumulative net P&L of each side's trades closed up to `at`."""
+
+    at: datetime
+    strategy: float
+    trader: float
+
+
+ExecutionSource = Literal["request", "brokerAccount", "paperAccount", "default"]
+
+
+def execution_of(
+    request: DriftRequest, docs: DocumentStore, account: str
+) -> tuple[ExecutionSettings, dict[str, ExecutionSource]]:
+    """The replay's execution model for a request on `account`'s journal, and where each
+    field of it came from: the request, the broker account's stored terms, its paper
+    account, or the backtest defaults."""
+    terms = account_terms(docs, account, request.broker_account)
+    execution = request.execution_over({k: value for k, (value, _) in terms.items()})
+    given = request.given_execution
+    sources: dict[str, ExecutionSource] = {}
+    for name in EXECUTION_FIELDS:
+        if name in given:
+            sources[to_camel(name)] = "request"
+        elif name in terms:
+            sources[to_camel(name)] = terms[name][1]
+        else:
+            sources[to_camel(name)] = "default"
+    return execution, sources
+
+
 class DriftReport(ApiModel):
     strategy: str
     params: dict[str, ParamValue]
@@ -233,6 +276,12 @@ class DriftReport(ApiModel):
     broker_account: str
     interval: str
     tolerance_seconds: dict[str, float] = Field(description="The matching tolerance per symbol.")
+    execution: ExecutionSettings = Field(description="The execution model the replay ran with.")
+    execution_sources: dict[str, ExecutionSource] = Field(
+        description="Where each execution field came from: the request, the broker account's "
+        "terms (PUT /api/journal/broker-accounts/{brokerAccount}), its paper account, or the "
+        "backtest default."
+    )
     strategy_pnl: float
     trader_pnl: float
     difference: float = Field(description="traderPnl - strategyPnl.")
@@ -243,6 +292,10 @@ class DriftReport(ApiModel):
     exact: dict[str, str] = Field(
         description="strategyPnl, traderPnl, difference and each cause as exact decimal text "
         "(the floats above are these figures; beyond 1e9 a float cannot hold 6 decimals)."
+    )
+    curve: list[CurvePoint] = Field(
+        description="The two equity curves: each side's cumulative net P&L at every exit, "
+        "in time order; the last point is (strategyPnl, traderPnl)."
     )
     pairs: list[PairView]
     missed: list[LegView] = Field(description="Strategy trades the trader did not take.")
@@ -385,6 +438,26 @@ def _floats(values: dict[str, Decimal]) -> dict[str, float]:
     return {k: float(v) for k, v in values.items()}
 
 
+def curve_of(result: Drift) -> list[CurvePoint]:
+    """Each side's cumulative net P&L at every exit time (both sides at each point)."""
+    steps: dict[pd.Timestamp, list[Decimal]] = {}
+    sides = (
+        ([p.strategy for p in result.pairs] + result.missed, 0),
+        ([p.trader for p in result.pairs] + result.extra, 1),
+    )
+    for legs, side in sides:
+        for leg in legs:
+            steps.setdefault(leg.exited_at, [Decimal(0), Decimal(0)])[side] += leg.net()
+    points = []
+    totals = [Decimal(0), Decimal(0)]
+    with localcontext(EXACT):
+        for at in sorted(steps):
+            totals = [totals[0] + steps[at][0], totals[1] + steps[at][1]]
+            strategy, trader = float(totals[0]), float(totals[1])
+            points.append(CurvePoint(at=at.to_pydatetime(), strategy=strategy, trader=trader))
+    return points
+
+
 def report_of(result: Drift) -> dict[str, Any]:
     """The figures of a `Drift` as the report's fields."""
     pairs = []
@@ -420,6 +493,7 @@ def report_of(result: Drift) -> dict[str, Any]:
         "trader_pnl": float(result.trader_pnl),
         "difference": float(result.difference),
         "attribution": _floats(causes),
+        "curve": curve_of(result),
         "pairs": pairs,
         "missed": [_leg_view(s) for s in result.missed],
         "extra": [_leg_view(j) for j in result.extra],
@@ -470,20 +544,69 @@ def scope_drift(
     return Drift(pairs=pairs, missed=missed, extra=extra), tolerances
 
 
-def drift_report(request: DriftRequest, caller: Caller, journal: Journal) -> DriftReport:
-    """The whole report of one request (synchronous)."""
+class DriftPlan(ApiModel):
+    """A request resolved: the strategy to replay and the execution model to replay it
+    with, for one journal. What every step of a report works from (the synchronous route,
+    and each activity of a fanned-out run)."""
+
+    account_id: str = Field(description="Whose journal.")
+    request: DriftRequest
+    strategy: str
+    params: dict[str, ParamValue]
+    options: dict[str, str]
+    execution: ExecutionSettings
+    execution_sources: dict[str, ExecutionSource]
+
+
+def plan_drift(request: DriftRequest, caller: Caller, journal: Journal) -> DriftPlan:
+    """Resolve the strategy (404/422 here) and the execution model of a request."""
     strategy, params, options = resolve_strategy(request, caller)
-    bars = {s: read_bars(s, request.interval, request.start, request.end) for s in request.symbols}
-    trades = {
-        s: journal_trades(journal, request.broker_account, s, request.start, request.end)
-        for s in request.symbols
-    }
-    result, tolerances = scope_drift(
-        bars, trades, strategy, params, request.execution, request.tolerance_bars, options
-    )
-    return DriftReport(
+    execution, sources = execution_of(request, journal.docs, journal.account)
+    return DriftPlan(
+        account_id=journal.account,
+        request=request,
         strategy=strategy,
         params=params,
+        options=options,
+        execution=execution,
+        execution_sources=sources,
+    )
+
+
+def symbol_drift(plan: DriftPlan, symbol: str, journal: Journal) -> tuple[Drift, float]:
+    """One symbol of the scope: its drift and its matching tolerance (seconds)."""
+    request = plan.request
+    bars = {symbol: read_bars(symbol, request.interval, request.start, request.end)}
+    trades = {
+        symbol: journal_trades(journal, request.broker_account, symbol, request.start, request.end)
+    }
+    result, tolerances = scope_drift(
+        bars,
+        trades,
+        plan.strategy,
+        plan.params,
+        plan.execution,
+        request.tolerance_bars,
+        plan.options,
+    )
+    return result, tolerances[symbol]
+
+
+def combine(parts: Sequence[Drift]) -> Drift:
+    """The symbols' drifts as one, in the given order (the request's symbol order)."""
+    return Drift(
+        pairs=[p for part in parts for p in part.pairs],
+        missed=[leg for part in parts for leg in part.missed],
+        extra=[leg for part in parts for leg in part.extra],
+    )
+
+
+def build_report(plan: DriftPlan, result: Drift, tolerances: dict[str, float]) -> DriftReport:
+    """The report of a plan's combined drift: the same however the symbols were computed."""
+    request = plan.request
+    return DriftReport(
+        strategy=plan.strategy,
+        params=plan.params,
         strategy_id=request.strategy_id,
         strategy_version=request.strategy_version,
         symbols=request.symbols,
@@ -492,8 +615,36 @@ def drift_report(request: DriftRequest, caller: Caller, journal: Journal) -> Dri
         broker_account=request.broker_account,
         interval=request.interval,
         tolerance_seconds=tolerances,
+        execution=plan.execution,
+        execution_sources=plan.execution_sources,
         **report_of(result),
     )
 
 
-__all__ = ["CAUSES", "DriftReport", "DriftRequest", "drift_report", "scope_drift"]
+def drift_report(request: DriftRequest, caller: Caller, journal: Journal) -> DriftReport:
+    """The whole report of one request (synchronous): each symbol in turn."""
+    plan = plan_drift(request, caller, journal)
+    parts = [symbol_drift(plan, symbol, journal) for symbol in request.symbols]
+    tolerances = {s: tolerance for s, (_, tolerance) in zip(request.symbols, parts, strict=True)}
+    return build_report(plan, combine([part for part, _ in parts]), tolerances)
+
+
+def account_report(request: DriftRequest, caller: Caller, account: str) -> DriftReport:
+    """`drift_report` on `account`'s journal: picklable arguments, for the request worker
+    process (`shared.offload.run_cpu`)."""
+    return drift_report(request, caller, journal_of(account))
+
+
+__all__ = [
+    "CAUSES",
+    "DriftPlan",
+    "DriftReport",
+    "DriftRequest",
+    "account_report",
+    "build_report",
+    "combine",
+    "drift_report",
+    "plan_drift",
+    "scope_drift",
+    "symbol_drift",
+]

@@ -171,6 +171,15 @@ async def _upload(call) -> Reply:
     )
 
 
+async def _broker_terms(call) -> Reply:
+    return await call(
+        "PUT",
+        "journal/broker-accounts/{brokerAccount}",
+        params={"brokerAccount": "U1"},
+        body={"commission": 0.001, "slippageBps": 2},
+    )
+
+
 RECIPES: dict[tuple[str, str], Recipe] = {
     ("POST", "watchlists"): _create_watchlist,
     ("PUT", "watchlists/{watchlistId}"): _replace_watchlist,
@@ -190,6 +199,7 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("POST", "journal/imports"): _import,
     ("POST", "journal/trades/{tradeId}/screenshots"): _slot,
     ("PUT", "journal/uploads/{owner}/{uploadId}"): _upload,
+    ("PUT", "journal/broker-accounts/{brokerAccount}"): _broker_terms,
 }
 
 

@@ -22,6 +22,7 @@ CHILD = textwrap.dedent(
     from backtesting.test import GOOG
     from shared.backtest import BarsFrame, ExecutionSettings, StrategySpec, load_bars, run_sweep
     from shared.backtest.strategies import get_strategy
+    from shared.backtest.simulation import run_single
     from shared.backtest.warmup import compile_kernels, entry_points
 
     report = compile_kernels()
@@ -35,8 +36,8 @@ CHILD = textwrap.dedent(
         spec = StrategySpec(strategy="sma_cross", grid=grid, options=options)
         for frame in (bars, copied):
             run_sweep(frame, spec, ExecutionSettings())
-            get_strategy("sma_cross").run_single(frame, {"fast": 5, "slow": 20},
-                                                 ExecutionSettings(), options)
+            run_single(get_strategy("sma_cross"), frame, {"fast": 5, "slow": 20},
+                       ExecutionSettings(), options)
     after = {name(d): len(d.overloads) for d, _ in entry_points()}
     print(json.dumps({"loaded": report.loaded, "compiled": report.compiled,
                       "new": {k: after[k] - before[k] for k in after}}))

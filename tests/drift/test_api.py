@@ -170,3 +170,21 @@ def test_fuzzed_queries_are_answered_never_a_500(changes):
     assert reply.status in (200, 404, 422), reply.body
     if reply.status != 200:
         assert reply.mimetype == "application/problem+json"
+
+
+async def test_the_two_curves_end_at_each_sides_pnl(call):
+    await copy_all_but_first(call)
+    body = (await call("GET", ROUTE, query=QUERY, role="viewer")).json
+    curve = body["curve"]
+    times = [point["at"] for point in curve]
+    assert times == sorted(set(times))
+    exits = {leg["exitedAt"] for leg in body["missed"] + body["extra"]} | {
+        p[side]["exitedAt"] for p in body["pairs"] for side in ("strategy", "trader")
+    }
+    assert len(curve) == len(exits)
+    assert (curve[-1]["strategy"], curve[-1]["trader"]) == (body["strategyPnl"], body["traderPnl"])
+    # the strategy's curve steps by each of its trades' net P&L at that trade's exit
+    first_exit = min(body["missed"] + [p["strategy"] for p in body["pairs"]],
+                     key=lambda leg: leg["exitedAt"])  # fmt: skip
+    at_first = next(p for p in curve if p["at"] == first_exit["exitedAt"])
+    assert at_first["strategy"] == pytest.approx(first_exit["netPnl"])

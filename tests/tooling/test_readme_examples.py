@@ -44,6 +44,8 @@ CLASSIFIED: dict[str, str] = {
     "az ad app create": "skipped: Azure (Entra ID app registration)",
     "from shared.storage.factory import": "skipped: a fragment (body, table are placeholders)",
     "from shared.backtest import": "skipped: a fragment (frame_or_parquet is a placeholder)",
+    "$ .venv/bin/python -m tools.drift": RUN + " (tests/drift/test_cli.py: run as written, the "
+    "output checked line for line)",
     ".venv/bin/python -m tools.journal": "skipped: flex.csv is the reader's own broker export; "
     "tests/journal/test_import_api.py runs the same CLI on a Flex Query file",
 }
