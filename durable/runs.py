@@ -38,6 +38,7 @@ from shared.backtest import (
     write_results,
 )
 from shared.backtest.metrics import METRIC_JSON_NAMES, json_metric_keys, metric_column
+from shared.backtest.results import result_refs
 from shared.backtest.spec import check_number
 from shared.backtest.strategies import get_strategy
 from shared.backtest.strategies.base import not_enough_bars
@@ -519,15 +520,19 @@ def aggregate_run(job: dict[str, Any]) -> dict[str, Any]:
             continue
         refs = [c["ref"] for c in chunks if c["symbol"] == symbol]
         sweep = _sweep(job, symbol, refs, len(bars))
-        refs_out = write_results(
-            sweep,
-            bars,
-            store,
-            run_id,
-            top_n=request.top_n,
-            metric=request.metric_column,
-            prefix=f"runs/{run_id}/{symbol}",
-        )
+        prefix = f"runs/{run_id}/{symbol}"
+        if get_settings().backtest_lazy_files:  # written on the first results request
+            refs_out = result_refs(sweep, bars, run_id, metric=request.metric_column, prefix=prefix)
+        else:
+            refs_out = write_results(
+                sweep,
+                bars,
+                store,
+                run_id,
+                top_n=request.top_n,
+                metric=request.metric_column,
+                prefix=prefix,
+            )
         leaderboard = sweep.leaderboard(request.metric_column, request.top_n)
         symbols[symbol] = {
             "digest": sweep.digest(),
@@ -572,6 +577,37 @@ def aggregate_run(job: dict[str, Any]) -> dict[str, Any]:
         results={"summary": summary_name, "symbols": _compact(symbols)},
     )
     return {"summary": summary_name, "symbols": _compact(symbols), "chunkStats": stats}
+
+
+def write_result_files(doc: dict[str, Any]) -> int:
+    """Write the files behind a completed sweep's result URLs that its aggregate left for
+    their first request (BACKTEST_LAZY_FILES): the chunks merged again, then
+    `write_results`. Idempotent (a symbol whose chart.png, its last file, exists is
+    skipped; two callers at once write the same bytes). Returns how many symbols it wrote."""
+    request = BacktestRequest.model_validate(doc["request"])
+    if request.walk_forward is not None or doc.get("status") != "Completed":
+        return 0
+    store = results_store()
+    run_id = doc["id"]
+    written = 0
+    for symbol in request.symbols:
+        base = f"runs/{run_id}/{symbol}"
+        if store.exists(f"{base}/chart.png"):
+            continue
+        bars = load_snapshot({"symbol": symbol, "blob": f"runs/{run_id}/data/{symbol}.parquet"})
+        refs = [info.name for info in store.list(f"runs/{run_id}/chunks/{symbol}/")]
+        sweep = _sweep(doc, symbol, refs, len(bars))
+        write_results(
+            sweep,
+            bars,
+            store,
+            run_id,
+            top_n=request.top_n,
+            metric=request.metric_column,
+            prefix=base,
+        )
+        written += 1
+    return written
 
 
 def _walk_forward_results(

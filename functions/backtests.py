@@ -13,12 +13,14 @@ from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
+from pydantic import Field
 
 from durable import runs
 from durable.backtest import RUN_ORCHESTRATOR, block_instance_id
 from functions.http import (
     SPEC_ATTRIBUTE,
     AccountListQuery,
+    QueryModel,
     audit_change,
     endpoint,
     endpoint_spec,
@@ -41,6 +43,9 @@ log = logging.getLogger(__name__)
 TERMINAL = frozenset({"Completed", "Failed", "Terminated", "Canceled"})
 RESULT_URL_LIFETIME = timedelta(hours=1)
 CANCEL_SETTLE_SECONDS = 10.0
+MAX_WAIT_SECONDS = 30.0
+WAIT_FIRST_INTERVAL = 0.01
+WAIT_MAX_INTERVAL = 0.5
 
 _client: ContextVar[df.DurableOrchestrationClient] = ContextVar("durable_client")
 
@@ -181,15 +186,55 @@ async def start_backtest(req: func.HttpRequest, caller: Caller) -> func.HttpResp
     )
 
 
+class StatusQuery(QueryModel):
+    """`?waitSeconds=` of the status route: a long-poll."""
+
+    wait_seconds: float = Field(
+        0.0,
+        ge=0.0,
+        le=MAX_WAIT_SECONDS,
+        allow_inf_nan=False,
+        description="Answer as soon as the run has ended, or after this many seconds "
+        f"(at most {MAX_WAIT_SECONDS:g}), whichever comes first; 0 (the default) answers at "
+        "once. A client that waits this way sees the end of a small sweep within "
+        "milliseconds, without polling.",
+    )
+
+
+async def _wait_for_end(run_id: str, status: Any, seconds: float) -> Any:
+    """Re-read the orchestration status until it has ended or `seconds` passed: every
+    10 ms at first, then 1.25x longer each time up to 0.5 s (a short run is seen ending
+    within a few ms; a long one costs a status read every 0.5 s)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    interval = WAIT_FIRST_INTERVAL
+    while status is not None and status.runtime_status.value not in TERMINAL:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            break
+        await asyncio.sleep(min(interval, remaining))
+        interval = min(interval * 1.25, WAIT_MAX_INTERVAL)
+        status = await _durable_status(run_id)
+    return status
+
+
 @endpoint(
     role="viewer",
     summary="A backtest's status and progress",
-    errors=(401, 403, 404),
+    query=StatusQuery,
+    errors=(401, 403, 404, 422),
     tags=("backtests",),
 )
 async def get_backtest(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+    query = parse_query(req, StatusQuery)
     doc = await asyncio.to_thread(_run_for, caller, req.route_params["run_id"])
-    return json_response(_view(doc, await _durable_status(doc["id"])))
+    status = await _durable_status(doc["id"])
+    if query.wait_seconds > 0 and status is not None:
+        before = status.runtime_status.value
+        status = await _wait_for_end(doc["id"], status, query.wait_seconds)
+        if status is not None and status.runtime_status.value != before:
+            doc = await asyncio.to_thread(_run_for, caller, doc["id"])  # timings, results
+    return json_response(_view(doc, status))
 
 
 @endpoint(
@@ -203,6 +248,9 @@ async def get_backtest_results(req: func.HttpRequest, caller: Caller) -> func.Ht
     view = _view(doc, await _durable_status(doc["id"]))
     if view["status"] != "Completed" or not doc.get("results"):
         raise Conflict(f"run {doc['id']} is {view['status']}; results exist once it is Completed")
+    # the files behind the URLs are written on the first request (BACKTEST_LAZY_FILES): CPU
+    # work, so in the request worker process, not on this process's event loop (issue 12)
+    await offload.run_cpu(runs.write_result_files, doc)
     return json_response(await asyncio.to_thread(_results, doc))
 
 

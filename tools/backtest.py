@@ -144,6 +144,7 @@ def print_results(
         console.print(table)
         files = item.get("files") or {}
         if chart is not None and files.get("chart"):
+            runs.write_result_files(runs.read_run(CLI_ACCOUNT, summary["runId"]))
             target = (
                 chart if len(summary["symbols"]) == 1 else chart.with_stem(f"{chart.stem}-{symbol}")
             )
