@@ -53,11 +53,25 @@ class Sample:
     aggregate: float
     n_chunks: int
     polls: int
+    start: float
+    """From sending the POST to the orchestration's first episode."""
+    ran: float
+    """From the orchestration's first episode to its completion."""
     inside: dict[str, float] = field(default_factory=dict)
 
     @property
     def overhead(self) -> float:
         return self.wall - self.plan - self.chunks - self.aggregate
+
+    @property
+    def engine(self) -> float:
+        """The engine's share of the overhead: replays, saving histories, dispatching."""
+        return self.ran - self.plan - self.chunks - self.aggregate
+
+    @property
+    def lag(self) -> float:
+        """From the orchestration's completion to the client holding the answer."""
+        return self.wall - self.start - self.ran
 
 
 def _parse(text: str) -> datetime:
@@ -79,6 +93,7 @@ def one_run(
     client: httpx.Client, headers: dict[str, str], poll_ms: float | None, body: dict[str, Any]
 ) -> Sample:
     started = time.perf_counter()
+    sent = time.time()
     response = client.post("/api/backtests", json=body, headers=headers)
     response.raise_for_status()
     run_id = response.json()["runId"]
@@ -102,7 +117,11 @@ def one_run(
     chunks, n_chunks = _span(history, "backtest_chunk")
     aggregate, _ = _span(history, "backtest_aggregate")
     timings = view.get("timings") or {}
-    return Sample(wall, plan, chunks, aggregate, n_chunks, polls, dict(timings))
+    first = min(_parse(e["Timestamp"]) for e in history if e["EventType"] == 12).timestamp()
+    ended = max(_parse(e["Timestamp"]) for e in history if e["EventType"] == 1).timestamp()
+    return Sample(
+        wall, plan, chunks, aggregate, n_chunks, polls, first - sent, ended - first, dict(timings)
+    )
 
 
 def _ms(values: list[float], q: float) -> float:
@@ -140,6 +159,11 @@ def report(mode: str, samples: list[Sample], poll: str) -> float:
         "aggregate": [s.aggregate for s in samples],
         "orchestration": [s.overhead for s in samples],
     }
+    overhead = {
+        "start": [s.start for s in samples],
+        "engine": [s.engine for s in samples],
+        "end": [s.lag for s in samples],
+    }
     breakdown = ", ".join(f"{k} {1000 * statistics.median(v):.0f}" for k, v in parts.items())
     inside = {
         key: 1000 * statistics.median(s.inside.get(key, 0.0) for s in samples)
@@ -152,6 +176,9 @@ def report(mode: str, samples: list[Sample], poll: str) -> float:
         f"\n       median breakdown (ms): {breakdown}; inside the activities: plan "
         f"{inside['planSeconds']:.0f}, kernel {inside['chunkSeconds']:.0f}, aggregate "
         f"{inside['aggregateSeconds']:.0f}; polls per run {polls:.0f}"
+        f"\n       orchestration overhead (ms): "
+        + ", ".join(f"{k} {1000 * statistics.median(v):.0f}" for k, v in overhead.items())
+        + " (POST to first episode; replays, saves and dispatch; completion to the answer)"
     )
     print(
         f"BENCH small_sweep mode={mode} p50_ms={p50:.1f} p95_ms={_ms(walls, 0.95):.1f} "

@@ -203,7 +203,7 @@ class StatusQuery(QueryModel):
 
 async def _wait_for_end(run_id: str, status: Any, seconds: float) -> Any:
     """Re-read the orchestration status until it has ended or `seconds` passed: every
-    10 ms at first, then 1.25x longer each time up to 0.5 s (a short run is seen ending
+    10 ms at first, then 1.1x longer each time up to 0.5 s (a short run is seen ending
     within a few ms; a long one costs a status read every 0.5 s)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
@@ -213,7 +213,7 @@ async def _wait_for_end(run_id: str, status: Any, seconds: float) -> Any:
         if remaining <= 0:
             break
         await asyncio.sleep(min(interval, remaining))
-        interval = min(interval * 1.25, WAIT_MAX_INTERVAL)
+        interval = min(interval * 1.1, WAIT_MAX_INTERVAL)
         status = await _durable_status(run_id)
     return status
 
