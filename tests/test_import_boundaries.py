@@ -4,8 +4,11 @@
   `containerapps/`, `function_app`) nor the Azure Functions SDKs, not even inside a function;
 - `functions/` (HTTP routes) imports nothing from `durable/` but the package itself;
 - `bench/` and `testsupport/` (their shared support code) import nothing from `tests/`;
-- `shared/` has no import cycle among its modules at import time (module-level statements,
-  `if TYPE_CHECKING:` blocks excluded since they never run).
+- `shared/` has no import cycle among its modules, counting every import statement: at
+  module level, inside functions (a deferred import that only dodges a cycle is still the
+  cycle) and under `if TYPE_CHECKING:` (two modules that each need the other's types);
+- `shared/backtest/` imports nothing inside a function or class (issue 16 item 4: the engine
+  is layered so that every import can be at the top).
 
 Today's exceptions are listed explicitly below. The lists can only shrink: an entry that is no
 longer needed fails the test too, so whoever breaks a tie also deletes its line."""
@@ -13,7 +16,7 @@ longer needed fails the test too, so whoever breaks a tie also deletes its line.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from functools import cache
 from pathlib import Path
 
@@ -32,9 +35,15 @@ ALLOWED_FUNCTIONS_TO_DURABLE: frozenset[tuple[str, str]] = frozenset(
     }
 )
 
-# Module-level import cycles inside shared/ that exist today, each as the sorted set of its
-# modules (one strongly connected component of the import graph). Empty: none today.
-ALLOWED_SHARED_CYCLES: frozenset[frozenset[str]] = frozenset()
+# Imports inside a function or class in shared/backtest/, as (module, imported module): only
+# a third-party library too slow to import at start-up, never a module of the project.
+ALLOWED_BACKTEST_LOCAL_IMPORTS: frozenset[tuple[str, str]] = frozenset(
+    {
+        # matplotlib costs about a second to import; only a sweep's results draw a chart
+        ("shared.backtest.chart", "matplotlib"),
+        ("shared.backtest.chart", "matplotlib.pyplot"),
+    }
+)
 
 
 def _module_name(path: Path) -> str:
@@ -120,12 +129,37 @@ def boundary_violations(package: str, forbidden: tuple[str, ...]) -> set[tuple[s
     }
 
 
-def shared_import_graph() -> dict[str, set[str]]:
-    modules = _modules("shared")
+def import_graph(modules: Mapping[str, Path], module_level: bool = False) -> dict[str, set[str]]:
+    """Each module's imports among `modules` (every import statement, or only those that run
+    when the module is imported)."""
     return {
-        name: {m for m in imported_modules(name, path, module_level=True) if m in modules} - {name}
+        name: {m for m in imported_modules(name, path, module_level) if m in modules} - {name}
         for name, path in modules.items()
     }
+
+
+def shared_import_graph(module_level: bool = False) -> dict[str, set[str]]:
+    return import_graph(_modules("shared"), module_level)
+
+
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+
+
+def local_imports(path: Path) -> set[str]:
+    """The modules `path` imports inside a function or class body, as written (`.x` for a
+    relative import)."""
+    found: set[str] = set()
+    pending: list[tuple[ast.AST, bool]] = [(ast.parse(path.read_text()), False)]
+    while pending:
+        node, nested = pending.pop()
+        for child in ast.iter_child_nodes(node):
+            inside = nested or isinstance(child, _SCOPES)
+            if inside and isinstance(child, ast.Import):
+                found.update(alias.name for alias in child.names)
+            elif inside and isinstance(child, ast.ImportFrom):
+                found.add("." * child.level + (child.module or ""))
+            pending.append((child, inside))
+    return found
 
 
 def cycles(graph: dict[str, set[str]]) -> set[frozenset[str]]:
@@ -196,15 +230,65 @@ def test_functions_import_no_durable_internals_beyond_the_allow_list() -> None:
     assert not gone, f"no longer imported: delete from ALLOWED_FUNCTIONS_TO_DURABLE: {gone}"
 
 
-def test_shared_has_no_import_cycle_beyond_the_allow_list() -> None:
+def test_shared_has_no_import_cycle() -> None:
     found = cycles(shared_import_graph())
-    new = found - ALLOWED_SHARED_CYCLES
-    gone = ALLOWED_SHARED_CYCLES - found
-    assert not new, f"import cycles in shared/: {[sorted(c) for c in new]}"
-    assert not gone, f"cycles broken: delete from ALLOWED_SHARED_CYCLES: {gone}"
+    assert not found, (
+        "import cycles in shared/ (module-level, function-local or TYPE_CHECKING imports; "
+        f"move what both need into a module of its own): {sorted(sorted(c) for c in found)}"
+    )
+
+
+def test_backtest_imports_nothing_inside_functions_beyond_the_allow_list() -> None:
+    found = {
+        (name, imported)
+        for name, path in _modules("shared/backtest").items()
+        for imported in local_imports(path)
+    }
+    new = found - ALLOWED_BACKTEST_LOCAL_IMPORTS
+    gone = ALLOWED_BACKTEST_LOCAL_IMPORTS - found
+    assert not new, f"imports inside functions in shared/backtest/ (import at the top): {new}"
+    assert not gone, f"no longer imported: delete from ALLOWED_BACKTEST_LOCAL_IMPORTS: {gone}"
 
 
 # The checks themselves, on graphs and files whose answer is known.
+
+
+def test_a_cycle_closed_by_a_deferred_or_type_checking_import_is_found(tmp_path: Path) -> None:
+    a, b, c, d = (tmp_path / f"{x}.py" for x in "abcd")
+    a.write_text("import shared.t.b\nimport shared.t.c\n")
+    b.write_text("def later():\n    import shared.t.a\n")  # the deferred import closes a-b
+    c.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import shared.t.a\n")
+    d.write_text("import shared.t.a\n")  # imports the cycle, is not part of it
+    modules = {"shared.t.a": a, "shared.t.b": b, "shared.t.c": c, "shared.t.d": d}
+    assert cycles(import_graph(modules, module_level=True)) == set()
+    assert cycles(import_graph(modules)) == {frozenset({"shared.t.a", "shared.t.b", "shared.t.c"})}
+
+
+def test_local_imports_are_those_inside_a_function_or_class(tmp_path: Path) -> None:
+    source = tmp_path / "mod.py"
+    source.write_text(
+        "import os\n"
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n"
+        "    from shared.typed import Only\n"
+        "def f():\n"
+        "    import json\n"
+        "    if True:\n"
+        "        from ..pkg import thing\n"
+        "    def g():\n"
+        "        from shared.deep import x\n"
+        "class C:\n"
+        "    from shared.config import get_settings\n"
+        "    async def m(self):\n"
+        "        import shared.errors\n"
+    )
+    assert local_imports(source) == {
+        "json",
+        "..pkg",
+        "shared.deep",
+        "shared.config",
+        "shared.errors",
+    }
 
 
 def test_cycles_finds_each_cycle_once_and_ignores_chains() -> None:

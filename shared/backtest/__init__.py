@@ -37,6 +37,15 @@ Determinism: each combination is simulated independently by the same compiled co
 `aggregate` orders by combination index, so a sweep cut into any chunks is bit-identical to
 the unchunked one (`SweepResult.digest()` compares them). Metric names are in `METRICS`.
 
+Modules, each depending only on those before it (no import cycle; a test keeps it so):
+`values` (bounded numbers) and `strategies.params` (declarations); `bars`, `execution`,
+`metrics`, `indicators`, `kernel` (the compiled simulation); `strategies.base` (a `Strategy`
+declares its parameters and plans kernel work, `KernelPlan`: it never runs itself),
+`strategies.builtin`, `strategies.registry` (the catalogue by name: built-ins listed there,
+`register` for yours); `spec` (`StrategySpec`, data checked against the catalogue);
+`simulation` (the one module that runs plans through the kernel: `run_metrics`,
+`run_single`); `sweep`, `results`, `walkforward` (by strategy name, through the catalogue).
+
 Threads: the kernel runs combinations in parallel on numba's thread pool (all cores by
 default); worker processes that already run one per core should set NUMBA_NUM_THREADS=1.
 Results do not depend on the thread count.
@@ -45,7 +54,8 @@ Results do not depend on the thread count.
 from shared.backtest.bars import BarsFrame, load_bars
 from shared.backtest.execution import ExecutionSettings
 from shared.backtest.metrics import METRICS
-from shared.backtest.results import BacktestResult, ResultRefs, run_backtest, write_results
+from shared.backtest.results import ResultRefs, run_backtest, write_results
+from shared.backtest.simulation import BacktestResult
 from shared.backtest.spec import StrategySpec, parse_axis, parse_grid_args
 from shared.backtest.strategies import Strategy, get_strategy, register, strategy_names
 from shared.backtest.strategies.params import Param, Relation

@@ -1,15 +1,13 @@
-"""PNG chart of equity curves and drawdown (matplotlib, Agg backend, no display needed)."""
+"""PNG chart of equity curves and drawdown (matplotlib, Agg backend, no display needed).
+
+matplotlib takes about a second to import, so it is imported when the first chart is drawn,
+not when the engine is (the Function App's cold start does not pay for it)."""
 
 from __future__ import annotations
 
 import io
 from collections.abc import Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
 import pandas as pd
 
 
@@ -18,6 +16,11 @@ def equity_chart(
 ) -> bytes:
     """Equity (top) and drawdown % (bottom) of each (label, equity frame) as PNG bytes.
     Each frame has `equity` and `drawdown_pct` columns on a time index."""
+    import matplotlib  # lazy: see the module docstring
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     fig, (top, bottom) = plt.subplots(
         2, 1, figsize=(10, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
     )

@@ -1,4 +1,5 @@
-"""Result artefacts: one combination in detail, and a sweep's leaderboard/tables/chart in Blob."""
+"""Result artefacts: one combination by strategy name in detail (`run_backtest`), and a sweep's
+leaderboard/tables/chart in Blob (`write_results`)."""
 
 from __future__ import annotations
 
@@ -6,44 +7,20 @@ import io
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from shared.backtest.bars import BarsFrame
+from shared.backtest.chart import equity_chart
 from shared.backtest.execution import ExecutionSettings
 from shared.backtest.metrics import METRIC_JSON_NAMES, json_metric_keys
-from shared.backtest.spec import ParamValue
+from shared.backtest.simulation import BacktestResult, annualisation, run_single
+from shared.backtest.strategies.registry import get_strategy
+from shared.backtest.sweep import SweepResult
+from shared.backtest.values import ParamValue
 from shared.storage.blob import BlobStore
-
-if TYPE_CHECKING:
-    from shared.backtest.strategies.base import KernelPlan
-    from shared.backtest.sweep import SweepResult
-
-
-@dataclass(eq=False)
-class BacktestResult:
-    """One combination in detail: per-bar equity and drawdown, the trade log, the metrics."""
-
-    params: dict[str, ParamValue]
-    equity: pd.DataFrame
-    trades: pd.DataFrame
-    metrics: dict[str, float]
-    annualisation: dict[str, str | float] = field(default_factory=dict)
-    """How returns were annualised (`BarsFrame.annualisation`): periodicity, period,
-    periodsPerYear (the override in `ExecutionSettings.annual_periods` when given), timeZone."""
-
-    @property
-    def ruined(self) -> bool:
-        """Equity reached 0 or below: everything was closed at that bar's close, no trade
-        after it, equity 0 from there on."""
-        return bool(self.metrics["ruined"])
-
-    @property
-    def ruined_bar(self) -> int | None:
-        """The bar of the liquidation, None when not ruined."""
-        return int(self.metrics["ruined_bar"]) if self.ruined else None
 
 
 @dataclass(frozen=True)
@@ -70,73 +47,6 @@ class ResultRefs:
         }
 
 
-def simulate_detailed(
-    bars: BarsFrame,
-    plan: KernelPlan,
-    execution: ExecutionSettings,
-    params: dict[str, ParamValue],
-    *,
-    trade_start: int = 0,
-) -> BacktestResult:
-    """Run the first combination of `plan` through the same kernel code as sweeps, recording
-    per-bar equity and every closed trade."""
-    from shared.backtest.kernel import N_TRADE_FIELDS, _run_one
-    from shared.backtest.metrics import METRICS, N_METRICS
-    from shared.backtest.strategies.base import period_counts
-
-    n = len(bars)
-    ends = bars.period_ends()
-    out = np.empty(N_METRICS, dtype=np.float64)
-    equity = np.full(n, np.nan, dtype=np.float64)
-    trades = np.empty((n + 1, N_TRADE_FIELDS), dtype=np.float64)
-    count = _run_one(
-        plan.code, bars.open, bars.high, bars.low, bars.close, ends, period_counts(ends), bars.ts,
-        plan.lines, plan.ia[0], plan.fa[0], int(plan.first_bar[0]), int(plan.warm_bar[0]),
-        trade_start, execution.vector(bars.annual_periods()), out, True, equity, trades,
-    )  # fmt: skip
-    index = bars.index()
-    peak = np.maximum.accumulate(equity)
-    equity_frame = pd.DataFrame(
-        {"equity": equity, "drawdown_pct": (equity / peak - 1.0) * 100.0}, index=index
-    )
-    equity_frame.index.name = "ts"
-    t = trades[:count]
-    entry_bar = t[:, 0].astype(np.int64)
-    exit_bar = t[:, 1].astype(np.int64)
-    trade_frame = pd.DataFrame(
-        {
-            "entry_time": index[entry_bar],
-            "exit_time": index[exit_bar],
-            "entry_bar": entry_bar,
-            "exit_bar": exit_bar,
-            "size": t[:, 2],
-            "entry_price": t[:, 3],
-            "exit_price": t[:, 4],
-            "pnl": t[:, 5],
-            "return_pct": t[:, 6] * 100.0,
-            "commission": t[:, 7],
-            "exit_reason": pd.Categorical.from_codes(
-                t[:, 8].astype(np.int64), ["signal", "stop_loss", "take_profit", "ruin"]
-            ),
-        }
-    )
-    return BacktestResult(
-        params=dict(params),
-        equity=equity_frame,
-        trades=trade_frame,
-        metrics={name: float(out[k]) for k, name in enumerate(METRICS)},
-        annualisation=annualisation(bars, execution),
-    )
-
-
-def annualisation(bars: BarsFrame, execution: ExecutionSettings) -> dict[str, str | float]:
-    """The annualisation a run of `bars` under `execution` uses."""
-    report = bars.annualisation()
-    if execution.annual_periods:
-        report["periodsPerYear"] = execution.annual_periods
-    return report
-
-
 def result_refs(
     sweep: SweepResult,
     bars: BarsFrame,
@@ -149,8 +59,6 @@ def result_refs(
     """The names `write_results` writes a sweep's files under, and its best-combination
     summary, without writing anything (a run can complete on these and write the files when
     they are first asked for)."""
-    from shared.backtest.strategies import get_strategy
-
     base = (prefix or f"{run_id}/{sweep.symbol or 'bars'}").rstrip("/")
     best = [int(k) for k in sweep.ranking(metric)[: max(curves, 0)]]
     top = sweep.leaderboard(metric, 1)
@@ -192,8 +100,6 @@ def write_results(
     equity.parquet and trades.parquet (the best `curves` combinations re-run in detail),
     heatmap.parquet (for two swept parameters: metric pivoted over them) and, last, chart.png
     (equity and drawdown), so that a chart in Blob means every file is there."""
-    from shared.backtest.strategies import get_strategy
-
     refs = result_refs(sweep, bars, run_id, metric=metric, curves=curves, prefix=prefix)
     leaderboard = sweep.leaderboard(metric, top_n)
     table = sweep.to_frame()
@@ -201,7 +107,7 @@ def write_results(
     best = [int(k) for k in sweep.ranking(metric)[: max(curves, 0)]]
     equity_parts, trade_parts = [], []
     for rank, combo in enumerate(best, start=1):
-        detail = impl.run_single(bars, sweep.params[combo], sweep.execution, sweep.spec.options)
+        detail = run_single(impl, bars, sweep.params[combo], sweep.execution, sweep.spec.options)
         eq = detail.equity.reset_index()
         eq.insert(0, "rank", rank)
         eq.insert(1, "combo", combo)
@@ -252,8 +158,6 @@ def sweep_chart(
     """The PNG of a sweep's best curves: equity and drawdown of each rank of `equity` (the
     rows of equity.parquet: rank, combo, ts, equity, drawdown_pct), labelled with the
     combination's parameters (`params[combo]`)."""
-    from shared.backtest.chart import equity_chart
-
     curves = []
     for rank, rows in equity.groupby("rank", sort=True) if len(equity) else ():
         combo = int(rows["combo"].iloc[0])
@@ -297,8 +201,6 @@ def run_backtest(
     options: Mapping[str, str] | None = None,
 ) -> BacktestResult:
     """One combination in detail (equity curve, trades, metrics)."""
-    from shared.backtest.strategies import get_strategy
-
     impl = get_strategy(strategy)
     combo = dict(impl.defaults) | dict(params)
-    return impl.run_single(bars, combo, execution, options)
+    return run_single(impl, bars, combo, execution, options)

@@ -1,20 +1,18 @@
 """`StrategySpec`: a strategy named by registry key plus its parameter grid, as JSON or YAML.
 
-Parsing is bounded before any work: a number is a short decimal (at most
-`MAX_NUMBER_CHARS` characters, a 3-digit exponent, magnitude at most `MAX_MAGNITUDE`), a
+Parsing is bounded before any work: a number is a short decimal (`shared.backtest.values`), a
 range's size is computed from its arithmetic before it is expanded, and each axis and the
 grid's whole product are capped (`BACKTEST_MAX_AXIS_VALUES`, `BACKTEST_MAX_GRID_SIZE`).
-Values are then checked against the strategy's parameter declaration."""
+Values are then checked against the declaration of the strategy in the catalogue
+(`shared.backtest.strategies.registry`); the spec itself is data and runs nothing."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
 from typing import Annotated, Any
@@ -29,26 +27,26 @@ from pydantic import (
     model_validator,
 )
 
-from shared.errors import GridTooLarge, InvalidInput, InvalidNumber
+from shared.backtest.strategies.registry import get_strategy
+from shared.backtest.values import (
+    MAX_NUMBER_CHARS,
+    NUMBER_RULE,
+    GridAxis,
+    ParamValue,
+    check_number,
+    clip,
+    exact,
+    parse_number,
+)
+from shared.config import get_settings
+from shared.errors import GridTooLarge, InvalidInput
 
-ParamValue = int | float
-GridAxis = list[ParamValue]
-
-MAX_NUMBER_CHARS = 40
-MAX_MAGNITUDE = 10**15
 MAX_GRID_PARAMS = 32
 MAX_NAME_CHARS = 64
 MAX_AXIS_CHARS = 4096
 TRUSTED = {"trusted": True}
 """Validation context for specs read back from storage: parsed, not re-checked against caps
 or rules that may have changed since they were accepted."""
-
-_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d{1,3})?")
-_NOT_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity|snan)", re.IGNORECASE)
-NUMBER_RULE = (
-    f"a decimal number of at most {MAX_NUMBER_CHARS} characters, exponent at most 3 digits, "
-    f"magnitude at most 1e{round(math.log10(MAX_MAGNITUDE))}"
-)
 
 
 @dataclass(frozen=True)
@@ -62,50 +60,8 @@ class GridLimits:
 
 def grid_limits() -> GridLimits:
     """The caps from settings (`BACKTEST_MAX_AXIS_VALUES`, `BACKTEST_MAX_GRID_SIZE`)."""
-    from shared.config import get_settings
-
     settings = get_settings()
     return GridLimits(settings.backtest_max_axis_values, settings.backtest_max_grid_size)
-
-
-def _clip(text: str) -> str:
-    return repr(text if len(text) <= 24 else text[:24] + "…")
-
-
-def _exact(text: str, where: str) -> Fraction:
-    """A short decimal text as an exact fraction, or `InvalidNumber` (never costly)."""
-    t = text.strip()
-    if _NOT_FINITE.fullmatch(t):
-        raise InvalidNumber(f"{where}: {_clip(t)} is not a finite number")
-    if len(t) > MAX_NUMBER_CHARS or not _NUMBER.fullmatch(t):
-        raise InvalidNumber(f"{where}: {_clip(t)} is not {NUMBER_RULE}")
-    value = Fraction(Decimal(t))
-    if abs(value) > MAX_MAGNITUDE:
-        raise InvalidNumber(f"{where}: {_clip(t)} is not {NUMBER_RULE}")
-    return value
-
-
-def _as_param(value: Fraction) -> ParamValue:
-    return int(value) if value.denominator == 1 else float(value)
-
-
-def parse_number(text: str, where: str = "value") -> ParamValue:
-    """`text` as an int (integral values) or float; `InvalidNumber` naming `where` if it is
-    not a bounded, finite decimal."""
-    return _as_param(_exact(text, where))
-
-
-def check_number(value: Any, where: str = "value") -> ParamValue:
-    """A JSON/Python number or numeric text, bounded and finite; booleans are refused."""
-    if isinstance(value, str):
-        return parse_number(value, where)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidNumber(f"{where}: {value!r} is not a number")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise InvalidNumber(f"{where}: {value!r} is not a finite number")
-    if abs(value) > MAX_MAGNITUDE:
-        raise InvalidNumber(f"{where}: {value!r} is not {NUMBER_RULE}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -149,12 +105,12 @@ def _axis_source(value: Any, where: str, limit: int | None = None) -> _Range | l
             parts = text.split(":")
             if len(parts) not in (2, 3):
                 raise InvalidInput(
-                    f"{where}: grid range {_clip(text)} must be start:stop or start:stop:step"
+                    f"{where}: grid range {clip(text)} must be start:stop or start:stop:step"
                 )
-            start, stop = _exact(parts[0], where), _exact(parts[1], where)
-            step = _exact(parts[2], where) if len(parts) == 3 else Fraction(1)
+            start, stop = exact(parts[0], where), exact(parts[1], where)
+            step = exact(parts[2], where) if len(parts) == 3 else Fraction(1)
             if step <= 0:
-                raise InvalidInput(f"{where}: grid range {_clip(text)} needs a positive step")
+                raise InvalidInput(f"{where}: grid range {clip(text)} needs a positive step")
             return _Range(start, stop, step)
         return [parse_number(part, where) for part in text.split(",") if part.strip()]
     if isinstance(value, list | tuple):
@@ -171,7 +127,7 @@ def axis_size(value: Any, where: str = "grid axis") -> int:
 
 def _cap_axis(where: str, text: Any, size: int, limit: int) -> None:
     if size > limit:
-        shown = f" ({_clip(text)})" if isinstance(text, str) else ""
+        shown = f" ({clip(text)})" if isinstance(text, str) else ""
         raise GridTooLarge(
             f"{where}{shown} has {size} values, more than BACKTEST_MAX_AXIS_VALUES={limit}; "
             "narrow the range, take a larger step or raise the setting"
@@ -194,7 +150,7 @@ def parse_grid_args(args: Sequence[str]) -> dict[str, str]:
     for arg in args:
         name, sep, value = arg.partition("=")
         if not sep or not name.strip():
-            raise InvalidInput(f"grid argument {_clip(arg)} must look like name=start:stop:step")
+            raise InvalidInput(f"grid argument {clip(arg)} must look like name=start:stop:step")
         grid[name.strip()] = value
     return grid
 
@@ -231,7 +187,7 @@ def parse_grid(grid: Any, limits: GridLimits | None = None) -> dict[str, GridAxi
 def _name(key: Any, what: str) -> str:
     if not isinstance(key, str) or not key or len(key) > MAX_NAME_CHARS or not key.isprintable():
         raise InvalidInput(
-            f"{what} {_clip(str(key))} is not a name of 1-{MAX_NAME_CHARS} printable characters"
+            f"{what} {clip(str(key))} is not a name of 1-{MAX_NAME_CHARS} printable characters"
         )
     return key
 
@@ -332,8 +288,6 @@ class StrategySpec(BaseModel):
             }
         strategy = data.get("strategy")
         if isinstance(strategy, str) and len(strategy) <= MAX_NAME_CHARS and not trusted:
-            from shared.backtest.strategies import get_strategy
-
             declared = get_strategy(strategy).declaration()
             grid: dict[str, GridAxis] = data.get("grid") or {}
             fixed: dict[str, ParamValue] = data.get("params") or {}
@@ -363,8 +317,6 @@ class StrategySpec(BaseModel):
 
     def axes(self) -> dict[str, GridAxis]:
         """Every parameter of the strategy with its values (fixed and default ones as 1-lists)."""
-        from shared.backtest.strategies import get_strategy
-
         return get_strategy(self.strategy).axes(self)
 
     def grid_size(self) -> int:
@@ -382,13 +334,5 @@ class StrategySpec(BaseModel):
 
 @lru_cache(maxsize=32)
 def _combinations(spec_json: str) -> tuple[dict[str, ParamValue], ...]:
-    from shared.backtest.strategies import get_strategy
-
     spec = StrategySpec.model_validate_json(spec_json, context=TRUSTED)
     return tuple(get_strategy(spec.strategy).combinations(spec))
-
-
-def product(axes: Mapping[str, GridAxis]) -> Iterator[dict[str, ParamValue]]:
-    names = list(axes)
-    for values in itertools.product(*(axes[n] for n in names)):
-        yield dict(zip(names, values, strict=True))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +18,10 @@ import pyarrow.parquet as pq
 from shared.backtest.bars import BarsFrame
 from shared.backtest.execution import ExecutionSettings
 from shared.backtest.metrics import METRICS
-from shared.backtest.spec import ParamValue, StrategySpec
+from shared.backtest.simulation import annualisation, run_metrics
+from shared.backtest.spec import StrategySpec
+from shared.backtest.strategies.registry import get_strategy
+from shared.backtest.values import ParamValue
 from shared.errors import InvalidInput
 
 DEFAULT_THROUGHPUT = 5.0e7
@@ -238,13 +242,9 @@ def run_chunk(
     bars: BarsFrame, spec: StrategySpec, execution: ExecutionSettings, chunk: Chunk
 ) -> ChunkResult:
     """Run combinations [chunk.start, chunk.stop) through the compiled kernel."""
-    import time
-
-    from shared.backtest.strategies import get_strategy
-
     started = time.perf_counter()
     combos = spec.combinations()[chunk.start : chunk.stop]
-    metrics = get_strategy(spec.strategy).run_metrics(bars, combos, execution, spec.options)
+    metrics = run_metrics(get_strategy(spec.strategy), bars, combos, execution, spec.options)
     return ChunkResult(chunk, metrics, time.perf_counter() - started)
 
 
@@ -283,8 +283,6 @@ def run_sweep(
     chunks: Sequence[Chunk] | None = None,
 ) -> SweepResult:
     """The whole grid in this process (one chunk unless `chunks` is given)."""
-    from shared.backtest.results import annualisation
-
     chunks = chunks or split_even(spec.n_combinations(), 1)
     result = aggregate(
         spec,

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from shared.backtest.bars import BarsFrame
+from shared.backtest.execution import ExecutionSettings
+from shared.backtest.simulation import run_single
+from shared.backtest.spec import StrategySpec
+from shared.backtest.strategies.registry import get_strategy
+from shared.backtest.sweep import SweepResult, run_sweep
 from shared.errors import InvalidInput
-
-if TYPE_CHECKING:
-    from shared.backtest.bars import BarsFrame
-    from shared.backtest.execution import ExecutionSettings
-    from shared.backtest.spec import StrategySpec
-    from shared.backtest.sweep import SweepResult
 
 
 @dataclass(frozen=True)
@@ -114,14 +114,13 @@ def evaluate_window(
 ) -> WindowResult:
     """Pick the in-sample best by `metric` and run it on the window's test bars (indicators
     warm up on the bars before `test_start`; trading and metrics start at `test_start`)."""
-    from shared.backtest.strategies import get_strategy
-
     best = int(in_sample.ranking(metric)[0])
     params = dict(in_sample.params[best])
     span = bars.slice(window.train_start, window.test_stop)
-    detail = get_strategy(spec.strategy).run_single(
-        span, params, execution, spec.options, trade_start=window.test_start - window.train_start
-    )
+    detail = run_single(
+        get_strategy(spec.strategy), span, params, execution, spec.options,
+        trade_start=window.test_start - window.train_start,
+    )  # fmt: skip
     return WindowResult(
         window=window,
         params=params,
@@ -139,8 +138,6 @@ def walk_forward(
     metric: str = "sharpe_ratio",
 ) -> WalkForwardResult:
     """Every window in this process: in-sample sweep, then out-of-sample evaluation."""
-    from shared.backtest.sweep import run_sweep
-
     results = [
         evaluate_window(
             bars, spec, execution, w,

@@ -20,7 +20,6 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-import shared.backtest.strategies.builtin  # noqa: F401  (the registry)
 from shared.api_model import ApiModel
 from shared.auth.caller import Caller
 from shared.backtest import BarsFrame, ExecutionSettings, get_strategy, run_backtest

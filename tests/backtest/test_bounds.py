@@ -20,10 +20,10 @@ import pytest
 from shared.backtest import BarsFrame, ExecutionSettings
 from shared.backtest.kernel import RULE_CROSS_PREFIX, RULE_THRESHOLD, prefix_sums, sweep_kernel
 from shared.backtest.metrics import METRIC_INDEX, N_METRICS
-from shared.backtest.results import BacktestResult, simulate_detailed
+from shared.backtest.simulation import BacktestResult, period_counts, simulate_detailed
 from shared.backtest.spec import ParamValue
 from shared.backtest.strategies import get_strategy
-from shared.backtest.strategies.base import KernelPlan, period_counts
+from shared.backtest.strategies.base import KernelPlan
 
 ROOT = Path(__file__).resolve().parents[2]
 HUGE: dict[str, dict[str, ParamValue]] = {

@@ -105,7 +105,7 @@ def test_prefix_averages_from_one_sum_row_equal_stored_prefix_lines(
 
     monkeypatch.setattr(builtin, "LINES_BUDGET_BYTES", 0)
     from shared.backtest.kernel import RULE_CROSS, RULE_CROSS_STICKY, sweep_kernel
-    from shared.backtest.strategies.base import period_counts, period_ends
+    from shared.backtest.simulation import period_counts, period_ends
 
     grid = {"fast": [2, 5, 10, 24], "slow": [4, 12, 32, 117]}
     spec = StrategySpec(strategy="sma_cross", grid=grid, options={"ma": "prefix", "cross": cross})

@@ -1,5 +1,7 @@
-"""The strategy registry: built-ins and Python strategy classes registered by name."""
+"""Strategies: `Strategy` (declare parameters, plan kernel work), the built-ins, and the
+catalogue by name (`registry`)."""
 
-from shared.backtest.strategies.base import Strategy, get_strategy, register, strategy_names
+from shared.backtest.strategies.base import Strategy
+from shared.backtest.strategies.registry import get_strategy, register, strategy_names
 
 __all__ = ["Strategy", "get_strategy", "register", "strategy_names"]

@@ -1,24 +1,23 @@
-"""`Strategy`: parameters, constraint and signals of a strategy; the registry of them by name."""
+"""`Strategy`: what a strategy declares (parameters, relations, options) and plans (the
+indicator lines and signal rule the kernel runs, `KernelPlan`). A strategy never runs itself:
+`shared.backtest.simulation` runs plans, `shared.backtest.strategies.registry` names them."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, TypeVar
+from typing import ClassVar, Protocol
 
 import numpy as np
 
-from shared.backtest.spec import GridAxis, ParamValue, StrategySpec, product
+from shared.backtest.bars import BarsFrame
+from shared.backtest.kernel import RULE_SIGNALS
 from shared.backtest.strategies.params import Declaration, Param, Relation
+from shared.backtest.values import GridAxis, ParamValue
 from shared.errors import InvalidInput, NotEnoughBars, NoValidCombination
 
-if TYPE_CHECKING:
-    from shared.backtest.bars import BarsFrame
-    from shared.backtest.execution import ExecutionSettings
-    from shared.backtest.results import BacktestResult
-
 Combo = dict[str, ParamValue]
-NS_PER_DAY = 86_400_000_000_000
 
 
 @dataclass(eq=False)
@@ -36,22 +35,18 @@ class KernelPlan:
     warm_bar: np.ndarray
 
 
-def period_ends(ts: np.ndarray) -> np.ndarray:
-    """True on the last bar of each UTC calendar day: returns are taken per day, as
-    backtesting.py resamples equity to days (weekly/monthly bars: one bar per period)."""
-    day = ts // NS_PER_DAY
-    ends = np.empty(ts.shape[0], dtype=np.bool_)
-    if ts.shape[0]:
-        ends[:-1] = day[1:] != day[:-1]
-        ends[-1] = True
-    return ends
+class GridRequest(Protocol):
+    """What a strategy reads of a `StrategySpec` to enumerate its combinations (the spec
+    knows the strategies, not the other way round)."""
 
+    @property
+    def grid(self) -> Mapping[str, GridAxis]: ...
 
-def period_counts(ends: np.ndarray) -> np.ndarray:
-    """counts[j] = number of period ends among bars [0, j)."""
-    counts = np.zeros(ends.shape[0] + 1, dtype=np.int64)
-    np.cumsum(ends, out=counts[1:])
-    return counts
+    @property
+    def params(self) -> Mapping[str, ParamValue]: ...
+
+    @property
+    def options(self) -> Mapping[str, str]: ...
 
 
 class Strategy:
@@ -62,8 +57,9 @@ class Strategy:
 
     `signals(bars, params)` returns an int8 array, one entry per bar, read at the bar's
     close: +1 = be long from the next fill, -1 = be short (long_short) or flat (long_only),
-    0 = keep the position. Built-ins override `run_metrics` with a fused numba kernel; a
-    registered class gets the generic path (its `signals` then the shared execution kernel).
+    0 = keep the position. Built-ins override `plan` with indicator lines and a signal rule
+    the kernel evaluates itself; a registered class gets the generic plan (its `signals`, one
+    combination at a time). `shared.backtest.simulation` runs either through the kernel.
     """
 
     name: ClassVar[str] = ""
@@ -149,7 +145,7 @@ class Strategy:
         """Bars before the first possible signal (for buy-and-hold's first bar)."""
         return 0
 
-    def axes(self, spec: StrategySpec) -> dict[str, GridAxis]:
+    def axes(self, spec: GridRequest) -> dict[str, GridAxis]:
         declared = self.declaration()
         declared.check_names([*spec.grid, *spec.params])
         both = set(spec.grid) & set(spec.params)
@@ -166,7 +162,7 @@ class Strategy:
                 axes[pname] = [declared.param(pname).check(self.name, value)]
         return axes
 
-    def count_combinations(self, spec: StrategySpec) -> int:
+    def count_combinations(self, spec: GridRequest) -> int:
         """How many combinations `combinations` would return, without building them (for a
         cap checked before the work)."""
         if type(self).valid is not Strategy.valid:
@@ -175,14 +171,14 @@ class Strategy:
         axes = self.axes(spec)
         return int(_valid_index(axes, self.declaration().relations).shape[1]) if axes else 1
 
-    def combinations(self, spec: StrategySpec) -> list[Combo]:
+    def combinations(self, spec: GridRequest) -> list[Combo]:
         """The grid's combinations that meet the relations; `NoValidCombination` if none."""
         self.resolve_options(spec.options)
         axes = self.axes(spec)
         if type(self).valid is Strategy.valid:
             found = _valid_product(axes, self.declaration().relations)
         else:  # a registered class with its own `valid`
-            found = [c for c in product(axes) if self.valid(c)]
+            found = [c for c in _product(axes) if self.valid(c)]
         if not found:
             ranges = ", ".join(
                 f"{n} {min(v)}..{max(v)}" if len(v) > 1 else f"{n}={v[0]}" for n, v in axes.items()
@@ -194,17 +190,18 @@ class Strategy:
             )
         return found
 
-    def _plan(
+    def kernel_plan(
         self, bars: BarsFrame, combos: Sequence[Combo], options: Mapping[str, str]
     ) -> KernelPlan:
+        """The plan of `combos` on `bars`: the built-in's own `plan`, else the generic one
+        (each combination's `signals` as a line of `RULE_SIGNALS`). Refuses fewer than 2
+        bars and a combination whose warm-up does not fit (`NotEnoughBars`)."""
         if len(bars) < 2:
             raise InvalidInput(f"a backtest needs at least 2 bars, got {len(bars)}")
         self.check_fits(bars, combos)
         plan = self.plan(bars, combos, self.resolve_options(options))
         if plan is not None:
             return plan
-        from shared.backtest.kernel import RULE_SIGNALS
-
         lines = np.empty((len(combos), len(bars)), dtype=np.float64)
         for k, combo in enumerate(combos):
             lines[k] = np.asarray(self.signals(bars, combo), dtype=np.float64)
@@ -218,55 +215,16 @@ class Strategy:
             warm,
         )
 
-    def run_metrics(
-        self,
-        bars: BarsFrame,
-        combos: Sequence[Combo],
-        execution: ExecutionSettings,
-        options: Mapping[str, str] | None = None,
-        *,
-        trade_start: int = 0,
-    ) -> dict[str, np.ndarray]:
-        """Metrics of each combination (see `shared.backtest.metrics.METRICS`)."""
-        from shared.backtest.kernel import sweep_kernel
-        from shared.backtest.metrics import METRICS
-
-        if not combos:
-            return {name: np.empty(0) for name in METRICS}
-        opts = self.resolve_options(options or {})
-        xv = execution.vector(bars.annual_periods())
-        ends = bars.period_ends()
-        counts = period_counts(ends)
-        if type(self).plan is Strategy.plan:
-            # Python signals: one combination at a time, so memory stays O(bars).
-            plans: Iterator[KernelPlan] = (self._plan(bars, [c], opts) for c in combos)
-        else:
-            plans = iter([self._plan(bars, combos, opts)])
-        tables = [
-            sweep_kernel(
-                p.code, bars.open, bars.high, bars.low, bars.close, ends, counts, bars.ts,
-                p.lines, p.ia, p.fa, p.first_bar, p.warm_bar, trade_start, xv,
-            )
-            for p in plans
-        ]  # fmt: skip
-        table = tables[0] if len(tables) == 1 else np.vstack(tables)
-        return {name: np.ascontiguousarray(table[:, k]) for k, name in enumerate(METRICS)}
-
-    def run_single(
-        self,
-        bars: BarsFrame,
-        params: Combo,
-        execution: ExecutionSettings,
-        options: Mapping[str, str] | None = None,
-        *,
-        trade_start: int = 0,
-    ) -> BacktestResult:
-        """One combination in detail: equity curve, trade log and metrics."""
-        from shared.backtest.results import simulate_detailed
-
-        params = self.check(params)
-        plan = self._plan(bars, [params], options or {})
-        return simulate_detailed(bars, plan, execution, params, trade_start=trade_start)
+    def kernel_plans(
+        self, bars: BarsFrame, combos: Sequence[Combo], options: Mapping[str, str]
+    ) -> Iterator[KernelPlan]:
+        """The plans of a sweep over `combos`: one for a built-in, one per combination for
+        Python signals (so memory stays O(bars)). The options are checked now; each plan is
+        made as it is consumed."""
+        opts = self.resolve_options(options)
+        python_signals = type(self).plan is Strategy.plan
+        batches: list[Sequence[Combo]] = [[c] for c in combos] if python_signals else [combos]
+        return (self.kernel_plan(bars, batch, opts) for batch in batches)
 
 
 _UFUNCS = {"<": np.less, "<=": np.less_equal}
@@ -285,6 +243,12 @@ def _valid_index(axes: Mapping[str, GridAxis], relations: Sequence[Relation]) ->
         ]
         keep &= _UFUNCS[relation.op](left, right)
     return index[:, keep]
+
+
+def _product(axes: Mapping[str, GridAxis]) -> Iterator[Combo]:
+    names = list(axes)
+    for values in itertools.product(*(axes[n] for n in names)):
+        yield dict(zip(names, values, strict=True))
 
 
 def _valid_product(axes: Mapping[str, GridAxis], relations: Sequence[Relation]) -> list[Combo]:
@@ -313,32 +277,3 @@ def describe_bars(bars: BarsFrame) -> str:
         )
         span = f" {first}..{last}"
     return f"{bars.symbol or 'the series'}{span}"
-
-
-_REGISTRY: dict[str, Strategy] = {}
-S = TypeVar("S", bound=type[Strategy])
-
-
-def register(cls: S) -> S:
-    """Class decorator: make the strategy usable by its `name` in a `StrategySpec`."""
-    if not cls.name:
-        raise ValueError(f"{cls.__name__} needs a non-empty `name`")
-    _REGISTRY[cls.name] = cls()
-    return cls
-
-
-def get_strategy(name: str) -> Strategy:
-    import shared.backtest.strategies.builtin  # noqa: F401
-
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise InvalidInput(
-            f"unknown strategy {name!r}; known: {', '.join(sorted(_REGISTRY))}"
-        ) from None
-
-
-def strategy_names() -> list[str]:
-    import shared.backtest.strategies.builtin  # noqa: F401
-
-    return sorted(_REGISTRY)

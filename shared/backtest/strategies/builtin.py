@@ -1,4 +1,5 @@
-"""Built-in strategies: SMA/EMA cross, RSI and Bollinger reversion, Donchian breakout, MACD."""
+"""Built-in strategies (plans only): SMA/EMA cross, RSI and Bollinger reversion, Donchian
+breakout, MACD. `shared.backtest.strategies.registry` lists them in the catalogue."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from shared.backtest.kernel import (
     RULE_THRESHOLD,
     prefix_sums,
 )
-from shared.backtest.strategies.base import Combo, KernelPlan, Strategy, register
+from shared.backtest.strategies.base import Combo, KernelPlan, Strategy
 from shared.backtest.strategies.params import MAX_WINDOW, Param, Relation
 
 
@@ -74,7 +75,6 @@ def _plan(
     )
 
 
-@register
 class SmaCross(Strategy):
     """Long when the fast SMA crosses above the slow one, short/flat when below.
 
@@ -121,7 +121,6 @@ class SmaCross(Strategy):
         return _plan(code, lines, ia, np.zeros((len(combos), 1)), warm)
 
 
-@register
 class EmaCross(SmaCross):
     """Long when the fast EMA crosses above the slow one, short/flat when below (EMAs seeded
     with the first close, alpha 2/(n+1), the first n-1 bars not used)."""
@@ -135,7 +134,6 @@ class EmaCross(SmaCross):
         return indicators.ema(bars.close, n)
 
 
-@register
 class Macd(Strategy):
     """Long when the MACD line (EMA fast - EMA slow) crosses above its signal EMA, short/flat
     when it crosses below."""
@@ -169,7 +167,6 @@ class Macd(Strategy):
         return _plan(RULE_MACD, lines, ia, fa, warm)
 
 
-@register
 class RsiReversion(Strategy):
     """Long when RSI(n) crosses below `lower`, short/flat when it crosses above `upper`."""
 
@@ -200,7 +197,6 @@ class RsiReversion(Strategy):
         return _plan(RULE_THRESHOLD, lines, ia, fa, warm)
 
 
-@register
 class BollingerReversion(Strategy):
     """Long when the close crosses below SMA(n) - k*std(n), short/flat when it crosses
     above SMA(n) + k*std(n) (population std)."""
@@ -232,7 +228,6 @@ class BollingerReversion(Strategy):
         return _plan(RULE_BANDS, lines, ia, fa, warm)
 
 
-@register
 class DonchianBreakout(Strategy):
     """Long when the close breaks above the highest high of the previous `entry` bars,
     short/flat when it breaks below the lowest low of the previous `exit` bars."""

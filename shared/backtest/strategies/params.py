@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from shared.backtest.spec import ParamValue, parse_number
+from shared.backtest.values import ParamValue, parse_number
 from shared.errors import InvalidParameter
 
 Kind = Literal["int", "float"]
