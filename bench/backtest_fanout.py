@@ -15,17 +15,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from shared.backtest.runs import BacktestRequest
 
 GRID = {"fast": "2:100", "slow": "3:200"}
 SYMBOL = "SYNTH"
@@ -102,16 +105,19 @@ def fan_out_seconds(history: list[dict]) -> float:
 
 
 async def run_with(
-    workers: int, job: dict, data_dir: Path, repeat: int
+    workers: int, request: BacktestRequest, data_dir: Path, repeat: int
 ) -> tuple[float, float, str, int, float]:
     """Best (minimum) whole-run and fan-out seconds over `repeat` runs on warm workers, and
-    the chunk seconds (time inside the kernel, summed) of the best fan-out."""
-    from devhost.durable.engine import DurableEngine
+    the chunk seconds (time inside the kernel, summed) of the best fan-out. Each run starts
+    through the run service, as the API and the CLI start theirs."""
+    from devhost.durable.engine import DurableEngine, EngineClient
+    from shared.backtest.runs import RunService, prepare_run
 
     engine = DurableEngine(
         app_ref="tools.backtest:app", data_dir=data_dir, hub=f"Bench{workers}", workers=workers
     )
     await engine.start(warm=True)
+    service = RunService(EngineClient(engine))
     walls, fans, digests, chunks, kernel = [], [], set(), 0, []
     try:
         pool = engine._pool
@@ -119,10 +125,10 @@ async def run_with(
         await asyncio.gather(
             *(asyncio.wrap_future(pool.schedule(bench_warm)) for _ in range(workers))
         )
-        for attempt in range(repeat):
-            run_id = f"{job['runId']}-w{workers}-{attempt}"
+        for _ in range(repeat):
+            prepared = await prepare_run(request, "bench")
             started = time.perf_counter()
-            engine.start_new("backtest_run", run_id, json.dumps({**job, "runId": run_id}))
+            run_id = (await service.launch(prepared)).run_id
             done = await engine.wait(run_id, 1800)
             walls.append(time.perf_counter() - started)
             if done["runtimeStatus"] != "Completed":
@@ -169,15 +175,14 @@ def main() -> None:
 
     get_settings.cache_clear()
 
-    from durable import runs
+    from shared.backtest.runs import BacktestRequest
     from shared.ingest.bars import BarLake
-    from shared.storage.factory import document_store, lake
+    from shared.storage.factory import lake
 
     BarLake(lake()).merge(synthetic_bars(n_bars), ingested_at=datetime.now(UTC))
-    request = runs.BacktestRequest.model_validate(
+    request = BacktestRequest.model_validate(
         {"symbols": [SYMBOL], "strategy": {"strategy": "sma_cross", "grid": GRID}}
     )
-    runs.validate_request(request)
     print(
         f"sweep: {combos} pairs x {n_bars} bars = {combos * n_bars:.3e} bar-combinations; "
         f"kernel ~{throughput:.3e} bar-combos/s/core; target {args.chunks} chunks; "
@@ -188,14 +193,8 @@ def main() -> None:
     if not args.no_today:
         runs_of[0] = ("today", 1, 1)  # 1 worker, result files written in the aggregate
     for key, (way, workers, repeat) in runs_of.items():
-        doc = runs.run_document("bench", "bench", request, combos)
-        for attempt in range(repeat):
-            document_store().upsert(
-                runs.RUNS_CONTAINER, doc | {"id": f"bench-{way}-w{workers}-{attempt}"}
-            )
-        job = {"runId": f"bench-{way}", "accountId": "bench", "request": doc["request"]}
         os.environ["BACKTEST_LAZY_FILES"] = "false" if way == "today" else "true"
-        results[key] = asyncio.run(run_with(workers, job, data_dir, repeat))
+        results[key] = asyncio.run(run_with(workers, request, data_dir, repeat))
         wall, fan, digest, chunks, kernel = results[key]
         print(
             f"{way}: {workers} worker(s), best of {repeat}: fan-out {fan:.2f} s, "

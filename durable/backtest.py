@@ -1,70 +1,72 @@
 """The backtest orchestration: plan, fan out chunk activities (with retries, progress in the
-custom status, sub-orchestrations when the chunk count is large), fan in an aggregate."""
+custom status, sub-orchestrations when the chunk count is large), fan in an aggregate. The
+work is in `shared.backtest.runs`; here only the orchestrators and one-line activities, which
+pass typed messages as JSON (`wire`) across the Durable boundary."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Generator
-from typing import Any
+from collections.abc import Callable, Generator
+from typing import Any, TypeVar
 
 import azure.durable_functions as df
 from azure.durable_functions.models.Task import TaskState
+from pydantic import BaseModel
 
-from durable import runs
 from shared import telemetry
-from shared.backtest.sweep import rank_key
+from shared.backtest.runs import (
+    AGGREGATE_ACTIVITY,
+    BLOCK_ORCHESTRATOR,
+    CHUNK_ACTIVITY,
+    EVALUATE_ACTIVITY,
+    FAILED_ACTIVITY,
+    PLAN_ACTIVITY,
+    RUN_ORCHESTRATOR,
+    AggregateTask,
+    ChunkItem,
+    ChunkRef,
+    ChunkSummary,
+    ChunkTask,
+    EvaluateTask,
+    FailedTask,
+    Plan,
+    Progress,
+    RunJob,
+    WindowOutcome,
+    aggregate_run,
+    better,
+    block_instance_id,
+    evaluate_item,
+    finish_failed,
+    plan_run,
+    run_chunk_item,
+    wire,
+)
+from shared.backtest.runs.messages import BlockJob, SweepJob
 
 bp = df.Blueprint()
 
-RUN_ORCHESTRATOR = "backtest_run"
-BLOCK_ORCHESTRATOR = "backtest_block"
 CHUNK_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=500, max_number_of_attempts=3)
 STEP_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=1000, max_number_of_attempts=2)
 
 Orchestration = Generator[Any, Any, Any]
+M = TypeVar("M", bound=BaseModel)
 _NESTED_FAILURE = re.compile(r"^(?:Failed: )?Orchestrator function '[^']*' failed: ")
-
-
-def block_instance_id(run_id: str, block: int) -> str:
-    """The instance id of a run's block sub-orchestration: deterministic, so the routes can
-    find (and cancel) every child from the run id alone."""
-    return f"{run_id}:b{block:03d}"
 
 
 class ChunkFailed(Exception):
     """A chunk still failed after its retries; the message names it."""
 
 
-def _better(best: dict[str, Any] | None, candidate: dict[str, Any] | None) -> dict[str, Any] | None:
-    if candidate is None or candidate.get("value") is None:
-        return best
-    if best is None or rank_key(candidate["value"], candidate.get("ruined")) < rank_key(
-        best["value"], best.get("ruined")
-    ):
-        return candidate
-    return best
+def _describe(item: ChunkItem) -> str:
+    return item.describe(CHUNK_RETRY.max_number_of_attempts)
 
 
-def _describe(item: dict[str, Any]) -> str:
-    chunk = item["chunk"]
-    window = item.get("window")
-    where = f", walk-forward window {window['index']}" if window else ""
-    return (
-        f"chunk {item['id']} ({item['symbol']}{where}, combinations "
-        f"{chunk['start']}..{chunk['stop'] - 1}) "
-        f"after {CHUNK_RETRY.max_number_of_attempts} attempts"
-    )
-
-
-def _chunk_job(job: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
-    chunk = {
-        "runId": job["runId"],
-        "accountId": job["accountId"],
-        "request": job["request"],
-        "data": job["data"][item["symbol"]],
-        "item": item,
-    }
-    return dict(telemetry.carry(job, chunk))
+def _summaries(result: Any) -> list[ChunkSummary]:
+    """A chunk's summary, or a block's list of them."""
+    return [
+        ChunkSummary.model_validate(r) for r in (result if isinstance(result, list) else [result])
+    ]
 
 
 def _fan_out(
@@ -72,13 +74,14 @@ def _fan_out(
     tasks: list[Any],
     labels: list[str],
     weights: list[int],
-    status: dict[str, Any],
+    progress: Progress,
 ) -> Orchestration:
     """Wait for every task, one completion at a time, keeping progress in the custom status.
-    A failed task (after its retries) raises `ChunkFailed` naming it."""
+    A failed task (after its retries) raises `ChunkFailed` naming it. Returns every chunk
+    summary, in task order."""
     pending = list(range(len(tasks)))
-    results: list[Any] = [None] * len(tasks)
-    context.set_custom_status(status)
+    results: list[list[ChunkSummary]] = [[] for _ in tasks]
+    context.set_custom_status(progress.to_status())
     while pending:
         finished = yield context.task_any([tasks[i] for i in pending])
         index = next(i for i in pending if tasks[i] is finished)
@@ -86,117 +89,111 @@ def _fan_out(
         if finished.state is TaskState.FAILED:
             reason = _NESTED_FAILURE.sub("", str(finished.result).split(" \n ", 1)[0])
             raise ChunkFailed(f"{labels[index]} failed: {reason}")
-        result = finished.result
-        results[index] = result
-        summaries = result if isinstance(result, list) else [result]
-        status["chunksDone"] += weights[index]
-        for summary in summaries:
-            status["best"] = _better(status.get("best"), summary.get("best"))
-        context.set_custom_status(status)
-    return results
+        results[index] = _summaries(finished.result)
+        progress.chunks_done += weights[index]
+        for summary in results[index]:
+            progress.best = better(progress.best, summary.best)
+        context.set_custom_status(progress.to_status())
+    return [summary for result in results for summary in result]
+
+
+def _chunks(
+    context: df.DurableOrchestrationContext, sweep: SweepJob, items: list[ChunkItem]
+) -> list[Any]:
+    return [
+        context.call_activity_with_retry(CHUNK_ACTIVITY, CHUNK_RETRY, wire(sweep.chunk_task(i)))
+        for i in items
+    ]
 
 
 @bp.orchestration_trigger(context_name="context", orchestration=RUN_ORCHESTRATOR)
 def backtest_run(context: df.DurableOrchestrationContext) -> Orchestration:
-    job = context.get_input()
-    status: dict[str, Any] = {
-        "stage": "planning",
-        "chunksDone": 0,
-        "chunksTotal": None,
-        "best": None,
-    }
-    context.set_custom_status(status)
+    job = RunJob.model_validate(context.get_input())
+    progress = Progress()
+    context.set_custom_status(progress.to_status())
     try:
-        plan = yield context.call_activity_with_retry("backtest_plan", STEP_RETRY, job)
-        job = {**job, "data": plan["data"], "planSeconds": plan["planSeconds"]}
-        items: list[dict[str, Any]] = plan["items"]
-        limit = int(plan["maxChunksPerOrchestration"])
-        status.update(stage="running", chunksTotal=len(items))
+        planned = yield context.call_activity_with_retry(PLAN_ACTIVITY, STEP_RETRY, wire(job))
+        plan = Plan.model_validate(planned)
+        sweep = SweepJob.of(job, plan.data)
+        items = plan.items
+        limit = plan.max_chunks_per_orchestration
+        progress.stage, progress.chunks_total = "running", len(items)
         if len(items) <= limit:
-            tasks = [
-                context.call_activity_with_retry("backtest_chunk", CHUNK_RETRY, _chunk_job(job, i))
-                for i in items
-            ]
-            summaries = yield from _fan_out(
-                context, tasks, [_describe(i) for i in items], [1] * len(items), status
-            )
+            labels = [_describe(i) for i in items]
+            tasks = _chunks(context, sweep, items)
+            summaries = yield from _fan_out(context, tasks, labels, [1] * len(items), progress)
         else:
             blocks = _blocks(items, limit)
-            status["blocks"] = len(blocks)
+            progress.blocks = len(blocks)
             children = [
                 context.call_sub_orchestrator(
                     BLOCK_ORCHESTRATOR,
-                    {
-                        "job": {k: job[k] for k in ("runId", "accountId", "request", "data")},
-                        "items": block,
-                    },
+                    wire(BlockJob(items=block, **dict(sweep))),
                     instance_id=block_instance_id(context.instance_id, n),
                 )
                 for n, block in enumerate(blocks)
             ]
             labels = [f"block {n} of {len(blocks)} ({len(b)} chunks)" for n, b in enumerate(blocks)]
-            nested = yield from _fan_out(
-                context, children, labels, [len(b) for b in blocks], status
-            )
-            summaries = [summary for block in nested for summary in block]
-        evaluations: list[dict[str, Any]] = []
-        if plan["evaluations"]:
-            status["stage"] = "evaluating"
-            context.set_custom_status(status)
-            evaluations = yield context.task_all(
+            weights = [len(b) for b in blocks]
+            summaries = yield from _fan_out(context, children, labels, weights, progress)
+        evaluations: list[WindowOutcome] = []
+        if plan.evaluations:
+            progress.stage = "evaluating"
+            context.set_custom_status(progress.to_status())
+            outcomes = yield context.task_all(
                 [
                     context.call_activity_with_retry(
-                        "backtest_evaluate",
+                        EVALUATE_ACTIVITY,
                         STEP_RETRY,
-                        {
-                            **_chunk_job(job, {"symbol": e["symbol"], "id": -1}),
-                            "window": e["window"],
-                            "refs": [
-                                s["ref"]
-                                for s in summaries
-                                if s["symbol"] == e["symbol"]
-                                and s["window"] == e["window"]["index"]
-                            ],
-                        },
+                        wire(
+                            sweep.evaluate_task(
+                                e,
+                                [
+                                    s.ref
+                                    for s in summaries
+                                    if s.symbol == e.symbol and s.window == e.window.index
+                                ],
+                            )
+                        ),
                     )
-                    for e in plan["evaluations"]
+                    for e in plan.evaluations
                 ]
             )
-        status["stage"] = "aggregating"
-        context.set_custom_status(status)
-        result = yield context.call_activity_with_retry(
-            "backtest_aggregate",
-            STEP_RETRY,
-            telemetry.carry(
-                job,
-                {
-                    **{k: job[k] for k in ("runId", "accountId", "request", "data", "planSeconds")},
-                    "chunks": [
-                        {k: s[k] for k in ("symbol", "ref", "seconds", "window")} for s in summaries
-                    ],
-                    "evaluations": evaluations,
-                },
-            ),
+            evaluations = [WindowOutcome.model_validate(o) for o in outcomes]
+        progress.stage = "aggregating"
+        context.set_custom_status(progress.to_status())
+        task = AggregateTask(
+            run_id=job.run_id,
+            account_id=job.account_id,
+            request=job.request,
+            data=plan.data,
+            plan_seconds=plan.plan_seconds,
+            chunks=[
+                ChunkRef(symbol=s.symbol, ref=s.ref, seconds=s.seconds, window=s.window)
+                for s in summaries
+            ],
+            evaluations=evaluations,
+            trace_context=job.trace_context,
         )
-        status["stage"] = "done"
-        context.set_custom_status(status)
+        result = yield context.call_activity_with_retry(AGGREGATE_ACTIVITY, STEP_RETRY, wire(task))
+        progress.stage = "done"
+        context.set_custom_status(progress.to_status())
         return result
     except Exception as error:
         message = str(error).split(" \n ", 1)[0]
-        status["stage"] = "failed"
-        context.set_custom_status(status)
-        yield context.call_activity(
-            "backtest_failed", {**{k: job[k] for k in ("runId", "accountId")}, "error": message}
-        )
+        progress.stage = "failed"
+        context.set_custom_status(progress.to_status())
+        failed = FailedTask(run_id=job.run_id, account_id=job.account_id, error=message)
+        yield context.call_activity(FAILED_ACTIVITY, wire(failed))
         raise ChunkFailed(message) from None
 
 
-def _blocks(items: list[dict[str, Any]], limit: int) -> list[list[dict[str, Any]]]:
+def _blocks(items: list[ChunkItem], limit: int) -> list[list[ChunkItem]]:
     """Chunks grouped per symbol, each group cut into blocks of at most `limit`."""
-    blocks: list[list[dict[str, Any]]] = []
-    by_symbol: dict[str, list[dict[str, Any]]] = {}
+    blocks: list[list[ChunkItem]] = []
+    by_symbol: dict[str, list[ChunkItem]] = {}
     for item in items:
-        by_symbol.setdefault(item["symbol"], []).append(item)
+        by_symbol.setdefault(item.symbol, []).append(item)
     for group in by_symbol.values():
         blocks.extend(group[i : i + limit] for i in range(0, len(group), limit))
     return blocks
@@ -205,48 +202,42 @@ def _blocks(items: list[dict[str, Any]], limit: int) -> list[list[dict[str, Any]
 @bp.orchestration_trigger(context_name="context", orchestration=BLOCK_ORCHESTRATOR)
 def backtest_block(context: df.DurableOrchestrationContext) -> Orchestration:
     """One block of chunks of a large sweep, so no single history grows without bound."""
-    payload = context.get_input()
-    job, items = payload["job"], payload["items"]
-    status: dict[str, Any] = {
-        "stage": "running",
-        "chunksDone": 0,
-        "chunksTotal": len(items),
-        "best": None,
-    }
-    tasks = [
-        context.call_activity_with_retry("backtest_chunk", CHUNK_RETRY, _chunk_job(job, i))
-        for i in items
-    ]
-    summaries = yield from _fan_out(
-        context, tasks, [_describe(i) for i in items], [1] * len(items), status
-    )
-    return summaries
+    block = BlockJob.model_validate(context.get_input())
+    progress = Progress(stage="running", chunks_total=len(block.items))
+    labels = [_describe(i) for i in block.items]
+    tasks = _chunks(context, block, block.items)
+    summaries = yield from _fan_out(context, tasks, labels, [1] * len(tasks), progress)
+    return [wire(s) for s in summaries]
+
+
+def _step(name: str, body: Callable[[M], Any], message: type[M], payload: dict[str, Any]) -> Any:
+    """Run activity `name`: its typed input from `payload`, its typed output as JSON."""
+    parsed = message.model_validate(payload)
+    with telemetry.activity(name, payload, run_id=getattr(parsed, "run_id", None)):
+        result = body(parsed)
+    return None if result is None else wire(result)
 
 
 @bp.activity_trigger(input_name="job")
 def backtest_plan(job: dict[str, Any]) -> dict[str, Any]:
-    with telemetry.activity("backtest_plan", job, run_id=job["runId"]):
-        return runs.plan_run(job)
+    return _step(PLAN_ACTIVITY, plan_run, RunJob, job)
 
 
 @bp.activity_trigger(input_name="job")
 def backtest_chunk(job: dict[str, Any]) -> dict[str, Any]:
-    with telemetry.activity("backtest_chunk", job, run_id=job["runId"]):
-        return runs.run_chunk_item(job)
+    return _step(CHUNK_ACTIVITY, run_chunk_item, ChunkTask, job)
 
 
 @bp.activity_trigger(input_name="job")
 def backtest_evaluate(job: dict[str, Any]) -> dict[str, Any]:
-    with telemetry.activity("backtest_evaluate", job, run_id=job["runId"]):
-        return runs.evaluate_item(job)
+    return _step(EVALUATE_ACTIVITY, evaluate_item, EvaluateTask, job)
 
 
 @bp.activity_trigger(input_name="job")
 def backtest_aggregate(job: dict[str, Any]) -> dict[str, Any]:
-    with telemetry.activity("backtest_aggregate", job, run_id=job["runId"]):
-        return runs.aggregate_run(job)
+    return _step(AGGREGATE_ACTIVITY, aggregate_run, AggregateTask, job)
 
 
 @bp.activity_trigger(input_name="job")
 def backtest_failed(job: dict[str, Any]) -> None:
-    runs.finish_failed(job)
+    _step(FAILED_ACTIVITY, finish_failed, FailedTask, job)

@@ -49,8 +49,9 @@ MAX_BODY_BYTES = 256 * 1024
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 
-Handler = Callable[[func.HttpRequest, Caller], Awaitable[func.HttpResponse]]
-Route = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]
+Handler = Callable[..., Awaitable[func.HttpResponse]]
+"""`(req, caller, **bindings)`: the bindings are the function's other inputs (a Durable client)."""
+Route = Callable[..., Awaitable[func.HttpResponse]]
 
 
 def request_context_of(req: func.HttpRequest) -> RequestContext:
@@ -295,7 +296,7 @@ def endpoint(
     tags: tuple[str, ...] = (),
     other_media_types: tuple[str, ...] = (),
 ) -> Callable[[Handler], Route]:
-    """Wrap a route handler `(req, caller)`: authenticate and authorize for `role`
+    """Wrap a route handler `(req, caller, **bindings)`: authenticate and authorize for `role`
     (None = public), echo/assign the request id, map errors to problem+json, and never
     leak a traceback. The other arguments declare the route's contract for OpenAPI."""
     spec = EndpointSpec(
@@ -314,7 +315,7 @@ def endpoint(
 
     def decorate(handler: Handler) -> Route:
         @functools.wraps(handler)
-        async def wrapper(req: func.HttpRequest) -> func.HttpResponse:
+        async def wrapper(req: func.HttpRequest, **bindings: Any) -> func.HttpResponse:
             context = request_context_of(req)
             rid = context.request_id
             telemetry.ensure_configured()
@@ -324,7 +325,7 @@ def endpoint(
                         handler.__name__, invocation_id=rid, carrier=req.headers
                     ):
                         caller = await authenticate(req, role)
-                        response = await handler(req, caller)
+                        response = await handler(req, caller, **bindings)
                 except (Unauthorized, Forbidden) as error:
                     if isinstance(error, MissingToken | InvalidToken | InsufficientRole):
                         try:
@@ -346,8 +347,13 @@ def endpoint(
             return response
 
         setattr(wrapper, SPEC_ATTRIBUTE, spec)
-        # The worker reads inspect.signature, which would follow __wrapped__ to (req, caller).
-        wrapper.__signature__ = inspect.signature(wrapper, follow_wrapped=False)  # type: ignore[attr-defined]
+        # The worker reads inspect.signature, which would follow __wrapped__ to (req, caller):
+        # the route takes the request and the handler's bindings after (req, caller).
+        own = inspect.signature(wrapper, follow_wrapped=False)
+        taken = list(inspect.signature(handler).parameters.values())[2:]
+        wrapper.__signature__ = own.replace(  # type: ignore[attr-defined]
+            parameters=[own.parameters["req"], *taken]
+        )
         return wrapper
 
     return decorate

@@ -26,14 +26,9 @@ ADAPTERS = ("functions", "durable", "devhost", "containerapps", "function_app")
 FUNCTIONS_SDKS = ("azure.functions", "azure.durable_functions")
 PROJECT = {"shared", *ADAPTERS, "tests", "testsupport", "bench", "tools"}
 
-# functions/ -> durable/ internals that exist today. Issue 16 item 1 moves the run service out
-# of durable/runs.py into shared/, after which these go.
-ALLOWED_FUNCTIONS_TO_DURABLE: frozenset[tuple[str, str]] = frozenset(
-    {
-        ("functions.backtests", "durable.runs"),
-        ("functions.backtests", "durable.backtest"),
-    }
-)
+# functions/ -> durable/ internals that exist today: none (the run service is in
+# shared/backtest/runs/ since issue 16 item 1).
+ALLOWED_FUNCTIONS_TO_DURABLE: frozenset[tuple[str, str]] = frozenset()
 
 # Imports inside a function or class in shared/backtest/, as (module, imported module): only
 # a third-party library too slow to import at start-up, never a module of the project.

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -25,14 +24,21 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from devhost.durable.engine import TERMINAL, DurableEngine
-from durable import runs
-from durable.backtest import RUN_ORCHESTRATOR
+from devhost.durable.engine import DurableEngine, EngineClient
 from durable.backtest import bp as backtest_bp
 from shared.backtest import ExecutionSettings, StrategySpec
+from shared.backtest.runs import (
+    TERMINAL,
+    BacktestRequest,
+    RunService,
+    prepare_run,
+    read_run,
+    results_store,
+    write_result_files,
+)
+from shared.backtest.runs import Progress as RunProgress
 from shared.config import get_settings
 from shared.errors import DomainError
-from shared.storage.factory import document_store
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 app.register_functions(backtest_bp)
@@ -67,13 +73,12 @@ def load_sample(symbol: str) -> int:
     return len(bars)
 
 
-async def run(request: runs.BacktestRequest, *, workers: int | None) -> dict[str, Any]:
-    """Start the orchestration on an in-process engine and follow it to the end."""
+async def run(request: BacktestRequest, *, workers: int | None) -> dict[str, Any]:
+    """Start the run (the run service, as the API does) on an in-process engine and follow
+    it to the end."""
     settings = get_settings()
-    combinations = runs.validate_request(request)
-    run_id = uuid.uuid4().hex
-    doc = runs.run_document(run_id, CLI_ACCOUNT, request, combinations)
-    document_store().create(runs.RUNS_CONTAINER, doc)
+    prepared = await prepare_run(request, CLI_ACCOUNT)
+    run_id = prepared.job.run_id
     engine = DurableEngine(
         app_ref=APP_REFERENCE,
         data_dir=settings.local_data_dir,
@@ -81,14 +86,14 @@ async def run(request: runs.BacktestRequest, *, workers: int | None) -> dict[str
         workers=settings.backtest_workers if workers is None else workers,
     )
     console.print(
-        f"run [bold]{run_id}[/]: {doc['combinations']} combinations of {request.spec.strategy} "
-        f"on {', '.join(request.symbols)}; starting {engine.workers} worker process(es)"
+        f"run [bold]{run_id}[/]: {prepared.accepted.combinations} combinations of "
+        f"{request.spec.strategy} on {', '.join(request.symbols)}; starting {engine.workers} "
+        "worker process(es)"
     )
     started = time.perf_counter()
     await engine.start()
     try:
-        job = {"runId": run_id, "accountId": CLI_ACCOUNT, "request": doc["request"]}
-        engine.start_new(RUN_ORCHESTRATOR, run_id, json.dumps(job))
+        await RunService(EngineClient(engine)).launch(prepared)
         columns = (
             TextColumn("{task.description}"),
             BarColumn(),
@@ -101,15 +106,15 @@ async def run(request: runs.BacktestRequest, *, workers: int | None) -> dict[str
             while True:
                 instance = engine.status(run_id)
                 assert instance is not None
-                status = instance.get("customStatus") or {}
-                best = status.get("best")
+                status = RunProgress.of(instance.get("customStatus"))
+                best = status.best
                 progress.update(
                     task,
-                    description=str(status.get("stage", "starting")),
-                    total=status.get("chunksTotal"),
-                    completed=status.get("chunksDone", 0),
-                    best=f"best {request.metric} {best['value']:.3f} {best['params']}"
-                    if best
+                    description=status.stage or "starting",
+                    total=status.chunks_total,
+                    completed=status.chunks_done,
+                    best=f"best {request.metric} {best.value:.3f} {best.params}"
+                    if best and best.value is not None
                     else "",
                 )
                 if instance["runtimeStatus"] in TERMINAL:
@@ -121,10 +126,8 @@ async def run(request: runs.BacktestRequest, *, workers: int | None) -> dict[str
     return instance
 
 
-def print_results(
-    instance: dict[str, Any], request: runs.BacktestRequest, chart: Path | None
-) -> None:
-    store = runs.results_store()
+def print_results(instance: dict[str, Any], request: BacktestRequest, chart: Path | None) -> None:
+    store = results_store()
     output = instance["output"]
     summary = json.loads(store.get(output["summary"]))
     for symbol, item in summary["symbols"].items():
@@ -144,7 +147,7 @@ def print_results(
         console.print(table)
         files = item.get("files") or {}
         if chart is not None and files.get("chart"):
-            runs.write_result_files(runs.read_run(CLI_ACCOUNT, summary["runId"]))
+            write_result_files(read_run(CLI_ACCOUNT, summary["runId"]))
             target = (
                 chart if len(summary["symbols"]) == 1 else chart.with_stem(f"{chart.stem}-{symbol}")
             )
@@ -207,7 +210,7 @@ def main(
                 f"loaded {globals()['load_sample'](name.upper())} sample bars as {name.upper()}"
             )
     try:
-        request = runs.BacktestRequest(
+        request = BacktestRequest(
             symbols=symbol,
             interval=interval,
             start=date.fromisoformat(start) if start else None,

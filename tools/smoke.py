@@ -20,8 +20,9 @@ import websockets
 from rich.console import Console
 from rich.table import Table
 
+from shared.orchestration import TERMINAL
+
 SUBPROTOCOL = "json.webpubsub.azure.v1"
-TERMINAL = {"Completed", "Failed", "Terminated", "Canceled"}
 
 
 class SmokeFailure(Exception):

@@ -13,13 +13,13 @@ from aiohttp import web
 
 from devhost.durable.engine import (
     RUNTIME_STATUSES,
-    TERMINAL,
     DurableEngine,
     InstanceExistsError,
     UnknownOrchestratorError,
 )
 from devhost.durable.history import parse_iso
 from devhost.durable.store import Instance
+from shared.orchestration import TERMINAL
 
 WEBHOOK_PATH = "/runtime/webhooks/durabletask"
 PLACEHOLDER = "INSTANCEID"

@@ -31,9 +31,10 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from pebble import ProcessExpired, ProcessPool
 
@@ -63,23 +64,12 @@ from devhost.durable.history import (
     utc_now,
 )
 from devhost.durable.store import Instance, InstanceStore
+from shared.orchestration import TERMINAL, RuntimeStatus
 
 log = logging.getLogger("devhost.durable")
 
 OUT_OF_PROC_MARK = "\n\n$OutOfProcData$:"
-TERMINAL = frozenset({"Completed", "Failed", "Terminated", "Canceled"})
-RUNTIME_STATUSES = frozenset(
-    {
-        "Running",
-        "Completed",
-        "ContinuedAsNew",
-        "Failed",
-        "Canceled",
-        "Terminated",
-        "Pending",
-        "Suspended",
-    }
-)
+RUNTIME_STATUSES = frozenset(get_args(RuntimeStatus))
 COMPLETION_EVENTS = frozenset(
     {
         EventType.TASK_COMPLETED,
@@ -803,3 +793,32 @@ def worker_death(activity: str, exitcode: int | None) -> str:
     else:
         how = f"exited with code {exitcode}"
     return f"WorkerProcessDied: the worker running activity '{activity}' died ({how})"
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    """An instance's status as the Durable client's `get_status` shows it."""
+
+    runtime_status: str
+    custom_status: Any
+    output: Any
+
+
+class EngineClient:
+    """The in-process engine behind the Durable client's interface (start, status, terminate):
+    what the run service (`shared.backtest.runs.RunService`) drives in the CLI and benches."""
+
+    def __init__(self, engine: DurableEngine) -> None:
+        self.engine = engine
+
+    async def start_new(self, name: str, instance_id: str, client_input: Any) -> str:
+        return str(self.engine.start_new(name, instance_id, json.dumps(client_input))["instanceId"])
+
+    async def get_status(self, instance_id: str) -> EngineStatus | None:
+        instance = self.engine.status(instance_id)
+        if instance is None:
+            return None
+        return EngineStatus(instance["runtimeStatus"], instance["customStatus"], instance["output"])
+
+    async def terminate(self, instance_id: str, reason: str) -> None:
+        self.engine.terminate(instance_id, reason)

@@ -81,7 +81,7 @@ class DurablePlugin(Plugin):
         if self.engine is not None and self.engine.workers > 0:
             # request CPU work (validation, bars, backfills) in a worker process too (issue 12)
             offload.enable()
-            offload.warm("durable.runs", "shared.ingest.query")
+            offload.warm("shared.backtest.runs", "shared.ingest.query")
 
     async def stop(self) -> None:
         offload.shutdown()

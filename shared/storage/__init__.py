@@ -8,6 +8,7 @@ from shared.storage.documents import (
     Page,
     PatchOp,
     StaleEtag,
+    UpdateContended,
 )
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "Page",
     "PatchOp",
     "StaleEtag",
+    "UpdateContended",
 ]

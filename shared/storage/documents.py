@@ -3,18 +3,32 @@
 Every document carries `id` and `pk` (the partition key; every container's key path is
 `/pk`). Stores add `_etag` (opaque version) and `_ts` (epoch seconds of the last write).
 A document with an integer `ttl` (seconds) disappears `ttl` seconds after its last write.
+
+`DocumentStore.update` is the one read-modify-write under an etag: every module that changes
+a stored document from what it read goes through it (no hand-written retry loops).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from shared.errors import NotFound, PreconditionFailed
+import stamina
+
+from shared.errors import Conflict, NotFound, PreconditionFailed
 
 Document = dict[str, Any]
 FilterOp = Literal["=", "!=", "<", "<=", ">", ">=", "in", "contains"]
+Change = Callable[[Document], Document | None]
+"""What `DocumentStore.update` applies: the current content (a copy without system fields,
+free to mutate) to the new content, or None for "leave the document as it is"."""
+
+UPDATE_ATTEMPTS = 100
+"""Default bound on `DocumentStore.update`'s tries (each a read and a conditional write)."""
+UPDATE_TIMEOUT = 30.0
+"""Default bound in seconds on the time `DocumentStore.update` spends retrying."""
 
 
 def content(doc: Document) -> Document:
@@ -28,6 +42,15 @@ class DocumentNotFound(NotFound):
 
 class StaleEtag(PreconditionFailed):
     """The `if_match` etag is not the document's current etag: someone wrote it first."""
+
+
+class UpdateContended(Conflict):
+    """`DocumentStore.update` lost the race for a document on every allowed attempt: the
+    change was NOT written (never silently dropped); the caller may retry later."""
+
+
+class _Raced(Exception):
+    """One attempt of `DocumentStore.update` lost a race (retried; never escapes)."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +159,88 @@ class DocumentStore(ABC):
     @abstractmethod
     def ping(self) -> None:
         """Raise `shared.errors.Unavailable` if the store cannot be reached."""
+
+    def update(
+        self,
+        container: str,
+        id: str,
+        pk: str,
+        change: Change,
+        *,
+        if_match: str | None = None,
+        default: Document | None = None,
+        attempts: int = UPDATE_ATTEMPTS,
+        timeout: float = UPDATE_TIMEOUT,
+    ) -> Document | None:
+        """Read the document, apply `change`, write the result only if nobody wrote in between
+        (etag); on a lost race read again and re-apply `change` (stamina backoff: 2 ms doubling
+        to 50 ms, jittered). Returns the stored document, or None if `change` returned None.
+
+        `change` may run several times, so it must be a pure function of the document (raise
+        from it to abort: the exception propagates unchanged and nothing is written).
+
+        - Missing document: with `default` (a content with this `id` and `pk`) `change` is
+          applied to a copy of it and the result is created (a racing create is a lost race);
+          without `default`, `DocumentNotFound`.
+        - `if_match`: the version the caller saw (an HTTP `If-Match`). Then there is exactly
+          one attempt: `StaleEtag` if the document is (or, by the write, was) at another
+          version, `DocumentNotFound` if it is gone when read (`default` is not used).
+        - Bound: after `attempts` tries or `timeout` seconds of lost races, `UpdateContended`
+          (a 409): an update is never dropped silently.
+        """
+        if attempts < 1:
+            raise ValueError("attempts must be at least 1")
+        pinned = if_match is not None
+        try:
+            for attempt in stamina.retry_context(
+                on=_Raced,
+                attempts=1 if pinned else attempts,
+                timeout=timeout,
+                wait_initial=0.002,
+                wait_max=0.05,
+                wait_jitter=0.02,
+            ):
+                with attempt:
+                    return self._update_once(container, id, pk, change, if_match, default)
+        except _Raced as lost:
+            if pinned:
+                raise StaleEtag(f"{container}/{id} changed since version {if_match}") from None
+            raise UpdateContended(
+                f"{container}/{id} kept changing: not updated after {attempts} attempts "
+                f"or {timeout:g} s; retry"
+            ) from lost
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _update_once(
+        self,
+        container: str,
+        id: str,
+        pk: str,
+        change: Change,
+        if_match: str | None,
+        default: Document | None,
+    ) -> Document | None:
+        """One read-change-write; `_Raced` when another writer got there first."""
+        try:
+            current: Document | None = self.read(container, id, pk)
+        except DocumentNotFound:
+            if if_match is not None or default is None:
+                raise
+            current = None
+        if current is not None and if_match is not None and current.get("_etag") != if_match:
+            raise StaleEtag(f"{container}/{id} is not at version {if_match}")
+        base = content(current) if current is not None else dict(default or {})
+        new = change(base)
+        if new is None:
+            return None
+        if new.get("id") != id or new.get("pk") != pk:
+            raise ValueError(f"a change must keep id {id!r} and pk {pk!r}")
+        try:
+            if current is None:
+                return self.create(container, new)
+            return self.upsert(container, new, if_match=str(current["_etag"]))
+        except (StaleEtag, DocumentNotFound, Conflict) as lost:
+            raise _Raced(str(lost)) from lost
 
     def query_all(
         self,

@@ -15,6 +15,7 @@ items, so expired items are hidden on the client.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -82,6 +83,9 @@ class CosmosDocumentStore(DocumentStore):
         self.endpoint = endpoint
         self._database: DatabaseProxy | None = None
         self._containers: dict[str, ContainerProxy] = {}
+        self._provisioning = threading.Lock()
+        """Held while creating a database or container: threads that first touch one at once
+        would otherwise race `create_*_if_not_exists` (the loser gets a 409)."""
 
     def __repr__(self) -> str:
         return f"CosmosDocumentStore({self.endpoint!r}, {self.database_name!r})"
@@ -151,17 +155,21 @@ class CosmosDocumentStore(DocumentStore):
             found = self._db().get_container_client(name)
             self._containers[name] = found
         if found is None:
-            spec = CONTAINERS.get(name)
-            options: dict[str, Any] = {"partition_key": PartitionKey(path="/pk")}
-            default_ttl = spec.default_ttl if spec else -1
-            if default_ttl is not None:
-                options["default_ttl"] = default_ttl
-            found = self._call(
-                lambda: self._db().create_container_if_not_exists(id=name, **options),
-                f"container {name}",
-            )
-            self._containers[name] = found
+            with self._provisioning:
+                found = self._containers.get(name) or self._provision(name)
+                self._containers[name] = found
         return found
+
+    def _provision(self, name: str) -> ContainerProxy:
+        spec = CONTAINERS.get(name)
+        options: dict[str, Any] = {"partition_key": PartitionKey(path="/pk")}
+        default_ttl = spec.default_ttl if spec else -1
+        if default_ttl is not None:
+            options["default_ttl"] = default_ttl
+        return self._call(
+            lambda: self._db().create_container_if_not_exists(id=name, **options),
+            f"container {name}",
+        )
 
     def _visible(self, container: str, doc: Document) -> bool:
         if not self.emulator:

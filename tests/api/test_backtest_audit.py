@@ -56,24 +56,20 @@ def _request(method: str, url: str, role: str, account: str, body: Any = None, *
 async def test_start_and_cancel_each_write_one_record(call):
     write_bars()
     client = RecordingClient()
-    token = backtests._client.set(client)
-    try:
-        body = {
-            "symbols": ["GOOG"],
-            "strategy": {"strategy": "sma_cross", "grid": {"fast": [5, 10], "slow": [20]}},
-        }
-        started = await backtests.start_backtest(
-            _request("POST", "backtests", "trader", "alice", body)
-        )
-        assert started.status_code == 202, started.get_body()
-        run_id = json.loads(started.get_body())["runId"]
-        cancel = _request("DELETE", f"backtests/{run_id}", "trader", "alice", run_id=run_id)
-        cancelled = await backtests.cancel_backtest(cancel)
-        assert cancelled.status_code == 202, cancelled.get_body()
-        again = await backtests.cancel_backtest(cancel)
-        assert again.status_code == 409
-    finally:
-        backtests._client.reset(token)
+    body = {
+        "symbols": ["GOOG"],
+        "strategy": {"strategy": "sma_cross", "grid": {"fast": [5, 10], "slow": [20]}},
+    }
+    started = await backtests.backtests_start(
+        _request("POST", "backtests", "trader", "alice", body), client=client
+    )
+    assert started.status_code == 202, started.get_body()
+    run_id = json.loads(started.get_body())["runId"]
+    cancel = _request("DELETE", f"backtests/{run_id}", "trader", "alice", run_id=run_id)
+    cancelled = await backtests.backtests_cancel(cancel, client=client)
+    assert cancelled.status_code == 202, cancelled.get_body()
+    again = await backtests.backtests_cancel(cancel, client=client)
+    assert again.status_code == 409
 
     reply = await call("GET", "audit", role="admin", account="root", query={"kind": "backtest"})
     records = reply.json["items"]
@@ -90,14 +86,10 @@ async def test_start_and_cancel_each_write_one_record(call):
 
 async def test_a_refused_start_writes_no_record(call):
     client = RecordingClient()
-    token = backtests._client.set(client)
-    try:
-        body = {"symbols": ["NODATA"], "strategy": {"strategy": "sma_cross", "grid": {"fast": [5]}}}
-        refused = await backtests.start_backtest(
-            _request("POST", "backtests", "trader", "alice", body)
-        )
-    finally:
-        backtests._client.reset(token)
+    body = {"symbols": ["NODATA"], "strategy": {"strategy": "sma_cross", "grid": {"fast": [5]}}}
+    refused = await backtests.backtests_start(
+        _request("POST", "backtests", "trader", "alice", body), client=client
+    )
     assert refused.status_code == 422
     reply = await call("GET", "audit", role="admin", account="root", query={"kind": "backtest"})
     assert reply.json["items"] == []

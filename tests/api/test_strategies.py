@@ -141,8 +141,8 @@ async def test_a_stored_spec_that_breaks_todays_rules_reads_but_does_not_run(cal
     """Specs saved before a rule existed stay readable; running one is refused by the rule."""
     import azure.functions as func
 
-    from durable.runs import validate_request
     from functions.backtests import _parse
+    from shared.backtest.runs import validate_request
     from shared.errors import InvalidParameter
     from testsupport.bars import write_bars
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from durable.runs import BacktestRequest
 from shared.backtest import ExecutionSettings
+from shared.backtest.runs import BacktestRequest
 
 BODY = {
     "symbols": ["GOOG"],

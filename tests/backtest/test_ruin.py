@@ -9,8 +9,6 @@ import numpy as np
 import pytest
 from backtesting.test import GOOG
 
-from durable.backtest import _better
-from durable.runs import _overall_leaderboard
 from shared.backtest import (
     BarsFrame,
     ExecutionSettings,
@@ -22,6 +20,7 @@ from shared.backtest import (
     run_sweep,
 )
 from shared.backtest.metrics import RUIN_NAN_METRICS
+from shared.backtest.runs import Best, better, overall_leaderboard
 from shared.backtest.sweep import Chunk, rank_key, ranking_order
 from tests.backtest.peers import Config, differences, run_peer
 from tests.backtest.test_execution import make_bars, run
@@ -106,16 +105,16 @@ def test_ranking_order_and_rank_key_agree() -> None:
 
 
 def test_best_so_far_and_overall_leaderboard_prefer_survivors() -> None:
-    ruined = {"combo": 1, "value": 50.0, "ruined": True}
-    alive = {"combo": 2, "value": -3.0, "ruined": False}
-    assert _better(ruined, alive) is alive
-    assert _better(alive, ruined) is alive
-    assert _better(None, ruined) is ruined
+    ruined = Best(symbol="A", combo=1, params={}, value=50.0, ruined=True)
+    alive = Best(symbol="A", combo=2, params={}, value=-3.0, ruined=False)
+    assert better(ruined, alive) is alive
+    assert better(alive, ruined) is alive
+    assert better(None, ruined) is ruined
     symbols = {
         "A": {"leaderboard": [{"symbol": "A", "trades": 90, "ruined": 1.0}]},
         "B": {"leaderboard": [{"symbol": "B", "trades": 3, "ruined": 0.0}]},
     }
-    assert [r["symbol"] for r in _overall_leaderboard(symbols, "trades", 2)] == ["B", "A"]
+    assert [r["symbol"] for r in overall_leaderboard(symbols, "trades", 2)] == ["B", "A"]
 
 
 def test_walk_forward_selects_a_surviving_combination(goog: BarsFrame) -> None:

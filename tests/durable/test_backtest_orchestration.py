@@ -14,13 +14,12 @@ import pandas as pd
 import pytest
 
 from devhost.durable.engine import DurableEngine
-from durable import runs
-from functions import backtests
 from shared.backtest import (
     ExecutionSettings,
     StrategySpec,
     plan_walk_forward,
     run_sweep,
+    runs,
     walk_forward,
 )
 from shared.backtest.metrics import json_metric_keys
@@ -153,7 +152,7 @@ async def test_walk_forward_results_have_a_leaderboard_files_and_a_chart(
     # the results route signs a URL for each file, the chart among them
     doc = runs.read_run("alice", "wf-files")
     assert doc["results"]["symbols"]["GOOG"]["files"] == files
-    assert set(backtests._results(doc)["urls"]["GOOG"]) == set(files)
+    assert set(runs.results_of(doc).urls["GOOG"]) == set(files)
 
 
 async def test_a_failing_chunk_in_a_block_fails_the_run_naming_block_and_chunk(

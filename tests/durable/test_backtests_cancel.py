@@ -8,7 +8,7 @@ from typing import Any
 
 from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
 
-from functions import backtests
+from shared.backtest.runs import RunService
 
 
 @dataclass
@@ -25,6 +25,9 @@ class FakeClient:
 
     async def get_status(self, instance_id: str) -> FakeStatus:
         return self.statuses.get(instance_id, FakeStatus(None))
+
+    async def start_new(self, name: str, instance_id: str, job: Any) -> str:
+        raise AssertionError("cancelling starts nothing")
 
     async def terminate(self, instance_id: str, reason: str) -> None:
         if instance_id in self.missing_on_terminate:
@@ -46,11 +49,7 @@ async def test_every_running_block_is_terminated_and_the_rest_tolerated() -> Non
         },
         missing_on_terminate={"r1:b004"},
     )
-    token = backtests._client.set(client)
-    try:
-        done = await backtests._terminate_blocks("r1", "cancelled by alice")
-    finally:
-        backtests._client.reset(token)
+    done = await RunService(client).terminate_blocks("r1", "cancelled by alice")
     assert done == ["r1:b001", "r1:b003"]
     assert client.terminated == [
         ("r1:b001", "cancelled by alice"),
@@ -62,11 +61,7 @@ async def test_a_run_without_blocks_terminates_nothing_more() -> None:
     client = FakeClient(
         statuses={"r2": FakeStatus(OrchestrationRuntimeStatus.Terminated, {"stage": "running"})}
     )
-    token = backtests._client.set(client)
-    try:
-        assert await backtests._terminate_blocks("r2", "x") == []
-    finally:
-        backtests._client.reset(token)
+    assert await RunService(client).terminate_blocks("r2", "x") == []
     assert client.terminated == []
 
 
@@ -88,9 +83,5 @@ class SlowParent(FakeClient):
 
 async def test_blocks_scheduled_before_the_termination_lands_are_terminated_too() -> None:
     client = SlowParent(statuses={"r3:b000": FakeStatus(OrchestrationRuntimeStatus.Pending)})
-    token = backtests._client.set(client)
-    try:
-        assert await backtests._terminate_blocks("r3", "x") == ["r3:b000"]
-    finally:
-        backtests._client.reset(token)
+    assert await RunService(client).terminate_blocks("r3", "x") == ["r3:b000"]
     assert client.reads == 3

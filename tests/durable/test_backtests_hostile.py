@@ -16,11 +16,11 @@ import pytest
 from azure.durable_functions.models.utils import http_utils
 
 from devhost.durable.plugin import DurablePlugin
-from durable import runs
 from durable.backtest import bp as backtest_durable_bp
 from functions.backtests import bp as backtests_bp
 from functions.health import bp as health_bp
 from functions.strategies import bp as strategies_bp
+from shared.backtest import runs
 from shared.config import get_settings
 from shared.storage.factory import document_store
 from testsupport.auth import auth_headers

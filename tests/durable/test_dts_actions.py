@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 
 from devhost.durable.engine import DurableEngine
-from durable import runs
-from shared.backtest import plan_walk_forward
+from shared.backtest import plan_walk_forward, runs
 from shared.config import get_settings
 from shared.storage.factory import document_store
 from testsupport.bars import goog_frame, write_bars

@@ -17,8 +17,7 @@ from azure.durable_functions.models.utils import http_utils
 
 from devhost.durable.engine import DurableEngine
 from devhost.durable.plugin import DurablePlugin
-from durable import runs
-from shared.backtest import ExecutionSettings, StrategySpec, run_sweep
+from shared.backtest import ExecutionSettings, StrategySpec, run_sweep, runs
 from shared.config import get_settings
 from shared.storage.factory import document_store
 from testsupport.auth import auth_headers

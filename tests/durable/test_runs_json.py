@@ -7,8 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from durable import runs
-from shared.backtest import METRICS
+from shared.backtest import METRICS, runs
 
 SPEC = {"strategy": "sma_cross", "grid": {"fast": "5:15:5", "slow": "20:40:10"}}
 
@@ -61,14 +60,14 @@ def test_overall_leaderboard_ranks_rows_across_symbols() -> None:
         },
         "CCC": {"walkForward": [], "outOfSample": {}},
     }
-    board = runs._overall_leaderboard(symbols, "sharpeRatio", 4)
+    board = runs.overall_leaderboard(symbols, "sharpeRatio", 4)
     assert [(row["symbol"], row["sharpeRatio"]) for row in board] == [
         ("BBB", 1.5),
         ("AAA", 0.9),
         ("BBB", 0.5),
         ("AAA", 0.2),
     ]
-    assert runs._overall_leaderboard(symbols, "sharpeRatio", 10)[-1]["sharpeRatio"] is None
+    assert runs.overall_leaderboard(symbols, "sharpeRatio", 10)[-1]["sharpeRatio"] is None
 
 
 def test_ranked_rows_put_ruined_ones_last_whatever_their_value() -> None:
@@ -78,5 +77,5 @@ def test_ranked_rows_put_ruined_ones_last_whatever_their_value() -> None:
         {"window": 2, "sharpeRatio": 0.4, "ruined": 0.0},
         {"window": 3, "sharpeRatio": 1.2, "ruined": 0.0},
     ]
-    assert [row["window"] for row in runs._ranked(rows, "sharpeRatio", 10)] == [3, 2, 1, 0]
-    assert [row["window"] for row in runs._ranked(rows, "sharpeRatio", 2)] == [3, 2]
+    assert [row["window"] for row in runs.ranked(rows, "sharpeRatio", 10)] == [3, 2, 1, 0]
+    assert [row["window"] for row in runs.ranked(rows, "sharpeRatio", 2)] == [3, 2]

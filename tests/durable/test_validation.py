@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from durable import runs
+from shared.backtest import runs
 from shared.config import get_settings
 from shared.errors import GridTooLarge, InvalidInput
 from testsupport.bars import write_bars

@@ -7,8 +7,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from durable import runs
 from shared import audit, quota
+from shared.backtest import runs
 from shared.ingest import state
 from shared.journal import store as journal_store
 from shared.paper import broker, idempotency

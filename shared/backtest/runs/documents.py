@@ -1,0 +1,148 @@
+"""The run document (container `backtests`, one per run, partitioned by account): created when
+a run starts, updated by the run's steps and by a cancel through ONE path, `update_run`.
+
+Stored names are camelCase (the team's casing for every stored document); a document written
+with snake_case names is read too (`RunDocument` accepts both)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import stamina
+from pydantic import ConfigDict, Field
+
+from shared.api_model import ApiModel
+from shared.backtest.runs.request import BacktestRequest
+from shared.backtest.runs.status import TERMINAL, RunStatus
+from shared.errors import NotFound
+from shared.storage.documents import (
+    DocumentNotFound,
+    DocumentStore,
+    Filter,
+    Page,
+    PatchOp,
+    StaleEtag,
+)
+from shared.storage.factory import document_store
+
+RUNS_CONTAINER = "backtests"
+FINAL_FIELDS = frozenset({"status", "completedAt", "error"})
+"""What a run that already ended keeps: a late step cannot turn a cancelled run back to
+Running, nor overwrite why it ended."""
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class RunDocument(ApiModel):
+    """A stored run. Unknown and system fields (`_etag`, `_ts`) are ignored on reading."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    pk: str
+    run_id: str
+    account_id: str
+    status: RunStatus = "Pending"
+    request: dict[str, Any]
+    strategy: str | None = None
+    strategy_id: str | None = None
+    strategy_version: int | None = None
+    symbols: list[str]
+    combinations: int
+    created_at: str
+    started_at: str | None = None
+    completed_at: str | None = None
+    timings: dict[str, float] = Field(default_factory=dict)
+    chunk_stats: dict[str, Any] = Field(default_factory=dict)
+    results: dict[str, Any] | None = None
+    error: str | None = None
+
+    def stored(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+def new_run_document(
+    run_id: str, account_id: str, request: BacktestRequest, combinations: int
+) -> RunDocument:
+    """The document of a run about to start; `combinations` counts one symbol's."""
+    return RunDocument(
+        id=run_id,
+        pk=account_id,
+        run_id=run_id,
+        account_id=account_id,
+        request=request.model_dump(mode="json", by_alias=True),
+        strategy=request.spec.strategy,
+        strategy_id=request.strategy_id,
+        strategy_version=request.strategy_version,
+        symbols=request.symbols,
+        combinations=combinations * len(request.symbols),
+        created_at=now_iso(),
+    )
+
+
+def run_document(
+    run_id: str, account_id: str, request: BacktestRequest, combinations: int
+) -> dict[str, Any]:
+    """`new_run_document` as the stored JSON."""
+    return new_run_document(run_id, account_id, request, combinations).stored()
+
+
+def create_run(doc: RunDocument, store: DocumentStore | None = None) -> None:
+    (store or document_store()).create(RUNS_CONTAINER, doc.stored())
+
+
+def update_run(account_id: str, run_id: str, **fields: Any) -> None:
+    """Set top-level fields (camelCase names) of a run document, under its etag: a conflicting
+    write is re-read and re-applied (stamina's backoff) until this one lands; after 30 s of
+    conflicts the `StaleEtag` is raised, never swallowed. A run that already ended keeps its
+    status, end time and error (`FINAL_FIELDS`); a missing document is left alone."""
+    store = document_store()
+    for attempt in stamina.retry_context(
+        on=StaleEtag, attempts=400, timeout=30.0, wait_initial=0.002, wait_max=0.05
+    ):
+        with attempt:
+            try:
+                doc = store.read(RUNS_CONTAINER, run_id, account_id)
+            except DocumentNotFound:
+                return
+            changes = dict(fields)
+            if doc.get("status") in TERMINAL:
+                changes = {k: v for k, v in changes.items() if k not in FINAL_FIELDS}
+            if not changes:
+                return
+            operations = [PatchOp("set", f"/{k}", v) for k, v in changes.items()]
+            try:
+                store.patch(RUNS_CONTAINER, run_id, account_id, operations, if_match=doc["_etag"])
+            except DocumentNotFound:
+                return
+
+
+def read_run(account_id: str, run_id: str) -> dict[str, Any]:
+    """The stored run `run_id` of `account_id`; `NotFound` if it has none."""
+    try:
+        return document_store().read(RUNS_CONTAINER, run_id, account_id)
+    except DocumentNotFound:
+        raise NotFound(f"no backtest run {run_id!r} in this account") from None
+
+
+def find_run(run_id: str) -> dict[str, Any]:
+    """The stored run `run_id`, whichever account's (for admins); `NotFound` if none."""
+    found = document_store().query_all(RUNS_CONTAINER, None, [Filter("id", "=", run_id)])
+    if not found:
+        raise NotFound(f"no backtest run {run_id!r}")
+    return found[0]
+
+
+def list_runs(scope: str | None, *, limit: int | None, continuation: str | None) -> Page:
+    """One page of runs, newest first: of account `scope`, or of every account (None)."""
+    return document_store().query(
+        RUNS_CONTAINER,
+        scope,
+        order_by="createdAt",
+        descending=True,
+        limit=limit,
+        continuation=continuation,
+    )
