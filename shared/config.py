@@ -299,6 +299,11 @@ class Settings(BaseSettings):
         "chart) when its results are first asked for; false: the aggregate writes them "
         "before the run completes.",
     )
+    backtest_inline_small_sweeps: bool = Field(
+        True,
+        description="A sweep of one chunk (no walk-forward) runs its chunk and its fan-in "
+        "inside the plan activity: one activity instead of three.",
+    )
     backtest_workers: int | None = Field(
         None, description="Local host activity processes; defaults to one per core."
     )

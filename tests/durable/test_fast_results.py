@@ -1,6 +1,8 @@
 """A small sweep completes on its summary: the files behind its result URLs are written on the
-first results request, byte for byte what the aggregate wrote before (BACKTEST_LAZY_FILES),
-and the status route's long-poll (`?waitSeconds=`) answers as soon as the run ends."""
+first results request, byte for byte what the aggregate wrote before (BACKTEST_LAZY_FILES); a
+sweep of one chunk runs inside the plan activity (BACKTEST_INLINE_SMALL_SWEEPS) with the same
+results and, on a failure, falls back to the activities; the status route's long-poll
+(`?waitSeconds=`) answers as soon as the run ends."""
 
 from __future__ import annotations
 
@@ -40,6 +42,25 @@ async def engine(
     await durable.start()
     yield durable
     await durable.stop()
+
+
+def _activities(done: dict[str, Any]) -> list[str]:
+    return [e["Name"] for e in done["history"] if e["EventType"] == 4]  # TaskScheduled
+
+
+def _setenv(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+
+
+async def _start(engine: DurableEngine, run_id: str) -> dict[str, Any]:
+    request = runs.BacktestRequest.model_validate(BODY)
+    doc = runs.run_document(run_id, "alice", request, runs.validate_request(request))
+    document_store().create(runs.RUNS_CONTAINER, doc)
+    job = {"runId": run_id, "accountId": "alice", "request": doc["request"]}
+    engine.start_new("backtest_run", run_id, json.dumps(job))
+    return await engine.wait(run_id, 180)
 
 
 async def _run(engine: DurableEngine, run_id: str) -> dict[str, Any]:
@@ -148,3 +169,60 @@ async def test_status_long_poll_answers_when_the_run_ends(
         assert runs.results_store().get(chart).startswith(b"\x89PNG")
         await asyncio.sleep(0)
     await http_utils._close_session()
+
+
+async def test_one_chunk_runs_inside_the_plan_with_the_same_results(
+    engine: DurableEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bars = write_bars()
+    _setenv(monkeypatch, BACKTEST_CHUNK_TARGET_SECONDS="3", BACKTEST_INLINE_SMALL_SWEEPS="false")
+    apart = await _start(engine, "apart")
+    _setenv(monkeypatch, BACKTEST_INLINE_SMALL_SWEEPS="true")
+    inline = await _start(engine, "inline")
+    assert apart["runtimeStatus"] == inline["runtimeStatus"] == "Completed"
+    assert _activities(apart) == ["backtest_plan", "backtest_chunk", "backtest_aggregate"]
+    assert _activities(inline) == ["backtest_plan"]
+
+    direct = run_sweep(bars, StrategySpec(strategy="sma_cross", grid=GRID), ExecutionSettings())
+    assert inline["output"]["symbols"]["GOOG"]["digest"] == direct.digest()
+    assert (
+        json.loads(json.dumps(inline["output"]).replace("inline", "apart"))["symbols"]
+        == (apart["output"]["symbols"])
+    )
+    assert inline["customStatus"] == apart["customStatus"]  # done, 1 of 1, the same best
+    assert inline["customStatus"]["stage"] == "done"
+    assert inline["customStatus"]["best"]["symbol"] == "GOOG"
+    store = runs.results_store()
+    first, second = (json.loads(store.get(done["output"]["summary"])) for done in (inline, apart))
+    for summary in (first, second):
+        del summary["chunkStats"]
+    assert json.loads(json.dumps(first).replace("inline", "apart")) == second
+    doc = runs.read_run("alice", "inline")
+    assert doc["status"] == "Completed"
+    assert doc["chunkStats"]["total"] == doc["chunkStats"]["done"] == 1
+    assert set(doc["timings"]) == {"planSeconds", "chunkSeconds", "aggregateSeconds"}
+
+
+@pytest.mark.parametrize("fault", ["always:0", "once:0"])
+async def test_an_inline_failure_falls_back_to_the_activities(
+    engine: DurableEngine, monkeypatch: pytest.MonkeyPatch, fault: str
+) -> None:
+    write_bars()
+    _setenv(
+        monkeypatch,
+        BACKTEST_CHUNK_TARGET_SECONDS="3",
+        ENVIRONMENT="ci",
+        BACKTEST_FAULT_INJECTION=fault,
+    )
+    done = await _start(engine, "faulty")
+    activities = _activities(done)
+    assert activities[:2] == ["backtest_plan", "backtest_chunk"]
+    if fault == "always:0":  # the chunk's own retries, then the error names it as before
+        assert done["runtimeStatus"] == "Failed"
+        assert activities.count("backtest_chunk") == 3
+        error = runs.read_run("alice", "faulty")["error"]
+        assert error.startswith("chunk 0 (GOOG, combinations 0..")
+        assert "after 3 attempts failed: RuntimeError: injected fault" in error
+    else:
+        assert done["runtimeStatus"] == "Completed"
+        assert activities == ["backtest_plan", "backtest_chunk", "backtest_aggregate"]
