@@ -31,9 +31,9 @@ import psutil
 
 from shared.journal import analytics
 from shared.journal.analytics import BREAKDOWNS, JournalFilter
-from shared.journal.models import ExecutionIn
+from shared.journal.models import AnnotationIn, ExecutionIn
 from shared.journal.service import TradesQuery, trade_page
-from shared.journal.store import CONTAINER, Journal, forget_cache
+from shared.journal.store import CONTAINER, Journal, annotation_document, forget_cache
 from shared.storage.blob_local import LocalBlobStore
 from shared.storage.documents import Filter
 from shared.storage.documents_sqlite import SqliteDocumentStore
@@ -92,25 +92,12 @@ def annotate(journal: Journal, share: float = 0.2, seed: int = 11) -> int:
     now = datetime.now(UTC).isoformat()
     for trade in chosen:
         stop = trade.entry_price * (0.99 if trade.side == "long" else 1.01)
-        journal.docs.upsert(
-            CONTAINER,
-            {
-                "id": f"a-{trade.id}",
-                "pk": ACCOUNT,
-                "kind": "annotation",
-                "trade_id": trade.id,
-                "notes": "",
-                "tags": list(rng.choice(TAGS, size=int(rng.integers(1, 3)), replace=False)),
-                "setup": str(rng.choice(SETUPS)),
-                "mistakes": [],
-                "planned_stop": round(stop, 4),
-                "planned_target": None,
-                "strategy_id": None,
-                "strategy_version": None,
-                "screenshots": [],
-                "updated_at": now,
-            },
+        note = AnnotationIn(
+            tags=list(rng.choice(TAGS, size=int(rng.integers(1, 3)), replace=False)),
+            setup=str(rng.choice(SETUPS)),
+            planned_stop=round(stop, 4),
         )
+        journal.docs.upsert(CONTAINER, annotation_document(ACCOUNT, trade.id, note, [], now))
     journal._bump()
     return len(chosen)
 
@@ -169,12 +156,12 @@ def peer(store: SqliteDocumentStore) -> tuple[float, int, float, pd.DataFrame]:
     started = time.perf_counter()
     docs = store.query(CONTAINER, ACCOUNT, [Filter("kind", "=", "execution")]).items
     frame = pd.DataFrame(docs)
-    frame["executed_at"] = pd.to_datetime(frame["executed_at"], utc=True)
-    frame = frame.sort_values(["broker_account", "symbol", "executed_at", "id"])
+    frame["executedAt"] = pd.to_datetime(frame["executedAt"], utc=True)
+    frame = frame.sort_values(["brokerAccount", "symbol", "executedAt", "id"])
     signed = np.where(frame["side"] == "buy", frame["quantity"], -frame["quantity"])
     frame["signed"] = signed
-    frame["position"] = frame.groupby(["broker_account", "symbol"])["signed"].cumsum()
-    opened = frame.groupby(["broker_account", "symbol"])["position"].shift(fill_value=0) == 0
+    frame["position"] = frame.groupby(["brokerAccount", "symbol"])["signed"].cumsum()
+    opened = frame.groupby(["brokerAccount", "symbol"])["position"].shift(fill_value=0) == 0
     frame["trade"] = opened.cumsum()
     frame["cash"] = -frame["signed"] * frame["price"] * frame["multiplier"]
     trades = frame.groupby("trade").agg(
@@ -182,7 +169,7 @@ def peer(store: SqliteDocumentStore) -> tuple[float, int, float, pd.DataFrame]:
         gross=("cash", "sum"),
         fees=("fees", "sum"),
         position=("position", "last"),
-        closed_at=("executed_at", "last"),
+        closed_at=("executedAt", "last"),
     )
     trades = trades[trades["position"].abs() < 1e-9]
     trades["net"] = trades["gross"] - trades["fees"]

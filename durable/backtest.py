@@ -23,6 +23,7 @@ from shared.backtest.runs import (
     PLAN_ACTIVITY,
     RUN_ORCHESTRATOR,
     AggregateTask,
+    BlockJob,
     ChunkItem,
     ChunkRef,
     ChunkSummary,
@@ -32,17 +33,18 @@ from shared.backtest.runs import (
     Plan,
     Progress,
     RunJob,
+    SweepJob,
     WindowOutcome,
     aggregate_run,
     better,
     block_instance_id,
     evaluate_item,
     finish_failed,
+    from_wire,
     plan_run,
     run_chunk_item,
     wire,
 )
-from shared.backtest.runs.messages import BlockJob, SweepJob
 
 bp = df.Blueprint()
 
@@ -64,9 +66,7 @@ def _describe(item: ChunkItem) -> str:
 
 def _summaries(result: Any) -> list[ChunkSummary]:
     """A chunk's summary, or a block's list of them."""
-    return [
-        ChunkSummary.model_validate(r) for r in (result if isinstance(result, list) else [result])
-    ]
+    return [from_wire(ChunkSummary, r) for r in (result if isinstance(result, list) else [result])]
 
 
 def _fan_out(
@@ -108,12 +108,12 @@ def _chunks(
 
 @bp.orchestration_trigger(context_name="context", orchestration=RUN_ORCHESTRATOR)
 def backtest_run(context: df.DurableOrchestrationContext) -> Orchestration:
-    job = RunJob.model_validate(context.get_input())
+    job = from_wire(RunJob, context.get_input())
     progress = Progress()
     context.set_custom_status(progress.to_status())
     try:
         planned = yield context.call_activity_with_retry(PLAN_ACTIVITY, STEP_RETRY, wire(job))
-        plan = Plan.model_validate(planned)
+        plan = from_wire(Plan, planned)
         if plan.done is not None:  # one chunk, run to its end by the plan activity
             progress.stage, progress.chunks_total, progress.chunks_done = "done", 1, 1
             progress.best = plan.done.chunk.best
@@ -164,7 +164,7 @@ def backtest_run(context: df.DurableOrchestrationContext) -> Orchestration:
                     for e in plan.evaluations
                 ]
             )
-            evaluations = [WindowOutcome.model_validate(o) for o in outcomes]
+            evaluations = [from_wire(WindowOutcome, o) for o in outcomes]
         progress.stage = "aggregating"
         context.set_custom_status(progress.to_status())
         task = AggregateTask(
@@ -207,7 +207,7 @@ def _blocks(items: list[ChunkItem], limit: int) -> list[list[ChunkItem]]:
 @bp.orchestration_trigger(context_name="context", orchestration=BLOCK_ORCHESTRATOR)
 def backtest_block(context: df.DurableOrchestrationContext) -> Orchestration:
     """One block of chunks of a large sweep, so no single history grows without bound."""
-    block = BlockJob.model_validate(context.get_input())
+    block = from_wire(BlockJob, context.get_input())
     progress = Progress(stage="running", chunks_total=len(block.items))
     labels = [_describe(i) for i in block.items]
     tasks = _chunks(context, block, block.items)
@@ -217,32 +217,32 @@ def backtest_block(context: df.DurableOrchestrationContext) -> Orchestration:
 
 def _step(name: str, body: Callable[[M], Any], message: type[M], payload: dict[str, Any]) -> Any:
     """Run activity `name`: its typed input from `payload`, its typed output as JSON."""
-    parsed = message.model_validate(payload)
+    parsed = from_wire(message, payload)
     with telemetry.activity(name, payload, run_id=getattr(parsed, "run_id", None)):
         result = body(parsed)
     return None if result is None else wire(result)
 
 
-@bp.activity_trigger(input_name="job")
+@bp.activity_trigger(input_name="job", activity=PLAN_ACTIVITY)
 def backtest_plan(job: dict[str, Any]) -> dict[str, Any]:
     return _step(PLAN_ACTIVITY, plan_run, RunJob, job)
 
 
-@bp.activity_trigger(input_name="job")
+@bp.activity_trigger(input_name="job", activity=CHUNK_ACTIVITY)
 def backtest_chunk(job: dict[str, Any]) -> dict[str, Any]:
     return _step(CHUNK_ACTIVITY, run_chunk_item, ChunkTask, job)
 
 
-@bp.activity_trigger(input_name="job")
+@bp.activity_trigger(input_name="job", activity=EVALUATE_ACTIVITY)
 def backtest_evaluate(job: dict[str, Any]) -> dict[str, Any]:
     return _step(EVALUATE_ACTIVITY, evaluate_item, EvaluateTask, job)
 
 
-@bp.activity_trigger(input_name="job")
+@bp.activity_trigger(input_name="job", activity=AGGREGATE_ACTIVITY)
 def backtest_aggregate(job: dict[str, Any]) -> dict[str, Any]:
     return _step(AGGREGATE_ACTIVITY, aggregate_run, AggregateTask, job)
 
 
-@bp.activity_trigger(input_name="job")
+@bp.activity_trigger(input_name="job", activity=FAILED_ACTIVITY)
 def backtest_failed(job: dict[str, Any]) -> None:
     _step(FAILED_ACTIVITY, finish_failed, FailedTask, job)

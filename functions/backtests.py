@@ -159,7 +159,6 @@ async def backtests_list(req: func.HttpRequest, caller: Caller) -> func.HttpResp
     query = parse_query(req, AccountListQuery)
     items, token = await asyncio.to_thread(
         list_page,
-        caller,
         list_scope(caller, query.account),
         limit=query.limit,
         continuation=query.continuation_token,

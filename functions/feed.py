@@ -18,8 +18,7 @@ from shared.feed.connection import webpubsub_connection_string
 from shared.feed.groups import ALL_TICKS_GROUP, group_for, join_role
 from shared.market.symbols import parse_symbols
 from shared.storage.factory import document_store
-from shared.watchlists import WatchlistStore
-from shared.watchlists.selection import CONTAINER as WATCHLISTS
+from shared.watchlists import WatchlistStore, watched_by
 
 bp = func.Blueprint()
 TAGS = ("feed",)
@@ -65,10 +64,8 @@ def _symbols_for(caller: Caller, query: NegotiateQuery, settings: Settings) -> l
         return WatchlistStore(document_store()).get(caller, query.watchlist).symbols
     if query.symbols:
         return [symbol.text for symbol in parse_symbols(query.symbols)]
-    seen = dict.fromkeys(settings.default_symbols)
-    for doc in document_store().query_all(WATCHLISTS, caller.account_id):
-        seen.update(dict.fromkeys(doc.get("symbols", [])))
-    return list(seen)
+    watched = watched_by(document_store(), caller.account_id)
+    return list(dict.fromkeys([*settings.default_symbols, *watched]))
 
 
 async def client_access(

@@ -18,11 +18,10 @@ from shared.errors import InvalidInput, NotFound
 from shared.ingest.bars import BarLake
 from shared.ingest.health import provider_health
 from shared.ingest.query import parse_bar_query, stored_bars_body, utc_z
-from shared.ingest.state import QuoteBook, SyncStates
+from shared.ingest.state import QuoteBook, SyncStates, quote_body
 from shared.ingest.sync import backfill_report, backfill_request_symbols, backfill_window
 from shared.market.models import INGEST_PROVIDERS, Interval
 from shared.market.symbols import parse_symbol, parse_symbols
-from shared.storage.documents import content
 from shared.storage.factory import document_store, lake
 from shared.watchlists import select_watched
 
@@ -170,11 +169,8 @@ async def quotes(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
     if len(symbols) > MAX_QUOTES:
         raise InvalidInput(f"at most {MAX_QUOTES} symbols per request; got {len(symbols)}")
     book = QuoteBook(document_store(get_settings()))
-    docs = await asyncio.to_thread(book.many, [s.text for s in symbols])
-    found = {str(doc["symbol"]): utc_z(content(doc)) for doc in docs}
-    for doc in found.values():
-        doc.pop("id", None)
-        doc.pop("pk", None)
+    stored = await asyncio.to_thread(book.many, [s.text for s in symbols])
+    found = {quote.symbol: utc_z(quote_body(quote)) for quote in stored}
     return json_response(
         {
             "quotes": [found[s.text] for s in symbols if s.text in found],

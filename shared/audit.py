@@ -131,7 +131,7 @@ class AuditLog:
             path=request.path,
             detail=detail or {},
         )
-        document = record.model_dump(mode="json")
+        document = record.model_dump(mode="json", by_alias=True)
         document["pk"] = month_of(when)
         self.store.create(CONTAINER, document)
         return record
@@ -175,7 +175,8 @@ class AuditLog:
         return records, page.continuation
 
 
-_FIELDS = set(AuditRecord.model_fields)
+_FIELDS = {field.alias or name for name, field in AuditRecord.model_fields.items()}
+"""A record document's keys: the model's camelCase aliases."""
 
 
 class DenialLimiter:

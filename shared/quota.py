@@ -4,14 +4,13 @@ One document per (provider, key): the times of the calls granted in the last 60 
 count granted on the current UTC day. A bucket holds `per_minute` tokens; each token comes back
 60 s after it was spent (so no rolling minute ever sees more than `per_minute` calls), and no
 UTC day more than `per_day`. Every grant is a read-modify-write guarded by the document's etag:
-when two instances race, one write fails with `StaleEtag` and that instance re-reads and
-decides again, so together they never exceed a limit.
+when two instances race, one write loses (`DocumentStore.update`) and that instance re-reads
+and decides again, so together they never exceed a limit.
 """
 
 from __future__ import annotations
 
 import hashlib
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,10 +18,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.config import Settings
-from shared.errors import Conflict
 from shared.providers.errors import QuotaExhausted
 from shared.providers.http import Limiter
-from shared.storage.documents import DocumentNotFound, DocumentStore, StaleEtag
+from shared.storage.documents import Document, DocumentNotFound, DocumentStore, UpdateContended
 
 __all__ = ["Limit", "QuotaBook", "QuotaExhausted", "key_id", "limits_from_settings"]
 
@@ -136,8 +134,9 @@ class QuotaBook:
         if limit is None:
             return
         kid = key_id(key)
-        for _ in range(MAX_RACES):
-            doc = self._read(provider, kid)
+        doc_id = f"{provider}:{kid}"
+
+        def grant(doc: Document) -> Document:
             now = self.clock()
             spent, day_count = self._current(doc, now)
             if limit.per_day is not None and day_count >= limit.per_day:
@@ -155,8 +154,8 @@ class QuotaBook:
                     f"{limit.per_minute} calls per minute used (key {kid})",
                     self._minute_wait(spent, limit, now),
                 )
-            new = {
-                "id": f"{provider}:{kid}",
+            return {
+                "id": doc_id,
                 "pk": provider,
                 "provider": provider,
                 "keyId": kid,
@@ -166,12 +165,17 @@ class QuotaBook:
                 "perMinute": limit.per_minute,
                 "perDay": limit.per_day,
             }
-            try:
-                if doc is None:
-                    self.store.create(CONTAINER, new)
-                else:
-                    self.store.upsert(CONTAINER, new, if_match=doc["_etag"])
-                return
-            except (StaleEtag, Conflict, DocumentNotFound):
-                time.sleep(random.uniform(0, 0.005))
-        raise QuotaExhausted(provider, f"quota document for key {kid} is too contended", 1.0)
+
+        try:
+            self.store.update(
+                CONTAINER,
+                doc_id,
+                provider,
+                grant,
+                default={"id": doc_id, "pk": provider},
+                attempts=MAX_RACES,
+            )
+        except UpdateContended:
+            raise QuotaExhausted(
+                provider, f"quota document for key {kid} is too contended", 1.0
+            ) from None

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from shared.config import get_settings
+from shared.storage.documents import DocumentStore
+from shared.storage.factory import document_store
+from testsupport.fake_providers import FakeMarket, FakeProviders, serve_fake_providers
+from testsupport.routes import call_route
 
 pytest_plugins = ["tests.support.emulators"]  # session fixtures `azurite`, `cosmos_emulator`
 
@@ -46,6 +51,26 @@ def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     get_settings.cache_clear()
     yield data_dir
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def call() -> Callable[..., Any]:
+    """`testsupport.routes.call_route`: the app's routes called in-process."""
+    return call_route
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeProviders]:
+    """The fake provider servers (Alpha Vantage, Yahoo, CoinGecko) on loopback;
+    `fake.env()` points the settings at them."""
+    with serve_fake_providers(FakeMarket(timeout_sleep=1.0)) as server:
+        yield server
+
+
+@pytest.fixture
+def store() -> DocumentStore:
+    """The document store the settings of this test select (embedded unless told)."""
+    return document_store()
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import azure.functions as func
 import pytest
 
 from shared.storage.factory import clear_cache
 from tests.support.emulators import AzuriteEndpoints, CosmosEndpoint
+from testsupport.routes import app_function, call_route
 
 
 def closed_port() -> int:
@@ -24,23 +24,21 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def health_function() -> Any:
-    """The registered `health` function (get_functions() rejects names it saw before, so its
-    memory is cleared first, as the Python worker's indexer does once per process)."""
-    from function_app import app
-
-    app.functions_bindings = {}
-    (function,) = [f for f in app.get_functions() if f.get_function_name() == "health"]
-    return function
+def blob_storage_at(monkeypatch: pytest.MonkeyPatch, port: int) -> None:
+    """Azure Blob storage (Azurite's well-known account) expected on loopback `port`."""
+    monkeypatch.setenv("BLOB_BACKEND", "azure")
+    monkeypatch.setenv(
+        "AZURE_STORAGE_CONNECTION_STRING",
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
+        f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;",
+    )
 
 
 def call_health() -> tuple[int, dict[str, Any], float]:
-    function = health_function()
-    request = func.HttpRequest("GET", "http://127.0.0.1:7071/api/health", headers={}, body=b"")
     started = time.monotonic()
-    response = asyncio.run(function.get_user_function()(request))
+    reply = asyncio.run(call_route("GET", "health", role=None))
     elapsed = time.monotonic() - started
-    return response.status_code, json.loads(response.get_body()), elapsed
+    return reply.status, reply.json, elapsed
 
 
 @pytest.fixture(autouse=True)
@@ -49,7 +47,7 @@ def fresh_adapters() -> None:
 
 
 def test_health_route_is_public_get() -> None:
-    trigger = health_function().get_trigger()
+    trigger = app_function("health").get_trigger()
     assert trigger.route == "health"
     assert [
         str(method.value if hasattr(method, "value") else method) for method in trigger.methods
@@ -69,12 +67,7 @@ def test_health_ok_on_embedded_storage() -> None:
 
 def test_unreachable_blob_storage_is_503_fast(monkeypatch: pytest.MonkeyPatch) -> None:
     port = closed_port()
-    monkeypatch.setenv("BLOB_BACKEND", "azure")
-    monkeypatch.setenv(
-        "AZURE_STORAGE_CONNECTION_STRING",
-        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
-        f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;",
-    )
+    blob_storage_at(monkeypatch, port)
     status, body, elapsed = call_health()
     assert status == 503, body
     assert body["status"] == "unavailable"
@@ -137,12 +130,7 @@ def test_silent_server_hits_the_deadline(monkeypatch: pytest.MonkeyPatch) -> Non
         silent.listen(8)
         port = silent.getsockname()[1]
         monkeypatch.setattr(shared.health, "DEADLINE_SECONDS", 0.5)
-        monkeypatch.setenv("BLOB_BACKEND", "azure")
-        monkeypatch.setenv(
-            "AZURE_STORAGE_CONNECTION_STRING",
-            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
-            f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;",
-        )
+        blob_storage_at(monkeypatch, port)
         status, body, elapsed = call_health()
     assert status == 503, body
     assert body["storage"]["blob"]["detail"] == "no answer within 0.5 s"

@@ -431,18 +431,7 @@ class _Handler(BaseHTTPRequestHandler):
                 }
             )
         if kind == "not_found":
-            return self._json(
-                {
-                    "chart": {
-                        "result": None,
-                        "error": {
-                            "code": "Not Found",
-                            "description": "No data found, symbol may be delisted",
-                        },
-                    }
-                },
-                404,
-            )
+            return self._fault_not_found()
         return None
 
     # --- Alpha Vantage ------------------------------------------------------------------------

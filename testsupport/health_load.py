@@ -34,27 +34,22 @@ class Shot:
     content: bytes | None = None
     params: dict[str, str] | None = None
 
-    def send(self, client: httpx.Client) -> httpx.Response:
+    def _request(self) -> dict[str, Any]:
         extra = {"Content-Type": "application/json"} if self.content is not None else {}
-        return client.request(
-            self.method,
-            self.path,
-            json=self.json,
-            content=self.content,
-            params=self.params,
-            headers=extra,
-        )
+        return {
+            "method": self.method,
+            "url": self.path,
+            "json": self.json,
+            "content": self.content,
+            "params": self.params,
+            "headers": extra,
+        }
+
+    def send(self, client: httpx.Client) -> httpx.Response:
+        return client.request(**self._request())
 
     async def send_async(self, client: httpx.AsyncClient) -> httpx.Response:
-        extra = {"Content-Type": "application/json"} if self.content is not None else {}
-        return await client.request(
-            self.method,
-            self.path,
-            json=self.json,
-            content=self.content,
-            params=self.params,
-            headers=extra,
-        )
+        return await client.request(**self._request())
 
 
 def shots() -> list[Shot]:

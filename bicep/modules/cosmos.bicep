@@ -23,8 +23,8 @@ var containers = [
     name: 'strategies'
     defaultTtl: -1
     compositeIndexes: [
-      [ { path: '/kind', order: asc }, { path: '/deleted', order: asc }, { path: '/created_at', order: asc } ]
-      [ { path: '/kind', order: asc }, { path: '/strategy_id', order: asc }, { path: '/version', order: asc } ]
+      [ { path: '/kind', order: asc }, { path: '/deleted', order: asc }, { path: '/createdAt', order: asc } ]
+      [ { path: '/kind', order: asc }, { path: '/strategyId', order: asc }, { path: '/version', order: asc } ]
     ]
   }
   { name: 'backtests', defaultTtl: -1, compositeIndexes: [] }
@@ -32,10 +32,10 @@ var containers = [
     name: 'paper'
     defaultTtl: -1
     compositeIndexes: [
-      [ { path: '/kind', order: asc }, { path: '/created_at', order: asc } ]
-      [ { path: '/kind', order: asc }, { path: '/paper_account_id', order: asc }, { path: '/created_at', order: desc } ]
-      [ { path: '/kind', order: asc }, { path: '/paper_account_id', order: asc }, { path: '/status', order: asc }, { path: '/created_at', order: desc } ]
-      [ { path: '/kind', order: asc }, { path: '/status', order: asc }, { path: '/created_at', order: asc } ]
+      [ { path: '/kind', order: asc }, { path: '/createdAt', order: asc } ]
+      [ { path: '/kind', order: asc }, { path: '/paperAccountId', order: asc }, { path: '/createdAt', order: desc } ]
+      [ { path: '/kind', order: asc }, { path: '/paperAccountId', order: asc }, { path: '/status', order: asc }, { path: '/createdAt', order: desc } ]
+      [ { path: '/kind', order: asc }, { path: '/status', order: asc }, { path: '/createdAt', order: asc } ]
     ]
   }
   { name: 'idempotency', defaultTtl: -1, compositeIndexes: [] }

@@ -1,11 +1,12 @@
 """Throttled latest-price upserts into the `quotes` container (pk = symbol, id = symbol).
 
-The document is `shared.ingest.state.quote_document` of a `Quote`, the shape ingestion
-writes, so the API returns one shape whoever wrote the quote; `source` is "finnhub" (or
-"replay" for the local host's replayed trades, condition `replay`) and `ts` the trade's time.
-`change` is carried over against the previous close the stored
-quote implies (its `price - change`); when the stored quote is from an earlier UTC day, its
-price is taken as the previous close instead (the last price seen before the day began).
+The document is written by `shared.ingest.state.QuoteBook` (the quote's one reader and
+writer), as ingestion writes it, so the API returns one shape whoever wrote the quote;
+`source` is "finnhub" (or "replay" for the local host's replayed trades, condition
+`replay`) and `ts` the trade's time. `change` is carried over against the previous close
+the stored quote implies (its `price - change`); when the stored quote is from an earlier
+UTC day, its price is taken as the previous close instead (the last price seen before the
+day began).
 The stored `volume` is kept within its day. A stored quote with a later `ts` is left alone,
 and a write is conditional on the etag it read (a daily ingestion write in between wins,
 and the trade is applied on top of it).
@@ -21,25 +22,19 @@ from datetime import UTC, datetime
 
 from shared.events import quotes_written
 from shared.feed.trades import Trade
-from shared.ingest.state import QUOTES, quote_document
+from shared.ingest.state import QuoteBook
 from shared.market.models import Quote
-from shared.storage.documents import DocumentNotFound, DocumentStore, StaleEtag
+from shared.storage.documents import DocumentStore
 
 log = logging.getLogger("relay.quotes")
 
-WRITE_ATTEMPTS = 3
 
-
-def _number(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def trade_quote(trade: Trade, existing: dict[str, object] | None) -> Quote:
+def trade_quote(trade: Trade, stored: Quote | None) -> Quote:
     """The quote a trade makes, given the stored quote of its symbol (see the module doc)."""
-    stored = existing or {}
-    price, change = _number(stored.get("price")), _number(stored.get("change"))
+    price = stored.price if stored is not None else None
+    change = stored.change if stored is not None else None
     ts = datetime.fromtimestamp(trade.ts_ms / 1000, tz=UTC)
-    earlier_day = str(stored.get("ts", ""))[:10] < ts.date().isoformat()
+    earlier_day = stored is None or stored.ts.date() < ts.date()
     if price is not None and earlier_day:
         previous_close: float | None = price
     else:
@@ -53,7 +48,7 @@ def trade_quote(trade: Trade, existing: dict[str, object] | None) -> Quote:
         price=trade.price,
         change=new_change,
         change_percent=new_percent,
-        volume=None if earlier_day else _number(stored.get("volume")),
+        volume=None if stored is None or earlier_day else stored.volume,
         ts=ts,
         source="replay" if "replay" in trade.conditions else "finnhub",
     )
@@ -63,7 +58,7 @@ class QuoteWriter:
     """Remembers each symbol's latest trade and upserts it at most every `interval` s."""
 
     def __init__(self, documents: DocumentStore, interval: float) -> None:
-        self.documents = documents
+        self.book = QuoteBook(documents)
         self.interval = interval
         self.upserts = 0
         self.errors = 0
@@ -92,21 +87,7 @@ class QuoteWriter:
         return len(written)
 
     def _write_one(self, symbol: str, trade: Trade) -> bool:
-        for _attempt in range(WRITE_ATTEMPTS):
-            try:
-                existing = self.documents.read(QUOTES, symbol, symbol)
-            except DocumentNotFound:
-                existing = None
-            document = quote_document(trade_quote(trade, existing))
-            if existing is not None and str(existing.get("ts", "")) > str(document["ts"]):
-                return False
-            etag = str(existing["_etag"]) if existing and existing.get("_etag") else None
-            try:
-                self.documents.upsert(QUOTES, document, if_match=etag)
-            except (StaleEtag, DocumentNotFound):
-                continue
-            return True
-        raise StaleEtag(f"quote {symbol} kept changing during {WRITE_ATTEMPTS} writes")
+        return self.book.write(symbol, lambda stored: trade_quote(trade, stored))
 
     async def _write_off_loop(self) -> None:
         """Take the pending trades here, on the loop (where `observe` adds to them), and

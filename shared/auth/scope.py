@@ -44,7 +44,7 @@ def owned_page(
         container,
         list_scope(caller, account),
         filters,
-        order_by="created_at",
+        order_by="createdAt",
         limit=limit,
         continuation=continuation,
     )

@@ -295,6 +295,27 @@ class BarLake:
             return BAR_SCHEMA.empty_table()
         return pa.concat_tables(tables).sort_by("ts")
 
+    def count(
+        self, symbol: str, interval: str, start: datetime | None = None, end: datetime | None = None
+    ) -> int:
+        """How many bars of one series have start <= ts < end, as `read` would return them:
+        a partition wholly inside the range counts from its Parquet footer (no row read); only
+        the (at most two) partitions the range cuts read their `ts` column."""
+        low = period_of(interval, start) if start is not None else ""
+        high = period_of(interval, end) if end is not None else "~"
+        total = 0
+        for period in self.periods(symbol, interval):
+            if not low <= period <= high:
+                continue
+            part = {"interval": interval, "symbol": symbol, "period": period}
+            if low < period < high:
+                total += self.lake.partition_rows(DATASET, part)
+                continue
+            stamps = self.lake.read_partition(DATASET, part, columns=["ts"])
+            if stamps is not None:
+                total += _between(stamps.cast(pa.schema([SCHEMA.field("ts")])), start, end).num_rows
+        return total
+
     @staticmethod
     def _too_many(symbol: str, interval: str, head: pa.Table, max_rows: int) -> TooManyBars:
         ts = head.sort_by("ts")["ts"]

@@ -119,6 +119,23 @@ def stored_bars_body(
     return table.num_rows, json.dumps(body, default=str, allow_nan=False).encode()
 
 
+def _day_bounds(start: date | None, end: date | None) -> tuple[datetime | None, datetime | None]:
+    """[start 00:00 UTC, end+1 00:00 UTC), either side open when None."""
+    begin = datetime.combine(start, datetime.min.time(), UTC) if start else None
+    stop = datetime.combine(end + timedelta(days=1), datetime.min.time(), UTC) if end else None
+    return begin, stop
+
+
+def lake_bar_count(symbol: str, interval: str, start: date | None, end: date | None) -> int:
+    """How many bars `lake_bars` would return, from the lake's Parquet footers (only the
+    partitions the range cuts read their `ts` column): no bar is read or converted."""
+    from shared.ingest.bars import BarLake
+    from shared.storage.factory import lake
+
+    begin, stop = _day_bounds(start, end)
+    return BarLake(lake()).count(symbol, interval, begin, stop)
+
+
 def lake_bars(
     symbol: str, interval: str, start: date | None, end: date | None, max_rows: int | None = None
 ) -> Any:
@@ -130,8 +147,7 @@ def lake_bars(
     from shared.ingest.bars import BarLake
     from shared.storage.factory import lake
 
-    begin = datetime.combine(start, datetime.min.time(), UTC) if start else None
-    stop = datetime.combine(end + timedelta(days=1), datetime.min.time(), UTC) if end else None
+    begin, stop = _day_bounds(start, end)
     table = BarLake(lake()).read(symbol, interval, begin, stop, max_rows=max_rows)
     frame = table.select(["ts", "open", "high", "low", "close", "volume"]).to_pandas()
     frame["volume"] = frame["volume"].astype(float).fillna(0.0)

@@ -11,11 +11,13 @@ import contextlib
 import random
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from shared.errors import Conflict, Unavailable
+from pydantic import ValidationError
+
+from shared.errors import Unavailable
 from shared.events import quotes_written
 from shared.market.models import Quote
 from shared.storage.documents import (
@@ -55,12 +57,28 @@ class SyncStates:
     def all(self, provider: str | None = None) -> list[Document]:
         return self.store.query_all(SYNC, provider)
 
-    def _write(self, old: Document | None, new: Document) -> Document:
-        if old is not None and content(old) == new:
-            return old
-        return self.store.upsert(SYNC, new)
+    def _update(
+        self, provider: str, symbol: str, interval: str, edit: Callable[[Document], None]
+    ) -> Document:
+        """Apply `edit` to the series' document (all fields present, see `_base`) under its
+        etag; a document `edit` leaves as it was is not rewritten."""
+        doc_id = f"{symbol}|{interval}"
+        kept: list[Document] = []
 
-    def _base(self, provider: str, symbol: str, interval: str, old: Document | None) -> Document:
+        def change(old: Document) -> Document | None:
+            doc = self._base(provider, symbol, interval, old)
+            edit(doc)
+            if doc == old:
+                kept[:] = [old]
+                return None
+            return doc
+
+        stored = self.store.update(
+            SYNC, doc_id, provider, change, default={"id": doc_id, "pk": provider}
+        )
+        return stored if stored is not None else kept[-1]
+
+    def _base(self, provider: str, symbol: str, interval: str, old: Document) -> Document:
         doc: Document = {
             "id": f"{symbol}|{interval}",
             "pk": provider,
@@ -78,8 +96,7 @@ class SyncStates:
             "lastNotice": None,
             "lastMergeRefusal": None,
         }
-        if old is not None:
-            doc.update({k: v for k, v in content(old).items() if k in doc})
+        doc.update({k: v for k, v in content(old).items() if k in doc})
         return doc
 
     def success(
@@ -94,21 +111,22 @@ class SyncStates:
     ) -> Document:
         """Record a successful sync; `refusal` names a bar whose merge was refused (kept until
         a later sync has none)."""
-        old = self.get(provider, symbol, interval)
-        doc = self._base(provider, symbol, interval, old)
-        stored_last = doc["lastBar"]
-        newest = iso(last_bar)
-        if stored_last and (newest is None or stored_last > newest):
-            newest = stored_last
-        doc.update(
-            lastBar=newest,
-            lastSuccess=iso(as_of),
-            lastAttempt=iso(as_of),
-            consecutiveFailures=0,
-            retryAt=None,
-            lastMergeRefusal=refusal,
-        )
-        return self._write(old, doc)
+
+        def edit(doc: Document) -> None:
+            stored_last = doc["lastBar"]
+            newest = iso(last_bar)
+            if stored_last and (newest is None or stored_last > newest):
+                newest = stored_last
+            doc.update(
+                lastBar=newest,
+                lastSuccess=iso(as_of),
+                lastAttempt=iso(as_of),
+                consecutiveFailures=0,
+                retryAt=None,
+                lastMergeRefusal=refusal,
+            )
+
+        return self._update(provider, symbol, interval, edit)
 
     def deferred(
         self,
@@ -123,16 +141,17 @@ class SyncStates:
     ) -> Document:
         """Record that the provider asked us to wait: not a failure (the count stays), the
         stored data stays, and `retryAt` says when the series is tried again."""
-        old = self.get(provider, symbol, interval)
-        doc = self._base(provider, symbol, interval, old)
-        doc.update(
-            lastAttempt=iso(as_of),
-            lastError=reason[:500],
-            lastErrorAt=iso(as_of),
-            lastErrorKind=kind,
-            retryAt=iso(retry_at),
-        )
-        return self._write(old, doc)
+
+        def edit(doc: Document) -> None:
+            doc.update(
+                lastAttempt=iso(as_of),
+                lastError=reason[:500],
+                lastErrorAt=iso(as_of),
+                lastErrorKind=kind,
+                retryAt=iso(retry_at),
+            )
+
+        return self._update(provider, symbol, interval, edit)
 
     def failure(
         self,
@@ -147,19 +166,20 @@ class SyncStates:
     ) -> Document:
         """Record a failed attempt; a second record for the same `as_of` does not count again.
         `notice`: a provider message we did not recognise, kept verbatim for provider health."""
-        old = self.get(provider, symbol, interval)
-        doc = self._base(provider, symbol, interval, old)
-        repeat = doc["lastAttempt"] == iso(as_of) and doc["lastErrorAt"] == iso(as_of)
-        doc.update(
-            lastAttempt=iso(as_of),
-            lastError=error[:500],
-            lastErrorAt=iso(as_of),
-            lastErrorKind=kind,
-            consecutiveFailures=doc["consecutiveFailures"] + (0 if repeat else 1),
-        )
-        if notice is not None:
-            doc["lastNotice"] = notice[:2000]
-        return self._write(old, doc)
+
+        def edit(doc: Document) -> None:
+            repeat = doc["lastAttempt"] == iso(as_of) and doc["lastErrorAt"] == iso(as_of)
+            doc.update(
+                lastAttempt=iso(as_of),
+                lastError=error[:500],
+                lastErrorAt=iso(as_of),
+                lastErrorKind=kind,
+                consecutiveFailures=doc["consecutiveFailures"] + (0 if repeat else 1),
+            )
+            if notice is not None:
+                doc["lastNotice"] = notice[:2000]
+
+        return self._update(provider, symbol, interval, edit)
 
 
 class ProviderPauses:
@@ -188,20 +208,29 @@ class ProviderPauses:
 
     def pause(self, provider: str, until: datetime, reason: str, *, now: datetime) -> Document:
         """Pause `provider` until `until` (a later pause already recorded is kept)."""
-        current = self.until(provider, now)
-        if current is not None and current[0] >= until:
-            return self.get(provider) or {}
-        doc: Document = {
-            "id": f"{PAUSE}|-",
-            "pk": provider,
-            "provider": provider,
-            "symbol": PAUSE,
-            "interval": "-",
-            "until": until.isoformat(),
-            "reason": reason[:500],
-            "pausedAt": now.isoformat(),
-        }
-        return self.store.upsert(SYNC, doc)
+        doc_id = f"{PAUSE}|-"
+        kept: list[Document] = []
+
+        def change(old: Document) -> Document | None:
+            recorded = datetime.fromisoformat(str(old["until"])) if old.get("until") else None
+            if recorded is not None and recorded > now and recorded >= until:
+                kept[:] = [old]
+                return None
+            return {
+                "id": doc_id,
+                "pk": provider,
+                "provider": provider,
+                "symbol": PAUSE,
+                "interval": "-",
+                "until": until.isoformat(),
+                "reason": reason[:500],
+                "pausedAt": now.isoformat(),
+            }
+
+        stored = self.store.update(
+            SYNC, doc_id, provider, change, default={"id": doc_id, "pk": provider}
+        )
+        return stored if stored is not None else kept[-1]
 
 
 def quote_document(quote: Quote) -> Document:
@@ -219,33 +248,72 @@ def quote_document(quote: Quote) -> Document:
     }
 
 
+def quote_body(quote: Quote) -> Document:
+    """A quote as the API returns it: its document without `id` and `pk`."""
+    return {k: v for k, v in quote_document(quote).items() if k not in ("id", "pk")}
+
+
+def quote_of(doc: Document) -> Quote | None:
+    """The `Quote` a `quotes` document holds (`quote_document` read back); None if the
+    document holds none (no price, a malformed time)."""
+    try:
+        return Quote(
+            symbol=doc.get("symbol", doc.get("id")),
+            price=doc.get("price"),
+            change=doc.get("change"),
+            change_percent=doc.get("changePercent"),
+            volume=doc.get("volume"),
+            ts=doc.get("ts"),
+            source=doc.get("source"),
+        )
+    except ValidationError:
+        return None
+
+
 class QuoteBook:
-    """`quotes` documents: id = pk = symbol; a quote never replaces a newer one."""
+    """`quotes` documents, their one reader and writer: id = pk = symbol; a quote never
+    replaces a newer one."""
 
     def __init__(self, store: DocumentStore) -> None:
         self.store = store
 
-    def get(self, symbol: str) -> Document | None:
+    def get(self, symbol: str) -> Quote | None:
         try:
-            return self.store.read(QUOTES, symbol, symbol)
+            return quote_of(self.store.read(QUOTES, symbol, symbol))
         except DocumentNotFound:
             return None
 
-    def many(self, symbols: list[str]) -> list[Document]:
+    def many(self, symbols: list[str]) -> list[Quote]:
         if not symbols:
             return []
-        return self.store.query_all(QUOTES, None, [Filter("symbol", "in", symbols)])
+        docs = self.store.query_all(QUOTES, None, [Filter("symbol", "in", symbols)])
+        return [quote for quote in map(quote_of, docs) if quote is not None]
+
+    def write(self, symbol: str, make: Callable[[Quote | None], Quote]) -> bool:
+        """Store the quote `make` derives from the stored one (None if there is none), under
+        the stored one's etag (a write in between is re-read and `make` applied on top of
+        it), unless the stored quote is newer, equal, or as new from another source. True if
+        written; nothing is published (see `upsert`)."""
+
+        def change(old: Document) -> Document | None:
+            new = quote_document(make(quote_of(old)))
+            if "ts" in old:
+                if old == new or str(old["ts"]) > new["ts"]:
+                    return None
+                if old["ts"] == new["ts"] and old.get("source") != new["source"]:
+                    return None
+            return new
+
+        written = self.store.update(
+            QUOTES, symbol, symbol, change, default={"id": symbol, "pk": symbol}
+        )
+        return written is not None
 
     def upsert(self, quote: Quote) -> bool:
-        """Store `quote` unless the stored one is newer or equal; True if written."""
-        old = self.get(quote.symbol)
-        new = quote_document(quote)
-        if old is not None:
-            if content(old) == new or str(old.get("ts", "")) > new["ts"]:
-                return False
-            if old.get("ts") == new["ts"] and old.get("source") != new["source"]:
-                return False
-        self.store.upsert(QUOTES, new)
+        """Store `quote` unless the stored one is newer or equal (see `write`); True if
+        written, and then `quotes_written` is published."""
+        if not self.write(quote.symbol, lambda _stored: quote):
+            return False
         quotes_written.publish([quote.symbol])
         return True
 
@@ -272,26 +340,24 @@ class SeriesLocks:
         deadline = time.monotonic() + self.wait
         while True:
             now = time.time()
-            try:
-                current: Document | None = self.store.read(SYNC, lock_id, self.PK)
-            except DocumentNotFound:
-                current = None
-            doc = {
+            lease = {
                 "id": lock_id,
                 "pk": self.PK,
                 "owner": owner,
                 "expires": now + self.ttl,
                 "ttl": int(self.ttl) + 60,
             }
-            try:
-                if current is None:
-                    held = self.store.create(SYNC, doc)
-                    break
-                if float(current.get("expires", 0)) < now:
-                    held = self.store.upsert(SYNC, doc, if_match=current["_etag"])
-                    break
-            except (Conflict, StaleEtag, DocumentNotFound):
-                pass
+
+            def take(
+                current: Document, lease: Document = lease, now: float = now
+            ) -> Document | None:
+                return lease if float(current.get("expires", 0)) < now else None
+
+            held = self.store.update(
+                SYNC, lock_id, self.PK, take, default={"id": lock_id, "pk": self.PK}
+            )
+            if held is not None:
+                break
             if time.monotonic() > deadline:
                 raise Unavailable(f"{symbol} {interval} bars are being merged by another run")
             time.sleep(0.02 + random.uniform(0, 0.05))

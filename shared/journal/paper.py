@@ -9,28 +9,27 @@ once. Recording never fails the fill: the ledger is the paper broker's truth, an
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from shared.config import get_settings
 from shared.journal.models import ExecutionIn
 from shared.journal.store import Journal
-from shared.storage.documents import DocumentStore, Filter
+from shared.storage.documents import DocumentStore
 from shared.storage.factory import blob_store
 
 log = logging.getLogger("shared.journal.paper")
 
-PAPER_CONTAINER = "paper"
-
 
 def _execution(order: dict[str, Any]) -> ExecutionIn:
     return ExecutionIn(
-        broker_account=f"paper-{order['paper_account_id']}"[:64],
+        broker_account=f"paper-{order['paperAccountId']}"[:64],
         symbol=order["symbol"],
         side=order["side"],
-        quantity=order["filled_qty"],
-        price=order["fill_price"],
+        quantity=order["filledQty"],
+        price=order["fillPrice"],
         fees=0.0,
-        executed_at=order["filled_at"],
+        executed_at=order["filledAt"],
         external_id=order["id"],
     )
 
@@ -41,7 +40,7 @@ def _journal(store: DocumentStore, account: str) -> Journal:
 
 def record_paper_fill(store: DocumentStore, order: dict[str, Any]) -> None:
     """Record a settled paper order's fill (no-op for an order that did not fill)."""
-    if not order.get("filled_qty") or order.get("fill_price") is None:
+    if not order.get("filledQty") or order.get("fillPrice") is None:
         return
     try:
         _journal(store, order["pk"]).add([_execution(order)], "paper")
@@ -49,13 +48,10 @@ def record_paper_fill(store: DocumentStore, order: dict[str, Any]) -> None:
         log.exception("could not record paper fill of order %s in the journal", order.get("id"))
 
 
-def record_paper_fills(store: DocumentStore, account: str) -> int:
-    """Every filled paper order of `account` into its journal; how many were new."""
-    orders = [
-        doc
-        for doc in store.query_all(PAPER_CONTAINER, account, [Filter("kind", "=", "order")])
-        if doc.get("filled_qty") and doc.get("fill_price") is not None
-    ]
+def record_paper_fills(store: DocumentStore, account: str, orders: Iterable[dict[str, Any]]) -> int:
+    """The filled ones of `account`'s paper `orders` (the broker reads them:
+    `PaperBroker.record_fills`) into its journal; how many were new."""
+    orders = [o for o in orders if o.get("filledQty") and o.get("fillPrice") is not None]
     if not orders:
         return 0
     return _journal(store, account).add([_execution(o) for o in orders], "paper").added

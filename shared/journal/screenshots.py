@@ -21,8 +21,9 @@ from pydantic import Field
 from shared.api_model import ApiModel
 from shared.errors import Conflict, DomainError, InvalidInput
 from shared.journal.imports import PayloadTooLarge
-from shared.journal.store import CONTAINER, Journal
-from shared.storage.documents import DocumentNotFound, content
+from shared.journal.models import AnnotationIn
+from shared.journal.store import CONTAINER, Journal, annotation_document
+from shared.storage.documents import Document, DocumentNotFound
 
 ImageType = Literal["image/png", "image/jpeg", "image/webp"]
 MAX_SCREENSHOT_BYTES = 5 * 1024 * 1024
@@ -85,10 +86,10 @@ def open_upload(journal: Journal, trade_id: str, data: ScreenshotIn, base_url: s
             "id": slot,
             "pk": journal.account,
             "kind": "upload",
-            "trade_id": trade_id,
-            "content_type": data.content_type,
+            "tradeId": trade_id,
+            "contentType": data.content_type,
             "size": data.size,
-            "expires_at": expires.isoformat(),
+            "expiresAt": expires.isoformat(),
             "ttl": UPLOAD_SECONDS,
         },
     )
@@ -108,67 +109,44 @@ def receive_upload(journal: Journal, slot: str, content_type: str, body: bytes) 
         doc = journal.docs.read(CONTAINER, slot, journal.account)
     except DocumentNotFound:
         raise DocumentNotFound("upload URL unknown, used or expired") from None
-    if doc.get("kind") != "upload" or datetime.fromisoformat(doc["expires_at"]) < datetime.now(UTC):
+    if doc.get("kind") != "upload" or datetime.fromisoformat(doc["expiresAt"]) < datetime.now(UTC):
         raise DocumentNotFound("upload URL unknown, used or expired")
-    if content_type.split(";")[0].strip().lower() != doc["content_type"]:
+    if content_type.split(";")[0].strip().lower() != doc["contentType"]:
         raise UnsupportedMediaType(
-            f"Content-Type {content_type!r} is not the declared {doc['content_type']}"
+            f"Content-Type {content_type!r} is not the declared {doc['contentType']}"
         )
     if len(body) > doc["size"]:
         raise PayloadTooLarge(f"{len(body)} bytes; the upload declared {doc['size']}")
-    if not body or not _magic_ok(doc["content_type"], body):
-        raise UnsupportedMediaType(f"the bytes are not a {doc['content_type']} image")
+    if not body or not _magic_ok(doc["contentType"], body):
+        raise UnsupportedMediaType(f"the bytes are not a {doc['contentType']} image")
     if not journal.docs.delete(CONTAINER, slot, journal.account):
         raise DocumentNotFound("upload URL unknown, used or expired")
-    trade_id = doc["trade_id"]
+    trade_id = doc["tradeId"]
     name = (
-        f"journal/{journal.account}/screenshots/{trade_id}/{slot}.{EXTENSIONS[doc['content_type']]}"
+        f"journal/{journal.account}/screenshots/{trade_id}/{slot}.{EXTENSIONS[doc['contentType']]}"
     )
-    journal.blobs.put(name, body, content_type=doc["content_type"])
+    journal.blobs.put(name, body, content_type=doc["contentType"])
     _attach(journal, trade_id, name)
     return Screenshot(name=name, trade_id=trade_id)
 
 
 def _attach(journal: Journal, trade_id: str, name: str) -> None:
+    """Add screenshot `name` to the trade's annotation (an empty one if it has none yet)."""
     doc_id = f"a-{trade_id}"
-    for _ in range(5):
-        try:
-            current = journal.docs.read(CONTAINER, doc_id, journal.account)
-        except DocumentNotFound:
-            try:
-                journal.docs.create(
-                    CONTAINER,
-                    {
-                        "id": doc_id,
-                        "pk": journal.account,
-                        "kind": "annotation",
-                        "trade_id": trade_id,
-                        "notes": "",
-                        "tags": [],
-                        "setup": None,
-                        "mistakes": [],
-                        "planned_stop": None,
-                        "planned_target": None,
-                        "strategy_id": None,
-                        "strategy_version": None,
-                        "screenshots": [name],
-                        "updated_at": datetime.now(UTC).isoformat(),
-                    },
-                )
-                return
-            except Conflict:
-                continue
-        updated = {
-            **content(current),
+    now = datetime.now(UTC).isoformat()
+
+    def add(current: Document) -> Document:
+        if "kind" not in current:  # no annotation yet
+            return annotation_document(journal.account, trade_id, AnnotationIn(), [name], now)
+        return {
+            **current,
             "screenshots": [*current.get("screenshots", []), name],
-            "updated_at": datetime.now(UTC).isoformat(),
+            "updatedAt": now,
         }
-        try:
-            journal.docs.upsert(CONTAINER, updated, if_match=current["_etag"])
-            return
-        except DomainError:
-            continue
-    raise Conflict(f"trade {trade_id!r} annotation kept changing; upload again")
+
+    journal.docs.update(
+        CONTAINER, doc_id, journal.account, add, default={"id": doc_id, "pk": journal.account}
+    )
 
 
 def read_url(journal: Journal, trade_id: str, index: int) -> ScreenshotUrl:

@@ -47,7 +47,8 @@ _cache: dict[tuple[str, str], snapshot.TradeFrame] = {}
 _cache_lock = threading.Lock()
 
 
-_EXECUTION_FIELDS = frozenset(Execution.model_fields)
+_EXECUTION_FIELDS = {field.alias or name: name for name, field in Execution.model_fields.items()}
+"""An execution document's keys (camelCase, as the API spells them) to the model's fields."""
 
 
 def _time(value: Any) -> datetime | None:
@@ -60,7 +61,7 @@ def _execution(doc: Document) -> Execution:
     """An execution document as the model, without validating it again: only the
     journal writes these documents, from validated models (reading 100,000 of them
     through the validators took seconds)."""
-    fields = {k: v for k, v in doc.items() if k in _EXECUTION_FIELDS}
+    fields = {_EXECUTION_FIELDS[k]: v for k, v in doc.items() if k in _EXECUTION_FIELDS}
     for name in ("executed_at", "created_at", "updated_at"):
         fields[name] = _time(fields.get(name))
     fields["account"] = doc["pk"]
@@ -71,6 +72,21 @@ def _execution(doc: Document) -> Execution:
 def _annotation(doc: Document) -> Annotation:
     fields = {k: v for k, v in content(doc).items() if k not in ("pk", "kind", "id")}
     return Annotation.model_validate({**fields, "account": doc["pk"], "etag": doc.get("_etag", "")})
+
+
+def annotation_document(
+    account: str, trade_id: str, data: AnnotationIn, screenshots: list[str], at: str
+) -> Document:
+    """The `journal` document of a trade's annotation (id `a-<trade id>`): its one shape."""
+    return {
+        **data.model_dump(mode="json", by_alias=True),
+        "id": f"a-{trade_id}",
+        "pk": account,
+        "kind": "annotation",
+        "tradeId": trade_id,
+        "screenshots": screenshots,
+        "updatedAt": at,
+    }
 
 
 def group_key(broker_account: str, symbol: str) -> str:
@@ -146,14 +162,14 @@ class Journal:
                 exec_id = f"x-{uuid.uuid4().hex[:24]}"
             written.append(exec_id)
             doc = {
-                **item.model_dump(mode="json"),
+                **item.model_dump(mode="json", by_alias=True),
                 "id": exec_id,
                 "pk": self.account,
                 "kind": "execution",
                 "group": group_key(item.broker_account, item.symbol),
                 "source": source,
-                "import_id": import_id,
-                "created_at": now,
+                "importId": import_id,
+                "createdAt": now,
             }
             try:
                 self.docs.create(CONTAINER, doc)
@@ -183,14 +199,27 @@ class Journal:
     def replace(
         self, execution_id: str, data: ExecutionIn, if_match: str | None
     ) -> tuple[Execution, Execution]:
-        current = self.get(execution_id)
-        doc = {
-            **content(self.docs.read(CONTAINER, execution_id, self.account)),
-            **data.model_dump(mode="json"),
-            "group": group_key(data.broker_account, data.symbol),
-            "updated_at": datetime.now(UTC).isoformat(),
-        }
-        stored = self.docs.upsert(CONTAINER, doc, if_match=if_match or current.etag)
+        before: list[Execution] = []
+
+        def change(doc: Document) -> Document:
+            if doc.get("kind") != "execution":
+                raise DocumentNotFound(f"execution {execution_id!r} not found")
+            before[:] = [_execution(doc)]
+            return {
+                **doc,
+                **data.model_dump(mode="json", by_alias=True),
+                "group": group_key(data.broker_account, data.symbol),
+                "updatedAt": datetime.now(UTC).isoformat(),
+            }
+
+        try:
+            stored = self.docs.update(
+                CONTAINER, execution_id, self.account, change, if_match=if_match
+            )
+        except DocumentNotFound:
+            raise DocumentNotFound(f"execution {execution_id!r} not found") from None
+        assert stored is not None
+        current = before[-1]
         self._refresh(
             {(current.broker_account, current.symbol), (data.broker_account, data.symbol)}
         )
@@ -213,7 +242,7 @@ class Journal:
             CONTAINER,
             self.account,
             [Filter("kind", "=", "execution"), *(filters or [])],
-            order_by="executed_at",
+            order_by="executedAt",
             limit=limit,
             continuation=continuation,
         )
@@ -267,7 +296,7 @@ class Journal:
                     docs.append(self.docs.read(CONTAINER, f"a-{trade_id}", self.account))
                 except DocumentNotFound:
                     continue
-        return {doc["trade_id"]: _annotation(doc) for doc in docs}
+        return {doc["tradeId"]: _annotation(doc) for doc in docs}
 
     def annotate(self, trade_id: str, data: AnnotationIn, if_match: str | None) -> Annotation:
         """Write the annotation of a trade the journal has (404 otherwise)."""
@@ -275,30 +304,28 @@ class Journal:
         if frame.row_of(trade_id) is None:
             raise DocumentNotFound(f"trade {trade_id!r} not found")
         doc_id = f"a-{trade_id}"
+
+        def change(current: Document) -> Document:
+            return annotation_document(
+                self.account,
+                trade_id,
+                data,
+                current.get("screenshots", []),
+                datetime.now(UTC).isoformat(),
+            )
+
         try:
-            current = self.docs.read(CONTAINER, doc_id, self.account)
-            screenshots = current.get("screenshots", [])
-            etag: str | None = if_match or current["_etag"]
-        except DocumentNotFound:
-            if if_match:
-                raise StaleEtag(f"trade {trade_id!r} has no annotation yet") from None
-            screenshots, etag = [], None
-        doc = {
-            **data.model_dump(mode="json"),
-            "id": doc_id,
-            "pk": self.account,
-            "kind": "annotation",
-            "trade_id": trade_id,
-            "screenshots": screenshots,
-            "updated_at": datetime.now(UTC).isoformat(),
-        }
-        if etag is None:
-            try:
-                stored = self.docs.create(CONTAINER, doc)
-            except Conflict:
-                raise StaleEtag(f"trade {trade_id!r} was annotated at the same time") from None
-        else:
-            stored = self.docs.upsert(CONTAINER, doc, if_match=etag)
+            stored = self.docs.update(
+                CONTAINER,
+                doc_id,
+                self.account,
+                change,
+                if_match=if_match,
+                default={"id": doc_id, "pk": self.account},
+            )
+        except DocumentNotFound:  # only with `if_match`: the version asked for is not there
+            raise StaleEtag(f"trade {trade_id!r} has no annotation yet") from None
+        assert stored is not None
         self._refresh_annotation(trade_id)
         return _annotation(stored)
 
@@ -306,16 +333,7 @@ class Journal:
         """Write annotations of trades without one (seeding), then one snapshot rebuild."""
         now = datetime.now(UTC).isoformat()
         for trade_id, data in notes.items():
-            doc = {
-                **data.model_dump(mode="json"),
-                "id": f"a-{trade_id}",
-                "pk": self.account,
-                "kind": "annotation",
-                "trade_id": trade_id,
-                "screenshots": [],
-                "updated_at": now,
-            }
-            self.docs.upsert(CONTAINER, doc)
+            self.docs.upsert(CONTAINER, annotation_document(self.account, trade_id, data, [], now))
         self._save(self._build(), self._bump())
 
     # --- trades and the snapshot ----------------------------------------------------

@@ -19,15 +19,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, TypeVar
 
-import stamina
-
 from shared.audit import AuditLog
 from shared.auth.caller import Caller
 from shared.auth.scope import owned_page, read_owned
 from shared.config import Settings
 from shared.errors import Conflict, DomainError, InvalidInput, NotFound
-from shared.ingest.state import QUOTES
-from shared.journal.paper import record_paper_fill
+from shared.ingest.state import QuoteBook
+from shared.journal.paper import record_paper_fill, record_paper_fills
+from shared.market.models import Quote
 from shared.paper.matching import (
     affordable_qty,
     apply_fill,
@@ -49,7 +48,6 @@ from shared.storage.documents import (
     DocumentNotFound,
     DocumentStore,
     Filter,
-    StaleEtag,
     content,
 )
 
@@ -63,6 +61,9 @@ SYSTEM_ACTOR = "system"
 """The actor of transitions no caller asked for (the matching timer's fills and expiries)."""
 
 R = TypeVar("R")
+ACCOUNT_ATTEMPTS = 400
+"""Tries of a paper account update: every order, fill and cancel of an account writes its
+one document, so a busy account loses many races before it wins one."""
 
 
 class Settlement(NamedTuple):
@@ -90,21 +91,27 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _priced(symbols: list[str], price_of: Callable[[str], float | None]) -> dict[str, float]:
+    """The symbols (each once) that have a price, with it."""
+    prices = {symbol: price_of(symbol) for symbol in dict.fromkeys(symbols)}
+    return {symbol: price for symbol, price in prices.items() if price is not None}
+
+
 def _release(doc: Document, order_id: str) -> dict[str, Any] | None:
     """Remove an order's reservation from an account document; what it held, or None."""
     held: dict[str, Any] | None = doc.setdefault("reservations", {}).pop(order_id, None)
     if held is None:
         return None
     if held["cash"]:
-        doc["reserved_cash"] = round_money(max(0.0, doc["reserved_cash"] - held["cash"]))
+        doc["reservedCash"] = round_money(max(0.0, doc["reservedCash"] - held["cash"]))
     if held["qty"]:
         position = doc.setdefault("positions", {}).get(held["symbol"])
         if position is not None:
-            position["reserved_qty"] = round_money(
-                max(0.0, position.get("reserved_qty", 0.0) - held["qty"])
+            position["reservedQty"] = round_money(
+                max(0.0, position.get("reservedQty", 0.0) - held["qty"])
             )
     if not doc["reservations"]:
-        doc["reserved_cash"] = 0.0
+        doc["reservedCash"] = 0.0
     return held
 
 
@@ -120,6 +127,7 @@ class PaperBroker:
         audit: AuditLog | None = None,
     ) -> None:
         self.store = store
+        self.quotes = QuoteBook(store)
         self.settings = settings
         self.clock = clock
         self.audit = audit if audit is not None else AuditLog(store)
@@ -131,7 +139,7 @@ class PaperBroker:
             action,
             actor=actor,
             account=order["pk"],
-            target=f"paper/{order['paper_account_id']}/{order['id']}",
+            target=f"paper/{order['paperAccountId']}/{order['id']}",
             outcome=order["status"],
             reason=order.get("reason", ""),
             detail={
@@ -139,47 +147,29 @@ class PaperBroker:
                 "side": order["side"],
                 "type": order["type"],
                 "qty": order["qty"],
-                "filledQty": order.get("filled_qty", 0.0),
-                "fillPrice": order.get("fill_price"),
+                "filledQty": order.get("filledQty", 0.0),
+                "fillPrice": order.get("fillPrice"),
             },
         )
 
     # --- quotes ----------------------------------------------------------------------
-    def _quote(self, symbol: str) -> Document | None:
-        try:
-            return self.store.read(QUOTES, symbol, symbol)
-        except DocumentNotFound:
-            return None
+    def _quote(self, symbol: str) -> Quote | None:
+        return self.quotes.get(symbol)
 
     @staticmethod
-    def _price(quote: Document | None) -> float | None:
-        price = quote.get("price") if quote is not None else None
-        return float(price) if isinstance(price, int | float) and price > 0 else None
+    def _price(quote: Quote | None) -> float | None:
+        return quote.price if quote is not None and quote.price > 0 else None
 
-    @staticmethod
-    def _quote_ts(quote: Document) -> datetime | None:
-        try:
-            ts = datetime.fromisoformat(str(quote.get("ts")))
-        except ValueError:
-            return None
-        return ts if ts.tzinfo is not None else None
-
-    def _fresh(self, quote: Document) -> bool:
-        ts = self._quote_ts(quote)
+    def _fresh(self, quote: Quote) -> bool:
         max_age = timedelta(seconds=self.settings.paper_max_quote_age_seconds)
-        return ts is not None and self.clock() - ts <= max_age
+        return self.clock() - quote.ts <= max_age
 
     def last_price(self, symbol: str) -> float | None:
         """The latest price of `symbol` however old (for valuing positions)."""
         return self._price(self._quote(symbol))
 
     def last_prices(self, symbols: list[str]) -> dict[str, float]:
-        prices = {}
-        for symbol in dict.fromkeys(symbols):
-            price = self.last_price(symbol)
-            if price is not None:
-                prices[symbol] = price
-        return prices
+        return _priced(symbols, self.last_price)
 
     def fresh_price(self, symbol: str) -> float | None:
         """The latest price of `symbol` if its quote is no older than
@@ -188,12 +178,7 @@ class PaperBroker:
         return self._price(quote) if quote is not None and self._fresh(quote) else None
 
     def fresh_prices(self, symbols: list[str]) -> dict[str, float]:
-        prices = {}
-        for symbol in dict.fromkeys(symbols):
-            price = self.fresh_price(symbol)
-            if price is not None:
-                prices[symbol] = price
-        return prices
+        return _priced(symbols, self.fresh_price)
 
     def _no_fresh_quote(self, symbol: str) -> NoFreshQuote:
         quote = self._quote(symbol)
@@ -202,28 +187,22 @@ class PaperBroker:
         max_age = self.settings.paper_max_quote_age_seconds
         return NoFreshQuote(
             f"no quote for {symbol} newer than {max_age:g} s; the last is from "
-            f"{quote.get('ts')}, a market order needs a fresh price"
+            f"{quote.ts.isoformat()}, a market order needs a fresh price"
         )
 
     # --- the ledger ------------------------------------------------------------------
     def _mutate(self, pk: str, account_id: str, change: Callable[[Document], R]) -> R:
-        """Apply `change` to the account document under its etag, retrying on conflict."""
-        for attempt in stamina.retry_context(
-            on=StaleEtag,
-            attempts=400,
-            timeout=30.0,
-            wait_initial=0.002,
-            wait_max=0.05,
-            wait_jitter=0.02,
-        ):
-            with attempt:
-                doc = self.store.read(CONTAINER, account_id, pk)
-                body = content(doc)
-                result = change(body)
-                body["updated_at"] = self.clock().isoformat()
-                self.store.upsert(CONTAINER, body, if_match=doc["_etag"])
-                return result
-        raise Conflict(f"paper account {account_id} is busy; retry")  # pragma: no cover
+        """Apply `change` (it edits the account document in place) under its etag; the
+        store retries a lost race (`UpdateContended`, a 409, only after 400 of them)."""
+        results: list[R] = []
+
+        def apply(body: Document) -> Document:
+            results.append(change(body))
+            body["updatedAt"] = self.clock().isoformat()
+            return body
+
+        self.store.update(CONTAINER, account_id, pk, apply, attempts=ACCOUNT_ATTEMPTS)
+        return results[-1]
 
     def _account_doc(self, caller: Caller, account_id: str) -> Document:
         if not account_id.startswith("pa-"):
@@ -242,15 +221,15 @@ class PaperBroker:
         for symbol, held in sorted(positions_doc.items()):
             price = prices.get(symbol)
             value = held["qty"] * price if price is not None else None
-            pnl = held["qty"] * (price - held["avg_price"]) if price is not None else None
-            market_value += value if value is not None else held["qty"] * held["avg_price"]
+            pnl = held["qty"] * (price - held["avgPrice"]) if price is not None else None
+            market_value += value if value is not None else held["qty"] * held["avgPrice"]
             unrealized += pnl or 0.0
             positions.append(
                 Position(
                     symbol=symbol,
                     qty=held["qty"],
-                    avg_price=round_money(held["avg_price"]),
-                    reserved_qty=held.get("reserved_qty", 0.0),
+                    avg_price=round_money(held["avgPrice"]),
+                    reserved_qty=held.get("reservedQty", 0.0),
                     market_price=price,
                     market_value=None if value is None else round_money(value),
                     unrealized_pnl=None if pnl is None else round_money(pnl),
@@ -260,16 +239,16 @@ class PaperBroker:
             id=doc["id"],
             account=doc["pk"],
             name=doc["name"],
-            starting_cash=doc["starting_cash"],
+            starting_cash=doc["startingCash"],
             cash=doc["cash"],
-            reserved_cash=doc["reserved_cash"],
-            available_cash=round_money(doc["cash"] - doc["reserved_cash"]),
-            realized_pnl=round_money(doc.get("realized_pnl", 0.0)),
+            reserved_cash=doc["reservedCash"],
+            available_cash=round_money(doc["cash"] - doc["reservedCash"]),
+            realized_pnl=round_money(doc.get("realizedPnl", 0.0)),
             unrealized_pnl=round_money(unrealized),
             equity=round_money(doc["cash"] + market_value),
             positions=positions,
-            created_at=doc["created_at"],
-            updated_at=doc["updated_at"],
+            created_at=doc["createdAt"],
+            updated_at=doc["updatedAt"],
         )
 
     # --- accounts --------------------------------------------------------------------
@@ -281,15 +260,15 @@ class PaperBroker:
             "pk": caller.account_id,
             "kind": "account",
             "name": data.name,
-            "starting_cash": cash,
+            "startingCash": cash,
             "cash": cash,
-            "reserved_cash": 0.0,
-            "realized_pnl": 0.0,
+            "reservedCash": 0.0,
+            "realizedPnl": 0.0,
             "positions": {},
             "reservations": {},
             "settled": {},
-            "created_at": now,
-            "updated_at": now,
+            "createdAt": now,
+            "updatedAt": now,
         }
         return self._view(self.store.create(CONTAINER, doc))
 
@@ -315,22 +294,22 @@ class PaperBroker:
     def _order(doc: Document) -> Order:
         return Order(
             id=doc["id"],
-            paper_account_id=doc["paper_account_id"],
+            paper_account_id=doc["paperAccountId"],
             account=doc["pk"],
             symbol=doc["symbol"],
             side=doc["side"],
             type=doc["type"],
             qty=doc["qty"],
-            limit_price=doc.get("limit_price"),
-            stop_price=doc.get("stop_price"),
-            time_in_force=doc["time_in_force"],
+            limit_price=doc.get("limitPrice"),
+            stop_price=doc.get("stopPrice"),
+            time_in_force=doc["timeInForce"],
             status=doc["status"],
-            filled_qty=doc.get("filled_qty", 0.0),
-            fill_price=doc.get("fill_price"),
+            filled_qty=doc.get("filledQty", 0.0),
+            fill_price=doc.get("fillPrice"),
             reason=doc.get("reason", ""),
-            created_at=doc["created_at"],
-            updated_at=doc["updated_at"],
-            filled_at=doc.get("filled_at"),
+            created_at=doc["createdAt"],
+            updated_at=doc["updatedAt"],
+            filled_at=doc.get("filledAt"),
         )
 
     def find_by_idempotency_ref(self, caller: Caller, account_id: str, ref: str) -> Order | None:
@@ -338,8 +317,8 @@ class PaperBroker:
         account = self._account_doc(caller, account_id)
         filters = [
             Filter("kind", "=", "order"),
-            Filter("paper_account_id", "=", account["id"]),
-            Filter("idempotency_ref", "=", ref),
+            Filter("paperAccountId", "=", account["id"]),
+            Filter("idempotencyRef", "=", ref),
         ]
         page = self.store.query(CONTAINER, account["pk"], filters)
         return self._order(page.items[0]) if page.items else None
@@ -372,12 +351,12 @@ class PaperBroker:
             reservations = doc.setdefault("reservations", {})
             if data.side == "buy":
                 need = round_money(data.qty * (per_unit or 0.0))
-                free = doc["cash"] - doc["reserved_cash"]
+                free = doc["cash"] - doc["reservedCash"]
                 if need > free + EPSILON:
                     raise InsufficientFunds(
                         f"the order needs {need:.2f} but only {free:.2f} cash is free"
                     )
-                doc["reserved_cash"] = round_money(doc["reserved_cash"] + need)
+                doc["reservedCash"] = round_money(doc["reservedCash"] + need)
                 reservations[order_id] = {
                     "cash": need,
                     "qty": 0.0,
@@ -386,12 +365,12 @@ class PaperBroker:
                 }
             else:
                 held = doc.setdefault("positions", {}).get(data.symbol)
-                free = held["qty"] - held.get("reserved_qty", 0.0) if held else 0.0
+                free = held["qty"] - held.get("reservedQty", 0.0) if held else 0.0
                 if data.qty > free + EPSILON:
                     raise InsufficientFunds(
                         f"the order sells {data.qty:g} {data.symbol} but only {free:g} are free"
                     )
-                held["reserved_qty"] = round_money(held.get("reserved_qty", 0.0) + data.qty)
+                held["reservedQty"] = round_money(held.get("reservedQty", 0.0) + data.qty)
                 reservations[order_id] = {
                     "cash": 0.0,
                     "qty": data.qty,
@@ -405,22 +384,22 @@ class PaperBroker:
             "id": order_id,
             "pk": pk,
             "kind": "order",
-            "paper_account_id": account["id"],
+            "paperAccountId": account["id"],
             "symbol": data.symbol,
             "side": data.side,
             "type": data.type,
             "qty": data.qty,
-            "limit_price": data.limit_price,
-            "stop_price": data.stop_price,
-            "time_in_force": data.time_in_force,
+            "limitPrice": data.limit_price,
+            "stopPrice": data.stop_price,
+            "timeInForce": data.time_in_force,
             "status": "open",
-            "filled_qty": 0.0,
-            "fill_price": None,
+            "filledQty": 0.0,
+            "fillPrice": None,
             "reason": "",
-            "created_at": now,
-            "updated_at": now,
-            "filled_at": None,
-            "idempotency_ref": idempotency_ref,
+            "createdAt": now,
+            "updatedAt": now,
+            "filledAt": None,
+            "idempotencyRef": idempotency_ref,
         }
         try:
             stored = self.store.create(CONTAINER, order)
@@ -441,7 +420,7 @@ class PaperBroker:
             doc = self.store.read(CONTAINER, order_id, account["pk"])
         except DocumentNotFound:
             raise NotFound(f"order {order_id!r} not found") from None
-        if doc.get("kind") != "order" or doc.get("paper_account_id") != account["id"]:
+        if doc.get("kind") != "order" or doc.get("paperAccountId") != account["id"]:
             raise NotFound(f"order {order_id!r} not found")
         return doc
 
@@ -458,14 +437,14 @@ class PaperBroker:
         continuation: str | None,
     ) -> tuple[list[Order], str | None]:
         account = self._account_doc(caller, account_id)
-        filters = [Filter("kind", "=", "order"), Filter("paper_account_id", "=", account["id"])]
+        filters = [Filter("kind", "=", "order"), Filter("paperAccountId", "=", account["id"])]
         if status:
             filters.append(Filter("status", "=", status))
         page = self.store.query(
             CONTAINER,
             account["pk"],
             filters,
-            order_by="created_at",
+            order_by="createdAt",
             descending=True,
             limit=limit,
             continuation=continuation,
@@ -508,15 +487,15 @@ class PaperBroker:
                 return settled.get(order_id), False
             outcome: dict[str, Any] = {
                 "status": status,
-                "filled_qty": 0.0,
-                "fill_price": None,
+                "filledQty": 0.0,
+                "fillPrice": None,
                 "reason": reason,
                 "at": now,
             }
             if status == "filled" and price is not None:
                 qty = order["qty"]
                 if order["side"] == "buy":
-                    free = doc["cash"] - doc["reserved_cash"]
+                    free = doc["cash"] - doc["reservedCash"]
                     if qty * price > free + EPSILON:
                         qty = affordable_qty(free, price)
                         outcome["reason"] = (
@@ -531,8 +510,8 @@ class PaperBroker:
                     apply_fill(doc, order["side"], order["symbol"], qty, price)
                     outcome.update(
                         status="filled" if qty >= order["qty"] - EPSILON else "partially_filled",
-                        filled_qty=qty,
-                        fill_price=round_money(price),
+                        filledQty=qty,
+                        fillPrice=round_money(price),
                     )
             settled[order_id] = outcome
             if len(settled) > SETTLED_KEPT:
@@ -540,18 +519,18 @@ class PaperBroker:
                     del settled[old]
             return outcome, True
 
-        outcome, here = self._mutate(order["pk"], order["paper_account_id"], settle)
+        outcome, here = self._mutate(order["pk"], order["paperAccountId"], settle)
         if outcome is None:
             log.warning("order %s has no reservation and no settlement record", order_id)
             return Settlement(order, False)
         updated = {
             **content(order),
             "status": outcome["status"],
-            "filled_qty": outcome["filled_qty"],
-            "fill_price": outcome["fill_price"],
+            "filledQty": outcome["filledQty"],
+            "fillPrice": outcome["fillPrice"],
             "reason": outcome["reason"],
-            "updated_at": outcome["at"],
-            "filled_at": outcome["at"] if outcome["filled_qty"] else None,
+            "updatedAt": outcome["at"],
+            "filledAt": outcome["at"] if outcome["filledQty"] else None,
         }
         if here:
             self._audit(f"order.{outcome['status']}", updated, actor)
@@ -559,13 +538,19 @@ class PaperBroker:
         record_paper_fill(self.store, stored)  # idempotent: one execution per order, retries too
         return Settlement(stored, here)
 
+    def record_fills(self, pk: str) -> int:
+        """Catch up: every filled order in partition `pk` into its journal (the fill hook
+        never fails a fill, so it may have missed one); how many were new."""
+        orders = self.store.query_all(CONTAINER, pk, [Filter("kind", "=", "order")])
+        return record_paper_fills(self.store, pk, orders)
+
     def _try_fill(self, order: Document, price: float, *, actor: str = SYSTEM_ACTOR) -> Document:
         at = fill_price(
             order["type"],
             order["side"],
             price,
-            limit_price=order.get("limit_price"),
-            stop_price=order.get("stop_price"),
+            limit_price=order.get("limitPrice"),
+            stop_price=order.get("stopPrice"),
             slippage_bps=self.settings.paper_slippage_bps,
         )
         if at is None:
@@ -575,7 +560,7 @@ class PaperBroker:
     def _settled_in_ledger(self, order: Document, ledgers: dict[str, Document]) -> bool:
         """Whether the account ledger already settled an order whose document still says
         open (the order write after the ledger write failed)."""
-        account_id = order["paper_account_id"]
+        account_id = order["paperAccountId"]
         if account_id not in ledgers:
             ledgers[account_id] = self.store.read(CONTAINER, account_id, order["pk"])
         ledger = ledgers[account_id]
@@ -590,7 +575,7 @@ class PaperBroker:
         filters = [Filter("kind", "=", "order"), Filter("status", "=", "open")]
         if symbols:
             filters.append(Filter("symbol", "in", list(symbols)))
-        orders = self.store.query_all(CONTAINER, None, filters, order_by="created_at")
+        orders = self.store.query_all(CONTAINER, None, filters, order_by="createdAt")
         by_symbol: dict[str, list[Document]] = defaultdict(list)
         for order in orders:
             by_symbol[order["symbol"]].append(order)
@@ -603,7 +588,7 @@ class PaperBroker:
                 try:
                     if self._settled_in_ledger(order, ledgers):
                         self._settle(order, "cancelled", actor=actor)
-                    elif expired(order["time_in_force"], order["created_at"], now):
+                    elif expired(order["timeInForce"], order["createdAt"], now):
                         self._settle(
                             order, "expired", reason="day order expired unfilled", actor=actor
                         )
@@ -638,8 +623,8 @@ class PaperBroker:
                         return False
                     doc.setdefault("settled", {})[order_id] = {
                         "status": "cancelled",
-                        "filled_qty": 0.0,
-                        "fill_price": None,
+                        "filledQty": 0.0,
+                        "fillPrice": None,
                         "reason": "orphaned reservation released",
                         "at": self.clock().isoformat(),
                     }

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.errors import Conflict, InvalidInput
-from shared.storage.documents import DocumentNotFound, DocumentStore, StaleEtag, content
+from shared.storage.documents import Document, DocumentStore
 
 CONTAINER = "idempotency"
 PENDING_TAKEOVER = timedelta(minutes=2)
@@ -60,48 +60,53 @@ class IdempotencyStore:
             "id": doc_id,
             "pk": account,
             "scope": scope,
-            "request_hash": request_hash,
+            "requestHash": request_hash,
             "state": "pending",
-            "created_at": now.isoformat(),
+            "createdAt": now.isoformat(),
             "ttl": self.ttl_seconds,
         }
-        for _ in range(3):
-            try:
-                self.store.create(CONTAINER, record)
-                return Claim(ref=doc_id)
-            except Conflict:
-                pass
-            try:
-                existing = self.store.read(CONTAINER, doc_id, account)
-            except DocumentNotFound:
-                continue
-            if existing.get("request_hash") != request_hash:
+        seen: dict[str, Any] = {}
+
+        def claim(doc: Document) -> Document | None:
+            seen.clear()
+            if "state" not in doc:  # no record yet: claim the key
+                return record
+            if doc.get("requestHash") != request_hash:
                 raise InvalidInput(
                     "this Idempotency-Key was already used for a different request; "
                     "use a new key for a new request"
                 )
-            if existing.get("state") == "done":
-                return StoredResponse(
-                    existing["status"], existing["body"], existing.get("media_type", "")
-                )
-            started = datetime.fromisoformat(existing["created_at"])
+            if doc.get("state") == "done":
+                seen["done"] = StoredResponse(doc["status"], doc["body"], doc.get("mediaType", ""))
+                return None
+            started = datetime.fromisoformat(doc["createdAt"])
             if now - started < PENDING_TAKEOVER:
                 raise Conflict(
                     "a request with this Idempotency-Key is still in progress; retry shortly"
                 )
-            taken = {**record, "created_at": now.isoformat()}
-            try:
-                self.store.upsert(CONTAINER, taken, if_match=existing["_etag"])
-            except (StaleEtag, DocumentNotFound):
-                continue
-            return Claim(ref=doc_id, recovered=True)
-        raise Conflict("could not claim the Idempotency-Key; retry")
+            seen["recovered"] = True  # the first request died mid-way: take the key over
+            return {**record, "createdAt": now.isoformat()}
+
+        self.store.update(CONTAINER, doc_id, account, claim, default={"id": doc_id, "pk": account})
+        if "done" in seen:
+            done: StoredResponse = seen["done"]
+            return done
+        return Claim(ref=doc_id, recovered=bool(seen.get("recovered")))
 
     def complete(self, account: str, claim: Claim, status: int, body: Any, media_type: str) -> None:
-        record = self.store.read(CONTAINER, claim.ref, account)
-        done = content(record)
-        done.update(state="done", status=status, body=body, media_type=media_type)
-        self.store.upsert(CONTAINER, done)
+        """Keep the response for the retries (`DocumentNotFound` if the claim expired)."""
+        self.store.update(
+            CONTAINER,
+            claim.ref,
+            account,
+            lambda record: {
+                **record,
+                "state": "done",
+                "status": status,
+                "body": body,
+                "mediaType": media_type,
+            },
+        )
 
     def abandon(self, account: str, claim: Claim) -> None:
         """Forget the claim (the request failed unexpectedly; a retry may run it again)."""

@@ -80,17 +80,17 @@ def round_money(value: float) -> float:
 def apply_fill(account: dict[str, Any], side: str, symbol: str, qty: float, price: float) -> None:
     """Move cash and position of `account` (a document) for a fill; realized P&L on sells."""
     positions: dict[str, Any] = account.setdefault("positions", {})
-    position = positions.setdefault(symbol, {"qty": 0.0, "avg_price": 0.0, "reserved_qty": 0.0})
+    position = positions.setdefault(symbol, {"qty": 0.0, "avgPrice": 0.0, "reservedQty": 0.0})
     if side == "buy":
         total = position["qty"] + qty
-        position["avg_price"] = (position["qty"] * position["avg_price"] + qty * price) / total
+        position["avgPrice"] = (position["qty"] * position["avgPrice"] + qty * price) / total
         position["qty"] = round_money(total)
         account["cash"] = round_money(account["cash"] - qty * price)
     else:
-        account["realized_pnl"] = round_money(
-            account.get("realized_pnl", 0.0) + qty * (price - position["avg_price"])
+        account["realizedPnl"] = round_money(
+            account.get("realizedPnl", 0.0) + qty * (price - position["avgPrice"])
         )
         position["qty"] = round_money(position["qty"] - qty)
         account["cash"] = round_money(account["cash"] + qty * price)
-        if position["qty"] <= 0 and position.get("reserved_qty", 0.0) <= 0:
+        if position["qty"] <= 0 and position.get("reservedQty", 0.0) <= 0:
             del positions[symbol]

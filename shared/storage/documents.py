@@ -228,7 +228,10 @@ class DocumentStore(ABC):
                 raise
             current = None
         if current is not None and if_match is not None and current.get("_etag") != if_match:
-            raise StaleEtag(f"{container}/{id} is not at version {if_match}")
+            raise StaleEtag(
+                f"{container}/{id} was changed by someone else (it is no longer at version"
+                f" {if_match}); re-read it and retry"
+            )
         base = content(current) if current is not None else dict(default or {})
         new = change(base)
         if new is None:

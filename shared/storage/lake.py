@@ -317,13 +317,26 @@ class ParquetLake:
                 self.blobs.delete(path)
         return result
 
-    def read_partition(self, dataset: str, partition: Mapping[str, Any]) -> pa.Table | None:
-        """The stored table of one partition, or None if it does not exist."""
+    def read_partition(
+        self, dataset: str, partition: Mapping[str, Any], columns: Sequence[str] | None = None
+    ) -> pa.Table | None:
+        """The stored table of one partition (only `columns`, if given), or None if it does
+        not exist."""
         try:
             data = self.blobs.get(self.partition_path(dataset, partition))
         except BlobNotFound:
             return None
-        return pq.read_table(io.BytesIO(data))
+        return pq.read_table(io.BytesIO(data), columns=columns)
+
+    def partition_rows(self, dataset: str, partition: Mapping[str, Any]) -> int:
+        """The row count of one partition from its Parquet footer: no row is read or decoded
+        (a seekable stream reads only the footer). 0 if the partition does not exist."""
+        try:
+            with self.blobs.open(self.partition_path(dataset, partition)) as stream:
+                source = stream if stream.seekable() else io.BytesIO(stream.read())
+                return int(pq.ParquetFile(source).metadata.num_rows)
+        except BlobNotFound:
+            return 0
 
     def merge_partition(
         self,

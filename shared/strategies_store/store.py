@@ -21,7 +21,13 @@ from shared.auth.scope import owned_page, read_owned
 from shared.backtest.spec import TRUSTED, StrategySpec
 from shared.backtest.strategies import get_strategy
 from shared.errors import NotFound
-from shared.storage.documents import Document, DocumentNotFound, DocumentStore, Filter, content
+from shared.storage.documents import (
+    Change,
+    Document,
+    DocumentNotFound,
+    DocumentStore,
+    Filter,
+)
 
 CONTAINER = "strategies"
 
@@ -81,21 +87,21 @@ def _head(doc: Document) -> Strategy:
         description=doc.get("description", ""),
         version=doc["version"],
         spec=StrategySpec.model_validate(doc["spec"], context=TRUSTED),
-        created_at=doc["created_at"],
-        updated_at=doc["updated_at"],
+        created_at=doc["createdAt"],
+        updated_at=doc["updatedAt"],
         etag=doc.get("_etag", ""),
     )
 
 
 def _version(doc: Document) -> StrategyVersion:
     return StrategyVersion(
-        strategy_id=doc["strategy_id"],
+        strategy_id=doc["strategyId"],
         account=doc["pk"],
         version=doc["version"],
         name=doc["name"],
         description=doc.get("description", ""),
         spec=StrategySpec.model_validate(doc["spec"], context=TRUSTED),
-        created_at=doc["created_at"],
+        created_at=doc["createdAt"],
     )
 
 
@@ -116,12 +122,12 @@ class StrategyStore:
                 "id": version_id(head["id"], head["version"]),
                 "pk": head["pk"],
                 "kind": "version",
-                "strategy_id": head["id"],
+                "strategyId": head["id"],
                 "version": head["version"],
                 "name": head["name"],
                 "description": head["description"],
                 "spec": head["spec"],
-                "created_at": head["updated_at"],
+                "createdAt": head["updatedAt"],
             },
         )
 
@@ -143,8 +149,8 @@ class StrategyStore:
             "description": data.description,
             "version": 1,
             "spec": data.spec.model_dump(mode="json"),
-            "created_at": now,
-            "updated_at": now,
+            "createdAt": now,
+            "updatedAt": now,
             "deleted": False,
         }
         stored = self.store.create(CONTAINER, head)
@@ -171,26 +177,48 @@ class StrategyStore:
     def update(
         self, caller: Caller, strategy_id: str, data: StrategyIn, if_match: str | None
     ) -> Strategy:
-        """A new version; `StaleEtag` if `if_match` (or a racing update) got there first."""
-        current = self._live_head(caller, strategy_id)
-        head = {
-            **content(current),
-            "name": data.name,
-            "description": data.description,
-            "spec": data.spec.model_dump(mode="json"),
-            "version": current["version"] + 1,
-            "updated_at": datetime.now(UTC).isoformat(),
-        }
-        stored = self.store.upsert(CONTAINER, head, if_match=if_match or current["_etag"])
+        """A new version; `StaleEtag` if `if_match` is not the current version (without it,
+        a racing update is re-read and this one becomes the version after it)."""
+        _current, stored = self._change_head(
+            caller,
+            strategy_id,
+            if_match,
+            lambda head: {
+                **head,
+                "name": data.name,
+                "description": data.description,
+                "spec": data.spec.model_dump(mode="json"),
+                "version": head["version"] + 1,
+                "updatedAt": datetime.now(UTC).isoformat(),
+            },
+        )
         self._write_version(stored)
         return _head(stored)
 
     def delete(self, caller: Caller, strategy_id: str, if_match: str | None) -> Strategy:
-        current = self._live_head(caller, strategy_id)
-        head = content(current)
-        head.update(deleted=True, updated_at=datetime.now(UTC).isoformat())
-        self.store.upsert(CONTAINER, head, if_match=if_match or current["_etag"])
+        current, _stored = self._change_head(
+            caller,
+            strategy_id,
+            if_match,
+            lambda head: {**head, "deleted": True, "updatedAt": datetime.now(UTC).isoformat()},
+        )
         return _head(current)
+
+    def _change_head(
+        self, caller: Caller, strategy_id: str, if_match: str | None, change: Change
+    ) -> tuple[Document, Document]:
+        """`change` applied to the live head under its etag (`DocumentStore.update`):
+        (the head as first read, the head stored)."""
+        current = self._live_head(caller, strategy_id)
+
+        def live(head: Document) -> Document | None:
+            if head.get("kind") != "head" or head.get("deleted"):
+                raise NotFound(f"strategy {strategy_id!r} not found")
+            return change(head)
+
+        stored = self.store.update(CONTAINER, strategy_id, current["pk"], live, if_match=if_match)
+        assert stored is not None  # `change` always returns a document
+        return current, stored
 
     def versions(
         self, caller: Caller, strategy_id: str, *, limit: int, continuation: str | None
@@ -199,7 +227,7 @@ class StrategyStore:
         page = self.store.query(
             CONTAINER,
             head["pk"],
-            [Filter("kind", "=", "version"), Filter("strategy_id", "=", head["id"])],
+            [Filter("kind", "=", "version"), Filter("strategyId", "=", head["id"])],
             order_by="version",
             limit=limit,
             continuation=continuation,

@@ -1,7 +1,12 @@
 """Watchlists: named lists of symbols per account (with per-account limits), and the fair
 selection of the watched symbols every feed and timer serves."""
 
-from shared.watchlists.selection import SymbolSelection, select_symbols, select_watched
+from shared.watchlists.selection import (
+    SymbolSelection,
+    select_symbols,
+    select_watched,
+    watched_by,
+)
 from shared.watchlists.store import Watchlist, WatchlistIn, WatchlistStore
 
 __all__ = [
@@ -11,4 +16,5 @@ __all__ = [
     "WatchlistStore",
     "select_symbols",
     "select_watched",
+    "watched_by",
 ]

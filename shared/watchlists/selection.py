@@ -12,7 +12,8 @@ ingestion timers only so many provider calls, so when the watchlists ask for mor
 So one account with hundreds of symbols takes at most one slot per round from an account
 with two: it cannot crowd another account off the feed. What does not fit is `left_out`,
 shown in the relay's /readyz and in GET /api/health/providers. This module is the one owner
-of "the watched symbols": the relay and the timers both read it.
+of "the watched symbols": the relay and the timers read `select_watched`, the feed's
+negotiation `watched_by` (one account's), the watchlist limits `symbols_of`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 
 from shared.errors import InvalidInput
 from shared.market.symbols import parse_symbol
-from shared.storage.documents import DocumentStore
+from shared.storage.documents import Document, DocumentStore
 
 CONTAINER = "watchlists"
 SHOWN = 50
@@ -67,25 +68,47 @@ def _kind(symbol: str) -> str:
     return parse_symbol(symbol).kind
 
 
-def watch_demand(store: DocumentStore) -> tuple[dict[str, list[str]], int]:
-    """Per account, the valid symbols of its watchlists in its own order (oldest watchlist
-    first, then list order, duplicates dropped); and how many entries were not symbols."""
-    docs = store.query_all(CONTAINER, None)
-    docs.sort(key=lambda d: (str(d.get("created_at") or ""), str(d.get("id"))))
-    demand: dict[str, dict[str, None]] = defaultdict(dict)
+def _oldest_first(docs: list[Document]) -> list[Document]:
+    return sorted(docs, key=lambda d: (str(d.get("createdAt") or ""), str(d.get("id"))))
+
+
+def symbols_of(docs: Iterable[Document]) -> tuple[list[str], int]:
+    """The distinct valid symbols of watchlist documents, in their order (list by list, then
+    list order); and how many entries were not symbols."""
+    found: dict[str, None] = {}
     invalid = 0
     for doc in docs:
         entries = doc.get("symbols")
         if not isinstance(entries, list):
             continue
-        mine = demand[str(doc.get("pk"))]
         for entry in entries:
             symbol = _canonical(entry)
             if symbol is None:
                 invalid += 1
             else:
-                mine.setdefault(symbol, None)
-    return {account: list(symbols) for account, symbols in demand.items() if symbols}, invalid
+                found.setdefault(symbol, None)
+    return list(found), invalid
+
+
+def watch_demand(store: DocumentStore) -> tuple[dict[str, list[str]], int]:
+    """Per account, the valid symbols of its watchlists in its own order (oldest watchlist
+    first, then list order, duplicates dropped); and how many entries were not symbols."""
+    per_account: dict[str, list[Document]] = defaultdict(list)
+    for doc in _oldest_first(store.query_all(CONTAINER, None)):
+        per_account[str(doc.get("pk"))].append(doc)
+    demand: dict[str, list[str]] = {}
+    invalid = 0
+    for account, docs in per_account.items():
+        symbols, bad = symbols_of(docs)
+        invalid += bad
+        if symbols:
+            demand[account] = symbols
+    return demand, invalid
+
+
+def watched_by(store: DocumentStore, account: str) -> list[str]:
+    """The symbols `account` watches, in its own order (as in `watch_demand`)."""
+    return symbols_of(_oldest_first(store.query_all(CONTAINER, account)))[0]
 
 
 def select_symbols(

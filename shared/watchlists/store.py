@@ -21,8 +21,8 @@ from shared.auth.scope import owned_page, read_owned
 from shared.config import Settings, get_settings
 from shared.errors import InvalidInput, LimitExceeded
 from shared.market.symbols import parse_symbols
-from shared.storage.documents import Document, DocumentStore, StaleEtag, content
-from shared.watchlists.selection import CONTAINER
+from shared.storage.documents import Document, DocumentStore, StaleEtag
+from shared.watchlists.selection import CONTAINER, symbols_of
 
 MAX_SYMBOLS = 200
 """Most symbols in one request body (the per-account limit is a setting)."""
@@ -61,8 +61,8 @@ def _to_model(doc: Document) -> Watchlist:
         account=doc["pk"],
         name=doc["name"],
         symbols=doc["symbols"],
-        created_at=doc["created_at"],
-        updated_at=doc["updated_at"],
+        created_at=doc["createdAt"],
+        updated_at=doc["updatedAt"],
         etag=doc.get("_etag", ""),
     )
 
@@ -94,9 +94,9 @@ class WatchlistStore:
         if change is None:
             return
         changed_id, symbols = change
-        before = {s for doc in lists for s in doc.get("symbols", [])}
-        others = {s for doc in lists if doc["id"] != changed_id for s in doc.get("symbols", [])}
-        after = others | set(symbols)
+        before = set(symbols_of(lists)[0])
+        after = set(symbols_of([doc for doc in lists if doc["id"] != changed_id])[0])
+        after.update(symbols)
         limit = self.settings.watchlist_symbols_per_account
         if len(after) > limit and len(after) > len(before):
             raise LimitExceeded(
@@ -117,7 +117,7 @@ class WatchlistStore:
                 limit=limit,
                 setting="WATCHLISTS_PER_ACCOUNT",
             )
-        symbols = {s for doc in lists for s in doc.get("symbols", [])}
+        symbols = symbols_of(lists)[0]
         if symbols_grew and len(symbols) > self.settings.watchlist_symbols_per_account:
             limit = self.settings.watchlist_symbols_per_account
             return LimitExceeded(
@@ -139,8 +139,8 @@ class WatchlistStore:
             "pk": account,
             "name": data.name,
             "symbols": data.symbols,
-            "created_at": now,
-            "updated_at": now,
+            "createdAt": now,
+            "updatedAt": now,
         }
         created = self.store.create(CONTAINER, doc)
         over = self._over(account, lists_grew=True, symbols_grew=bool(data.symbols))
@@ -167,19 +167,26 @@ class WatchlistStore:
         current = read_owned(self.store, CONTAINER, watchlist_id, caller, "watchlist")
         account = current["pk"]
         self._check(account, new_list=False, change=(current["id"], data.symbols))
-        updated = {
-            **content(current),
-            "name": data.name,
-            "symbols": data.symbols,
-            "updated_at": datetime.now(UTC).isoformat(),
-        }
-        stored = self.store.upsert(CONTAINER, updated, if_match=if_match or current["_etag"])
-        grew = bool(set(data.symbols) - set(current.get("symbols", [])))
+        before: list[Document] = []
+
+        def change(doc: Document) -> Document:
+            before[:] = [doc]
+            return {
+                **doc,
+                "name": data.name,
+                "symbols": data.symbols,
+                "updatedAt": datetime.now(UTC).isoformat(),
+            }
+
+        stored = self.store.update(CONTAINER, current["id"], account, change, if_match=if_match)
+        assert stored is not None  # `change` always returns a document
+        previous = before[-1]
+        grew = bool(set(data.symbols) - set(previous.get("symbols", [])))
         over = self._over(account, lists_grew=False, symbols_grew=grew)
         if over is not None:
             # undo, unless it changed again meanwhile (that write was checked on its own)
             with contextlib.suppress(StaleEtag):
-                self.store.upsert(CONTAINER, content(current), if_match=stored["_etag"])
+                self.store.upsert(CONTAINER, previous, if_match=stored["_etag"])
             raise over
         return _to_model(current), _to_model(stored)
 

@@ -13,14 +13,35 @@ import pytest
 from functions.openapi import http_routes
 from shared.audit import AuditLog
 from shared.errors import Conflict
-from tests.api.conftest import put_quote
 from testsupport.auth import auth_headers
+from testsupport.routes import app_function, assert_problem, put_quote
 
 
 async def audit(call, **query):
     reply = await call("GET", "audit", role="admin", account="root", query=query)
     assert reply.status == 200, reply.body
     return reply.json["items"]
+
+
+async def a_limit_buy(call, store, limit_price: float) -> tuple[str, dict]:
+    """AAPL quoted at 100, a new paper account of alice's with 1000 cash and an open limit
+    buy of 1 AAPL at `limit_price` in it: (account id, order)."""
+    put_quote(store, "AAPL", 100.0)
+    account_id = (await call("POST", "paper/accounts", body={"startingCash": 1000})).json["id"]
+    order = await call(
+        "POST",
+        "paper/accounts/{accountId}/orders",
+        params={"accountId": account_id},
+        body={
+            "symbol": "AAPL",
+            "side": "buy",
+            "type": "limit",
+            "qty": 1,
+            "limitPrice": limit_price,
+        },
+    )
+    assert order.status == 201, order.body
+    return account_id, order.json
 
 
 async def test_sign_in_denials_are_recorded_with_their_reason(call):
@@ -56,16 +77,7 @@ async def test_sign_in_denials_are_recorded_with_their_reason(call):
 
 
 async def test_order_actions_are_recorded(call, store):
-    put_quote(store, "AAPL", 100.0)
-    account_id = (await call("POST", "paper/accounts", body={"startingCash": 1000})).json["id"]
-    order = (
-        await call(
-            "POST",
-            "paper/accounts/{accountId}/orders",
-            params={"accountId": account_id},
-            body={"symbol": "AAPL", "side": "buy", "type": "limit", "qty": 1, "limitPrice": 1},
-        )
-    ).json
+    account_id, order = await a_limit_buy(call, store, 1)
     await call(
         "POST",
         "paper/accounts/{accountId}/orders/{orderId}/cancel",
@@ -82,7 +94,7 @@ async def test_order_actions_are_recorded(call, store):
 async def test_reading_is_for_admins_and_months_are_validated(call):
     assert (await call("GET", "audit", role="trader")).status == 403
     bad = await call("GET", "audit", role="admin", account="root", query={"month": "2026-13"})
-    assert bad.status == 422
+    assert_problem(bad, 422, "Invalid input", "month must look like 2026-11")
     empty = await call("GET", "audit", role="admin", account="root", query={"month": "2001-01"})
     assert empty.json == {"items": [], "continuationToken": None}
 
@@ -192,16 +204,7 @@ async def test_a_record_keeps_the_server_id_apart_from_the_client_id(call):
 
 
 async def test_matching_on_demand_is_audited_with_each_fill(call, store):
-    put_quote(store, "AAPL", 100.0)
-    account_id = (await call("POST", "paper/accounts", body={"startingCash": 1000})).json["id"]
-    order = (
-        await call(
-            "POST",
-            "paper/accounts/{accountId}/orders",
-            params={"accountId": account_id},
-            body={"symbol": "AAPL", "side": "buy", "type": "limit", "qty": 1, "limitPrice": 90},
-        )
-    ).json
+    account_id, order = await a_limit_buy(call, store, 90)
     put_quote(store, "AAPL", 80.0)
     reply = await call("POST", "paper/match", role="admin", account="root")
     assert reply.status == 200
@@ -220,21 +223,8 @@ async def test_matching_on_demand_is_audited_with_each_fill(call, store):
 
 
 async def test_the_matching_timer_audits_its_fills_as_the_system(call, store):
-    import function_app
-
-    timer = next(
-        f.get_user_function()
-        for f in function_app.app.get_functions()
-        if f.get_function_name() == "paper_matching_timer"
-    )
-    put_quote(store, "AAPL", 100.0)
-    account_id = (await call("POST", "paper/accounts", body={"startingCash": 1000})).json["id"]
-    await call(
-        "POST",
-        "paper/accounts/{accountId}/orders",
-        params={"accountId": account_id},
-        body={"symbol": "AAPL", "side": "buy", "type": "limit", "qty": 1, "limitPrice": 90},
-    )
+    timer = app_function("paper_matching_timer").get_user_function()
+    await a_limit_buy(call, store, 90)
     put_quote(store, "AAPL", 85.0)
     await timer(None)
     records = await audit(call, kind="order")

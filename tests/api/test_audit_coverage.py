@@ -12,7 +12,7 @@ import pytest
 from functions.openapi import http_routes
 from shared.audit import AuditLog
 from shared.storage.factory import document_store
-from tests.api.conftest import Reply, put_quote
+from testsupport.routes import Reply, put_quote
 
 Recipe = Callable[[Any], Awaitable[Reply]]
 SPEC = {"strategy": "sma_cross", "grid": {"fast": [5], "slow": [20]}}

@@ -5,7 +5,6 @@ out visible in GET /api/health/providers and to the ingestion timers."""
 from __future__ import annotations
 
 import asyncio
-import string
 
 import pytest
 from hypothesis import given, settings
@@ -14,6 +13,8 @@ from hypothesis import strategies as st
 from shared.config import get_settings
 from shared.ingest.sync import Ingestor
 from shared.watchlists import select_symbols, select_watched
+from testsupport.routes import assert_problem
+from testsupport.watchlists import flood, junk
 
 ONE = "watchlists/{watchlistId}"
 
@@ -29,12 +30,6 @@ async def create(call, symbols, account="alice", name="w"):
     return await call(
         "POST", "watchlists", body={"name": name, "symbols": symbols}, account=account
     )
-
-
-def junk(prefix: str, n: int) -> list[str]:
-    """`n` distinct valid symbols starting with `prefix` (up to 26**3)."""
-    a = string.ascii_uppercase
-    return [f"{prefix}{a[i // 676]}{a[i // 26 % 26]}{a[i % 26]}" for i in range(n)]
 
 
 # --- per-account limits ----------------------------------------------------------------------
@@ -91,7 +86,7 @@ async def test_an_account_over_a_lowered_limit_may_still_shrink(call, monkeypatc
     shrink = await call("PUT", ONE, params=one, body={"name": "w", "symbols": junk("Q", 7)})
     assert shrink.status == 200, shrink.body
     grow = await call("PUT", ONE, params=one, body={"name": "w", "symbols": junk("Q", 9)})
-    assert grow.status == 422
+    assert_problem(grow, 422, "Limit exceeded", "at most 5 distinct symbols")
 
 
 async def test_racing_creates_never_leave_an_account_over_its_limit(call, store, limits):
@@ -174,37 +169,11 @@ def test_a_more_watched_symbol_is_never_left_out_for_a_less_watched_one(demand, 
 
 
 # --- the same selection drives the timers and shows in provider health -----------------------
-def _flood(store) -> None:
-    """Mallory's five lists of 200 junk symbols (written directly, as if made before the
-    limits existed) and Bob's NFLX and TSLA."""
-    for n in range(5):
-        store.upsert(
-            "watchlists",
-            {
-                "id": f"m{n}",
-                "pk": "mallory",
-                "name": f"junk {n}",
-                "symbols": junk(f"{'JKLMN'[n]}", 200),
-                "created_at": f"2026-01-01T00:00:0{n}+00:00",
-            },
-        )
-    store.upsert(
-        "watchlists",
-        {
-            "id": "b1",
-            "pk": "bob",
-            "name": "mine",
-            "symbols": ["NFLX", "TSLA"],
-            "created_at": "2026-02-01T00:00:00+00:00",
-        },
-    )
-
-
 def test_the_ingestion_timers_serve_every_account(store, monkeypatch):
     monkeypatch.setenv("INGEST_MAX_SYMBOLS", "10")
     monkeypatch.setenv("DEFAULT_SYMBOLS", "AAPL,MSFT")
     get_settings.cache_clear()
-    _flood(store)
+    flood(store, 200)
     tracked = [s.text for s in Ingestor.from_settings(get_settings()).tracked_symbols()]
     assert len(tracked) == 10
     assert tracked[:2] == ["AAPL", "MSFT"]
@@ -215,7 +184,7 @@ async def test_provider_health_shows_what_is_left_out(call, store, monkeypatch):
     monkeypatch.setenv("INGEST_MAX_SYMBOLS", "10")
     monkeypatch.setenv("DEFAULT_SYMBOLS", "AAPL,MSFT")
     get_settings.cache_clear()
-    _flood(store)
+    flood(store, 200)
     reply = await call("GET", "health/providers", role="viewer")
     assert reply.status == 200
     watched = reply.json["watched"]
@@ -228,3 +197,22 @@ async def test_provider_health_shows_what_is_left_out(call, store, monkeypatch):
     assert watched["accountsWatching"] == 2
     same = select_watched(store, ["AAPL", "MSFT"], 10)
     assert watched["leftOut"] == same.left_out[:50]
+
+
+# --- one owner of "the symbols an account watches" ----------------------------------------------
+async def test_one_accounts_watched_symbols_are_its_share_of_the_demand(call, store):
+    from shared.watchlists.selection import symbols_of, watch_demand, watched_by
+
+    assert (await create(call, ["MSFT", "AAPL"], name="first")).status == 201
+    assert (await create(call, ["aapl", "BTC-USD", "NVDA"], name="second")).status == 201
+    assert (await create(call, ["TSLA"], account="bob")).status == 201
+    demand, invalid = watch_demand(store)
+    assert demand == {"alice": ["MSFT", "AAPL", "BTC-USD", "NVDA"], "bob": ["TSLA"]}
+    assert invalid == 0
+    assert watched_by(store, "alice") == demand["alice"]
+    assert watched_by(store, "nobody") == []
+    docs: list[dict[str, object]] = [
+        {"symbols": ["AAPL", "not a symbol!", {"symbol": "msft"}]},
+        {"symbols": "x"},
+    ]
+    assert symbols_of(docs) == (["AAPL", "MSFT"], 1)

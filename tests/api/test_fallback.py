@@ -43,7 +43,8 @@ async def test_unknown_paths_and_methods_are_problems_from_the_app() -> None:
         _problem(other, 405)
         assert other.headers["Allow"] == "DELETE, GET, PUT"
         assert (await client.get("/api/health")).status_code == 200
-        assert (await client.get("/api/watchlists/wl-unknown")).status_code == 404
+        unknown = await client.get("/api/watchlists/wl-unknown")
+        assert _problem(unknown, 404) == "watchlist 'wl-unknown' not found", "the route's own 404"
         invoked = [f.name for f in host.functions.values() if f.name == FALLBACK]
         assert invoked == [FALLBACK]
 

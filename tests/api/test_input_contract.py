@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from shared.backtest import runs
-from tests.api.conftest import put_quote
+from testsupport.routes import put_quote
 
 STRATEGY = {"strategy": "sma_cross", "grid": {"fast": [5], "slow": [20]}}
 

@@ -15,7 +15,8 @@ from shared.config import get_settings
 from shared.errors import Conflict
 from shared.paper import IdempotencyStore, OrderIn, PaperBroker
 from shared.paper.matching import fill_price
-from tests.api.conftest import put_quote
+from testsupport.paper import racing_buys
+from testsupport.routes import assert_problem, put_quote
 
 ORDERS = "paper/accounts/{accountId}/orders"
 
@@ -37,6 +38,13 @@ async def place(call, account_id: str, account: str = "alice", headers=None, **o
         account=account,
         headers=headers,
     )
+
+
+@pytest.fixture
+async def account_id(call, store) -> str:
+    """AAPL quoted at 100 and a new paper account of alice's with 10,000 cash: its id."""
+    put_quote(store, "AAPL", 100.0)
+    return await open_account(call, 10_000)
 
 
 async def account_view(call, account_id: str, account: str = "alice") -> dict:
@@ -127,7 +135,7 @@ async def test_an_order_larger_than_cash_is_refused_and_holds_nothing(call, stor
     limit = await place(
         call, account_id, symbol="SPY", side="buy", type="limit", qty=3, limitPrice=400
     )
-    assert limit.status == 422
+    assert_problem(limit, 422, "Insufficient funds", "needs 1200.00 but only 1000.00 cash")
     view = await account_view(call, account_id)
     assert (view["cash"], view["reservedCash"]) == (1_000, 0)
     orders = await call("GET", ORDERS, params={"accountId": account_id})
@@ -137,7 +145,8 @@ async def test_an_order_larger_than_cash_is_refused_and_holds_nothing(call, stor
 async def test_selling_more_than_held_is_refused(call, store):
     put_quote(store, "AAPL", 10.0)
     account_id = await open_account(call, 1_000)
-    assert (await place(call, account_id, symbol="AAPL", side="sell", qty=1)).status == 422
+    refused = await place(call, account_id, symbol="AAPL", side="sell", qty=1)
+    assert_problem(refused, 422, "Insufficient funds", "sells 1 AAPL but only 0 are free")
 
 
 async def test_cancel_releases_the_reservation_and_a_second_cancel_conflicts(call, store):
@@ -153,16 +162,14 @@ async def test_cancel_releases_the_reservation_and_a_second_cancel_conflicts(cal
     assert cancelled.json["status"] == "cancelled"
     assert (await account_view(call, account_id))["availableCash"] == 1_000
     again = await call("POST", ORDERS + "/{orderId}/cancel", params=params)
-    assert again.status == 409
+    assert_problem(again, 409, "Conflict", "is already cancelled")
     put_quote(store, "AAPL", 80.0)
     await match(call)
     final = await call("GET", ORDERS + "/{orderId}", params=params)
     assert final.json["status"] == "cancelled"
 
 
-async def test_retried_idempotency_key_creates_one_order(call, store):
-    put_quote(store, "AAPL", 100.0)
-    account_id = await open_account(call, 10_000)
+async def test_retried_idempotency_key_creates_one_order(call, account_id):
     headers = {"Idempotency-Key": "order-123"}
     first = await place(call, account_id, headers=headers, symbol="AAPL", side="buy", qty=1)
     second = await place(call, account_id, headers=headers, symbol="AAPL", side="buy", qty=1)
@@ -180,9 +187,7 @@ async def test_retried_idempotency_key_creates_one_order(call, store):
     assert view["positions"][0]["qty"] == 1
 
 
-async def test_concurrent_retries_of_one_key_place_one_order(call, store):
-    put_quote(store, "AAPL", 100.0)
-    account_id = await open_account(call, 10_000)
+async def test_concurrent_retries_of_one_key_place_one_order(call, account_id):
     headers = {"Idempotency-Key": "burst"}
     replies = await asyncio.gather(
         *[
@@ -236,19 +241,19 @@ async def test_stop_orders_trigger_when_the_price_reaches_the_stop(call, store):
 
 async def test_order_validation(call, store):
     blank = await call("POST", "paper/accounts", body={"name": "  ", "startingCash": 10})
-    assert blank.status == 422
+    assert_problem(blank, 422, "Invalid input", "name: String should have at least 1")
     account_id = await open_account(call)
     no_quote = await place(call, account_id, symbol="AAPL", side="buy", qty=1)
-    assert no_quote.status == 422
+    assert_problem(no_quote, 422, "No fresh quote", "no quote for AAPL yet")
     no_limit = await place(call, account_id, symbol="AAPL", side="buy", type="limit", qty=1)
-    assert no_limit.status == 422
+    assert_problem(no_limit, 422, "Invalid input", "a limit order needs limitPrice")
     bad_symbol = await place(call, account_id, symbol="not a symbol!", side="buy", qty=1)
-    assert bad_symbol.status == 422
+    assert_problem(bad_symbol, 422, "Invalid input", "unknown symbol 'not a symbol!'")
     zero = await place(call, account_id, symbol="AAPL", side="buy", qty=0)
-    assert zero.status == 422
+    assert_problem(zero, 422, "Invalid input", "qty: Input should be greater than or equal to")
     put_quote(store, "AAPL", 100.0)
     dust = await place(call, account_id, symbol="AAPL", side="buy", qty=1e-9)
-    assert dust.status == 422
+    assert_problem(dust, 422, "Invalid input", "qty: Input should be greater than or equal to")
     assert (await account_view(call, account_id))["positions"] == []
     smallest = await place(call, account_id, symbol="AAPL", side="buy", qty=1e-6)
     assert smallest.status == 201
@@ -350,34 +355,9 @@ def test_a_stop_that_gaps_past_free_cash_fills_only_what_cash_covers(store):
 
 
 def test_threads_racing_on_one_account_never_overdraw(store):
-    put_quote(store, "AAPL", 100.0)
-    broker = PaperBroker(store, get_settings().model_copy(update={"paper_slippage_bps": 0.0}))
-    alice = Caller("alice", frozenset({"trader"}))
-    from shared.paper import PaperAccountIn
-
-    account = broker.create_account(alice, PaperAccountIn(starting_cash=1_000))
-    results: list[str] = []
-    lock = threading.Lock()
-
-    def buy() -> None:
-        try:
-            order = broker.place_order(alice, account.id, OrderIn(symbol="AAPL", side="buy", qty=1))
-            outcome: str = order.status
-        except Exception as error:
-            outcome = type(error).__name__
-        with lock:
-            results.append(outcome)
-
-    threads = [threading.Thread(target=buy) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert results.count("filled") == 10
-    assert results.count("InsufficientFunds") == 10
-    view = broker.get_account(alice, account.id)
-    assert view.cash == 0
-    assert view.positions[0].qty == 10
+    outcomes, view = racing_buys(store, starting_cash=1_000, buyers=20)
+    assert sorted(outcomes) == ["InsufficientFunds"] * 10 + ["filled"] * 10
+    assert (view.cash, view.reserved_cash, view.positions[0].qty) == (0, 0, 10)
 
 
 @pytest.mark.parametrize(
@@ -454,6 +434,15 @@ def test_a_reservation_whose_order_was_never_written_is_released_later(store):
     assert broker.release_orphans() == 0
 
 
+def fail_fills(monkeypatch, error: Exception) -> None:
+    """Make every fill attempt raise `error` (until `monkeypatch.undo()`)."""
+
+    def failing(self, order, price, **_):
+        raise error
+
+    monkeypatch.setattr(PaperBroker, "_try_fill", failing)
+
+
 def fail_first_order(monkeypatch, error: Exception) -> None:
     """Make the broker's first `place_order` raise `error`; later calls go through."""
     original = PaperBroker.place_order
@@ -468,9 +457,7 @@ def fail_first_order(monkeypatch, error: Exception) -> None:
     monkeypatch.setattr(PaperBroker, "place_order", fail_once)
 
 
-async def test_a_busy_account_409_is_not_replayed_to_the_retry(call, store, monkeypatch):
-    put_quote(store, "AAPL", 100.0)
-    account_id = await open_account(call, 10_000)
+async def test_a_busy_account_409_is_not_replayed_to_the_retry(call, monkeypatch, account_id):
     fail_first_order(monkeypatch, Conflict("paper account is busy; retry"))
     headers = {"Idempotency-Key": "busy"}
     first = await place(call, account_id, headers=headers, symbol="AAPL", side="buy", qty=1)
@@ -482,15 +469,9 @@ async def test_a_busy_account_409_is_not_replayed_to_the_retry(call, store, monk
 
 
 async def test_a_fill_that_loses_every_race_leaves_the_order_placed_and_open(
-    call, store, monkeypatch
+    call, monkeypatch, account_id
 ):
-    put_quote(store, "AAPL", 100.0)
-    account_id = await open_account(call, 10_000)
-
-    def always_busy(self, order, price, **_):
-        raise Conflict("paper account is busy; retry")
-
-    monkeypatch.setattr(PaperBroker, "_try_fill", always_busy)
+    fail_fills(monkeypatch, Conflict("paper account is busy; retry"))
     reply = await place(call, account_id, symbol="AAPL", side="buy", qty=1)
     assert reply.status == 201
     assert reply.json["status"] == "open"
@@ -514,8 +495,8 @@ async def test_a_takeover_of_a_dead_attempt_finds_the_order_it_placed(call, stor
     data = OrderIn.model_validate(body)
     request_hash = hashlib.sha256(f"{account_id}\n{data.model_dump_json()}".encode()).hexdigest()
     started = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
-    pending = {"id": ref, "pk": "root", "scope": scope, "request_hash": request_hash}
-    store.create("idempotency", pending | {"state": "pending", "created_at": started, "ttl": 60})
+    pending = {"id": ref, "pk": "root", "scope": scope, "requestHash": request_hash}
+    store.create("idempotency", pending | {"state": "pending", "createdAt": started, "ttl": 60})
     reply = await call(
         "POST",
         ORDERS,
@@ -532,25 +513,19 @@ async def test_a_takeover_of_a_dead_attempt_finds_the_order_it_placed(call, stor
 
 
 async def test_a_failure_after_the_order_is_recorded_never_lets_a_retry_place_another(
-    call, store, monkeypatch
+    call, store, monkeypatch, account_id
 ):
-    put_quote(store, "AAPL", 100.0)
-    account_id = await open_account(call, 10_000)
-
-    def broken(self, order, price, **_):
-        raise RuntimeError("storage fell over")
-
-    monkeypatch.setattr(PaperBroker, "_try_fill", broken)
+    fail_fills(monkeypatch, RuntimeError("storage fell over"))
     headers = {"Idempotency-Key": "dies-late"}
     order: dict[str, Any] = {"symbol": "AAPL", "side": "buy", "qty": 1}
     first = await place(call, account_id, headers=headers, **order)
     assert first.status == 500
     monkeypatch.undo()
     soon = await place(call, account_id, headers=headers, **order)
-    assert soon.status == 409
+    assert_problem(soon, 409, "Conflict", "Idempotency-Key is still in progress")
     claim = IdempotencyStore._id(f"paper-order:{account_id}", "dies-late")
     record = {k: v for k, v in store.read("idempotency", claim, "alice").items() if k[0] != "_"}
-    record["created_at"] = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    record["createdAt"] = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
     store.upsert("idempotency", record)
     later = await place(call, account_id, headers=headers, **order)
     assert later.status == 201, later.body
@@ -559,10 +534,8 @@ async def test_a_failure_after_the_order_is_recorded_never_lets_a_retry_place_an
 
 
 async def test_a_failure_before_the_order_is_recorded_frees_the_key_at_once(
-    call, store, monkeypatch
+    call, monkeypatch, account_id
 ):
-    put_quote(store, "AAPL", 100.0)
-    account_id = await open_account(call, 10_000)
     fail_first_order(monkeypatch, RuntimeError("storage fell over"))
     headers = {"Idempotency-Key": "dies-early"}
     first = await place(call, account_id, headers=headers, symbol="AAPL", side="buy", qty=1)

@@ -3,16 +3,14 @@ idempotency claims behave as on SQLite."""
 
 from __future__ import annotations
 
-import threading
 import uuid
-from datetime import UTC, datetime
 
 import pytest
 
-from shared.auth.caller import Caller
-from shared.config import get_settings, load_settings
-from shared.paper import IdempotencyStore, InsufficientFunds, OrderIn, PaperAccountIn, PaperBroker
+from shared.config import load_settings
+from shared.paper import IdempotencyStore
 from shared.paper.idempotency import Claim, StoredResponse
+from testsupport.paper import racing_buys
 
 pytestmark = pytest.mark.emulator
 
@@ -32,40 +30,8 @@ def cosmos_store(cosmos_emulator):
 
 
 def test_racing_orders_never_overdraw_on_cosmos(cosmos_store):
-    cosmos_store.upsert(
-        "quotes",
-        {
-            "id": "AAPL",
-            "pk": "AAPL",
-            "symbol": "AAPL",
-            "price": 100.0,
-            "ts": datetime.now(UTC).isoformat(),
-            "source": "test",
-        },
-    )
-    broker = PaperBroker(cosmos_store, get_settings().model_copy(update={"paper_slippage_bps": 0}))
-    alice = Caller("alice", frozenset({"trader"}))
-    account = broker.create_account(alice, PaperAccountIn(starting_cash=500))
-    outcomes: list[str] = []
-    lock = threading.Lock()
-
-    def buy() -> None:
-        try:
-            status: str = broker.place_order(
-                alice, account.id, OrderIn(symbol="AAPL", side="buy", qty=1)
-            ).status
-        except InsufficientFunds:
-            status = "refused"
-        with lock:
-            outcomes.append(status)
-
-    threads = [threading.Thread(target=buy) for _ in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(outcomes) == ["filled"] * 5 + ["refused"] * 5
-    view = broker.get_account(alice, account.id)
+    outcomes, view = racing_buys(cosmos_store, starting_cash=500, buyers=10)
+    assert sorted(outcomes) == ["InsufficientFunds"] * 5 + ["filled"] * 5
     assert (view.cash, view.reserved_cash, view.positions[0].qty) == (0, 0, 5)
 
 

@@ -18,9 +18,9 @@ import pytest
 from functions.openapi import http_routes
 from shared.auth.caller import ROLE_RANK
 from shared.storage.documents_sqlite import SqliteDocumentStore
-from tests.api.conftest import put_quote
 from testsupport.auth import auth_headers
 from testsupport.host import start_host
+from testsupport.routes import put_quote
 
 IDENTITIES: dict[str, tuple[str | None, str]] = {
     "anonymous": (None, ""),

@@ -9,6 +9,7 @@ import pytest
 from shared.auth.caller import Caller
 from shared.storage.factory import document_store
 from shared.strategies_store import StrategyStore
+from testsupport.routes import assert_problem
 
 ONE = "strategies/{strategyId}"
 SPEC = {"strategy": "sma_cross", "grid": {"fast": "5:15:5", "slow": [20, 40]}}
@@ -35,11 +36,11 @@ async def test_updates_add_versions_and_old_versions_stay_readable(call):
     assert v1.json["spec"]["grid"]["fast"] == [5, 10, 15]
     assert v1.json["name"] == "cross"
     missing = await call("GET", ONE + "/versions/{version}", params={**params, "version": "9"})
-    assert missing.status == 404
+    assert_problem(missing, 404, "Not found", "has no version 9")
     not_a_number = await call(
         "GET", ONE + "/versions/{version}", params={**params, "version": "v1"}
     )
-    assert not_a_number.status == 404
+    assert_problem(not_a_number, 404, "Not found", "version 'v1' not found")
 
 
 async def test_a_stale_if_match_cannot_create_a_second_version_2(call):
@@ -58,15 +59,16 @@ async def test_unknown_strategy_and_huge_grids_are_422(call):
     assert unknown.status == 422
     assert "no_such_thing" in unknown.json["detail"]
     huge = await create(call, spec={"strategy": "sma_cross", "grid": {"fast": "1:1e12:1"}})
-    assert huge.status == 422
-    assert "more than" in huge.json["detail"]
+    assert_problem(huge, 422, "Invalid input", "more than", type_="/problems/grid-too-large")
 
 
 async def test_delete_hides_it_but_a_backtest_can_still_read_the_version_it_ran(call):
     first = (await create(call)).json
     params = {"strategyId": first["id"]}
-    assert (await call("GET", ONE, params=params, account="bob")).status == 404
-    assert (await call("DELETE", ONE, params=params, account="bob")).status == 404
+    gone = f"strategy '{first['id']}' not found"
+    assert_problem(await call("GET", ONE, params=params, account="bob"), 404, "Not found", gone)
+    deleted = await call("DELETE", ONE, params=params, account="bob")
+    assert_problem(deleted, 404, "Not found", gone)
     assert (await call("DELETE", ONE, params=params)).status == 204
     assert (await call("GET", ONE, params=params)).status == 404
     listed = await call("GET", "strategies")
@@ -108,9 +110,8 @@ async def test_a_version_lost_between_head_and_copy_is_rewritten_from_the_head(c
     assert v2.json["spec"]["grid"]["fast"] == [3]
     versions = await call("GET", ONE + "/versions", params=params)
     assert [v["version"] for v in versions.json["items"]] == [1, 2]
-    assert (
-        await call("GET", ONE + "/versions/{version}", params={**params, "version": "3"})
-    ).status == 404
+    third = await call("GET", ONE + "/versions/{version}", params={**params, "version": "3"})
+    assert_problem(third, 404, "Not found", "has no version 3")
 
 
 async def test_hostile_specs_are_422_problems_naming_the_rule(call):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from shared.config import get_settings
 from shared.watchlists import select_watched
+from testsupport.routes import assert_problem
 
 ONE = "watchlists/{watchlistId}"
 
@@ -31,18 +32,20 @@ async def test_unknown_symbols_and_blank_names_are_422(call):
     assert bad.status == 422
     assert "not a ticker" in bad.json["detail"]
     blank = await create(call, name="   ")
-    assert blank.status == 422
+    assert_problem(blank, 422, "Invalid input", "name: String should have at least 1")
     extra = await create(call, owner="mallory")
-    assert extra.status == 422
+    assert_problem(extra, 422, "Invalid input", "owner: Extra inputs are not permitted")
 
 
 async def test_another_account_gets_404_and_admin_sees_all(call):
     item = (await create(call)).json
     params = {"watchlistId": item["id"]}
-    assert (await call("GET", ONE, params=params, account="bob")).status == 404
+    gone = f"watchlist '{item['id']}' not found"
+    assert_problem(await call("GET", ONE, params=params, account="bob"), 404, "Not found", gone)
     put = await call("PUT", ONE, params=params, account="bob", body={"name": "x", "symbols": []})
-    assert put.status == 404
-    assert (await call("DELETE", ONE, params=params, account="bob")).status == 404
+    assert_problem(put, 404, "Not found", gone)
+    deleted = await call("DELETE", ONE, params=params, account="bob")
+    assert_problem(deleted, 404, "Not found", gone)
     assert (await call("GET", ONE, params=params, role="admin", account="root")).status == 200
     await create(call, account="bob")
     mine = await call("GET", "watchlists")
@@ -65,19 +68,20 @@ async def test_replace_honours_if_match_and_delete_removes(call):
     assert updated.status == 200
     assert updated.json["symbols"] == ["XOM"]
     stale = await call("PUT", ONE, params=params, body=body, headers={"If-Match": item["etag"]})
-    assert stale.status == 412
+    assert_problem(stale, 412, "Precondition failed", "was changed by someone else")
     weak = await call(
         "PUT", ONE, params=params, body=body, headers={"If-Match": "W/" + item["etag"]}
     )
-    assert weak.status == 412
+    assert_problem(weak, 412, "Precondition failed", "was changed by someone else")
     star = {"If-Match": "*"}
     assert (await call("PUT", ONE, params=params, body=body, headers=star)).status == 200
-    assert (
-        await call("DELETE", ONE, params=params, headers={"If-Match": item["etag"]})
-    ).status == 412
+    stale_delete = await call("DELETE", ONE, params=params, headers={"If-Match": item["etag"]})
+    assert_problem(stale_delete, 412, "Precondition failed", "was changed by someone else")
     assert (await call("DELETE", ONE, params=params, headers=star)).status == 204
-    assert (await call("DELETE", ONE, params=params, headers=star)).status == 404
-    assert (await call("GET", ONE, params=params)).status == 404
+    gone = f"watchlist '{item['id']}' not found"
+    again = await call("DELETE", ONE, params=params, headers=star)
+    assert_problem(again, 404, "Not found", gone)
+    assert_problem(await call("GET", ONE, params=params), 404, "Not found", gone)
 
 
 async def test_lists_page_with_continuation_tokens(call):
@@ -93,7 +97,7 @@ async def test_lists_page_with_continuation_tokens(call):
         token = page.json["continuationToken"]
     assert names == [f"list {index}" for index in range(5)]
     too_big = await call("GET", "watchlists", query={"limit": "1000"})
-    assert too_big.status == 422
+    assert_problem(too_big, 422, "Invalid input", "limit: Input should be less than or equal to")
 
 
 async def test_watched_symbols_is_the_union_with_defaults(call, store):

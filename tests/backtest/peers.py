@@ -20,6 +20,16 @@ from backtesting import Backtest, Strategy
 
 from shared.backtest import BacktestResult, BarsFrame
 
+# The built-in strategies, each written again here for the peer.
+BUILT_INS = (
+    "sma_cross",
+    "ema_cross",
+    "macd",
+    "rsi_reversion",
+    "bollinger_reversion",
+    "donchian_breakout",
+)
+
 # engine metric -> backtesting.py stats key
 METRIC_PAIRS = {
     "final_equity": "Equity Final [$]",

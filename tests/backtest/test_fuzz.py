@@ -23,7 +23,8 @@ from shared.backtest import (
 from shared.backtest.bars import REPAIRS
 from shared.backtest.strategies import get_strategy
 from shared.errors import InvalidInput
-from tests.backtest.test_properties import BUILT_INS, executions, ohlc
+from tests.backtest.peers import BUILT_INS
+from tests.backtest.test_properties import executions, ohlc
 
 FUZZ = settings(
     max_examples=50,

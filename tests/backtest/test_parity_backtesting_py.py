@@ -20,6 +20,7 @@ from shared.backtest import (
     run_backtest,
     run_sweep,
 )
+from tests.backtest.peers import METRIC_PAIRS
 
 EXECUTION = ExecutionSettings(cash=10_000, commission=0.002, direction="long_short")
 
@@ -60,27 +61,7 @@ def test_sma_cross_10_20_matches_trades_equity_and_metrics(goog: BarsFrame) -> N
     assert len(ours.trades) == len(ref["_trades"])
     assert list(ours.trades["entry_bar"]) == list(ref["_trades"]["EntryBar"])
     assert list(ours.trades["size"].astype(int)) == list(ref["_trades"]["Size"])
-    pairs = {
-        "total_return_pct": "Return [%]",
-        "buy_hold_return_pct": "Buy & Hold Return [%]",
-        "return_ann_pct": "Return (Ann.) [%]",
-        "cagr_pct": "CAGR [%]",
-        "volatility_ann_pct": "Volatility (Ann.) [%]",
-        "sharpe_ratio": "Sharpe Ratio",
-        "sortino_ratio": "Sortino Ratio",
-        "calmar_ratio": "Calmar Ratio",
-        "max_drawdown_pct": "Max. Drawdown [%]",
-        "win_rate_pct": "Win Rate [%]",
-        "best_trade_pct": "Best Trade [%]",
-        "worst_trade_pct": "Worst Trade [%]",
-        "avg_trade_pct": "Avg. Trade [%]",
-        "profit_factor": "Profit Factor",
-        "expectancy_pct": "Expectancy [%]",
-        "sqn": "SQN",
-        "exposure_pct": "Exposure Time [%]",
-        "commissions": "Commissions [$]",
-        "equity_peak": "Equity Peak [$]",
-    }
+    pairs = {k: v for k, v in METRIC_PAIRS.items() if k not in ("final_equity", "trades")}
     for ours_name, ref_name in pairs.items():
         assert math.isclose(ours.metrics[ours_name], ref[ref_name], rel_tol=1e-9), ours_name
     assert ours.metrics["max_drawdown_duration_days"] == ref["Max. Drawdown Duration"].days

@@ -35,6 +35,7 @@ from backtesting.test import EURUSD, GOOG
 from shared.backtest import BacktestResult, ExecutionSettings, load_bars, run_backtest
 from shared.backtest.metrics import RUIN_NAN_METRICS
 from tests.backtest.peers import (
+    BUILT_INS,
     EQUITY_CURVE_METRICS,
     Config,
     differences,
@@ -42,14 +43,6 @@ from tests.backtest.peers import (
     signal_rule,
 )
 
-STRATEGIES = (
-    "sma_cross",
-    "ema_cross",
-    "macd",
-    "rsi_reversion",
-    "bollinger_reversion",
-    "donchian_breakout",
-)
 DATA = {"GOOG": GOOG, "EURUSD": EURUSD}
 # stop/target distances that trigger on each data set (daily stock vs hourly FX)
 STOPS = {"GOOG": (5.0, 10.0), "EURUSD": (0.3, 0.5)}
@@ -84,7 +77,7 @@ def random_params(strategy: str, rng: random.Random) -> dict[str, Any]:
 def configurations(strategy: str, full: bool) -> list[tuple[str, dict[str, Any], Config]]:
     """(data, params, config) rows of the matrix for one strategy."""
     rows = []
-    s = STRATEGIES.index(strategy)
+    s = BUILT_INS.index(strategy)
     stops = ((False, False), (True, False), (False, True), (True, True))
     grid = itertools.product(
         enumerate(DATA), enumerate(("long_only", "long_short")),
@@ -174,7 +167,7 @@ LAST_BAR_FILLS: list[str] = []
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("strategy", BUILT_INS)
 def test_parity_matrix(strategy: str) -> None:
     full = os.environ.get("PARITY_FULL") == "1"
     rows = configurations(strategy, full)
@@ -190,7 +183,7 @@ def test_parity_matrix(strategy: str) -> None:
 
 
 def test_the_matrix_covers_every_commission_with_every_factor() -> None:
-    rows = [row for s in STRATEGIES for row in configurations(s, full=False)[:-RANDOM_SETS]]
+    rows = [row for s in BUILT_INS for row in configurations(s, full=False)[:-RANDOM_SETS]]
     assert len(rows) == 192
     for attribute in ("direction", "fill", "stop_loss_pct", "take_profit_pct"):
         pairs = set()

@@ -29,20 +29,13 @@ from shared.backtest import (
 from shared.backtest.metrics import METRICS
 from shared.backtest.strategies import get_strategy
 from shared.backtest.sweep import Chunk
+from tests.backtest.peers import BUILT_INS
 
 BUDGET = settings(
     max_examples=30,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-BUILT_INS = (
-    "sma_cross",
-    "ema_cross",
-    "macd",
-    "rsi_reversion",
-    "bollinger_reversion",
-    "donchian_breakout",
 )
 
 

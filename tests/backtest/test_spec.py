@@ -22,6 +22,7 @@ from shared.errors import (
     InvalidParameter,
     NoValidCombination,
 )
+from tests.backtest.peers import BUILT_INS
 
 FAST = 0.05
 """CPU seconds (this thread) within which a refused spec is refused (in practice < 1 ms;
@@ -188,14 +189,7 @@ def test_the_whole_grid_is_capped_before_expansion(monkeypatch: pytest.MonkeyPat
 
 
 def test_builtins_are_registered() -> None:
-    assert {
-        "sma_cross",
-        "ema_cross",
-        "macd",
-        "rsi_reversion",
-        "bollinger_reversion",
-        "donchian_breakout",
-    } <= set(strategy_names())
+    assert set(BUILT_INS) <= set(strategy_names())
 
 
 # Random axis texts: numbers (some malformed, huge or not finite) joined as ranges or lists.

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -14,6 +15,8 @@ from shared.config import SettingsError, load_settings
 from shared.config import setting_names as shared_setting_names
 from shared.storage.documents import CONTAINERS
 from tests.deploy import bicep_model as bm
+
+T = TypeVar("T")
 
 RELAY_SETTINGS_MODULE = "containerapps.relay.settings"
 
@@ -25,6 +28,18 @@ def _relay_setting_names() -> set[str]:
     for cls in classes:
         names |= bm.env_names(cls)
     return names
+
+
+def loaded_from(
+    monkeypatch: pytest.MonkeyPatch, values: dict[str, str], load: Callable[[], T], what: str
+) -> T:
+    """`load()` with `values` as the environment; a SettingsError fails the test with `what`."""
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    try:
+        return load()
+    except SettingsError as error:
+        pytest.fail(f"{what}: {error}")
 
 
 @pytest.mark.parametrize("path", bm.bicep_files(), ids=lambda p: str(p.relative_to(bm.BICEP)))
@@ -70,12 +85,9 @@ def test_provisioned_settings_load_as_the_apps_would_read_them(
     params = bm.module_params(main, "modules/functionapp.bicep")
     values = bm.literal_values(params["appSettings"], main)
     assert len(values) > len(shared_setting_names()) // 2, "too few values read statically"
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
-    try:
-        settings = load_settings()
-    except SettingsError as error:
-        pytest.fail(f"the Function App's app settings do not load: {error}")
+    settings = loaded_from(
+        monkeypatch, values, load_settings, "the Function App's app settings do not load"
+    )
     assert settings.environment in ("dev", "prod")
     assert settings.blob_backend == "azure"
     assert settings.document_backend == "cosmos"
@@ -371,11 +383,8 @@ def test_the_relay_settings_bicep_sets_load(monkeypatch: pytest.MonkeyPatch) -> 
     main = bm.parse(bm.MAIN)
     values = bm.literal_values("relaySettings", main)
     assert "RELAY_HTTP_PORT" in values
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
-    try:
-        relay = load_relay_settings()
-    except SettingsError as error:
-        pytest.fail(f"the relay's environment in Bicep does not load: {error}")
+    relay = loaded_from(
+        monkeypatch, values, load_relay_settings, "the relay's environment in Bicep does not load"
+    )
     assert str(relay.relay_spool_dir) == main["variables"]["relaySpoolDir"]["value"]
     assert relay.relay_in_devhost is False

@@ -4,18 +4,14 @@ fills that copy (or change) a replay's trades."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from shared.backtest import BarsFrame, load_bars
 from shared.journal.models import Execution
 from shared.market.models import Bar
-from tests.api.conftest import call_route
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 SYMBOL = "DRFT"
@@ -58,8 +54,3 @@ def execution(
         side=side, quantity=quantity, price=price, fees=fees, executed_at=at, source="manual",
         created_at=START,
     )  # fmt: skip
-
-
-@pytest.fixture
-def call() -> Callable[..., Any]:
-    return call_route

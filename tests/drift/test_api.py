@@ -15,8 +15,8 @@ from shared.backtest import ExecutionSettings, run_backtest
 from shared.ingest.bars import BarLake
 from shared.journal.store import forget_cache
 from shared.storage.factory import lake
-from tests.api.conftest import call_route
 from tests.drift.conftest import SYMBOL, frame_of, walk
+from testsupport.routes import assert_problem, call_route
 
 ROUTE = "journal/drift"
 BARS = walk()
@@ -135,7 +135,7 @@ async def test_warm_up_longer_than_the_scope_is_not_enough_bars(call):
 async def test_an_unknown_saved_strategy_is_404(call):
     query = {k: v for k, v in QUERY.items() if k not in ("strategy", "params")}
     reply = await call("GET", ROUTE, query=query | {"strategyId": "missing"}, role="viewer")
-    assert reply.status == 404
+    assert_problem(reply, 404, "Not found", "strategy 'missing' not found")
 
 
 async def test_a_saved_strategy_version_replays_the_same(call):

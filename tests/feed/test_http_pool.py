@@ -7,13 +7,15 @@ import asyncio
 import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 import trustme
 from aiohttp import web
 
 from containerapps.relay.http_pool import KeepAlivePool
-from tests.support.loopback import serve
+from tests.support.loopback import serve_routes
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -62,19 +64,25 @@ class Recorder:
 @pytest.fixture
 async def recorder() -> AsyncIterator[tuple[Recorder, str]]:
     record = Recorder()
-    app = web.Application()
-    app.router.add_post("/{action}", record.handle)
-    async with serve(app) as origin:
+    async with serve_routes(web.post("/{action}", record.handle)) as origin:
         yield record, origin
 
 
-async def raw_server(
+@asynccontextmanager
+async def pool_on_raw_server(
     answer: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
-) -> tuple[asyncio.Server, str]:
-    """A bare TCP server on 127.0.0.1 whose `answer` decides what each connection gets."""
+    **pool: Any,
+) -> AsyncIterator[KeepAlivePool]:
+    """A KeepAlivePool (with `pool` options) on a bare TCP server on 127.0.0.1 whose `answer`
+    decides what each connection gets; both closed on exit."""
     server = await asyncio.start_server(answer, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    return server, f"http://127.0.0.1:{port}"
+    client = KeepAlivePool(f"http://127.0.0.1:{port}", **pool)
+    try:
+        yield client
+    finally:
+        await client.close()
+        server.close()
 
 
 async def read_request(reader: asyncio.StreamReader) -> bytes:
@@ -164,15 +172,10 @@ async def test_server_hanging_up_without_an_answer_is_a_connection_error_then_re
         await writer.drain()
         await reader.read()
 
-    server, origin = await raw_server(answer)
-    pool = KeepAlivePool(origin)
-    try:
+    async with pool_on_raw_server(answer) as pool:
         with pytest.raises(ConnectionError, match="closed the connection"):
             await pool.post("/x", {}, b"a")
         assert (await pool.post("/x", {}, b"b")).status == 202
-    finally:
-        await pool.close()
-        server.close()
     assert calls == 2
 
 
@@ -188,16 +191,11 @@ async def test_an_answer_that_ends_with_the_connection_is_read_whole() -> None:
         await writer.drain()
         writer.close()
 
-    server, origin = await raw_server(answer)
-    pool = KeepAlivePool(origin)
-    try:
+    async with pool_on_raw_server(answer) as pool:
         reply = await pool.post("/x", {}, b"a")
         assert (reply.status, reply.body) == (202, b"until close")
         with pytest.raises(ConnectionError, match="closed the connection"):
             await pool.post("/x", {}, b"b")
-    finally:
-        await pool.close()
-        server.close()
 
 
 async def test_garbage_instead_of_http_is_a_connection_error() -> None:
@@ -207,15 +205,10 @@ async def test_garbage_instead_of_http_is_a_connection_error() -> None:
         await writer.drain()
         await reader.read()
 
-    server, origin = await raw_server(answer)
-    pool = KeepAlivePool(origin)
-    try:
+    async with pool_on_raw_server(answer) as pool:
         with pytest.raises(ConnectionError, match="unreadable HTTP response"):
             await pool.post("/x", {}, b"a")
         assert pool.open_connections == 0
-    finally:
-        await pool.close()
-        server.close()
 
 
 async def test_a_slow_answer_times_out_and_its_connection_is_dropped() -> None:
@@ -223,15 +216,10 @@ async def test_a_slow_answer_times_out_and_its_connection_is_dropped() -> None:
         await read_request(reader)
         await asyncio.sleep(5)
 
-    server, origin = await raw_server(answer)
-    pool = KeepAlivePool(origin, request_timeout=0.2)
-    try:
+    async with pool_on_raw_server(answer, request_timeout=0.2) as pool:
         with pytest.raises(TimeoutError):
             await pool.post("/x", {}, b"a")
         assert pool.open_connections == 0
-    finally:
-        await pool.close()
-        server.close()
 
 
 async def test_waiting_for_a_free_connection_counts_toward_the_timeout() -> None:
@@ -242,16 +230,11 @@ async def test_waiting_for_a_free_connection_counts_toward_the_timeout() -> None
         await writer.drain()
         await reader.read()
 
-    server, origin = await raw_server(answer)
-    pool = KeepAlivePool(origin, limit=1, request_timeout=0.5)
-    try:
+    async with pool_on_raw_server(answer, limit=1, request_timeout=0.5) as pool:
         first, second = await asyncio.gather(
             pool.post("/x", {}, b"a"), pool.post("/x", {}, b"b"), return_exceptions=True
         )
         assert sorted(type(r).__name__ for r in (first, second)) == ["Reply", "TimeoutError"]
-    finally:
-        await pool.close()
-        server.close()
 
 
 async def test_nobody_listening_is_a_readable_connection_error() -> None:

@@ -17,6 +17,7 @@ from shared.config import get_settings
 from shared.storage.factory import document_store
 from testsupport.auth import auth_headers
 from testsupport.host import in_process_host
+from testsupport.routes import assert_problem
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.e2e]
 
@@ -83,16 +84,19 @@ async def test_negotiate_refusals(host: DevHost) -> None:
             "pk": "bob",
             "name": "b",
             "symbols": ["AMD"],
-            "created_at": "2026-01-01T00:00:00+00:00",
-            "updated_at": "2026-01-01T00:00:00+00:00",
+            "createdAt": "2026-01-01T00:00:00+00:00",
+            "updatedAt": "2026-01-01T00:00:00+00:00",
         },
     )
     assert (await negotiate(host, "?symbols=AAPL", role=None)).status_code == 401
-    assert (await negotiate(host, "?watchlist=wl-bob")).status_code == 404
+    others = await negotiate(host, "?watchlist=wl-bob")
+    assert_problem(others, 404, "Not found", "wl-bob")
     assert (await negotiate(host, "?watchlist=wl-bob", account="bob")).status_code == 200
-    assert (await negotiate(host, "?symbols=not%20a%20symbol!")).status_code == 422
+    bad = await negotiate(host, "?symbols=not%20a%20symbol!")
+    assert_problem(bad, 422, "Invalid input", "unknown symbol 'not a symbol!'")
     many = ",".join(f"S{i}" for i in range(101))
-    assert (await negotiate(host, f"?symbols={many}")).status_code == 422
+    too_many = await negotiate(host, f"?symbols={many}")
+    assert_problem(too_many, 422, "Invalid input", "101 symbols; the feed allows at most 100")
 
 
 async def test_index_symbols_and_their_aliases_negotiate_and_join(host: DevHost) -> None:
@@ -116,8 +120,8 @@ async def test_an_index_in_a_watchlist_keeps_the_default_feed_working(host: DevH
             "pk": "alice",
             "name": "idx",
             "symbols": ["^GSPC", "AAPL"],
-            "created_at": "2026-01-01T00:00:00+00:00",
-            "updated_at": "2026-01-01T00:00:00+00:00",
+            "createdAt": "2026-01-01T00:00:00+00:00",
+            "updatedAt": "2026-01-01T00:00:00+00:00",
         },
     )
     response = await negotiate(host, "")

@@ -19,7 +19,7 @@ from containerapps.relay.senders import (
     RestSender,
     WebPubSubSendError,
 )
-from tests.support.loopback import serve
+from tests.support.loopback import serve_routes
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -46,9 +46,8 @@ class Service:
 @pytest.fixture
 async def service() -> AsyncIterator[tuple[Service, str]]:
     state = Service()
-    app = web.Application()
-    app.router.add_post("/base/api/hubs/{hub}/groups/{group}/:send", state.send)
-    async with serve(app) as origin:
+    route = web.post("/base/api/hubs/{hub}/groups/{group}/:send", state.send)
+    async with serve_routes(route) as origin:
         yield state, f"{origin}/base"
 
 

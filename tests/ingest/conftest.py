@@ -11,7 +11,7 @@ import pytest
 from shared.config import get_settings
 from shared.ingest.sync import Ingestor
 from shared.storage.factory import blob_store, clear_cache, document_store
-from testsupport.fake_providers import FakeMarket, FakeProviders, serve_fake_providers
+from testsupport.fake_providers import FakeProviders
 
 AS_OF = datetime(2024, 7, 1, 0, 5, tzinfo=UTC)
 SYMBOLS = "AAPL,MSFT,BTC-USD,ETH-USD"
@@ -32,12 +32,6 @@ def fast_env(fake: FakeProviders) -> dict[str, str]:
         "HTTP_TIMEOUT_SECONDS": "0.5",
         "DEFAULT_SYMBOLS": SYMBOLS,
     }
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeProviders]:
-    with serve_fake_providers(FakeMarket(timeout_sleep=1.0)) as server:
-        yield server
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -63,9 +63,11 @@ def test_max_rows_stops_reading_at_the_partition_that_passes_it() -> None:
     read: list[str] = []
     real = store.lake.read_partition
 
-    def counting(dataset: str, partition: Mapping[str, Any]) -> pa.Table | None:
+    def counting(
+        dataset: str, partition: Mapping[str, Any], columns: Sequence[str] | None = None
+    ) -> pa.Table | None:
         read.append(partition["period"])
-        return real(dataset, partition)
+        return real(dataset, partition, columns)
 
     store.lake.read_partition = counting  # type: ignore[method-assign]
     with pytest.raises(TooManyBars) as refused:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.storage.factory import document_store
+from testsupport.routes import assert_problem
 
 ONE = "journal/executions/{executionId}"
 
@@ -98,7 +99,7 @@ async def test_edit_and_delete_recompute_and_are_audited(call):
     params = {"executionId": sell["id"]}
     changed = execution("sell", 100, 13, 45)
     stale = await call("PUT", ONE, params=params, body=changed, headers={"If-Match": "nope"})
-    assert stale.status == 412
+    assert_problem(stale, 412, "Precondition failed", "was changed by someone else")
     assert stale.mimetype == "application/problem+json"
     ok = await call("PUT", ONE, params=params, body=changed, headers={"If-Match": sell["etag"]})
     assert ok.status == 200
@@ -141,7 +142,7 @@ async def test_annotation_feeds_r_filters_and_breakdowns(call):
         body=body,
         headers={"If-Match": "old"},
     )
-    assert stale.status == 412
+    assert_problem(stale, 412, "Precondition failed", "was changed by someone else")
     assert "journal.trade.annotated" in audit_actions()
 
 
@@ -162,7 +163,7 @@ async def test_bad_input_is_a_named_4xx(call):
     symbol = await call(
         "POST", "journal/executions", body=execution("buy", 1, 1, 1, symbol="<script>")
     )
-    assert symbol.status == 422
+    assert_problem(symbol, 422, "Invalid input", "symbol '<script>' is not 1-40 characters")
     huge = await call("POST", "journal/executions", body={"x": "a" * 300_000})
     assert huge.status == 400
     assert "larger than" in huge.json["detail"]
@@ -172,19 +173,19 @@ async def test_bad_input_is_a_named_4xx(call):
         params={"tradeId": "t-none"},
         body={"notes": "x"},
     )
-    assert missing.status == 404
+    assert_problem(missing, 404, "Not found", "trade 't-none' not found")
     long_notes = await call(
         "PUT",
         "journal/trades/{tradeId}/annotation",
         params={"tradeId": "t-none"},
         body={"notes": "x" * 20_001},
     )
-    assert long_notes.status == 422
+    assert_problem(long_notes, 422, "Invalid input", "notes: String should have at most 20000")
     by = await call("GET", "journal/breakdowns/{by}", params={"by": "moon"})
     assert by.status == 404
     assert "moon" in by.json["detail"]
     page = await call("GET", "journal/trades", query={"continuationToken": "abc"})
-    assert page.status == 422
+    assert_problem(page, 422, "Invalid input", "continuationToken: String should match pattern")
 
 
 async def test_strategy_link_must_name_a_saved_version(call):
@@ -207,7 +208,7 @@ async def test_strategy_link_must_name_a_saved_version(call):
     theirs = await call(
         "PUT", route, params=params, body={"strategyId": "st-nope", "strategyVersion": 1}
     )
-    assert theirs.status == 422
+    assert_problem(theirs, 422, "Invalid input", "st-nope")
     half = await call("PUT", route, params=params, body={"strategyId": strategy["id"]})
     assert half.status == 422
     assert "go together" in half.json["detail"]

@@ -12,6 +12,7 @@ from shared.journal.matching import match
 from shared.market.models import Bar
 from shared.storage.factory import lake
 from tests.journal.factories import T0, fill
+from testsupport.routes import assert_problem
 
 DAY = datetime(2024, 3, 4, tzinfo=UTC)
 
@@ -95,4 +96,4 @@ async def test_excursion_route(call):
     assert reply.json["basis"] == "daily"
     assert reply.json["mfe"] == pytest.approx(5)
     missing = await call("GET", "journal/trades/{tradeId}/excursion", params={"tradeId": "t-x"})
-    assert missing.status == 404
+    assert_problem(missing, 404, "Not found", "trade 't-x' not found")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from shared.journal.service import journal_of
+from testsupport.routes import assert_problem
 from tools.journal import app
 
 DATA = Path(__file__).parent / "data"
@@ -46,7 +47,7 @@ async def test_bad_rows_come_back_as_problem_json_by_line_and_column(call):
 async def test_size_limits(call):
     too_big = json.dumps({"format": "generic", "content": "x" * (9 * 1024 * 1024)}).encode()
     reply = await call("POST", "journal/imports", body=too_big)
-    assert reply.status == 413
+    assert_problem(reply, 413, "Payload too large", "request body is larger than 8388608 bytes")
     over_chars = await call(
         "POST", "journal/imports", body={"format": "generic", "content": "x" * 5_000_001}
     )
@@ -59,7 +60,7 @@ async def test_size_limits(call):
     assert many.status == 413
     assert "more than 50000 rows" in many.json["detail"]
     wrong = await call("POST", "journal/imports", body={"format": "csv", "content": "a"})
-    assert wrong.status == 422
+    assert_problem(wrong, 422, "Invalid input", "format: Input should be 'ibkr_flex'")
 
 
 def test_cli_imports_with_progress_and_lists_bad_rows(tmp_path):

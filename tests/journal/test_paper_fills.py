@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from shared.journal.paper import record_paper_fill, record_paper_fills
+from shared.config import get_settings
+from shared.journal.paper import record_paper_fill
 from shared.journal.service import journal_of
+from shared.paper.broker import CONTAINER, PaperBroker
 from shared.storage.factory import document_store
-from tests.api.conftest import put_quote
+from testsupport.routes import put_quote
 
 ORDERS = "paper/accounts/{accountId}/orders"
 
@@ -43,9 +45,9 @@ async def test_fills_are_recorded_once_however_often_they_are_replayed(call):
     assert trade.broker_account == f"paper-{account_id}"
 
     # A replayed settlement, a catch-up pass: nothing new.
-    order = store.read("paper", buy.json["id"], "alice")
+    order = store.read(CONTAINER, buy.json["id"], "alice")
     record_paper_fill(store, order)
-    assert record_paper_fills(store, "alice") == 0
+    assert PaperBroker(store, get_settings()).record_fills("alice") == 0
     assert len(journal.all_executions()) == 2
     stats = await call("GET", "journal/stats", role="viewer")
     assert stats.json["netPnl"] == pytest.approx(expected)
@@ -64,8 +66,9 @@ async def test_catch_up_records_fills_the_hook_missed(call, monkeypatch):
     assert placed.json["status"] == "filled"
     monkeypatch.undo()
     assert journal_of("alice").all_executions() == []
-    assert record_paper_fills(store, "alice") == 1
-    assert record_paper_fills(store, "alice") == 0
+    broker = PaperBroker(store, get_settings())
+    assert broker.record_fills("alice") == 1
+    assert broker.record_fills("alice") == 0
 
 
 def _boom(*args, **kwargs):

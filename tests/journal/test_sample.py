@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
-import azure.functions as func
-
-from functions import journal as journal_routes
 from shared.journal.sample import BROKER_ACCOUNT, DEMO_ACCOUNT, FILENAME, sample_file
 from shared.journal.service import journal_of
 from shared.providers.sample import DATASETS
+from testsupport.routes import app_function
 
 
 def _seed_timer():
-    app = func.FunctionApp()
-    app.register_functions(journal_routes.bp)
-    [timer] = [f for f in app.get_functions() if f.get_function_name() == "journal_sample"]
+    timer = app_function("journal_sample")
     trigger = timer.get_trigger()
     assert getattr(trigger, "schedule", None) == "%SCHEDULE_SAMPLE%"
     return timer.get_user_function()

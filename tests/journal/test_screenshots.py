@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 
 from shared.journal.service import journal_of
+from testsupport.routes import assert_problem
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
 SHOTS = "journal/trades/{tradeId}/screenshots"
@@ -28,28 +29,31 @@ def slot_params(url: str) -> dict[str, str]:
     return {"owner": owner, "uploadId": upload}
 
 
+async def open_slot(call, trade: str, size: int, content_type: str = "image/png", **kw):
+    """POST a screenshot slot for `trade` (as alice, a trader, unless `kw` says otherwise)."""
+    body = {"contentType": content_type, "size": size}
+    return await call("POST", SHOTS, params={"tradeId": trade}, body=body, **kw)
+
+
+async def upload(call, params: dict[str, str], body: bytes, content_type: str = "image/png"):
+    """PUT bytes to an upload URL, unauthenticated as a browser would."""
+    headers = {"Content-Type": content_type}
+    return await call("PUT", UPLOAD, params=params, role=None, body=body, headers=headers)
+
+
 async def test_upload_once_then_read_through_a_signed_url(call):
     trade = await a_trade(call)
-    opened = await call(
-        "POST",
-        SHOTS,
-        params={"tradeId": trade},
-        body={"contentType": "image/png", "size": len(PNG)},
-    )
+    opened = await open_slot(call, trade, len(PNG))
     assert opened.status == 201
     slot = opened.json
     assert slot["method"] == "PUT"
     params = slot_params(slot["uploadUrl"])
-    put = await call(
-        "PUT", UPLOAD, params=params, role=None, body=PNG, headers={"Content-Type": "image/png"}
-    )
+    put = await upload(call, params, PNG)
     assert put.status == 201
     name = put.json["name"]
     assert name.startswith(f"journal/alice/screenshots/{trade}/")
-    again = await call(
-        "PUT", UPLOAD, params=params, role=None, body=PNG, headers={"Content-Type": "image/png"}
-    )
-    assert again.status == 404  # single use
+    again = await upload(call, params, PNG)
+    assert_problem(again, 404, "Not found", "upload URL unknown, used or expired")  # single use
     assert journal_of("alice").blobs.get(name) == PNG  # type: ignore[union-attr]
     detail = await call("GET", "journal/trades/{tradeId}", params={"tradeId": trade})
     assert detail.json["annotation"]["screenshots"] == [name]
@@ -58,77 +62,30 @@ async def test_upload_once_then_read_through_a_signed_url(call):
     )
     assert url.status == 200
     assert "sig=" in url.json["url"]
-    assert (
-        await call("GET", SHOTS + "/{index}", params={"tradeId": trade, "index": "1"})
-    ).status == 404
-    assert (
-        await call(
-            "GET", SHOTS + "/{index}", params={"tradeId": trade, "index": "0"}, account="bob"
-        )
-    ).status == 404
+    second = await call("GET", SHOTS + "/{index}", params={"tradeId": trade, "index": "1"})
+    assert_problem(second, 404, "Not found", f"trade '{trade}' has no screenshot 1")
+    bobs = await call(
+        "GET", SHOTS + "/{index}", params={"tradeId": trade, "index": "0"}, account="bob"
+    )
+    assert_problem(bobs, 404, "Not found", f"trade '{trade}' has no screenshot 0")
 
 
 async def test_type_size_and_content_are_checked(call):
     trade = await a_trade(call)
-    too_big = await call(
-        "POST",
-        SHOTS,
-        params={"tradeId": trade},
-        body={"contentType": "image/png", "size": 6 * 1024 * 1024},
-    )
-    assert too_big.status == 422
-    assert "size" in too_big.json["detail"]
-    gif = await call(
-        "POST", SHOTS, params={"tradeId": trade}, body={"contentType": "image/gif", "size": 10}
-    )
-    assert gif.status == 422
-    unknown = await call(
-        "POST", SHOTS, params={"tradeId": "t-nope"}, body={"contentType": "image/png", "size": 10}
-    )
-    assert unknown.status == 404
-    viewer = await call(
-        "POST",
-        SHOTS,
-        params={"tradeId": trade},
-        role="viewer",
-        body={"contentType": "image/png", "size": 10},
-    )
-    assert viewer.status == 403
-    slot = (
-        await call(
-            "POST", SHOTS, params={"tradeId": trade}, body={"contentType": "image/png", "size": 50}
-        )
-    ).json
-    params = slot_params(slot["uploadUrl"])
-    longer = await call(
-        "PUT", UPLOAD, params=params, role=None, body=PNG, headers={"Content-Type": "image/png"}
-    )
-    assert longer.status == 413
-    wrong_type = await call(
-        "PUT",
-        UPLOAD,
-        params=params,
-        role=None,
-        body=PNG[:50],
-        headers={"Content-Type": "image/jpeg"},
-    )
-    assert wrong_type.status == 415
-    not_png = await call(
-        "PUT",
-        UPLOAD,
-        params=params,
-        role=None,
-        body=b"GIF89a" + b"\x00" * 40,
-        headers={"Content-Type": "image/png"},
-    )
-    assert not_png.status == 415
-    assert "not a image/png" in not_png.json["detail"]
-    forged = await call(
-        "PUT",
-        UPLOAD,
-        params={"owner": "alice", "uploadId": "u-guess"},
-        role=None,
-        body=PNG,
-        headers={"Content-Type": "image/png"},
-    )
-    assert forged.status == 404
+    too_big = await open_slot(call, trade, 6 * 1024 * 1024)
+    assert_problem(too_big, 422, "Invalid input", "size: Input should be less than or equal to")
+    gif = await open_slot(call, trade, 10, "image/gif")
+    assert_problem(gif, 422, "Invalid input", "contentType: Input should be 'image/png'")
+    unknown = await open_slot(call, "t-nope", 10)
+    assert_problem(unknown, 404, "Not found", "trade 't-nope' not found")
+    viewer = await open_slot(call, trade, 10, role="viewer")
+    assert_problem(viewer, 403, "Forbidden", "needs the trader role")
+    params = slot_params((await open_slot(call, trade, 50)).json["uploadUrl"])
+    longer = await upload(call, params, PNG)
+    assert_problem(longer, 413, "Payload too large", "108 bytes; the upload declared 50")
+    wrong_type = await upload(call, params, PNG[:50], "image/jpeg")
+    assert_problem(wrong_type, 415, "Unsupported media type", "is not the declared image/png")
+    not_png = await upload(call, params, b"GIF89a" + b"\x00" * 40)
+    assert_problem(not_png, 415, "Unsupported media type", "not a image/png")
+    forged = await upload(call, {"owner": "alice", "uploadId": "u-guess"}, PNG)
+    assert_problem(forged, 404, "Not found", "upload URL unknown, used or expired")

@@ -87,13 +87,13 @@ def test_snapshot_is_read_cold_from_the_blob_and_rebuilt_when_stale():
     j.docs.create(
         "journal",
         {
-            **late.model_dump(mode="json"),
+            **late.model_dump(mode="json", by_alias=True),
             "id": "x-late",
             "pk": "alice",
             "kind": "execution",
             "group": "default|AAPL",
             "source": "manual",
-            "created_at": T0.isoformat(),
+            "createdAt": T0.isoformat(),
         },
     )
     j._bump()

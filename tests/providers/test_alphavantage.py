@@ -43,6 +43,12 @@ def _client(fake: FakeProviders, hooks: ClientHooks, **kw: object) -> AlphaVanta
     )
 
 
+def last_request(fake: FakeProviders, *names: str) -> tuple[str, ...]:
+    """The values of `names` in the last request the fake server received."""
+    params = fake.market.requests[-1].params
+    return tuple(params[name] for name in names)
+
+
 def test_daily_compact_matches_the_served_rows(fake: FakeProviders, hooks: ClientHooks) -> None:
     bars = _client(fake, hooks).daily(AAPL)
     served = fake.market.daily("AAPL")[-100:]
@@ -122,12 +128,8 @@ def test_keys_rotate(fake: FakeProviders, hooks: ClientHooks) -> None:
 
 def test_crypto_daily(fake: FakeProviders, hooks: ClientHooks) -> None:
     bars = _client(fake, hooks).daily(parse_symbol("BTC-USD"))
-    request = fake.market.requests[-1].params
-    assert (request["function"], request["symbol"], request["market"]) == (
-        "DIGITAL_CURRENCY_DAILY",
-        "BTC",
-        "USD",
-    )
+    asked = last_request(fake, "function", "symbol", "market")
+    assert asked == ("DIGITAL_CURRENCY_DAILY", "BTC", "USD")
     assert bars[-1].symbol == "BTC-USD"
     assert bars[-1].close == pytest.approx(fake.market.daily("BTC-USD")[-1][4])
 
@@ -270,12 +272,8 @@ def test_exchange_listings_use_alpha_vantage_suffixes(
 
 def test_fx_daily(fake: FakeProviders, hooks: ClientHooks) -> None:
     bars = _client(fake, hooks).daily(parse_symbol("EURUSD=X"))
-    request = fake.market.requests[-1].params
-    assert (request["function"], request["from_symbol"], request["to_symbol"]) == (
-        "FX_DAILY",
-        "EUR",
-        "USD",
-    )
+    asked = last_request(fake, "function", "from_symbol", "to_symbol")
+    assert asked == ("FX_DAILY", "EUR", "USD")
     served = fake.market.daily("EURUSD=X")[-100:]
     assert [b.ts.date() for b in bars] == [r[0] for r in served]
     assert bars[-1].close == pytest.approx(served[-1][4], abs=1e-5)

@@ -64,9 +64,20 @@ def test_quote_from_chart_metadata(fake: FakeProviders, hooks: ClientHooks) -> N
     assert quote.ts == datetime(2024, 6, 28, 20, 0, tzinfo=UTC)
 
 
-def test_429_is_rate_limited(fake: FakeProviders, hooks: ClientHooks) -> None:
-    fake.market.fail("yahoo", "429", times=3)
-    with pytest.raises(RateLimited):
+@pytest.mark.parametrize(
+    ("fault", "times", "error"),
+    [
+        ("429", 3, RateLimited),
+        ("timeout", 3, ProviderUnavailable),  # on every attempt
+        ("malformed", 1, BadResponse),
+    ],
+)
+def test_a_failing_answer_is_its_own_error(
+    fake: FakeProviders, hooks: ClientHooks, fault: str, times: int, error: type[Exception]
+) -> None:
+    _history(fake, hooks)
+    fake.market.fail("yahoo", fault, times=times)
+    with pytest.raises(error):
         _history(fake, hooks)
 
 
@@ -76,20 +87,6 @@ def test_5xx_then_success(fake: FakeProviders, hooks: ClientHooks) -> None:
     before = fake.market.count("yahoo")
     assert _history(fake, hooks)
     assert fake.market.count("yahoo") - before >= 2
-
-
-def test_timeout_every_attempt_is_unavailable(fake: FakeProviders, hooks: ClientHooks) -> None:
-    _history(fake, hooks)
-    fake.market.fail("yahoo", "timeout", times=3)
-    with pytest.raises(ProviderUnavailable):
-        _history(fake, hooks)
-
-
-def test_malformed_json(fake: FakeProviders, hooks: ClientHooks) -> None:
-    _history(fake, hooks)
-    fake.market.fail("yahoo", "malformed")
-    with pytest.raises(BadResponse):
-        _history(fake, hooks)
 
 
 def test_empty_result_is_no_data(fake: FakeProviders, hooks: ClientHooks) -> None:

@@ -9,44 +9,15 @@ import pytest
 from devhost.webpubsub.finnhub import FinnhubServer
 from shared.storage.factory import document_store
 from tests.relay.conftest import eventually, make_trades
+from testsupport.watchlists import flood
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def _flood() -> list[str]:
-    """Mallory: five lists of 20 symbols that sort before NFLX/TSLA; Bob: NFLX and TSLA."""
-    store = document_store()
-    junk: list[str] = []
-    for n in range(5):
-        symbols = [f"A{chr(65 + n)}{chr(65 + i)}" for i in range(20)]
-        junk += symbols
-        store.upsert(
-            "watchlists",
-            {
-                "id": f"m{n}",
-                "pk": "mallory",
-                "name": f"junk {n}",
-                "symbols": symbols,
-                "created_at": f"2026-01-01T00:00:0{n}+00:00",
-            },
-        )
-    store.upsert(
-        "watchlists",
-        {
-            "id": "b1",
-            "pk": "bob",
-            "name": "mine",
-            "symbols": ["NFLX", "TSLA"],
-            "created_at": "2026-02-01T00:00:00+00:00",
-        },
-    )
-    return junk
 
 
 async def test_a_flood_of_junk_cannot_push_another_account_off_the_feed(
     finnhub: FinnhubServer, make_relay, subscribe
 ) -> None:
-    junk = _flood()
+    junk = flood(document_store(), 20)
     relay = await make_relay(
         finnhub_api_keys=["key-one", "key-two"], relay_symbols_per_connection=5
     )

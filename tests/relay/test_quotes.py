@@ -67,7 +67,7 @@ async def test_writes_overlapping_new_trades_lose_nothing_and_end_with_the_lates
 def test_a_relay_quote_has_the_ingestion_shape_and_carries_the_day_over() -> None:
     from datetime import UTC, datetime
 
-    from shared.ingest.state import QuoteBook
+    from shared.ingest.state import QuoteBook, quote_document
     from shared.market.models import Quote
 
     store = document_store(load_settings())
@@ -94,7 +94,9 @@ def test_a_relay_quote_has_the_ingestion_shape_and_carries_the_day_over() -> Non
     assert quote["volume"] == 1e6
     assert quote["source"] == "finnhub"
     assert "change_percent" not in quote
-    assert set(quote) - {"_etag", "_ts"} == set(book.get("AAPL") or {}) - {"_etag", "_ts"}
+    read_back = book.get("AAPL")
+    assert read_back is not None
+    assert set(quote) - {"_etag", "_ts"} == set(quote_document(read_back))
 
     older = Trade("AAPL", 150.0, 1.0, later_ms - 120_000)
     assert writer._write({"AAPL": older}) == 0

@@ -77,3 +77,24 @@ def test_the_scan_sees_a_literal_container_and_nothing_else(tmp_path: Path) -> N
         "mod.py:1 upsert('quotes')",
         "mod.py:5 query_all('watchlists')",
     ]
+
+
+def container_constants(paths: list[Path]) -> list[str]:
+    """Module-level `NAME = "<provisioned container>"`: where a container name is defined."""
+    found: list[str] = []
+    for path in paths:
+        for node in ast.parse(path.read_text()).body:
+            if (
+                isinstance(node, ast.Assign)
+                and isinstance(node.value, ast.Constant)
+                and node.value.value in CONTAINERS
+                and all(isinstance(t, ast.Name) and t.id.isupper() for t in node.targets)
+            ):
+                found.append(str(node.value.value))
+    return found
+
+
+def test_each_container_name_is_defined_once() -> None:
+    paths = [path for package in SCANNED for path in sorted((ROOT / package).rglob("*.py"))]
+    defined = container_constants(paths)
+    assert sorted(defined) == sorted(OWNED), "one constant per container, in its store"

@@ -4,7 +4,6 @@ version is checked once; the bound raises instead of dropping the change."""
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ from shared.storage.documents import (
     UpdateContended,
     content,
 )
+from testsupport.race import race
 
 
 def bump(doc: Document) -> Document:
@@ -197,8 +197,6 @@ def test_racing_threads_lose_no_update(
     if exists:
         document_store.create(container, {"id": "c", "pk": "p", "n": 0, "marks": []})
     threads, each = 6, 15
-    start = threading.Barrier(threads)
-    errors: list[BaseException] = []
 
     def add(mark: str) -> Any:
         def change(doc: Document) -> Document:
@@ -207,27 +205,18 @@ def test_racing_threads_lose_no_update(
         return change
 
     def worker(index: int) -> None:
-        try:
-            start.wait()
-            for step in range(each):
-                document_store.update(
-                    container,
-                    "c",
-                    "p",
-                    add(f"{index}-{step}"),
-                    default={"id": "c", "pk": "p"},
-                    attempts=1000,
-                    timeout=120,
-                )
-        except BaseException as error:  # pragma: no cover - reported below
-            errors.append(error)
+        for step in range(each):
+            document_store.update(
+                container,
+                "c",
+                "p",
+                add(f"{index}-{step}"),
+                default={"id": "c", "pk": "p"},
+                attempts=1000,
+                timeout=120,
+            )
 
-    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
-    assert errors == []
+    assert race(threads, worker) == []
     final = document_store.read(container, "c", "p")
     assert final["n"] == threads * each
     assert sorted(final["marks"]) == sorted(f"{i}-{s}" for i in range(threads) for s in range(each))

@@ -19,3 +19,12 @@ async def serve(app: web.Application) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{runner.addresses[0][1]}"
     finally:
         await runner.cleanup()
+
+
+@asynccontextmanager
+async def serve_routes(*routes: web.RouteDef) -> AsyncIterator[str]:
+    """`serve` an application of just `routes` (e.g. `web.post("/{name}", handler)`)."""
+    app = web.Application()
+    app.add_routes(routes)
+    async with serve(app) as origin:
+        yield origin

@@ -39,6 +39,7 @@ from shared.backtest.runs.fanin import (
 from shared.backtest.runs.messages import (
     AggregateTask,
     Best,
+    BlockJob,
     ChunkItem,
     ChunkRef,
     ChunkStats,
@@ -51,7 +52,9 @@ from shared.backtest.runs.messages import (
     Plan,
     RunJob,
     RunOutput,
+    SweepJob,
     WindowOutcome,
+    from_wire,
     wire,
 )
 from shared.backtest.runs.orchestration import (
@@ -103,6 +106,7 @@ __all__ = [
     "AggregateTask",
     "BacktestRequest",
     "Best",
+    "BlockJob",
     "ChunkItem",
     "ChunkRef",
     "ChunkStats",
@@ -126,6 +130,7 @@ __all__ = [
     "RunService",
     "RunStatus",
     "RunView",
+    "SweepJob",
     "WalkForwardRequest",
     "WindowOutcome",
     "aggregate_run",
@@ -134,6 +139,7 @@ __all__ = [
     "chunk_blob",
     "evaluate_item",
     "finish_failed",
+    "from_wire",
     "is_terminal",
     "list_page",
     "load_snapshot",

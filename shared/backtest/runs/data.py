@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 
 from shared.backtest import BarsFrame
 from shared.config import get_settings
-from shared.ingest.query import lake_bars
+from shared.ingest.query import lake_bar_count, lake_bars
 from shared.storage.blob import BlobStore
 from shared.storage.factory import blob_store
 
@@ -24,6 +24,11 @@ def read_bars(symbol: str, interval: str, start: date | None, end: date | None) 
     """The lake's bars (dataset "bars", written by ingestion) of one series in [start, end]."""
     bars: BarsFrame = lake_bars(symbol, interval, start, end)
     return bars
+
+
+def bar_count(symbol: str, interval: str, start: date | None, end: date | None) -> int:
+    """How many bars `read_bars` would return, from the lake's metadata (no bar read)."""
+    return lake_bar_count(symbol, interval, start, end)
 
 
 def results_store() -> BlobStore:

@@ -9,21 +9,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import stamina
 from pydantic import ConfigDict, Field
 
 from shared.api_model import ApiModel
 from shared.backtest.runs.request import BacktestRequest
 from shared.backtest.runs.status import TERMINAL, RunStatus
 from shared.errors import NotFound
-from shared.storage.documents import (
-    DocumentNotFound,
-    DocumentStore,
-    Filter,
-    Page,
-    PatchOp,
-    StaleEtag,
-)
+from shared.storage.documents import Document, DocumentNotFound, DocumentStore, Filter, Page
 from shared.storage.factory import document_store
 
 RUNS_CONTAINER = "backtests"
@@ -95,29 +87,21 @@ def create_run(doc: RunDocument, store: DocumentStore | None = None) -> None:
 
 
 def update_run(account_id: str, run_id: str, **fields: Any) -> None:
-    """Set top-level fields (camelCase names) of a run document, under its etag: a conflicting
-    write is re-read and re-applied (stamina's backoff) until this one lands; after 30 s of
-    conflicts the `StaleEtag` is raised, never swallowed. A run that already ended keeps its
-    status, end time and error (`FINAL_FIELDS`); a missing document is left alone."""
-    store = document_store()
-    for attempt in stamina.retry_context(
-        on=StaleEtag, attempts=400, timeout=30.0, wait_initial=0.002, wait_max=0.05
-    ):
-        with attempt:
-            try:
-                doc = store.read(RUNS_CONTAINER, run_id, account_id)
-            except DocumentNotFound:
-                return
-            changes = dict(fields)
-            if doc.get("status") in TERMINAL:
-                changes = {k: v for k, v in changes.items() if k not in FINAL_FIELDS}
-            if not changes:
-                return
-            operations = [PatchOp("set", f"/{k}", v) for k, v in changes.items()]
-            try:
-                store.patch(RUNS_CONTAINER, run_id, account_id, operations, if_match=doc["_etag"])
-            except DocumentNotFound:
-                return
+    """Set top-level fields (camelCase names) of a run document through
+    `DocumentStore.update`: a conflicting write is re-read and the change re-applied until it
+    lands (or `UpdateContended` is raised: never dropped silently). A run that already ended
+    keeps its status, end time and error (`FINAL_FIELDS`); a missing document is left alone."""
+
+    def change(doc: Document) -> Document | None:
+        changes = dict(fields)
+        if doc.get("status") in TERMINAL:
+            changes = {k: v for k, v in changes.items() if k not in FINAL_FIELDS}
+        return {**doc, **changes} if changes else None
+
+    try:
+        document_store().update(RUNS_CONTAINER, run_id, account_id, change)
+    except DocumentNotFound:
+        return
 
 
 def read_run(account_id: str, run_id: str) -> dict[str, Any]:

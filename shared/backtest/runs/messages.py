@@ -5,21 +5,29 @@ out, `Model.model_validate(payload)` in (the SDK serialises activity inputs and 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
 
 from shared.api_model import ApiModel
 from shared.backtest import Chunk, ExecutionSettings, StrategySpec, WalkForwardWindow
 from shared.backtest.runs.request import BacktestRequest
+from shared.backtest.spec import TRUSTED
 
 ParamValue = int | float
 MetricValues = dict[str, float | None]
+M = TypeVar("M", bound=BaseModel)
 
 
 def wire(message: BaseModel, *, exclude: set[str] | None = None) -> dict[str, Any]:
     """A message as the JSON the Durable SDK carries (camelCase names)."""
     return message.model_dump(mode="json", by_alias=True, exclude=exclude)
+
+
+def from_wire(model: type[M], payload: Any) -> M:
+    """A message back from its JSON: types checked, but a spec inside is not checked against
+    its strategy's rules again (`TRUSTED`): the request was validated once, at the edge."""
+    return model.model_validate(payload, context=TRUSTED)
 
 
 class Traced(ApiModel):

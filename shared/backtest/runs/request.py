@@ -12,7 +12,7 @@ import shared.backtest.strategies.builtin  # noqa: F401  (the registry at start-
 from shared.api_model import ApiModel
 from shared.backtest import ExecutionSettings, StrategySpec, get_strategy
 from shared.backtest.metrics import METRIC_JSON_NAMES, metric_column
-from shared.backtest.runs.data import read_bars
+from shared.backtest.runs.data import bar_count, read_bars
 from shared.backtest.spec import check_number
 from shared.backtest.strategies.base import not_enough_bars
 from shared.config import Settings, get_settings
@@ -143,7 +143,9 @@ def validate_request(request: BacktestRequest, settings: Settings | None = None)
     here: an empty grid, no valid combination (`NoValidCombination`), more valid combinations
     times symbols than `BACKTEST_MAX_COMBINATIONS` (`GridTooLarge`), a range without bars,
     and a combination whose warm-up does not fit a symbol's bars or a walk-forward training
-    window (`NotEnoughBars`). Every error is an `InvalidInput` naming the fix."""
+    window (`NotEnoughBars`). Every error is an `InvalidInput` naming the fix. Bars are
+    counted from the lake's Parquet footers (`bar_count`); only an error reads them, to name
+    their dates."""
     settings = settings or get_settings()
     spec = request.spec
     strategy = get_strategy(spec.strategy)
@@ -168,26 +170,28 @@ def validate_request(request: BacktestRequest, settings: Settings | None = None)
     needed = strategy.bars_needed(worst)
     wf = request.walk_forward
     for symbol in request.symbols:
-        bars = read_bars(symbol, request.interval, request.start, request.end)
-        if len(bars) == 0:
+        count = bar_count(symbol, request.interval, request.start, request.end)
+        if count == 0:
             raise InvalidInput(
                 f"no {request.interval} bars for {symbol} in "
                 f"{request.start or 'the beginning'}..{request.end or 'now'}; ingest them "
                 "first or choose a range with data"
             )
-        if wf is not None and wf.train_bars >= len(bars):
+        if wf is not None and wf.train_bars >= count:
             raise InvalidInput(
-                f"{symbol} has {len(bars)} {request.interval} bars in the range, too few for one "
+                f"{symbol} has {count} {request.interval} bars in the range, too few for one "
                 f"walk-forward window of trainBars={wf.train_bars}; lower trainBars or widen "
                 "the range"
             )
         if wf is not None and needed > wf.train_bars:
+            bars = read_bars(symbol, request.interval, request.start, request.end)
             raise NotEnoughBars(
                 f"{not_enough_bars(strategy, worst, needed, bars)}, and its walk-forward "
                 f"training windows have trainBars={wf.train_bars}; raise trainBars or shorten "
                 "the windows"
             )
-        if needed > len(bars):
+        if needed > count:
+            bars = read_bars(symbol, request.interval, request.start, request.end)
             raise NotEnoughBars(
                 f"{not_enough_bars(strategy, worst, needed, bars)}; widen the range or shorten "
                 "the windows"

@@ -97,9 +97,10 @@ def run_for(caller: Caller, run_id: str) -> StoredRun:
 
 
 def list_page(
-    caller: Caller, scope: str | None, *, limit: int | None, continuation: str | None
+    scope: str | None, *, limit: int | None, continuation: str | None
 ) -> tuple[list[RunListItem], str | None]:
-    """One page of runs in `scope` (see `shared.auth.scope.list_scope`), newest first."""
+    """One page of runs of account `scope` (None: every account's; see
+    `shared.auth.scope.list_scope`), newest first."""
     page = list_runs(scope, limit=limit, continuation=continuation)
     return [RunListItem.of(doc) for doc in page.items], page.continuation
 
