@@ -290,6 +290,8 @@ var appSettings = [
   { name: 'BACKTEST_MAX_AXIS_VALUES', value: '10000' }
   { name: 'BACKTEST_CHUNK_TARGET_SECONDS', value: '3' }
   { name: 'BACKTEST_MAX_CHUNKS_PER_ORCHESTRATION', value: '64' }
+  { name: 'BACKTEST_LAZY_FILES', value: 'true' }
+  { name: 'BACKTEST_INLINE_SMALL_SWEEPS', value: 'true' }
   { name: 'BACKTEST_WORKERS', value: '1' }
   { name: 'BACKTEST_FAULT_INJECTION', value: '' }
 

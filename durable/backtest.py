@@ -114,6 +114,11 @@ def backtest_run(context: df.DurableOrchestrationContext) -> Orchestration:
     try:
         planned = yield context.call_activity_with_retry(PLAN_ACTIVITY, STEP_RETRY, wire(job))
         plan = from_wire(Plan, planned)
+        if plan.done is not None:  # one chunk, run to its end by the plan activity
+            progress.stage, progress.chunks_total, progress.chunks_done = "done", 1, 1
+            progress.best = plan.done.chunk.best
+            context.set_custom_status(progress.to_status())
+            return wire(plan.done.output)
         sweep = SweepJob.of(job, plan.data)
         items = plan.items
         limit = plan.max_chunks_per_orchestration

@@ -8,10 +8,12 @@ import asyncio
 
 import azure.durable_functions as df
 import azure.functions as func
+from pydantic import Field
 
 from functions.http import (
     AccountListQuery,
     Page,
+    QueryModel,
     Routes,
     audit_change,
     json_response,
@@ -21,6 +23,7 @@ from functions.http import (
 from shared.auth.caller import Caller
 from shared.auth.scope import list_scope
 from shared.backtest.runs import (
+    MAX_WAIT_SECONDS,
     BacktestRequest,
     RunAccepted,
     RunCancelled,
@@ -83,20 +86,39 @@ async def backtests_start(
     )
 
 
+class StatusQuery(QueryModel):
+    """`?waitSeconds=` of the status route: a long-poll."""
+
+    wait_seconds: float = Field(
+        0.0,
+        ge=0.0,
+        le=MAX_WAIT_SECONDS,
+        allow_inf_nan=False,
+        description="Answer as soon as the run has ended, or after this many seconds "
+        f"(at most {MAX_WAIT_SECONDS:g}), whichever comes first; 0 (the default) answers at "
+        "once. A client that waits so sees a small sweep end within milliseconds, without "
+        "polling.",
+    )
+
+
 @route(
     "GET",
     "backtests/{run_id}",
     role="viewer",
     summary="A backtest's status and progress",
+    query=StatusQuery,
     response=RunView,
     errors=(404,),
     durable_client=True,
 )
 async def backtests_status(
-    req: func.HttpRequest, caller: Caller, client: df.DurableOrchestrationClient
+    req: func.HttpRequest,
+    caller: Caller,
+    query: StatusQuery,
+    client: df.DurableOrchestrationClient,
 ) -> func.HttpResponse:
     doc = await asyncio.to_thread(run_for, caller, req.route_params["run_id"])
-    return json_response(await RunService(client).view(doc))
+    return json_response(await RunService(client).view(doc, wait_seconds=query.wait_seconds))
 
 
 @route(

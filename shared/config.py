@@ -292,6 +292,18 @@ class Settings(BaseSettings):
     backtest_max_chunks_per_orchestration: int = Field(
         64, ge=1, description="Above this a sweep fans out through sub-orchestrations."
     )
+    backtest_lazy_files: bool = Field(
+        True,
+        description="A sweep completes on its summary (leaderboards, digests) and writes the "
+        "files behind its result URLs (leaderboard.json, metrics, equity, trades, heatmap, "
+        "chart) when its results are first asked for; false: the aggregate writes them "
+        "before the run completes.",
+    )
+    backtest_inline_small_sweeps: bool = Field(
+        True,
+        description="A sweep of one chunk (no walk-forward) runs its chunk and its fan-in "
+        "inside the plan activity: one activity instead of three.",
+    )
     backtest_workers: int | None = Field(
         None, description="Local host activity processes; defaults to one per core."
     )

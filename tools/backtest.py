@@ -32,7 +32,9 @@ from shared.backtest.runs import (
     BacktestRequest,
     RunService,
     prepare_run,
+    read_run,
     results_store,
+    write_result_files,
 )
 from shared.backtest.runs import Progress as RunProgress
 from shared.config import get_settings
@@ -145,6 +147,7 @@ def print_results(instance: dict[str, Any], request: BacktestRequest, chart: Pat
         console.print(table)
         files = item.get("files") or {}
         if chart is not None and files.get("chart"):
+            write_result_files(read_run(CLI_ACCOUNT, summary["runId"]))
             target = (
                 chart if len(summary["symbols"]) == 1 else chart.with_stem(f"{chart.stem}-{symbol}")
             )

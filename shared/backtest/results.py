@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +47,43 @@ class ResultRefs:
         }
 
 
+def result_refs(
+    sweep: SweepResult,
+    bars: BarsFrame,
+    run_id: str,
+    *,
+    metric: str = "sharpe_ratio",
+    curves: int = 3,
+    prefix: str | None = None,
+) -> ResultRefs:
+    """The names `write_results` writes a sweep's files under, and its best-combination
+    summary, without writing anything (a run can complete on these and write the files when
+    they are first asked for)."""
+    base = (prefix or f"{run_id}/{sweep.symbol or 'bars'}").rstrip("/")
+    best = [int(k) for k in sweep.ranking(metric)[: max(curves, 0)]]
+    top = sweep.leaderboard(metric, 1)
+    row = top.iloc[0].to_dict() if len(top) else {}
+    swept = [k for k, v in get_strategy(sweep.spec.strategy).axes(sweep.spec).items() if len(v) > 1]
+    summary = {
+        "metric": metric,
+        "combinations": len(sweep),
+        "best_params": dict(sweep.params[best[0]]) if best else {},
+        "best_value": _finite(row.get(metric)),
+        "best_final_equity": _finite(row.get("final_equity")),
+        "best_trades": _finite(row.get("trades")),
+        "annualisation": annualisation(bars, sweep.execution),
+    }
+    return ResultRefs(
+        leaderboard=f"{base}/leaderboard.json",
+        metrics=f"{base}/metrics.parquet",
+        equity=f"{base}/equity.parquet",
+        trades=f"{base}/trades.parquet",
+        chart=f"{base}/chart.png",
+        heatmap=f"{base}/heatmap.parquet" if len(swept) == 2 else None,
+        summary=summary,
+    )
+
+
 def write_results(
     sweep: SweepResult,
     bars: BarsFrame,
@@ -58,19 +95,19 @@ def write_results(
     curves: int = 3,
     prefix: str | None = None,
 ) -> ResultRefs:
-    """Write a sweep's results under `{prefix or run_id/symbol}/`: leaderboard.json (top
-    `top_n` by `metric`), metrics.parquet (every combination), equity.parquet and
-    trades.parquet (the best `curves` combinations re-run in detail), heatmap.parquet (for
-    two swept parameters: metric pivoted over them) and chart.png (equity and drawdown)."""
-    base = (prefix or f"{run_id}/{sweep.symbol or 'bars'}").rstrip("/")
+    """Write a sweep's results under `{prefix or run_id/symbol}/` (see `result_refs`):
+    leaderboard.json (top `top_n` by `metric`), metrics.parquet (every combination),
+    equity.parquet and trades.parquet (the best `curves` combinations re-run in detail),
+    heatmap.parquet (for two swept parameters: metric pivoted over them) and, last, chart.png
+    (equity and drawdown), so that a chart in Blob means every file is there."""
+    refs = result_refs(sweep, bars, run_id, metric=metric, curves=curves, prefix=prefix)
     leaderboard = sweep.leaderboard(metric, top_n)
     table = sweep.to_frame()
     impl = get_strategy(sweep.spec.strategy)
     best = [int(k) for k in sweep.ranking(metric)[: max(curves, 0)]]
-    equity_parts, trade_parts, chart_curves = [], [], []
+    equity_parts, trade_parts = [], []
     for rank, combo in enumerate(best, start=1):
         detail = run_single(impl, bars, sweep.params[combo], sweep.execution, sweep.spec.options)
-        label = " ".join(f"{k}={v}" for k, v in sweep.params[combo].items())
         eq = detail.equity.reset_index()
         eq.insert(0, "rank", rank)
         eq.insert(1, "combo", combo)
@@ -80,14 +117,6 @@ def write_results(
         tr.insert(1, "combo", combo)
         tr["exit_reason"] = tr["exit_reason"].astype(str)
         trade_parts.append(tr)
-        chart_curves.append((f"#{rank} {label}", detail.equity))
-    names = {
-        "leaderboard": f"{base}/leaderboard.json",
-        "metrics": f"{base}/metrics.parquet",
-        "equity": f"{base}/equity.parquet",
-        "trades": f"{base}/trades.parquet",
-        "chart": f"{base}/chart.png",
-    }
     board = {
         "strategy": sweep.spec.strategy,
         "symbol": sweep.symbol,
@@ -100,35 +129,43 @@ def write_results(
             for row in leaderboard.to_dict(orient="records")
         ],
     }
-    blob_store.put(
-        names["leaderboard"], json.dumps(board).encode(), content_type="application/json"
-    )
-    blob_store.put(names["metrics"], _parquet(table), content_type=PARQUET)
-    blob_store.put(names["equity"], _parquet(_concat(equity_parts)), content_type=PARQUET)
-    blob_store.put(names["trades"], _parquet(_concat(trade_parts)), content_type=PARQUET)
-    title = f"{sweep.symbol or 'bars'} {sweep.spec.strategy}: best {len(best)} by {metric}"
-    blob_store.put(names["chart"], equity_chart(chart_curves, title), content_type="image/png")
-    heatmap = None
-    swept = [k for k, v in impl.axes(sweep.spec).items() if len(v) > 1]
-    if len(swept) == 2:
-        heatmap = f"{base}/heatmap.parquet"
+    blob_store.put(refs.leaderboard, json.dumps(board).encode(), content_type="application/json")
+    blob_store.put(refs.metrics, _parquet(table), content_type=PARQUET)
+    equity = _concat(equity_parts)
+    blob_store.put(refs.equity, _parquet(equity), content_type=PARQUET)
+    blob_store.put(refs.trades, _parquet(_concat(trade_parts)), content_type=PARQUET)
+    if refs.heatmap is not None:
+        swept = [k for k, v in impl.axes(sweep.spec).items() if len(v) > 1]
         grid = table.pivot_table(index=swept[0], columns=swept[1], values=metric, aggfunc="max")
         grid.columns = [str(c) for c in grid.columns]
-        blob_store.put(heatmap, _parquet(grid.reset_index()), content_type=PARQUET)
-    top = leaderboard.iloc[0].to_dict() if len(leaderboard) else {}
-    summary = {
-        "metric": metric,
-        "combinations": len(sweep),
-        "best_params": dict(sweep.params[best[0]]) if best else {},
-        "best_value": _finite(top.get(metric)),
-        "best_final_equity": _finite(top.get("final_equity")),
-        "best_trades": _finite(top.get("trades")),
-        "annualisation": annualisation(bars, sweep.execution),
-    }
-    return ResultRefs(heatmap=heatmap, summary=summary, **names)
+        blob_store.put(refs.heatmap, _parquet(grid.reset_index()), content_type=PARQUET)
+    png = sweep_chart(equity, sweep.params, sweep.symbol, sweep.spec.strategy, metric)
+    blob_store.put(refs.chart, png, content_type=PNG)
+    return refs
 
 
 PARQUET = "application/vnd.apache.parquet"
+PNG = "image/png"
+
+
+def sweep_chart(
+    equity: pd.DataFrame,
+    params: Sequence[Mapping[str, ParamValue]],
+    symbol: str,
+    strategy: str,
+    metric: str,
+) -> bytes:
+    """The PNG of a sweep's best curves: equity and drawdown of each rank of `equity` (the
+    rows of equity.parquet: rank, combo, ts, equity, drawdown_pct), labelled with the
+    combination's parameters (`params[combo]`)."""
+    curves = []
+    for rank, rows in equity.groupby("rank", sort=True) if len(equity) else ():
+        combo = int(rows["combo"].iloc[0])
+        label = " ".join(f"{k}={v}" for k, v in params[combo].items())
+        frame = rows.set_index("ts")[["equity", "drawdown_pct"]]
+        curves.append((f"#{rank} {label}", frame))
+    title = f"{symbol or 'bars'} {strategy}: best {len(curves)} by {metric}"
+    return equity_chart(curves, title)
 
 
 def _finite(value: Any) -> float | None:

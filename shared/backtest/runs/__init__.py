@@ -30,7 +30,12 @@ from shared.backtest.runs.documents import (
     run_document,
     update_run,
 )
-from shared.backtest.runs.fanin import aggregate_run, overall_leaderboard, ranked
+from shared.backtest.runs.fanin import (
+    aggregate_run,
+    overall_leaderboard,
+    ranked,
+    write_result_files,
+)
 from shared.backtest.runs.messages import (
     AggregateTask,
     Best,
@@ -66,6 +71,7 @@ from shared.backtest.runs.orchestration import (
 )
 from shared.backtest.runs.request import BacktestRequest, WalkForwardRequest, validate_request
 from shared.backtest.runs.service import (
+    MAX_WAIT_SECONDS,
     OrchestrationClient,
     PreparedRun,
     RunService,
@@ -92,6 +98,7 @@ __all__ = [
     "CHUNK_ACTIVITY",
     "EVALUATE_ACTIVITY",
     "FAILED_ACTIVITY",
+    "MAX_WAIT_SECONDS",
     "PLAN_ACTIVITY",
     "RUNS_CONTAINER",
     "RUN_ORCHESTRATOR",
@@ -155,4 +162,5 @@ __all__ = [
     "validate_request",
     "view_of",
     "wire",
+    "write_result_files",
 ]

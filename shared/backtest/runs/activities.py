@@ -5,6 +5,7 @@ the bars, cut the work), chunk (run one chunk), evaluate (one walk-forward windo
 from __future__ import annotations
 
 import io
+import logging
 import os
 import time
 from pathlib import Path
@@ -21,31 +22,38 @@ from shared.backtest import (
 )
 from shared.backtest.runs.data import (
     PARQUET,
+    chunks_prefix,
     load_snapshot,
     read_bars,
     results_store,
     snapshot_blob,
 )
 from shared.backtest.runs.documents import now_iso, update_run
-from shared.backtest.runs.fanin import sweep_of
+from shared.backtest.runs.fanin import aggregate_run, sweep_of
 from shared.backtest.runs.messages import (
+    AggregateTask,
     Best,
     ChunkItem,
     ChunkRange,
+    ChunkRef,
     ChunkSummary,
     ChunkTask,
     DataRef,
     EvaluateTask,
     Evaluation,
     FailedTask,
+    InlineRun,
     Plan,
     RunJob,
+    SweepJob,
     Window,
     WindowOutcome,
 )
 from shared.backtest.sweep import chunk_combinations
 from shared.config import get_settings
 from shared.errors import InvalidInput
+
+log = logging.getLogger(__name__)
 
 
 def plan_run(job: RunJob) -> Plan:
@@ -101,18 +109,45 @@ def plan_run(job: RunJob) -> Plan:
         startedAt=now_iso(),
         chunkStats={"total": len(items), "done": 0},
     )
-    return Plan(
+    plan = Plan(
         data=data,
         items=items,
         evaluations=evaluations,
         max_chunks_per_orchestration=settings.backtest_max_chunks_per_orchestration,
         plan_seconds=time.perf_counter() - started,
     )
+    if settings.backtest_inline_small_sweeps and len(items) == 1 and not evaluations:
+        plan.done = _run_inline(job, plan)
+    return plan
+
+
+def _run_inline(job: RunJob, plan: Plan) -> InlineRun | None:
+    """A sweep of one chunk, run here to its end: its chunk (`run_chunk_item`) and its fan-in
+    (`aggregate_run`), as the chunk and aggregate activities would, saving two activity
+    round trips (most of a small sweep's wall time). If either fails, None: the
+    orchestration then runs them as activities, with their retries and error messages."""
+    try:
+        chunk = run_chunk_item(SweepJob.of(job, plan.data).chunk_task(plan.items[0]))
+        task = AggregateTask(
+            run_id=job.run_id,
+            account_id=job.account_id,
+            request=job.request,
+            data=plan.data,
+            plan_seconds=plan.plan_seconds,
+            chunks=[
+                ChunkRef(symbol=chunk.symbol, ref=chunk.ref, seconds=chunk.seconds, window=None)
+            ],
+            trace_context=job.trace_context,
+        )
+        return InlineRun(chunk=chunk, output=aggregate_run(task))
+    except Exception:
+        log.warning("run %s: the inline chunk failed; it runs as an activity", job.run_id)
+        return None
 
 
 def chunk_blob(run_id: str, item: ChunkItem) -> str:
     part = f"w{item.window.index:03d}/" if item.window else ""
-    return f"runs/{run_id}/chunks/{item.symbol}/{part}{item.chunk.index:05d}.parquet"
+    return f"{chunks_prefix(run_id, item.symbol)}{part}{item.chunk.index:05d}.parquet"
 
 
 def run_chunk_item(task: ChunkTask) -> ChunkSummary:

@@ -39,6 +39,11 @@ def snapshot_blob(run_id: str, symbol: str) -> str:
     return f"runs/{run_id}/data/{symbol}.parquet"
 
 
+def chunks_prefix(run_id: str, symbol: str) -> str:
+    """Where a run's chunk results of `symbol` are stored (each chunk's blob starts so)."""
+    return f"runs/{run_id}/chunks/{symbol}/"
+
+
 @lru_cache(maxsize=8)
 def _cached_bars(name: str, etag: str) -> BarsFrame:
     table = pq.read_table(io.BytesIO(results_store().get(name)))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,14 @@ from shared.backtest import (
 )
 from shared.backtest.chart import equity_chart
 from shared.backtest.metrics import json_metric_keys
-from shared.backtest.runs.data import PARQUET, load_snapshot, results_store
+from shared.backtest.results import result_refs
+from shared.backtest.runs.data import (
+    PARQUET,
+    chunks_prefix,
+    load_snapshot,
+    results_store,
+    snapshot_blob,
+)
 from shared.backtest.runs.documents import now_iso, update_run
 from shared.backtest.runs.messages import (
     AggregateTask,
@@ -36,15 +44,30 @@ from shared.backtest.runs.messages import (
     wire,
 )
 from shared.backtest.runs.request import BacktestRequest
+from shared.backtest.runs.views import StoredRun, stored
 from shared.backtest.sweep import rank_key
+from shared.config import get_settings
+
+CHUNK_READERS = 4
+"""Threads reading a sweep's chunk results in the fan-in."""
 
 
 def sweep_of(
     spec: StrategySpec, execution: ExecutionSettings, symbol: str, refs: list[str], n_bars: int
 ) -> SweepResult:
-    """The sweep merged from the chunk results stored at `refs`."""
+    """The sweep merged from the chunk results stored at `refs`. The chunks are read by a
+    few threads (Blob reads and Parquet decoding release the GIL): reading them one by one
+    was most of a large sweep's fan-in, the serial tail after the fan-out."""
     store = results_store()
-    chunks = [ChunkResult.from_parquet(store.get(ref)) for ref in refs]
+
+    def read(ref: str) -> ChunkResult:
+        return ChunkResult.from_parquet(store.get(ref))
+
+    if len(refs) < 2:
+        chunks = [read(ref) for ref in refs]
+    else:
+        with ThreadPoolExecutor(max_workers=min(len(refs), CHUNK_READERS)) as pool:
+            chunks = list(pool.map(read, refs))
     return aggregate(spec, execution, n_bars, chunks, symbol=symbol)
 
 
@@ -64,15 +87,19 @@ def aggregate_run(task: AggregateTask) -> RunOutput:
             continue
         refs = [c.ref for c in task.chunks if c.symbol == symbol]
         sweep = sweep_of(request.spec, request.execution, symbol, refs, len(bars))
-        refs_out = write_results(
-            sweep,
-            bars,
-            store,
-            run_id,
-            top_n=request.top_n,
-            metric=request.metric_column,
-            prefix=f"runs/{run_id}/{symbol}",
-        )
+        prefix = f"runs/{run_id}/{symbol}"
+        if get_settings().backtest_lazy_files:  # written by the first results request
+            refs_out = result_refs(sweep, bars, run_id, metric=request.metric_column, prefix=prefix)
+        else:
+            refs_out = write_results(
+                sweep,
+                bars,
+                store,
+                run_id,
+                top_n=request.top_n,
+                metric=request.metric_column,
+                prefix=prefix,
+            )
         leaderboard = sweep.leaderboard(request.metric_column, request.top_n)
         symbols[symbol] = {
             "digest": sweep.digest(),
@@ -118,6 +145,38 @@ def aggregate_run(task: AggregateTask) -> RunOutput:
         results={"summary": summary_name, "symbols": compact},
     )
     return RunOutput(summary=summary_name, symbols=compact, chunk_stats=stats)
+
+
+def write_result_files(doc: StoredRun) -> int:
+    """Write the files behind a completed sweep's result URLs that its aggregate left for
+    the first results request (BACKTEST_LAZY_FILES): each symbol's chunks merged again, then
+    `write_results`, byte for byte what the aggregate would have written. Idempotent: a
+    symbol whose chart.png (its last file) exists is skipped, and two callers at once write
+    the same bytes. Returns how many symbols it wrote."""
+    request = BacktestRequest.model_validate(stored(doc, "request"))
+    if request.walk_forward is not None or stored(doc, "status") != "Completed":
+        return 0
+    store = results_store()
+    run_id = doc["id"]
+    written = 0
+    for symbol in request.symbols:
+        base = f"runs/{run_id}/{symbol}"
+        if store.exists(f"{base}/chart.png"):
+            continue
+        bars = load_snapshot(snapshot_blob(run_id, symbol), symbol)
+        refs = [info.name for info in store.list(chunks_prefix(run_id, symbol))]
+        sweep = sweep_of(request.spec, request.execution, symbol, refs, len(bars))
+        write_results(
+            sweep,
+            bars,
+            store,
+            run_id,
+            top_n=request.top_n,
+            metric=request.metric_column,
+            prefix=base,
+        )
+        written += 1
+    return written
 
 
 def _window_result(item: WindowOutcome) -> WindowResult:

@@ -127,6 +127,11 @@ class Plan(ApiModel):
     evaluations: list[Evaluation] = Field(default_factory=list)
     max_chunks_per_orchestration: int
     plan_seconds: float
+    done: InlineRun | None = Field(
+        None,
+        description="A sweep of one chunk run to its end inside the plan activity "
+        "(BACKTEST_INLINE_SMALL_SWEEPS): the orchestration completes on it.",
+    )
 
 
 class Sweep(Traced):
@@ -269,9 +274,19 @@ class RunOutput(ApiModel):
     chunk_stats: ChunkStats
 
 
+class InlineRun(ApiModel):
+    """A small sweep the plan activity ran itself: its one chunk, and the fan-in's output."""
+
+    chunk: ChunkSummary
+    output: RunOutput
+
+
 class FailedTask(ApiModel):
     """The failure activity's input: which run, and why."""
 
     run_id: str
     account_id: str
     error: str
+
+
+Plan.model_rebuild()  # `done` names a model defined below it

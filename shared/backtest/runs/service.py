@@ -25,6 +25,7 @@ from shared.backtest.runs.documents import (
     read_run,
     update_run,
 )
+from shared.backtest.runs.fanin import write_result_files
 from shared.backtest.runs.messages import RunJob, wire
 from shared.backtest.runs.orchestration import RUN_ORCHESTRATOR, Progress, block_instance_id
 from shared.backtest.runs.request import BacktestRequest, validate_request
@@ -48,6 +49,10 @@ log = logging.getLogger(__name__)
 
 RESULT_URL_LIFETIME = timedelta(hours=1)
 CANCEL_SETTLE_SECONDS = 10.0
+MAX_WAIT_SECONDS = 30.0
+"""The longest a status request may wait for its run to end (`view(wait_seconds=...)`)."""
+WAIT_FIRST_INTERVAL = 0.01
+WAIT_MAX_INTERVAL = 0.5
 
 
 class OrchestrationClient(Protocol):
@@ -230,14 +235,41 @@ class RunService:
             custom["chunksDone"] = max(int(custom.get("chunksDone", 0)), done)
         return status
 
-    async def view(self, doc: StoredRun) -> RunView:
-        return view_of(doc, await self.status(doc["id"]))
+    async def view(self, doc: StoredRun, *, wait_seconds: float = 0.0) -> RunView:
+        """The run's view; with `wait_seconds` a long-poll: answered as soon as the run has
+        ended, or after that many seconds (at most `MAX_WAIT_SECONDS`)."""
+        status = await self.status(doc["id"])
+        if wait_seconds > 0 and runtime_of(status) not in (None, *TERMINAL):
+            status = await self.wait_for_end(doc["id"], status, wait_seconds)
+            if runtime_of(status) in TERMINAL:  # its steps wrote timings, results
+                doc = await asyncio.to_thread(read_run, doc["pk"], doc["id"])
+        return view_of(doc, status)
+
+    async def wait_for_end(self, run_id: str, status: Any, seconds: float) -> Any:
+        """Read the orchestration status again until the run has ended or `seconds` (at most
+        `MAX_WAIT_SECONDS`) passed: every 10 ms at first, then 1.1x longer each time up to
+        0.5 s, so a short run is seen ending within a few ms and a long one costs a status
+        read every 0.5 s."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + min(seconds, MAX_WAIT_SECONDS)
+        interval = WAIT_FIRST_INTERVAL
+        while runtime_of(status) not in (None, *TERMINAL):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            await asyncio.sleep(min(interval, remaining))
+            interval = min(interval * 1.1, WAIT_MAX_INTERVAL)
+            status = await self.status(run_id)
+        return status
 
     async def results(self, doc: StoredRun) -> RunResults:
-        """The results of a Completed run; `Conflict` naming its status otherwise."""
+        """The results of a Completed run; `Conflict` naming its status otherwise. The first
+        call writes the files behind the URLs (`write_result_files`, BACKTEST_LAZY_FILES):
+        CPU work, in the request worker process (`shared.offload`)."""
         view = await self.view(doc)
         if view.status != "Completed" or not stored(doc, "results"):
             raise Conflict(f"run {doc['id']} is {view.status}; results exist once it is Completed")
+        await offload.run_cpu(write_result_files, doc)
         return await asyncio.to_thread(results_of, doc)
 
     async def cancel(self, doc: StoredRun, by: str) -> tuple[RunCancelled, str]:

@@ -1,0 +1,228 @@
+"""A small sweep completes on its summary: the files behind its result URLs are written on the
+first results request, byte for byte what the aggregate wrote before (BACKTEST_LAZY_FILES); a
+sweep of one chunk runs inside the plan activity (BACKTEST_INLINE_SMALL_SWEEPS) with the same
+results and, on a failure, falls back to the activities; the status route's long-poll
+(`?waitSeconds=`) answers as soon as the run ends."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from azure.durable_functions.models.utils import http_utils
+
+from devhost.durable.engine import DurableEngine
+from devhost.durable.plugin import DurablePlugin
+from shared.backtest import ExecutionSettings, StrategySpec, run_sweep, runs
+from shared.config import get_settings
+from shared.storage.factory import document_store
+from testsupport.auth import auth_headers
+from testsupport.bars import write_bars
+from testsupport.host import in_process_host
+
+APP = "tests.durable.apps.backtest_app:app"
+GRID = {"fast": "5:20:5", "slow": "30:90:20"}
+BODY = {"symbols": ["GOOG"], "strategy": {"strategy": "sma_cross", "grid": GRID}, "topN": 5}
+FILES = ("leaderboard", "metrics", "equity", "trades", "heatmap", "chart")
+
+
+@pytest.fixture
+async def engine(
+    isolated_settings: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[DurableEngine]:
+    monkeypatch.setenv("BACKTEST_CHUNK_TARGET_SECONDS", "0.00022")
+    get_settings.cache_clear()
+    durable = DurableEngine(app_ref=APP, data_dir=isolated_settings, workers=0)
+    await durable.start()
+    yield durable
+    await durable.stop()
+
+
+def _activities(done: dict[str, Any]) -> list[str]:
+    return [e["Name"] for e in done["history"] if e["EventType"] == 4]  # TaskScheduled
+
+
+def _setenv(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+
+
+async def _start(engine: DurableEngine, run_id: str) -> dict[str, Any]:
+    request = runs.BacktestRequest.model_validate(BODY)
+    doc = runs.run_document(run_id, "alice", request, runs.validate_request(request))
+    document_store().create(runs.RUNS_CONTAINER, doc)
+    job = {"runId": run_id, "accountId": "alice", "request": doc["request"]}
+    engine.start_new("backtest_run", run_id, json.dumps(job))
+    return await engine.wait(run_id, 180)
+
+
+async def _run(engine: DurableEngine, run_id: str) -> dict[str, Any]:
+    request = runs.BacktestRequest.model_validate(BODY)
+    doc = runs.run_document(run_id, "alice", request, runs.validate_request(request))
+    document_store().create(runs.RUNS_CONTAINER, doc)
+    job = {"runId": run_id, "accountId": "alice", "request": doc["request"]}
+    engine.start_new("backtest_run", run_id, json.dumps(job))
+    done = await engine.wait(run_id, 180)
+    assert done["runtimeStatus"] == "Completed", done["output"]
+    return json.loads(runs.results_store().get(done["output"]["summary"]))
+
+
+async def test_lazy_files_are_the_eager_files_written_on_first_request(
+    engine: DurableEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bars = write_bars()
+    store = runs.results_store()
+    monkeypatch.setenv("BACKTEST_LAZY_FILES", "false")
+    get_settings.cache_clear()
+    eager = await _run(engine, "eager")
+    monkeypatch.delenv("BACKTEST_LAZY_FILES")
+    get_settings.cache_clear()
+    assert get_settings().backtest_lazy_files  # the default
+    lazy = await _run(engine, "lazy")
+
+    # the summary (what the results call returns) is the same, the names and times aside
+    for summary in (lazy, eager):
+        del summary["chunkStats"]
+    assert json.loads(json.dumps(lazy).replace("lazy", "eager")) == eager
+    direct = run_sweep(bars, StrategySpec(strategy="sma_cross", grid=GRID), ExecutionSettings())
+    assert lazy["symbols"]["GOOG"]["digest"] == direct.digest()
+    files = lazy["symbols"]["GOOG"]["files"]
+    assert not any(store.exists(files[kind]) for kind in FILES)  # nothing written yet
+    eager_files = eager["symbols"]["GOOG"]["files"]
+    assert all(store.exists(eager_files[kind]) for kind in FILES)
+
+    doc = runs.read_run("alice", "lazy")
+    assert runs.write_result_files(doc) == 1
+    assert runs.write_result_files(doc) == 0  # once: the chart, written last, is there
+    for kind in FILES:
+        assert store.get(files[kind]) == store.get(eager_files[kind]), kind
+    assert store.get(files["chart"]).startswith(b"\x89PNG\r\n\x1a\n")
+
+
+async def test_write_result_files_leaves_unfinished_and_walk_forward_runs_alone(
+    engine: DurableEngine,
+) -> None:
+    write_bars()
+    await _run(engine, "done")
+    doc = runs.read_run("alice", "done")
+    assert runs.write_result_files({**doc, "status": "Running"}) == 0
+    walk = {
+        **doc,
+        "request": {**doc["request"], "walkForward": {"trainBars": 500, "testBars": 250}},
+    }
+    assert runs.write_result_files(walk) == 0
+    assert not runs.results_store().exists(doc["results"]["symbols"]["GOOG"]["files"]["chart"])
+
+
+async def test_status_long_poll_answers_when_the_run_ends(
+    isolated_settings: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BACKTEST_WORKERS", "0")
+    monkeypatch.setenv("ENVIRONMENT", "ci")
+    monkeypatch.setenv("BACKTEST_FAULT_INJECTION", "delay:0.6")
+    get_settings.cache_clear()
+    write_bars()
+    async with (
+        in_process_host(APP, plugins=[DurablePlugin()]) as host,
+        httpx.AsyncClient(base_url=host.base_url, timeout=60) as client,
+    ):
+        for bad in ("-1", "31", "nan", "inf", "1e999", "soon"):
+            response = await client.get(
+                f"/api/backtests/nope?waitSeconds={bad}", headers=auth_headers("viewer")
+            )
+            assert response.status_code == 422, (bad, response.text)
+            assert "waitSeconds" in response.text
+
+        started = await client.post("/api/backtests", json=BODY, headers=auth_headers())
+        assert started.status_code == 202, started.text
+        run_id = started.json()["runId"]
+        status_url = f"/api/backtests/{run_id}"
+
+        began = time.monotonic()  # a short wait ends with the run still going
+        view = (await client.get(f"{status_url}?waitSeconds=0.2", headers=auth_headers())).json()
+        assert view["status"] in ("Pending", "Running")
+        assert 0.2 <= time.monotonic() - began < 0.6
+
+        view = (await client.get(f"{status_url}?waitSeconds=30", headers=auth_headers())).json()
+        assert view["status"] == "Completed", view  # one call, no polling
+        assert set(view["timings"]) == {"planSeconds", "chunkSeconds", "aggregateSeconds"}
+        assert view["progress"]["chunksDone"] == view["progress"]["chunksTotal"]
+
+        began = time.monotonic()  # an ended run answers at once
+        again = await client.get(f"{status_url}?waitSeconds=30", headers=auth_headers())
+        assert again.json()["status"] == "Completed"
+        assert time.monotonic() - began < 5.0
+
+        doc = runs.read_run("alice", run_id)
+        chart = doc["results"]["symbols"]["GOOG"]["files"]["chart"]
+        assert not runs.results_store().exists(chart)
+        results = await client.get(f"{status_url}/results", headers=auth_headers("viewer"))
+        assert results.status_code == 200, results.text
+        assert set(results.json()["urls"]["GOOG"]) == set(FILES)
+        assert runs.results_store().get(chart).startswith(b"\x89PNG")
+        await asyncio.sleep(0)
+    await http_utils._close_session()
+
+
+async def test_one_chunk_runs_inside_the_plan_with_the_same_results(
+    engine: DurableEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bars = write_bars()
+    _setenv(monkeypatch, BACKTEST_CHUNK_TARGET_SECONDS="3", BACKTEST_INLINE_SMALL_SWEEPS="false")
+    apart = await _start(engine, "apart")
+    _setenv(monkeypatch, BACKTEST_INLINE_SMALL_SWEEPS="true")
+    inline = await _start(engine, "inline")
+    assert apart["runtimeStatus"] == inline["runtimeStatus"] == "Completed"
+    assert _activities(apart) == ["backtest_plan", "backtest_chunk", "backtest_aggregate"]
+    assert _activities(inline) == ["backtest_plan"]
+
+    direct = run_sweep(bars, StrategySpec(strategy="sma_cross", grid=GRID), ExecutionSettings())
+    assert inline["output"]["symbols"]["GOOG"]["digest"] == direct.digest()
+    assert (
+        json.loads(json.dumps(inline["output"]).replace("inline", "apart"))["symbols"]
+        == (apart["output"]["symbols"])
+    )
+    assert inline["customStatus"] == apart["customStatus"]  # done, 1 of 1, the same best
+    assert inline["customStatus"]["stage"] == "done"
+    assert inline["customStatus"]["best"]["symbol"] == "GOOG"
+    store = runs.results_store()
+    first, second = (json.loads(store.get(done["output"]["summary"])) for done in (inline, apart))
+    for summary in (first, second):
+        del summary["chunkStats"]
+    assert json.loads(json.dumps(first).replace("inline", "apart")) == second
+    doc = runs.read_run("alice", "inline")
+    assert doc["status"] == "Completed"
+    assert doc["chunkStats"]["total"] == doc["chunkStats"]["done"] == 1
+    assert set(doc["timings"]) == {"planSeconds", "chunkSeconds", "aggregateSeconds"}
+
+
+@pytest.mark.parametrize("fault", ["always:0", "once:0"])
+async def test_an_inline_failure_falls_back_to_the_activities(
+    engine: DurableEngine, monkeypatch: pytest.MonkeyPatch, fault: str
+) -> None:
+    write_bars()
+    _setenv(
+        monkeypatch,
+        BACKTEST_CHUNK_TARGET_SECONDS="3",
+        ENVIRONMENT="ci",
+        BACKTEST_FAULT_INJECTION=fault,
+    )
+    done = await _start(engine, "faulty")
+    activities = _activities(done)
+    assert activities[:2] == ["backtest_plan", "backtest_chunk"]
+    if fault == "always:0":  # the chunk's own retries, then the error names it as before
+        assert done["runtimeStatus"] == "Failed"
+        assert activities.count("backtest_chunk") == 3
+        error = runs.read_run("alice", "faulty")["error"]
+        assert error.startswith("chunk 0 (GOOG, combinations 0..")
+        assert "after 3 attempts failed: RuntimeError: injected fault" in error
+    else:
+        assert done["runtimeStatus"] == "Completed"
+        assert activities == ["backtest_plan", "backtest_chunk", "backtest_aggregate"]
