@@ -6,14 +6,13 @@ pass typed messages as JSON (`wire`) across the Durable boundary."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Generator
-from typing import Any, TypeVar
+from collections.abc import Generator
+from typing import Any
 
 import azure.durable_functions as df
 from azure.durable_functions.models.Task import TaskState
-from pydantic import BaseModel
 
-from shared import telemetry
+from durable.steps import CHUNK_RETRY, STEP_RETRY, step
 from shared.backtest.runs import (
     AGGREGATE_ACTIVITY,
     BLOCK_ORCHESTRATOR,
@@ -48,11 +47,8 @@ from shared.backtest.runs import (
 
 bp = df.Blueprint()
 
-CHUNK_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=500, max_number_of_attempts=3)
-STEP_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=1000, max_number_of_attempts=2)
 
 Orchestration = Generator[Any, Any, Any]
-M = TypeVar("M", bound=BaseModel)
 _NESTED_FAILURE = re.compile(r"^(?:Failed: )?Orchestrator function '[^']*' failed: ")
 
 
@@ -215,33 +211,26 @@ def backtest_block(context: df.DurableOrchestrationContext) -> Orchestration:
     return [wire(s) for s in summaries]
 
 
-def _step(name: str, body: Callable[[M], Any], message: type[M], payload: dict[str, Any]) -> Any:
-    """Run activity `name`: its typed input from `payload`, its typed output as JSON."""
-    with telemetry.activity(name, payload, run_id=payload.get("runId")):
-        result = body(from_wire(message, payload))
-    return None if result is None else wire(result)
-
-
 @bp.activity_trigger(input_name="job", activity=PLAN_ACTIVITY)
 def backtest_plan(job: dict[str, Any]) -> dict[str, Any]:
-    return _step(PLAN_ACTIVITY, plan_run, RunJob, job)
+    return step(PLAN_ACTIVITY, plan_run, RunJob, job)
 
 
 @bp.activity_trigger(input_name="job", activity=CHUNK_ACTIVITY)
 def backtest_chunk(job: dict[str, Any]) -> dict[str, Any]:
-    return _step(CHUNK_ACTIVITY, run_chunk_item, ChunkTask, job)
+    return step(CHUNK_ACTIVITY, run_chunk_item, ChunkTask, job)
 
 
 @bp.activity_trigger(input_name="job", activity=EVALUATE_ACTIVITY)
 def backtest_evaluate(job: dict[str, Any]) -> dict[str, Any]:
-    return _step(EVALUATE_ACTIVITY, evaluate_item, EvaluateTask, job)
+    return step(EVALUATE_ACTIVITY, evaluate_item, EvaluateTask, job)
 
 
 @bp.activity_trigger(input_name="job", activity=AGGREGATE_ACTIVITY)
 def backtest_aggregate(job: dict[str, Any]) -> dict[str, Any]:
-    return _step(AGGREGATE_ACTIVITY, aggregate_run, AggregateTask, job)
+    return step(AGGREGATE_ACTIVITY, aggregate_run, AggregateTask, job)
 
 
 @bp.activity_trigger(input_name="job", activity=FAILED_ACTIVITY)
 def backtest_failed(job: dict[str, Any]) -> None:
-    _step(FAILED_ACTIVITY, finish_failed, FailedTask, job)
+    step(FAILED_ACTIVITY, finish_failed, FailedTask, job)

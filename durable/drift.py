@@ -5,14 +5,13 @@ does for backtests."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
-from typing import Any, TypeVar
+from collections.abc import Generator
+from typing import Any
 
 import azure.durable_functions as df
 from azure.durable_functions.models.Task import TaskState
-from pydantic import BaseModel
 
-from shared import telemetry
+from durable.steps import CHUNK_RETRY, STEP_RETRY, step
 from shared.backtest.runs.messages import wire
 from shared.drift.runs import (
     DRIFT_ORCHESTRATOR,
@@ -32,11 +31,8 @@ from shared.drift.runs import (
 
 bp = df.Blueprint()
 
-CHUNK_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=500, max_number_of_attempts=3)
-STEP_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=1000, max_number_of_attempts=2)
 
 Orchestration = Generator[Any, Any, Any]
-M = TypeVar("M", bound=BaseModel)
 
 
 class SymbolFailed(Exception):
@@ -88,24 +84,16 @@ def drift_run(context: df.DurableOrchestrationContext) -> Orchestration:
         raise SymbolFailed(message) from None
 
 
-def _step(name: str, body: Callable[[M], Any], message: type[M], payload: dict[str, Any]) -> Any:
-    """Run activity `name`: its typed input from `payload`, its typed output as JSON."""
-    parsed = message.model_validate(payload)
-    with telemetry.activity(name, payload, run_id=getattr(parsed, "run_id", None)):
-        result = body(parsed)
-    return None if result is None else wire(result)
-
-
 @bp.activity_trigger(input_name="task", activity=SYMBOL_ACTIVITY)
 def drift_symbol(task: dict[str, Any]) -> dict[str, Any]:
-    return _step(SYMBOL_ACTIVITY, run_symbol, SymbolTask, task)
+    return step(SYMBOL_ACTIVITY, run_symbol, SymbolTask, task)
 
 
 @bp.activity_trigger(input_name="task", activity=FINISH_ACTIVITY)
 def drift_finish(task: dict[str, Any]) -> None:
-    _step(FINISH_ACTIVITY, finish_run, FinishTask, task)
+    step(FINISH_ACTIVITY, finish_run, FinishTask, task)
 
 
 @bp.activity_trigger(input_name="task", activity=FAILED_ACTIVITY)
 def drift_failed(task: dict[str, Any]) -> None:
-    _step(FAILED_ACTIVITY, fail_run, FailTask, task)
+    step(FAILED_ACTIVITY, fail_run, FailTask, task)

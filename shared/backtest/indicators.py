@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from numba import njit
+from numba import njit, types
 
 from shared.backtest.kernel import frozen
 
@@ -80,6 +80,4 @@ def lowest_before(values: np.ndarray, n: int) -> np.ndarray:
 
 def compiled_signatures() -> list[tuple[Any, tuple[Any, ...]]]:
     """(dispatcher, argument types) of this module's compiled code, as `sma` calls it."""
-    from numba import types
-
     return [(_prefix_mean, (types.Array(types.float64, 1, "C", readonly=True), types.int64))]

@@ -14,7 +14,7 @@ import math
 from typing import Any
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
 
 from shared.backtest.execution import (
     FILL_CLOSE,
@@ -914,7 +914,6 @@ def sweep_kernel(
 def compiled_signatures() -> list[tuple[Any, tuple[Any, ...]]]:
     """(dispatcher, argument types) of every compiled entry point of this module, as the
     wrappers above call them: compiling these leaves nothing to compile on a call."""
-    from numba import types
 
     def ro(dtype: Any, ndim: int) -> Any:
         return types.Array(dtype, ndim, "C", readonly=True)

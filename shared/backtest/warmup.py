@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from shared.backtest import indicators, kernel
+
 log = logging.getLogger(__name__)
 
 AGGREGATE_MODULES = ("pyarrow.parquet", "shared.backtest.chart", "shared.backtest.results")
@@ -43,8 +45,6 @@ class CompileReport:
 
 def entry_points() -> list[tuple[Any, tuple[Any, ...]]]:
     """(numba dispatcher, argument types) of every compiled entry point of the engine."""
-    from shared.backtest import indicators, kernel
-
     return [*kernel.compiled_signatures(), *indicators.compiled_signatures()]
 
 

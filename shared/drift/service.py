@@ -33,14 +33,12 @@ from shared.journal.broker_accounts import account_terms
 from shared.journal.models import BrokerAccount
 from shared.journal.service import journal_of
 from shared.journal.store import Journal
-from shared.market.models import Interval
-from shared.market.symbols import parse_symbol
+from shared.market.models import Interval, check_day
+from shared.market.symbols import distinct_symbols
 from shared.storage.documents import DocumentStore
 
 MAX_SYMBOLS = 20
 MAX_BARS_PER_SYMBOL = 1_000_000
-FIRST_DAY = date(1900, 1, 1)
-LAST_DAY = date(2200, 12, 31)
 
 
 EXECUTION_FIELDS = (
@@ -130,17 +128,12 @@ class DriftRequest(ApiModel):
     @field_validator("symbols")
     @classmethod
     def _symbols(cls, value: list[str]) -> list[str]:
-        cleaned = [parse_symbol(s).text for s in value if s.strip()]
-        if not cleaned:
-            raise ValueError("name at least one symbol")
-        return list(dict.fromkeys(cleaned))
+        return distinct_symbols(value)
 
     @field_validator("start", "end")
     @classmethod
     def _day(cls, value: date) -> date:
-        if not FIRST_DAY <= value <= LAST_DAY:
-            raise ValueError(f"{value} is outside {FIRST_DAY}..{LAST_DAY}")
-        return value
+        return check_day(value)
 
     @field_validator("params", mode="before")
     @classmethod

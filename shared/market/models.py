@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(2200, 12, 31)
+"""The days a request may name (a backtest's or a drift report's `start`/`end`)."""
+
+
+def check_day(value: date) -> date:
+    """`value` if it lies in FIRST_DAY..LAST_DAY, else a ValueError naming the range."""
+    if not FIRST_DAY <= value <= LAST_DAY:
+        raise ValueError(f"{value} is outside {FIRST_DAY}..{LAST_DAY}")
+    return value
+
 
 Interval = Literal["1m", "5m", "15m", "30m", "60m", "1d"]
 INTERVALS: tuple[str, ...] = get_args(Interval)

@@ -284,6 +284,15 @@ def parse_symbol(text: str) -> Symbol:
     raise InvalidInput(f"unknown symbol {text!r}: {HELP}")
 
 
+def distinct_symbols(texts: list[str]) -> list[str]:
+    """The canonical texts of `texts` (blank entries skipped), first occurrence first; a
+    ValueError if none is left (a request's `symbols` field)."""
+    cleaned = [parse_symbol(text).text for text in texts if text.strip()]
+    if not cleaned:
+        raise ValueError("name at least one symbol")
+    return list(dict.fromkeys(cleaned))
+
+
 def parse_symbols(texts: str | list[str]) -> list[Symbol]:
     """Parse a comma-separated string or a list; duplicates dropped, order kept."""
     items = texts.split(",") if isinstance(texts, str) else texts

@@ -17,11 +17,9 @@ from shared.backtest.spec import check_number
 from shared.backtest.strategies.base import not_enough_bars
 from shared.config import Settings, get_settings
 from shared.errors import GridTooLarge, InvalidInput, NotEnoughBars
-from shared.market.models import Interval
-from shared.market.symbols import parse_symbol
+from shared.market.models import FIRST_DAY, LAST_DAY, Interval, check_day
+from shared.market.symbols import distinct_symbols
 
-FIRST_DAY = date(1900, 1, 1)
-LAST_DAY = date(2200, 12, 31)
 MAX_WINDOW_BARS = 10_000_000
 
 
@@ -85,17 +83,12 @@ class BacktestRequest(ApiModel):
     @field_validator("symbols")
     @classmethod
     def _symbols(cls, value: list[str]) -> list[str]:
-        cleaned = [parse_symbol(s).text for s in value if s.strip()]
-        if not cleaned:
-            raise ValueError("name at least one symbol")
-        return list(dict.fromkeys(cleaned))
+        return distinct_symbols(value)
 
     @field_validator("start", "end")
     @classmethod
     def _day(cls, value: date | None) -> date | None:
-        if value is not None and not FIRST_DAY <= value <= LAST_DAY:
-            raise ValueError(f"{value} is outside {FIRST_DAY}..{LAST_DAY}")
-        return value
+        return None if value is None else check_day(value)
 
     @field_validator("execution", mode="before")
     @classmethod
