@@ -46,14 +46,13 @@ from shared.drift.service import (
 )
 from shared.errors import LimitExceeded, NotFound
 from shared.journal.service import journal_of
-from shared.journal.store import Journal
+from shared.journal.store import CONTAINER, Journal
 from shared.market.models import interval_length
 from shared.orchestration import TERMINAL
 from shared.storage.blob import BlobNotFound, BlobStore
 from shared.storage.documents import Document, DocumentNotFound, DocumentStore, Filter, content
 from shared.storage.factory import blob_store, document_store
 
-CONTAINER = "journal"
 KIND = "drift_run"
 DRIFT_ORCHESTRATOR = "drift_run"
 SYMBOL_ACTIVITY = "drift_symbol"

@@ -21,10 +21,10 @@ from shared.auth.caller import Caller
 from shared.config import get_settings
 from shared.errors import InvalidInput, NotFound
 from shared.journal.models import BrokerAccount
+from shared.journal.store import CONTAINER
 from shared.paper.broker import PaperBroker
 from shared.storage.documents import Document, DocumentNotFound, DocumentStore, content
 
-CONTAINER = "journal"
 KIND = "broker_account"
 PAPER_PREFIX = "paper-"
 
