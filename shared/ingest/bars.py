@@ -269,30 +269,45 @@ class BarLake:
         end: datetime | None = None,
         *,
         max_rows: int | None = None,
+        columns: Sequence[str] | None = None,
     ) -> pa.Table:
-        """Bars of one series with start <= ts < end, sorted by ts, without `period`.
+        """Bars of one series with start <= ts < end, sorted by ts, without `period`; with
+        `columns`, only those (and `ts`), in the lake's order: the others are not decoded.
 
+        From a remote store the partitions are fetched a few at a time
+        (`ParquetLake.read_partitions`); only the (at most two) partitions the range cuts are
+        filtered, as in `count`.
         With `max_rows`, reading stops at the first partition that takes the count past it
         and `TooManyBars` names the range holding the first `max_rows` bars, so memory stays
-        within `max_rows` plus one partition."""
+        within `max_rows` plus the partitions read ahead (`READ_AHEAD`)."""
+        names = BAR_COLUMNS
+        if columns is not None:
+            unknown = sorted(set(columns) - set(BAR_COLUMNS))
+            if unknown:
+                raise ValueError(f"not bar columns: {', '.join(unknown)}")
+            names = [name for name in BAR_COLUMNS if name == "ts" or name in columns]
+        schema = pa.schema([BAR_SCHEMA.field(name) for name in names])
         low = period_of(interval, start) if start is not None else ""
         high = period_of(interval, end) if end is not None else "~"
+        periods = [p for p in self.periods(symbol, interval) if low <= p <= high]
+        parts = [{"interval": interval, "symbol": symbol, "period": p} for p in periods]
+        stored = self.lake.read_partitions(DATASET, parts, names)
         tables = []
         rows = 0
-        for period in self.periods(symbol, interval):
-            if not low <= period <= high:
-                continue
-            part = {"interval": interval, "symbol": symbol, "period": period}
-            table = self.lake.read_partition(DATASET, part)
+        for period, table in zip(periods, stored, strict=True):
             if table is None:
                 continue
-            table = _between(table.select(BAR_COLUMNS).cast(BAR_SCHEMA), start, end)
+            table = table.select(names)
+            if not table.schema.equals(schema):
+                table = table.cast(schema)
+            if not low < period < high:
+                table = _between(table, start, end)
             tables.append(table)
             rows += table.num_rows
             if max_rows is not None and rows > max_rows:
                 raise self._too_many(symbol, interval, pa.concat_tables(tables), max_rows)
         if not tables:
-            return BAR_SCHEMA.empty_table()
+            return schema.empty_table()
         return pa.concat_tables(tables).sort_by("ts")
 
     def count(

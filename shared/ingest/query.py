@@ -148,8 +148,9 @@ def lake_bars(
     from shared.storage.factory import lake
 
     begin, stop = _day_bounds(start, end)
-    table = BarLake(lake()).read(symbol, interval, begin, stop, max_rows=max_rows)
-    frame = table.select(["ts", "open", "high", "low", "close", "volume"]).to_pandas()
+    columns = ["open", "high", "low", "close", "volume"]
+    table = BarLake(lake()).read(symbol, interval, begin, stop, max_rows=max_rows, columns=columns)
+    frame = table.select(["ts", *columns]).to_pandas()
     frame["volume"] = frame["volume"].astype(float).fillna(0.0)
     frame.index = pd.DatetimeIndex(frame.pop("ts"))
     return load_bars(frame, symbol=symbol)

@@ -32,6 +32,8 @@ class BlobStore(ABC):
     """
 
     container: str
+    remote: bool = False
+    """Each read is a network round trip: readers of many blobs fetch several at once."""
 
     @abstractmethod
     def put(

@@ -104,6 +104,8 @@ class _DownloadStream(io.RawIOBase):
 class AzureBlobStore(BlobStore):
     """One Blob Storage container."""
 
+    remote = True
+
     def __init__(
         self,
         service: BlobServiceClient,

@@ -33,7 +33,9 @@ from __future__ import annotations
 
 import io
 import operator
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +53,8 @@ COMPACTED_PREFIX = "part-~"
 PARQUET = "application/vnd.apache.parquet"
 ROW = "__lake_row"
 MERGE_ATTEMPTS = 8
+READ_AHEAD = 8
+"""Partitions `read_partitions` fetches ahead of the one it yields."""
 FilterTuple = tuple[str, str, Any]
 
 _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
@@ -198,6 +202,13 @@ def parquet_bytes(table: pa.Table) -> bytes:
     return sink.getvalue()
 
 
+def read_parquet(data: bytes, columns: Sequence[str] | None = None) -> pa.Table:
+    """One small Parquet file's table (only `columns`, if given), read straight from its
+    bytes: the same table `pq.read_table` gives, at about a third of its fixed cost per file
+    (no dataset discovery, no thread pool), which dominates for the lake's small partitions."""
+    return pq.ParquetFile(pa.BufferReader(data)).read(columns=columns, use_threads=False)
+
+
 def dedupe_sorted(table: pa.Table, key: Sequence[str]) -> pa.Table:
     """The last row per key (in table order), sorted by the key."""
     for column in key:
@@ -294,7 +305,7 @@ class ParquetLake:
         if not parts or (len(parts) == 1 and not into_base):
             return None
         try:
-            tables = [pq.read_table(io.BytesIO(self.blobs.get(path))) for path in parts]
+            tables = [read_parquet(self.blobs.get(path)) for path in parts]
         except BlobNotFound:
             return None
         combined = pa.concat_tables(
@@ -326,7 +337,40 @@ class ParquetLake:
             data = self.blobs.get(self.partition_path(dataset, partition))
         except BlobNotFound:
             return None
-        return pq.read_table(io.BytesIO(data), columns=columns)
+        return read_parquet(data, columns)
+
+    def read_partitions(
+        self,
+        dataset: str,
+        partitions: Sequence[Mapping[str, Any]],
+        columns: Sequence[str] | None = None,
+        *,
+        ahead: int | None = None,
+    ) -> Iterator[pa.Table | None]:
+        """`read_partition` of each partition, yielded in order. From a remote store (a
+        round trip per blob) up to `ahead` (default `READ_AHEAD`) more are fetched and
+        decoded on a few threads meanwhile, so at most `ahead` + 1 tables are held beyond
+        what the caller keeps and a caller that stops early stops the reading too. From a
+        local store they are read one after another: the files are in the page cache and
+        the cost per file is Python work, which threads only slow down (measured)."""
+        if ahead is None:
+            ahead = READ_AHEAD if self.blobs.remote else 0
+        if len(partitions) <= 1 or ahead < 1:
+            for partition in partitions:
+                yield self.read_partition(dataset, partition, columns)
+            return
+        pending: deque[Future[pa.Table | None]] = deque()
+        with ThreadPoolExecutor(min(ahead, len(partitions)), "lake-read") as pool:
+            try:
+                for partition in partitions:
+                    pending.append(pool.submit(self.read_partition, dataset, partition, columns))
+                    if len(pending) > ahead:
+                        yield pending.popleft().result()
+                while pending:
+                    yield pending.popleft().result()
+            finally:
+                for future in pending:
+                    future.cancel()
 
     def partition_rows(self, dataset: str, partition: Mapping[str, Any]) -> int:
         """The row count of one partition from its Parquet footer: no row is read or decoded
@@ -383,7 +427,7 @@ class ParquetLake:
     ) -> pa.Table:
         if stored_bytes is None:
             return dedupe_sorted(incoming, key)
-        stored = pq.read_table(io.BytesIO(stored_bytes)).replace_schema_metadata(None)
+        stored = read_parquet(stored_bytes).replace_schema_metadata(None)
         try:
             combined = pa.concat_tables([stored, incoming], promote_options="permissive")
         except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
@@ -437,7 +481,7 @@ class ParquetLake:
         (a compaction folded it into another), the folder is listed and read again."""
         for _attempt in range(MERGE_ATTEMPTS):
             try:
-                return [pq.read_table(io.BytesIO(self.blobs.get(path))) for path in paths]
+                return [read_parquet(self.blobs.get(path)) for path in paths]
             except BlobNotFound:
                 paths = [info.name for info in self._data_files(folder)]
         raise Conflict(f"{folder} kept changing during {MERGE_ATTEMPTS} reads; retry later")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from shared.ingest.bars import BarLake, TooManyBars
 from shared.market.models import Bar
 from shared.storage.factory import lake
+from shared.storage.lake import READ_AHEAD
 
 T0 = datetime(2024, 7, 1, tzinfo=UTC)
 
@@ -80,6 +82,68 @@ def test_max_rows_stops_reading_at_the_partition_that_passes_it() -> None:
     start = datetime(2024, 1, 1, tzinfo=UTC)
     end = datetime(2024, 4, 10, tzinfo=UTC)
     assert store.read("AAPL", "1d", start, end, max_rows=100).num_rows == 100
+
+
+def test_a_remote_store_reads_ahead_on_threads_and_returns_the_same_bars(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """From a remote store (a round trip per blob) the partitions are fetched a few at a
+    time on threads; the table is the one a read in turn gives, and a read refused past
+    `max_rows` fetched at most READ_AHEAD partitions past the one that passed it."""
+    store = BarLake(lake())
+    store.merge([bar(i, 10 + i) for i in range(20 * 366)], ingested_at=T0)
+    periods = store.periods("AAPL", "1d")
+    assert len(periods) == 22
+    in_turn = store.read("AAPL", "1d")
+    cut = store.read(
+        "AAPL", "1d", datetime(2026, 3, 5, tzinfo=UTC), datetime(2039, 7, 1, tzinfo=UTC)
+    )
+    with pytest.raises(TooManyBars) as refused_in_turn:
+        store.read("AAPL", "1d", max_rows=500)
+    threads: set[str] = set()
+    fetched: list[str] = []
+    real = store.lake.read_partition
+
+    def recording(
+        dataset: str, partition: Mapping[str, Any], columns: Sequence[str] | None = None
+    ) -> pa.Table | None:
+        threads.add(threading.current_thread().name)
+        fetched.append(partition["period"])
+        return real(dataset, partition, columns)
+
+    store.lake.read_partition = recording  # type: ignore[method-assign]
+    monkeypatch.setattr(store.lake.blobs, "remote", True)
+    ahead = store.read("AAPL", "1d")
+    assert ahead.equals(in_turn, check_metadata=True)
+    assert ahead.num_rows == 20 * 366
+    assert all(name.startswith("lake-read") for name in threads)
+    assert sorted(fetched) == periods
+    again = store.read(
+        "AAPL", "1d", datetime(2026, 3, 5, tzinfo=UTC), datetime(2039, 7, 1, tzinfo=UTC)
+    )
+    assert again.equals(cut, check_metadata=True)
+    assert again.num_rows == len(set(again["ts"].to_pylist())) > 4800
+    fetched.clear()
+    with pytest.raises(TooManyBars) as refused:
+        store.read("AAPL", "1d", max_rows=500)
+    assert refused.value.detail == refused_in_turn.value.detail
+    assert len(fetched) <= 3 + READ_AHEAD < len(periods)  # 5 + 366 + 365 bars pass 500 at 2025
+
+
+def test_a_read_of_some_columns_is_the_full_read_narrowed() -> None:
+    store = BarLake(lake())
+    store.merge([bar(i, 10 + i) for i in range(800)], ingested_at=T0)
+    start, end = datetime(2024, 2, 29, 12, tzinfo=UTC), datetime(2025, 3, 1, tzinfo=UTC)
+    full = store.read("AAPL", "1d", start, end)
+    some = store.read("AAPL", "1d", start, end, columns=["volume", "close"])
+    assert some.column_names == ["ts", "close", "volume"]
+    assert some.equals(full.select(["ts", "close", "volume"]), check_metadata=True)
+    assert some.num_rows == 365  # 2024-03-01 .. 2025-02-28
+    empty = store.read("AAPL", "1d", datetime(2030, 1, 1, tzinfo=UTC), columns=["close"])
+    assert empty.column_names == ["ts", "close"]
+    assert empty.num_rows == 0
+    with pytest.raises(ValueError, match="not bar columns: period"):
+        store.read("AAPL", "1d", columns=["close", "period"])
 
 
 def test_unchanged_rows_keep_their_ingested_at_and_bytes() -> None:

@@ -326,3 +326,22 @@ def test_overlapping_compactions_lose_nothing(blob_store: BlobStore) -> None:
     assert folded is not None
     assert folded.rows == 15
     assert lake.read("bars").num_rows == 15
+
+
+@pytest.mark.parametrize("ahead", [0, 1, 3, None])
+def test_read_partitions_yields_each_partition_in_order(
+    lake: ParquetLake, ahead: int | None
+) -> None:
+    """In turn or read ahead on threads: each partition's table (None where there is
+    none) in the order asked, equal to `read_partition`'s."""
+    lake.merge("bars", bars("AAPL", 900), partition_by=PARTS, key=["ts"])
+    wanted = [
+        {"interval": "1d", "symbol": "AAPL", "year": year}
+        for year in (2026, 2023, 1999, 2024, 2025)
+    ]
+    tables = list(lake.read_partitions("bars", wanted, ["ts", "close"], ahead=ahead))
+    assert tables[2] is None
+    assert [t.num_rows if t is not None else 0 for t in tables] == [165, 4, 0, 366, 365]
+    for partition, table in zip(wanted, tables, strict=True):
+        expected = lake.read_partition("bars", partition, ["ts", "close"])
+        assert table == expected
