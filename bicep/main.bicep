@@ -297,6 +297,7 @@ var appSettings = [
 
   { name: 'DRIFT_SYNC_MAX_BARS', value: '20000' }
   { name: 'DRIFT_ACTIVE_RUNS_PER_ACCOUNT', value: '2' }
+  { name: 'BROKER_ACCOUNT_TERMS_PER_ACCOUNT', value: '100' }
 
   { name: 'PAPER_SLIPPAGE_BPS', value: '5' }
   { name: 'PAPER_DEFAULT_STARTING_CASH', value: '100000' }

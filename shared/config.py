@@ -327,6 +327,13 @@ class Settings(BaseSettings):
         description="Most fanned-out drift runs one journal may have Pending or Running (started "
         "in the last hour) at once; another is refused (422, the limit named).",
     )
+    broker_account_terms_per_account: int = Field(
+        100,
+        ge=1,
+        le=10_000,
+        description="Most broker accounts one journal may state execution terms for; terms for "
+        "another are refused (422, the limit named).",
+    )
 
     # --- observability --------------------------------------------------------------------
     applicationinsights_connection_string: str | None = Field(

@@ -23,7 +23,13 @@ from shared.errors import InvalidInput, NotFound
 from shared.journal.models import BrokerAccount
 from shared.journal.store import CONTAINER
 from shared.paper.broker import PaperBroker
-from shared.storage.documents import Document, DocumentNotFound, DocumentStore, content
+from shared.storage.documents import (
+    Document,
+    DocumentNotFound,
+    DocumentStore,
+    Filter,
+    content,
+)
 
 KIND = "broker_account"
 PAPER_PREFIX = "paper-"
@@ -94,6 +100,16 @@ def save_terms(
     docs: DocumentStore, account: str, broker_account: str, terms: BrokerAccountTermsIn
 ) -> BrokerAccountTerms:
     """Replace a broker account's terms (idempotent: the same body twice stores it once)."""
+    try:
+        docs.read(CONTAINER, _doc_id(broker_account), account)
+    except DocumentNotFound:
+        limit = get_settings().broker_account_terms_per_account
+        stated = docs.query(CONTAINER, account, [Filter("kind", "=", KIND)], limit=limit)
+        if len(stated.items) >= limit:
+            raise InvalidInput(
+                f"a journal may state terms for at most {limit} broker accounts "
+                "(BROKER_ACCOUNT_TERMS_PER_ACCOUNT); replace an existing account's terms instead"
+            ) from None
     saved = BrokerAccountTerms(
         broker_account=broker_account, updated_at=datetime.now(UTC), **terms.model_dump()
     )

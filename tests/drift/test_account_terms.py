@@ -14,6 +14,7 @@ from shared.ingest.bars import BarLake
 from shared.journal.store import forget_cache
 from shared.storage.factory import lake
 from tests.drift.conftest import SYMBOL, frame_of, walk
+from testsupport.routes import assert_problem
 
 BARS = walk()
 TERMS_ROUTE = "journal/broker-accounts/{brokerAccount}"
@@ -141,3 +142,19 @@ async def test_bad_terms_are_problem_json_naming_them(call, path, body, role, st
     assert reply.status == status, reply.body
     assert reply.mimetype == "application/problem+json"
     assert needle in reply.body.decode()
+
+
+async def test_terms_are_kept_for_a_bounded_number_of_broker_accounts(call, monkeypatch):
+    """Each broker account's terms are a stored document: a journal may state them for at
+    most BROKER_ACCOUNT_TERMS_PER_ACCOUNT accounts; replacing existing terms stays allowed."""
+    monkeypatch.setenv("BROKER_ACCOUNT_TERMS_PER_ACCOUNT", "3")
+    get_settings.cache_clear()
+    for name in ("A1", "A2", "A3"):
+        put = await call("PUT", TERMS_ROUTE, params={"brokerAccount": name}, body=TERMS)
+        assert put.status == 200, put.body
+    fourth = await call("PUT", TERMS_ROUTE, params={"brokerAccount": "A4"}, body=TERMS)
+    assert_problem(fourth, 422, "Invalid input", "at most 3 broker accounts")
+    replaced = await call("PUT", TERMS_ROUTE, params={"brokerAccount": "A2"}, body={"cash": 7})
+    assert (replaced.status, replaced.json["cash"]) == (200, 7)
+    missing = await call("GET", TERMS_ROUTE, params={"brokerAccount": "A4"}, role="viewer")
+    assert missing.json["cash"] is None
