@@ -12,7 +12,7 @@ app makes meanwhile is re-read, never overwritten. Only field names change: top-
 lose) and the keys of the records in the nested maps listed in `NESTED` (a paper account's
 positions, settlements and reservations). Values and free-form nested data (a strategy's
 `spec` parameters, a replayed response `body`, an audit record's `detail`) are left alone.
-Run documents (`backtests`) are the run service's and migrate with it.
+Run documents (`backtests`) were camelCase already.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The run document (container `backtests`, one per run, partitioned by account): created when
 a run starts, updated by the run's steps and by a cancel through ONE path, `update_run`.
 
-Stored names are camelCase (the team's casing for every stored document); a document written
-with snake_case names is read too (`RunDocument` accepts both)."""
+Stored names are camelCase, as run documents always were (so `tools/migrate_casing.py` has
+nothing to move here)."""
 
 from __future__ import annotations
 
