@@ -230,6 +230,62 @@ def _prefix_sums_compiled(values: np.ndarray) -> np.ndarray:
     return out
 
 
+# Where two lines stand (`_side`): a above b, a below b, equal, either NaN.
+ABOVE, BELOW, LEVEL, UNSET = 1, -1, 0, 2
+
+
+@njit(cache=True, inline="always")
+def _side(a: float, b: float) -> int:
+    """ABOVE, BELOW, LEVEL or UNSET (either is NaN), without a branch."""
+    return 2 - int(a > b) - 3 * int(a < b) - 2 * int(a == b)
+
+
+@njit(cache=True, inline="always")
+def _cross_events(
+    sticky: bool, sides: np.ndarray, n: int, first_bar: int, ev_bar: np.ndarray, ev_code: np.ndarray
+) -> int:
+    """The events of the cross rules from the side of every bar (`sides`, padded with its
+    last value to a multiple of 8 bytes). They can fire only where the side changes, and
+    their state holds in between, so the bars are scanned eight at a time for a change."""
+    words = sides.view(np.uint64)
+    ever_below = False
+    ever_above = False
+    prev = UNSET
+    carry = np.uint64(UNSET)
+    count = 0
+    for k in range(words.shape[0]):
+        word = words[k]
+        shifted = (word << np.uint64(8)) | carry  # each byte's previous bar, bytewise
+        carry = word >> np.uint64(56)
+        if word == shifted:
+            continue
+        for i in range(8 * k, 8 * k + 8):
+            side = int(sides[i])
+            if side == prev:
+                continue
+            ev = 0
+            if sticky:
+                if side == UNSET:
+                    ever_below = False
+                    ever_above = False
+                elif side == ABOVE:
+                    ev = 1 if ever_below else 0
+                    ever_above = True
+                elif side == BELOW:
+                    ev = -1 if ever_above else 0
+                    ever_below = True
+            elif side == ABOVE and prev == BELOW:
+                ev = 2
+            elif side == BELOW and prev == ABOVE:
+                ev = -2
+            prev = side
+            if ev != 0 and first_bar <= i < n:
+                ev_bar[count] = i
+                ev_code[count] = ev
+                count += 1
+    return count
+
+
 @njit(cache=True, error_model="numpy")
 def _events(
     code: int,
@@ -240,95 +296,30 @@ def _events(
     first_bar: int,
     ev_bar: np.ndarray,
     ev_code: np.ndarray,
+    sides: np.ndarray,
 ) -> int:
     """Phase one of a combination: the bars where its rule fires and what it says (+-1 go
     long/short-or-flat, +-2 the same but close and re-open a position already that way).
-    One loop per rule (the rule is fixed for the whole run)."""
+    One loop per rule (the rule is fixed for the whole run); the cross rules first take
+    the side of every bar in a loop the compiler vectorises, into `sides` (n rounded up to
+    a multiple of 8 bytes)."""
     n = close.shape[0]
     prefix = code in (RULE_CROSS_PREFIX, RULE_CROSS_STICKY_PREFIX)
     la = lines[0] if prefix else lines[ia[0]]
     lb = lines[0] if prefix else lines[ia[ia.shape[0] - 1]]
     count = 0
-    if prefix:
-        sticky = code == RULE_CROSS_STICKY_PREFIX
-        ever_below = False
-        ever_above = False
-        a_prev = np.nan
-        b_prev = np.nan
-        for i in range(n):
-            a = _window_mean(la, i, ia[0])
-            b = _window_mean(la, i, ia[1])
-            ev = 0
-            if sticky:
-                if np.isnan(a) or np.isnan(b):
-                    ever_below = False
-                    ever_above = False
-                elif a > b:
-                    if ever_below and not (a_prev > b_prev) and i >= first_bar:
-                        ev = 1
-                    ever_above = True
-                elif a < b:
-                    if ever_above and not (a_prev < b_prev) and i >= first_bar:
-                        ev = -1
-                    ever_below = True
-            elif i >= first_bar:
-                if a_prev < b_prev and a > b:
-                    ev = 2
-                elif a_prev > b_prev and a < b:
-                    ev = -2
-            a_prev = a
-            b_prev = b
-            if ev != 0:
-                ev_bar[count] = i
-                ev_code[count] = ev
-                count += 1
-        return count
-    if code == RULE_CROSS:
-        a_prev = np.nan
-        b_prev = np.nan
-        for i in range(n):
-            a = la[i]
-            b = lb[i]
-            if i >= first_bar:
-                ev = 0
-                if a_prev < b_prev and a > b:
-                    ev = 2
-                elif a_prev > b_prev and a < b:
-                    ev = -2
-                if ev != 0:
-                    ev_bar[count] = i
-                    ev_code[count] = ev
-                    count += 1
-            a_prev = a
-            b_prev = b
-        return count
-    if code == RULE_CROSS_STICKY:
-        ever_below = False
-        ever_above = False
-        a_prev = np.nan
-        b_prev = np.nan
-        for i in range(n):
-            a = la[i]
-            b = lb[i]
-            ev = 0
-            if np.isnan(a) or np.isnan(b):
-                ever_below = False
-                ever_above = False
-            elif a > b:
-                if ever_below and not (a_prev > b_prev) and i >= first_bar:
-                    ev = 1
-                ever_above = True
-            elif a < b:
-                if ever_above and not (a_prev < b_prev) and i >= first_bar:
-                    ev = -1
-                ever_below = True
-            a_prev = a
-            b_prev = b
-            if ev != 0:
-                ev_bar[count] = i
-                ev_code[count] = ev
-                count += 1
-        return count
+    if code in (RULE_CROSS, RULE_CROSS_STICKY, RULE_CROSS_PREFIX, RULE_CROSS_STICKY_PREFIX):
+        if prefix:
+            fast, slow = ia[0], ia[1]
+            for i in range(n):
+                sides[i] = np.int8(_side(_window_mean(la, i, fast), _window_mean(la, i, slow)))
+        else:
+            for i in range(n):
+                sides[i] = np.int8(_side(la[i], lb[i]))
+        for i in range(n, sides.shape[0]):
+            sides[i] = sides[n - 1]
+        sticky = code in (RULE_CROSS_STICKY, RULE_CROSS_STICKY_PREFIX)
+        return _cross_events(sticky, sides, n, first_bar, ev_bar, ev_code)
     if code == RULE_MACD:
         first_bar = max(first_bar, 1)
         sig_ema = np.nan
@@ -542,7 +533,8 @@ def _run_one_compiled(
 
     ev_bar = np.empty(n + 1, dtype=np.int32)
     ev_code = np.empty(n + 1, dtype=np.int8)
-    n_ev = _events(code, close, lines, ia, fa, max(first_bar, trade_start), ev_bar, ev_code)
+    sides = np.empty((n + 7) // 8 * 8, dtype=np.int8)
+    n_ev = _events(code, close, lines, ia, fa, max(first_bar, trade_start), ev_bar, ev_code, sides)
     k_ev = 0
     next_ev = ev_bar[0] if n_ev > 0 else n
     i = 0
@@ -620,6 +612,40 @@ def _run_one_compiled(
                     pending = ev
 
         j = i
+        if pos != 0.0 and have_prev and not (record or ruined) and i >= trade_start:
+            # Held through quiet bars: the loop below without what cannot happen here (and
+            # with few live values, so its sums stay in registers). A period whose equity
+            # equals the last one's is no special case: its return, +0.0, leaves every
+            # sum as it was. The drawdown test reads one level, kept equal to
+            # peak * (1 - max_dd).
+            held = pos * entry
+            dd_level = peak * (1.0 - max_dd)
+            while j < stop:
+                equity = cash + (close[j] * pos - held)
+                if equity <= 0.0:
+                    break
+                if equity >= peak:
+                    if j - last_zero > 1:
+                        max_dur_bars = max(max_dur_bars, j - last_zero)
+                        max_dur_ns = max(max_dur_ns, ts[j] - ts[last_zero])
+                    last_zero = j
+                    peak = max(peak, equity)
+                    dd_level = peak * (1.0 - max_dd)
+                elif equity < dd_level:
+                    max_dd = 1.0 - equity / peak
+                    dd_level = peak * (1.0 - max_dd)
+                if period_end[j]:
+                    r = equity / prev_eq - 1.0
+                    n_ret += 1
+                    r2 = r * r
+                    s1 += r
+                    s2 += r2
+                    s3 += r2 * r
+                    s4 += r2 * r2
+                    rn = min(r, 0.0)
+                    sneg2 += rn * rn
+                    prev_eq = equity
+                j += 1
         while j < stop:
             # ---- 4. equity at the close, drawdown, period returns
             equity = cash + (close[j] * pos - pos * entry) if pos != 0.0 else cash
