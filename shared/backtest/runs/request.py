@@ -159,7 +159,7 @@ def validate_request(request: BacktestRequest, settings: Settings | None = None)
             "raise the setting"
         )
     combos = spec.combinations()  # NoValidCombination if none
-    worst = max(combos, key=strategy.bars_needed)
+    worst = strategy.most_demanding(combos)
     needed = strategy.bars_needed(worst)
     wf = request.walk_forward
     for symbol in request.symbols:

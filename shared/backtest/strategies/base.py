@@ -103,13 +103,23 @@ class Strategy:
         more to act on it."""
         return self.warmup(params) + 2
 
-    def check_fits(self, bars: BarsFrame, combos: Sequence[Combo]) -> None:
+    def most_demanding(self, combos: Sequence[Combo], warm: np.ndarray | None = None) -> Combo:
+        """The first of `combos` with the longest warm-up (so the most bars needed); `warm`
+        as in `check_fits`."""
+        if warm is None:
+            warm = np.fromiter(map(self.warmup, combos), np.int64, len(combos))
+        return combos[int(np.argmax(warm))]
+
+    def check_fits(
+        self, bars: BarsFrame, combos: Sequence[Combo], warm: np.ndarray | None = None
+    ) -> None:
         """`NotEnoughBars` naming the combination with the longest warm-up if it does not
         fit `bars`, e.g. "sma_cross slow=300 needs 301 bars, GOOG 2024-01-01..2024-03-01
-        has 41"."""
+        has 41". `warm`, when given, is each combination's `warmup` already computed (a
+        plan's `warm_bar`), so a large batch costs one array maximum."""
         if not combos:
             return
-        worst = max(combos, key=self.bars_needed)
+        worst = self.most_demanding(combos, warm)
         needed = self.bars_needed(worst)
         if needed > len(bars):
             raise NotEnoughBars(not_enough_bars(self, worst, needed, bars))
@@ -198,14 +208,15 @@ class Strategy:
         bars and a combination whose warm-up does not fit (`NotEnoughBars`)."""
         if len(bars) < 2:
             raise InvalidInput(f"a backtest needs at least 2 bars, got {len(bars)}")
-        self.check_fits(bars, combos)
         plan = self.plan(bars, combos, self.resolve_options(options))
         if plan is not None:
+            self.check_fits(bars, combos, plan.warm_bar)
             return plan
+        warm = np.fromiter(map(self.warmup, combos), np.int64, len(combos))
+        self.check_fits(bars, combos, warm)
         lines = np.empty((len(combos), len(bars)), dtype=np.float64)
         for k, combo in enumerate(combos):
             lines[k] = np.asarray(self.signals(bars, combo), dtype=np.float64)
-        warm = np.array([self.warmup(c) for c in combos], dtype=np.int64)
         return KernelPlan(
             RULE_SIGNALS,
             lines,
