@@ -246,7 +246,8 @@ def _cross_events(
 ) -> int:
     """The events of the cross rules from the side of every bar (`sides`, padded with its
     last value to a multiple of 8 bytes). They can fire only where the side changes, and
-    their state holds in between, so the bars are scanned eight at a time for a change."""
+    their state holds in between, so the bars are scanned eight at a time for a change
+    (byte j of a word is bar 8k + j: little-endian, as on every target numba supports)."""
     words = sides.view(np.uint64)
     ever_below = False
     ever_above = False
@@ -311,8 +312,13 @@ def _events(
     if code in (RULE_CROSS, RULE_CROSS_STICKY, RULE_CROSS_PREFIX, RULE_CROSS_STICKY_PREFIX):
         if prefix:
             fast, slow = ia[0], ia[1]
-            for i in range(n):
+            full = min(max(fast, slow), n)  # from here both windows are full: no branch
+            for i in range(full):
                 sides[i] = np.int8(_side(_window_mean(la, i, fast), _window_mean(la, i, slow)))
+            for i in range(full, n):
+                a = (la[i] - la[i - fast]) / fast
+                b = (la[i] - la[i - slow]) / slow
+                sides[i] = np.int8(_side(a, b))
         else:
             for i in range(n):
                 sides[i] = np.int8(_side(la[i], lb[i]))
