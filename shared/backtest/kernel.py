@@ -412,6 +412,17 @@ def _events(
     return count
 
 
+@njit(cache=True, inline="always")
+def _add_return(
+    r: float, s1: float, s2: float, s3: float, s4: float, sneg2: float
+) -> tuple[float, float, float, float, float]:
+    """The running sums of a period return `r`: its first four powers and its downside
+    square (for the Sharpe, Sortino and probabilistic Sharpe ratios)."""
+    r2 = r * r
+    rn = min(r, 0.0)
+    return s1 + r, s2 + r2, s3 + r2 * r, s4 + r2 * r2, sneg2 + rn * rn
+
+
 @njit(cache=True)
 def _inputs_fit(
     code: int,
@@ -641,15 +652,10 @@ def _run_one_compiled(
                     max_dd = 1.0 - equity / peak
                     dd_level = peak * (1.0 - max_dd)
                 if period_end[j]:
-                    r = equity / prev_eq - 1.0
                     n_ret += 1
-                    r2 = r * r
-                    s1 += r
-                    s2 += r2
-                    s3 += r2 * r
-                    s4 += r2 * r2
-                    rn = min(r, 0.0)
-                    sneg2 += rn * rn
+                    s1, s2, s3, s4, sneg2 = _add_return(
+                        equity / prev_eq - 1.0, s1, s2, s3, s4, sneg2
+                    )
                     prev_eq = equity
                 j += 1
         while j < stop:
@@ -677,15 +683,10 @@ def _run_one_compiled(
                 if have_prev and equity == prev_eq:
                     n_ret += 1
                 elif have_prev:
-                    r = equity / prev_eq - 1.0
                     n_ret += 1
-                    r2 = r * r
-                    s1 += r
-                    s2 += r2
-                    s3 += r2 * r
-                    s4 += r2 * r2
-                    rn = min(r, 0.0)
-                    sneg2 += rn * rn
+                    s1, s2, s3, s4, sneg2 = _add_return(
+                        equity / prev_eq - 1.0, s1, s2, s3, s4, sneg2
+                    )
                     if equity <= 0.0:
                         nonpositive = True
                 else:
