@@ -68,8 +68,6 @@ async def _write_under_lease(doc: StoredRun) -> None:
     deadline = loop.time() + settings.backtest_files_wait_seconds
     interval = POLL_FIRST_INTERVAL
     while not await asyncio.to_thread(claim_files_lease, account_id, run_id, holder, seconds):
-        if not await asyncio.to_thread(missing_files, doc):
-            return  # the holder wrote them
         remaining = deadline - loop.time()
         if remaining <= 0:
             raise ResultsPreparing(
@@ -79,6 +77,8 @@ async def _write_under_lease(doc: StoredRun) -> None:
             )
         await asyncio.sleep(min(interval, remaining))
         interval = min(interval * 2, POLL_MAX_INTERVAL)
+        if not await asyncio.to_thread(missing_files, doc):
+            return  # the holder wrote them
     try:
         work = asyncio.ensure_future(offload.run_cpu(write_result_files, doc))
         while not (await asyncio.wait({work}, timeout=seconds / 3))[0]:
