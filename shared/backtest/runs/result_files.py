@@ -39,12 +39,10 @@ async def ensure_result_files(doc: StoredRun) -> None:
     """Return once the files behind the run's result URLs exist, writing them if none has
     (see the module docstring); `ResultsPreparing` if another process is still writing them
     after BACKTEST_FILES_WAIT_SECONDS."""
-    if not await asyncio.to_thread(missing_files, doc):
-        return
     run_id = doc["id"]
     task = _in_flight.get(run_id)
     if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
-        task = asyncio.ensure_future(_write_under_lease(doc))
+        task = asyncio.ensure_future(_write_missing(doc))
         _in_flight[run_id] = task
         task.add_done_callback(lambda done: _forget(run_id, done))
     await asyncio.shield(task)  # a caller that goes away leaves the write to the others
@@ -57,9 +55,12 @@ def _forget(run_id: str, task: asyncio.Task[None]) -> None:
         task.exception()  # retrieved: the callers that awaited it raised it
 
 
-async def _write_under_lease(doc: StoredRun) -> None:
-    """Take the run's files lease and write the missing files; while another holds it, wait
-    (polling, backoff 50 ms doubling to 1 s) for its files, its release or its expiry."""
+async def _write_missing(doc: StoredRun) -> None:
+    """If files are missing, take the run's files lease and write them; while another holds
+    it, wait (polling, backoff 50 ms doubling to 1 s) for its files, its release or its
+    expiry."""
+    if not await asyncio.to_thread(missing_files, doc):
+        return
     settings = get_settings()
     seconds = settings.backtest_files_lease_seconds
     account_id, run_id = doc["pk"], doc["id"]
