@@ -291,6 +291,8 @@ var appSettings = [
   { name: 'BACKTEST_CHUNK_TARGET_SECONDS', value: '3' }
   { name: 'BACKTEST_MAX_CHUNKS_PER_ORCHESTRATION', value: '64' }
   { name: 'BACKTEST_LAZY_FILES', value: 'true' }
+  { name: 'BACKTEST_FILES_LEASE_SECONDS', value: '30' }
+  { name: 'BACKTEST_FILES_WAIT_SECONDS', value: '5' }
   { name: 'BACKTEST_INLINE_SMALL_SWEEPS', value: 'true' }
   { name: 'BACKTEST_WORKERS', value: '1' }
   { name: 'BACKTEST_FAULT_INJECTION', value: '' }

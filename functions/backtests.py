@@ -126,8 +126,11 @@ async def backtests_status(
     "backtests/{run_id}/results",
     role="viewer",
     summary="A finished backtest's summary and signed result URLs",
+    description="The first request writes the files behind the URLs, once per run; one "
+    "made while another process is still writing them answers 503 "
+    "(/problems/results-preparing) with Retry-After.",
     response=RunResults,
-    errors=(404, 409),
+    errors=(404, 409, 503),
     durable_client=True,
 )
 async def backtests_results(

@@ -501,6 +501,9 @@ def _error_response(error: DomainError) -> func.HttpResponse:
     challenge = getattr(error, "www_authenticate", None)
     if challenge:
         response.headers["WWW-Authenticate"] = challenge
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
     return response
 
 

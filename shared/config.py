@@ -299,6 +299,21 @@ class Settings(BaseSettings):
         "chart) when its results are first asked for; false: the aggregate writes them "
         "before the run completes.",
     )
+    backtest_files_lease_seconds: float = Field(
+        30.0,
+        ge=5,
+        le=600,
+        description="How long a results request's lease on writing a run's lazy result files "
+        "(BACKTEST_LAZY_FILES) lasts; its holder renews it every third of that while it "
+        "writes, so one that died blocks the files at most this long.",
+    )
+    backtest_files_wait_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=30,
+        description="How long a results request waits for another process writing the "
+        "run's lazy result files before it answers 503 with Retry-After.",
+    )
     backtest_inline_small_sweeps: bool = Field(
         True,
         description="A sweep of one chunk (no walk-forward) runs its chunk and its fan-in "

@@ -103,3 +103,16 @@ class Unavailable(DomainError):
 
     status = 503
     title = "Service unavailable"
+
+
+class ResultsPreparing(Unavailable):
+    """A run's result files are being written by another request: retry after `retry_after`
+    seconds (the HTTP layer sends it as `Retry-After`)."""
+
+    type = "/problems/results-preparing"
+    title = "Results being prepared"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+        self.extensions = {"retryAfter": retry_after}

@@ -8,9 +8,10 @@
 
 Modules: `request` (the request and its validation), `messages` (typed messages between the
 steps), `orchestration` (orchestration names, the custom status `Progress`), `status` (the
-one set of terminal states), `activities` and `fanin` (the activity bodies), `documents` (the
-run document and its one update path), `data` (bars and result blobs), `views` (what the API
-shows), `service` (the run service). `durable/` holds only the orchestrators and one-line
+one set of terminal states), `activities` and `fanin` (the activity bodies), `result_files`
+(the lazy result files, written once per run at a time), `documents` (the run document and
+its one update path), `data` (bars and result blobs), `views` (what the API shows), `service`
+(the run service). `durable/` holds only the orchestrators and one-line
 activities over these."""
 
 from shared.backtest.runs.activities import (

@@ -1,12 +1,14 @@
 """The run document (container `backtests`, one per run, partitioned by account): created when
-a run starts, updated by the run's steps and by a cancel through ONE path, `update_run`.
+a run starts, updated by the run's steps and by a cancel through ONE path, `update_run`
+(the lease on writing its lazy result files through `claim_files_lease`/`release_files_lease`,
+over the same `DocumentStore.update`).
 
 Stored names are camelCase, as run documents always were (so `tools/migrate_casing.py` has
 nothing to move here)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ConfigDict, Field
@@ -22,6 +24,10 @@ RUNS_CONTAINER = "backtests"
 FINAL_FIELDS = frozenset({"status", "completedAt", "error"})
 """What a run that already ended keeps: a late step cannot turn a cancelled run back to
 Running, nor overwrite why it ended."""
+FILES_LEASE = "filesLease"
+"""The field of a run document naming who writes its lazy result files (BACKTEST_LAZY_FILES)
+and until when: `{"holder": ..., "expiresAt": ISO time}`, set by `claim_files_lease` and
+removed by `release_files_lease`."""
 
 
 def now_iso() -> str:
@@ -102,6 +108,47 @@ def update_run(account_id: str, run_id: str, **fields: Any) -> None:
         document_store().update(RUNS_CONTAINER, run_id, account_id, change)
     except DocumentNotFound:
         return
+
+
+def claim_files_lease(account_id: str, run_id: str, holder: str, seconds: float) -> bool:
+    """Take (or, for its holder, renew) the lease on writing the run's lazy result files
+    (`FILES_LEASE`) for `seconds`, through `DocumentStore.update`. False, and nothing
+    written, while another holder's lease has not expired; a lease past its `expiresAt` (its
+    holder died) is taken over. `DocumentNotFound` if the run is gone."""
+    now = datetime.now(UTC)
+    expires = (now + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
+
+    def change(doc: Document) -> Document | None:
+        lease = doc.get(FILES_LEASE)
+        if isinstance(lease, dict) and lease.get("holder") != holder and lease_expiry(lease) > now:
+            return None
+        return {**doc, FILES_LEASE: {"holder": holder, "expiresAt": expires}}
+
+    return document_store().update(RUNS_CONTAINER, run_id, account_id, change) is not None
+
+
+def release_files_lease(account_id: str, run_id: str, holder: str) -> None:
+    """Drop `holder`'s lease on the run's files (one that another has taken over is left)."""
+
+    def change(doc: Document) -> Document | None:
+        lease = doc.get(FILES_LEASE)
+        if not isinstance(lease, dict) or lease.get("holder") != holder:
+            return None
+        return {key: value for key, value in doc.items() if key != FILES_LEASE}
+
+    try:
+        document_store().update(RUNS_CONTAINER, run_id, account_id, change)
+    except DocumentNotFound:
+        return
+
+
+def lease_expiry(lease: dict[str, Any]) -> datetime:
+    """When a stored lease ends; one that cannot be read has ended."""
+    try:
+        expiry = datetime.fromisoformat(str(lease["expiresAt"]))
+    except (KeyError, ValueError):
+        return datetime.min.replace(tzinfo=UTC)
+    return expiry if expiry.tzinfo else expiry.replace(tzinfo=UTC)
 
 
 def read_run(account_id: str, run_id: str) -> dict[str, Any]:

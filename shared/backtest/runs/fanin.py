@@ -147,22 +147,30 @@ def aggregate_run(task: AggregateTask) -> RunOutput:
     return RunOutput(summary=summary_name, symbols=compact, chunk_stats=stats)
 
 
+def missing_files(doc: StoredRun) -> list[str]:
+    """The symbols of a completed sweep whose result files are not written yet: their
+    chart.png, written last, is missing (BACKTEST_LAZY_FILES). Walk-forward runs write theirs
+    in the aggregate and runs that have not completed have none: both miss nothing."""
+    request = BacktestRequest.model_validate(stored(doc, "request"))
+    if request.walk_forward is not None or stored(doc, "status") != "Completed":
+        return []
+    store = results_store()
+    return [s for s in request.symbols if not store.exists(f"runs/{doc['id']}/{s}/chart.png")]
+
+
 def write_result_files(doc: StoredRun) -> int:
     """Write the files behind a completed sweep's result URLs that its aggregate left for
     the first results request (BACKTEST_LAZY_FILES): each symbol's chunks merged again, then
-    `write_results`, byte for byte what the aggregate would have written. Idempotent: a
-    symbol whose chart.png (its last file) exists is skipped, and two callers at once write
-    the same bytes. Returns how many symbols it wrote."""
+    `write_results`, byte for byte what the aggregate would have written. Idempotent: only
+    the `missing_files` symbols are written, and two callers at once write the same bytes
+    (`shared.backtest.runs.result_files` makes that once per run at a time). Returns how
+    many symbols it wrote."""
     request = BacktestRequest.model_validate(stored(doc, "request"))
-    if request.walk_forward is not None or stored(doc, "status") != "Completed":
-        return 0
     store = results_store()
     run_id = doc["id"]
     written = 0
-    for symbol in request.symbols:
+    for symbol in missing_files(doc):
         base = f"runs/{run_id}/{symbol}"
-        if store.exists(f"{base}/chart.png"):
-            continue
         bars = load_snapshot(snapshot_blob(run_id, symbol), symbol)
         refs = [info.name for info in store.list(chunks_prefix(run_id, symbol))]
         sweep = sweep_of(request.spec, request.execution, symbol, refs, len(bars))

@@ -25,10 +25,10 @@ from shared.backtest.runs.documents import (
     read_run,
     update_run,
 )
-from shared.backtest.runs.fanin import write_result_files
 from shared.backtest.runs.messages import RunJob, wire
 from shared.backtest.runs.orchestration import RUN_ORCHESTRATOR, Progress, block_instance_id
 from shared.backtest.runs.request import BacktestRequest, validate_request
+from shared.backtest.runs.result_files import ensure_result_files
 from shared.backtest.runs.status import TERMINAL
 from shared.backtest.runs.views import (
     RunAccepted,
@@ -264,12 +264,13 @@ class RunService:
 
     async def results(self, doc: StoredRun) -> RunResults:
         """The results of a Completed run; `Conflict` naming its status otherwise. The first
-        call writes the files behind the URLs (`write_result_files`, BACKTEST_LAZY_FILES):
-        CPU work, in the request worker process (`shared.offload`)."""
+        call writes the files behind the URLs (BACKTEST_LAZY_FILES), once per run at a time:
+        CPU work, in the request worker process (`ensure_result_files`); a call while another
+        process writes them waits for them, then `ResultsPreparing` (503, Retry-After)."""
         view = await self.view(doc)
         if view.status != "Completed" or not stored(doc, "results"):
             raise Conflict(f"run {doc['id']} is {view.status}; results exist once it is Completed")
-        await offload.run_cpu(write_result_files, doc)
+        await ensure_result_files(doc)
         return await asyncio.to_thread(results_of, doc)
 
     async def cancel(self, doc: StoredRun, by: str) -> tuple[RunCancelled, str]:
