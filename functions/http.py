@@ -8,6 +8,7 @@ import functools
 import inspect
 import json
 import logging
+import math
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypedDict, TypeVar, Unpack
@@ -502,8 +503,8 @@ def _error_response(error: DomainError) -> func.HttpResponse:
     if challenge:
         response.headers["WWW-Authenticate"] = challenge
     retry_after = getattr(error, "retry_after", None)
-    if retry_after is not None:
-        response.headers["Retry-After"] = str(retry_after)
+    if retry_after is not None:  # delay-seconds (RFC 9110): a whole number, rounded up
+        response.headers["Retry-After"] = str(max(0, math.ceil(retry_after)))
     return response
 
 

@@ -36,6 +36,15 @@ STATUS_TEXT = {
 }
 
 
+RETRYABLE = frozenset({429, 503})
+RETRY_AFTER = {
+    "description": "Seconds to wait before retrying, when known (also the problem's `retryAfter`).",
+    "schema": {"type": "integer", "minimum": 0},
+}
+"""The response header of a problem the caller may retry (`functions.http` sends it for
+an error that carries `retry_after`)."""
+
+
 PATH_PARAMETER = {"type": "string", "pattern": r"^[A-Za-z0-9._~^-]{1,255}$"}
 """Path segments are ids and symbols: URL-unreserved characters (and ^ for indices)."""
 
@@ -238,6 +247,8 @@ def build_openapi(
                 "description": STATUS_TEXT.get(status, "Error"),
                 "content": problem,
             }
+            if status in RETRYABLE:
+                responses[str(status)]["headers"] = {"Retry-After": dict(RETRY_AFTER)}
         responses["default"] = {"description": "Any other error", "content": problem}
         operation: dict[str, Any] = {
             "operationId": route.function_name,

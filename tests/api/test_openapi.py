@@ -79,3 +79,12 @@ async def test_every_paged_list_takes_limit_and_continuation_token(call):
                 names = {p["name"] for p in operation.get("parameters", [])}
                 assert {"limit", "continuationToken"} <= names, f"{method} {path}"
     assert paged >= 6
+
+
+async def test_retryable_problems_declare_retry_after(call):
+    doc = (await call("GET", "openapi.json", role=None)).json
+    results = doc["paths"]["/api/backtests/{run_id}/results"]["get"]["responses"]["503"]
+    assert results["headers"]["Retry-After"]["schema"] == {"type": "integer", "minimum": 0}
+    assert results["content"]["application/problem+json"]
+    listing = doc["paths"]["/api/watchlists"]["get"]["responses"]
+    assert "headers" not in listing["401"]
