@@ -632,8 +632,8 @@ def _run_one_compiled(
         if pos != 0.0 and have_prev and not (record or ruined) and i >= trade_start:
             # Held through quiet bars: the loop below without what cannot happen here (and
             # with few live values, so its sums stay in registers). A period whose equity
-            # equals the last one's is no special case: its return, +0.0, leaves every
-            # sum as it was. The drawdown test reads one level, kept equal to
+            # equals the last one's needs no branch: its return, +0.0, leaves every sum as
+            # it was. The drawdown test reads one level, kept equal to
             # peak * (1 - max_dd).
             held = pos * entry
             dd_level = peak * (1.0 - max_dd)
@@ -653,9 +653,9 @@ def _run_one_compiled(
                     dd_level = peak * (1.0 - max_dd)
                 if period_end[j]:
                     n_ret += 1
-                    s1, s2, s3, s4, sneg2 = _add_return(
-                        equity / prev_eq - 1.0, s1, s2, s3, s4, sneg2
-                    )
+                    same = equity == prev_eq  # (inf == inf too, where the quotient is NaN)
+                    r = 0.0 if same else equity / prev_eq - 1.0
+                    s1, s2, s3, s4, sneg2 = _add_return(r, s1, s2, s3, s4, sneg2)
                     prev_eq = equity
                 j += 1
         while j < stop:
