@@ -503,7 +503,8 @@ def _error_response(error: DomainError) -> func.HttpResponse:
     if challenge:
         response.headers["WWW-Authenticate"] = challenge
     retry_after = getattr(error, "retry_after", None)
-    if retry_after is not None:  # delay-seconds (RFC 9110): a whole number, rounded up
+    if retry_after is not None and math.isfinite(retry_after):
+        # delay-seconds (RFC 9110): a whole number, rounded up
         response.headers["Retry-After"] = str(max(0, math.ceil(retry_after)))
     return response
 

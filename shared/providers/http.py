@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import json
 import logging
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -129,20 +130,28 @@ def make_client(
     )
 
 
+RETRY_AFTER_MAX_SECONDS = 86_400.0
+"""The longest pause a provider's Retry-After may impose (a daily allowance resets within a
+day); a larger figure is taken as this."""
+
+
 def retry_after_seconds(value: str | None) -> float | None:
-    """Parse a Retry-After header (delta-seconds or an HTTP date)."""
+    """Parse a Retry-After header (delta-seconds or an HTTP date), within 0 and
+    `RETRY_AFTER_MAX_SECONDS`; None for a missing or unreadable one ("soon", "inf", "nan")."""
     if not value:
         return None
     value = value.strip()
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    if not math.isfinite(seconds):
         return None
-    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+    return min(max(seconds, 0.0), RETRY_AFTER_MAX_SECONDS)
 
 
 def _check_status(provider: str, response: httpx.Response) -> None:

@@ -4,6 +4,7 @@ number), rounded up from the figure the error holds, a provider's fractional one
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -30,7 +31,9 @@ def test_retry_after_is_whole_seconds_rounded_up(
     assert json.loads(response.get_body())["detail"] == error.detail
 
 
-def test_no_retry_after_without_a_figure() -> None:
-    response = _error_response(Throttled("alpha_vantage", "no figure given"))
+@pytest.mark.parametrize("figure", [None, math.inf, math.nan])
+def test_no_retry_after_without_a_finite_figure(figure: float | None) -> None:
+    response = _error_response(Throttled("alpha_vantage", "no usable figure", retry_after=figure))
     assert response.status_code == 429
     assert "Retry-After" not in response.headers
+    assert json.loads(response.get_body())["title"] == "Too many requests"

@@ -100,6 +100,10 @@ def test_retry_after_parsing() -> None:
     assert retry_after_seconds("soon") is None
     date_value = retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT")
     assert date_value == 0.0
+    for unreadable in ("inf", "-inf", "nan", "1e400"):
+        assert retry_after_seconds(unreadable) is None, unreadable
+    assert retry_after_seconds("999999999") == 86_400.0  # a day at most
+    assert retry_after_seconds("Fri, 01 Jan 9999 00:00:00 GMT") == 86_400.0
 
 
 def test_own_quota_exhaustion_is_not_retried(fake: FakeProviders) -> None:
