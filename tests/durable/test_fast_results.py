@@ -30,6 +30,7 @@ from shared.backtest.runs import fanin, result_files
 from shared.backtest.runs.documents import release_files_lease
 from shared.backtest.runs.views import StoredRun
 from shared.config import get_settings
+from shared.storage.documents import UpdateContended
 from shared.storage.factory import document_store
 from testsupport.auth import auth_headers
 from testsupport.bars import write_bars
@@ -438,3 +439,22 @@ async def test_the_writer_renews_its_lease_while_it_writes(
     last = datetime.fromisoformat(leases[-1])
     assert last - first >= timedelta(seconds=1.5)  # renewed: a long write is not taken over
     assert "filesLease" not in runs.read_run("alice", "long")
+
+
+async def test_a_lease_that_cannot_be_released_leaves_the_written_files_served(
+    engine: DurableEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    eager, files = await _eager_and_lazy(engine, monkeypatch, "lazy")
+    doc = runs.read_run("alice", "lazy")
+    calls = _spy_writes(monkeypatch)
+
+    def contended(*_: Any) -> None:
+        raise UpdateContended("the run document kept changing")
+
+    monkeypatch.setattr(result_files, "release_files_lease", contended)
+    answers = await asyncio.gather(*(runs.RunService(NoStatus()).results(doc) for _ in range(3)))
+    assert calls == ["merge GOOG", 1]
+    assert all(set(answer.urls["GOOG"]) == set(FILES) for answer in answers)
+    _assert_same_files(files, eager)
+    lease = runs.read_run("alice", "lazy")["filesLease"]  # left to expire by itself
+    assert datetime.fromisoformat(lease["expiresAt"]) > datetime.now(UTC)

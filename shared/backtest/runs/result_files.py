@@ -68,30 +68,46 @@ async def _write_missing(doc: StoredRun) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.backtest_files_wait_seconds
     interval = POLL_FIRST_INTERVAL
-    while not await asyncio.to_thread(claim_files_lease, account_id, run_id, holder, seconds):
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            raise ResultsPreparing(
-                f"the result files of run {run_id} are being prepared by another request; "
-                f"retry in {RETRY_AFTER_SECONDS} s",
-                retry_after=RETRY_AFTER_SECONDS,
-            )
-        await asyncio.sleep(min(interval, remaining))
-        interval = min(interval * 2, POLL_MAX_INTERVAL)
-        if not await asyncio.to_thread(missing_files, doc):
-            return  # the holder wrote them
+    claimed = False
     try:
+        while not (claimed := await _claim(account_id, run_id, holder, seconds)):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise ResultsPreparing(
+                    f"the result files of run {run_id} are being prepared by another "
+                    f"request; retry in {RETRY_AFTER_SECONDS} s",
+                    retry_after=RETRY_AFTER_SECONDS,
+                )
+            await asyncio.sleep(min(interval, remaining))
+            interval = min(interval * 2, POLL_MAX_INTERVAL)
+            if not await asyncio.to_thread(missing_files, doc):
+                return  # the holder wrote them
         work = asyncio.ensure_future(offload.run_cpu(write_result_files, doc))
         while not (await asyncio.wait({work}, timeout=seconds / 3))[0]:
             try:
-                renewed = await asyncio.to_thread(
-                    claim_files_lease, account_id, run_id, holder, seconds
-                )
+                renewed = await _claim(account_id, run_id, holder, seconds)
             except Exception:  # the write goes on: the same bytes whoever writes them
                 log.warning("run %s: files lease not renewed", run_id, exc_info=True)
                 continue
             if not renewed:
                 log.warning("run %s: files lease taken over while writing", run_id)
         await work
+    except asyncio.CancelledError:
+        claimed = True  # a claim in flight may have taken the lease: release drops only ours
+        raise
     finally:
+        if claimed:
+            await _release(account_id, run_id, holder)
+
+
+async def _claim(account_id: str, run_id: str, holder: str, seconds: float) -> bool:
+    return await asyncio.to_thread(claim_files_lease, account_id, run_id, holder, seconds)
+
+
+async def _release(account_id: str, run_id: str, holder: str) -> None:
+    """Drop the lease; a store error here must not replace the write's own outcome (the
+    lease then simply expires)."""
+    try:
         await asyncio.to_thread(release_files_lease, account_id, run_id, holder)
+    except Exception:
+        log.warning("run %s: files lease not released; it expires", run_id, exc_info=True)
