@@ -24,7 +24,6 @@ from shared.backtest.runs import (
     AggregateTask,
     BlockJob,
     ChunkItem,
-    ChunkRef,
     ChunkSummary,
     ChunkTask,
     EvaluateTask,
@@ -163,19 +162,7 @@ def backtest_run(context: df.DurableOrchestrationContext) -> Orchestration:
             evaluations = [from_wire(WindowOutcome, o) for o in outcomes]
         progress.stage = "aggregating"
         context.set_custom_status(progress.to_status())
-        task = AggregateTask(
-            run_id=job.run_id,
-            account_id=job.account_id,
-            request=job.request,
-            data=plan.data,
-            plan_seconds=plan.plan_seconds,
-            chunks=[
-                ChunkRef(symbol=s.symbol, ref=s.ref, seconds=s.seconds, window=s.window)
-                for s in summaries
-            ],
-            evaluations=evaluations,
-            trace_context=job.trace_context,
-        )
+        task = AggregateTask.of(job, plan, summaries, evaluations)
         result = yield context.call_activity_with_retry(AGGREGATE_ACTIVITY, STEP_RETRY, wire(task))
         progress.stage = "done"
         context.set_custom_status(progress.to_status())

@@ -75,12 +75,7 @@ async def _start(engine: DurableEngine, run_id: str) -> dict[str, Any]:
 
 
 async def _run(engine: DurableEngine, run_id: str) -> dict[str, Any]:
-    request = runs.BacktestRequest.model_validate(BODY)
-    doc = runs.run_document(run_id, "alice", request, runs.validate_request(request))
-    document_store().create(runs.RUNS_CONTAINER, doc)
-    job = {"runId": run_id, "accountId": "alice", "request": doc["request"]}
-    engine.start_new("backtest_run", run_id, json.dumps(job))
-    done = await engine.wait(run_id, 180)
+    done = await _start(engine, run_id)
     assert done["runtimeStatus"] == "Completed", done["output"]
     return json.loads(runs.results_store().get(done["output"]["summary"]))
 

@@ -35,7 +35,6 @@ from shared.backtest.runs.messages import (
     Best,
     ChunkItem,
     ChunkRange,
-    ChunkRef,
     ChunkSummary,
     ChunkTask,
     DataRef,
@@ -128,17 +127,7 @@ def _run_inline(job: RunJob, plan: Plan) -> InlineRun | None:
     orchestration then runs them as activities, with their retries and error messages."""
     try:
         chunk = run_chunk_item(SweepJob.of(job, plan.data).chunk_task(plan.items[0]))
-        task = AggregateTask(
-            run_id=job.run_id,
-            account_id=job.account_id,
-            request=job.request,
-            data=plan.data,
-            plan_seconds=plan.plan_seconds,
-            chunks=[
-                ChunkRef(symbol=chunk.symbol, ref=chunk.ref, seconds=chunk.seconds, window=None)
-            ],
-            trace_context=job.trace_context,
-        )
+        task = AggregateTask.of(job, plan, [chunk])
         return InlineRun(chunk=chunk, output=aggregate_run(task))
     except Exception:
         log.warning("run %s: the inline chunk failed; it runs as an activity", job.run_id)

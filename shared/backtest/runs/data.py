@@ -39,6 +39,11 @@ def snapshot_blob(run_id: str, symbol: str) -> str:
     return f"runs/{run_id}/data/{symbol}.parquet"
 
 
+def results_prefix(run_id: str, symbol: str) -> str:
+    """Where a run's result files of `symbol` are stored (leaderboard, tables, chart)."""
+    return f"runs/{run_id}/{symbol}"
+
+
 def chunks_prefix(run_id: str, symbol: str) -> str:
     """Where a run's chunk results of `symbol` are stored (each chunk's blob starts so)."""
     return f"runs/{run_id}/chunks/{symbol}/"

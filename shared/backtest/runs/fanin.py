@@ -27,11 +27,12 @@ from shared.backtest import (
 )
 from shared.backtest.chart import equity_chart
 from shared.backtest.metrics import json_metric_keys
-from shared.backtest.results import result_refs
+from shared.backtest.results import ResultRefs, result_refs
 from shared.backtest.runs.data import (
     PARQUET,
     chunks_prefix,
     load_snapshot,
+    results_prefix,
     results_store,
     snapshot_blob,
 )
@@ -87,19 +88,11 @@ def aggregate_run(task: AggregateTask) -> RunOutput:
             continue
         refs = [c.ref for c in task.chunks if c.symbol == symbol]
         sweep = sweep_of(request.spec, request.execution, symbol, refs, len(bars))
-        prefix = f"runs/{run_id}/{symbol}"
+        prefix = results_prefix(run_id, symbol)
         if get_settings().backtest_lazy_files:  # written by the first results request
             refs_out = result_refs(sweep, bars, run_id, metric=request.metric_column, prefix=prefix)
         else:
-            refs_out = write_results(
-                sweep,
-                bars,
-                store,
-                run_id,
-                top_n=request.top_n,
-                metric=request.metric_column,
-                prefix=prefix,
-            )
+            refs_out = _write_files(request, sweep, bars, run_id)
         leaderboard = sweep.leaderboard(request.metric_column, request.top_n)
         symbols[symbol] = {
             "digest": sweep.digest(),
@@ -147,6 +140,21 @@ def aggregate_run(task: AggregateTask) -> RunOutput:
     return RunOutput(summary=summary_name, symbols=compact, chunk_stats=stats)
 
 
+def _write_files(
+    request: BacktestRequest, sweep: SweepResult, bars: BarsFrame, run_id: str
+) -> ResultRefs:
+    """Write a sweep's result files where its URLs point (`results_prefix`); their refs."""
+    return write_results(
+        sweep,
+        bars,
+        results_store(),
+        run_id,
+        top_n=request.top_n,
+        metric=request.metric_column,
+        prefix=results_prefix(run_id, sweep.symbol),
+    )
+
+
 def missing_files(doc: StoredRun) -> list[str]:
     """The symbols of a completed sweep whose result files are not written yet: their
     chart.png, written last, is missing (BACKTEST_LAZY_FILES). Walk-forward runs write theirs
@@ -155,7 +163,8 @@ def missing_files(doc: StoredRun) -> list[str]:
     if request.walk_forward is not None or stored(doc, "status") != "Completed":
         return []
     store = results_store()
-    return [s for s in request.symbols if not store.exists(f"runs/{doc['id']}/{s}/chart.png")]
+    charts = {s: f"{results_prefix(doc['id'], s)}/chart.png" for s in request.symbols}
+    return [s for s, chart in charts.items() if not store.exists(chart)]
 
 
 def write_result_files(doc: StoredRun) -> int:
@@ -170,19 +179,10 @@ def write_result_files(doc: StoredRun) -> int:
     run_id = doc["id"]
     written = 0
     for symbol in missing_files(doc):
-        base = f"runs/{run_id}/{symbol}"
         bars = load_snapshot(snapshot_blob(run_id, symbol), symbol)
         refs = [info.name for info in store.list(chunks_prefix(run_id, symbol))]
         sweep = sweep_of(request.spec, request.execution, symbol, refs, len(bars))
-        write_results(
-            sweep,
-            bars,
-            store,
-            run_id,
-            top_n=request.top_n,
-            metric=request.metric_column,
-            prefix=base,
-        )
+        _write_files(request, sweep, bars, run_id)
         written += 1
     return written
 
@@ -226,7 +226,7 @@ def _walk_forward_results(
         for w in windows
     ]
     leaderboard = ranked(rows, request.metric, request.top_n)
-    base = f"runs/{run_id}/{symbol}"
+    base = results_prefix(run_id, symbol)
     files = {
         "leaderboard": f"{base}/leaderboard.json",
         "metrics": f"{base}/metrics.parquet",

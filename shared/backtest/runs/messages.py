@@ -255,6 +255,30 @@ class AggregateTask(Traced):
     chunks: list[ChunkRef]
     evaluations: list[WindowOutcome] = Field(default_factory=list)
 
+    @classmethod
+    def of(
+        cls,
+        job: RunJob,
+        plan: Plan,
+        chunks: list[ChunkSummary],
+        evaluations: list[WindowOutcome] | None = None,
+    ) -> AggregateTask:
+        """The fan-in of `job` once its plan's `chunks` (and walk-forward `evaluations`)
+        are done."""
+        return cls(
+            run_id=job.run_id,
+            account_id=job.account_id,
+            request=job.request,
+            data=plan.data,
+            plan_seconds=plan.plan_seconds,
+            chunks=[
+                ChunkRef(symbol=c.symbol, ref=c.ref, seconds=c.seconds, window=c.window)
+                for c in chunks
+            ],
+            evaluations=evaluations or [],
+            trace_context=job.trace_context,
+        )
+
 
 class ChunkStats(ApiModel):
     """How the chunks went: counts and seconds inside the kernel."""
